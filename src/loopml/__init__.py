@@ -1,0 +1,148 @@
+"""loopml: the closed ML loop in one install.
+
+>>> import loopml as lm                              # doctest: +SKIP
+>>> lm.set_experiment("churn")                       # doctest: +SKIP
+>>> with lm.start_run(name="baseline") as run:       # doctest: +SKIP
+...     lm.log_metric("loss", 0.31, step=1)
+
+Names are re-exported lazily (PEP 562), so ``import loopml`` and the CLI start fast;
+errors and records are light and imported eagerly.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from loopml.core.errors import (
+    Conflict,
+    Forbidden,
+    IntegrityError,
+    InvalidInput,
+    LoopmlError,
+    NotFound,
+    SecurityError,
+    StoreError,
+    Unauthorized,
+)
+from loopml.core.records import Experiment, Metric, Run, RunStatus
+
+__version__ = "0.1.0"
+
+_LAZY: dict[str, str] = {
+    name: "loopml.tracking"
+    for name in (
+        "ActiveRun",
+        "active_run",
+        "configure",
+        "download_artifacts",
+        "end_run",
+        "flush",
+        "get_experiment",
+        "get_metric_history",
+        "get_run",
+        "list_artifacts",
+        "list_experiments",
+        "log_artifact",
+        "log_artifacts",
+        "log_batch",
+        "log_dict",
+        "log_metric",
+        "log_metrics",
+        "log_param",
+        "log_params",
+        "log_text",
+        "read_artifact",
+        "search_runs",
+        "set_experiment",
+        "set_tag",
+        "set_tags",
+        "start_run",
+    )
+}
+
+__all__ = [
+    "ActiveRun",
+    "Conflict",
+    "Experiment",
+    "Forbidden",
+    "IntegrityError",
+    "InvalidInput",
+    "LoopmlError",
+    "Metric",
+    "NotFound",
+    "Run",
+    "RunStatus",
+    "SecurityError",
+    "StoreError",
+    "Unauthorized",
+    "__version__",
+    "active_run",
+    "configure",
+    "download_artifacts",
+    "end_run",
+    "flush",
+    "get_experiment",
+    "get_metric_history",
+    "get_run",
+    "list_artifacts",
+    "list_experiments",
+    "log_artifact",
+    "log_artifacts",
+    "log_batch",
+    "log_dict",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "log_text",
+    "read_artifact",
+    "search_runs",
+    "set_experiment",
+    "set_tag",
+    "set_tags",
+    "start_run",
+]
+
+if TYPE_CHECKING:
+    from loopml.tracking import (
+        ActiveRun,
+        active_run,
+        configure,
+        download_artifacts,
+        end_run,
+        flush,
+        get_experiment,
+        get_metric_history,
+        get_run,
+        list_artifacts,
+        list_experiments,
+        log_artifact,
+        log_artifacts,
+        log_batch,
+        log_dict,
+        log_metric,
+        log_metrics,
+        log_param,
+        log_params,
+        log_text,
+        read_artifact,
+        search_runs,
+        set_experiment,
+        set_tag,
+        set_tags,
+        start_run,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'loopml' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,95 @@
+"""Settings, read from ``LOOPML_*`` environment variables and an optional ``loopml.toml``.
+
+Precedence: environment, then ``[loopml]`` in ``./loopml.toml``, then defaults.
+
+=========================  ==========================================  ===============================
+variable                   meaning                                     default
+=========================  ==========================================  ===============================
+``LOOPML_HOME``            where the embedded database and files live  ``./.loopml``
+``LOOPML_TRACKING_URI``    ``sqlite:///...``, ``postgresql+psycopg://  ``sqlite:///$LOOPML_HOME/loopml.db``
+                           ...`` or ``http(s)://host:port``
+``LOOPML_ARTIFACT_URI``    a directory for the artifact store          ``$LOOPML_HOME/artifacts``
+``LOOPML_TOKEN``           bearer token for a remote server            none
+``LOOPML_FLUSH_INTERVAL``  seconds between background metric flushes   ``1.0``
+``LOOPML_FLUSH_SIZE``      buffered metric points that force a flush   ``5000``
+=========================  ==========================================  ===============================
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from loopml.core.errors import InvalidInput
+
+_KEYS = ("home", "tracking_uri", "artifact_uri", "token", "flush_interval", "flush_size")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Resolved configuration. Build one with :func:`load_settings`."""
+
+    home: Path
+    tracking_uri: str
+    artifact_uri: str
+    token: str | None
+    flush_interval: float
+    flush_size: int
+
+    @property
+    def is_remote(self) -> bool:
+        """Whether tracking talks to a ``loopml server`` over HTTP."""
+        return self.tracking_uri.startswith(("http://", "https://"))
+
+
+def load_settings(environ: dict[str, str] | None = None, cwd: Path | None = None) -> Settings:
+    """Read settings from ``environ`` (default: ``os.environ``) and ``loopml.toml`` in ``cwd``."""
+    env = os.environ if environ is None else environ
+    file_values = _read_toml((cwd or Path.cwd()) / "loopml.toml")
+
+    def get(key: str) -> str | None:
+        value = env.get(f"LOOPML_{key.upper()}")
+        if value not in (None, ""):
+            return value
+        raw = file_values.get(key)
+        return None if raw is None else str(raw)
+
+    home = Path(get("home") or ".loopml").expanduser().resolve()
+    tracking_uri = get("tracking_uri") or f"sqlite:///{home / 'loopml.db'}"
+    artifact_uri = get("artifact_uri") or str(home / "artifacts")
+    return Settings(
+        home=home,
+        tracking_uri=tracking_uri,
+        artifact_uri=artifact_uri,
+        token=get("token"),
+        flush_interval=_number("flush_interval", get("flush_interval") or "1.0", float),
+        flush_size=_number("flush_size", get("flush_size") or "5000", int),
+    )
+
+
+def _number(key: str, raw: str, kind: type[int] | type[float]) -> int | float:
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise InvalidInput(f"Config 'LOOPML_{key.upper()}' must be a {kind.__name__}, got {raw!r}.") from None
+    if value <= 0:
+        raise InvalidInput(f"Config 'LOOPML_{key.upper()}' must be positive, got {raw!r}.")
+    return value
+
+
+def _read_toml(path: Path) -> dict[str, object]:
+    if not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"Cannot parse {path}: {exc}") from exc
+    section = data.get("loopml", {})
+    if not isinstance(section, dict):
+        raise InvalidInput(f"{path}: [loopml] must be a table.")
+    unknown = sorted(set(section) - set(_KEYS))
+    if unknown:
+        raise InvalidInput(f"{path}: unknown key(s) {unknown} in [loopml]; valid keys are {list(_KEYS)}.")
+    return section

@@ -1,0 +1,105 @@
+"""The loopml exception tree.
+
+Every error loopml raises on purpose derives from :class:`LoopmlError`::
+
+    LoopmlError
+    ├── InvalidInput        bad argument, filter, URI or request body   (HTTP 422)
+    ├── NotFound            unknown experiment, run, artifact, ...       (HTTP 404)
+    ├── Conflict            the change contradicts what is stored        (HTTP 409)
+    ├── Unauthorized        missing or unknown credentials               (HTTP 401)
+    ├── Forbidden           known caller, insufficient role              (HTTP 403)
+    ├── IntegrityError      stored bytes do not match their hash         (HTTP 500)
+    ├── SecurityError       refusing to do something unsafe              (HTTP 403)
+    └── StoreError          a backend (database, server) failed          (HTTP 503)
+
+Third-party errors are wrapped at the boundary with ``raise ... from exc``; the HTTP
+layer maps this tree to status codes in one place (``loopml.server.errors``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class LoopmlError(Exception):
+    """Base class of every error loopml raises on purpose."""
+
+    status_code: int = 500
+
+    def __init__(self, message: str, *, details: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or []
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON body the HTTP layer sends for this error."""
+        return {"error": self.message, "type": type(self).__name__, "details": self.details}
+
+
+class InvalidInput(LoopmlError, ValueError):
+    """An argument, filter, URI or request body is malformed."""
+
+    status_code = 422
+
+
+class NotFound(LoopmlError, LookupError):
+    """The named object does not exist."""
+
+    status_code = 404
+
+
+class Conflict(LoopmlError):
+    """The requested change contradicts what is already stored."""
+
+    status_code = 409
+
+
+class Unauthorized(LoopmlError):
+    """Credentials are missing or unknown."""
+
+    status_code = 401
+
+
+class Forbidden(LoopmlError):
+    """The caller is known but its role does not allow the action."""
+
+    status_code = 403
+
+
+class IntegrityError(LoopmlError):
+    """Stored bytes do not match the hash recorded for them."""
+
+    status_code = 500
+
+
+class SecurityError(LoopmlError):
+    """loopml refuses an unsafe operation (untrusted pickle, path escape, ...)."""
+
+    status_code = 403
+
+
+class StoreError(LoopmlError):
+    """A backend (database, remote server) failed for a reason other than bad input."""
+
+    status_code = 503
+
+
+ERROR_TYPES: dict[str, type[LoopmlError]] = {
+    cls.__name__: cls
+    for cls in (
+        LoopmlError,
+        InvalidInput,
+        NotFound,
+        Conflict,
+        Unauthorized,
+        Forbidden,
+        IntegrityError,
+        SecurityError,
+        StoreError,
+    )
+}
+
+
+def invalid(field: str, problem: str, message: str | None = None) -> InvalidInput:
+    """Build an :class:`InvalidInput` naming the offending field."""
+    return InvalidInput(message or f"{field}: {problem}", details=[{"field": field, "problem": problem}])

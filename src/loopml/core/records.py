@@ -1,0 +1,112 @@
+"""Plain records shared by stores, services and the HTTP layer (no behaviour, no I/O)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from loopml.core.clock import now_ms
+
+
+class RunStatus(StrEnum):
+    """Lifecycle of a run. ``RUNNING`` is the only non-terminal state."""
+
+    RUNNING = "RUNNING"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    KILLED = "KILLED"
+
+
+class Role(StrEnum):
+    """Token roles, each allowing everything the previous one does."""
+
+    READER = "reader"
+    WRITER = "writer"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    """One point of a metric's history."""
+
+    key: str
+    value: float
+    step: int = 0
+    timestamp: int = field(default_factory=now_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class Experiment:
+    """A named group of runs."""
+
+    id: str
+    name: str
+    created_at: int
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """A run with its latest metric values, params and tags."""
+
+    id: str
+    experiment_id: str
+    name: str
+    status: RunStatus
+    start_time: int
+    end_time: int | None
+    parent_run_id: str | None
+    user: str
+    params: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary."""
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactInfo:
+    """A file logged to a run, addressed by its content hash."""
+
+    path: str
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """Who changed what, when."""
+
+    id: int
+    time: int
+    actor: str
+    action: str
+    object_type: str
+    object_id: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class LineageEdge:
+    """A directed edge between two recorded objects, e.g. dataset version -> run."""
+
+    source_type: str
+    source_id: str
+    target_type: str
+    target_id: str
+    relation: str
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """An API token's stored metadata (the secret itself is only shown once)."""
+
+    id: str
+    name: str
+    role: Role
+    created_at: int
+    revoked: bool = False

@@ -1,0 +1,99 @@
+"""The tracking store protocol, implemented by the SQL store and the HTTP client store.
+
+Records in, records out; the SDK, the server and the CLI sit on top of it. Every write takes the
+``actor`` recorded in the audit log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+from loopml.core.records import ArtifactInfo, AuditEvent, Experiment, Metric, Run, RunStatus
+
+MetricPoint = tuple[str, float, int, int]
+"""``(key, value, step, timestamp_ms)``: the buffered form of a metric point."""
+
+
+@runtime_checkable
+class TrackingStore(Protocol):
+    """Experiments, runs, their params/metrics/tags and artifact records."""
+
+    def create_experiment(self, name: str, *, tags: dict[str, str] | None = None, actor: str) -> Experiment:
+        """Create an experiment; ``Conflict`` if the name is taken."""
+        ...
+
+    def get_experiment(self, id_or_name: str) -> Experiment:
+        """An experiment by id or name; ``NotFound`` if missing."""
+        ...
+
+    def get_or_create_experiment(self, name: str, *, actor: str) -> Experiment:
+        """The experiment called ``name``, created if needed (safe under concurrency)."""
+        ...
+
+    def list_experiments(self) -> list[Experiment]:
+        """All experiments, oldest first."""
+        ...
+
+    def create_run(
+        self,
+        experiment_id: str,
+        *,
+        name: str | None = None,
+        parent_run_id: str | None = None,
+        tags: dict[str, str] | None = None,
+        start_time: int | None = None,
+        actor: str,
+    ) -> Run:
+        """Start a run in ``RUNNING`` state."""
+        ...
+
+    def get_run(self, run_id: str) -> Run:
+        """A run with params, latest metrics and tags; ``NotFound`` if missing."""
+        ...
+
+    def set_run_status(self, run_id: str, status: RunStatus, *, end_time: int | None = None, actor: str) -> None:
+        """Move a run to ``status`` (terminal states record ``end_time``)."""
+        ...
+
+    def log_batch(
+        self,
+        run_id: str,
+        *,
+        metrics: Sequence[MetricPoint] = (),
+        params: dict[str, str] | None = None,
+        tags: dict[str, str] | None = None,
+        actor: str,
+    ) -> None:
+        """Write metrics, params and tags in one transaction; ``Conflict`` if a param changes value."""
+        ...
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        """Every point of one metric, ordered by step then timestamp."""
+        ...
+
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str] | None = None,
+        *,
+        filter: str | None = None,
+        order_by: Sequence[str] | None = None,
+        max_results: int = 1000,
+        offset: int = 0,
+    ) -> list[Run]:
+        """Runs matching the filter grammar of :mod:`loopml.store.search`."""
+        ...
+
+    def record_artifacts(self, run_id: str, artifacts: Sequence[ArtifactInfo], *, actor: str) -> None:
+        """Record files logged to a run (their blobs are already stored)."""
+        ...
+
+    def list_artifacts(self, run_id: str, prefix: str = "") -> list[ArtifactInfo]:
+        """Artifacts of a run whose path is ``prefix`` or lies below it."""
+        ...
+
+    def list_audit_events(
+        self, *, object_type: str | None = None, object_id: str | None = None, limit: int = 100
+    ) -> list[AuditEvent]:
+        """Newest audit events first, optionally for one object."""
+        ...

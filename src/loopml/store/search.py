@@ -1,0 +1,230 @@
+"""The run search grammar: parse ``filter`` and ``order_by`` strings into small records.
+
+Filter: comparisons joined by ``AND`` (case-insensitive)::
+
+    metrics.f1 > 0.8 and params.model = 'rf' and tags.team LIKE 'gro%' and attributes.status = 'FINISHED'
+
+- left side: ``metrics.<key>``, ``params.<key>``, ``tags.<key>``, ``attributes.<name>``; a key with
+  spaces or symbols goes in backticks (``metrics.`val loss```). Singular prefixes and ``attr.`` work too.
+- comparators: ``= != < <= > >=`` and ``LIKE`` / ``ILIKE`` (``%`` and ``_`` wildcards);
+  metrics compare numbers; params and tags compare strings (``= != LIKE ILIKE``).
+- attributes: ``run_id``, ``run_name``, ``status``, ``user``, ``experiment_id``, ``parent_run_id``
+  (strings) and ``start_time``, ``end_time`` (epoch milliseconds).
+
+Order: ``["metrics.f1 DESC", "attributes.start_time"]``; missing values sort last.
+
+A malformed filter raises :class:`~loopml.InvalidInput` naming the offending token and its position.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from loopml.core.errors import InvalidInput
+
+Kind = Literal["metric", "param", "tag", "attribute"]
+
+_KINDS: dict[str, Kind] = {
+    "metrics": "metric",
+    "metric": "metric",
+    "params": "param",
+    "param": "param",
+    "parameters": "param",
+    "tags": "tag",
+    "tag": "tag",
+    "attributes": "attribute",
+    "attribute": "attribute",
+    "attr": "attribute",
+    "run": "attribute",
+}
+STRING_ATTRIBUTES = {
+    "run_id": "id",
+    "id": "id",
+    "run_name": "name",
+    "name": "name",
+    "status": "status",
+    "user": "user",
+    "experiment_id": "experiment_id",
+    "parent_run_id": "parent_run_id",
+}
+NUMERIC_ATTRIBUTES = {"start_time": "start_time", "end_time": "end_time"}
+NUMERIC_OPS = ("=", "!=", "<", "<=", ">", ">=")
+STRING_OPS = ("=", "!=", "LIKE", "ILIKE")
+
+_TOKEN = re.compile(
+    r"""
+    (?P<ws>\s+)
+  | (?P<ident>[A-Za-z_]+\.(?:`[^`]+`|"[^"]+"|[A-Za-z0-9_.\-/:]+))
+  | (?P<op><=|>=|!=|<>|==|=|<|>)
+  | (?P<number>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)
+  | (?P<string>'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.)*")
+  | (?P<word>[A-Za-z_]+)
+    """,
+    re.VERBOSE,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """One ``<kind>.<key> <op> <value>`` clause."""
+
+    kind: Kind
+    key: str
+    op: str
+    value: str | float
+
+
+@dataclass(frozen=True, slots=True)
+class OrderBy:
+    """One ordering term."""
+
+    kind: Kind
+    key: str
+    ascending: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Token:
+    type: str
+    text: str
+    pos: int
+
+
+def parse_filter(text: str | None) -> list[Comparison]:
+    """Parse a filter string into comparisons that are all AND-ed together."""
+    if text is None or not text.strip():
+        return []
+    tokens = _tokenize(text)
+    out: list[Comparison] = []
+    i = 0
+    while True:
+        if i >= len(tokens):
+            raise _error(text, len(text), "expected a comparison like metrics.f1 > 0.8", "end of filter")
+        left = tokens[i]
+        if left.type == "word" and left.text in {*STRING_ATTRIBUTES, *NUMERIC_ATTRIBUTES}:
+            left = _Token("ident", f"attributes.{left.text}", left.pos)
+        if left.type != "ident":
+            raise _error(text, left.pos, "expected <metrics|params|tags|attributes>.<key>", left.text)
+        kind, key = _split_ident(text, left)
+        if i + 1 >= len(tokens):
+            raise _error(text, len(text), f"expected a comparator after {left.text!r}", "end of filter")
+        op_token = tokens[i + 1]
+        op = _operator(op_token)
+        if op is None:
+            raise _error(
+                text,
+                op_token.pos,
+                f"expected a comparator (= != < <= > >= LIKE ILIKE) after {left.text!r}",
+                op_token.text,
+            )
+        if i + 2 >= len(tokens):
+            raise _error(text, len(text), f"expected a value after {op_token.text!r}", "end of filter")
+        value_token = tokens[i + 2]
+        out.append(_comparison(text, kind, key, op, value_token, left))
+        i += 3
+        if i == len(tokens):
+            return out
+        conj = tokens[i]
+        if conj.type != "word" or conj.text.upper() != "AND":
+            hint = " (only AND is supported)" if conj.text.upper() == "OR" else ""
+            raise _error(text, conj.pos, f"expected AND between comparisons{hint}", conj.text)
+        i += 1
+
+
+def parse_order_by(terms: list[str] | None) -> list[OrderBy]:
+    """Parse ``["metrics.f1 DESC", "start_time"]`` into ordering terms."""
+    out: list[OrderBy] = []
+    for term in terms or []:
+        if not isinstance(term, str) or not term.strip():
+            raise InvalidInput(f"Invalid order_by term {term!r}: expected e.g. 'metrics.f1 DESC'.")
+        words = term.strip().rsplit(None, 1)
+        ascending = True
+        if len(words) == 2 and words[1].upper() in ("ASC", "DESC"):
+            ascending = words[1].upper() == "ASC"
+            column = words[0]
+        else:
+            column = term.strip()
+        if "." not in column:
+            column = f"attributes.{column}"
+        token = _Token("ident", column, 0)
+        kind, key = _split_ident(column, token, field="order_by")
+        if kind == "attribute":
+            key = _attribute(column, key, field="order_by")
+        out.append(OrderBy(kind, key, ascending))
+    return out
+
+
+def _tokenize(text: str) -> list[_Token]:
+    tokens: list[_Token] = []
+    pos = 0
+    while pos < len(text):
+        match = _TOKEN.match(text, pos)
+        if not match:
+            raise _error(text, pos, "unexpected character", text[pos])
+        kind = match.lastgroup or ""
+        if kind != "ws":
+            tokens.append(_Token(kind, match.group(), pos))
+        pos = match.end()
+    return tokens
+
+
+def _split_ident(text: str, token: _Token, *, field: str = "filter") -> tuple[Kind, str]:
+    prefix, _, key = token.text.partition(".")
+    kind = _KINDS.get(prefix.lower())
+    if kind is None:
+        raise _error(
+            text, token.pos, "unknown prefix; use metrics., params., tags. or attributes.", prefix, field=field
+        )
+    if len(key) >= 2 and key[0] == key[-1] and key[0] in '`"':
+        key = key[1:-1]
+    return kind, key
+
+
+def _operator(token: _Token) -> str | None:
+    if token.type == "op":
+        return {"==": "=", "<>": "!="}.get(token.text, token.text)
+    if token.type == "word" and token.text.upper() in ("LIKE", "ILIKE"):
+        return token.text.upper()
+    return None
+
+
+def _comparison(text: str, kind: Kind, key: str, op: str, value: _Token, left: _Token) -> Comparison:
+    numeric = kind == "metric" or (kind == "attribute" and _attribute(text, key) in NUMERIC_ATTRIBUTES.values())
+    if numeric:
+        if op not in NUMERIC_OPS:
+            raise _error(text, value.pos, f"{left.text} is numeric; use one of {' '.join(NUMERIC_OPS)}", op)
+        if value.type != "number":
+            raise _error(text, value.pos, f"expected a number to compare {left.text} with", value.text)
+        return Comparison(kind, key, op, float(value.text))
+    if op not in STRING_OPS:
+        raise _error(text, value.pos, f"{left.text} is a string; use one of {' '.join(STRING_OPS)}", op)
+    if value.type == "string":
+        quote = value.text[0]
+        literal = value.text[1:-1].replace(quote * 2, quote).replace("\\" + quote, quote)
+    elif value.type == "number":
+        literal = value.text
+    else:
+        raise _error(text, value.pos, f"expected a quoted string to compare {left.text} with", value.text)
+    if kind == "attribute":
+        key = _attribute(text, key)
+    return Comparison(kind, key, op, literal)
+
+
+def _attribute(text: str, key: str, *, field: str = "filter") -> str:
+    name = STRING_ATTRIBUTES.get(key) or NUMERIC_ATTRIBUTES.get(key)
+    if name is None:
+        valid = ", ".join(sorted({*STRING_ATTRIBUTES, *NUMERIC_ATTRIBUTES}))
+        raise InvalidInput(
+            f"Invalid {field} {text!r}: unknown attribute {key!r}; valid attributes are {valid}.",
+            details=[{"field": field, "problem": f"unknown attribute {key!r}"}],
+        )
+    return name
+
+
+def _error(text: str, pos: int, problem: str, got: str, *, field: str = "filter") -> InvalidInput:
+    return InvalidInput(
+        f"Invalid {field} at position {pos}: {problem}, got {got!r} (in {text!r}).",
+        details=[{"field": field, "problem": f"{problem}, got {got!r}", "position": pos}],
+    )

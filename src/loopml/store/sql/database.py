@@ -1,0 +1,138 @@
+"""A SQLAlchemy engine with loopml's connection policy and automatic migrations.
+
+SQLite runs in WAL mode with a busy timeout, and write transactions start with
+``BEGIN IMMEDIATE`` so concurrent writers queue instead of failing on a lock upgrade.
+Migrations run on first use under a lock (SQLite's write lock, a PostgreSQL advisory lock),
+so many processes can open a fresh database at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
+
+from loopml.core.errors import InvalidInput, StoreError
+
+HEAD_REVISION = "0001"
+_WRITE = "loopml_write"
+_MIGRATION_LOCK_KEY = 0x6C6F6F706D6C  # "loopml"
+
+
+class Database:
+    """One engine plus loopml's transaction helpers. Use :meth:`write` and :meth:`read`."""
+
+    def __init__(self, url: str, *, migrate: bool = True) -> None:
+        self.url = url
+        self.engine = _make_engine(url)
+        self.dialect = self.engine.dialect.name
+        if migrate:
+            self.migrate()
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A connection in a write transaction, committed on success, rolled back on error."""
+        try:
+            with self.engine.connect().execution_options(**{_WRITE: True}) as conn, conn.begin():
+                yield conn
+        except (OperationalError, ProgrammingError) as exc:
+            raise StoreError(f"Metadata store {self.safe_url} failed: {exc.orig}") from exc
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A connection in a read-only transaction."""
+        try:
+            with self.engine.connect() as conn, conn.begin():
+                yield conn
+        except (OperationalError, ProgrammingError) as exc:
+            raise StoreError(f"Metadata store {self.safe_url} failed: {exc.orig}") from exc
+
+    @property
+    def safe_url(self) -> str:
+        """The URL with any password hidden."""
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def current_revision(self, conn: Connection) -> str | None:
+        """The Alembic revision the database is at, or ``None`` when it is empty."""
+        if not sa.inspect(conn).has_table("alembic_version"):
+            return None
+        return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+
+    def migrate(self) -> None:
+        """Bring the schema to the head revision, unless it is already there (the fast path)."""
+        try:
+            with self.engine.connect() as conn:
+                if self.current_revision(conn) == HEAD_REVISION:
+                    return
+        except OperationalError as exc:
+            raise StoreError(f"Cannot open metadata store {self.safe_url}: {exc.orig}") from exc
+        with self.write() as conn:
+            if self.dialect == "postgresql":
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_KEY})")
+            if self.current_revision(conn) != HEAD_REVISION:
+                _run_alembic_upgrade(conn)
+
+    def dispose(self) -> None:
+        """Close pooled connections."""
+        self.engine.dispose()
+
+
+def _make_engine(url: str) -> Engine:
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError as exc:
+        raise InvalidInput(f"Invalid database URL {url!r}: {exc}") from exc
+    kwargs: dict[str, Any] = {"future": True}
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        kwargs["connect_args"] = {"timeout": 60, "check_same_thread": False}
+        kwargs["pool_size"] = 8
+        kwargs["max_overflow"] = 24
+    else:
+        kwargs["pool_pre_ping"] = True
+        kwargs["pool_size"] = 8
+        kwargs["max_overflow"] = 24
+    try:
+        engine = sa.create_engine(parsed, **kwargs)
+    except (ModuleNotFoundError, SQLAlchemyError) as exc:
+        hint = " Install the driver: pip install 'loopml[postgres]'." if "postgres" in url else ""
+        raise InvalidInput(f"Cannot use database URL {parsed!r}: {exc}.{hint}") from exc
+    if engine.dialect.name == "sqlite":
+        _configure_sqlite(engine)
+    return engine
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA case_sensitive_like=ON")  # LIKE behaves as on PostgreSQL
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get(_WRITE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _run_alembic_upgrade(conn: Connection) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).resolve().parent.parent / "migrations"))
+    config.attributes["connection"] = conn
+    command.upgrade(config, "head")

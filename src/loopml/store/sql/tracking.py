@@ -1,0 +1,455 @@
+"""The SQL tracking store (SQLite and PostgreSQL through the same code)."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError as SqlIntegrityError
+
+from loopml.core.clock import now_ms
+from loopml.core.errors import Conflict, InvalidInput, NotFound
+from loopml.core.ids import new_id
+from loopml.core.records import ArtifactInfo, AuditEvent, Experiment, Metric, Run, RunStatus
+from loopml.core.uris import check_name
+from loopml.core.validation import (
+    check_key,
+    check_metric_value,
+    check_step,
+    check_timestamp,
+    stringify,
+)
+from loopml.store.base import MetricPoint
+from loopml.store.search import (
+    NUMERIC_ATTRIBUTES,
+    Comparison,
+    OrderBy,
+    parse_filter,
+    parse_order_by,
+)
+from loopml.store.sql import schema as t
+from loopml.store.sql.database import Database
+
+MAX_SEARCH_RESULTS = 50_000
+
+
+class SqlTrackingStore:
+    """Tracking records in a SQL database. Build with ``SqlTrackingStore(Database(url))``."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        dialect_insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
+        self._insert = dialect_insert
+        self._params_insert = dialect_insert(t.params).on_conflict_do_nothing()
+        tag_insert = dialect_insert(t.tags)
+        self._tags_upsert = tag_insert.on_conflict_do_update(
+            index_elements=["run_id", "key"], set_={"value": tag_insert.excluded.value}
+        )
+        latest = dialect_insert(t.latest_metrics)
+        newer = sa.or_(
+            latest.excluded.step > t.latest_metrics.c.step,
+            sa.and_(
+                latest.excluded.step == t.latest_metrics.c.step,
+                latest.excluded.timestamp >= t.latest_metrics.c.timestamp,
+            ),
+        )
+        self._latest_upsert = latest.on_conflict_do_update(
+            index_elements=["run_id", "key"],
+            set_={"value": latest.excluded.value, "step": latest.excluded.step, "timestamp": latest.excluded.timestamp},
+            where=newer,
+        )
+        self._metrics_insert = t.metrics.insert()
+
+    # -- experiments --------------------------------------------------------------------------
+
+    def create_experiment(self, name: str, *, tags: dict[str, str] | None = None, actor: str) -> Experiment:
+        check_name(name, field="experiment name")
+        tags = _string_dict(tags, "tag")
+        experiment = Experiment(new_id(), name, now_ms(), tags)
+        try:
+            with self.db.write() as conn:
+                conn.execute(
+                    t.experiments.insert().values(id=experiment.id, name=name, created_at=experiment.created_at)
+                )
+                if tags:
+                    conn.execute(
+                        t.experiment_tags.insert(),
+                        [{"experiment_id": experiment.id, "key": k, "value": v} for k, v in tags.items()],
+                    )
+                _audit(conn, actor, "experiment.create", "experiment", experiment.id, {"name": name})
+        except SqlIntegrityError:
+            raise Conflict(f"Experiment {name!r} already exists.") from None
+        return experiment
+
+    def get_experiment(self, id_or_name: str) -> Experiment:
+        with self.db.read() as conn:
+            row = conn.execute(
+                sa.select(t.experiments).where(
+                    sa.or_(t.experiments.c.id == id_or_name, t.experiments.c.name == id_or_name)
+                )
+            ).first()
+            if row is None:
+                raise NotFound(f"Experiment {id_or_name!r} does not exist.")
+            tags = _kv(conn, t.experiment_tags, t.experiment_tags.c.experiment_id == row.id)
+        return Experiment(row.id, row.name, row.created_at, tags)
+
+    def get_or_create_experiment(self, name: str, *, actor: str) -> Experiment:
+        """The experiment called ``name``, created if needed (safe under concurrency)."""
+        try:
+            return self.get_experiment(name)
+        except NotFound:
+            pass
+        try:
+            return self.create_experiment(name, actor=actor)
+        except Conflict:
+            return self.get_experiment(name)
+
+    def list_experiments(self) -> list[Experiment]:
+        with self.db.read() as conn:
+            rows = conn.execute(sa.select(t.experiments).order_by(t.experiments.c.created_at)).all()
+            tag_rows = conn.execute(sa.select(t.experiment_tags)).all()
+        tags: dict[str, dict[str, str]] = {}
+        for tag in tag_rows:
+            tags.setdefault(tag.experiment_id, {})[tag.key] = tag.value
+        return [Experiment(r.id, r.name, r.created_at, tags.get(r.id, {})) for r in rows]
+
+    # -- runs -----------------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        experiment_id: str,
+        *,
+        name: str | None = None,
+        parent_run_id: str | None = None,
+        tags: dict[str, str] | None = None,
+        start_time: int | None = None,
+        actor: str,
+    ) -> Run:
+        tags = _string_dict(tags, "tag")
+        run_id = new_id()
+        name = name or f"run-{run_id[:8]}"
+        if not isinstance(name, str) or len(name) > 256:
+            raise InvalidInput(f"Invalid run name {name!r}: expected a string of at most 256 characters.")
+        start = now_ms() if start_time is None else check_timestamp("start_time", start_time)
+        with self.db.write() as conn:
+            if conn.execute(sa.select(t.experiments.c.id).where(t.experiments.c.id == experiment_id)).first() is None:
+                raise NotFound(f"Experiment {experiment_id!r} does not exist.")
+            if parent_run_id is not None:
+                _require_run(conn, parent_run_id, what="Parent run")
+            conn.execute(
+                t.runs.insert().values(
+                    id=run_id,
+                    experiment_id=experiment_id,
+                    name=name,
+                    status=RunStatus.RUNNING.value,
+                    start_time=start,
+                    end_time=None,
+                    parent_run_id=parent_run_id,
+                    user=actor,
+                )
+            )
+            if tags:
+                conn.execute(t.tags.insert(), [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()])
+            _audit(conn, actor, "run.create", "run", run_id, {"experiment_id": experiment_id, "name": name})
+        return Run(run_id, experiment_id, name, RunStatus.RUNNING, start, None, parent_run_id, actor, {}, {}, tags)
+
+    def get_run(self, run_id: str) -> Run:
+        with self.db.read() as conn:
+            row = conn.execute(sa.select(t.runs).where(t.runs.c.id == run_id)).first()
+            if row is None:
+                raise NotFound(f"Run {run_id!r} does not exist.")
+            return _hydrate(conn, [row])[0]
+
+    def set_run_status(self, run_id: str, status: RunStatus, *, end_time: int | None = None, actor: str) -> None:
+        try:
+            status = RunStatus(status)
+        except ValueError:
+            valid = ", ".join(s.value for s in RunStatus)
+            raise InvalidInput(f"Invalid run status {status!r}; valid statuses are {valid}.") from None
+        end = None if status is RunStatus.RUNNING else (end_time or now_ms())
+        with self.db.write() as conn:
+            _require_run(conn, run_id)
+            conn.execute(t.runs.update().where(t.runs.c.id == run_id).values(status=status.value, end_time=end))
+            _audit(conn, actor, "run.set_status", "run", run_id, {"status": status.value})
+
+    # -- logging --------------------------------------------------------------------------------
+
+    def log_batch(
+        self,
+        run_id: str,
+        *,
+        metrics: Sequence[MetricPoint] = (),
+        params: dict[str, str] | None = None,
+        tags: dict[str, str] | None = None,
+        actor: str,
+    ) -> None:
+        params = _string_dict(params, "param")
+        tags = _string_dict(tags, "tag")
+        metric_rows = _metric_rows(run_id, metrics)
+        if not (metric_rows or params or tags):
+            return
+        with self.db.write() as conn:
+            _require_run(conn, run_id)
+            if params:
+                self._write_params(conn, run_id, params)
+            if tags:
+                conn.execute(self._tags_upsert, [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()])
+            if metric_rows:
+                conn.execute(self._metrics_insert, metric_rows)
+                conn.execute(self._latest_upsert, _latest_rows(metric_rows))
+            _audit(
+                conn,
+                actor,
+                "run.log",
+                "run",
+                run_id,
+                {"metrics": len(metric_rows), "params": sorted(params), "tags": sorted(tags)},
+            )
+
+    def _write_params(self, conn: Connection, run_id: str, params: dict[str, str]) -> None:
+        conn.execute(self._params_insert, [{"run_id": run_id, "key": k, "value": v} for k, v in params.items()])
+        stored = _kv(conn, t.params, sa.and_(t.params.c.run_id == run_id, t.params.c.key.in_(list(params))))
+        changed = {k: (stored[k], v) for k, v in params.items() if stored.get(k) != v}
+        if changed:
+            detail = "; ".join(f"{k!r}: stored {old!r}, new {new!r}" for k, (old, new) in changed.items())
+            raise Conflict(
+                f"Params of run {run_id} cannot change once logged ({detail}). Log a new key or start a new run.",
+                details=[{"field": f"params.{k}", "problem": "already logged with another value"} for k in changed],
+            )
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        check_key(key, field="metric")
+        m = t.metrics.c
+        with self.db.read() as conn:
+            _require_run(conn, run_id)
+            rows = conn.execute(
+                sa.select(m.key, m.value, m.step, m.timestamp)
+                .where(m.run_id == run_id, m.key == key)
+                .order_by(m.step, m.timestamp, m.id)
+            ).all()
+        return [Metric(r.key, math.nan if r.value is None else r.value, r.step, r.timestamp) for r in rows]
+
+    # -- search ---------------------------------------------------------------------------------
+
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str] | None = None,
+        *,
+        filter: str | None = None,
+        order_by: Sequence[str] | None = None,
+        max_results: int = 1000,
+        offset: int = 0,
+    ) -> list[Run]:
+        if not isinstance(max_results, int) or not 0 < max_results <= MAX_SEARCH_RESULTS:
+            raise InvalidInput(f"max_results must be between 1 and {MAX_SEARCH_RESULTS}, got {max_results!r}.")
+        if not isinstance(offset, int) or offset < 0:
+            raise InvalidInput(f"offset must be a non-negative integer, got {offset!r}.")
+        comparisons = parse_filter(filter)
+        ordering = parse_order_by(list(order_by or []))
+        query = sa.select(t.runs)
+        if experiment_ids is not None:
+            query = query.where(t.runs.c.experiment_id.in_(list(experiment_ids)))
+        for comparison in comparisons:
+            query = query.where(_condition(comparison))
+        query = _apply_order(query, ordering).limit(max_results).offset(offset)
+        with self.db.read() as conn:
+            rows = conn.execute(query).all()
+            return _hydrate(conn, rows)
+
+    # -- artifacts and audit --------------------------------------------------------------------
+
+    def record_artifacts(self, run_id: str, artifacts: Sequence[ArtifactInfo], *, actor: str) -> None:
+        if not artifacts:
+            return
+        rows = [{"run_id": run_id, "path": a.path, "sha256": a.sha256, "size": a.size} for a in artifacts]
+        insert = self._insert(t.run_artifacts)
+        upsert = insert.on_conflict_do_update(
+            index_elements=["run_id", "path"], set_={"sha256": insert.excluded.sha256, "size": insert.excluded.size}
+        )
+        with self.db.write() as conn:
+            _require_run(conn, run_id)
+            conn.execute(upsert, rows)
+            _audit(conn, actor, "artifact.log", "run", run_id, {"paths": [a.path for a in artifacts][:100]})
+
+    def list_artifacts(self, run_id: str, prefix: str = "") -> list[ArtifactInfo]:
+        a = t.run_artifacts.c
+        query = sa.select(a.path, a.sha256, a.size).where(a.run_id == run_id).order_by(a.path)
+        prefix = prefix.strip("/")
+        if prefix:
+            escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            query = query.where(sa.or_(a.path == prefix, a.path.like(f"{escaped}/%", escape="\\")))
+        with self.db.read() as conn:
+            _require_run(conn, run_id)
+            return [ArtifactInfo(r.path, r.sha256, r.size) for r in conn.execute(query)]
+
+    def list_audit_events(
+        self, *, object_type: str | None = None, object_id: str | None = None, limit: int = 100
+    ) -> list[AuditEvent]:
+        e = t.audit_events.c
+        query = sa.select(t.audit_events).order_by(e.id.desc()).limit(limit)
+        if object_type:
+            query = query.where(e.object_type == object_type)
+        if object_id:
+            query = query.where(e.object_id == object_id)
+        with self.db.read() as conn:
+            return [
+                AuditEvent(r.id, r.time, r.actor, r.action, r.object_type, r.object_id, json.loads(r.details))
+                for r in conn.execute(query)
+            ]
+
+
+def record_audit(
+    conn: Connection, actor: str, action: str, object_type: str, object_id: str, details: dict[str, Any] | None = None
+) -> None:
+    """Write one audit event inside the caller's transaction."""
+    _audit(conn, actor, action, object_type, object_id, details or {})
+
+
+def _audit(
+    conn: Connection, actor: str, action: str, object_type: str, object_id: str, details: dict[str, Any]
+) -> None:
+    conn.execute(
+        t.audit_events.insert().values(
+            time=now_ms(),
+            actor=actor or "unknown",
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            details=json.dumps(details, default=str),
+        )
+    )
+
+
+def _require_run(conn: Connection, run_id: str, *, what: str = "Run") -> None:
+    if not isinstance(run_id, str) or conn.execute(sa.select(t.runs.c.id).where(t.runs.c.id == run_id)).first() is None:
+        raise NotFound(f"{what} {run_id!r} does not exist.")
+
+
+def _string_dict(values: dict[str, Any] | None, field: str) -> dict[str, str]:
+    if not values:
+        return {}
+    if not isinstance(values, dict):
+        raise InvalidInput(f"{field}s must be a mapping of key to value, got {type(values).__name__}.")
+    return {check_key(k, field=field): stringify(v, field=field, key=k) for k, v in values.items()}
+
+
+def _metric_rows(run_id: str, points: Iterable[MetricPoint]) -> list[dict[str, Any]]:
+    rows = []
+    for point in points:
+        key, value, step, timestamp = point
+        check_key(key, field="metric")
+        value = check_metric_value(key, value)
+        rows.append(
+            {
+                "run_id": run_id,
+                "key": key,
+                "value": None if value != value else value,
+                "step": check_step(key, step),
+                "timestamp": check_timestamp(key, timestamp),
+            }
+        )
+    return rows
+
+
+def _latest_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    latest: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        best = latest.get(row["key"])
+        if best is None or (row["step"], row["timestamp"]) >= (best["step"], best["timestamp"]):
+            latest[row["key"]] = row
+    return list(latest.values())
+
+
+def _kv(conn: Connection, table: sa.Table, where: sa.ColumnElement[bool]) -> dict[str, str]:
+    return {r.key: r.value for r in conn.execute(sa.select(table.c.key, table.c.value).where(where))}
+
+
+def _hydrate(conn: Connection, rows: Sequence[Any]) -> list[Run]:
+    """Attach params, latest metrics and tags to run rows with three queries in total."""
+    if not rows:
+        return []
+    ids = [r.id for r in rows]
+    params: dict[str, dict[str, str]] = {i: {} for i in ids}
+    metrics: dict[str, dict[str, float]] = {i: {} for i in ids}
+    tags: dict[str, dict[str, str]] = {i: {} for i in ids}
+    for chunk in _chunks(ids, 500):
+        for r in conn.execute(sa.select(t.params).where(t.params.c.run_id.in_(chunk))):
+            params[r.run_id][r.key] = r.value
+        for r in conn.execute(
+            sa.select(t.latest_metrics.c.run_id, t.latest_metrics.c.key, t.latest_metrics.c.value).where(
+                t.latest_metrics.c.run_id.in_(chunk)
+            )
+        ):
+            metrics[r.run_id][r.key] = math.nan if r.value is None else r.value
+        for r in conn.execute(sa.select(t.tags).where(t.tags.c.run_id.in_(chunk))):
+            tags[r.run_id][r.key] = r.value
+    return [
+        Run(
+            r.id,
+            r.experiment_id,
+            r.name,
+            RunStatus(r.status),
+            r.start_time,
+            r.end_time,
+            r.parent_run_id,
+            r.user,
+            params[r.id],
+            metrics[r.id],
+            tags[r.id],
+        )
+        for r in rows
+    ]
+
+
+def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _compare(column: sa.ColumnElement[Any], op: str, value: Any) -> sa.ColumnElement[bool]:
+    match op:
+        case "=":
+            return column == value
+        case "!=":
+            return column != value
+        case "<":
+            return column < value
+        case "<=":
+            return column <= value
+        case ">":
+            return column > value
+        case ">=":
+            return column >= value
+        case "LIKE":
+            return column.like(value)
+        case "ILIKE":
+            return column.ilike(value)
+    raise InvalidInput(f"Unsupported comparator {op!r}.")
+
+
+def _condition(c: Comparison) -> sa.ColumnElement[bool]:
+    if c.kind == "attribute":
+        column = t.runs.c[c.key]
+        value = int(c.value) if c.key in NUMERIC_ATTRIBUTES.values() and float(c.value).is_integer() else c.value
+        return _compare(column, c.op, value)
+    table = {"metric": t.latest_metrics, "param": t.params, "tag": t.tags}[c.kind]
+    subquery = sa.select(table.c.run_id).where(table.c.key == c.key, _compare(table.c.value, c.op, c.value))
+    return t.runs.c.id.in_(subquery)
+
+
+def _apply_order(query: sa.Select[Any], ordering: list[OrderBy]) -> sa.Select[Any]:
+    for index, term in enumerate(ordering):
+        if term.kind == "attribute":
+            column: sa.ColumnElement[Any] = t.runs.c[term.key]
+        else:
+            table = {"metric": t.latest_metrics, "param": t.params, "tag": t.tags}[term.kind]
+            alias = table.alias(f"order_{index}")
+            query = query.outerjoin(alias, sa.and_(alias.c.run_id == t.runs.c.id, alias.c.key == term.key))
+            column = alias.c.value
+        query = query.order_by((column.asc() if term.ascending else column.desc()).nulls_last())
+    return query.order_by(t.runs.c.start_time.desc(), t.runs.c.id)
