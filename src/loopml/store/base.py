@@ -97,3 +97,7 @@ class TrackingStore(Protocol):
     ) -> list[AuditEvent]:
         """Newest audit events first, optionally for one object."""
         ...
+
+    def close(self) -> None:
+        """Release connections (pooled database connections, HTTP clients)."""
+        ...

@@ -33,8 +33,9 @@ class Session:
         )
 
     def close(self) -> None:
-        """Flush pending metrics and stop the background writer."""
+        """Flush pending metrics, stop the background writer and release connections."""
         self.buffer.close()
+        self.store.close()
 
 
 def open_backend(settings: Settings, *, actor: str) -> tuple[TrackingStore, RunArtifacts]:

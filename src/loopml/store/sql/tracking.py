@@ -65,6 +65,10 @@ class SqlTrackingStore:
         )
         self._metrics_insert = t.metrics.insert()
 
+    def close(self) -> None:
+        """Dispose of the engine's pooled connections."""
+        self.db.dispose()
+
     # -- experiments --------------------------------------------------------------------------
 
     def create_experiment(self, name: str, *, tags: dict[str, str] | None = None, actor: str) -> Experiment:

@@ -1,0 +1,107 @@
+"""Shared fixtures: an isolated LOOPML_HOME per test, service URLs, and the services policy.
+
+Tests that need PostgreSQL or Redis use the ``pg_url`` / ``redis_url`` fixtures. When the
+service is down they skip with the reason, unless ``LOOPML_REQUIRE_SERVICES=1`` (CI), where
+the absence is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+PG_URL = os.environ.get("LOOPML_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("LOOPML_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+REQUIRE_SERVICES = os.environ.get("LOOPML_REQUIRE_SERVICES") == "1"
+
+_ENV_KEYS = (
+    "LOOPML_HOME",
+    "LOOPML_TRACKING_URI",
+    "LOOPML_ARTIFACT_URI",
+    "LOOPML_TOKEN",
+    "LOOPML_EXPERIMENT",
+    "LOOPML_FLUSH_INTERVAL",
+    "LOOPML_FLUSH_SIZE",
+)
+
+
+def _reachable(url: str, default_port: int) -> bool:
+    parsed = urlparse(url.replace("+psycopg", ""))
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or default_port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def require_service(name: str, url: str, default_port: int) -> None:
+    """Skip (or fail under LOOPML_REQUIRE_SERVICES=1) when the service is not reachable."""
+    if _reachable(url, default_port):
+        return
+    message = f"{name} is not reachable at {url}"
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{message} and LOOPML_REQUIRE_SERVICES=1", pytrace=False)
+    pytest.skip(f"{message} (set LOOPML_TEST_{name.upper()}_URL or start it)")
+
+
+@pytest.fixture(autouse=True)
+def loopml_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Every test gets its own LOOPML_HOME and a fresh SDK session."""
+    from loopml.tracking import session
+
+    for key in _ENV_KEYS:
+        monkeypatch.delenv(key, raising=False)
+    home = tmp_path / "loopml-home"
+    monkeypatch.setenv("LOOPML_HOME", str(home))
+    session.reset()
+    yield home
+    current = session.current_session()
+    if current is not None:
+        for run in list(reversed(current.runs)):
+            run.end()
+    session.reset()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL URL whose ``search_path`` is a fresh schema, dropped afterwards."""
+    require_service("pg", PG_URL, 5432)
+    import sqlalchemy as sa
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    separator = "&" if "?" in PG_URL else "?"
+    yield f"{PG_URL}{separator}options=-csearch_path%3D{schema}"
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+    admin.dispose()
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The Redis URL for tests (skips or fails when Redis is down, see module docs)."""
+    require_service("redis", REDIS_URL, 6379)
+    return REDIS_URL
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Parametrises a test over an SQLite file and a PostgreSQL schema."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return request.getfixturevalue("pg_url")
+
+
+def free_port() -> int:
+    """An unused TCP port on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
