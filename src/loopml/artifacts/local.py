@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import shutil
 import tempfile
@@ -69,8 +70,6 @@ class LocalBlobStore:
             raise InvalidInput(f"{str(path)!r} is a directory, expected a file.") from None
 
     def put_bytes(self, data: bytes) -> Blob:
-        import io
-
         return self.put_stream(io.BytesIO(data))
 
     def exists(self, sha256: str) -> bool:

@@ -144,6 +144,11 @@ def parse_order_by(terms: list[str] | None) -> list[OrderBy]:
         if len(words) == 2 and words[1].upper() in ("ASC", "DESC"):
             ascending = words[1].upper() == "ASC"
             column = words[0]
+        elif len(words) == 2 and not words[0].endswith(("`", '"')) and "`" not in words[1] and '"' not in words[1]:
+            raise InvalidInput(
+                f"Invalid order_by term {term!r}: unknown direction {words[1]!r}; use ASC or DESC.",
+                details=[{"field": "order_by", "problem": f"unknown direction {words[1]!r}"}],
+            )
         else:
             column = term.strip()
         if "." not in column:

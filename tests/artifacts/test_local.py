@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from loopml.artifacts import LocalBlobStore, safe_relpath
+from loopml.core.errors import IntegrityError, InvalidInput, NotFound
+from loopml.core.hashing import sha256_bytes
+
+
+def test_put_read_round_trip_and_dedup(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "store")
+    blob = store.put_bytes(b"hello")
+    assert blob.sha256 == sha256_bytes(b"hello") and blob.size == 5
+    assert store.put_bytes(b"hello") == blob
+    assert store.read_bytes(blob.sha256) == b"hello"
+    assert store.exists(blob.sha256)
+    assert list((tmp_path / "store" / "tmp").iterdir()) == []
+
+
+@settings(max_examples=25, deadline=None)
+@given(data=st.binary(max_size=10_000))
+def test_any_content_round_trips(tmp_path_factory: pytest.TempPathFactory, data: bytes) -> None:
+    store = LocalBlobStore(tmp_path_factory.mktemp("blobs"))
+    blob = store.put_stream(io.BytesIO(data))
+    assert store.read_bytes(blob.sha256) == data
+
+
+def test_tampered_blob_is_refused(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path)
+    blob = store.put_bytes(b"model weights")
+    store.path_of(blob.sha256).write_bytes(b"model weightz")
+    with pytest.raises(IntegrityError, match="does not match"):
+        store.read_bytes(blob.sha256)
+    dest = tmp_path / "out" / "w.bin"
+    with pytest.raises(IntegrityError):
+        store.copy_to(blob.sha256, dest)
+    assert not dest.exists()
+    assert [p for p in dest.parent.iterdir()] == []
+
+
+def test_copy_to_large_file(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "s")
+    source = tmp_path / "big.bin"
+    source.write_bytes(os.urandom(3 * 1024 * 1024 + 7))
+    blob = store.put_file(source)
+    out = store.copy_to(blob.sha256, tmp_path / "copy.bin")
+    assert out.read_bytes() == source.read_bytes()
+
+
+def test_failed_write_leaves_nothing(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path)
+
+    class Exploding(io.RawIOBase):
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def readable(self) -> bool:
+            return True
+
+        def read(self, size: int = -1) -> bytes:
+            self.calls += 1
+            if self.calls > 2:
+                raise OSError("disk vanished")
+            return b"x" * 1024
+
+    with pytest.raises(OSError, match="disk vanished"):
+        store.put_stream(Exploding())  # type: ignore[arg-type]
+    assert list((tmp_path / "tmp").iterdir()) == []
+    assert not (tmp_path / "sha256").exists() or list((tmp_path / "sha256").rglob("*")) == []
+
+
+def test_errors(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path)
+    with pytest.raises(NotFound):
+        store.read_bytes("0" * 64)
+    with pytest.raises(InvalidInput):
+        store.read_bytes("../../etc/passwd")
+    with pytest.raises(NotFound):
+        store.put_file(tmp_path / "missing")
+    with pytest.raises(InvalidInput):
+        store.put_file(tmp_path)
+
+
+@pytest.mark.parametrize("bad", ["../x", "a/../../x", "/etc/passwd", "", "  ", "a\\b", "a\x00b", ".", "C:/x"])
+def test_safe_relpath_rejects_escapes(bad: str) -> None:
+    with pytest.raises(InvalidInput):
+        safe_relpath(bad)
+
+
+def test_safe_relpath_normalises() -> None:
+    assert safe_relpath("a//b/./c.txt") == "a/b/c.txt"
+    assert safe_relpath("model/..model") == "model/..model"

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from loopml.config import load_settings
+from loopml.core.errors import InvalidInput
+
+
+def test_defaults_derive_from_home(tmp_path: Path) -> None:
+    settings = load_settings({"LOOPML_HOME": str(tmp_path / "h")}, cwd=tmp_path)
+    assert settings.home == (tmp_path / "h").resolve()
+    assert settings.tracking_uri == f"sqlite:///{settings.home / 'loopml.db'}"
+    assert settings.artifact_uri == str(settings.home / "artifacts")
+    assert settings.token is None
+    assert not settings.is_remote
+
+
+def test_env_overrides_file(tmp_path: Path) -> None:
+    (tmp_path / "loopml.toml").write_text('[loopml]\ntracking_uri = "http://file:1"\ntoken = "t1"\n')
+    from_file = load_settings({}, cwd=tmp_path)
+    assert from_file.tracking_uri == "http://file:1"
+    assert from_file.is_remote
+    from_env = load_settings({"LOOPML_TRACKING_URI": "sqlite:///x.db"}, cwd=tmp_path)
+    assert from_env.tracking_uri == "sqlite:///x.db"
+    assert from_env.token == "t1"
+
+
+def test_bad_values_name_the_key(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match="LOOPML_FLUSH_SIZE"):
+        load_settings({"LOOPML_FLUSH_SIZE": "many"}, cwd=tmp_path)
+    with pytest.raises(InvalidInput, match="LOOPML_FLUSH_INTERVAL"):
+        load_settings({"LOOPML_FLUSH_INTERVAL": "-1"}, cwd=tmp_path)
+    (tmp_path / "loopml.toml").write_text("[loopml]\nhomee = 'x'\n")
+    with pytest.raises(InvalidInput, match="unknown key"):
+        load_settings({}, cwd=tmp_path)
+    (tmp_path / "loopml.toml").write_text("[loopml\n")
+    with pytest.raises(InvalidInput, match="Cannot parse"):
+        load_settings({}, cwd=tmp_path)
