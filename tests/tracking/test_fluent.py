@@ -102,7 +102,7 @@ def test_log_batch() -> None:
             params={"p": 1},
             tags={"t": "x"},
         )
-        with pytest.raises(lm.InvalidInput, match="loopml.Metric"):
+        with pytest.raises(lm.InvalidInput, match=r"loopml\.Metric"):
             lm.log_batch(metrics=[("m", 1.0, 0, 0)])  # type: ignore[list-item]
     got = lm.get_run(run.id)
     assert got.metrics == {"m": 99.0} and got.params == {"p": "1"} and got.tags["t"] == "x"
