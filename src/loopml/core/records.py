@@ -110,3 +110,36 @@ class Token:
     role: Role
     created_at: int
     revoked: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetVersion:
+    """An immutable version of a named dataset, stored as Parquet in the artifact store.
+
+    ``sha256`` is the content hash of the logical table (column names, types and values in
+    row order), stable across file splits and chunking; ``blob_sha256`` addresses the Parquet file.
+    """
+
+    id: str
+    name: str
+    version: int
+    sha256: str
+    blob_sha256: str
+    n_rows: int
+    n_columns: int
+    size_bytes: int
+    schema: dict[str, Any]
+    profile: dict[str, Any]
+    source: dict[str, Any]
+    created_at: int
+    created_by: str
+    description: str = ""
+
+    @property
+    def uri(self) -> str:
+        """``datasets:/<name>/<version>``."""
+        return f"datasets:/{self.name}/{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary (with the URI)."""
+        return {**asdict(self), "uri": self.uri}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import atexit
 import threading
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loopml.config import Settings, load_settings
 from loopml.core.errors import InvalidInput
@@ -13,6 +13,10 @@ from loopml.store.base import TrackingStore
 from loopml.tracking.artifacts import RunArtifacts
 from loopml.tracking.buffer import MetricBuffer
 from loopml.tracking.context import current_user
+
+if TYPE_CHECKING:
+    from loopml.artifacts.base import BlobStore
+    from loopml.store.sql.database import Database
 
 
 class Session:
@@ -22,6 +26,9 @@ class Session:
         self.settings = settings
         self.actor = actor or current_user()
         self.store, self.artifacts = open_backend(settings, actor=self.actor)
+        # the local database and blob store, for capabilities built on them (datasets, lineage)
+        self.db: Database | None = getattr(self.store, "db", None)
+        self.blobs: BlobStore | None = getattr(self.artifacts, "blobs", None)
         self.experiment_id: str | None = None
         self.runs: list[Any] = []  # stack of ActiveRun, innermost last
         self.lock = threading.RLock()
@@ -31,6 +38,15 @@ class Session:
             flush_interval=settings.flush_interval,
             flush_size=settings.flush_size,
         )
+
+    def local(self, what: str) -> tuple[Database, BlobStore]:
+        """The local database and blob store, or a clear error when tracking is remote."""
+        if self.db is None or self.blobs is None:
+            raise InvalidInput(
+                f"{what} needs a database tracking URI (sqlite:///... or postgresql+psycopg://...), "
+                f"not {self.settings.tracking_uri!r}. Set LOOPML_TRACKING_URI to the server's database."
+            )
+        return self.db, self.blobs
 
     def close(self) -> None:
         """Flush pending metrics, stop the background writer and release connections."""
