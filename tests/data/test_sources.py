@@ -86,7 +86,7 @@ def test_sql_postgresql(pg_url: str) -> None:
 
 
 def test_sql_errors(sqlite_url: str) -> None:
-    with pytest.raises(InvalidInput, match="SQL query failed on sqlite:///.*no such table: nope"):
+    with pytest.raises(InvalidInput, match=r"SQL query failed on sqlite:///.*no such table: nope"):
         read_all(sqlite_url, query="SELECT * FROM nope")
     with pytest.raises(InvalidInput, match="pass the SQL to run with query="):
         open_source(sqlite_url)
@@ -152,7 +152,7 @@ def test_file_errors(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match=r"bad.csv.*Expected 2 columns, got 3"):
         read_all(tmp_path / "bad.csv")
     (tmp_path / "bad.parquet").write_bytes(b"not parquet")
-    with pytest.raises(InvalidInput, match="bad.parquet"):
+    with pytest.raises(InvalidInput, match=r"bad\.parquet"):
         read_all(tmp_path / "bad.parquet")
 
 

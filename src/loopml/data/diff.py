@@ -111,7 +111,7 @@ def diff_versions(
             mean_shift_threshold,
             std_ratio_threshold,
             null_rate_threshold,
-        )  # fmt: skip
+        )
         for n in common
     ]
     return DatasetDiff(

@@ -156,7 +156,8 @@ def _files(path: Path, format: str | None) -> list[Path]:
     if path.is_file():
         if format is None and path.suffix.lower() not in _EXTENSIONS:
             raise InvalidInput(
-                f"Cannot tell the format of {str(path)!r} from its extension; pass format= one of {', '.join(FORMATS)}.",
+                f"Cannot tell the format of {str(path)!r} from its extension; "
+                f"pass format= one of {', '.join(FORMATS)}.",
                 details=[{"field": "format", "problem": "unknown extension"}],
             )
         return [path]
