@@ -16,9 +16,10 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 PEERS_VENV = BENCH_DIR / ".venv-peers"
 
-# Lower bound = the version these benchmarks were written and checked against
-# (3.18.0). The worker relies on MLflow 3's `mlflow server` flags.
-PEER_REQUIREMENTS: tuple[str, ...] = ("mlflow>=3.16",)
+# Lower bound = the release line these benchmarks were written and checked against
+# (mlflow 3.17.2; 3.18.0 was on the index without its matching mlflow-skinny, so
+# pip backtracks to 3.17.x). The workers rely on MLflow 3's `mlflow server` flags.
+PEER_REQUIREMENTS: tuple[str, ...] = ("mlflow>=3.17",)
 
 
 def _say(message: str) -> None:
@@ -41,13 +42,13 @@ def _run(cmd: list[str]) -> None:
     """Run ``cmd``; raise with its output if it fails."""
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise RuntimeError(
-            f"command failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stdout}\n{proc.stderr}"
-        )
+        raise RuntimeError(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stdout}\n{proc.stderr}")
 
 
 def peer_version(python: Path, module: str = "mlflow") -> str:
     """Installed version of ``module`` in the peers venv (``"?"`` if unknown)."""
+    if not python.exists():
+        return "?"
     code = f"import importlib.metadata as m; print(m.version({module!r}))"
     proc = subprocess.run([str(python), "-c", code], capture_output=True, text=True)
     return proc.stdout.strip() if proc.returncode == 0 else "?"
