@@ -104,8 +104,10 @@ def test_params_are_immutable(store: SqlTrackingStore) -> None:
     [
         ({"metrics": [("", 1.0, 0, 1)]}, "Invalid metric key"),
         ({"metrics": [("m", "high", 0, 1)]}, "expected a number"),
-        ({"metrics": [("m", 1.0, 1.5, 1)]}, "expected an integer"),
+        ({"metrics": [("m", 1.0, 1.5, 1)]}, "expected a 64-bit integer"),
         ({"metrics": [("m", 1.0, 0, -5)]}, "epoch milliseconds"),
+        ({"metrics": [("m", 1.0, 10**20, 1)]}, "64-bit integer"),
+        ({"metrics": [("m", 1.0, 0, 10**20)]}, "epoch milliseconds"),
         ({"params": {"k" * 300: 1}}, "Invalid param key"),
         ({"params": ["a"]}, "must be a mapping"),
     ],

@@ -87,7 +87,7 @@ def test_param_conflict_and_bad_input() -> None:
             lm.log_param("C", 2)
         with pytest.raises(lm.InvalidInput, match="expected a number"):
             lm.log_metric("loss", "low")  # type: ignore[arg-type]
-        with pytest.raises(lm.InvalidInput, match="expected an integer"):
+        with pytest.raises(lm.InvalidInput, match="expected a 64-bit integer"):
             lm.log_metric("loss", 1.0, step=0.5)  # type: ignore[arg-type]
         with pytest.raises(lm.InvalidInput, match="metric key"):
             lm.log_metric("", 1.0)

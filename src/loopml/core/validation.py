@@ -9,6 +9,7 @@ from loopml.core.errors import InvalidInput
 
 MAX_KEY_LENGTH = 250
 MAX_VALUE_LENGTH = 64_000
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 def check_key(key: object, *, field: str) -> str:
@@ -33,17 +34,17 @@ def check_metric_value(key: str, value: object) -> float:
 
 def check_step(key: str, step: object) -> int:
     """A metric step: an integer."""
-    if isinstance(step, bool) or not isinstance(step, Integral):
+    if isinstance(step, bool) or not isinstance(step, Integral) or not INT64_MIN <= step <= INT64_MAX:
         raise InvalidInput(
-            f"Invalid step {step!r} for metric {key!r}: expected an integer.",
-            details=[{"field": f"metrics.{key}.step", "problem": "not an integer"}],
+            f"Invalid step {step!r} for metric {key!r}: expected a 64-bit integer.",
+            details=[{"field": f"metrics.{key}.step", "problem": "not a 64-bit integer"}],
         )
     return int(step)
 
 
 def check_timestamp(key: str, timestamp: object) -> int:
     """A timestamp in epoch milliseconds: a non-negative integer."""
-    if isinstance(timestamp, bool) or not isinstance(timestamp, Integral) or timestamp < 0:
+    if isinstance(timestamp, bool) or not isinstance(timestamp, Integral) or not 0 <= timestamp <= INT64_MAX:
         raise InvalidInput(
             f"Invalid timestamp {timestamp!r} for metric {key!r}: expected epoch milliseconds.",
             details=[{"field": f"metrics.{key}.timestamp", "problem": "not a non-negative integer"}],

@@ -1,0 +1,63 @@
+"""The app factory: ``create_app(settings, auth=...)`` builds the FastAPI app of ``loopml server``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from loopml import __version__
+from loopml.config import Settings, load_settings
+from loopml.server.backend import Backend
+from loopml.server.encoding import JSONResponse
+from loopml.server.errors import install_error_handlers
+from loopml.server.limits import BodyLimitMiddleware, Limits
+from loopml.server.routes import api_router
+
+AUTH_ENV = "LOOPML_SERVER_AUTH"
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    auth: bool = False,
+    max_json_bytes: int | None = None,
+    max_artifact_bytes: int | None = None,
+) -> FastAPI:
+    """The platform REST API over the database and artifact store that ``settings`` name.
+
+    Opens (and migrates) the database now, so a bad configuration fails before the server
+    listens. Body limits default to ``LOOPML_SERVER_MAX_JSON_BYTES`` (16 MiB) and
+    ``LOOPML_SERVER_MAX_ARTIFACT_BYTES`` (100 MiB).
+
+    >>> app = create_app(load_settings(), auth=True)   # doctest: +SKIP
+    """
+    settings = settings or load_settings()
+    limits = Limits.from_env(max_json_bytes, max_artifact_bytes)
+    backend = Backend.open(settings, auth=auth)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        backend.close()
+
+    app = FastAPI(
+        title="loopml platform API",
+        version=__version__,
+        description="Experiments, runs, metrics, artifacts, audit and tokens. See docs/server.md.",
+        default_response_class=JSONResponse,
+        lifespan=lifespan,
+    )
+    app.state.backend = backend
+    app.state.limits = limits
+    app.include_router(api_router())
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, limits=limits)
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory`` and multi-worker serving: settings and auth from the environment."""
+    return create_app(load_settings(), auth=os.environ.get(AUTH_ENV) == "1")

@@ -1,0 +1,82 @@
+"""Who is calling, and may they? Bearer tokens with roles reader < writer < admin.
+
+With auth on, every ``/api/v1`` route but health needs ``Authorization: Bearer <token>``;
+the audit actor is the token's name. With auth off, every caller may do everything but manage
+tokens, and the actor is the ``X-Loopml-Actor`` header (percent-encoded; the HTTP client sends
+the OS user) or ``anonymous``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated
+from urllib.parse import unquote
+
+from fastapi import Depends
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+
+from loopml.core.errors import Forbidden, Unauthorized
+from loopml.core.records import Role
+from loopml.server.backend import BackendDep
+from loopml.store.http import ACTOR_HEADER
+
+MAX_ACTOR_LENGTH = 256
+_RANK = {Role.READER: 0, Role.WRITER: 1, Role.ADMIN: 2}
+_bearer = HTTPBearer(auto_error=False, description="A token from `loopml token create` (servers started with --auth).")
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The authenticated caller of one request."""
+
+    actor: str
+    role: Role
+
+
+async def authenticate(
+    request: Request,
+    backend: BackendDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Caller:
+    """The caller, from the bearer token (auth on) or the actor header (auth off)."""
+    if not backend.auth:
+        raw = request.headers.get(ACTOR_HEADER)
+        actor = unquote(raw).strip()[:MAX_ACTOR_LENGTH] if raw else ""
+        return Caller(actor or "anonymous", Role.ADMIN)
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+        raise Unauthorized(
+            "This server requires a token: send 'Authorization: Bearer <token>' "
+            "(SDK: set LOOPML_TOKEN; create tokens with `loopml token create`)."
+        )
+    secret = credentials.credentials
+    cache = backend.token_cache
+    hit, token = cache.lookup(secret)
+    if not hit:
+        token = await run_in_threadpool(cache.verify, secret)
+        cache.store(secret, token)
+    if token is None:
+        raise Unauthorized("Unknown or revoked token; check LOOPML_TOKEN or ask an admin for a new one.")
+    return Caller(token.name, token.role)
+
+
+def require(role: Role) -> Callable[..., Awaitable[Caller]]:
+    """A dependency that lets callers with at least ``role`` through (403 otherwise)."""
+
+    async def dependency(caller: Annotated[Caller, Depends(authenticate)]) -> Caller:
+        if _RANK[caller.role] < _RANK[role]:
+            raise Forbidden(
+                f"Token {caller.actor!r} has role {caller.role.value!r}; this action needs {role.value!r} "
+                "or higher. Ask an admin for a token with that role."
+            )
+        return caller
+
+    dependency.__name__ = f"require_{role.value}"
+    return dependency
+
+
+Reader = Annotated[Caller, Depends(require(Role.READER))]
+Writer = Annotated[Caller, Depends(require(Role.WRITER))]
+Admin = Annotated[Caller, Depends(require(Role.ADMIN))]

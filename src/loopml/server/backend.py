@@ -1,0 +1,59 @@
+"""What the server works against: the SQL tracking and token stores and the local blob store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends
+from starlette.requests import Request
+
+from loopml.artifacts import open_blob_store
+from loopml.config import Settings
+from loopml.core.errors import InvalidInput
+from loopml.server.token_cache import TokenCache
+from loopml.store.sql import Database, SqlTrackingStore
+from loopml.store.sql.tokens import SqlTokenStore
+from loopml.tracking.artifacts import LocalRunArtifacts
+
+
+@dataclass(slots=True)
+class Backend:
+    """The stores behind one app, plus its auth switch and token cache."""
+
+    settings: Settings
+    store: SqlTrackingStore
+    tokens: SqlTokenStore
+    artifacts: LocalRunArtifacts
+    auth: bool
+    token_cache: TokenCache
+
+    @classmethod
+    def open(cls, settings: Settings, *, auth: bool) -> Backend:
+        """Open (and migrate) the database and the artifact store that ``settings`` name."""
+        if settings.is_remote:
+            raise InvalidInput(
+                f"The server needs a database, but LOOPML_TRACKING_URI is {settings.tracking_uri!r} (another "
+                "server). Point it at sqlite:///... or postgresql+psycopg://... for the server process."
+            )
+        db = Database(settings.tracking_uri)
+        try:
+            store = SqlTrackingStore(db)
+            tokens = SqlTokenStore(db)
+            artifacts = LocalRunArtifacts(store, open_blob_store(settings.artifact_uri))
+        except BaseException:
+            db.dispose()
+            raise
+        return cls(settings, store, tokens, artifacts, auth, TokenCache(tokens.verify))
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.store.close()
+
+
+async def get_backend(request: Request) -> Backend:
+    """FastAPI dependency: the app's backend."""
+    return request.app.state.backend  # type: ignore[no-any-return]
+
+
+BackendDep = Annotated[Backend, Depends(get_backend)]

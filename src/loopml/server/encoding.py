@@ -1,0 +1,75 @@
+"""JSON out: an orjson response class and the wire form of each record.
+
+Handlers return :class:`JSONResponse` objects built from these plain dicts, so FastAPI skips its
+generic (and slow) ``jsonable_encoder`` walk; the ``*Out`` models in :mod:`loopml.server.schemas`
+document the same shapes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.responses import Response
+
+from loopml.core.records import ArtifactInfo, AuditEvent, Experiment, Metric, Run, Token
+from loopml.store.http import encode_float
+
+
+class JSONResponse(Response):
+    """``application/json`` rendered by orjson."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def experiment_json(experiment: Experiment) -> dict[str, Any]:
+    return {"id": experiment.id, "name": experiment.name, "created_at": experiment.created_at, "tags": experiment.tags}
+
+
+def run_json(run: Run) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "experiment_id": run.experiment_id,
+        "name": run.name,
+        "status": run.status.value,
+        "start_time": run.start_time,
+        "end_time": run.end_time,
+        "parent_run_id": run.parent_run_id,
+        "user": run.user,
+        "params": run.params,
+        "metrics": {k: encode_float(v) for k, v in run.metrics.items()},
+        "tags": run.tags,
+    }
+
+
+def metrics_json(metrics: list[Metric]) -> list[dict[str, Any]]:
+    return [{"key": m.key, "value": encode_float(m.value), "step": m.step, "timestamp": m.timestamp} for m in metrics]
+
+
+def artifact_json(info: ArtifactInfo) -> dict[str, Any]:
+    return {"path": info.path, "sha256": info.sha256, "size": info.size}
+
+
+def audit_json(event: AuditEvent) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "time": event.time,
+        "actor": event.actor,
+        "action": event.action,
+        "object_type": event.object_type,
+        "object_id": event.object_id,
+        "details": event.details,
+    }
+
+
+def token_json(token: Token) -> dict[str, Any]:
+    return {
+        "id": token.id,
+        "name": token.name,
+        "role": token.role.value,
+        "created_at": token.created_at,
+        "revoked": token.revoked,
+    }

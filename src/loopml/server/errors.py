@@ -1,0 +1,99 @@
+"""The one place where errors become HTTP responses.
+
+Every error body has the same shape, ``{"error": message, "type": class name, "details":
+[{"field", "problem"}]}``: loopml's exception tree maps through each class's ``status_code``;
+request validation failures (malformed JSON, wrong types, missing fields) become 422 with one
+detail per problem, ``field`` being the dotted location (``body.metrics.0.value``); Starlette's
+own HTTP errors (unknown route, wrong method) keep their status; anything unexpected is a 500
+that is logged with its traceback and never leaks internals.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from loopml.core.errors import InvalidInput, LoopmlError, Unauthorized
+from loopml.server.encoding import JSONResponse
+
+_HTTP_TYPES = {
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "NotFound",
+    409: "Conflict",
+    413: "PayloadTooLarge",
+    503: "StoreError",
+}
+_MAX_LISTED = 5
+
+
+class PayloadTooLarge(InvalidInput):
+    """The request body is larger than the server accepts for this endpoint."""
+
+    status_code = 413
+
+
+def error_response(exc: LoopmlError) -> JSONResponse:
+    """The JSON response for a loopml error."""
+    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
+    return JSONResponse(exc.to_dict(), status_code=exc.status_code, headers=headers)
+
+
+def validation_details(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """pydantic/FastAPI errors as ``{"field", "problem"}`` pairs."""
+    details = []
+    for error in errors:
+        loc = [str(part) for part in error.get("loc", ())]
+        if error.get("type") == "json_invalid":
+            position = f" at position {loc[1]}" if len(loc) > 1 else ""
+            reason = (error.get("ctx") or {}).get("error", "malformed JSON")
+            details.append({"field": "body", "problem": f"invalid JSON{position}: {reason}"})
+            continue
+        message = str(error.get("msg", "invalid value"))
+        details.append({"field": ".".join(loc) or "body", "problem": message.removeprefix("Value error, ")})
+    return details
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers that give every error the same JSON shape."""
+    app.add_exception_handler(LoopmlError, _loopml_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unexpected)
+
+
+async def _loopml_error(request: Request, exc: LoopmlError) -> Response:
+    return error_response(exc)
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+    details = validation_details(list(exc.errors()))
+    listed = "; ".join(f"{d['field']}: {d['problem']}" for d in details[:_MAX_LISTED])
+    more = f" (and {len(details) - _MAX_LISTED} more)" if len(details) > _MAX_LISTED else ""
+    message = f"Invalid request to {request.method} {request.url.path}: {listed}{more}."
+    return JSONResponse({"error": message, "type": "InvalidInput", "details": details}, status_code=422)
+
+
+async def _http_error(request: Request, exc: HTTPException) -> Response:
+    status = exc.status_code
+    if status == 404:
+        message = f"No endpoint {request.url.path}; see /openapi.json for the API."
+    elif status == 405:
+        message = f"{request.method} is not allowed on {request.url.path}; see /openapi.json for the API."
+    else:
+        message = str(exc.detail)
+    body = {"error": message, "type": _HTTP_TYPES.get(status, "InvalidInput" if status < 500 else "LoopmlError")}
+    body["details"] = []
+    headers = dict(exc.headers) if exc.headers else None
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    # Starlette re-raises after sending this, so the server log gets the traceback.
+    body = {"error": "Internal server error; the server log has the details.", "type": "LoopmlError", "details": []}
+    return JSONResponse(body, status_code=500)

@@ -1,0 +1,112 @@
+"""Request body size limits: 413 before reading when ``Content-Length`` is too big, or as soon as a
+streamed (chunked) body crosses the limit.
+
+Artifact uploads (``PUT``) get their own, larger limit. Both come from :class:`Limits`, which
+``create_app`` reads from ``LOOPML_SERVER_MAX_JSON_BYTES`` / ``LOOPML_SERVER_MAX_ARTIFACT_BYTES``
+unless given explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from loopml.core.errors import InvalidInput
+from loopml.server.errors import PayloadTooLarge, error_response
+
+MIB = 1 << 20
+JSON_ENV = "LOOPML_SERVER_MAX_JSON_BYTES"
+ARTIFACT_ENV = "LOOPML_SERVER_MAX_ARTIFACT_BYTES"
+DEFAULT_MAX_JSON_BYTES = 16 * MIB
+DEFAULT_MAX_ARTIFACT_BYTES = 100 * MIB
+_BODYLESS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Largest accepted request bodies, in bytes."""
+
+    max_json_bytes: int = DEFAULT_MAX_JSON_BYTES
+    max_artifact_bytes: int = DEFAULT_MAX_ARTIFACT_BYTES
+
+    @classmethod
+    def from_env(cls, max_json_bytes: int | None = None, max_artifact_bytes: int | None = None) -> Limits:
+        """Explicit values, else the environment, else the defaults."""
+        if max_json_bytes is None:
+            max_json_bytes = _env_bytes(JSON_ENV, DEFAULT_MAX_JSON_BYTES)
+        if max_artifact_bytes is None:
+            max_artifact_bytes = _env_bytes(ARTIFACT_ENV, DEFAULT_MAX_ARTIFACT_BYTES)
+        return cls(max_json_bytes, max_artifact_bytes)
+
+
+class BodyTooLarge(HTTPException):
+    """Raised from ``receive`` when a streamed body crosses the limit (FastAPI lets HTTPException through)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(status_code=413, detail=message, headers={"Connection": "close"})
+
+
+class BodyLimitMiddleware:
+    """Pure ASGI middleware enforcing :class:`Limits`."""
+
+    def __init__(self, app: ASGIApp, *, limits: Limits) -> None:
+        self.app = app
+        self.limits = limits
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in _BODYLESS:
+            await self.app(scope, receive, send)
+            return
+        upload = scope["method"] == "PUT"
+        limit = self.limits.max_artifact_bytes if upload else self.limits.max_json_bytes
+        declared = _content_length(scope)
+        if declared is not None and declared > limit:
+            response = error_response(PayloadTooLarge(_message(declared, limit, upload)))
+            response.headers["Connection"] = "close"
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(_message(received, limit, upload, at_least=True))
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+
+def _message(size: int, limit: int, upload: bool, *, at_least: bool = False) -> str:
+    what = "an artifact upload" if upload else "a JSON body"
+    env = ARTIFACT_ENV if upload else JSON_ENV
+    amount = f"more than {limit}" if at_least else str(size)
+    return f"Request body is {amount} bytes; the limit for {what} is {limit} bytes (server setting {env})."
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+def _env_bytes(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidInput(f"Config '{name}' must be an integer number of bytes, got {raw!r}.") from None
+    if value <= 0:
+        raise InvalidInput(f"Config '{name}' must be positive, got {raw!r}.")
+    return value

@@ -1,0 +1,132 @@
+"""``/runs/{run_id}/artifacts``: upload, download, list and record run files.
+
+Every path goes through :func:`loopml.artifacts.safe_relpath` before anything is read or
+written, so ``..``, absolute paths and their percent-encoded forms are 422s. Bytes are stored
+by content hash; an upload whose ``X-Loopml-Sha256`` header disagrees with the bytes is
+refused, and downloads are verified against the recorded hash before they are streamed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import anyio.to_thread
+from fastapi import APIRouter, Header
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+
+from loopml.artifacts import BlobStore, LocalBlobStore, safe_relpath
+from loopml.core.errors import IntegrityError, NotFound, invalid
+from loopml.core.hashing import is_sha256, sha256_file
+from loopml.core.records import ArtifactInfo
+from loopml.server.auth import Reader, Writer
+from loopml.server.backend import BackendDep
+from loopml.server.body import AsyncBodyReader
+from loopml.server.encoding import JSONResponse, artifact_json
+from loopml.server.schemas import ArtifactList, ArtifactOut, ArtifactRecords
+from loopml.store.http import SHA256_HEADER
+
+router = APIRouter(prefix="/runs/{run_id}/artifacts", tags=["artifacts"])
+_SHA_FIELD = "header.x-loopml-sha256"
+_BINARY = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+
+
+@router.get("", response_model=ArtifactList, summary="Artifacts at or below a prefix")
+def list_artifacts(run_id: str, caller: Reader, backend: BackendDep, prefix: str = "") -> Response:
+    infos = backend.artifacts.list(run_id, prefix)
+    return JSONResponse({"artifacts": [artifact_json(i) for i in infos]})
+
+
+@router.post("", status_code=204, summary="Record blobs already in the server's artifact store")
+def record_artifacts(run_id: str, body: ArtifactRecords, caller: Writer, backend: BackendDep) -> Response:
+    blobs = backend.artifacts.blobs
+    infos = []
+    for index, item in enumerate(body.artifacts):
+        path = safe_relpath(item.path, field=f"artifacts.{index}.path")
+        size = _stored_size(blobs, item.sha256)
+        if size is None:
+            raise invalid(
+                f"artifacts.{index}.sha256",
+                "no such blob on the server",
+                f"Blob {item.sha256!r} for {path!r} is not in the server's artifact store; upload the file with "
+                f"PUT /api/v1/runs/{run_id}/artifacts/{path} instead.",
+            )
+        if size >= 0 and size != item.size:
+            raise invalid(f"artifacts.{index}.size", "does not match the stored blob")
+        infos.append(ArtifactInfo(path, item.sha256, item.size))
+    backend.store.record_artifacts(run_id, infos, actor=caller.actor)
+    return Response(status_code=204)
+
+
+@router.put(
+    "/{path:path}",
+    status_code=201,
+    response_model=ArtifactOut,
+    summary="Upload one file (raw body); returns its SHA-256",
+    openapi_extra={"requestBody": {"required": True, "content": _BINARY}},
+)
+async def upload_artifact(
+    run_id: str,
+    path: str,
+    request: Request,
+    caller: Writer,
+    backend: BackendDep,
+    x_loopml_sha256: Annotated[str | None, Header(description="SHA-256 of the body; 422 if it differs")] = None,
+) -> Response:
+    relpath = safe_relpath(path)
+    if x_loopml_sha256 is not None and not is_sha256(x_loopml_sha256):
+        raise invalid(_SHA_FIELD, "not a lowercase hex SHA-256", f"Invalid {SHA256_HEADER} {x_loopml_sha256!r}.")
+    await run_in_threadpool(backend.store.get_run, run_id)  # 404 before reading the body
+    blobs = backend.artifacts.blobs
+    blob = await anyio.to_thread.run_sync(blobs.put_stream, AsyncBodyReader(request.stream()))
+    if x_loopml_sha256 is not None and blob.sha256 != x_loopml_sha256:
+        raise invalid(
+            _SHA_FIELD,
+            "does not match the body",
+            f"Upload of {relpath!r} has SHA-256 {blob.sha256} but {SHA256_HEADER} says {x_loopml_sha256}: "
+            "the body was changed in transit or the file changed while it was read; nothing was recorded.",
+        )
+    info = ArtifactInfo(relpath, blob.sha256, blob.size)
+    await run_in_threadpool(backend.store.record_artifacts, run_id, [info], actor=caller.actor)
+    return JSONResponse(artifact_json(info), status_code=201)
+
+
+@router.get(
+    "/{path:path}",
+    response_class=Response,
+    summary="Download one file (verified against its SHA-256, sent in X-Loopml-Sha256)",
+    responses={200: {"content": _BINARY}},
+)
+async def download_artifact(run_id: str, path: str, caller: Reader, backend: BackendDep) -> Response:
+    info = await run_in_threadpool(backend.artifacts.find, run_id, path)
+    blobs = backend.artifacts.blobs
+    headers = {SHA256_HEADER: info.sha256}
+    if isinstance(blobs, LocalBlobStore):
+        file = await run_in_threadpool(_verified_file, blobs, info.sha256)
+        return FileResponse(file, media_type="application/octet-stream", headers=headers)
+    data = await run_in_threadpool(blobs.read_bytes, info.sha256)  # verifies the hash
+    return Response(data, media_type="application/octet-stream", headers=headers)
+
+
+def _stored_size(blobs: BlobStore, sha256: str) -> int | None:
+    """The blob's size (-1 when the store cannot tell cheaply), or ``None`` when it is not stored."""
+    if not is_sha256(sha256):
+        return None
+    if isinstance(blobs, LocalBlobStore):
+        try:
+            return blobs.path_of(sha256).stat().st_size
+        except FileNotFoundError:
+            return None
+    return -1 if blobs.exists(sha256) else None
+
+
+def _verified_file(blobs: LocalBlobStore, sha256: str) -> Path:
+    """The blob's file, after checking its bytes still match their hash."""
+    path = blobs.path_of(sha256)
+    if not path.is_file():
+        raise NotFound(f"Blob {sha256} is missing from the artifact store at {blobs.root}.")
+    if sha256_file(path) != sha256:
+        raise IntegrityError(f"Blob {sha256} does not match its SHA-256: the stored file was modified or corrupted.")
+    return path

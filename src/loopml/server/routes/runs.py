@@ -1,0 +1,67 @@
+"""``/runs``: create, get, update status, batched logging, metric history, search."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.responses import Response
+
+from loopml.core.clock import now_ms
+from loopml.core.records import RunStatus
+from loopml.server.auth import Reader, Writer
+from loopml.server.backend import BackendDep
+from loopml.server.encoding import JSONResponse, metrics_json, run_json
+from loopml.server.schemas import BatchLog, MetricHistory, RunCreate, RunList, RunOut, RunSearch, RunUpdate
+
+router = APIRouter(prefix="/runs", tags=["runs"])
+
+
+@router.post("/search", response_model=RunList, summary="Runs matching a filter, ordered and paged (reader)")
+def search_runs(body: RunSearch, caller: Reader, backend: BackendDep) -> Response:
+    runs = backend.store.search_runs(
+        body.experiment_ids,
+        filter=body.filter,
+        order_by=body.order_by,
+        max_results=body.max_results,
+        offset=body.offset,
+    )
+    return JSONResponse({"runs": [run_json(r) for r in runs]})
+
+
+@router.post("", status_code=201, response_model=RunOut, summary="Start a run (status RUNNING)")
+def create_run(body: RunCreate, caller: Writer, backend: BackendDep) -> Response:
+    run = backend.store.create_run(
+        body.experiment_id,
+        name=body.name,
+        parent_run_id=body.parent_run_id,
+        tags=body.tags,  # type: ignore[arg-type]
+        start_time=body.start_time,
+        actor=caller.actor,
+    )
+    return JSONResponse(run_json(run), status_code=201)
+
+
+@router.get("/{run_id}", response_model=RunOut, summary="A run with its params, latest metrics and tags")
+def get_run(run_id: str, caller: Reader, backend: BackendDep) -> Response:
+    return JSONResponse(run_json(backend.store.get_run(run_id)))
+
+
+@router.patch("/{run_id}", response_model=RunOut, summary="Set a run's status (terminal states record end_time)")
+def update_run(run_id: str, body: RunUpdate, caller: Writer, backend: BackendDep) -> Response:
+    backend.store.set_run_status(run_id, RunStatus(body.status), end_time=body.end_time, actor=caller.actor)
+    return JSONResponse(run_json(backend.store.get_run(run_id)))
+
+
+@router.post("/{run_id}/batch", status_code=204, summary="Log metrics, params and tags in one transaction")
+def log_batch(run_id: str, body: BatchLog, caller: Writer, backend: BackendDep) -> Response:
+    now = now_ms()
+    points = [
+        (m["key"], m["value"], m.get("step", 0), now if m.get("timestamp") is None else m["timestamp"])
+        for m in body.metrics
+    ]
+    backend.store.log_batch(run_id, metrics=points, params=body.params, tags=body.tags, actor=caller.actor)  # type: ignore[arg-type]
+    return Response(status_code=204)
+
+
+@router.get("/{run_id}/metrics/history", response_model=MetricHistory, summary="Every point of one metric")
+def get_metric_history(run_id: str, key: str, caller: Reader, backend: BackendDep) -> Response:
+    return JSONResponse({"metrics": metrics_json(backend.store.get_metric_history(run_id, key))})

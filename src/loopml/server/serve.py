@@ -1,0 +1,68 @@
+"""``serve()``: run the app on uvicorn, refusing to expose an unauthenticated server."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+
+import uvicorn
+
+from loopml.config import load_settings
+from loopml.core.errors import InvalidInput
+from loopml.server.app import AUTH_ENV, create_app
+
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+KEEP_ALIVE_SECONDS = 15
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only accepts connections from this machine."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(host: str, *, auth: bool, insecure: bool) -> None:
+    """Refuse to listen beyond loopback without auth, unless the caller insists (``insecure``)."""
+    if auth or insecure or is_loopback(host):
+        return
+    raise InvalidInput(
+        f"Refusing to listen on {host} without authentication: anyone who can reach this machine could read "
+        "and change every run. Start the server with --auth (create an admin token with `loopml token create "
+        "NAME --role admin`), listen on 127.0.0.1, or pass --insecure if the network is trusted.",
+        details=[{"field": "host", "problem": "non-loopback host without auth"}],
+    )
+
+
+def serve(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 5050,
+    auth: bool = False,
+    insecure: bool = False,
+    workers: int = 1,
+    log_level: str = "info",
+) -> None:
+    """Run ``loopml server`` until interrupted (blocks).
+
+    Raises :class:`~loopml.InvalidInput` for a non-loopback ``host`` without ``auth=True``
+    (unless ``insecure=True``) and for bad options.
+    """
+    check_exposure(host, auth=auth, insecure=insecure)
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise InvalidInput(f"Invalid port {port!r}: expected an integer from 0 to 65535.")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise InvalidInput(f"Invalid workers {workers!r}: expected a positive integer.")
+    if log_level not in LOG_LEVELS:
+        raise InvalidInput(f"Invalid log level {log_level!r}; valid levels are {', '.join(LOG_LEVELS)}.")
+    app = create_app(load_settings(), auth=auth)  # opens and migrates the database: fail before listening
+    options = {"host": host, "port": port, "log_level": log_level, "timeout_keep_alive": KEEP_ALIVE_SECONDS}
+    if workers == 1:
+        uvicorn.run(app, **options)  # type: ignore[arg-type]
+        return
+    app.state.backend.close()  # each worker process opens its own
+    os.environ[AUTH_ENV] = "1" if auth else "0"
+    uvicorn.run("loopml.server.app:create_app_from_env", factory=True, workers=workers, **options)  # type: ignore[arg-type]

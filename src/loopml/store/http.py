@@ -1,0 +1,395 @@
+"""The HTTP client store: :class:`~loopml.store.TrackingStore` over a ``loopml server``'s REST API.
+
+>>> store = HttpTrackingStore("http://127.0.0.1:5050", actor="ann")   # doctest: +SKIP
+>>> store.get_or_create_experiment("churn", actor="ann").name          # doctest: +SKIP
+'churn'
+
+One pooled keep-alive ``httpx.Client`` per store, shared by all threads. Bodies are encoded
+with orjson; JSON has no NaN or infinity, so non-finite metric values travel as the strings
+``"NaN"``, ``"Infinity"`` and ``"-Infinity"`` (:func:`encode_float` / :func:`decode_float`).
+Error responses become the loopml exception named by the body's ``type`` with the server's
+message; an unreachable server is a :class:`~loopml.StoreError` naming the URL.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import weakref
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import orjson
+
+from loopml import __version__
+from loopml.core.errors import (
+    ERROR_TYPES,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    LoopmlError,
+    NotFound,
+    StoreError,
+    Unauthorized,
+)
+from loopml.core.records import ArtifactInfo, AuditEvent, Experiment, Metric, Run, RunStatus
+from loopml.core.validation import (
+    INT64_MAX,
+    INT64_MIN,
+    check_key,
+    check_metric_value,
+    check_step,
+    check_timestamp,
+    stringify,
+)
+from loopml.store.base import MetricPoint
+
+API_PREFIX = "/api/v1"
+ACTOR_HEADER = "X-Loopml-Actor"
+SHA256_HEADER = "X-Loopml-Sha256"
+
+NONFINITE: dict[str, float] = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+"""The wire spelling of the floats JSON cannot express."""
+
+_GET_RETRY_DELAYS = (0.1, 0.3, 1.0)
+_GET_RETRYABLE = (httpx.ConnectError, httpx.ConnectTimeout, httpx.ReadError, httpx.RemoteProtocolError)
+_STATUS_ERRORS: dict[int, type[LoopmlError]] = {
+    400: InvalidInput,
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    405: InvalidInput,
+    409: Conflict,
+    413: InvalidInput,
+    422: InvalidInput,
+}
+
+
+def encode_float(value: float) -> float | str:
+    """A float as JSON can carry it: finite numbers as is, others as ``"NaN"``/``"Infinity"``/``"-Infinity"``."""
+    if value - value == 0:
+        return value
+    if value != value:
+        return "NaN"
+    return "Infinity" if value > 0 else "-Infinity"
+
+
+def decode_float(value: float | int | str | None) -> float:
+    """The inverse of :func:`encode_float` (``None`` reads as NaN)."""
+    if value.__class__ is float:
+        return value  # type: ignore[return-value]
+    if isinstance(value, str):
+        try:
+            return NONFINITE[value]
+        except KeyError:
+            expected = "a number, 'NaN', 'Infinity' or '-Infinity'"
+            raise InvalidInput(f"Invalid float {value!r}: expected {expected}.") from None
+    return math.nan if value is None else float(value)
+
+
+class HttpTrackingStore:
+    """Tracking records kept by a ``loopml server``, reached at ``base_url`` (``http(s)://host:port``)."""
+
+    def __init__(self, base_url: str, *, token: str | None = None, actor: str, timeout: float = 30.0) -> None:
+        url = base_url.rstrip("/")
+        if not url.startswith(("http://", "https://")):
+            raise InvalidInput(f"Invalid server URL {base_url!r}: expected http://host:port or https://host:port.")
+        self.base_url = url
+        self.actor = actor
+        self.timeout = timeout
+        self._headers = {
+            "Accept": "application/json",
+            "User-Agent": f"loopml/{__version__}",
+            ACTOR_HEADER: quote(actor, safe=""),  # the default actor; writes name theirs
+        }
+        if token:
+            self._headers["Authorization"] = f"Bearer {token}"
+        self._client = self._new_client()
+        _LIVE_STORES.add(self)
+
+    def _new_client(self) -> httpx.Client:
+        """A pooled keep-alive client rooted at ``/api/v1``."""
+        return httpx.Client(
+            base_url=self.base_url + API_PREFIX,
+            headers=self._headers,
+            timeout=self.timeout,
+            # Drop idle connections before the server's keep-alive timeout (15 s) closes them.
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32, keepalive_expiry=10.0),
+        )
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self._client.close()
+
+    def __repr__(self) -> str:
+        return f"HttpTrackingStore({self.base_url!r})"
+
+    # -- experiments ------------------------------------------------------------------------------
+
+    def create_experiment(self, name: str, *, tags: dict[str, str] | None = None, actor: str) -> Experiment:
+        body = {"name": name, "tags": _string_dict(tags, "tag")}
+        return _experiment(self._json("POST", "/experiments", json=body, actor=actor))
+
+    def get_experiment(self, id_or_name: str) -> Experiment:
+        return _experiment(self._json("GET", f"/experiments/{_segment(id_or_name)}"))
+
+    def get_or_create_experiment(self, name: str, *, actor: str) -> Experiment:
+        """The experiment called ``name``, created if needed (safe under concurrency)."""
+        return _experiment(self._json("POST", "/experiments/get-or-create", json={"name": name}, actor=actor))
+
+    def list_experiments(self) -> list[Experiment]:
+        return [_experiment(e) for e in self._json("GET", "/experiments")["experiments"]]
+
+    # -- runs -------------------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        experiment_id: str,
+        *,
+        name: str | None = None,
+        parent_run_id: str | None = None,
+        tags: dict[str, str] | None = None,
+        start_time: int | None = None,
+        actor: str,
+    ) -> Run:
+        body = {
+            "experiment_id": experiment_id,
+            "name": name,
+            "parent_run_id": parent_run_id,
+            "tags": _string_dict(tags, "tag"),
+            "start_time": start_time,
+        }
+        return _run(self._json("POST", "/runs", json=body, actor=actor))
+
+    def get_run(self, run_id: str) -> Run:
+        return _run(self._json("GET", f"/runs/{_segment(run_id)}"))
+
+    def set_run_status(self, run_id: str, status: RunStatus, *, end_time: int | None = None, actor: str) -> None:
+        try:
+            status = RunStatus(status)
+        except ValueError:
+            valid = ", ".join(s.value for s in RunStatus)
+            raise InvalidInput(f"Invalid run status {status!r}; valid statuses are {valid}.") from None
+        body = {"status": status.value, "end_time": end_time}
+        self.request("PATCH", f"/runs/{_segment(run_id)}", json=body, actor=actor)
+
+    def log_batch(
+        self,
+        run_id: str,
+        *,
+        metrics: Sequence[MetricPoint] = (),
+        params: dict[str, str] | None = None,
+        tags: dict[str, str] | None = None,
+        actor: str,
+    ) -> None:
+        params = _string_dict(params, "param")
+        tags = _string_dict(tags, "tag")
+        points = _metric_points(metrics)
+        if not (points or params or tags):
+            return
+        body = {"metrics": points, "params": params, "tags": tags}
+        self.request("POST", f"/runs/{_segment(run_id)}/batch", json=body, actor=actor)
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        check_key(key, field="metric")
+        data = self._json("GET", f"/runs/{_segment(run_id)}/metrics/history", params={"key": key})
+        return [Metric(m["key"], decode_float(m["value"]), m["step"], m["timestamp"]) for m in data["metrics"]]
+
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str] | None = None,
+        *,
+        filter: str | None = None,
+        order_by: Sequence[str] | None = None,
+        max_results: int = 1000,
+        offset: int = 0,
+    ) -> list[Run]:
+        body = {
+            "experiment_ids": None if experiment_ids is None else list(experiment_ids),
+            "filter": filter,
+            "order_by": None if order_by is None else list(order_by),
+            "max_results": max_results,
+            "offset": offset,
+        }
+        return [_run(r) for r in self._json("POST", "/runs/search", json=body)["runs"]]
+
+    # -- artifacts and audit ----------------------------------------------------------------------
+
+    def record_artifacts(self, run_id: str, artifacts: Sequence[ArtifactInfo], *, actor: str) -> None:
+        """Record blobs the server already stores (``InvalidInput`` if one is missing there)."""
+        if not artifacts:
+            return
+        body = {"artifacts": [{"path": a.path, "sha256": a.sha256, "size": a.size} for a in artifacts]}
+        self.request("POST", f"/runs/{_segment(run_id)}/artifacts", json=body, actor=actor)
+
+    def list_artifacts(self, run_id: str, prefix: str = "") -> list[ArtifactInfo]:
+        params = {"prefix": prefix} if prefix else None
+        data = self._json("GET", f"/runs/{_segment(run_id)}/artifacts", params=params)
+        return [ArtifactInfo(a["path"], a["sha256"], a["size"]) for a in data["artifacts"]]
+
+    def list_audit_events(
+        self, *, object_type: str | None = None, object_id: str | None = None, limit: int = 100
+    ) -> list[AuditEvent]:
+        params: dict[str, Any] = {"limit": limit}
+        if object_type:
+            params["object_type"] = object_type
+        if object_id:
+            params["object_id"] = object_id
+        return [
+            AuditEvent(e["id"], e["time"], e["actor"], e["action"], e["object_type"], e["object_id"], e["details"])
+            for e in self._json("GET", "/audit", params=params)["events"]
+        ]
+
+    # -- transport --------------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        actor: str | None = None,
+    ) -> httpx.Response:
+        """Send one request under ``/api/v1``; error statuses raise the matching loopml exception.
+
+        GETs are retried a few times on connection errors; other methods only when the
+        connection could not be opened at all (so the request was never sent).
+        """
+        request_headers = dict(headers) if headers else {}
+        if json is not None:
+            content = orjson.dumps(json)
+            request_headers["Content-Type"] = "application/json"
+        if actor is not None:
+            request_headers[ACTOR_HEADER] = quote(actor, safe="")
+        retryable = _GET_RETRYABLE if method == "GET" else (httpx.ConnectError, httpx.ConnectTimeout)
+        for attempt in range(len(_GET_RETRY_DELAYS) + 1):
+            try:
+                response = self._client.request(method, path, content=content, params=params, headers=request_headers)
+                break
+            except retryable as exc:
+                if attempt == len(_GET_RETRY_DELAYS):
+                    raise self._transport_error(exc) from exc
+                time.sleep(_GET_RETRY_DELAYS[attempt])
+            except httpx.HTTPError as exc:
+                raise self._transport_error(exc) from exc
+        if response.status_code >= 400:
+            raise self.error_from(response)
+        return response
+
+    @contextmanager
+    def stream(
+        self, method: str, path: str, *, content: Any = None, headers: Mapping[str, str] | None = None
+    ) -> Iterator[httpx.Response]:
+        """Like :meth:`request` but leaves the body unread (uploads and downloads of artifacts)."""
+        try:
+            with self._client.stream(method, path, content=content, headers=headers) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise self.error_from(response)
+                yield response
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc) from exc
+
+    def error_from(self, response: httpx.Response) -> LoopmlError:
+        """The loopml exception an error response stands for."""
+        status = response.status_code
+        try:
+            body = orjson.loads(response.content)
+            message = str(body["error"])
+            kind = body.get("type")
+            details = body.get("details") or []
+        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+            text = response.text[:300].strip()
+            return (_STATUS_ERRORS.get(status) or StoreError)(
+                f"loopml server at {self.base_url} answered HTTP {status} to "
+                f"{response.request.method} {response.request.url.path}: {text or response.reason_phrase}"
+            )
+        cls = ERROR_TYPES.get(kind) if isinstance(kind, str) else None
+        if cls is None or cls is LoopmlError:
+            cls = _STATUS_ERRORS.get(status, StoreError if status >= 500 else LoopmlError)
+        return cls(message, details=details if isinstance(details, list) else [])
+
+    def _transport_error(self, exc: httpx.HTTPError) -> StoreError:
+        if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout):
+            return StoreError(
+                f"loopml server at {self.base_url} did not answer within {self.timeout:g} s ({type(exc).__name__})."
+            )
+        return StoreError(f"Cannot reach loopml server at {self.base_url}: is `loopml server` running? ({exc})")
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return orjson.loads(self.request(method, path, **kwargs).content)
+
+
+_LIVE_STORES: weakref.WeakSet[HttpTrackingStore] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    """A forked child must not share the parent's pooled sockets: give each store a fresh pool."""
+    for store in list(_LIVE_STORES):
+        store._client = store._new_client()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+# -- encoding ---------------------------------------------------------------------------------------
+
+
+def _segment(value: str) -> str:
+    """One URL path segment (ids and names travel percent-encoded)."""
+    if not isinstance(value, str) or not value:
+        raise InvalidInput(f"Expected a non-empty string id or name, got {value!r}.")
+    return quote(value, safe="")
+
+
+def _string_dict(values: Mapping[str, Any] | None, field: str) -> dict[str, str]:
+    """Params/tags as the SQL store stores them: validated keys, values converted to strings."""
+    if not values:
+        return {}
+    if not isinstance(values, Mapping):
+        raise InvalidInput(f"{field}s must be a mapping of key to value, got {type(values).__name__}.")
+    return {check_key(k, field=field): stringify(v, field=field, key=k) for k, v in values.items()}
+
+
+def _metric_points(points: Sequence[MetricPoint]) -> list[dict[str, Any]]:
+    """Metric points as JSON objects. The buffer's points are already checked; others are checked here."""
+    out = []
+    append = out.append
+    for key, value, step, timestamp in points:
+        if value.__class__ is not float:
+            value = check_metric_value(key, value)
+        if value - value != 0:
+            value = encode_float(value)
+        if step.__class__ is not int or not INT64_MIN <= step <= INT64_MAX:
+            step = check_step(key, step)
+        if timestamp.__class__ is not int or not 0 <= timestamp <= INT64_MAX:
+            timestamp = check_timestamp(key, timestamp)
+        append({"key": key, "value": value, "step": step, "timestamp": timestamp})
+    return out
+
+
+def _experiment(data: dict[str, Any]) -> Experiment:
+    return Experiment(data["id"], data["name"], data["created_at"], data["tags"])
+
+
+def _run(data: dict[str, Any]) -> Run:
+    return Run(
+        data["id"],
+        data["experiment_id"],
+        data["name"],
+        RunStatus(data["status"]),
+        data["start_time"],
+        data["end_time"],
+        data["parent_run_id"],
+        data["user"],
+        data["params"],
+        {k: decode_float(v) for k, v in data["metrics"].items()},
+        data["tags"],
+    )

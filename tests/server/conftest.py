@@ -1,0 +1,163 @@
+"""Live servers for the server tests: real uvicorn on real sockets.
+
+- :func:`start_server` runs ``python -m loopml.server`` in a subprocess with its own LOOPML_HOME.
+- :func:`thread_server` runs ``uvicorn.Server`` in a thread (fast start, for per-test databases).
+Both wait for ``/api/v1/health`` with a bounded timeout and are stopped in teardown.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from tests.conftest import free_port
+
+import loopml as lm
+from loopml.config import Settings, load_settings
+from loopml.core.records import Role
+from loopml.server import create_app
+from loopml.store.sql import Database
+from loopml.store.sql.tokens import SqlTokenStore
+
+STARTUP_TIMEOUT = 60.0
+
+
+@dataclass
+class LiveServer:
+    """A running server: its base URL, home directory and database URL."""
+
+    url: str
+    home: Path
+    tracking_uri: str
+    log: Path | None = None
+
+    @property
+    def api(self) -> str:
+        return f"{self.url}/api/v1"
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.api, headers=headers, timeout=30)
+
+    def create_token(self, name: str, role: Role | str) -> str:
+        """A token made directly in the server's database (how the first admin token is bootstrapped)."""
+        db = Database(self.tracking_uri)
+        try:
+            _, secret = SqlTokenStore(db).create(name, role, actor="test-bootstrap")
+        finally:
+            db.dispose()
+        return secret
+
+    def logs(self) -> str:
+        return self.log.read_text() if self.log and self.log.exists() else ""
+
+
+def _wait_healthy(url: str, alive: object = None) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        if callable(alive) and not alive():
+            raise RuntimeError("server exited during startup")
+        try:
+            if httpx.get(f"{url}/api/v1/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"server at {url} was not healthy within {STARTUP_TIMEOUT} s")
+
+
+@contextmanager
+def start_server(
+    home: Path,
+    *,
+    auth: bool = False,
+    tracking_uri: str | None = None,
+    env: dict[str, str] | None = None,
+    args: tuple[str, ...] = (),
+) -> Iterator[LiveServer]:
+    """``python -m loopml.server`` on a free port, stopped (SIGTERM, then SIGKILL) on exit."""
+    home.mkdir(parents=True, exist_ok=True)
+    tracking_uri = tracking_uri or f"sqlite:///{home / 'loopml.db'}"
+    child_env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPML_")}
+    child_env.update({"LOOPML_HOME": str(home), "LOOPML_TRACKING_URI": tracking_uri, **(env or {})})
+    log = home / "server.log"
+    for _attempt in range(3):  # a free port can be taken between free_port() and bind
+        port = free_port()
+        command = [sys.executable, "-m", "loopml.server", "--port", str(port), "--log-level", "warning", *args]
+        with open(log, "ab") as out:
+            process = subprocess.Popen([*command, *(["--auth"] if auth else [])], env=child_env, stdout=out, stderr=out)
+        server = LiveServer(f"http://127.0.0.1:{port}", home, tracking_uri, log)
+        try:
+            _wait_healthy(server.url, alive=lambda p=process: p.poll() is None)
+        except RuntimeError:
+            if "address already in use" in server.logs().lower():
+                continue
+            raise RuntimeError(f"server failed to start:\n{server.logs()}") from None
+        try:
+            yield server
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=15)
+        return
+    raise RuntimeError(f"could not bind a free port:\n{server.logs()}")
+
+
+@contextmanager
+def thread_server(settings: Settings, *, auth: bool = False, **limits: int) -> Iterator[LiveServer]:
+    """``uvicorn.Server`` in a thread of this process (starts in milliseconds)."""
+    app = create_app(settings, auth=auth, **limits)
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="none", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+    thread.start()
+    live = LiveServer(f"http://127.0.0.1:{port}", settings.home, settings.tracking_uri)
+    try:
+        _wait_healthy(live.url, alive=thread.is_alive)
+        yield live
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+def settings_for(home: Path, tracking_uri: str | None = None) -> Settings:
+    """Settings of a server whose files live in ``home``."""
+    env = {"LOOPML_HOME": str(home)}
+    if tracking_uri:
+        env["LOOPML_TRACKING_URI"] = tracking_uri
+    return load_settings(env, cwd=home)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One subprocess server (no auth) shared by a test module."""
+    with start_server(tmp_path_factory.mktemp("server")) as live:
+        yield live
+
+
+@pytest.fixture(scope="module")
+def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One subprocess server with ``--auth`` shared by a test module."""
+    with start_server(tmp_path_factory.mktemp("auth-server"), auth=True) as live:
+        yield live
+
+
+@pytest.fixture
+def remote(server: LiveServer) -> LiveServer:
+    """The SDK pointed at the shared server for this test."""
+    lm.configure(tracking_uri=server.url)
+    return server
