@@ -1,0 +1,78 @@
+"""The ``loopml`` command: the root Typer app, its command groups and the error boundary.
+
+Command modules import only Typer, Rich and loopml's light core at import time; the SDK, the
+stores, scikit-learn and the server are imported inside the commands, so ``loopml --help``
+starts fast. ``LoopmlError`` is turned into one red line on stderr and exit code 2 (bad input,
+unknown object, conflict) or 1 (anything else); Typer's usage errors exit with 2 as well.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from loopml import __version__
+from loopml.cli import data, experiments, output, quickstart, runs, server, token
+from loopml.core.errors import LoopmlError
+
+COMMAND_ORDER = ("quickstart", "data", "experiments", "runs", "server", "token")
+
+
+class LoopmlGroup(TyperGroup):
+    """The root group: maps ``LoopmlError`` raised by any command to a clean message and exit code."""
+
+    def list_commands(self, ctx: typer.Context) -> list[str]:
+        names = super().list_commands(ctx)
+        return sorted(names, key=lambda name: (COMMAND_ORDER.index(name) if name in COMMAND_ORDER else 99, name))
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LoopmlError as exc:
+            output.print_error(exc.message)
+            raise typer.Exit(output.exit_code(exc)) from None
+
+
+app = typer.Typer(
+    cls=LoopmlGroup,
+    name="loopml",
+    help="loopml: the closed ML loop in one install. Version data, track runs, compare them, share a server.",
+    epilog="Example: [bold]loopml quickstart[/bold], then [bold]loopml runs list --experiment quickstart[/bold]",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+    pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(data.app, name="data")
+app.add_typer(experiments.app, name="experiments")
+app.add_typer(runs.app, name="runs")
+app.add_typer(token.app, name="token")
+app.command("server", epilog=server.EPILOG)(server.server)
+app.command("quickstart", epilog=quickstart.EPILOG)(quickstart.quickstart)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"loopml {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool, typer.Option("--version", "-V", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """loopml: the closed ML loop in one install. Track runs, compare them, share a server."""
+
+
+def main() -> None:
+    """Console-script entry point (``loopml``)."""
+    app(prog_name="loopml")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,358 @@
+"""``loopml runs``: list, show and compare tracked runs (through the SDK's tracking store)."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.table import Table
+
+from loopml.cli import output
+from loopml.core.errors import InvalidInput, NotFound
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from loopml.core.records import Experiment, Run
+    from loopml.store.base import TrackingStore
+
+app = typer.Typer(
+    help="Runs: list, inspect and compare tracked runs.",
+    epilog='Example: [bold]loopml runs list --experiment quickstart --order-by "metrics.test_roc_auc DESC"[/bold]',
+    no_args_is_help=True,
+)
+
+SYSTEM_TAG_PREFIX = "loopml."
+MAX_METRIC_COLUMNS = 12
+COLUMN_GAP = 3  # padding and separator Rich puts around each column of output.new_table
+MIN_PREFIX = 4
+STATUS_STYLES = {"FINISHED": "green", "RUNNING": "cyan", "FAILED": "red", "KILLED": "yellow"}
+_HEX_PREFIX = re.compile(r"[0-9a-f]{1,32}")
+_METRIC_REF = re.compile(r"\bmetrics?\.(`[^`]+`|\"[^\"]+\"|[A-Za-z0-9_.\-/:]+)")
+
+
+# -- commands ---------------------------------------------------------------------------------------
+
+
+@app.command(
+    "list",
+    epilog=(
+        'Example: [bold]loopml runs list --experiment churn --filter "metrics.f1 > 0.8" '
+        '--order-by "metrics.f1 DESC" --max-results 20[/bold]'
+    ),
+)
+def list_runs(
+    experiment: Annotated[
+        str | None, typer.Option("--experiment", "-e", help="Experiment name or id (default: every experiment).")
+    ] = None,
+    filter_: Annotated[
+        str | None,
+        typer.Option("--filter", "-f", help="Search filter, e.g. \"metrics.f1 > 0.8 and params.model = 'rf'\"."),
+    ] = None,
+    order_by: Annotated[
+        list[str] | None,
+        typer.Option("--order-by", "-o", help='Sort term, e.g. "metrics.f1 DESC" (repeatable). Default: newest first.'),
+    ] = None,
+    max_results: Annotated[int, typer.Option("--max-results", "-n", min=1, help="Show at most this many runs.")] = 100,
+    metric: Annotated[
+        list[str] | None,
+        typer.Option("--metric", "-m", help="Metric column to show (repeatable; default: as many as fit)."),
+    ] = None,
+    as_json: output.JsonFlag = False,
+) -> None:
+    """List runs, newest first, with their latest metrics."""
+    store = open_store()
+    names = {e.id: e.name for e in store.list_experiments()}
+    experiment_ids = None if experiment is None else [resolve_experiment(store, experiment).id]
+    found = store.search_runs(experiment_ids, filter=filter_, order_by=order_by, max_results=max_results)
+    if as_json:
+        output.print_json([run_json(run, names.get(run.experiment_id)) for run in found])
+        return
+    console = output.stdout()
+    if not found:
+        where = f" in experiment {experiment!r}" if experiment else ""
+        console.print(f"No runs{where} match." + ("" if filter_ else " Try [bold]loopml quickstart[/bold]."))
+        return
+    priority = [*_metric_refs(filter_), *(key for term in order_by or [] for key in _metric_refs(term))]
+    title = f"Runs in {names.get(experiment_ids[0], experiment)!r}" if experiment_ids else "Runs"
+    table = runs_table(
+        found,
+        title=title,
+        experiment_names=names if experiment_ids is None else None,
+        metrics=metric,
+        priority=priority,
+        width=console.width,
+        max_results=max_results,
+    )
+    console.print(table)
+
+
+@app.command("show", epilog="Example: [bold]loopml runs show 3f2a9c1e --all-tags[/bold]")
+def show_run(
+    run_id: Annotated[str, typer.Argument(help=f"Run id, or a unique prefix of at least {MIN_PREFIX} characters.")],
+    all_tags: Annotated[bool, typer.Option("--all-tags", help="Also show the loopml.* system tags.")] = False,
+    as_json: output.JsonFlag = False,
+) -> None:
+    """Show one run: info, params, latest metrics, tags and artifacts."""
+    store = open_store()
+    run = resolve_run(store, run_id)
+    experiment = _experiment_name(store, run.experiment_id)
+    artifacts = store.list_artifacts(run.id)
+    tags = run.tags if all_tags else {k: v for k, v in run.tags.items() if not k.startswith(SYSTEM_TAG_PREFIX)}
+    hidden = len(run.tags) - len(tags)
+    if as_json:
+        data = run_json(run, experiment)
+        data["tags"] = tags
+        data["artifacts"] = [{"path": a.path, "size": a.size, "sha256": a.sha256} for a in artifacts]
+        output.print_json(data)
+        return
+    console = output.stdout()
+    info = Table.grid(padding=(0, 2))
+    info.add_column(style="bold")
+    info.add_column()
+    duration = output.fmt_duration(output.duration_ms(run.start_time, run.end_time))
+    for label, value in (
+        ("Run", run.id),
+        ("Name", run.name),
+        ("Experiment", f"{experiment} ({run.experiment_id})"),
+        ("Status", _status(run.status)),
+        ("User", run.user),
+        ("Started", output.fmt_time(run.start_time)),
+        ("Ended", output.fmt_time(run.end_time)),
+        ("Duration", duration),
+        ("Parent", run.parent_run_id or output.MISSING),
+    ):
+        info.add_row(label, value)
+    console.print(info)
+    _print_pairs(console, "Params", {k: v for k, v in sorted(run.params.items())})
+    _print_pairs(console, "Metrics (latest)", {k: output.fmt_precise(v) for k, v in sorted(run.metrics.items())})
+    _print_pairs(console, "Tags", dict(sorted(tags.items())))
+    if hidden:
+        console.print(f"[dim]{hidden} loopml.* system tags hidden (show them with --all-tags)[/dim]")
+    if artifacts:
+        table = output.new_table("Artifacts")
+        table.add_column("Path")
+        table.add_column("Size", justify="right")
+        table.add_column("SHA-256", style="dim")
+        for a in artifacts:
+            table.add_row(a.path, output.fmt_size(a.size), a.sha256[:12])
+        console.print(table)
+    else:
+        console.print("[dim]No artifacts.[/dim]")
+
+
+@app.command(
+    "compare",
+    epilog="Example: [bold]loopml runs compare 3f2a9c1e 8b7d0e44 c01dbeef[/bold]  (add --json for scripts)",
+)
+def compare_runs(
+    run_ids: Annotated[list[str], typer.Argument(help="Two or more run ids (or unique prefixes).")],
+    only_different: Annotated[bool, typer.Option("--diff", help="Show only the rows whose values differ.")] = False,
+    as_json: output.JsonFlag = False,
+) -> None:
+    """Show params and metrics of several runs side by side; differing rows are highlighted."""
+    if len(run_ids) < 2:
+        raise InvalidInput("`loopml runs compare` needs at least two run ids, e.g. `loopml runs compare 3f2a 8b7d`.")
+    store = open_store()
+    found = [resolve_run(store, ref) for ref in run_ids]
+    if len({run.id for run in found}) < len(found):
+        raise InvalidInput(f"The same run was given twice in {run_ids}; pass distinct runs.")
+    result = comparison(found)
+    if as_json:
+        output.print_json(result)
+        return
+    different = set(result["different"])
+    table = output.new_table("Run comparison", caption=f"{len(different)} differing rows highlighted")
+    table.add_column("", style="bold", no_wrap=True)
+    for run in found:
+        table.add_column(f"{run.name}\n[dim]{output.short_id(run.id)}[/dim]", justify="right", overflow="fold")
+    for section, fmt in (("params", str), ("metrics", output.fmt_precise)):
+        for key, values in result[section].items():
+            name = f"{section}.{key}"
+            if only_different and name not in different:
+                continue
+            cells = [output.MISSING if v is None else fmt(v) for v in values]
+            table.add_row(name, *cells, style="bold yellow" if name in different else None)
+        table.add_section()
+    output.stdout().print(table)
+
+
+# -- helpers (no I/O beyond the store) --------------------------------------------------------------
+
+
+def open_store() -> TrackingStore:
+    """The tracking store of the SDK session (local database or remote server)."""
+    from loopml.tracking.session import get_session
+
+    session = get_session()
+    session.buffer.flush()
+    return session.store
+
+
+def resolve_experiment(store: TrackingStore, name: str) -> Experiment:
+    """An experiment by name or id; ``NotFound`` lists the experiments that do exist."""
+    try:
+        return store.get_experiment(name)
+    except NotFound:
+        known = [e.name for e in store.list_experiments()]
+        listed = ", ".join(repr(n) for n in known[:20]) + (", ..." if len(known) > 20 else "") if known else "none yet"
+        raise NotFound(
+            f"Experiment {name!r} does not exist; known experiments: {listed} (see `loopml experiments list`)."
+        ) from None
+
+
+def resolve_run(store: TrackingStore, ref: str) -> Run:
+    """A run by its full id or a unique prefix of at least ``MIN_PREFIX`` characters."""
+    value = ref.strip().lower()
+    if not _HEX_PREFIX.fullmatch(value) or len(value) < MIN_PREFIX:
+        raise InvalidInput(
+            f"Invalid run id {ref!r}: expected a 32-character hex id or a unique prefix of at least "
+            f"{MIN_PREFIX} of its characters (see `loopml runs list`)."
+        )
+    if len(value) == 32:
+        return store.get_run(value)
+    matches = store.search_runs(None, filter=f"attributes.run_id LIKE '{value}%'", max_results=2)
+    if not matches:
+        raise NotFound(f"No run id starts with {ref!r} (see `loopml runs list`).")
+    if len(matches) > 1:
+        raise InvalidInput(
+            f"Run id prefix {ref!r} is ambiguous: it matches {matches[0].id}, {matches[1].id}, ...; type more of it."
+        )
+    return matches[0]
+
+
+def run_json(run: Run, experiment_name: str | None) -> dict[str, Any]:
+    """A run as the ``--json`` outputs show it."""
+    data = run.to_dict()
+    data["experiment_name"] = experiment_name
+    data["duration_ms"] = output.duration_ms(run.start_time, run.end_time)
+    return data
+
+
+def runs_table(
+    runs: Sequence[Run],
+    *,
+    title: str,
+    experiment_names: dict[str, str] | None,
+    metrics: Sequence[str] | None,
+    priority: Sequence[str],
+    width: int,
+    max_results: int,
+) -> Table:
+    """The ``runs list`` table; an Experiment column when ``experiment_names`` is given."""
+    headers = ["Run", "Name", *(["Experiment"] if experiment_names is not None else []), "Status", "Start", "Duration"]
+    rows = []
+    for run in runs:
+        row = [output.short_id(run.id), run.name]
+        if experiment_names is not None:
+            row.append(experiment_names.get(run.experiment_id, run.experiment_id))
+        row += [
+            run.status.value,
+            output.fmt_time(run.start_time, seconds=False),
+            output.fmt_duration(output.duration_ms(run.start_time, run.end_time)),
+        ]
+        rows.append(row)
+    fixed = [max(len(header), *(len(row[i]) for row in rows)) for i, header in enumerate(headers)]
+    room = width - sum(fixed) - COLUMN_GAP * len(fixed)
+    columns, hidden = metric_columns(runs, chosen=metrics, priority=priority, width=room)
+    table = output.new_table(title, caption=_list_caption(len(runs), max_results, hidden))
+    for header in headers:
+        table.add_column(
+            header, no_wrap=header in ("Run", "Status", "Start"), justify="right" if header == "Duration" else "left"
+        )
+    for key in columns:
+        table.add_column(key, justify="right", no_wrap=True)
+    status = headers.index("Status")
+    for run, row in zip(runs, rows, strict=True):
+        row[status] = _status(row[status])
+        table.add_row(*row, *(output.fmt_number(run.metrics.get(key)) for key in columns))
+    return table
+
+
+def metric_columns(
+    runs: Sequence[Run], *, chosen: Sequence[str] | None, priority: Sequence[str], width: int | None = None
+) -> tuple[list[str], int]:
+    """The metric columns to show and how many metric keys are left out.
+
+    ``chosen`` (``--metric``) wins; otherwise metrics named in the filter or order come first,
+    then the rest alphabetically, as many as fit in ``width`` characters (at least one).
+    """
+    keys = sorted({key for run in runs for key in run.metrics})
+    if chosen:
+        columns = list(dict.fromkeys(chosen))
+        return columns, len(set(keys) - set(columns))
+    first = [key for key in dict.fromkeys(priority) if key in keys]
+    candidates = first + [key for key in keys if key not in first]
+    columns: list[str] = []
+    room = width if width is not None else 10**6
+    for key in candidates[:MAX_METRIC_COLUMNS]:
+        needed = COLUMN_GAP + max(len(key), *(len(output.fmt_number(run.metrics.get(key))) for run in runs))
+        if columns and needed > room:
+            break
+        columns.append(key)
+        room -= needed
+    return columns, len(keys) - len(columns)
+
+
+def comparison(runs: Sequence[Run]) -> dict[str, Any]:
+    """Params and metrics of ``runs`` side by side and the ``section.key`` names whose values differ."""
+    params = {k: [run.params.get(k) for run in runs] for k in sorted({k for run in runs for k in run.params})}
+    metrics = {k: [run.metrics.get(k) for run in runs] for k in sorted({k for run in runs for k in run.metrics})}
+    different = [f"params.{k}" for k, values in params.items() if not _same(values)]
+    different += [f"metrics.{k}" for k, values in metrics.items() if not _same(values)]
+    summary = [
+        {
+            "id": run.id,
+            "name": run.name,
+            "experiment_id": run.experiment_id,
+            "status": run.status.value,
+            "start_time": run.start_time,
+            "end_time": run.end_time,
+        }
+        for run in runs
+    ]
+    return {"runs": summary, "params": params, "metrics": metrics, "different": different}
+
+
+def _same(values: Sequence[Any]) -> bool:
+    keys = {"NaN" if isinstance(v, float) and math.isnan(v) else v for v in values}
+    return len(keys) == 1
+
+
+def _metric_refs(text: str | None) -> list[str]:
+    return [m.strip('`"') for m in _METRIC_REF.findall(text or "")]
+
+
+def _status(status: str) -> str:
+    return f"[{STATUS_STYLES.get(status, 'white')}]{status}[/]"
+
+
+def _experiment_name(store: TrackingStore, experiment_id: str) -> str:
+    try:
+        return store.get_experiment(experiment_id).name
+    except NotFound:
+        return experiment_id
+
+
+def _list_caption(count: int, max_results: int, hidden: int) -> str:
+    parts = [f"{count} run{'s' if count != 1 else ''}"]
+    if count == max_results:
+        parts.append(f"showing the first {max_results} (raise --max-results)")
+    if hidden:
+        parts.append(f"{hidden} more metric{'s' if hidden != 1 else ''} hidden (choose with --metric, or use --json)")
+    return "; ".join(parts)
+
+
+def _print_pairs(console: Console, title: str, pairs: dict[str, Any]) -> None:
+    if not pairs:
+        console.print(f"[dim]No {title.split()[0].lower()}.[/dim]")
+        return
+    table = output.new_table(title)
+    table.add_column("Key", style="bold")
+    table.add_column("Value", overflow="fold")
+    for key, value in pairs.items():
+        table.add_row(key, str(value))
+    console.print(table)

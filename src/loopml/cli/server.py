@@ -1,0 +1,33 @@
+"""``loopml server``: run the platform REST API (``loopml.server.serve``) until interrupted."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+EPILOG = (
+    "Example: [bold]loopml server --port 5050[/bold]; to share it on the network: "
+    "[bold]loopml token create --role admin --name me[/bold] then "
+    "[bold]loopml server --host 0.0.0.0 --auth[/bold]"
+)
+
+
+def server(
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on; beyond loopback needs --auth.")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option("--port", "-p", min=0, max=65535, help="TCP port.")] = 5050,
+    auth: Annotated[bool, typer.Option("--auth", help="Require a bearer token (see `loopml token create`).")] = False,
+    insecure: Annotated[
+        bool, typer.Option("--insecure", help="Allow a non-loopback host without --auth (trusted networks only).")
+    ] = False,
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Worker processes.")] = 1,
+    log_level: Annotated[
+        str, typer.Option("--log-level", help="critical, error, warning, info, debug or trace.")
+    ] = "info",
+) -> None:
+    """Serve the tracking REST API under /api/v1 on the configured database (blocks; Ctrl+C stops it)."""
+    from loopml.server import serve
+
+    serve(host=host, port=port, auth=auth, insecure=insecure, workers=workers, log_level=log_level)
