@@ -14,7 +14,7 @@ SRC = Path(loopml.__file__).parent
 EXPORTED = {
     "ActiveRun", "Conflict", "Experiment", "Forbidden", "IntegrityError", "InvalidInput", "LoopmlError",
     "Metric", "NotFound", "Run", "RunStatus", "SecurityError", "StoreError", "Unauthorized", "__version__",
-    "active_run", "configure", "download_artifacts", "end_run", "flush", "get_experiment",
+    "active_run", "configure", "data", "download_artifacts", "end_run", "flush", "get_experiment",
     "get_metric_history", "get_run", "list_artifacts", "list_experiments", "log_artifact", "log_artifacts",
     "log_batch", "log_dict", "log_metric", "log_metrics", "log_param", "log_params", "log_text",
     "read_artifact", "search_runs", "set_experiment", "set_tag", "set_tags", "start_run",
@@ -27,13 +27,24 @@ ALLOWED = {
     "store": {"core", "config"},
     "artifacts": {"core", "config"},
     "tracking": {"core", "config", "store", "artifacts"},
+    "data": {"core", "config", "store", "artifacts", "tracking"},
 }
+
+
+DATA_EXPORTED = {
+    "FORMATS", "ColumnDiff", "ColumnSchema", "DatasetDiff", "DatasetVersion", "Schema", "ValidationReport",
+    "Violation", "diff", "get_version", "infer_schema", "ingest", "lineage", "list_datasets", "load", "log_input",
+    "profile", "read", "table_hash", "validate", "versions",
+}  # fmt: skip
 
 
 def test_exported_names_are_pinned_and_resolve() -> None:
     assert set(loopml.__all__) == EXPORTED
     for name in loopml.__all__:
         assert getattr(loopml, name) is not None, name
+    assert set(loopml.data.__all__) == DATA_EXPORTED
+    for name in loopml.data.__all__:
+        assert getattr(loopml.data, name) is not None, name
 
 
 def test_import_is_light() -> None:

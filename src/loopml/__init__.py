@@ -79,6 +79,7 @@ __all__ = [
     "__version__",
     "active_run",
     "configure",
+    "data",
     "download_artifacts",
     "end_run",
     "flush",
@@ -135,7 +136,14 @@ if TYPE_CHECKING:
     )
 
 
+_SUBMODULES = {"data"}
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        value = import_module(f"loopml.{name}")
+        globals()[name] = value
+        return value
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'loopml' has no attribute {name!r}")

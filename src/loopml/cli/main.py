@@ -8,10 +8,12 @@ unknown object, conflict) or 1 (anything else); Typer's usage errors exit with 2
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
+from typer.exceptions import TyperException
 
 from loopml import __version__
 from loopml.cli import data, experiments, output, quickstart, runs, server, token
@@ -33,6 +35,16 @@ class LoopmlGroup(TyperGroup):
         except LoopmlError as exc:
             output.print_error(exc.message)
             raise typer.Exit(output.exit_code(exc)) from None
+        except (typer.Exit, typer.Abort, TyperException, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if os.environ.get("LOOPML_DEBUG"):
+                raise
+            output.print_error(
+                f"unexpected {type(exc).__name__}: {exc}. This is a bug in loopml; "
+                "rerun with LOOPML_DEBUG=1 to see the traceback and report it."
+            )
+            raise typer.Exit(output.EXIT_FAILED) from None
 
 
 app = typer.Typer(

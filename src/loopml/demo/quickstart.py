@@ -6,13 +6,15 @@
 
 The work is a list of stages run in order on one :class:`QuickstartState`:
 
-1. ``load_data``     bundled data (no download) -> stratified train/test split
-2. ``train_models``  one tracked run per candidate model: params, cross-validated and test
-                     metrics, a per-stage learning curve (boosting), reports as artifacts
-3. ``select_best``   the run with the highest test ROC AUC, found with ``lm.search_runs``
+1. ``ingest_data``   bundled data (no download) -> a dataset version (``datasets:/breast_cancer/1``)
+2. ``validate_data`` checked against ``$LOOPML_HOME/schemas/breast_cancer.schema.yaml`` (inferred once)
+3. ``split_data``    stratified train/test split
+4. ``train_models``  one tracked run per candidate model (lineage to the dataset version): params,
+                     cross-validated and test metrics, a per-stage learning curve (boosting), reports
+5. ``select_best``   the run with the highest test ROC AUC, found with ``lm.search_runs``
 
 then :func:`print_report` shows the runs, the best one, where the data lives and what to try
-next. Later stages of the full loop (ingest, validate, register, serve) slot into ``STAGES``.
+next. Later stages of the full loop (register, serve) slot into ``STAGES``.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ if TYPE_CHECKING:
     from loopml.tracking.session import Session
 
 EXPERIMENT = "quickstart"
+DATASET = "breast_cancer"
+TARGET = "target"
 SESSION_TAG = "quickstart.session"
 BEST_METRIC = "test_roc_auc"
 SCORING = {"accuracy": "accuracy", "f1": "f1", "roc_auc": "roc_auc", "log_loss": "neg_log_loss"}
@@ -108,6 +112,7 @@ class QuickstartState:
     test_size: float = 0.25
     cv_folds: int = 5
     dataset: dict[str, Any] = field(default_factory=dict)
+    frame: Any = None  # the validated dataset version as a DataFrame
     split: tuple[Any, Any, Any, Any] | None = None  # X_train, X_test, y_train, y_test
     target_names: list[str] = field(default_factory=list)
     runs: list[dict[str, Any]] = field(default_factory=list)
@@ -127,25 +132,52 @@ class Stage:
     units: Callable[[QuickstartState], int] = lambda state: 1
 
 
-def load_data(state: QuickstartState, tick: Tick) -> None:
-    """Load the bundled breast-cancer data and split it (stratified) into train and test."""
+def ingest_data(state: QuickstartState, tick: Tick) -> None:
+    """Ingest the bundled breast-cancer data as a dataset version (re-runs reuse the same version)."""
     from sklearn.datasets import load_breast_cancer
-    from sklearn.model_selection import train_test_split
+
+    import loopml as lm
 
     bunch = load_breast_cancer(as_frame=True)
-    X, y = bunch.data, bunch.target
-    state.split = tuple(train_test_split(X, y, test_size=state.test_size, stratify=y, random_state=state.random_state))  # type: ignore[assignment]
     state.target_names = [str(name) for name in bunch.target_names]
-    state.dataset = {
-        "name": "breast_cancer",
-        "source": "sklearn.datasets.load_breast_cancer",
-        "n_rows": int(X.shape[0]),
-        "n_features": int(X.shape[1]),
-        "n_train": int(state.split[0].shape[0]),
-        "n_test": int(state.split[1].shape[0]),
-        "positive_class": state.target_names[1],
-        "cv_folds": state.cv_folds,
-    }
+    version = lm.data.ingest(bunch.frame, name=DATASET, description="scikit-learn's bundled breast-cancer data")
+    state.dataset = {"name": DATASET, "uri": version.uri, "sha256": version.sha256, "n_rows": version.n_rows}
+    tick("validating the data against its schema")
+
+
+def validate_data(state: QuickstartState, tick: Tick) -> None:
+    """Check the data against the schema file, inferring the file on the first run (edit it to tighten it)."""
+    import loopml as lm
+
+    frame = lm.data.load(state.dataset["uri"])
+    schema_path = state.session.settings.home / "schemas" / f"{DATASET}.schema.yaml"
+    if schema_path.exists():
+        schema = lm.data.Schema.load(schema_path)
+    else:
+        schema = lm.data.infer_schema(frame)
+        schema.save(schema_path)
+    report = lm.data.validate(frame, schema)
+    report.raise_for_errors()
+    state.dataset.update(schema=str(schema_path), validated_rows=report.n_rows)
+    state.frame = frame
+    tick("splitting train and test")
+
+
+def split_data(state: QuickstartState, tick: Tick) -> None:
+    """Stratified train/test split of the validated dataset version."""
+    from sklearn.model_selection import train_test_split
+
+    frame = state.frame
+    X, y = frame.drop(columns=[TARGET]), frame[TARGET]
+    state.split = tuple(train_test_split(X, y, test_size=state.test_size, stratify=y, random_state=state.random_state))  # type: ignore[assignment]
+    state.dataset.update(
+        source="sklearn.datasets.load_breast_cancer",
+        n_features=int(X.shape[1]),
+        n_train=int(state.split[0].shape[0]),
+        n_test=int(state.split[1].shape[0]),
+        positive_class=state.target_names[1],
+        cv_folds=state.cv_folds,
+    )
     tick(f"training {state.models[0].name}" if state.models else "selecting the best run")
 
 
@@ -167,11 +199,12 @@ def train_one(state: QuickstartState, spec: ModelSpec) -> dict[str, Any]:
     estimator = spec.build(**spec.params)
     tags = {SESSION_TAG: state.session_id, "model_family": spec.family, "source": "loopml quickstart"}
     with lm.start_run(name=spec.name, experiment=EXPERIMENT, tags=tags) as run:
+        lm.data.log_input(state.dataset["uri"])
         run.log_params(
             {
                 "model": spec.family,
                 **spec.params,
-                "dataset": state.dataset["name"],
+                "dataset": state.dataset["uri"],
                 "test_size": state.test_size,
                 "cv_folds": state.cv_folds,
                 "split_random_state": state.random_state,
@@ -210,7 +243,9 @@ def select_best(state: QuickstartState, tick: Tick) -> None:
 
 
 STAGES: list[Stage] = [
-    Stage("load data", load_data),
+    Stage("ingest data", ingest_data),
+    Stage("validate data", validate_data),
+    Stage("split data", split_data),
     Stage("train models", train_models, units=lambda state: len(state.models)),
     Stage("select best", select_best),
 ]
@@ -311,7 +346,7 @@ def run_quickstart(*, console: Console | None = None, progress: bool = True) -> 
         disable=not progress,
     )
     with bar:
-        task = bar.add_task("loading the breast-cancer data", total=sum(stage.units(state) for stage in STAGES))
+        task = bar.add_task("ingesting the breast-cancer data", total=sum(stage.units(state) for stage in STAGES))
         for stage in STAGES:
             stage.run(state, lambda description: bar.update(task, advance=1, description=description))
     summary = _summary(state, time.perf_counter() - started)
@@ -379,6 +414,10 @@ def print_report(console: Console, summary: dict[str, Any]) -> None:
         )
     data = summary["dataset"]
     console.print(
+        f"Data: [bold]{data['uri']}[/bold] ({data['n_rows']} rows), validated against {data['schema']}",
+        soft_wrap=True,
+    )
+    console.print(
         f"Trained {len(summary['runs'])} models on {data['n_train']} rows, tested on {data['n_test']} "
         f"({data['n_features']} features) in {summary['seconds']:.1f}s."
     )
@@ -390,6 +429,7 @@ def print_report(console: Console, summary: dict[str, Any]) -> None:
         (f'loopml runs list --experiment {EXPERIMENT} --order-by "metrics.{BEST_METRIC} DESC"', "all runs, best first"),
         (f"loopml runs show {best.get('run_id', '')[:8]}", "params, metrics, tags and artifacts of the best run"),
         (f"loopml runs compare {' '.join(ids)}", "the two best runs side by side"),
+        (f"loopml data profile datasets:/{DATASET}@latest", "column types, ranges and distributions"),
         ("loopml server", "the REST API on http://127.0.0.1:5050"),
     ):
         console.print(f"  [bold cyan]{command}[/bold cyan]  [dim]# {what}[/dim]", soft_wrap=True)
