@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -59,11 +60,19 @@ def ingest(
             with (
                 _RowProgress(progress, name) as advance,
                 pq.ParquetWriter(parquet_path, opened.schema, compression="zstd") as writer,
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix="loopml-hash") as hashing,
             ):
+                # hash batch N on a worker thread while batch N is written and N+1 is read;
+                # one worker keeps the batches in order, one pending future bounds memory
+                pending: Future[None] | None = None
                 for batch in opened.batches():
+                    if pending is not None:
+                        pending.result()
+                    pending = hashing.submit(hasher.update, batch)
                     writer.write_batch(batch)
-                    hasher.update(batch)
                     advance(batch.num_rows)
+                if pending is not None:
+                    pending.result()
             if hasher.n_rows == 0:
                 raise InvalidInput(f"Source {opened.description.get('uri', name)!r} has no rows.")
             store = SqlDatasetStore(db)

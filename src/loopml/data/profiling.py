@@ -11,7 +11,7 @@ one aggregate over every column, one for the histograms and one for the top valu
 opens its own in-memory DuckDB connection, so ``profile`` is safe to call from many threads.
 
 Every column gets ``dtype`` (the loopml dtype, see :mod:`loopml.data.schema`, or ``"other"``),
-``null_count`` and ``distinct_count`` (exact, nulls excluded). Then, by dtype:
+``null_count`` and ``distinct_count`` (nulls excluded). Then, by dtype:
 
 * ``int`` / ``float``: ``min``, ``max``, ``mean``, ``std`` (sample, ddof=1 like pandas),
   ``quantiles`` (``p01`` ... ``p99``, linear interpolation like numpy), ``histogram``
@@ -24,6 +24,11 @@ Every column gets ``dtype`` (the loopml dtype, see :mod:`loopml.data.schema`, or
 * ``datetime``: ``min`` and ``max`` as ISO 8601 strings (time-zone-aware columns in UTC).
 
 The result is JSON-serialisable (plain Python numbers, strings, lists and dicts; no NaN).
+
+Up to ``EXACT_MAX_ROWS`` rows (200,000) distinct counts and quantiles are exact. Above it they
+come from DuckDB's sketches (HyperLogLog for ``distinct_count``, T-Digest for ``quantiles``),
+which keeps large profiles fast; the result then says ``"approximate": true``. Pass
+``exact=True`` to force exact statistics. Counts, min, max, mean, std and histograms are always exact.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from loopml.core.errors import InvalidInput, NotFound
 QUANTILES: dict[str, float] = {"p01": 0.01, "p05": 0.05, "p25": 0.25, "p50": 0.5, "p75": 0.75, "p95": 0.95, "p99": 0.99}
 HISTOGRAM_BINS = 20
 TOP_VALUES = 10
+EXACT_MAX_ROWS = 200_000
 
 _INT_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER"}
 _INT_TYPES |= {"UBIGINT", "UHUGEINT"}
@@ -53,6 +59,7 @@ def profile(
     *,
     bins: int = HISTOGRAM_BINS,
     top: int = TOP_VALUES,
+    exact: bool | None = None,
 ) -> dict[str, Any]:
     """``{"n_rows", "n_columns", "columns": {name: {...}}}`` for a DataFrame, Arrow table or Parquet file."""
     import duckdb
@@ -62,6 +69,7 @@ def profile(
     if isinstance(data, pd.DataFrame | pa.Table) and data.shape[1] == 0:
         return {"n_rows": int(data.shape[0]), "n_columns": 0, "columns": {}}
     with duckdb.connect() as con:
+        con.execute("SET enable_progress_bar = false")
         try:
             names = _register(con, data)
             described = con.execute("DESCRIBE SELECT * FROM src").fetchall()
@@ -71,7 +79,9 @@ def profile(
                 for i, (row, kind) in enumerate(zip(described, kinds, strict=True))
             ]
             con.execute(f"CREATE TEMP VIEW t AS SELECT {', '.join(columns)} FROM src")
-            n_rows, stats = _aggregate(con, kinds, [row[1] for row in described])
+            if exact is None:
+                exact = con.execute("SELECT count(*) FROM src").fetchone()[0] <= EXACT_MAX_ROWS
+            n_rows, stats = _aggregate(con, kinds, [row[1] for row in described], exact=exact)
             histograms = _histograms(con, kinds, stats, bins)
             tops = _top_values(con, kinds, top)
         except duckdb.Error as exc:
@@ -85,7 +95,10 @@ def profile(
         if kind == "string":
             column["top_values"] = tops.get(i, [])
         result[name] = column
-    return {"n_rows": n_rows, "n_columns": len(names), "columns": result}
+    out: dict[str, Any] = {"n_rows": n_rows, "n_columns": len(names), "columns": result}
+    if not exact:
+        out["approximate"] = True
+    return out
 
 
 def _register(con: Any, data: Any) -> list[str]:
@@ -149,14 +162,17 @@ def _normalised(column: str, sql_type: str, kind: str) -> str:
     return column
 
 
-def _aggregate(con: Any, kinds: list[str], sql_types: list[str]) -> tuple[int, list[dict[str, Any]]]:
+def _aggregate(
+    con: Any, kinds: list[str], sql_types: list[str], *, exact: bool = True
+) -> tuple[int, list[dict[str, Any]]]:
     """One pass over every column: counts and the statistics of each dtype."""
     quantiles = "[" + ", ".join(str(q) for q in QUANTILES.values()) + "]"
     parts: list[tuple[int, str, str]] = []  # (column index, key, SQL)
     for i, kind in enumerate(kinds):
         c = f"c{i}"
         parts.append((i, "non_null", f"count({c})"))
-        parts.append((i, "distinct", f"count(DISTINCT {c})" if kind != "other" else "NULL"))
+        distinct = f"count(DISTINCT {c})" if exact else f"approx_count_distinct({c})"
+        parts.append((i, "distinct", distinct if kind != "other" else "NULL"))
         if kind in ("int", "float"):
             finite = f" FILTER (WHERE isfinite({c}))" if kind == "float" else ""
             x = f"CAST({c} AS DOUBLE)"
@@ -165,7 +181,7 @@ def _aggregate(con: Any, kinds: list[str], sql_types: list[str]) -> tuple[int, l
                 (i, "max", f"max({c}){finite}"),
                 (i, "mean", f"avg({x}){finite}"),
                 (i, "std", f"stddev_samp({x}){finite}"),
-                (i, "quantiles", f"quantile_cont({x}, {quantiles}){finite}"),
+                (i, "quantiles", f"{'quantile_cont' if exact else 'approx_quantile'}({x}, {quantiles}){finite}"),
                 (i, "inf_count", f"count(*) FILTER (WHERE isinf({c}))" if kind == "float" else "0"),
             ]
         elif kind == "bool":
