@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 import loopml as lm
 from loopml.data import catalog as data
+from loopml.store.base import DatasetStore, LineageStore
 from loopml.tracking.session import get_session
 
 FRAME = pd.DataFrame(
@@ -147,7 +148,7 @@ def test_concurrent_identical_ingests_make_one_version(csv_file: Path) -> None:
     assert len(data.versions("customers")) == 1
 
 
-def test_remote_tracking_gives_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    lm.configure(tracking_uri="http://127.0.0.1:9")
-    with pytest.raises(lm.InvalidInput, match="Dataset versions needs a database tracking URI"):
-        data.ingest(FRAME, name="x")
+def test_sql_stores_implement_the_protocols() -> None:
+    session = get_session()
+    assert isinstance(session.datasets, DatasetStore)
+    assert isinstance(session.lineage, LineageStore)

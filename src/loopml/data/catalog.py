@@ -25,8 +25,6 @@ from loopml.data.diff import DatasetDiff, diff_versions
 from loopml.data.hashing import TableHasher
 from loopml.data.profiling import profile as profile_table
 from loopml.data.sources import open_source
-from loopml.store.sql.datasets import SqlDatasetStore
-from loopml.store.sql.lineage import SqlLineageStore
 from loopml.tracking.fluent import active_run
 from loopml.tracking.session import Session, get_session
 
@@ -48,7 +46,6 @@ def ingest(
     """
     check_name(name, field="dataset name")
     session = get_session()
-    db, blobs = session.local("Dataset versions")
     tmp_root = session.settings.home / "tmp"
     tmp_root.mkdir(parents=True, exist_ok=True)
     with open_source(source, format=format, query=query, tmp_dir=tmp_root) as opened:
@@ -75,13 +72,13 @@ def ingest(
                     pending.result()
             if hasher.n_rows == 0:
                 raise InvalidInput(f"Source {opened.description.get('uri', name)!r} has no rows.")
-            store = SqlDatasetStore(db)
+            store = session.datasets
             existing = store.find_by_content(name, hasher.hexdigest())
             if existing is not None:
                 _record_read(session, existing, relation="ingested")
                 return existing
             profile = profile_table(parquet_path)
-            blob = blobs.put_file(parquet_path)
+            blob = session.blob_store.put_file(parquet_path)
             version, _created = store.create_version(
                 name,
                 sha256=hasher.hexdigest(),
@@ -104,16 +101,14 @@ def get_version(uri: str) -> DatasetVersion:
     parsed = parse_uri(uri, expect="datasets")
     if parsed.alias is not None and parsed.alias != "latest":
         raise InvalidInput(f"Unknown dataset alias {parsed.alias!r} in {uri!r}; datasets support @latest.")
-    db, _ = get_session().local("Dataset versions")
-    return SqlDatasetStore(db).get_version(parsed.name, parsed.version if parsed.version is not None else "latest")
+    return get_session().datasets.get_version(parsed.name, parsed.version if parsed.version is not None else "latest")
 
 
 def load(uri: str, *, columns: list[str] | None = None) -> pd.DataFrame:
     """Load a dataset version as a DataFrame (hash-verified) and record lineage to the active run."""
     version = get_version(uri)
     session = get_session()
-    _, blobs = session.local("Dataset versions")
-    data = blobs.read_bytes(version.blob_sha256)
+    data = session.blob_store.read_bytes(version.blob_sha256)
     if columns is not None:
         missing = sorted(set(columns) - {c["name"] for c in version.schema["columns"]})
         if missing:
@@ -126,20 +121,17 @@ def load(uri: str, *, columns: list[str] | None = None) -> pd.DataFrame:
 def versions(name: str) -> list[DatasetVersion]:
     """Every version of dataset ``name``, oldest first."""
     check_name(name, field="dataset name")
-    db, _ = get_session().local("Dataset versions")
-    return SqlDatasetStore(db).list_versions(name)
+    return get_session().datasets.list_versions(name)
 
 
 def list_datasets() -> list[dict[str, Any]]:
     """Every dataset with its version count and latest version number."""
-    db, _ = get_session().local("Dataset versions")
-    return SqlDatasetStore(db).list_datasets()
+    return get_session().datasets.list_datasets()
 
 
 def lineage(object_type: str, object_id: str) -> list[dict[str, Any]]:
     """Lineage edges touching one object, e.g. ``lineage("run", run.id)``."""
-    db, _ = get_session().local("Lineage")
-    return [_edge(edge) for edge in SqlLineageStore(db).edges(object_type, object_id)]
+    return [_edge(edge) for edge in get_session().lineage.edges(object_type, object_id)]
 
 
 def schema_record(schema: pa.Schema, profile: dict[str, Any]) -> dict[str, Any]:
@@ -159,11 +151,9 @@ def schema_record(schema: pa.Schema, profile: dict[str, Any]) -> dict[str, Any]:
 
 def _record_read(session: Session, version: DatasetVersion, *, relation: str) -> None:
     run = active_run()
-    if run is None or session.db is None:
+    if run is None:
         return
-    SqlLineageStore(session.db).add_edge(
-        ("dataset_version", version.id), ("run", run.id), relation=relation, actor=session.actor
-    )
+    session.lineage.add_edge(("dataset_version", version.id), ("run", run.id), relation=relation, actor=session.actor)
     run.set_tags({f"loopml.dataset.{version.name}": version.uri})
 
 

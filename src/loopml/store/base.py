@@ -7,9 +7,18 @@ Records in, records out; the SDK, the server and the CLI sit on top of it. Every
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
-from loopml.core.records import ArtifactInfo, AuditEvent, Experiment, Metric, Run, RunStatus
+from loopml.core.records import (
+    ArtifactInfo,
+    AuditEvent,
+    DatasetVersion,
+    Experiment,
+    LineageEdge,
+    Metric,
+    Run,
+    RunStatus,
+)
 
 MetricPoint = tuple[str, float, int, int]
 """``(key, value, step, timestamp_ms)``: the buffered form of a metric point."""
@@ -100,4 +109,58 @@ class TrackingStore(Protocol):
 
     def close(self) -> None:
         """Release connections (pooled database connections, HTTP clients)."""
+        ...
+
+
+@runtime_checkable
+class DatasetStore(Protocol):
+    """Immutable dataset versions, numbered per name and deduplicated by content hash."""
+
+    def create_version(
+        self,
+        name: str,
+        *,
+        sha256: str,
+        blob_sha256: str,
+        n_rows: int,
+        n_columns: int,
+        size_bytes: int,
+        schema: dict[str, Any],
+        profile: dict[str, Any],
+        source: dict[str, Any],
+        description: str = "",
+        actor: str,
+    ) -> tuple[DatasetVersion, bool]:
+        """Record a version (its blob is already stored); ``(existing, False)`` for known content."""
+        ...
+
+    def find_by_content(self, name: str, sha256: str) -> DatasetVersion | None:
+        """The version of ``name`` with this content hash, if any."""
+        ...
+
+    def get_version(self, name: str, version: int | str = "latest") -> DatasetVersion:
+        """A version by number or ``"latest"``; ``NotFound`` if missing."""
+        ...
+
+    def list_versions(self, name: str) -> list[DatasetVersion]:
+        """Every version of ``name``, oldest first."""
+        ...
+
+    def list_datasets(self) -> list[dict[str, Any]]:
+        """``[{"name", "created_at", "versions", "latest"}]`` sorted by name."""
+        ...
+
+
+@runtime_checkable
+class LineageStore(Protocol):
+    """Edges between recorded objects; adding an existing edge is a no-op."""
+
+    def add_edge(self, source: tuple[str, str], target: tuple[str, str], *, relation: str, actor: str) -> LineageEdge:
+        """Record ``source -> target``, each ``(object_type, object_id)``."""
+        ...
+
+    def edges(
+        self, object_type: str, object_id: str, *, direction: Literal["in", "out", "both"] = "both"
+    ) -> list[LineageEdge]:
+        """Edges into, out of, or touching one object."""
         ...

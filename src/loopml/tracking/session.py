@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import functools
 import threading
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,7 @@ from loopml.tracking.context import current_user
 
 if TYPE_CHECKING:
     from loopml.artifacts.base import BlobStore
+    from loopml.store.base import DatasetStore, LineageStore
     from loopml.store.sql.database import Database
 
 
@@ -39,14 +41,36 @@ class Session:
             flush_size=settings.flush_size,
         )
 
-    def local(self, what: str) -> tuple[Database, BlobStore]:
-        """The local database and blob store, or a clear error when tracking is remote."""
-        if self.db is None or self.blobs is None:
-            raise InvalidInput(
-                f"{what} needs a database tracking URI (sqlite:///... or postgresql+psycopg://...), "
-                f"not {self.settings.tracking_uri!r}. Set LOOPML_TRACKING_URI to the server's database."
-            )
-        return self.db, self.blobs
+    @functools.cached_property
+    def datasets(self) -> DatasetStore:
+        """Dataset versions in the same place as runs (database, or the server when remote)."""
+        if self.db is not None:
+            from loopml.store.sql.datasets import SqlDatasetStore
+
+            return SqlDatasetStore(self.db)
+        from loopml.store.http_data import HttpDatasetStore
+
+        return HttpDatasetStore(self.store)  # type: ignore[arg-type]
+
+    @functools.cached_property
+    def lineage(self) -> LineageStore:
+        """Lineage edges, next to the runs they connect."""
+        if self.db is not None:
+            from loopml.store.sql.lineage import SqlLineageStore
+
+            return SqlLineageStore(self.db)
+        from loopml.store.http_data import HttpLineageStore
+
+        return HttpLineageStore(self.store)  # type: ignore[arg-type]
+
+    @functools.cached_property
+    def blob_store(self) -> BlobStore:
+        """Content-addressed blobs (dataset files): the local store, or the server's when remote."""
+        if self.blobs is not None:
+            return self.blobs
+        from loopml.store.http_data import HttpBlobStore
+
+        return HttpBlobStore(self.store)  # type: ignore[arg-type]
 
     def close(self) -> None:
         """Flush pending metrics, stop the background writer and release connections."""
