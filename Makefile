@@ -18,7 +18,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 install: $(STAMP)
 
 demo: install
-	LOOPML_HOME=$${LOOPML_HOME:-.loopml-demo} $(BIN)/loopml quickstart
+	$(BIN)/loopml quickstart
 
 test: install
 	$(BIN)/ruff check src tests benchmarks
@@ -32,4 +32,4 @@ bench: install
 	$(BIN)/python benchmarks/tracking.py
 
 clean:
-	rm -rf $(VENV) .loopml .loopml-demo .pytest_cache build src/*.egg-info
+	rm -rf $(VENV) .loopml .pytest_cache build src/*.egg-info
