@@ -60,6 +60,7 @@ _LAZY: dict[str, str] = {
         "start_run",
     )
 }
+_LAZY.update({name: "loopml.registry" for name in ("load_model", "log_model")})
 
 __all__ = [
     "ActiveRun",
@@ -88,16 +89,19 @@ __all__ = [
     "get_run",
     "list_artifacts",
     "list_experiments",
+    "load_model",
     "log_artifact",
     "log_artifacts",
     "log_batch",
     "log_dict",
     "log_metric",
     "log_metrics",
+    "log_model",
     "log_param",
     "log_params",
     "log_text",
     "read_artifact",
+    "registry",
     "search_runs",
     "set_experiment",
     "set_tag",
@@ -136,7 +140,7 @@ if TYPE_CHECKING:
     )
 
 
-_SUBMODULES = {"data"}
+_SUBMODULES = {"data", "registry"}
 
 
 def __getattr__(name: str) -> Any:

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
+from loopml.core.records import Blob
 
-@dataclass(frozen=True, slots=True)
-class Blob:
-    """A stored blob: its content hash and size in bytes."""
-
-    sha256: str
-    size: int
+__all__ = ["Blob", "BlobStore"]
 
 
 class BlobStore(Protocol):

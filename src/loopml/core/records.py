@@ -68,6 +68,14 @@ class Run:
 
 
 @dataclass(frozen=True, slots=True)
+class Blob:
+    """A stored blob: its content hash and size in bytes."""
+
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
 class ArtifactInfo:
     """A file logged to a run, addressed by its content hash."""
 
@@ -139,6 +147,36 @@ class DatasetVersion:
     def uri(self) -> str:
         """``datasets:/<name>/<version>``."""
         return f"datasets:/{self.name}/{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary (with the URI)."""
+        return {**asdict(self), "uri": self.uri}
+
+
+@dataclass(frozen=True, slots=True)
+class ModelVersion:
+    """A registered model version: an immutable model package plus where it came from."""
+
+    name: str
+    version: int
+    source: str
+    run_id: str | None
+    manifest_sha256: str
+    flavor: str
+    signature: dict[str, Any]
+    metrics: dict[str, float]
+    dataset_version: str | None
+    description: str
+    tags: dict[str, str]
+    status: str
+    created_at: int
+    created_by: str
+    aliases: list[str] = field(default_factory=list)
+
+    @property
+    def uri(self) -> str:
+        """``models:/<name>/<version>``."""
+        return f"models:/{self.name}/{self.version}"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary (with the URI)."""

@@ -1,0 +1,259 @@
+"""Model packages: a directory of run artifacts with a manifest, loaded back safely.
+
+``lm.log_model(model, "model", input_example=X[:5])`` writes, under the run's ``model/``:
+
+* ``model.skops`` (scikit-learn estimators, via skops) or ``model.pkl`` (any object with
+  ``predict``, via cloudpickle);
+* ``input_example.json`` (when given) and ``requirements.txt``;
+* ``model.json``, the manifest: flavor, loader, signature, environment (Python and package
+  versions), the SHA-256 of every other file, and for skops the types its saver trusted.
+
+Loading re-checks every hash (the blob store and the manifest), loads skops files only when
+their types are the ones recorded at save time, and refuses pickles unless ``trust=True``.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import tempfile
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from loopml import __version__
+from loopml.core.clock import now_ms
+from loopml.core.errors import IntegrityError, InvalidInput, NotFound, SecurityError
+from loopml.core.hashing import sha256_file
+from loopml.core.records import ArtifactInfo
+from loopml.core.uris import parse_uri
+from loopml.registry.signature import Signature, infer_signature
+from loopml.tracking.fluent import ActiveRun, active_run
+from loopml.tracking.session import get_session
+
+MANIFEST = "model.json"
+FORMAT_VERSION = 1
+ENV_PACKAGES = ("scikit-learn", "numpy", "pandas", "scipy", "skops", "cloudpickle", "loopml")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What :func:`log_model` stored: the ``runs:/`` URI of the package and its manifest."""
+
+    uri: str
+    run_id: str
+    artifact_path: str
+    manifest: dict[str, Any]
+    manifest_sha256: str
+
+
+class LoadedModel:
+    """A model loaded from a package: ``predict`` validates input against the signature first."""
+
+    def __init__(
+        self,
+        raw: Any,
+        *,
+        uri: str,
+        manifest: dict[str, Any],
+        name: str | None = None,
+        version: int | None = None,
+    ) -> None:
+        self.raw = raw
+        self.uri = uri
+        self.manifest = manifest
+        self.name = name
+        self.version = version
+        self.flavor: str = manifest["flavor"]
+        self.signature = Signature.from_dict(manifest["signature"]) if manifest.get("signature") else None
+
+    def prepare(self, data: Any) -> Any:
+        """Turn ``data`` into what the underlying model's ``predict`` takes (validated)."""
+        frame = data if isinstance(data, pd.DataFrame) else pd.DataFrame(data)
+        if self.signature is None:
+            return frame
+        frame = self.signature.validate(frame)
+        return frame.to_numpy() if self.signature.input_type == "ndarray" else frame
+
+    def predict(self, data: Any) -> np.ndarray:
+        """Predictions for ``data`` (a DataFrame, or records / a dict of columns)."""
+        return np.asarray(self.raw.predict(self.prepare(data)))
+
+    def __repr__(self) -> str:
+        where = f"{self.name}/{self.version}" if self.name else self.uri
+        return f"LoadedModel({where}, flavor={self.flavor!r})"
+
+
+def log_model(
+    model: Any,
+    artifact_path: str = "model",
+    *,
+    input_example: Any = None,
+    signature: Signature | None = None,
+    run: ActiveRun | None = None,
+) -> ModelInfo:
+    """Package ``model`` as artifacts of the active run (or ``run``) and return where it went."""
+    run = run or active_run()
+    if run is None:
+        raise InvalidInput("No active run: call lm.log_model inside `with lm.start_run():`.")
+    if not callable(getattr(model, "predict", None)):
+        raise InvalidInput(f"Cannot log a {type(model).__name__}: a model needs a predict() method.")
+    if signature is None and input_example is not None:
+        example = input_example if not isinstance(input_example, list | dict) else pd.DataFrame(input_example)
+        try:
+            predictions = model.predict(example)
+        except Exception as exc:  # the user's model rejected its own example: say so
+            raise InvalidInput(f"model.predict(input_example) failed: {type(exc).__name__}: {exc}") from exc
+        signature = infer_signature(example, predictions)
+    with tempfile.TemporaryDirectory(prefix="loopml-model-") as tmp:
+        folder = Path(tmp)
+        manifest = _write_package(model, folder, signature, input_example)
+        infos = run.log_artifact(folder, artifact_path)
+    manifest_info = next(i for i in infos if i.path == f"{artifact_path.strip('/')}/{MANIFEST}")
+    return ModelInfo(
+        f"runs:/{run.id}/{artifact_path.strip('/')}", run.id, artifact_path, manifest, manifest_info.sha256
+    )
+
+
+def read_manifest(run_id: str, path: str) -> dict[str, Any]:
+    """The manifest of the package at ``runs:/<run_id>/<path>`` (hash-verified)."""
+    try:
+        data = get_session().artifacts.read_bytes(run_id, f"{path.strip('/')}/{MANIFEST}")
+    except NotFound:
+        raise NotFound(f"runs:/{run_id}/{path} is not a loopml model package (no {MANIFEST}).") from None
+    return json.loads(data)
+
+
+def load_model(uri: str, *, trust: bool = False) -> LoadedModel:
+    """Load ``runs:/<id>/<path>``, ``models:/<name>/<version>`` or ``models:/<name>@<alias>``.
+
+    Raises ``IntegrityError`` if any file changed since it was logged, and ``SecurityError`` for
+    a pickled model unless ``trust=True`` (only load pickles you produced yourself).
+    """
+    parsed = parse_uri(uri)
+    name: str | None = None
+    version: int | None = None
+    expected_manifest: str | None = None
+    if parsed.scheme == "models":
+        found = get_session().models.get_version(parsed.name, version=parsed.version, alias=parsed.alias)
+        name, version, expected_manifest = found.name, found.version, found.manifest_sha256
+        parsed = parse_uri(found.source, expect="runs")
+    elif parsed.scheme != "runs":
+        raise InvalidInput(f"load_model takes runs:/ or models:/ URIs, got {uri!r}.")
+    run_id, path = parsed.name, parsed.path or "model"
+    session = get_session()
+    infos = session.artifacts.list(run_id, path)
+    manifest_info = _find(infos, f"{path}/{MANIFEST}", uri)
+    if expected_manifest is not None and manifest_info.sha256 != expected_manifest:
+        raise IntegrityError(f"{uri}: the package's manifest changed since the version was registered.")
+    with tempfile.TemporaryDirectory(prefix="loopml-load-") as tmp:
+        folder = session.artifacts.download(run_id, path, Path(tmp))
+        manifest = json.loads((folder / MANIFEST).read_text())
+        _verify_files(folder, manifest, uri)
+        raw = _load_raw(folder, manifest, trust=trust, uri=uri)
+    return LoadedModel(raw, uri=uri, manifest=manifest, name=name, version=version)
+
+
+def _write_package(model: Any, folder: Path, signature: Signature | None, input_example: Any) -> dict[str, Any]:
+    flavor, loader, model_file, trusted = _save_model(model, folder)
+    if input_example is not None:
+        frame = input_example if isinstance(input_example, pd.DataFrame) else pd.DataFrame(np.asarray(input_example))
+        (folder / "input_example.json").write_text(frame.to_json(orient="split", index=False, date_format="iso"))
+    environment = {"python": platform.python_version(), "packages": _package_versions()}
+    (folder / "requirements.txt").write_text(
+        "".join(f"{name}=={v}\n" for name, v in environment["packages"].items() if name != "loopml")
+    )
+    files = {p.name: sha256_file(p) for p in sorted(folder.iterdir()) if p.is_file()}
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "flavor": flavor,
+        "loader": loader,
+        "model_file": model_file,
+        "model_class": f"{type(model).__module__}.{type(model).__qualname__}",
+        "signature": signature.to_dict() if signature is not None else None,
+        "environment": environment,
+        "trusted_types": trusted,
+        "files": files,
+        "created_at": now_ms(),
+        "loopml_version": __version__,
+    }
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    return manifest
+
+
+def _save_model(model: Any, folder: Path) -> tuple[str, str, str, list[str]]:
+    """Save with skops when it is a scikit-learn estimator, else with cloudpickle."""
+    if _is_sklearn(model):
+        import skops.io as sio
+
+        target = folder / "model.skops"
+        sio.dump(model, target)
+        return "sklearn", "skops", target.name, sorted(sio.get_untrusted_types(file=target))
+    import cloudpickle
+
+    target = folder / "model.pkl"
+    with open(target, "wb") as out:
+        cloudpickle.dump(model, out)
+    return "python", "cloudpickle", target.name, []
+
+
+def _is_sklearn(model: Any) -> bool:
+    try:
+        from sklearn.base import BaseEstimator
+    except ImportError:  # pragma: no cover - scikit-learn is a dependency
+        return False
+    return isinstance(model, BaseEstimator)
+
+
+def _load_raw(folder: Path, manifest: dict[str, Any], *, trust: bool, uri: str) -> Any:
+    path = folder / manifest["model_file"]
+    if manifest["loader"] == "skops":
+        import skops.io as sio
+
+        needed = set(sio.get_untrusted_types(file=path))
+        unexpected = sorted(needed - set(manifest.get("trusted_types") or []))
+        if unexpected and not trust:
+            raise SecurityError(
+                f"{uri}: the skops file needs types that were not recorded when it was saved: {unexpected}. "
+                "Pass trust=True only if you know where this file comes from."
+            )
+        return sio.load(path, trusted=sorted(needed))
+    if manifest["loader"] == "cloudpickle":
+        if not trust:
+            raise SecurityError(
+                f"{uri} is a pickled model ({manifest.get('model_class')}); unpickling runs arbitrary code. "
+                "Load it with trust=True only if you produced it yourself."
+            )
+        import cloudpickle
+
+        with open(path, "rb") as stream:
+            return cloudpickle.load(stream)
+    raise InvalidInput(f"{uri}: unknown model loader {manifest['loader']!r}.")
+
+
+def _verify_files(folder: Path, manifest: dict[str, Any], uri: str) -> None:
+    for name, expected in manifest.get("files", {}).items():
+        path = folder / name
+        if not path.is_file() or sha256_file(path) != expected:
+            raise IntegrityError(f"{uri}: file {name!r} does not match the SHA-256 recorded in its manifest.")
+
+
+def _find(infos: list[ArtifactInfo], path: str, uri: str) -> ArtifactInfo:
+    for info in infos:
+        if info.path == path:
+            return info
+    raise NotFound(f"{uri} is not a loopml model package (no {path}).")
+
+
+def _package_versions() -> dict[str, str]:
+    versions = {}
+    for name in ENV_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
