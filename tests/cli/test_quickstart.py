@@ -12,6 +12,7 @@ from tests.cli.conftest import Invoke, stdout_json
 CV_METRICS = {f"cv_{m}{s}" for m in ("accuracy", "f1", "roc_auc", "log_loss") for s in ("", "_std")}
 TEST_METRICS = {"test_accuracy", "test_f1", "test_roc_auc", "test_log_loss"}
 REPORTS = {"classification_report.txt", "classification_report.json", "confusion_matrix.json", "feature_weights.json"}
+MODEL = {"model/model.json", "model/model.skops", "model/input_example.json", "model/requirements.txt"}
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +38,9 @@ def test_quickstart_json_end_to_end(cli: Invoke) -> None:
         assert 0.0 < run.metrics["test_log_loss"] < 1.0
         assert {"model", "cv_folds", "test_size", "dataset"} <= set(run.params)
         assert run.tags["quickstart.session"] == summary["session"]
-        assert {a.path for a in lm.list_artifacts(run.id)} == REPORTS
+        assert {a.path for a in lm.list_artifacts(run.id)} == REPORTS | MODEL
+        loaded = lm.load_model(f"runs:/{run.id}/model")
+        assert loaded.signature is not None and len(loaded.signature.inputs) == 30
         report = json.loads(lm.read_artifact(f"runs:/{run.id}/classification_report.json"))
         assert report["accuracy"] == pytest.approx(run.metrics["test_accuracy"])
 

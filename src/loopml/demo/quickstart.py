@@ -219,6 +219,7 @@ def train_one(state: QuickstartState, spec: ModelSpec) -> dict[str, Any]:
         if spec.curve:
             log_staged_curve(run, estimator, X_test, y_test)
         log_reports(run, estimator, X_test, y_test, state.target_names, list(X_train.columns))
+        lm.log_model(estimator, "model", input_example=X_train.iloc[:5])
     return {"run_id": run.id, "name": spec.name, "model": spec.family, "metrics": metrics}
 
 
