@@ -60,7 +60,26 @@ _LAZY: dict[str, str] = {
         "start_run",
     )
 }
-_LAZY.update({name: "loopml.registry" for name in ("load_model", "log_model")})
+_LAZY.update(
+    {
+        name: "loopml.registry"
+        for name in (
+            "ModelVersion",
+            "archive_model_version",
+            "delete_model_alias",
+            "delete_model_version",
+            "diff_model_versions",
+            "get_model_version",
+            "list_model_versions",
+            "list_models",
+            "load_model",
+            "log_model",
+            "register_model",
+            "set_model_alias",
+            "update_model_version",
+        )
+    }
+)
 
 __all__ = [
     "ActiveRun",
@@ -71,6 +90,7 @@ __all__ = [
     "InvalidInput",
     "LoopmlError",
     "Metric",
+    "ModelVersion",
     "NotFound",
     "Run",
     "RunStatus",
@@ -79,16 +99,23 @@ __all__ = [
     "Unauthorized",
     "__version__",
     "active_run",
+    "archive_model_version",
     "configure",
     "data",
+    "delete_model_alias",
+    "delete_model_version",
+    "diff_model_versions",
     "download_artifacts",
     "end_run",
     "flush",
     "get_experiment",
     "get_metric_history",
+    "get_model_version",
     "get_run",
     "list_artifacts",
     "list_experiments",
+    "list_model_versions",
+    "list_models",
     "load_model",
     "log_artifact",
     "log_artifacts",
@@ -101,12 +128,15 @@ __all__ = [
     "log_params",
     "log_text",
     "read_artifact",
+    "register_model",
     "registry",
     "search_runs",
     "set_experiment",
+    "set_model_alias",
     "set_tag",
     "set_tags",
     "start_run",
+    "update_model_version",
 ]
 
 if TYPE_CHECKING:

@@ -30,6 +30,13 @@ COMMANDS = [
     ["token", "create"],
     ["token", "list"],
     ["token", "revoke"],
+    ["data"],
+    ["data", "ingest"],
+    ["data", "validate"],
+    ["data", "schema", "infer"],
+    ["models"],
+    ["models", "list"],
+    ["models", "alias"],
 ]
 
 

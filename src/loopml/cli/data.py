@@ -32,7 +32,7 @@ QueryOption = Annotated[str | None, typer.Option("--query", "-q", help="SQL to r
 @app.command(
     "ingest",
     epilog=(
-        "Examples:\n\n[bold]loopml data ingest customers.csv --name customers[/bold]\n\n"
+        "Example: [bold]loopml data ingest customers.csv --name customers[/bold]\n\n"
         "[bold]loopml data ingest exports/ --name events --format parquet[/bold]\n\n"
         "[bold]loopml data ingest postgresql+psycopg://app@db/shop --name orders "
         '--query "SELECT * FROM orders"[/bold]'
@@ -140,7 +140,7 @@ def profile(
 @app.command(
     "validate",
     epilog=(
-        "Examples:\n\n[bold]loopml data validate new_customers.csv --schema customers.schema.yaml[/bold]\n\n"
+        "Example: [bold]loopml data validate new_customers.csv --schema customers.schema.yaml[/bold]\n\n"
         "[bold]loopml data validate datasets:/customers@latest --schema customers.schema.yaml --json[/bold]"
     ),
 )

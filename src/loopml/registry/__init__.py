@@ -1,5 +1,18 @@
 """Model registry: packaging (signature, flavors, hashes), versions, aliases and promotion."""
 
+from loopml.core.records import ModelVersion
+from loopml.registry.models import (
+    archive_model_version,
+    delete_model_alias,
+    delete_model_version,
+    diff_model_versions,
+    get_model_version,
+    list_model_versions,
+    list_models,
+    register_model,
+    set_model_alias,
+    update_model_version,
+)
 from loopml.registry.packaging import LoadedModel, ModelInfo, load_model, log_model, read_manifest
 from loopml.registry.signature import ColumnSpec, Signature, infer_signature
 
@@ -7,9 +20,20 @@ __all__ = [
     "ColumnSpec",
     "LoadedModel",
     "ModelInfo",
+    "ModelVersion",
     "Signature",
+    "archive_model_version",
+    "delete_model_alias",
+    "delete_model_version",
+    "diff_model_versions",
+    "get_model_version",
     "infer_signature",
+    "list_model_versions",
+    "list_models",
     "load_model",
     "log_model",
     "read_manifest",
+    "register_model",
+    "set_model_alias",
+    "update_model_version",
 ]

@@ -16,6 +16,7 @@ from loopml.core.records import (
     Experiment,
     LineageEdge,
     Metric,
+    ModelVersion,
     Run,
     RunStatus,
 )
@@ -163,4 +164,72 @@ class LineageStore(Protocol):
         self, object_type: str, object_id: str, *, direction: Literal["in", "out", "both"] = "both"
     ) -> list[LineageEdge]:
         """Edges into, out of, or touching one object."""
+        ...
+
+
+@runtime_checkable
+class ModelRegistry(Protocol):
+    """Registered models: immutable numbered versions and aliases that move atomically.
+
+    A version number is never reused; an alias points at one ``READY`` version; a version an
+    alias points at cannot be archived or deleted. ``alias="latest"`` names the newest ``READY``
+    version and cannot be set.
+    """
+
+    def create_version(
+        self,
+        name: str,
+        *,
+        source: str,
+        run_id: str | None,
+        manifest_sha256: str,
+        flavor: str,
+        signature: dict[str, Any] | None = None,
+        metrics: dict[str, float] | None = None,
+        dataset_version: str | None = None,
+        description: str = "",
+        tags: dict[str, Any] | None = None,
+        actor: str,
+    ) -> ModelVersion:
+        """Record the next version of ``name`` (a ``runs:/`` package), creating the model on first use."""
+        ...
+
+    def get_version(self, name: str, *, version: int | None = None, alias: str | None = None) -> ModelVersion:
+        """A version by number or alias (exactly one); ``NotFound`` names what exists."""
+        ...
+
+    def list_models(self) -> list[dict[str, Any]]:
+        """``[{"name", "description", "versions", "latest", "aliases", "created_at", "updated_at"}]`` by name."""
+        ...
+
+    def list_versions(self, name: str) -> list[ModelVersion]:
+        """Every version of ``name``, oldest first, with its aliases."""
+        ...
+
+    def set_alias(self, name: str, alias: str, version: int, *, actor: str) -> ModelVersion:
+        """Create or move ``alias`` to a ``READY`` version; returns that version."""
+        ...
+
+    def delete_alias(self, name: str, alias: str, *, actor: str) -> None:
+        """Remove an alias; ``NotFound`` if it does not exist."""
+        ...
+
+    def archive_version(self, name: str, version: int, *, actor: str) -> ModelVersion:
+        """Mark a version ``ARCHIVED``; ``Conflict`` while an alias points at it."""
+        ...
+
+    def delete_version(self, name: str, version: int, *, actor: str) -> None:
+        """Delete a version's record; ``Conflict`` while an alias points at it."""
+        ...
+
+    def update_version(
+        self,
+        name: str,
+        version: int,
+        *,
+        description: str | None = None,
+        tags: dict[str, Any] | None = None,
+        actor: str,
+    ) -> ModelVersion:
+        """Change the description and/or merge tags (a ``None`` value removes a tag)."""
         ...

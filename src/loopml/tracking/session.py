@@ -17,7 +17,7 @@ from loopml.tracking.context import current_user
 
 if TYPE_CHECKING:
     from loopml.artifacts.base import BlobStore
-    from loopml.store.base import DatasetStore, LineageStore
+    from loopml.store.base import DatasetStore, LineageStore, ModelRegistry
     from loopml.store.sql.database import Database
 
 
@@ -62,6 +62,20 @@ class Session:
         from loopml.store.http_data import HttpLineageStore
 
         return HttpLineageStore(self.store)  # type: ignore[arg-type]
+
+    @functools.cached_property
+    def models(self) -> ModelRegistry:
+        """The model registry, in the same database as the runs it points at."""
+        if self.db is not None:
+            from loopml.store.sql.models import SqlModelRegistry
+
+            return SqlModelRegistry(self.db)
+        raise InvalidInput(
+            f"The model registry needs a database tracking URI for now (sqlite:///... or postgresql+psycopg://...); "
+            f"LOOPML_TRACKING_URI is the server {self.settings.tracking_uri!r}. Register and alias models on a machine "
+            "that uses the server's database URL, or unset LOOPML_TRACKING_URI to use the local store.",
+            details=[{"field": "tracking_uri", "problem": "remote model registry not supported yet"}],
+        )
 
     @functools.cached_property
     def blob_store(self) -> BlobStore:

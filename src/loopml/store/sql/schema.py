@@ -170,3 +170,47 @@ dataset_versions = Table(
     UniqueConstraint("dataset_id", "version", name="uq_dataset_version"),
     UniqueConstraint("dataset_id", "sha256", name="uq_dataset_content"),
 )
+
+registered_models = Table(
+    "registered_models",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(256), nullable=False, unique=True),
+    Column("description", Text, nullable=False),
+    # highest number ever given, so a deleted version's number is never reused
+    Column("last_version", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("model_id", String(32), ForeignKey("registered_models.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("run_id", String(32), nullable=True),
+    Column("manifest_sha256", String(64), nullable=False),
+    Column("flavor", String(64), nullable=False),
+    Column("signature", Text, nullable=False),
+    Column("metrics", Text, nullable=False),
+    Column("dataset_version", Text, nullable=True),
+    Column("description", Text, nullable=False),
+    Column("tags", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(256), nullable=False),
+    UniqueConstraint("model_id", "version", name="uq_model_version"),
+    Index("ix_model_versions_run", "run_id"),
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("model_id", String(32), ForeignKey("registered_models.id"), primary_key=True),
+    Column("alias", String(256), primary_key=True),
+    Column("version_id", String(32), ForeignKey("model_versions.id"), nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_model_aliases_version", "version_id"),
+)

@@ -1,0 +1,318 @@
+"""``loopml models``: list, show, register and compare model versions; move aliases (and roll back)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.table import Table
+
+from loopml.cli import output
+from loopml.core.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+app = typer.Typer(
+    help="Models: registered versions, aliases (production, staging, ...), rollbacks and diffs.",
+    epilog="Example: [bold]loopml models alias churn production --version 2[/bold]  (sets, moves or rolls back)",
+    no_args_is_help=True,
+)
+
+STATUS_STYLES = {"READY": "green", "ARCHIVED": "dim"}
+VersionOption = Annotated[int | None, typer.Option("--version", "-v", min=1, help="Version number.")]
+
+
+@app.command("list", epilog="Example: [bold]loopml models list --json[/bold]")
+def list_models(as_json: output.JsonFlag = False) -> None:
+    """List registered models with their number of versions, latest version and aliases."""
+    from loopml.registry.models import list_models as list_all
+
+    models = list_all()
+    if as_json:
+        output.print_json(models)
+        return
+    console = output.stdout()
+    if not models:
+        console.print(
+            "No models registered yet. Log one with [bold]lm.log_model(model, 'model')[/bold] in a run, then "
+            "[bold]loopml models register runs:/RUN_ID/model --name NAME[/bold]."
+        )
+        return
+    table = output.new_table("Models")
+    for column in ("Name", "Versions", "Latest", "Aliases", "Updated"):
+        table.add_column(
+            column, justify="right" if column == "Versions" else "left", style="bold" if column == "Name" else None
+        )
+    for m in models:
+        latest = f"models:/{m['name']}/{m['latest']}" if m["latest"] is not None else output.MISSING
+        table.add_row(m["name"], str(m["versions"]), latest, _aliases(m["aliases"]), output.fmt_time(m["updated_at"]))
+    console.print(table)
+
+
+@app.command(
+    "show",
+    epilog=(
+        "Example: [bold]loopml models show models:/churn@production[/bold]\n\n"
+        "[bold]loopml models show churn --version 3 --json[/bold]"
+    ),
+)
+def show(
+    model: Annotated[str, typer.Argument(help="models:/NAME/VERSION, models:/NAME@ALIAS, or a model name.")],
+    version: VersionOption = None,
+    as_json: output.JsonFlag = False,
+) -> None:
+    """Show one version: aliases, signature, metrics, source run and training dataset (a name alone: the newest)."""
+    from loopml.registry.models import get_model_version
+
+    found = get_model_version(model, version)
+    if as_json:
+        output.print_json(found.to_dict())
+        return
+    console = output.stdout()
+    info = Table.grid(padding=(0, 2))
+    info.add_column(style="bold")
+    info.add_column()
+    for label, value in (
+        ("Version", found.uri),
+        ("Status", _status(found.status)),
+        ("Aliases", ", ".join(found.aliases) or output.MISSING),
+        ("Flavor", found.flavor),
+        ("Source", found.source),
+        ("Run", found.run_id or output.MISSING),
+        ("Dataset", found.dataset_version or output.MISSING),
+        ("Manifest", f"sha256 {found.manifest_sha256}"),
+        ("Created", f"{output.fmt_time(found.created_at)} by {found.created_by}"),
+        ("Description", found.description or output.MISSING),
+    ):
+        info.add_row(label, value)
+    console.print(info)
+    _print_signature(console, found.signature)
+    _print_pairs(console, "Metrics", {k: output.fmt_precise(v) for k, v in sorted(found.metrics.items())})
+    _print_pairs(console, "Tags", dict(sorted(found.tags.items())))
+
+
+@app.command("versions", epilog="Example: [bold]loopml models versions churn[/bold]")
+def versions(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    as_json: output.JsonFlag = False,
+) -> None:
+    """List every version of model NAME, oldest first, with aliases, status and source run."""
+    from loopml.registry.models import list_model_versions
+
+    found = list_model_versions(name)
+    if as_json:
+        output.print_json([v.to_dict() for v in found])
+        return
+    console = output.stdout()
+    if not found:
+        console.print(f"Model [bold]{name}[/bold] has no versions.")
+        return
+    table = output.new_table(f"Versions of {name}")
+    for column in ("Version", "Aliases", "Status", "Flavor", "Run", "Dataset", "Created", "By"):
+        table.add_column(column, justify="right" if column == "Version" else "left")
+    for v in found:
+        table.add_row(
+            str(v.version), ", ".join(v.aliases) or output.MISSING, _status(v.status), v.flavor,
+            output.short_id(v.run_id) if v.run_id else output.MISSING, v.dataset_version or output.MISSING,
+            output.fmt_time(v.created_at), v.created_by,
+        )  # fmt: skip
+    console.print(table)
+
+
+@app.command("register", epilog="Example: [bold]loopml models register runs:/3f2a9c1e.../model --name churn[/bold]")
+def register(
+    model_uri: Annotated[str, typer.Argument(help="runs:/RUN_ID/PATH of a model logged with lm.log_model.")],
+    name: Annotated[str, typer.Option("--name", "-n", help="Model name (created on first use).")],
+    description: Annotated[str, typer.Option("--description", "-d", help="Free-text description.")] = "",
+    as_json: output.JsonFlag = False,
+) -> None:
+    """Register the model package at MODEL_URI as the next version of NAME."""
+    from loopml.registry.models import register_model
+
+    found = register_model(model_uri, name, description=description)
+    if as_json:
+        output.print_json(found.to_dict())
+        return
+    output.stdout().print(
+        f"Registered [bold]{found.uri}[/bold] ({found.flavor}) from {found.source}. Serve it with "
+        f"[bold]loopml models alias {name} production --version {found.version}[/bold]."
+    )
+
+
+@app.command(
+    "alias",
+    epilog=(
+        "Example: [bold]loopml models alias churn production --version 2[/bold]  (set, move or roll back)\n\n"
+        "[bold]loopml models alias churn staging --delete[/bold]"
+    ),
+)
+def alias(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    alias_name: Annotated[str, typer.Argument(metavar="ALIAS", help="Alias, e.g. production or staging.")],
+    version: VersionOption = None,
+    delete: Annotated[bool, typer.Option("--delete", help="Remove the alias instead of setting it.")] = False,
+    as_json: output.JsonFlag = False,
+) -> None:
+    """Point ALIAS of model NAME at --version (atomically, so also a rollback), or remove it with --delete."""
+    from loopml.registry.models import delete_model_alias, set_model_alias
+
+    if delete and version is not None:
+        raise InvalidInput("Pass either --version N or --delete, not both.")
+    if not delete and version is None:
+        raise InvalidInput(
+            f"Pass --version N to point {alias_name!r} at a version, or --delete to remove it "
+            f"(e.g. `loopml models alias {name} {alias_name} --version 2`)."
+        )
+    previous = _current_target(name, alias_name)
+    if version is None:
+        delete_model_alias(name, alias_name)
+        if as_json:
+            output.print_json({"name": name, "alias": alias_name, "version": None, "previous": previous})
+        else:
+            output.stdout().print(f"Removed alias [bold]{alias_name}[/bold] of {name} (was version {previous}).")
+        return
+    moved = set_model_alias(name, alias_name, version)
+    if as_json:
+        output.print_json({"name": name, "alias": alias_name, "version": moved.version, "previous": previous})
+        return
+    if previous is None:
+        what = f"now points at [bold]{moved.uri}[/bold]"
+    elif previous == moved.version:
+        what = f"already pointed at [bold]{moved.uri}[/bold]"
+    else:
+        what = f"moved from version {previous} to [bold]{moved.uri}[/bold]"
+    output.stdout().print(f"models:/{name}@{alias_name} {what}.")
+
+
+@app.command("diff", epilog="Example: [bold]loopml models diff models:/churn/1 models:/churn@production[/bold]")
+def diff(
+    a: Annotated[str, typer.Argument(help="The reference version, e.g. models:/churn/1.")],
+    b: Annotated[str, typer.Argument(help="The version to compare, e.g. models:/churn@staging.")],
+    as_json: output.JsonFlag = False,
+) -> None:
+    """Compare two versions: source-run params, metrics, signature (input columns, output), flavor, dataset."""
+    from loopml.registry.models import diff_model_versions
+
+    result = diff_model_versions(a, b)
+    if as_json:
+        output.print_json(result)
+        return
+    console = output.stdout()
+    console.print(f"[bold]{result['a']}[/bold] -> [bold]{result['b']}[/bold]")
+    for field in ("flavor", "dataset_version"):
+        if result[field]["changed"]:
+            console.print(f"[yellow]{field} changed[/yellow]: {result[field]['a']} -> {result[field]['b']}")
+    inputs = result["signature"]["inputs"]
+    for column, dtype in inputs["added"].items():
+        console.print(f"[green]input added[/green]: {column} ({dtype})")
+    for column, dtype in inputs["removed"].items():
+        console.print(f"[red]input removed[/red]: {column} ({dtype})")
+    for column, change in inputs["changed"].items():
+        console.print(f"[yellow]input type changed[/yellow]: {column} {change['a']} -> {change['b']}")
+    output_change = result["signature"]["output"]
+    if output_change["changed"]:
+        console.print(f"[yellow]output changed[/yellow]: {output_change['a']} -> {output_change['b']}")
+    params = result["params"]
+    rows = [(k, output.MISSING, str(v)) for k, v in params["added"].items()]
+    rows += [(k, str(v), output.MISSING) for k, v in params["removed"].items()]
+    rows += [(k, str(c["a"]), str(c["b"])) for k, c in params["changed"].items()]
+    if rows:
+        table = output.new_table("Params that differ")
+        for column in ("Param", "A", "B"):
+            table.add_column(column)
+        for row in sorted(rows):
+            table.add_row(*row)
+        console.print(table)
+    else:
+        console.print("[dim]Same params.[/dim]")
+    if result["metrics"]:
+        table = output.new_table("Metrics")
+        for column in ("Metric", "A", "B", "Delta"):
+            table.add_column(column, justify="left" if column == "Metric" else "right")
+        for key, m in result["metrics"].items():
+            delta = output.MISSING if m["delta"] is None else f"{m['delta']:+.6g}"
+            table.add_row(key, output.fmt_precise(m["a"]), output.fmt_precise(m["b"]), delta)
+        console.print(table)
+
+
+@app.command("archive", epilog="Example: [bold]loopml models archive churn 1[/bold]")
+def archive(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    version: Annotated[int, typer.Argument(min=1, help="Version number.")],
+    as_json: output.JsonFlag = False,
+) -> None:
+    """Archive a version: it stays loadable by number, but no alias may point at it."""
+    from loopml.registry.models import archive_model_version
+
+    found = archive_model_version(name, version)
+    if as_json:
+        output.print_json(found.to_dict())
+        return
+    output.stdout().print(f"Archived [bold]{found.uri}[/bold].")
+
+
+@app.command("delete", epilog="Example: [bold]loopml models delete churn 1[/bold]")
+def delete(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    version: Annotated[int, typer.Argument(min=1, help="Version number.")],
+    as_json: output.JsonFlag = False,
+) -> None:
+    """Delete a version's registry record (refused while an alias points at it; the run's files stay)."""
+    from loopml.registry.models import delete_model_version
+
+    delete_model_version(name, version)
+    if as_json:
+        output.print_json({"name": name, "version": version, "deleted": True})
+        return
+    output.stdout().print(
+        f"Deleted [bold]models:/{name}/{version}[/bold] (its number is not reused; the run's artifacts stay)."
+    )
+
+
+def _current_target(name: str, alias_name: str) -> int | None:
+    from loopml.core.errors import NotFound
+    from loopml.registry.models import get_model_version
+
+    try:
+        return get_model_version(f"models:/{name}@{alias_name}").version
+    except (NotFound, InvalidInput):
+        return None  # no such alias yet (or a bad name, reported by the write that follows)
+
+
+def _print_signature(console: Console, signature: dict[str, Any]) -> None:
+    inputs = signature.get("inputs") or []
+    if not inputs:
+        console.print("[dim]No signature (log the model with input_example= to record one).[/dim]")
+        return
+    out = signature.get("output") or {}
+    returns = f"; output {out.get('dtype', '?')} with shape {out.get('shape', '?')}" if out else ""
+    kind = signature.get("input_type", "dataframe")
+    console.print(f"[bold]Signature[/bold]: {len(inputs)} input column(s) as a {kind}{returns}")
+    table = output.new_table()
+    table.add_column("Column", style="bold")
+    table.add_column("Type")
+    for column in inputs:
+        table.add_row(str(column.get("name")), str(column.get("dtype", output.MISSING)))
+    console.print(table)
+
+
+def _print_pairs(console: Console, title: str, pairs: dict[str, Any]) -> None:
+    if not pairs:
+        console.print(f"[dim]No {title.split()[0].lower()}.[/dim]")
+        return
+    table = output.new_table(title)
+    table.add_column("Key", style="bold")
+    table.add_column("Value", overflow="fold")
+    for key, value in pairs.items():
+        table.add_row(key, str(value))
+    console.print(table)
+
+
+def _aliases(aliases: dict[str, int]) -> str:
+    return ", ".join(f"{a} -> {v}" for a, v in aliases.items()) or output.MISSING
+
+
+def _status(status: str) -> str:
+    style = STATUS_STYLES.get(status)
+    return f"[{style}]{status}[/{style}]" if style else status

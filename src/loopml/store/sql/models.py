@@ -1,0 +1,437 @@
+"""The model registry in the SQL store: registered models, immutable numbered versions, aliases.
+
+Rules the registry keeps:
+
+- Versions are numbered 1, 2, ... per model and a number is never reused, even after a delete
+  (``registered_models.last_version`` remembers the highest number given).
+- An alias (``production``, ``staging``, ...) points at exactly one ``READY`` version and moves
+  atomically: readers see the old or the new version, never neither.
+- A version an alias points at cannot be archived or deleted: move the alias first.
+- ``latest`` is reserved: ``get_version(name, alias="latest")`` is the newest ``READY`` version.
+
+Every write locks the registered model's row (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite
+write transactions are serialised by ``BEGIN IMMEDIATE``), so the writes on one model happen one
+after another, and records its audit event in the same transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError as SqlIntegrityError
+
+from loopml.core.clock import now_ms
+from loopml.core.errors import Conflict, InvalidInput, NotFound
+from loopml.core.ids import new_id
+from loopml.core.records import ModelVersion
+from loopml.core.uris import check_name, parse_uri
+from loopml.core.validation import check_key, check_metric_value, stringify
+from loopml.store.sql import schema as t
+from loopml.store.sql.database import Database
+from loopml.store.sql.tracking import record_audit
+
+READY, ARCHIVED = "READY", "ARCHIVED"
+LATEST = "latest"
+_ATTEMPTS = 5
+_LISTED = 20  # names listed in a NotFound message
+
+_m, _v, _a = t.registered_models.c, t.model_versions.c, t.model_aliases.c
+
+
+class SqlModelRegistry:
+    """Create, find, alias, archive and delete model versions."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
+        statement = insert(t.model_aliases)
+        self._alias_upsert = statement.on_conflict_do_update(
+            index_elements=["model_id", "alias"],
+            set_={"version_id": statement.excluded.version_id, "updated_at": statement.excluded.updated_at},
+        )
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    def create_version(
+        self,
+        name: str,
+        *,
+        source: str,
+        run_id: str | None,
+        manifest_sha256: str,
+        flavor: str,
+        signature: dict[str, Any] | None = None,
+        metrics: dict[str, float] | None = None,
+        dataset_version: str | None = None,
+        description: str = "",
+        tags: dict[str, Any] | None = None,
+        actor: str,
+    ) -> ModelVersion:
+        """Record the next version of ``name`` (the model is created on first use)."""
+        check_name(name, field="model name")
+        parse_uri(source, expect="runs")
+        row: dict[str, Any] = {
+            "source": source,
+            "run_id": run_id,
+            "manifest_sha256": manifest_sha256,
+            "flavor": flavor,
+            "signature": json.dumps(signature or {}, default=str),
+            "metrics": json.dumps(
+                {check_key(k, field="metric"): check_metric_value(k, x) for k, x in (metrics or {}).items()}
+            ),
+            "dataset_version": dataset_version,
+            "description": description or "",
+            "tags": json.dumps(_tags(tags)),
+            "status": READY,
+            "created_by": actor,
+        }
+        for _ in range(_ATTEMPTS):
+            try:
+                with self.db.write() as conn:
+                    model_id, last = _lock_model(conn, name, create=True, actor=actor)
+                    now = now_ms()
+                    row.update(id=new_id(), model_id=model_id, version=last + 1, created_at=now)
+                    conn.execute(
+                        t.registered_models.update()
+                        .where(_m.id == model_id)
+                        .values(last_version=row["version"], updated_at=now)
+                    )
+                    conn.execute(t.model_versions.insert().values(**row))
+                    record_audit(
+                        conn, actor, "model.version.create", "model_version", f"{name}/{row['version']}",
+                        {"source": source, "manifest_sha256": manifest_sha256, "flavor": flavor},
+                    )  # fmt: skip
+                return _version(name, row, [])
+            except SqlIntegrityError:
+                continue  # a concurrent writer created the model or took the number: try again
+        raise Conflict(f"Could not record a version of model {name!r} after {_ATTEMPTS} attempts; retry.")
+
+    def set_alias(self, name: str, alias: str, version: int, *, actor: str) -> ModelVersion:
+        """Point ``alias`` at ``version`` (creating or moving it); returns the version it now names.
+
+        Only ``READY`` versions can carry an alias (``Conflict`` for an archived one).
+        """
+        _check_alias(alias)
+        _check_number(version)
+        with self.db.write() as conn:
+            model_id, _ = _lock_model(conn, name, create=False)
+            row = _version_row(conn, name, model_id, version)
+            if row["status"] != READY:
+                raise Conflict(
+                    f"models:/{name}/{version} is {row['status']}; an alias can only point at a READY version. "
+                    f"Ready versions: {_numbers(conn, model_id, status=READY)}."
+                )
+            previous = _alias_target(conn, model_id, alias)
+            now = now_ms()
+            conn.execute(
+                self._alias_upsert.values(model_id=model_id, alias=alias, version_id=row["id"], updated_at=now)
+            )
+            conn.execute(t.registered_models.update().where(_m.id == model_id).values(updated_at=now))
+            record_audit(
+                conn, actor, "model.alias.set", "model_alias", f"{name}@{alias}",
+                {"version": version, "previous": previous},
+            )  # fmt: skip
+            aliases = _aliases_of(conn, [row["id"]]).get(row["id"], [])
+        return _version(name, row, aliases)
+
+    def delete_alias(self, name: str, alias: str, *, actor: str) -> None:
+        """Remove ``alias`` from model ``name`` (``NotFound`` when it does not exist)."""
+        _check_alias(alias)
+        with self.db.write() as conn:
+            model_id, _ = _lock_model(conn, name, create=False)
+            previous = _alias_target(conn, model_id, alias)
+            if previous is None:
+                raise NotFound(f"Model {name!r} has no alias {alias!r}. {_alias_listing(conn, model_id)}")
+            conn.execute(t.model_aliases.delete().where(_a.model_id == model_id, _a.alias == alias))
+            conn.execute(t.registered_models.update().where(_m.id == model_id).values(updated_at=now_ms()))
+            record_audit(conn, actor, "model.alias.delete", "model_alias", f"{name}@{alias}", {"previous": previous})
+
+    def archive_version(self, name: str, version: int, *, actor: str) -> ModelVersion:
+        """Mark a version ``ARCHIVED`` (kept, loadable by number, but no alias may point at it)."""
+        _check_number(version)
+        with self.db.write() as conn:
+            model_id, _ = _lock_model(conn, name, create=False)
+            row = _version_row(conn, name, model_id, version)
+            _refuse_if_aliased(conn, name, row, "archive")
+            if row["status"] != ARCHIVED:
+                conn.execute(t.model_versions.update().where(_v.id == row["id"]).values(status=ARCHIVED))
+                record_audit(conn, actor, "model.version.archive", "model_version", f"{name}/{version}", {})
+        return _version(name, {**row, "status": ARCHIVED}, [])
+
+    def delete_version(self, name: str, version: int, *, actor: str) -> None:
+        """Delete a version's record (its number is never reused; the run's artifacts stay)."""
+        _check_number(version)
+        with self.db.write() as conn:
+            model_id, _ = _lock_model(conn, name, create=False)
+            row = _version_row(conn, name, model_id, version)
+            _refuse_if_aliased(conn, name, row, "delete")
+            conn.execute(t.model_versions.delete().where(_v.id == row["id"]))
+            record_audit(
+                conn, actor, "model.version.delete", "model_version", f"{name}/{version}",
+                {"source": row["source"], "manifest_sha256": row["manifest_sha256"]},
+            )  # fmt: skip
+
+    def update_version(
+        self,
+        name: str,
+        version: int,
+        *,
+        description: str | None = None,
+        tags: dict[str, Any] | None = None,
+        actor: str,
+    ) -> ModelVersion:
+        """Change a version's description and/or tags (merged; a ``None`` value removes a tag)."""
+        _check_number(version)
+        with self.db.write() as conn:
+            model_id, _ = _lock_model(conn, name, create=False)
+            row = _version_row(conn, name, model_id, version)
+            changes: dict[str, Any] = {}
+            if description is not None:
+                changes["description"] = str(description)
+            if tags is not None:
+                if not isinstance(tags, dict):
+                    raise InvalidInput(f"tags must be a mapping of key to value, got {type(tags).__name__}.")
+                merged = {**_loads(row["tags"])}
+                for key, value in tags.items():
+                    check_key(key, field="tag")
+                    if value is None:
+                        merged.pop(key, None)
+                    else:
+                        merged[key] = stringify(value, field="tag", key=key)
+                changes["tags"] = json.dumps(merged)
+            if changes:
+                conn.execute(t.model_versions.update().where(_v.id == row["id"]).values(**changes))
+                record_audit(
+                    conn, actor, "model.version.update", "model_version", f"{name}/{version}",
+                    {"description": description, "tags": tags},
+                )  # fmt: skip
+            aliases = _aliases_of(conn, [row["id"]]).get(row["id"], [])
+        return _version(name, {**row, **changes}, aliases)
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def get_version(self, name: str, *, version: int | None = None, alias: str | None = None) -> ModelVersion:
+        """A version by number or by alias (exactly one); ``NotFound`` lists what exists."""
+        if (version is None) == (alias is None):
+            raise InvalidInput(
+                f"Pass exactly one of version= or alias= to find a version of model {name!r} "
+                f"(got version={version!r}, alias={alias!r}).",
+                details=[{"field": "version", "problem": "exactly one of version and alias is required"}],
+            )
+        with self.db.read() as conn:
+            model_id = _model_id(conn, name)
+            if version is not None:
+                _check_number(version)
+                row = _version_row(conn, name, model_id, version)
+            elif alias == LATEST:
+                row = _first(conn, _versions_query(model_id, status=READY).order_by(_v.version.desc()).limit(1))
+                if row is None:
+                    raise NotFound(f"Model {name!r} has no READY version, so models:/{name}@latest names nothing.")
+            else:
+                query = _versions_query(model_id).join(t.model_aliases, _a.version_id == _v.id).where(_a.alias == alias)
+                row = _first(conn, query)
+                if row is None:
+                    raise NotFound(f"Model {name!r} has no alias {alias!r}. {_alias_listing(conn, model_id)}")
+            aliases = _aliases_of(conn, [row["id"]]).get(row["id"], [])
+        return _version(name, row, aliases)
+
+    def list_versions(self, name: str) -> list[ModelVersion]:
+        """Every version of ``name``, oldest first, with its aliases."""
+        with self.db.read() as conn:
+            model_id = _model_id(conn, name)
+            rows = [r._mapping for r in conn.execute(_versions_query(model_id).order_by(_v.version))]
+            aliases = _aliases_of(conn, [r["id"] for r in rows])
+        return [_version(name, r, aliases.get(r["id"], [])) for r in rows]
+
+    def list_models(self) -> list[dict[str, Any]]:
+        """``[{"name", "description", "versions", "latest", "aliases", "created_at", "updated_at"}]`` by name.
+
+        ``versions`` counts the stored versions, ``latest`` is the highest stored number (or
+        ``None``), ``aliases`` maps each alias to its version number.
+        """
+        counts = (
+            sa.select(
+                _m.id, _m.name, _m.description, _m.created_at, _m.updated_at,
+                sa.func.count(_v.id).label("versions"), sa.func.max(_v.version).label("latest"),
+            )
+            .select_from(t.registered_models.outerjoin(t.model_versions, _v.model_id == _m.id))
+            .group_by(_m.id, _m.name, _m.description, _m.created_at, _m.updated_at)
+            .order_by(_m.name)
+        )  # fmt: skip
+        alias_query = (
+            sa.select(_a.model_id, _a.alias, _v.version)
+            .join(t.model_versions, _v.id == _a.version_id)
+            .order_by(_a.alias)
+        )
+        with self.db.read() as conn:
+            models = [dict(r._mapping) for r in conn.execute(counts)]
+            aliases: dict[str, dict[str, int]] = defaultdict(dict)
+            for r in conn.execute(alias_query):
+                aliases[r.model_id][r.alias] = r.version
+        for model in models:
+            model["aliases"] = aliases.get(model.pop("id"), {})
+        return models
+
+
+# -- helpers --------------------------------------------------------------------------------------
+
+
+def _lock_model(conn: Connection, name: str, *, create: bool, actor: str = "") -> tuple[str, int]:
+    """``(model_id, last_version)`` with the model's row locked for this transaction."""
+    query = sa.select(_m.id, _m.last_version).where(_m.name == name).with_for_update()
+    found = conn.execute(query).first()
+    if found is not None:
+        return found.id, found.last_version
+    if not create:
+        raise _model_not_found(conn, name)
+    model_id, now = new_id(), now_ms()
+    conn.execute(
+        t.registered_models.insert().values(
+            id=model_id, name=name, description="", last_version=0, created_at=now, updated_at=now
+        )
+    )
+    record_audit(conn, actor, "model.create", "registered_model", name, {})
+    return model_id, 0
+
+
+def _model_id(conn: Connection, name: str) -> str:
+    found = conn.execute(sa.select(_m.id).where(_m.name == name)).scalar()
+    if found is None:
+        raise _model_not_found(conn, name)
+    return found
+
+
+def _model_not_found(conn: Connection, name: str) -> NotFound:
+    names = list(conn.execute(sa.select(_m.name).order_by(_m.name).limit(_LISTED + 1)).scalars())
+    if not names:
+        return NotFound(f"Model {name!r} does not exist: no model is registered yet (see lm.register_model).")
+    more = ", ..." if len(names) > _LISTED else ""
+    return NotFound(f"Model {name!r} does not exist. Registered models: {', '.join(names[:_LISTED])}{more}.")
+
+
+def _versions_query(model_id: str, *, status: str | None = None) -> sa.Select[Any]:
+    query = sa.select(t.model_versions).where(_v.model_id == model_id)
+    return query if status is None else query.where(_v.status == status)
+
+
+def _first(conn: Connection, query: sa.Select[Any]) -> Any:
+    row = conn.execute(query).first()
+    return None if row is None else row._mapping
+
+
+def _version_row(conn: Connection, name: str, model_id: str, version: int) -> Any:
+    row = _first(conn, _versions_query(model_id).where(_v.version == version))
+    if row is None:
+        known = _numbers(conn, model_id)
+        hint = f"Versions of {name!r}: {known}." if known else f"Model {name!r} has no versions."
+        raise NotFound(f"Model version models:/{name}/{version} does not exist. {hint}")
+    return row
+
+
+def _numbers(conn: Connection, model_id: str, *, status: str | None = None) -> list[int]:
+    query = sa.select(_v.version).where(_v.model_id == model_id).order_by(_v.version)
+    if status is not None:
+        query = query.where(_v.status == status)
+    return list(conn.execute(query).scalars())
+
+
+def _alias_target(conn: Connection, model_id: str, alias: str) -> int | None:
+    query = (
+        sa.select(_v.version)
+        .join(t.model_aliases, _a.version_id == _v.id)
+        .where(_a.model_id == model_id, _a.alias == alias)
+    )
+    return conn.execute(query).scalar()
+
+
+def _alias_listing(conn: Connection, model_id: str) -> str:
+    query = (
+        sa.select(_a.alias, _v.version)
+        .join(t.model_versions, _v.id == _a.version_id)
+        .where(_a.model_id == model_id)
+        .order_by(_a.alias)
+    )
+    pairs = [f"{r.alias} -> {r.version}" for r in conn.execute(query)]
+    if not pairs:
+        return "It has no aliases; set one with lm.set_model_alias(name, alias, version)."
+    return f"Aliases: {', '.join(pairs)}."
+
+
+def _aliases_of(conn: Connection, version_ids: list[str]) -> dict[str, list[str]]:
+    """Aliases of each version, in one query."""
+    found: dict[str, list[str]] = defaultdict(list)
+    if version_ids:
+        query = sa.select(_a.version_id, _a.alias).where(_a.version_id.in_(version_ids)).order_by(_a.alias)
+        for r in conn.execute(query):
+            found[r.version_id].append(r.alias)
+    return found
+
+
+def _refuse_if_aliased(conn: Connection, name: str, row: Any, verb: str) -> None:
+    aliases = _aliases_of(conn, [row["id"]]).get(row["id"], [])
+    if aliases:
+        raise Conflict(
+            f"Cannot {verb} models:/{name}/{row['version']}: alias(es) {', '.join(aliases)} point at it. "
+            f"Move them first, e.g. `loopml models alias {name} {aliases[0]} --version N`, "
+            f"or remove them with `loopml models alias {name} {aliases[0]} --delete`."
+        )
+
+
+def _check_alias(alias: str) -> None:
+    check_name(alias, field="alias")
+    if alias == LATEST:
+        raise InvalidInput(
+            "The alias 'latest' is reserved: models:/<name>@latest always names the newest READY version.",
+            details=[{"field": "alias", "problem": "reserved"}],
+        )
+    if alias.isdigit():
+        raise InvalidInput(
+            f"Invalid alias {alias!r}: an alias cannot be a number (it would read like a version).",
+            details=[{"field": "alias", "problem": "numeric"}],
+        )
+
+
+def _check_number(version: object) -> int:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise InvalidInput(
+            f"Invalid model version {version!r}: expected a version number (1, 2, ...).",
+            details=[{"field": "version", "problem": "not a positive integer"}],
+        )
+    return version
+
+
+def _tags(tags: dict[str, Any] | None) -> dict[str, str]:
+    if not tags:
+        return {}
+    if not isinstance(tags, dict):
+        raise InvalidInput(f"tags must be a mapping of key to value, got {type(tags).__name__}.")
+    return {check_key(k, field="tag"): stringify(v, field="tag", key=k) for k, v in tags.items()}
+
+
+def _loads(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _version(name: str, row: Any, aliases: list[str]) -> ModelVersion:
+    return ModelVersion(
+        name=name,
+        version=row["version"],
+        source=row["source"],
+        run_id=row["run_id"],
+        manifest_sha256=row["manifest_sha256"],
+        flavor=row["flavor"],
+        signature=_loads(row["signature"]),
+        metrics=_loads(row["metrics"]),
+        dataset_version=row["dataset_version"],
+        description=row["description"],
+        tags=_loads(row["tags"]),
+        status=row["status"],
+        created_at=row["created_at"],
+        created_by=row["created_by"],
+        aliases=list(aliases),
+    )
