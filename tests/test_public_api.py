@@ -15,7 +15,10 @@ EXPORTED = {
     "ActiveRun", "Conflict", "Experiment", "Forbidden", "IntegrityError", "InvalidInput", "LoopmlError",
     "Metric", "NotFound", "Run", "RunStatus", "SecurityError", "StoreError", "Unauthorized", "__version__",
     "active_run", "configure", "data", "download_artifacts", "end_run", "flush", "get_experiment",
-    "get_metric_history", "get_run", "list_artifacts", "list_experiments", "log_artifact", "log_artifacts",
+    "get_metric_history", "get_run", "list_artifacts", "list_experiments", "load_model", "log_artifact",
+    "log_artifacts", "log_model", "registry", "ModelVersion", "archive_model_version", "delete_model_alias",
+    "delete_model_version", "diff_model_versions", "get_model_version", "list_model_versions", "list_models",
+    "register_model", "set_model_alias", "update_model_version",
     "log_batch", "log_dict", "log_metric", "log_metrics", "log_param", "log_params", "log_text",
     "read_artifact", "search_runs", "set_experiment", "set_tag", "set_tags", "start_run",
 }  # fmt: skip
@@ -28,6 +31,7 @@ ALLOWED = {
     "artifacts": {"core", "config"},
     "tracking": {"core", "config", "store", "artifacts"},
     "data": {"core", "config", "store", "artifacts", "tracking"},
+    "registry": {"core", "config", "store", "artifacts", "tracking", "data"},
 }
 
 
