@@ -281,6 +281,16 @@ def test_openapi_describes_every_endpoint(http: httpx.Client, server: LiveServer
         ("/api/v1/tokens", "post"),
         ("/api/v1/tokens", "get"),
         ("/api/v1/tokens/{name}", "delete"),
+        ("/api/v1/blobs/{sha256}", "put"),
+        ("/api/v1/blobs/{sha256}", "head"),
+        ("/api/v1/blobs/{sha256}", "get"),
+        ("/api/v1/datasets", "get"),
+        ("/api/v1/datasets/{name}/versions", "post"),
+        ("/api/v1/datasets/{name}/versions", "get"),
+        ("/api/v1/datasets/{name}/versions/{version}", "get"),
+        ("/api/v1/datasets/{name}/by-content/{sha256}", "get"),
+        ("/api/v1/lineage", "post"),
+        ("/api/v1/lineage", "get"),
     }
     assert {(p, m) for p, ops in paths.items() for m in ops} == expected
     batch = paths["/api/v1/runs/{run_id}/batch"]["post"]
@@ -293,3 +303,5 @@ def test_openapi_describes_every_endpoint(http: httpx.Client, server: LiveServer
     assert "application/octet-stream" in upload["requestBody"]["content"]
     assert any(p["name"] == "x-loopml-sha256" for p in upload["parameters"])
     assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    version = spec["components"]["schemas"]["DatasetVersionCreate"]
+    assert {"sha256", "blob_sha256", "size_bytes", "schema"} <= set(version["required"])

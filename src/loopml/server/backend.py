@@ -1,4 +1,4 @@
-"""What the server works against: the SQL tracking and token stores and the local blob store."""
+"""What the server works against: the SQL tracking, token, dataset and lineage stores and the blob store."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from loopml.config import Settings
 from loopml.core.errors import InvalidInput
 from loopml.server.token_cache import TokenCache
 from loopml.store.sql import Database, SqlTrackingStore
+from loopml.store.sql.datasets import SqlDatasetStore
+from loopml.store.sql.lineage import SqlLineageStore
 from loopml.store.sql.tokens import SqlTokenStore
 from loopml.tracking.artifacts import LocalRunArtifacts
 
@@ -27,6 +29,8 @@ class Backend:
     artifacts: LocalRunArtifacts
     auth: bool
     token_cache: TokenCache
+    datasets: SqlDatasetStore
+    lineage: SqlLineageStore
 
     @classmethod
     def open(cls, settings: Settings, *, auth: bool) -> Backend:
@@ -44,7 +48,16 @@ class Backend:
         except BaseException:
             db.dispose()
             raise
-        return cls(settings, store, tokens, artifacts, auth, TokenCache(tokens.verify))
+        return cls(
+            settings,
+            store,
+            tokens,
+            artifacts,
+            auth,
+            TokenCache(tokens.verify),
+            SqlDatasetStore(db),
+            SqlLineageStore(db),
+        )
 
     def close(self) -> None:
         """Release the database connections."""

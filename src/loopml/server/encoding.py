@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
-from loopml.core.records import ArtifactInfo, AuditEvent, Experiment, Metric, Run, Token
+from loopml.core.records import ArtifactInfo, AuditEvent, DatasetVersion, Experiment, LineageEdge, Metric, Run, Token
 from loopml.store.http import encode_float
 
 
@@ -72,4 +72,24 @@ def token_json(token: Token) -> dict[str, Any]:
         "role": token.role.value,
         "created_at": token.created_at,
         "revoked": token.revoked,
+    }
+
+
+def dataset_version_json(version: DatasetVersion) -> dict[str, Any]:
+    return version.to_dict()
+
+
+def dataset_json(dataset: dict[str, Any]) -> dict[str, Any]:
+    """One row of ``list_datasets`` (its keys may be str subclasses, which orjson refuses)."""
+    return {key: dataset[key] for key in ("name", "created_at", "versions", "latest")}
+
+
+def lineage_json(edge: LineageEdge) -> dict[str, Any]:
+    return {
+        "source_type": edge.source_type,
+        "source_id": edge.source_id,
+        "target_type": edge.target_type,
+        "target_id": edge.target_id,
+        "relation": edge.relation,
+        "created_at": edge.created_at,
     }

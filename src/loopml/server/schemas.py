@@ -138,6 +138,30 @@ class TokenCreate(_Request):
     role: Literal["reader", "writer", "admin"]
 
 
+class DatasetVersionCreate(_Request):
+    """``POST /datasets/{name}/versions``: a version whose Parquet blob the server already holds."""
+
+    sha256: StrictStr = Field(description="Content hash of the logical table (64 lowercase hex characters).")
+    blob_sha256: StrictStr = Field(description="SHA-256 of the Parquet file, uploaded with PUT /blobs/{sha256}.")
+    n_rows: Annotated[StrictInt, Field(ge=0, le=2**63 - 1)]
+    n_columns: Annotated[StrictInt, Field(ge=0, le=2**31 - 1)]
+    size_bytes: Annotated[StrictInt, Field(ge=0, le=2**63 - 1, description="Size of the blob; must match it.")]
+    schema_: dict[str, Any] = Field(alias="schema", description='``{"columns": [{name, type, nullable}]}``.')
+    profile: dict[str, Any] = Field(default_factory=dict)
+    source: dict[str, Any] = Field(default_factory=dict)
+    description: StrictStr = ""
+
+
+class LineageEdgeCreate(_Request):
+    """``POST /lineage``: ``source -> target``; adding an existing edge is a no-op."""
+
+    source_type: Annotated[StrictStr, Field(min_length=1, max_length=64, examples=["dataset_version"])]
+    source_id: Annotated[StrictStr, Field(min_length=1, max_length=256)]
+    target_type: Annotated[StrictStr, Field(min_length=1, max_length=64, examples=["run"])]
+    target_id: Annotated[StrictStr, Field(min_length=1, max_length=256)]
+    relation: Annotated[StrictStr, Field(min_length=1, max_length=64, examples=["input"])]
+
+
 # -- responses --------------------------------------------------------------------------------------
 
 
@@ -224,6 +248,62 @@ class TokenCreated(TokenOut):
 
 class TokenList(BaseModel):
     tokens: list[TokenOut]
+
+
+class BlobOut(BaseModel):
+    sha256: str
+    size: int
+
+
+class DatasetVersionOut(BaseModel):
+    id: str
+    name: str
+    version: int
+    uri: str = Field(description="``datasets:/<name>/<version>``.")
+    sha256: str
+    blob_sha256: str
+    n_rows: int
+    n_columns: int
+    size_bytes: int
+    schema_: dict[str, Any] = Field(alias="schema")
+    profile: dict[str, Any]
+    source: dict[str, Any]
+    created_at: int
+    created_by: str
+    description: str
+
+
+class DatasetVersionCreated(BaseModel):
+    version: DatasetVersionOut
+    created: bool = Field(description="False when a version with this content already existed (it is returned).")
+
+
+class DatasetVersionList(BaseModel):
+    versions: list[DatasetVersionOut]
+
+
+class DatasetOut(BaseModel):
+    name: str
+    created_at: int
+    versions: int
+    latest: int | None
+
+
+class DatasetList(BaseModel):
+    datasets: list[DatasetOut]
+
+
+class LineageEdgeOut(BaseModel):
+    source_type: str
+    source_id: str
+    target_type: str
+    target_id: str
+    relation: str
+    created_at: int
+
+
+class LineageEdgeList(BaseModel):
+    edges: list[LineageEdgeOut]
 
 
 class ErrorDetail(BaseModel):
