@@ -156,12 +156,22 @@ def test_file_errors(tmp_path: Path) -> None:
         read_all(tmp_path / "bad.parquet")
 
 
-def test_large_csv_streams_in_batches(tmp_path: Path) -> None:
+def test_large_csv_streams_in_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import loopml.data.sources as sources
+
+    monkeypatch.setattr(sources, "CSV_BLOCK_BYTES", 1 << 20)  # 1 MiB blocks: many batches from a small file
     frame = pd.DataFrame({"a": range(400_000), "b": [1.5] * 400_000})
     frame.to_csv(tmp_path / "big.csv", index=False)
     with open_source(tmp_path / "big.csv") as opened:
         sizes = [batch.num_rows for batch in opened.batches()]
-    assert sum(sizes) == 400_000 and len(sizes) > 1 and max(sizes) <= 128 * 1024
+    assert sum(sizes) == 400_000 and len(sizes) >= 4 and max(sizes) < 200_000
     pq.write_table(pa.Table.from_pandas(frame), tmp_path / "big.parquet", row_group_size=50_000)
     with open_source(tmp_path / "big.parquet") as opened:
         assert len(list(opened.batches())) >= 4
+
+
+def test_folder_with_mismatched_columns(tmp_path: Path) -> None:
+    FRAME.to_csv(tmp_path / "a.csv", index=False)
+    FRAME.rename(columns={"plan": "tier"}).to_csv(tmp_path / "b.csv", index=False)
+    with pytest.raises(InvalidInput, match=r"b\.csv.*has columns"):
+        read_all(tmp_path)

@@ -48,6 +48,7 @@ QUANTILES: dict[str, float] = {"p01": 0.01, "p05": 0.05, "p25": 0.25, "p50": 0.5
 HISTOGRAM_BINS = 20
 TOP_VALUES = 10
 EXACT_MAX_ROWS = 200_000
+DUCKDB_MEMORY_LIMIT = "512MB"
 
 _INT_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER"}
 _INT_TYPES |= {"UBIGINT", "UHUGEINT"}
@@ -70,6 +71,9 @@ def profile(
         return {"n_rows": int(data.shape[0]), "n_columns": 0, "columns": {}}
     with duckdb.connect() as con:
         con.execute("SET enable_progress_bar = false")
+        # a bounded working set: DuckDB spills to disk past it instead of growing with the data
+        con.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
+        con.execute("SET preserve_insertion_order = false")
         try:
             names = _register(con, data)
             described = con.execute("DESCRIBE SELECT * FROM src").fetchall()

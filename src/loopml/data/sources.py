@@ -29,6 +29,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.dataset as pads
+import pyarrow.parquet as pq
 
 from loopml.core.errors import InvalidInput, NotFound
 from loopml.data.hashing import normalize_schema
@@ -55,7 +56,7 @@ _CONTENT_TYPES = {
 }
 BATCH_ROWS = 128 * 1024
 SQL_CHUNK_ROWS = 50_000
-CSV_BLOCK_BYTES = 16 << 20
+CSV_BLOCK_BYTES = 8 << 20
 
 
 @dataclass
@@ -144,12 +145,63 @@ def _from_path(path: Path, format: str | None, *, uri: str | None = None) -> Sou
         table = pa.Table.from_pandas(pd.concat(frames, ignore_index=True), preserve_index=False)
         return Source(description, normalize_schema(table.schema), iter(table.to_batches(max_chunksize=BATCH_ROWS)))
     try:
-        dataset = pads.dataset([str(f) for f in files], format=_file_format(fmt))
-        schema = normalize_schema(dataset.schema)
+        if fmt in ("csv", "tsv"):
+            schema, batches = _csv_stream(files, fmt)
+        elif fmt == "parquet":
+            schema, batches = _parquet_stream(files)
+        else:
+            dataset = pads.dataset([str(f) for f in files], format=pads.JsonFileFormat())
+            schema = normalize_schema(dataset.schema)
+            batches = dataset.to_batches(batch_size=BATCH_ROWS, batch_readahead=2, fragment_readahead=1)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
         raise InvalidInput(f"Cannot read {fmt} source {str(path)!r}: {_clean(exc)}") from exc
-    batches = dataset.to_batches(batch_size=BATCH_ROWS, batch_readahead=4, fragment_readahead=1)
-    return Source(description, schema, batches)
+    return Source(description, normalize_schema(schema), batches)
+
+
+def _csv_stream(files: list[Path], fmt: str) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    """One block at a time, file after file; later files are read with the first file's types."""
+    parse = pacsv.ParseOptions(delimiter="\t" if fmt == "tsv" else ",")
+    read = pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES)
+
+    def convert(types: pa.Schema | None) -> pacsv.ConvertOptions:
+        # an empty field is a missing value, as in pandas
+        column_types = {f.name: f.type for f in types} if types is not None else None
+        return pacsv.ConvertOptions(strings_can_be_null=True, column_types=column_types)
+
+    first = pacsv.open_csv(files[0], read_options=read, parse_options=parse, convert_options=convert(None))
+    schema = first.schema
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for index, file in enumerate(files):
+            reader = (
+                first
+                if index == 0
+                else pacsv.open_csv(file, read_options=read, parse_options=parse, convert_options=convert(schema))
+            )
+            try:
+                if reader.schema.names != schema.names:
+                    raise InvalidInput(
+                        f"{str(file)!r} has columns {reader.schema.names}, but {str(files[0])!r} has {schema.names}."
+                    )
+                yield from reader
+            except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+                raise InvalidInput(f"Cannot read {fmt} file {str(file)!r}: {_clean(exc)}") from exc
+            finally:
+                reader.close()
+
+    return schema, batches()
+
+
+def _parquet_stream(files: list[Path]) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    """Row group by row group, file after file."""
+    schema = pq.ParquetFile(files[0]).schema_arrow
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for file in files:
+            with pq.ParquetFile(file) as parquet:
+                yield from parquet.iter_batches(batch_size=BATCH_ROWS, use_threads=True)
+
+    return schema, batches()
 
 
 def _files(path: Path, format: str | None) -> list[Path]:
@@ -180,18 +232,6 @@ def _hidden(file: Path, root: Path) -> bool:
 
 def _format_of(path: Path) -> str:
     return _EXTENSIONS[path.suffix.lower()]
-
-
-def _file_format(fmt: str) -> pads.FileFormat:
-    if fmt in ("csv", "tsv"):
-        return pads.CsvFileFormat(
-            parse_options=pacsv.ParseOptions(delimiter="\t" if fmt == "tsv" else ","),
-            read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
-            convert_options=pacsv.ConvertOptions(strings_can_be_null=True),  # empty field -> null, as in pandas
-        )
-    if fmt == "parquet":
-        return pads.ParquetFileFormat()
-    return pads.JsonFileFormat()
 
 
 def _is_json_lines(path: Path) -> bool:
