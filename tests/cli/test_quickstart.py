@@ -49,6 +49,14 @@ def test_quickstart_json_end_to_end(cli: Invoke) -> None:
     aucs = {run_id: lm.get_run(run_id).metrics["test_roc_auc"] for run_id in frame["run_id"]}
     assert aucs[best["run_id"]] == max(aucs.values()) == pytest.approx(best["value"])
 
+    registered = summary["registered_model"]
+    production = lm.get_model_version("models:/breast_cancer_classifier@production")
+    assert (production.version, production.run_id) == (registered["version"], best["run_id"])
+    assert production.dataset_version == summary["dataset"]["uri"] == "datasets:/breast_cancer/1"
+    assert production.metrics["test_roc_auc"] == pytest.approx(best["value"])
+    edges = lm.data.lineage("run", best["run_id"])
+    assert {e["relation"] for e in edges} >= {"input", "registered"}
+
     boosting = next(r for r in summary["runs"] if r["model"] == "gradient_boosting")
     curve = lm.get_metric_history(boosting["run_id"], "staged_test_accuracy")
     n_estimators = int(lm.get_run(boosting["run_id"]).params["n_estimators"])

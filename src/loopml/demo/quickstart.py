@@ -12,9 +12,10 @@ The work is a list of stages run in order on one :class:`QuickstartState`:
 4. ``train_models``  one tracked run per candidate model (lineage to the dataset version): params,
                      cross-validated and test metrics, a per-stage learning curve (boosting), reports
 5. ``select_best``   the run with the highest test ROC AUC, found with ``lm.search_runs``
+6. ``register_best`` registered as ``breast_cancer_classifier``, alias ``production`` set
 
 then :func:`print_report` shows the runs, the best one, where the data lives and what to try
-next. Later stages of the full loop (register, serve) slot into ``STAGES``.
+next. Later stages of the full loop slot into ``STAGES``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 
 EXPERIMENT = "quickstart"
 DATASET = "breast_cancer"
+MODEL_NAME = "breast_cancer_classifier"
 TARGET = "target"
 SESSION_TAG = "quickstart.session"
 BEST_METRIC = "test_roc_auc"
@@ -117,6 +119,7 @@ class QuickstartState:
     target_names: list[str] = field(default_factory=list)
     runs: list[dict[str, Any]] = field(default_factory=list)
     best: dict[str, Any] | None = None
+    registered: dict[str, Any] | None = None
 
 
 Tick = Callable[[str], None]
@@ -240,6 +243,22 @@ def select_best(state: QuickstartState, tick: Tick) -> None:
         "metric": BEST_METRIC,
         "value": float(row[f"metrics.{BEST_METRIC}"]),
     }
+    tick("registering the best model")
+
+
+def register_best(state: QuickstartState, tick: Tick) -> None:
+    """Register the best run's model and point the ``production`` alias at it."""
+    import loopml as lm
+
+    if state.best is None:
+        raise RuntimeError("select_best must run before register_best")
+    version = lm.register_model(
+        f"runs:/{state.best['run_id']}/model",
+        name=MODEL_NAME,
+        description=f"best of quickstart session {state.session_id[:8]} by {BEST_METRIC}",
+    )
+    lm.set_model_alias(MODEL_NAME, "production", version.version)
+    state.registered = {"name": MODEL_NAME, "version": version.version, "uri": f"models:/{MODEL_NAME}@production"}
     tick("done")
 
 
@@ -249,6 +268,7 @@ STAGES: list[Stage] = [
     Stage("split data", split_data),
     Stage("train models", train_models, units=lambda state: len(state.models)),
     Stage("select best", select_best),
+    Stage("register best", register_best),
 ]
 
 
@@ -366,6 +386,7 @@ def _summary(state: QuickstartState, seconds: float) -> dict[str, Any]:
         "dataset": state.dataset,
         "runs": state.runs,
         "best_run": state.best,
+        "registered_model": state.registered,
         "tracking_uri": db.safe_url if db is not None else settings.tracking_uri,
         "artifact_uri": settings.artifact_uri,
         "seconds": round(seconds, 2),
@@ -413,6 +434,13 @@ def print_report(console: Console, summary: dict[str, Any]) -> None:
             f"Best run: [bold]{best['name']}[/bold] ({best['run_id']}) with {best['metric']} = {best['value']:.4f}",
             soft_wrap=True,
         )
+    registered = summary.get("registered_model")
+    if registered:
+        console.print(
+            f"Registered [bold]models:/{registered['name']}/{registered['version']}[/bold] "
+            f"and set [bold]{registered['uri']}[/bold]",
+            soft_wrap=True,
+        )
     data = summary["dataset"]
     console.print(
         f"Data: [bold]{data['uri']}[/bold] ({data['n_rows']} rows), validated against {data['schema']}",
@@ -431,6 +459,7 @@ def print_report(console: Console, summary: dict[str, Any]) -> None:
         (f"loopml runs show {best.get('run_id', '')[:8]}", "params, metrics, tags and artifacts of the best run"),
         (f"loopml runs compare {' '.join(ids)}", "the two best runs side by side"),
         (f"loopml data profile datasets:/{DATASET}@latest", "column types, ranges and distributions"),
+        (f"loopml models show models:/{MODEL_NAME}@production", "the registered model, its signature and metrics"),
         ("loopml server", "the REST API on http://127.0.0.1:5050"),
     ):
         console.print(f"  [bold cyan]{command}[/bold cyan]  [dim]# {what}[/dim]", soft_wrap=True)
