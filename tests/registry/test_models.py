@@ -168,7 +168,8 @@ def test_diff_model_versions() -> None:
     assert same["params"]["changed"] == {} and same["metrics"]["loss"]["delta"] == 0.0
 
 
-def test_remote_tracking_uri_is_refused_clearly() -> None:
+def test_remote_tracking_uri_uses_the_server_registry() -> None:
+    from loopml.store.http_models import HttpModelRegistry
+
     lm.configure(tracking_uri="http://127.0.0.1:9")
-    with pytest.raises(lm.InvalidInput, match="model registry needs a database tracking URI"):
-        list_models()
+    assert isinstance(get_session().models, HttpModelRegistry)  # tests/server/test_models_remote.py drives it

@@ -291,6 +291,16 @@ def test_openapi_describes_every_endpoint(http: httpx.Client, server: LiveServer
         ("/api/v1/datasets/{name}/by-content/{sha256}", "get"),
         ("/api/v1/lineage", "post"),
         ("/api/v1/lineage", "get"),
+        ("/api/v1/models", "get"),
+        ("/api/v1/models/{name}/versions", "get"),
+        ("/api/v1/models/{name}/versions", "post"),
+        ("/api/v1/models/{name}/versions/{version}", "get"),
+        ("/api/v1/models/{name}/versions/{version}", "patch"),
+        ("/api/v1/models/{name}/versions/{version}", "delete"),
+        ("/api/v1/models/{name}/versions/{version}/archive", "post"),
+        ("/api/v1/models/{name}/aliases/{alias}", "get"),
+        ("/api/v1/models/{name}/aliases/{alias}", "put"),
+        ("/api/v1/models/{name}/aliases/{alias}", "delete"),
     }
     assert {(p, m) for p, ops in paths.items() for m in ops} == expected
     batch = paths["/api/v1/runs/{run_id}/batch"]["post"]
@@ -305,3 +315,7 @@ def test_openapi_describes_every_endpoint(http: httpx.Client, server: LiveServer
     assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     version = spec["components"]["schemas"]["DatasetVersionCreate"]
     assert {"sha256", "blob_sha256", "size_bytes", "schema"} <= set(version["required"])
+    model_version = spec["components"]["schemas"]["ModelVersionCreate"]
+    assert set(model_version["required"]) == {"source", "manifest_sha256", "flavor"}
+    alias = paths["/api/v1/models/{name}/aliases/{alias}"]["put"]
+    assert alias["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/AliasSet"}

@@ -1,4 +1,4 @@
-"""What the server works against: the SQL tracking, token, dataset and lineage stores and the blob store."""
+"""What the server works against: the SQL tracking, token, dataset, lineage and model stores and the blob store."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from loopml.server.token_cache import TokenCache
 from loopml.store.sql import Database, SqlTrackingStore
 from loopml.store.sql.datasets import SqlDatasetStore
 from loopml.store.sql.lineage import SqlLineageStore
+from loopml.store.sql.models import SqlModelRegistry
 from loopml.store.sql.tokens import SqlTokenStore
 from loopml.tracking.artifacts import LocalRunArtifacts
 
@@ -31,6 +32,7 @@ class Backend:
     token_cache: TokenCache
     datasets: SqlDatasetStore
     lineage: SqlLineageStore
+    models: SqlModelRegistry
 
     @classmethod
     def open(cls, settings: Settings, *, auth: bool) -> Backend:
@@ -57,6 +59,7 @@ class Backend:
             TokenCache(tokens.verify),
             SqlDatasetStore(db),
             SqlLineageStore(db),
+            SqlModelRegistry(db),
         )
 
     def close(self) -> None:

@@ -12,7 +12,17 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
-from loopml.core.records import ArtifactInfo, AuditEvent, DatasetVersion, Experiment, LineageEdge, Metric, Run, Token
+from loopml.core.records import (
+    ArtifactInfo,
+    AuditEvent,
+    DatasetVersion,
+    Experiment,
+    LineageEdge,
+    Metric,
+    ModelVersion,
+    Run,
+    Token,
+)
 from loopml.store.http import encode_float
 
 
@@ -93,3 +103,17 @@ def lineage_json(edge: LineageEdge) -> dict[str, Any]:
         "relation": edge.relation,
         "created_at": edge.created_at,
     }
+
+
+def model_version_json(version: ModelVersion) -> dict[str, Any]:
+    """A model version with its URI; metric values as :func:`encode_float` spells them."""
+    data = version.to_dict()
+    data["metrics"] = {k: encode_float(v) for k, v in version.metrics.items()}
+    return data
+
+
+def model_json(model: dict[str, Any]) -> dict[str, Any]:
+    """One row of ``list_models`` as plain JSON (row keys may be str subclasses, which orjson refuses)."""
+    data = {key: model[key] for key in ("name", "description", "versions", "latest", "created_at", "updated_at")}
+    data["aliases"] = {str(alias): version for alias, version in model["aliases"].items()}
+    return data

@@ -162,6 +162,33 @@ class LineageEdgeCreate(_Request):
     relation: Annotated[StrictStr, Field(min_length=1, max_length=64, examples=["input"])]
 
 
+class ModelVersionCreate(_Request):
+    """``POST /models/{name}/versions``: the next version of a model (created on first use)."""
+
+    source: StrictStr = Field(description="The logged package, ``runs:/<run_id>/<path>``.")
+    run_id: StrictStr | None = None
+    manifest_sha256: StrictStr = Field(description="SHA-256 of the package's model.json.")
+    flavor: StrictStr = Field(examples=["sklearn"])
+    signature: dict[str, Any] = Field(default_factory=dict)
+    metrics: dict[str, MetricValue] = Field(default_factory=dict, description="The source run's metrics.")
+    dataset_version: StrictStr | None = Field(default=None, examples=["datasets:/customers/3"])
+    description: StrictStr = ""
+    tags: dict[str, Scalar] = Field(default_factory=dict)
+
+
+class ModelVersionUpdate(_Request):
+    """``PATCH /models/{name}/versions/{version}``: tags are merged, a ``null`` value removes a tag."""
+
+    description: StrictStr | None = None
+    tags: dict[str, Scalar | None] | None = None
+
+
+class AliasSet(_Request):
+    """``PUT /models/{name}/aliases/{alias}``: create or move the alias to a READY version."""
+
+    version: Int64 = Field(description="The version number (1, 2, ...).")
+
+
 # -- responses --------------------------------------------------------------------------------------
 
 
@@ -304,6 +331,43 @@ class LineageEdgeOut(BaseModel):
 
 class LineageEdgeList(BaseModel):
     edges: list[LineageEdgeOut]
+
+
+class ModelVersionOut(BaseModel):
+    name: str
+    version: int
+    uri: str = Field(description="``models:/<name>/<version>``.")
+    source: str
+    run_id: str | None
+    manifest_sha256: str
+    flavor: str
+    signature: dict[str, Any]
+    metrics: dict[str, OutFloat]
+    dataset_version: str | None
+    description: str
+    tags: dict[str, str]
+    status: Literal["READY", "ARCHIVED"]
+    created_at: int
+    created_by: str
+    aliases: list[str]
+
+
+class ModelVersionList(BaseModel):
+    versions: list[ModelVersionOut]
+
+
+class ModelOut(BaseModel):
+    name: str
+    description: str
+    versions: int = Field(description="How many versions are stored.")
+    latest: int | None = Field(description="The highest stored version number.")
+    aliases: dict[str, int] = Field(description="Each alias and the version it points at.")
+    created_at: int
+    updated_at: int
+
+
+class ModelList(BaseModel):
+    models: list[ModelOut]
 
 
 class ErrorDetail(BaseModel):

@@ -65,17 +65,14 @@ class Session:
 
     @functools.cached_property
     def models(self) -> ModelRegistry:
-        """The model registry, in the same database as the runs it points at."""
+        """The model registry, next to the runs it points at (database, or the server when remote)."""
         if self.db is not None:
             from loopml.store.sql.models import SqlModelRegistry
 
             return SqlModelRegistry(self.db)
-        raise InvalidInput(
-            f"The model registry needs a database tracking URI for now (sqlite:///... or postgresql+psycopg://...); "
-            f"LOOPML_TRACKING_URI is the server {self.settings.tracking_uri!r}. Register and alias models on a machine "
-            "that uses the server's database URL, or unset LOOPML_TRACKING_URI to use the local store.",
-            details=[{"field": "tracking_uri", "problem": "remote model registry not supported yet"}],
-        )
+        from loopml.store.http_models import HttpModelRegistry
+
+        return HttpModelRegistry(self.store)  # type: ignore[arg-type]
 
     @functools.cached_property
     def blob_store(self) -> BlobStore:

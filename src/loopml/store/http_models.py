@@ -1,0 +1,183 @@
+"""The model registry kept by a ``loopml server``, over its REST API (``/api/v1/models``).
+
+>>> store = HttpTrackingStore("http://127.0.0.1:5050", actor="ann")        # doctest: +SKIP
+>>> HttpModelRegistry(store).get_version("churn", alias="production").uri   # doctest: +SKIP
+'models:/churn/3'
+
+:class:`HttpModelRegistry` wraps an :class:`~loopml.store.http.HttpTrackingStore` and shares its
+connection pool, token, retries and error mapping. The server runs the SQL registry, so its rules
+and messages hold unchanged; the client checks locally only what the wire cannot carry (a version
+that is not a number, tags that are not a mapping) and raises the same errors the SQL registry would.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import fields
+from typing import Any
+
+import orjson
+
+from loopml.core.errors import InvalidInput
+from loopml.core.records import ModelVersion
+from loopml.core.uris import check_name, parse_uri
+from loopml.core.validation import check_key, check_metric_value, stringify
+from loopml.store.http import HttpTrackingStore, _segment, _string_dict, decode_float, encode_float
+
+_VERSION_FIELDS = tuple(f.name for f in fields(ModelVersion))
+
+
+class HttpModelRegistry:
+    """:class:`~loopml.store.base.ModelRegistry` over ``/api/v1/models``."""
+
+    def __init__(self, store: HttpTrackingStore) -> None:
+        self.store = store
+
+    def __repr__(self) -> str:
+        return f"HttpModelRegistry({self.store.base_url!r})"
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    def create_version(
+        self,
+        name: str,
+        *,
+        source: str,
+        run_id: str | None,
+        manifest_sha256: str,
+        flavor: str,
+        signature: dict[str, Any] | None = None,
+        metrics: dict[str, float] | None = None,
+        dataset_version: str | None = None,
+        description: str = "",
+        tags: dict[str, Any] | None = None,
+        actor: str,
+    ) -> ModelVersion:
+        """Record the next version of ``name`` (the model is created on first use)."""
+        check_name(name, field="model name")
+        parse_uri(source, expect="runs")
+        body = {
+            "source": source,
+            "run_id": run_id,
+            "manifest_sha256": manifest_sha256,
+            "flavor": flavor,
+            "signature": signature or {},
+            "metrics": {
+                check_key(k, field="metric"): encode_float(check_metric_value(k, x)) for k, x in (metrics or {}).items()
+            },
+            "dataset_version": dataset_version,
+            "description": str(description or ""),
+            "tags": _string_dict(tags, "tag"),
+        }
+        response = self.store.request(
+            "POST",
+            f"{_model(name)}/versions",
+            content=_dumps(body),
+            headers={"Content-Type": "application/json"},
+            actor=actor,
+        )
+        return model_version(orjson.loads(response.content))
+
+    def set_alias(self, name: str, alias: str, version: int, *, actor: str) -> ModelVersion:
+        """Point ``alias`` at ``version`` (creating or moving it); returns the version it now names."""
+        check_name(alias, field="alias")
+        body = {"version": _check_number(version)}
+        return model_version(self.store._json("PUT", _alias(name, alias), json=body, actor=actor))
+
+    def delete_alias(self, name: str, alias: str, *, actor: str) -> None:
+        """Remove ``alias`` from model ``name`` (``NotFound`` when it does not exist)."""
+        check_name(alias, field="alias")
+        self.store.request("DELETE", _alias(name, alias), actor=actor)
+
+    def archive_version(self, name: str, version: int, *, actor: str) -> ModelVersion:
+        """Mark a version ``ARCHIVED`` (kept, loadable by number, but no alias may point at it)."""
+        return model_version(self.store._json("POST", f"{_version_path(name, version)}/archive", actor=actor))
+
+    def delete_version(self, name: str, version: int, *, actor: str) -> None:
+        """Delete a version's record (its number is never reused; the run's artifacts stay)."""
+        self.store.request("DELETE", _version_path(name, version), actor=actor)
+
+    def update_version(
+        self,
+        name: str,
+        version: int,
+        *,
+        description: str | None = None,
+        tags: dict[str, Any] | None = None,
+        actor: str,
+    ) -> ModelVersion:
+        """Change a version's description and/or tags (merged; a ``None`` value removes a tag)."""
+        path = _version_path(name, version)
+        body: dict[str, Any] = {}
+        if description is not None:
+            body["description"] = str(description)
+        if tags is not None:
+            body["tags"] = {
+                check_key(k, field="tag"): None if v is None else stringify(v, field="tag", key=k)
+                for k, v in _mapping(tags).items()
+            }
+        return model_version(self.store._json("PATCH", path, json=body, actor=actor))
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def get_version(self, name: str, *, version: int | None = None, alias: str | None = None) -> ModelVersion:
+        """A version by number or by alias (exactly one); ``NotFound`` lists what exists."""
+        if (version is None) == (alias is None):
+            raise InvalidInput(
+                f"Pass exactly one of version= or alias= to find a version of model {name!r} "
+                f"(got version={version!r}, alias={alias!r}).",
+                details=[{"field": "version", "problem": "exactly one of version and alias is required"}],
+            )
+        path = _version_path(name, version) if version is not None else _alias(name, alias)  # type: ignore[arg-type]
+        return model_version(self.store._json("GET", path))
+
+    def list_versions(self, name: str) -> list[ModelVersion]:
+        """Every version of ``name``, oldest first, with its aliases."""
+        return [model_version(v) for v in self.store._json("GET", f"{_model(name)}/versions")["versions"]]
+
+    def list_models(self) -> list[dict[str, Any]]:
+        """``[{"name", "description", "versions", "latest", "aliases", "created_at", "updated_at"}]`` by name."""
+        return list(self.store._json("GET", "/models")["models"])
+
+
+def model_version(data: dict[str, Any]) -> ModelVersion:
+    """A :class:`ModelVersion` from its JSON form (``uri`` and unknown keys are ignored)."""
+    values = {key: data[key] for key in _VERSION_FIELDS if key in data}
+    values["metrics"] = {k: decode_float(v) for k, v in values.get("metrics", {}).items()}
+    return ModelVersion(**values)
+
+
+def _model(name: str) -> str:
+    return f"/models/{_segment(name)}"
+
+
+def _alias(name: str, alias: str) -> str:
+    return f"{_model(name)}/aliases/{_segment(alias)}"
+
+
+def _version_path(name: str, version: object) -> str:
+    return f"{_model(name)}/versions/{_check_number(version)}"
+
+
+def _check_number(version: object) -> int:
+    """A version number as the SQL registry checks it (the same error for anything else)."""
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise InvalidInput(
+            f"Invalid model version {version!r}: expected a version number (1, 2, ...).",
+            details=[{"field": "version", "problem": "not a positive integer"}],
+        )
+    return version
+
+
+def _mapping(tags: Any) -> dict[str, Any]:
+    if not isinstance(tags, dict):
+        raise InvalidInput(f"tags must be a mapping of key to value, got {type(tags).__name__}.")
+    return tags
+
+
+def _dumps(body: dict[str, Any]) -> bytes:
+    """JSON for a version: signatures may hold values JSON lacks (the SQL registry stores them with str())."""
+    try:
+        return orjson.dumps(body, default=str)
+    except TypeError:
+        return json.dumps(body, default=str).encode()
