@@ -32,6 +32,7 @@ ALLOWED = {
     "tracking": {"core", "config", "store", "artifacts"},
     "data": {"core", "config", "store", "artifacts", "tracking"},
     "registry": {"core", "config", "store", "artifacts", "tracking", "data"},
+    "serving": {"core", "config", "store", "artifacts", "tracking", "data", "registry"},
 }
 
 

@@ -16,10 +16,10 @@ from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from loopml import __version__
-from loopml.cli import data, experiments, models, output, quickstart, runs, server, token
+from loopml.cli import data, experiments, models, output, quickstart, runs, serve, server, token
 from loopml.core.errors import LoopmlError
 
-COMMAND_ORDER = ("quickstart", "data", "experiments", "runs", "models", "server", "token")
+COMMAND_ORDER = ("quickstart", "data", "experiments", "runs", "models", "serve", "server", "token")
 
 
 class LoopmlGroup(TyperGroup):
@@ -64,6 +64,7 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(models.app, name="models")
 app.add_typer(token.app, name="token")
 app.command("server", epilog=server.EPILOG)(server.server)
+app.command("serve", epilog=serve.EPILOG)(serve.serve)
 app.command("quickstart", epilog=quickstart.EPILOG)(quickstart.quickstart)
 
 

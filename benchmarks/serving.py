@@ -1,0 +1,354 @@
+"""Serving benchmark: ``loopml serve`` vs ``mlflow models serve`` vs a raw Starlette app, same model.
+
+Run with the repo's virtualenv (MLflow gets its own venv on first use)::
+
+    .venv/bin/python benchmarks/serving.py                 # table
+    .venv/bin/python benchmarks/serving.py --json          # machine-readable
+    .venv/bin/python benchmarks/serving.py --seconds 5 --concurrency 16 64
+
+The model is a ``RandomForestClassifier(n_estimators=50, random_state=0)`` fitted on scikit-learn's
+breast-cancer data (30 float features), trained identically in each tool's environment:
+
+- **loopml**: logged with ``lm.log_model`` and served by ``loopml serve runs:/<id>/model`` (``/predict``
+  and, on the same server, the MLflow-compatible ``/invocations``);
+- **mlflow**: saved with ``mlflow.sklearn.save_model`` (peers venv, in a subprocess) and served by
+  ``mlflow models serve --env-manager local -m <dir>`` (``/invocations``, ``dataframe_records``);
+- **raw**: a bare Starlette route that decodes the row with orjson and calls ``model.predict`` on it,
+  nothing else (no validation, no metrics): the practical per-request ceiling.
+
+Every server gets one worker process. The load generator is asyncio + httpx in this process on
+loopback: N connections each send one-row requests back to back for a fixed time (after a
+warm-up), and we report requests/s, p50 and p99 latency, and loopml's ratios to the others. The
+machine is shared by client and servers, so absolute figures depend on its cores; compare the
+ratios. This is not a test and CI never runs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import pickle
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from _peers import PEERS_VENV, ensure_peers, peer_version
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+REPO_PYTHON = REPO / ".venv" / "bin" / "python"
+HOST = "127.0.0.1"
+STARTUP_TIMEOUT = 120.0
+N_ESTIMATORS = 50
+
+MLFLOW_SAVE = textwrap.dedent(
+    """
+    import sys
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.ensemble import RandomForestClassifier
+
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    model = RandomForestClassifier(n_estimators=N_ESTIMATORS, random_state=0).fit(X, y)
+    signature = infer_signature(X.iloc[:5], model.predict(X.iloc[:5]))
+    mlflow.sklearn.save_model(
+        model, sys.argv[1], signature=signature, input_example=X.iloc[:5],
+        skops_trusted_types=["sklearn.tree._tree.Tree"],
+    )
+    """
+).replace("N_ESTIMATORS", str(N_ESTIMATORS))
+
+RAW_APP = textwrap.dedent(
+    """
+    import pickle, sys
+    import orjson, pandas as pd, uvicorn
+    from starlette.applications import Starlette
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    with open(sys.argv[1], "rb") as f:
+        model = pickle.load(f)
+
+    async def predict(request):
+        rows = orjson.loads(await request.body())["inputs"]
+        predictions = model.predict(pd.DataFrame(rows))
+        return Response(orjson.dumps({"predictions": predictions.tolist()}), media_type="application/json")
+
+    app = Starlette(routes=[Route("/predict", predict, methods=["POST"])])
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", access_log=False)
+    """
+)
+
+
+@dataclass
+class Target:
+    """One server endpoint under load."""
+
+    name: str
+    url: str
+    body: bytes
+
+
+@dataclass
+class Result:
+    """One (target, concurrency) measurement."""
+
+    target: str
+    concurrency: int
+    requests: int
+    errors: int
+    seconds: float
+    rps: float
+    p50_ms: float
+    p99_ms: float
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def say(message: str) -> None:
+    print(f"[serving] {message}", file=sys.stderr, flush=True)
+
+
+def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    import httpx
+
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited during startup:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(url, timeout=2).status_code in (200, 405):
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} not ready within {STARTUP_TIMEOUT} s:\n{log.read_text()[-3000:]}")
+
+
+@contextmanager
+def running(command: list[str], ready_url: str, log: Path, env: dict[str, str]) -> Iterator[None]:
+    with open(log, "ab") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=out, env=env, start_new_session=True)
+    try:
+        wait_ready(ready_url, process, log)
+        yield
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=20)
+
+
+def base_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LOOPML_", "MLFLOW_"))}
+    env.update(MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true", PYTHONUNBUFFERED="1", **extra)
+    return env
+
+
+async def load(target: Target, concurrency: int, seconds: float, warmup: float) -> Result:
+    """``concurrency`` connections sending ``target.body`` back to back; latencies after the warm-up."""
+    import httpx
+
+    headers = {"content-type": "application/json"}
+    latencies: list[float] = []
+    errors = 0
+    start = time.perf_counter()
+    measure_from = start + warmup
+    stop_at = measure_from + seconds
+
+    async def connection() -> None:
+        # One client per connection: httpx's shared pool slows down badly with many connections.
+        nonlocal errors
+        async with httpx.AsyncClient(timeout=30) as client:
+            while True:
+                sent = time.perf_counter()
+                if sent >= stop_at:
+                    return
+                try:
+                    response = await client.post(target.url, content=target.body, headers=headers)
+                    ok = response.status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                done = time.perf_counter()
+                if sent >= measure_from:
+                    if ok:
+                        latencies.append(done - sent)
+                    else:
+                        errors += 1
+
+    await asyncio.gather(*(connection() for _ in range(concurrency)))
+    latencies.sort()
+    count = len(latencies)
+
+    def pct(q: float) -> float:
+        return latencies[min(count - 1, int(q * count))] * 1000 if count else float("nan")
+
+    return Result(target.name, concurrency, count, errors, seconds, count / seconds, pct(0.50), pct(0.99))
+
+
+def check_same_predictions(targets: list[Target], row: dict[str, float]) -> None:
+    import httpx
+
+    answers = {}
+    for target in targets:
+        response = httpx.post(target.url, content=target.body, headers={"content-type": "application/json"}, timeout=30)
+        if response.status_code != 200:
+            raise RuntimeError(f"{target.name} answered {response.status_code}: {response.text[:500]}")
+        answers[target.name] = response.json()["predictions"]
+    if len({json.dumps(a) for a in answers.values()}) != 1:
+        raise RuntimeError(f"servers disagree on the same row: {answers}")
+
+
+def prepare_models(workdir: Path, peers_python: Path) -> tuple[str, Path, Path, dict[str, float]]:
+    """The loopml run URI (LOOPML_HOME=workdir/home), the MLflow model dir, the raw pickle, one row."""
+    os.environ["LOOPML_HOME"] = str(workdir / "home")
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.ensemble import RandomForestClassifier
+
+    import loopml as lm
+
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    model = RandomForestClassifier(n_estimators=N_ESTIMATORS, random_state=0).fit(X, y)
+    with lm.start_run() as run:
+        lm.log_model(model, "model", input_example=X.iloc[:5])
+    lm.flush()
+    raw = workdir / "model.pkl"
+    raw.write_bytes(pickle.dumps(model))
+    mlflow_dir = workdir / "mlflow-model"
+    script = workdir / "save_mlflow.py"
+    script.write_text(MLFLOW_SAVE)
+    proc = subprocess.run([str(peers_python), str(script), str(mlflow_dir)], capture_output=True, text=True,
+                          env=base_env(), cwd=workdir)  # fmt: skip
+    if proc.returncode != 0:
+        raise RuntimeError(f"mlflow save_model failed:\n{proc.stderr[-3000:]}")
+    row = {k: float(v) for k, v in X.iloc[0].items()}
+    return f"runs:/{run.id}/model", mlflow_dir, raw, row
+
+
+def run_all(seconds: float, warmup: float, levels: list[int]) -> tuple[list[Result], dict[str, str]]:
+    import orjson
+
+    peers_python = ensure_peers()
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory(prefix="loopml-bench-serving-") as tmp:
+        workdir = Path(tmp)
+        say("training and packaging the model for each tool")
+        uri, mlflow_dir, raw_model, row = prepare_models(workdir, peers_python)
+        predict_body = orjson.dumps({"inputs": [row]})
+        records_body = orjson.dumps({"dataframe_records": [row]})
+        ports = {name: free_port() for name in ("loopml", "mlflow", "raw")}
+        loopml_url, mlflow_url, raw_url = (f"http://{HOST}:{ports[n]}" for n in ("loopml", "mlflow", "raw"))
+        servers = [
+            (
+                [str(REPO_PYTHON), "-m", "loopml.cli", "serve", uri, "--port", str(ports["loopml"]),
+                 "--log-level", "warning"],
+                f"{loopml_url}/readyz",
+                base_env(LOOPML_HOME=str(workdir / "home")),
+            ),
+            (
+                [str(peers_python.parent / "mlflow"), "models", "serve", "--env-manager", "local", "-m",
+                 str(mlflow_dir), "-p", str(ports["mlflow"]), "-h", HOST, "-w", "1"],
+                f"{mlflow_url}/ping",
+                base_env(PATH=f"{peers_python.parent}{os.pathsep}{os.environ.get('PATH', '')}"),  # it runs `uvicorn`
+            ),
+            (
+                [str(REPO_PYTHON), str(workdir / "raw_app.py"), str(raw_model), str(ports["raw"])],
+                f"{raw_url}/predict",
+                base_env(),
+            ),
+        ]  # fmt: skip
+        (workdir / "raw_app.py").write_text(RAW_APP)
+        targets = [
+            Target("loopml /predict", f"{loopml_url}/predict", predict_body),
+            Target("loopml /invocations", f"{loopml_url}/invocations", records_body),
+            Target("mlflow /invocations", f"{mlflow_url}/invocations", records_body),
+            Target("raw starlette", f"{raw_url}/predict", predict_body),
+        ]
+        say("starting loopml serve, mlflow models serve and the raw app")
+        with (
+            running(*servers[0][:2], workdir / "loopml.log", servers[0][2]),
+            running(*servers[1][:2], workdir / "mlflow.log", servers[1][2]),
+            running(*servers[2][:2], workdir / "raw.log", servers[2][2]),
+        ):
+            check_same_predictions(targets, row)
+            for concurrency in levels:
+                for target in targets:
+                    say(f"{target.name}: {concurrency} connections for {seconds:g} s")
+                    results.append(asyncio.run(load(target, concurrency, seconds, warmup)))
+    versions = {
+        "python": platform.python_version(),
+        "cpus": str(os.cpu_count()),
+        "mlflow": peer_version(PEERS_VENV / "bin" / "python"),
+    }
+    return results, versions
+
+
+def ratios(results: list[Result]) -> list[dict[str, Any]]:
+    """loopml /predict throughput over each other target, per concurrency."""
+    out = []
+    for concurrency in sorted({r.concurrency for r in results}):
+        at = {r.target: r for r in results if r.concurrency == concurrency}
+        ours = at["loopml /predict"].rps
+        out.append(
+            {
+                "concurrency": concurrency,
+                "loopml_vs_mlflow": ours / at["mlflow /invocations"].rps if at["mlflow /invocations"].rps else None,
+                "loopml_invocations_vs_mlflow": (
+                    at["loopml /invocations"].rps / at["mlflow /invocations"].rps
+                    if at["mlflow /invocations"].rps
+                    else None
+                ),
+                "loopml_vs_raw": ours / at["raw starlette"].rps if at["raw starlette"].rps else None,
+            }
+        )
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per case")
+    parser.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds per case (not measured)")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[16, 64])
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    args = parser.parse_args(argv)
+    results, versions = run_all(args.seconds, args.warmup, args.concurrency)
+    summary = ratios(results)
+    if args.json:
+        print(json.dumps({"results": [asdict(r) for r in results], "ratios": summary, "env": versions}, indent=2))
+        return 0
+    print(f"Serving: RandomForest(n_estimators={N_ESTIMATORS}) on breast cancer, one-row requests, 1 worker each")
+    print(f"python {versions['python']}, {versions['cpus']} CPUs, mlflow {versions['mlflow']}\n")
+    print(f"{'target':<22}{'conns':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
+    for r in results:
+        print(f"{r.target:<22}{r.concurrency:>6}{r.rps:>10.0f}{r.p50_ms:>9.1f}{r.p99_ms:>9.1f}{r.errors:>8}")
+    print()
+    for s in summary:
+        print(
+            f"{s['concurrency']:>3} conns: loopml/mlflow {s['loopml_vs_mlflow']:.1f}x "
+            f"(same /invocations protocol: {s['loopml_invocations_vs_mlflow']:.1f}x), "
+            f"loopml/raw starlette {s['loopml_vs_raw']:.2f}x"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""``loopml serve MODEL_URI``: serve a model over HTTP (``loopml.serving.serve``) until interrupted."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+EPILOG = (
+    "Example: [bold]loopml serve models:/churn@production --port 8080[/bold], then "
+    """[bold]curl -d '{"inputs": [{"age": 31}]}' localhost:8080/predict[/bold]. """
+    "Alias URIs hot-reload: [bold]loopml models alias churn production --version 2[/bold] switches the served "
+    "version with no failed requests."
+)
+
+
+def serve(
+    model_uri: Annotated[
+        str, typer.Argument(help="runs:/<run id>/model, models:/<name>/<version> or models:/<name>@<alias>.")
+    ],
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on; beyond loopback needs --insecure.")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option("--port", "-p", min=0, max=65535, help="TCP port.")] = 8080,
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Worker processes (one model each).")] = 1,
+    max_batch_size: Annotated[
+        int, typer.Option("--max-batch-size", min=1, help="Most rows combined into one predict call.")
+    ] = 64,
+    max_wait_ms: Annotated[
+        float, typer.Option("--max-wait-ms", min=0, help="Longest wait for concurrent requests to join a batch.")
+    ] = 2.0,
+    reload_interval: Annotated[
+        float, typer.Option("--reload-interval", min=0.01, help="Seconds between registry checks of an alias URI.")
+    ] = 2.0,
+    max_body_bytes: Annotated[
+        int, typer.Option("--max-body-bytes", min=1, help="Largest request body; bigger ones get 413.")
+    ] = 16 * 1024 * 1024,
+    trust: Annotated[
+        bool, typer.Option("--trust", help="Allow pickled (non-skops) models. Only for models you produced.")
+    ] = False,
+    insecure: Annotated[
+        bool, typer.Option("--insecure", help="Allow a non-loopback host (the endpoints have no authentication).")
+    ] = False,
+    log_level: Annotated[
+        str, typer.Option("--log-level", help="critical, error, warning, info, debug or trace.")
+    ] = "info",
+    access_log: Annotated[bool, typer.Option("--access-log", help="Log every request (slower).")] = False,
+) -> None:
+    """Serve a model: /predict, /invocations (MLflow), /v2 (Open Inference Protocol), /metrics (blocks)."""
+    from loopml.serving import ServingConfig
+    from loopml.serving import serve as run
+
+    config = ServingConfig(
+        model_uri,
+        max_batch_size=max_batch_size,
+        max_wait_ms=max_wait_ms,
+        reload_interval=reload_interval,
+        max_body_bytes=max_body_bytes,
+        trust=trust,
+    )
+    run(
+        config,
+        host=host,
+        port=port,
+        workers=workers,
+        insecure=insecure,
+        log_level=log_level,
+        access_log=access_log,
+    )

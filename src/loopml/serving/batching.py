@@ -1,0 +1,270 @@
+"""Adaptive micro-batching: concurrent requests share one ``model.predict`` call.
+
+One batching task per process takes requests from a queue. When the first one arrives it
+collects every request already queued and, while other requests are still being received and
+decoded (``arriving``), waits up to ``max_wait_ms`` for them, stopping early at
+``max_batch_size`` rows. The batch is then validated and predicted in ONE call on a dedicated
+worker thread (never on the event loop) and the predictions are split back per request. While
+that call runs the next batch queues up, so batches grow with load and a lone request is never
+delayed: with nothing else arriving it is predicted at once.
+
+A bad request never spoils its batch: when the batch fails validation, each request is
+validated on its own, offenders get their 422 and the rest are still predicted together.
+
+>>> batcher = MicroBatcher(slot, max_batch_size=64, max_wait_ms=2)   # doctest: +SKIP
+>>> prediction = await batcher.predict(columns)                       # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from itertools import chain
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from loopml.core.errors import InvalidInput, LoopmlError
+from loopml.serving.decode import Columns
+from loopml.serving.model import ModelSlot, ServedModel
+
+logger = logging.getLogger("loopml.serving")
+
+BatchObserver = Callable[[int, int, float], None]
+"""``observer(requests, rows, predict_seconds)``, called once per batch (metrics)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """One request's predictions and the model version that made them."""
+
+    values: np.ndarray
+    model: ServedModel
+
+
+@dataclass(slots=True)
+class _Pending:
+    columns: Columns
+    future: asyncio.Future[Prediction]
+
+
+class MicroBatcher:
+    """Queue + one batching task + one predict thread, per process."""
+
+    def __init__(
+        self,
+        slot: ModelSlot,
+        *,
+        max_batch_size: int = 64,
+        max_wait_ms: float = 2.0,
+        observer: BatchObserver | None = None,
+    ) -> None:
+        self.slot = slot
+        self.max_batch_size = max_batch_size
+        self.max_wait = max_wait_ms / 1000
+        self.observer = observer
+        self._queue: deque[_Pending] = deque()
+        self._wakeup: asyncio.Event | None = None
+        self._arriving = 0
+        self._task: asyncio.Task[None] | None = None
+        self._executor: ThreadPoolExecutor | None = None
+
+    async def start(self) -> None:
+        """Start the batching task on the running loop."""
+        self._wakeup = asyncio.Event()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="loopml-predict")
+        self._task = asyncio.create_task(self._run(), name="loopml-batcher")
+
+    async def stop(self) -> None:
+        """Stop the task; requests still queued fail with 503."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        while self._queue:
+            pending = self._queue.popleft()
+            if not pending.future.done():
+                pending.future.set_exception(LoopmlError("The server is shutting down."))
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+
+    @contextlib.contextmanager
+    def arriving(self) -> Iterator[None]:
+        """Mark a request as being received/decoded, so a forming batch waits for it (up to ``max_wait_ms``)."""
+        self._arriving += 1
+        try:
+            yield
+        finally:
+            self._arriving -= 1
+
+    async def predict(self, columns: Columns) -> Prediction:
+        """Predictions for one request's rows, made together with whatever else is queued."""
+        if self._wakeup is None:
+            raise RuntimeError("MicroBatcher.start() was not awaited")
+        future: asyncio.Future[Prediction] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Pending(columns, future))
+        self._wakeup.set()
+        return await future
+
+    async def _run(self) -> None:
+        assert self._wakeup is not None  # set by start()
+        loop = asyncio.get_running_loop()
+        while True:
+            while not self._queue:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            batch = await self._collect(loop)
+            if not batch:
+                continue
+            try:
+                await self._predict(loop, batch)
+            except Exception as exc:  # never let the batching task die
+                logger.exception("batch prediction failed")
+                for pending in batch:
+                    if not pending.future.done():
+                        pending.future.set_exception(exc)
+
+    async def _collect(self, loop: asyncio.AbstractEventLoop) -> list[_Pending]:
+        """Take queued requests up to ``max_batch_size`` rows, letting requests that are ready join first.
+
+        Before closing the batch the task yields to the event loop twice (one turn to read the
+        sockets that have data, one for the handlers that creates to decode and queue), and keeps
+        doing so while that brings more rows, or while requests are mid-way (``arriving``), until
+        ``max_wait_ms`` has passed. A lone request costs two loop turns, not ``max_wait_ms``.
+        """
+        assert self._wakeup is not None
+        batch: list[_Pending] = []
+        rows = 0
+        deadline = loop.time() + self.max_wait
+        while True:
+            while self._queue:
+                pending = self._queue[0]
+                if pending.future.done():  # cancelled by a client that went away
+                    self._queue.popleft()
+                    continue
+                if batch and rows + pending.columns.n_rows > self.max_batch_size:
+                    return batch
+                self._queue.popleft()
+                batch.append(pending)
+                rows += pending.columns.n_rows
+                if rows >= self.max_batch_size:
+                    return batch
+            if not batch or loop.time() >= deadline:
+                return batch
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+            if self._queue:
+                continue
+            remaining = deadline - loop.time()
+            if self._arriving == 0 or remaining <= 0:
+                return batch
+            self._wakeup.clear()
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), remaining)
+            except TimeoutError:
+                return batch
+
+    async def _predict(self, loop: asyncio.AbstractEventLoop, batch: list[_Pending]) -> None:
+        try:
+            model = self.slot.current  # read once: the whole batch uses this version
+        except LoopmlError as exc:
+            outcomes: list[Prediction | BaseException] = [exc] * len(batch)
+        else:
+            started = time.perf_counter()
+            columns = [pending.columns for pending in batch]
+            outcomes = await loop.run_in_executor(self._executor, predict_batch, model, columns)
+            if self.observer is not None:
+                self.observer(len(batch), sum(c.n_rows for c in columns), time.perf_counter() - started)
+        for pending, outcome in zip(batch, outcomes, strict=True):
+            if pending.future.done():
+                continue
+            if isinstance(outcome, BaseException):
+                pending.future.set_exception(outcome)
+            else:
+                pending.future.set_result(outcome)
+
+
+def predict_batch(model: ServedModel, requests: list[Columns]) -> list[Prediction | BaseException]:
+    """Validate and predict ``requests`` with one ``predict`` call per group of same-column requests.
+
+    Returns one outcome per request: its :class:`Prediction`, or the error to answer with.
+    """
+    outcomes: list[Prediction | BaseException] = [RuntimeError("not predicted")] * len(requests)
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for index, columns in enumerate(requests):
+        groups.setdefault(columns.names, []).append(index)
+    for indices in groups.values():
+        _predict_group(model, requests, indices, outcomes)
+    return outcomes
+
+
+def _predict_group(
+    model: ServedModel, requests: list[Columns], indices: list[int], outcomes: list[Prediction | BaseException]
+) -> None:
+    try:
+        prepared = _prepare(model, [requests[i] for i in indices])
+    except Exception as exc:
+        if len(indices) == 1:
+            outcomes[indices[0]] = _as_error(exc)
+            return
+        valid = []
+        for i in indices:  # find the offenders; the others still share one predict call
+            try:
+                _prepare(model, [requests[i]])
+                valid.append(i)
+            except Exception as single:
+                outcomes[i] = _as_error(single)
+        if not valid:
+            return
+        indices = valid
+        try:
+            prepared = _prepare(model, [requests[i] for i in indices])
+        except Exception as exc_again:
+            for i in indices:
+                outcomes[i] = _as_error(exc_again)
+            return
+    try:
+        values = np.asarray(model.loaded.raw.predict(prepared))
+        total = sum(requests[i].n_rows for i in indices)
+        if values.ndim == 0 or len(values) != total:
+            raise RuntimeError(f"the model returned {values.shape} predictions for {total} rows")
+    except Exception as exc:
+        if len(indices) == 1:
+            outcomes[indices[0]] = _as_error(exc)
+            return
+        for i in indices:  # the model rejected something validation let through: isolate it
+            _predict_group(model, requests, [i], outcomes)
+        return
+    start = 0
+    for i in indices:
+        stop = start + requests[i].n_rows
+        outcomes[i] = Prediction(values[start:stop], model)
+        start = stop
+
+
+def _prepare(model: ServedModel, requests: list[Columns]) -> Any:
+    """The batch as one validated model input (signature order and dtypes)."""
+    if len(requests) == 1:
+        data: dict[str, Any] = requests[0].data
+    else:
+        names = requests[0].names
+        data = {name: list(chain.from_iterable(r.data[name] for r in requests)) for name in names}
+    return model.loaded.prepare(pd.DataFrame(data))
+
+
+def _as_error(exc: BaseException) -> BaseException:
+    """Errors caused by the input become 422s; anything else stays a server error (500)."""
+    if isinstance(exc, LoopmlError):
+        return exc
+    if isinstance(exc, ValueError | TypeError):
+        problem = f"the model rejected the input: {type(exc).__name__}: {exc}"
+        return InvalidInput(f"Invalid request: {problem}", details=[{"field": "inputs", "problem": problem}])
+    logger.error("prediction failed", exc_info=exc)
+    return exc

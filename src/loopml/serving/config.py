@@ -1,0 +1,81 @@
+"""``ServingConfig``: what ``loopml serve`` serves and how, validated once and passed to every worker.
+
+Multi-worker serving starts each uvicorn worker from :func:`loopml.serving.app.create_app_from_env`,
+so the config travels as JSON in ``LOOPML_SERVE_CONFIG``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, fields
+
+from loopml.core.errors import InvalidInput
+from loopml.core.uris import parse_uri
+
+CONFIG_ENV = "LOOPML_SERVE_CONFIG"
+MIB = 1 << 20
+DEFAULT_MAX_BODY_BYTES = 16 * MIB
+
+
+@dataclass(frozen=True, slots=True)
+class ServingConfig:
+    """Settings of one serving process.
+
+    >>> ServingConfig("models:/churn@production", max_batch_size=32).alias
+    'production'
+    """
+
+    model_uri: str
+    max_batch_size: int = 64
+    max_wait_ms: float = 2.0
+    reload_interval: float = 2.0
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    trust: bool = False
+
+    def __post_init__(self) -> None:
+        uri = parse_uri(self.model_uri)
+        if uri.scheme not in ("runs", "models"):
+            raise InvalidInput(
+                f"Cannot serve {self.model_uri!r}: expected runs:/<run id>/<path>, models:/<name>/<version> "
+                "or models:/<name>@<alias>.",
+                details=[{"field": "model_uri", "problem": "not a model URI"}],
+            )
+        _positive_int("max_batch_size", self.max_batch_size)
+        _positive_int("max_body_bytes", self.max_body_bytes)
+        _non_negative("max_wait_ms", self.max_wait_ms)
+        _non_negative("reload_interval", self.reload_interval, strict=True)
+
+    @property
+    def alias(self) -> str | None:
+        """The alias of a ``models:/name@alias`` URI (hot reload follows it), else ``None``."""
+        return parse_uri(self.model_uri).alias
+
+    def to_env(self) -> str:
+        """JSON for ``LOOPML_SERVE_CONFIG``."""
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> ServingConfig:
+        """The config a parent process put in ``LOOPML_SERVE_CONFIG``."""
+        raw = (os.environ if environ is None else environ).get(CONFIG_ENV)
+        if not raw:
+            raise InvalidInput(f"Config '{CONFIG_ENV}' is missing, and has no default; start with `loopml serve`.")
+        try:
+            values = json.loads(raw)
+        except ValueError as exc:
+            raise InvalidInput(f"Config '{CONFIG_ENV}' is not valid JSON: {exc}.") from exc
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+
+def _positive_int(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidInput(f"Invalid {name} {value!r}: expected a positive integer.")
+
+
+def _non_negative(name: str, value: object, *, strict: bool = False) -> None:
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if number and (value > 0 if strict else value >= 0):  # type: ignore[operator]
+        return
+    raise InvalidInput(f"Invalid {name} {value!r}: expected {'a positive number' if strict else 'a number >= 0'}.")

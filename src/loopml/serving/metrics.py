@@ -1,0 +1,157 @@
+"""Prometheus metrics of one serving process, in its own ``CollectorRegistry`` (never the global one).
+
+=========================================  =========  ==================================================
+metric                                     type       labels
+=========================================  =========  ==================================================
+``loopml_serving_requests_total``          counter    ``endpoint`` (route template), ``status``
+``loopml_serving_request_seconds``         histogram  ``endpoint``
+``loopml_serving_batch_size``              histogram  requests combined into one ``predict`` call
+``loopml_serving_batch_rows``              histogram  rows in one ``predict`` call
+``loopml_serving_predict_seconds``         histogram  time of one batch (validate + predict)
+``loopml_serving_model_info``              gauge      ``name``, ``version``, ``uri``: 1 for the model served
+``loopml_serving_model_reloads_total``     counter    models swapped in (the first load counts)
+=========================================  =========  ==================================================
+
+With ``--workers N`` each worker process keeps its own figures; a scrape reads one worker.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from loopml.serving.model import ServedModel
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+_STATIC = frozenset(
+    {
+        "/predict",
+        "/invocations",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/openapi.json",
+        "/v2",
+        "/v2/health/live",
+        "/v2/health/ready",
+    }
+)
+
+
+class ServingMetrics:
+    """The collectors, and the hooks the app, batcher and watcher call."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "loopml_serving_requests",
+            "HTTP requests by endpoint and status code.",
+            ("endpoint", "status"),
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "loopml_serving_request_seconds",
+            "Request latency from first byte in to last byte out.",
+            ("endpoint",),
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.batch_size = Histogram(
+            "loopml_serving_batch_size",
+            "Requests combined into one predict call.",
+            buckets=SIZE_BUCKETS,
+            registry=self.registry,
+        )
+        self.batch_rows = Histogram(
+            "loopml_serving_batch_rows", "Rows in one predict call.", buckets=SIZE_BUCKETS, registry=self.registry
+        )
+        self.predict_seconds = Histogram(
+            "loopml_serving_predict_seconds",
+            "Time to validate and predict one batch.",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.model_info = Gauge(
+            "loopml_serving_model_info",
+            "The model version being served (value 1).",
+            ("name", "version", "uri"),
+            registry=self.registry,
+        )
+        self.reloads = Counter("loopml_serving_model_reloads", "Models loaded and swapped in.", registry=self.registry)
+        self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
+
+    def observe_request(self, endpoint: str, status: int, seconds: float) -> None:
+        children = self._children.get((endpoint, status))
+        if children is None:
+            children = (self.requests.labels(endpoint, str(status)), self.latency.labels(endpoint))
+            self._children[(endpoint, status)] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def observe_batch(self, requests: int, rows: int, seconds: float) -> None:
+        self.batch_size.observe(requests)
+        self.batch_rows.observe(rows)
+        self.predict_seconds.observe(seconds)
+
+    def model_swapped(self, new: ServedModel, old: ServedModel | None) -> None:
+        if old is not None:
+            self.model_info.remove(old.name, _version(old), old.uri)
+        self.model_info.labels(new.name, _version(new), new.uri).set(1)
+        self.reloads.inc()
+
+    def render(self) -> bytes:
+        """The text exposition format."""
+        return generate_latest(self.registry)
+
+
+def endpoint_of(path: str) -> str:
+    """The route template for a path (bounded label values: unknown paths are ``other``)."""
+    if path in _STATIC:
+        return path
+    if path.startswith("/v2/models/"):
+        rest = path[len("/v2/models/") :].split("/")
+        if len(rest) == 1:
+            return "/v2/models/{name}"
+        if len(rest) == 2 and rest[1] in ("infer", "ready"):
+            return f"/v2/models/{{name}}/{rest[1]}"
+        if len(rest) == 3 and rest[1] == "versions":
+            return "/v2/models/{name}/versions/{version}"
+        if len(rest) == 4 and rest[1] == "versions" and rest[3] in ("infer", "ready"):
+            return f"/v2/models/{{name}}/versions/{{version}}/{rest[3]}"
+    return "other"
+
+
+class MetricsMiddleware:
+    """Pure ASGI middleware counting and timing every HTTP request."""
+
+    def __init__(self, app: ASGIApp, *, metrics: ServingMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            self.metrics.observe_request(endpoint_of(scope["path"]), status, time.perf_counter() - started)
+
+
+def _version(model: ServedModel) -> str:
+    return "" if model.version is None else str(model.version)

@@ -1,0 +1,243 @@
+"""``GET /openapi.json``: the OpenAPI 3.1 description of the serving endpoints.
+
+Written by hand (the app is plain Starlette, for speed) and filled in with the loaded model's
+signature, so the ``Row`` schema lists the real input columns and their JSON types.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from loopml import __version__
+
+if TYPE_CHECKING:
+    from loopml.serving.config import ServingConfig
+    from loopml.serving.model import ServedModel
+
+_JSON_TYPES = {
+    "int": {"type": "integer"},
+    "float": {"type": "number"},
+    "bool": {"type": "boolean"},
+    "string": {"type": "string"},
+    "datetime": {"type": "string", "format": "date-time"},
+}
+_V2 = {"int": "INT64", "float": "FP64", "bool": "BOOL", "string": "BYTES", "datetime": "BYTES"}
+
+
+def v2_datatype(dtype: str) -> str:
+    """The Open Inference Protocol datatype for a signature dtype."""
+    return _V2.get(dtype, "BYTES")
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json_body(schema: dict[str, Any], example: Any = None) -> dict[str, Any]:
+    content: dict[str, Any] = {"schema": schema}
+    if example is not None:
+        content["example"] = example
+    return {"required": True, "content": {"application/json": content}}
+
+
+def _responses(ok: str, schema: dict[str, Any], *codes: int) -> dict[str, Any]:
+    out: dict[str, Any] = {"200": {"description": ok, "content": {"application/json": {"schema": schema}}}}
+    reasons = {
+        404: "Unknown model name or version",
+        413: "Body larger than --max-body-bytes",
+        422: "Invalid input (details name each field)",
+        503: "The model is still loading",
+    }
+    for code in codes:
+        out[str(code)] = {"description": reasons[code], "content": {"application/json": {"schema": _ref("Error")}}}
+    return out
+
+
+def openapi_document(model: ServedModel | None, config: ServingConfig) -> dict[str, Any]:
+    """The document for the model being served (or a generic one while it loads)."""
+    signature = model.signature if model is not None else None
+    columns = {} if signature is None else {c.name: _JSON_TYPES.get(c.dtype, {}) for c in signature.inputs}
+    row: dict[str, Any] = {"type": "object", "additionalProperties": True}
+    if columns:
+        row.update(properties=columns, required=list(columns))
+    example_row = {name: 0 if schema.get("type") in ("integer", "number") else "" for name, schema in columns.items()}
+    served = f"{model.name} version {model.version} ({model.uri})" if model is not None else config.model_uri
+    predict_errors = (413, 422, 503)
+    scalar = {"type": ["number", "integer", "string", "boolean", "null"]}
+    schemas: dict[str, Any] = {
+        "Row": row,
+        "Error": {
+            "type": "object",
+            "required": ["error", "type", "details"],
+            "properties": {
+                "error": {"type": "string"},
+                "type": {"type": "string"},
+                "details": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {"field": {"type": "string"}, "problem": {"type": "string"}},
+                    },
+                },
+            },
+        },
+        "PredictRequest": {
+            "oneOf": [
+                {
+                    "type": "object",
+                    "required": ["inputs"],
+                    "properties": {"inputs": {"type": "array", "minItems": 1, "items": _ref("Row")}},
+                    "additionalProperties": False,
+                },
+                {
+                    "type": "object",
+                    "required": ["columns", "data"],
+                    "properties": {
+                        "columns": {"type": "array", "items": {"type": "string"}},
+                        "data": {"type": "array", "items": {"type": "array", "items": scalar}},
+                    },
+                    "additionalProperties": False,
+                },
+            ]
+        },
+        "PredictResponse": {
+            "type": "object",
+            "required": ["predictions", "model", "request_id"],
+            "properties": {
+                "predictions": {"type": "array"},
+                "model": {
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": "string"},
+                        "version": {"type": ["integer", "null"]},
+                        "uri": {"type": "string"},
+                    },
+                },
+                "request_id": {"type": "string", "description": "uuid4 hex"},
+            },
+        },
+        "InvocationsRequest": {
+            "type": "object",
+            "description": "MLflow scoring protocol: exactly one of the four keys.",
+            "properties": {
+                "dataframe_split": {
+                    "type": "object",
+                    "properties": {"columns": {"type": "array"}, "data": {"type": "array"}, "index": {"type": "array"}},
+                },
+                "dataframe_records": {"type": "array", "items": _ref("Row")},
+                "instances": {"type": "array"},
+                "inputs": {"type": ["array", "object"]},
+                "params": {"type": "object", "maxProperties": 0},
+            },
+        },
+        "InvocationsResponse": {"type": "object", "properties": {"predictions": {"type": "array"}}},
+        "Tensor": {
+            "type": "object",
+            "required": ["name", "shape", "datatype", "data"],
+            "properties": {
+                "name": {"type": "string"},
+                "shape": {"type": "array", "items": {"type": "integer"}},
+                "datatype": {
+                    "enum": [
+                        "BOOL",
+                        "INT8",
+                        "INT16",
+                        "INT32",
+                        "INT64",
+                        "UINT8",
+                        "UINT16",
+                        "UINT32",
+                        "UINT64",
+                        "FP16",
+                        "FP32",
+                        "FP64",
+                        "BYTES",
+                    ]
+                },
+                "data": {"type": "array"},
+            },
+        },
+        "InferRequest": {
+            "type": "object",
+            "required": ["inputs"],
+            "properties": {"id": {"type": "string"}, "inputs": {"type": "array", "items": _ref("Tensor")}},
+        },
+        "InferResponse": {
+            "type": "object",
+            "properties": {
+                "model_name": {"type": "string"},
+                "model_version": {"type": ["string", "null"]},
+                "id": {"type": "string"},
+                "outputs": {"type": "array", "items": _ref("Tensor")},
+            },
+        },
+        "ModelMetadata": {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string"},
+                "versions": {"type": "array", "items": {"type": "string"}},
+                "platform": {"type": "string"},
+                "inputs": {"type": "array"},
+                "outputs": {"type": "array"},
+            },
+        },
+    }
+    status = {"type": "object"}
+    name_param = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+    version_param = {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}
+    infer = {
+        "summary": "Open Inference Protocol v2 inference: one named tensor per input column",
+        "requestBody": _json_body(_ref("InferRequest")),
+        "responses": _responses("Output tensor", _ref("InferResponse"), 404, *predict_errors),
+    }
+    metadata = {
+        "summary": "Model metadata: name, versions, platform, input and output tensors",
+        "responses": _responses("Metadata", _ref("ModelMetadata"), 404, 503),
+    }
+    model_ready = {"summary": "Whether this model is ready", "responses": _responses("Ready", status, 404, 503)}
+    paths: dict[str, Any] = {
+        "/predict": {
+            "post": {
+                "summary": "Predict rows (records or columns + data)",
+                "requestBody": _json_body(_ref("PredictRequest"), {"inputs": [example_row]} if columns else None),
+                "responses": _responses("Predictions", _ref("PredictResponse"), *predict_errors),
+            }
+        },
+        "/invocations": {
+            "post": {
+                "summary": "MLflow scoring protocol",
+                "requestBody": _json_body(_ref("InvocationsRequest")),
+                "responses": _responses("Predictions", _ref("InvocationsResponse"), *predict_errors),
+            }
+        },
+        "/v2": {"get": {"summary": "Server metadata", "responses": _responses("Metadata", status)}},
+        "/v2/health/live": {"get": {"summary": "Liveness", "responses": _responses("Live", status)}},
+        "/v2/health/ready": {"get": {"summary": "Readiness", "responses": _responses("Ready", status, 503)}},
+        "/v2/models/{name}": {"get": {**metadata, "parameters": [name_param]}},
+        "/v2/models/{name}/ready": {"get": {**model_ready, "parameters": [name_param]}},
+        "/v2/models/{name}/infer": {"post": {**infer, "parameters": [name_param]}},
+        "/v2/models/{name}/versions/{version}": {"get": {**metadata, "parameters": [name_param, version_param]}},
+        "/v2/models/{name}/versions/{version}/ready": {
+            "get": {**model_ready, "parameters": [name_param, version_param]}
+        },
+        "/v2/models/{name}/versions/{version}/infer": {"post": {**infer, "parameters": [name_param, version_param]}},
+        "/healthz": {"get": {"summary": "The process is alive", "responses": _responses("Alive", status)}},
+        "/readyz": {"get": {"summary": "A model is loaded", "responses": _responses("Ready", status, 503)}},
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics",
+                "responses": {"200": {"description": "Text exposition format", "content": {"text/plain": {}}}},
+            }
+        },
+        "/openapi.json": {"get": {"summary": "This document", "responses": _responses("OpenAPI 3.1", status)}},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "loopml model serving",
+            "version": __version__,
+            "description": f"Predictions from {served}. See docs/serving.md.",
+        },
+        "paths": paths,
+        "components": {"schemas": schemas},
+    }

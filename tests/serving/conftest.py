@@ -1,0 +1,157 @@
+"""Live ``loopml serve`` processes for the serving tests: real uvicorn on free ports, real sklearn models.
+
+- :func:`train_and_register` logs a model trained on breast cancer and registers it as a version.
+- :func:`start_serving` runs ``python -m loopml.cli serve URI`` in a subprocess with a given
+  LOOPML_HOME and stops it (SIGTERM, then SIGKILL) afterwards.
+- ``served``: one server per test module on ``models:/bc@production`` (a LogisticRegression).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_breast_cancer
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+import loopml as lm
+from loopml.tracking import session
+from tests.conftest import free_port
+
+STARTUP_TIMEOUT = 60.0
+
+
+def breast_cancer() -> tuple[pd.DataFrame, pd.Series]:
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    return X, y
+
+
+def set_alias(name: str, alias: str, version: int) -> None:
+    lm.set_model_alias(name, alias, version)
+
+
+def train_and_register(name: str, kind: str = "logreg") -> tuple[int, Any]:
+    """Fit a model on breast cancer, log it in a run, register it; the version and the fitted model."""
+    X, y = breast_cancer()
+    if kind == "logreg":
+        model: Any = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(X, y)
+    elif kind == "forest":
+        model = RandomForestClassifier(n_estimators=10, random_state=0).fit(X, y)
+    else:
+        raise ValueError(kind)
+    with lm.start_run() as run:
+        lm.log_model(model, "model", input_example=X.iloc[:5])
+    return lm.register_model(f"runs:/{run.id}/model", name=name).version, model
+
+
+@dataclass
+class Serving:
+    """A running ``loopml serve``."""
+
+    url: str
+    home: Path
+    log: Path
+    process: subprocess.Popen[bytes]
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30)
+
+    def logs(self) -> str:
+        return self.log.read_text() if self.log.exists() else ""
+
+
+def _wait(url: str, path: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("server exited during startup")
+        try:
+            if httpx.get(f"{url}{path}", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"{url}{path} was not 200 within {STARTUP_TIMEOUT} s")
+
+
+@contextmanager
+def start_serving(home: Path, model_uri: str, *args: str, wait_for: str = "/readyz") -> Iterator[Serving]:
+    """``loopml serve MODEL_URI`` on a free port with LOOPML_HOME=home; ``wait_for`` must answer 200 first."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPML_")}
+    env["LOOPML_HOME"] = str(home)
+    log = home / f"serve-{time.monotonic_ns()}.log"
+    home.mkdir(parents=True, exist_ok=True)
+    for _attempt in range(3):  # a free port can be taken between free_port() and bind
+        port = free_port()
+        command = [sys.executable, "-m", "loopml.cli", "serve", model_uri, "--port", str(port), *args]
+        with open(log, "ab") as out:
+            process = subprocess.Popen(command, env=env, stdout=out, stderr=out)
+        serving = Serving(f"http://127.0.0.1:{port}", home, log, process)
+        try:
+            _wait(serving.url, wait_for, process)
+        except RuntimeError:
+            if "address already in use" in serving.logs().lower():
+                continue
+            raise RuntimeError(f"serve failed to start:\n{serving.logs()}") from None
+        try:
+            yield serving
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=15)
+        return
+    raise RuntimeError(f"could not bind a free port:\n{serving.logs()}")
+
+
+@dataclass
+class Served:
+    """The module's server plus what it serves."""
+
+    server: Serving
+    model: Any
+    X: pd.DataFrame
+
+    def expected(self, frame: pd.DataFrame) -> list[Any]:
+        return np.asarray(self.model.predict(frame)).tolist()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """``models:/bc@production`` (version 1, a scaled LogisticRegression) served for a whole module."""
+    home = tmp_path_factory.mktemp("serving") / "loopml-home"
+    with pytest.MonkeyPatch.context() as patch:
+        for key in [k for k in os.environ if k.startswith("LOOPML_")]:
+            patch.delenv(key)
+        patch.setenv("LOOPML_HOME", str(home))
+        session.reset()
+        try:
+            version, model = train_and_register("bc")
+            set_alias("bc", "production", version)
+        finally:
+            session.reset()
+    X, _ = breast_cancer()
+    with start_serving(home, "models:/bc@production", "--log-level", "warning") as server:
+        yield Served(server, model, X)
+
+
+@pytest.fixture
+def client(served: Served) -> Iterator[httpx.Client]:
+    with served.server.client() as http:
+        yield http
