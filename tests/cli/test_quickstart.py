@@ -54,6 +54,18 @@ def test_quickstart_json_end_to_end(cli: Invoke) -> None:
     assert (production.version, production.run_id) == (registered["version"], best["run_id"])
     assert production.dataset_version == summary["dataset"]["uri"] == "datasets:/breast_cancer/1"
     assert production.metrics["test_roc_auc"] == pytest.approx(best["value"])
+    served = summary["served"]
+    assert served["model"]["version"] == production.version
+    model = lm.load_model("models:/breast_cancer_classifier@production")
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.model_selection import train_test_split
+
+    bunch = load_breast_cancer(as_frame=True)
+    _, X_test, _, y_test = train_test_split(
+        bunch.data, bunch.target, test_size=0.25, stratify=bunch.target, random_state=0
+    )
+    assert served["predictions"] == model.predict(X_test.iloc[:5]).tolist()
+    assert served["actual"] == y_test.iloc[:5].tolist()
     edges = lm.data.lineage("run", best["run_id"])
     assert {e["relation"] for e in edges} >= {"input", "registered"}
 

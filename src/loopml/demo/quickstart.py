@@ -13,6 +13,8 @@ The work is a list of stages run in order on one :class:`QuickstartState`:
                      cross-validated and test metrics, a per-stage learning curve (boosting), reports
 5. ``select_best``   the run with the highest test ROC AUC, found with ``lm.search_runs``
 6. ``register_best`` registered as ``breast_cancer_classifier``, alias ``production`` set
+7. ``serve_and_predict`` the alias served over REST (``loopml.serving``) on a free port; test rows
+                     sent to ``POST /predict`` and the answers shown next to the true labels
 
 then :func:`print_report` shows the runs, the best one, where the data lives and what to try
 next. Later stages of the full loop slot into ``STAGES``.
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
 EXPERIMENT = "quickstart"
 DATASET = "breast_cancer"
 MODEL_NAME = "breast_cancer_classifier"
+SERVED_ROWS = 5
 TARGET = "target"
 SESSION_TAG = "quickstart.session"
 BEST_METRIC = "test_roc_auc"
@@ -120,6 +123,7 @@ class QuickstartState:
     runs: list[dict[str, Any]] = field(default_factory=list)
     best: dict[str, Any] | None = None
     registered: dict[str, Any] | None = None
+    served: dict[str, Any] | None = None
 
 
 Tick = Callable[[str], None]
@@ -259,6 +263,57 @@ def register_best(state: QuickstartState, tick: Tick) -> None:
     )
     lm.set_model_alias(MODEL_NAME, "production", version.version)
     state.registered = {"name": MODEL_NAME, "version": version.version, "uri": f"models:/{MODEL_NAME}@production"}
+    tick("serving the production model over REST")
+
+
+def serve_and_predict(state: QuickstartState, tick: Tick) -> None:
+    """Serve the ``production`` alias over REST on a free port, send test rows, record the answers."""
+    import socket
+    import threading
+
+    import httpx
+    import uvicorn
+
+    from loopml.serving.app import create_app
+    from loopml.serving.config import ServingConfig
+
+    if state.registered is None or state.split is None:
+        raise RuntimeError("register_best must run before serve_and_predict")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    app = create_app(ServingConfig(state.registered["uri"]))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="loopml-quickstart-serve", daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(base_url=url, timeout=30.0) as client:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if client.get("/readyz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the model server at {url} did not become ready within 60 s")
+                time.sleep(0.1)
+            _, X_test, _, y_test = state.split
+            rows = X_test.iloc[:SERVED_ROWS]
+            response = client.post("/predict", json={"inputs": rows.to_dict(orient="records")})
+            response.raise_for_status()
+            answer = response.json()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+    state.served = {
+        "url": url,
+        "model": answer["model"],
+        "request_id": answer["request_id"],
+        "predictions": answer["predictions"],
+        "actual": [int(v) for v in y_test.iloc[:SERVED_ROWS]],
+    }
     tick("done")
 
 
@@ -269,6 +324,7 @@ STAGES: list[Stage] = [
     Stage("train models", train_models, units=lambda state: len(state.models)),
     Stage("select best", select_best),
     Stage("register best", register_best),
+    Stage("serve and predict", serve_and_predict),
 ]
 
 
@@ -387,6 +443,7 @@ def _summary(state: QuickstartState, seconds: float) -> dict[str, Any]:
         "runs": state.runs,
         "best_run": state.best,
         "registered_model": state.registered,
+        "served": state.served,
         "tracking_uri": db.safe_url if db is not None else settings.tracking_uri,
         "artifact_uri": settings.artifact_uri,
         "seconds": round(seconds, 2),
@@ -441,6 +498,15 @@ def print_report(console: Console, summary: dict[str, Any]) -> None:
             f"and set [bold]{registered['uri']}[/bold]",
             soft_wrap=True,
         )
+    served = summary.get("served")
+    if served:
+        model = served["model"]
+        console.print(
+            f"Served [bold]{registered['uri'] if registered else model['uri']}[/bold] "
+            f"(version {model['version']}) at {served['url']}: POST /predict with {len(served['predictions'])} "
+            f"test rows -> predictions {served['predictions']} (true labels {served['actual']})",
+            soft_wrap=True,
+        )
     data = summary["dataset"]
     console.print(
         f"Data: [bold]{data['uri']}[/bold] ({data['n_rows']} rows), validated against {data['schema']}",
@@ -460,6 +526,7 @@ def print_report(console: Console, summary: dict[str, Any]) -> None:
         (f"loopml runs compare {' '.join(ids)}", "the two best runs side by side"),
         (f"loopml data profile datasets:/{DATASET}@latest", "column types, ranges and distributions"),
         (f"loopml models show models:/{MODEL_NAME}@production", "the registered model, its signature and metrics"),
+        (f"loopml serve models:/{MODEL_NAME}@production", "serve the model on http://127.0.0.1:8080 (POST /predict)"),
         ("loopml server", "the REST API on http://127.0.0.1:5050"),
     ):
         console.print(f"  [bold cyan]{command}[/bold cyan]  [dim]# {what}[/dim]", soft_wrap=True)
