@@ -8,10 +8,8 @@ Both wait for ``/api/v1/health`` with a bounded timeout and are stopped in teard
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,6 +19,7 @@ import httpx
 import pytest
 import uvicorn
 from tests.conftest import free_port
+from tests.processes import spawn_http_process, wait_ready
 
 import loopml as lm
 from loopml.config import Settings, load_settings
@@ -28,8 +27,6 @@ from loopml.core.records import Role
 from loopml.server import create_app
 from loopml.store.sql import Database
 from loopml.store.sql.tokens import SqlTokenStore
-
-STARTUP_TIMEOUT = 60.0
 
 
 @dataclass
@@ -62,20 +59,6 @@ class LiveServer:
         return self.log.read_text() if self.log and self.log.exists() else ""
 
 
-def _wait_healthy(url: str, alive: object = None) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        if callable(alive) and not alive():
-            raise RuntimeError("server exited during startup")
-        try:
-            if httpx.get(f"{url}/api/v1/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    raise TimeoutError(f"server at {url} was not healthy within {STARTUP_TIMEOUT} s")
-
-
 @contextmanager
 def start_server(
     home: Path,
@@ -91,29 +74,13 @@ def start_server(
     child_env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPML_")}
     child_env.update({"LOOPML_HOME": str(home), "LOOPML_TRACKING_URI": tracking_uri, **(env or {})})
     log = home / "server.log"
-    for _attempt in range(3):  # a free port can be taken between free_port() and bind
-        port = free_port()
-        command = [sys.executable, "-m", "loopml.server", "--port", str(port), "--log-level", "warning", *args]
-        with open(log, "ab") as out:
-            process = subprocess.Popen([*command, *(["--auth"] if auth else [])], env=child_env, stdout=out, stderr=out)
-        server = LiveServer(f"http://127.0.0.1:{port}", home, tracking_uri, log)
-        try:
-            _wait_healthy(server.url, alive=lambda p=process: p.poll() is None)
-        except RuntimeError:
-            if "address already in use" in server.logs().lower():
-                continue
-            raise RuntimeError(f"server failed to start:\n{server.logs()}") from None
-        try:
-            yield server
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=15)
-        return
-    raise RuntimeError(f"could not bind a free port:\n{server.logs()}")
+    flags = [*args, *(["--auth"] if auth else [])]
+
+    def command(port: int) -> list[str]:
+        return [sys.executable, "-m", "loopml.server", "--port", str(port), "--log-level", "warning", *flags]
+
+    with spawn_http_process(command, env=child_env, log=log, ready_path="/api/v1/health") as (url, _process):
+        yield LiveServer(url, home, tracking_uri, log)
 
 
 @contextmanager
@@ -127,7 +94,7 @@ def thread_server(settings: Settings, *, auth: bool = False, **limits: int) -> I
     thread.start()
     live = LiveServer(f"http://127.0.0.1:{port}", settings.home, settings.tracking_uri)
     try:
-        _wait_healthy(live.url, alive=thread.is_alive)
+        wait_ready(f"{live.url}/api/v1/health", alive=thread.is_alive)
         yield live
     finally:
         server.should_exit = True

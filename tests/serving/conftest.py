@@ -30,9 +30,7 @@ from sklearn.preprocessing import StandardScaler
 
 import loopml as lm
 from loopml.tracking import session
-from tests.conftest import free_port
-
-STARTUP_TIMEOUT = 60.0
+from tests.processes import spawn_http_process
 
 
 def breast_cancer() -> tuple[pd.DataFrame, pd.Series]:
@@ -74,20 +72,6 @@ class Serving:
         return self.log.read_text() if self.log.exists() else ""
 
 
-def _wait(url: str, path: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("server exited during startup")
-        try:
-            if httpx.get(f"{url}{path}", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    raise TimeoutError(f"{url}{path} was not 200 within {STARTUP_TIMEOUT} s")
-
-
 @contextmanager
 def start_serving(home: Path, model_uri: str, *args: str, wait_for: str = "/readyz") -> Iterator[Serving]:
     """``loopml serve MODEL_URI`` on a free port with LOOPML_HOME=home; ``wait_for`` must answer 200 first."""
@@ -95,29 +79,12 @@ def start_serving(home: Path, model_uri: str, *args: str, wait_for: str = "/read
     env["LOOPML_HOME"] = str(home)
     log = home / f"serve-{time.monotonic_ns()}.log"
     home.mkdir(parents=True, exist_ok=True)
-    for _attempt in range(3):  # a free port can be taken between free_port() and bind
-        port = free_port()
-        command = [sys.executable, "-m", "loopml.cli", "serve", model_uri, "--port", str(port), *args]
-        with open(log, "ab") as out:
-            process = subprocess.Popen(command, env=env, stdout=out, stderr=out)
-        serving = Serving(f"http://127.0.0.1:{port}", home, log, process)
-        try:
-            _wait(serving.url, wait_for, process)
-        except RuntimeError:
-            if "address already in use" in serving.logs().lower():
-                continue
-            raise RuntimeError(f"serve failed to start:\n{serving.logs()}") from None
-        try:
-            yield serving
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=15)
-        return
-    raise RuntimeError(f"could not bind a free port:\n{serving.logs()}")
+
+    def command(port: int) -> list[str]:
+        return [sys.executable, "-m", "loopml.cli", "serve", model_uri, "--port", str(port), *args]
+
+    with spawn_http_process(command, env=env, log=log, ready_path=wait_for) as (url, process):
+        yield Serving(url, home, log, process)
 
 
 @dataclass
