@@ -18,7 +18,7 @@ EXPORTED = {
     "get_metric_history", "get_run", "list_artifacts", "list_experiments", "load_model", "log_artifact",
     "log_artifacts", "log_model", "registry", "ModelVersion", "archive_model_version", "delete_model_alias",
     "delete_model_version", "diff_model_versions", "get_model_version", "list_model_versions", "list_models",
-    "register_model", "set_model_alias", "update_model_version",
+    "register_model", "set_model_alias", "update_model_version", "training",
     "log_batch", "log_dict", "log_metric", "log_metrics", "log_param", "log_params", "log_text",
     "read_artifact", "search_runs", "set_experiment", "set_tag", "set_tags", "start_run",
 }  # fmt: skip
@@ -33,6 +33,7 @@ ALLOWED = {
     "data": {"core", "config", "store", "artifacts", "tracking"},
     "registry": {"core", "config", "store", "artifacts", "tracking", "data"},
     "serving": {"core", "config", "store", "artifacts", "tracking", "data", "registry"},
+    "training": {"core", "config", "store", "artifacts", "tracking", "data", "registry"},
 }
 
 

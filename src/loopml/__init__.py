@@ -136,6 +136,7 @@ __all__ = [
     "set_tag",
     "set_tags",
     "start_run",
+    "training",
     "update_model_version",
 ]
 
@@ -170,7 +171,7 @@ if TYPE_CHECKING:
     )
 
 
-_SUBMODULES = {"data", "registry"}
+_SUBMODULES = {"data", "registry", "training"}
 
 
 def __getattr__(name: str) -> Any:

@@ -1,0 +1,377 @@
+"""``tune``: hyperparameter search with Optuna, one child run per trial under a parent run.
+
+>>> import loopml as lm                                                                 # doctest: +SKIP
+>>> from sklearn.svm import SVC                                                         # doctest: +SKIP
+>>> space = {"C": ("float", 1e-3, 10, {"log": True}), "kernel": ("categorical", ["rbf", "linear"])}
+>>> result = lm.training.tune(SVC(), df, "target", search_space=space, n_trials=30, n_jobs=2)  # doctest: +SKIP
+>>> result.best_params, result.best_value, result.model_uri                             # doctest: +SKIP
+
+Each trial is a child run named ``trial-<number>`` (params, ``cv_<metric>`` and its std, the
+per-fold running mean as ``cv_<metric>_running`` by step, tags ``tune.trial`` and
+``tune.state``). Trial runs are created through the store with explicit handles, never on the
+process-wide run stack, so ``n_jobs > 1`` (Optuna's thread pool) logs each trial to its own run.
+The parent run gets the settings (``tune.*`` params), ``best.<param>`` params, ``best_<metric>``,
+trial counts, a ``trials.json`` artifact and, for an estimator, the refitted best model.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from loopml.core.errors import InvalidInput
+from loopml.core.records import RunStatus
+from loopml.training.fitting import make_cv
+from loopml.training.inputs import Task, resolve_data, resolve_task, split_xy
+from loopml.training.runs import child_run, use_run
+from loopml.training.scoring import ScorerSpec, default_metric, resolve_direction, spec
+from loopml.training.space import check_space, space_dict, suggest
+
+if TYPE_CHECKING:
+    import optuna
+    import pandas as pd
+
+    from loopml.tracking.fluent import ActiveRun
+
+
+@dataclass(frozen=True)
+class TuneResult:
+    """The outcome of :func:`tune`: the parent run, the best trial, and the refitted model."""
+
+    run_id: str
+    best_params: dict[str, Any]
+    best_value: float
+    best_trial: int
+    best_run_id: str
+    metric: str
+    direction: str
+    model: Any = None
+    """The estimator refitted on all the data with ``best_params`` (``None`` for a callable objective)."""
+    model_uri: str | None = None
+    study: optuna.Study | None = None
+    trial_run_ids: dict[int, str] = field(default_factory=dict)
+    """Trial number -> child run id."""
+
+
+def tune(
+    estimator_or_objective: Any,
+    data: pd.DataFrame | str | None = None,
+    target: str | None = None,
+    *,
+    search_space: Mapping[str, tuple[Any, ...]] | None = None,
+    n_trials: int | None = 20,
+    metric: str | None = None,
+    direction: str | None = None,
+    cv: int | Any = 3,
+    n_jobs: int = 1,
+    timeout: float | None = None,
+    pruning: bool = False,
+    seed: int = 0,
+    task: Task | None = None,
+    progress: bool = True,
+    log_model: bool = True,
+    run_name: str | None = None,
+) -> TuneResult:
+    """Search hyperparameters with Optuna (TPE sampler seeded with ``seed``), logging every trial.
+
+    With an estimator, ``search_space`` (see :mod:`loopml.training.space`) is sampled into
+    ``estimator.set_params`` and each trial's value is the mean cross-validated ``metric``
+    (a scorer name or alias; default ``roc_auc`` binary, ``accuracy`` multiclass, ``rmse``
+    regression). With a callable ``objective(trial) -> float`` it is called as is (``data``,
+    ``target`` and ``search_space`` unused); its trial run id is in ``trial.user_attrs["run_id"]``.
+
+    ``direction`` defaults to ``minimize`` for losses and errors, else ``maximize``.
+    ``n_jobs > 1`` runs trials in threads. ``pruning=True`` uses Optuna's ``MedianPruner`` on
+    the running mean over folds (report your own values from a callable objective).
+    ``timeout`` (seconds) stops starting new trials. Runs in the active run or a new one.
+    """
+    import optuna
+
+    objective_fn, estimator = _split_target(estimator_or_objective)
+    _check_budget(n_trials, timeout, n_jobs)
+    previous_verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        with use_run(run_name) as parent:
+            if estimator is not None:
+                setup = _EstimatorSearch.prepare(estimator, data, target, search_space, metric, task, cv, seed)
+                metric_spec, run_trial = setup.metric, setup.run_trial
+            else:
+                if search_space is not None or data is not None:
+                    raise InvalidInput(
+                        "A callable objective samples its own parameters and reads its own data: "
+                        "drop search_space/data, or tune an estimator instead."
+                    )
+                metric_spec = spec(metric) if metric is not None else ScorerSpec("value", "value")
+                setup = None
+                run_trial = _callable_trial(objective_fn, metric_spec)
+            chosen = resolve_direction(direction, metric_spec)
+            parent.log_params(
+                {
+                    "tune.objective": _describe(estimator_or_objective),
+                    "tune.metric": metric_spec.name,
+                    "tune.direction": chosen,
+                    "tune.n_trials": str(n_trials),
+                    "tune.timeout": str(timeout),
+                    "tune.n_jobs": str(n_jobs),
+                    "tune.cv": str(cv) if estimator is not None else "None",
+                    "tune.pruning": str(pruning),
+                    "tune.seed": str(seed),
+                    "tune.search_space": json.dumps(space_dict(setup.space)) if setup else "None",
+                }
+            )
+            study = optuna.create_study(
+                direction=chosen,
+                sampler=optuna.samplers.TPESampler(seed=seed),
+                pruner=optuna.pruners.MedianPruner() if pruning else optuna.pruners.NopPruner(),
+            )
+            runner = _TrialRunner(parent, run_trial)
+            with _progress_bar(progress, n_trials) as advance:
+                study.optimize(
+                    runner,
+                    n_trials=n_trials,
+                    timeout=timeout,
+                    n_jobs=n_jobs,
+                    callbacks=[lambda _study, _trial: advance()],
+                )
+            return _finish(parent, study, runner, metric_spec, chosen, setup, log_model)
+    finally:
+        optuna.logging.set_verbosity(previous_verbosity)
+
+
+# -- what one trial does ----------------------------------------------------------------------------
+
+
+@dataclass
+class _EstimatorSearch:
+    """Cross-validate one sampled configuration of an estimator, fold by fold (prunable)."""
+
+    estimator: Any
+    space: dict[str, tuple[Any, ...]]
+    metric: ScorerSpec
+    X: Any
+    y: Any
+    splitter: Any
+
+    @classmethod
+    def prepare(
+        cls,
+        estimator: Any,
+        data: Any,
+        target: str | None,
+        space: Any,
+        metric: str | None,
+        task: Any,
+        cv: Any,
+        seed: int,
+    ) -> _EstimatorSearch:
+        if data is None or target is None:
+            raise InvalidInput("Tuning an estimator needs data and target: tune(estimator, data, target, ...).")
+        if space is None:
+            raise InvalidInput(
+                "Tuning an estimator needs a search_space, e.g. "
+                '{"C": ("float", 1e-3, 10, {"log": True}), "max_depth": ("int", 2, 10)}.'
+            )
+        checked = check_space(space, estimator)
+        frame, _version = resolve_data(data)
+        X, y = split_xy(frame, target)
+        resolved = resolve_task(task, y, estimator)
+        metric_spec = spec(metric) if metric is not None else default_metric(resolved, y)
+        return cls(estimator, checked, metric_spec, X, y, make_cv(cv, resolved, seed))
+
+    def run_trial(self, trial: optuna.Trial, run: ActiveRun) -> float:
+        import optuna
+        from sklearn.base import clone
+        from sklearn.metrics import get_scorer
+
+        params = {name: suggest(trial, name, spec) for name, spec in self.space.items()}
+        model = clone(self.estimator).set_params(**params)
+        scorer = self.metric.scorer if callable(self.metric.scorer) else get_scorer(self.metric.scorer)
+        scores: list[float] = []
+        for step, (train_idx, test_idx) in enumerate(self.splitter.split(self.X, self.y)):
+            model.fit(self.X.iloc[train_idx], self.y.iloc[train_idx])
+            scores.append(self.metric.sign * float(scorer(model, self.X.iloc[test_idx], self.y.iloc[test_idx])))
+            running = float(np.mean(scores))
+            run.log_metric(f"cv_{self.metric.name}_running", running, step=step)
+            trial.report(running, step)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"pruned after fold {step} with running mean {running:.6g}")
+        value = float(np.mean(scores))
+        run.log_metrics({f"cv_{self.metric.name}": value, f"cv_{self.metric.name}_std": float(np.std(scores))})
+        return value
+
+    def refit(self, params: dict[str, Any]) -> Any:
+        from sklearn.base import clone
+
+        return clone(self.estimator).set_params(**params).fit(self.X, self.y)
+
+
+def _callable_trial(objective: Callable[[Any], float], metric: ScorerSpec) -> Callable[[Any, ActiveRun], float]:
+    def run_trial(trial: optuna.Trial, run: ActiveRun) -> float:
+        value = objective(trial)
+        if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+            raise InvalidInput(f"The objective must return a number, got {type(value).__name__} {value!r}.")
+        run.log_metric(metric.name, float(value))
+        return float(value)
+
+    return run_trial
+
+
+class _TrialRunner:
+    """Optuna's objective: a child run around each trial, ended with the trial's outcome."""
+
+    def __init__(self, parent: ActiveRun, run_trial: Callable[[Any, ActiveRun], float]) -> None:
+        self.parent = parent
+        self.run_trial = run_trial
+        self.run_ids: dict[int, str] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        import optuna
+
+        run = child_run(self.parent, f"trial-{trial.number}", tags={"tune.trial": str(trial.number)})
+        with self._lock:
+            self.run_ids[trial.number] = run.id
+        trial.set_user_attr("run_id", run.id)
+        try:
+            value = self.run_trial(trial, run)
+        except optuna.TrialPruned:
+            self._close(run, trial, "PRUNED", RunStatus.FINISHED)
+            raise
+        except BaseException:
+            self._close(run, trial, "FAIL", RunStatus.FAILED)
+            raise
+        self._close(run, trial, "COMPLETE", RunStatus.FINISHED)
+        return value
+
+    @staticmethod
+    def _close(run: ActiveRun, trial: optuna.Trial, state: str, status: RunStatus) -> None:
+        run.log_params(dict(trial.params))
+        run.set_tags({"tune.state": state})
+        run.end(status)
+
+
+# -- the parent run ---------------------------------------------------------------------------------
+
+
+def _finish(
+    parent: ActiveRun,
+    study: optuna.Study,
+    runner: _TrialRunner,
+    metric: ScorerSpec,
+    direction: str,
+    setup: _EstimatorSearch | None,
+    log_model: bool,
+) -> TuneResult:
+    from optuna.trial import TrialState
+
+    counts = {state: sum(t.state == state for t in study.trials) for state in TrialState}
+    if counts[TrialState.COMPLETE] == 0:
+        raise InvalidInput(
+            f"No trial completed ({counts[TrialState.PRUNED]} pruned, {counts[TrialState.FAIL]} failed, "
+            f"{len(study.trials)} started): raise n_trials or timeout, or turn pruning off."
+        )
+    best = study.best_trial
+    best_run_id = runner.run_ids[best.number]
+    parent.log_params({f"best.{k}": v for k, v in best.params.items()})
+    parent.log_metrics(
+        {
+            f"best_{metric.name}": float(best.value),
+            "n_trials_complete": counts[TrialState.COMPLETE],
+            "n_trials_pruned": counts[TrialState.PRUNED],
+            "n_trials_failed": counts[TrialState.FAIL],
+        }
+    )
+    parent.set_tags({"tune.best_trial": str(best.number), "tune.best_run_id": best_run_id})
+    parent.log_dict(
+        {
+            "metric": metric.name,
+            "direction": direction,
+            "best_trial": best.number,
+            "trials": [
+                {
+                    "number": t.number,
+                    "state": t.state.name,
+                    "value": t.value,
+                    "params": t.params,
+                    "run_id": runner.run_ids.get(t.number),
+                    "seconds": t.duration.total_seconds() if t.duration is not None else None,
+                }
+                for t in study.trials
+            ],
+        },
+        "trials.json",
+    )
+    model = model_uri = None
+    if setup is not None:
+        model = setup.refit(best.params)
+        if log_model:
+            from loopml.registry.packaging import log_model as log_model_package
+
+            model_uri = log_model_package(model, "model", input_example=setup.X.head(5), run=parent).uri
+    return TuneResult(
+        run_id=parent.id,
+        best_params=dict(best.params),
+        best_value=float(best.value),
+        best_trial=best.number,
+        best_run_id=best_run_id,
+        metric=metric.name,
+        direction=direction,
+        model=model,
+        model_uri=model_uri,
+        study=study,
+        trial_run_ids=dict(runner.run_ids),
+    )
+
+
+# -- helpers ----------------------------------------------------------------------------------------
+
+
+def _split_target(target: Any) -> tuple[Callable[[Any], float] | None, Any]:
+    if callable(getattr(target, "fit", None)) and callable(getattr(target, "set_params", None)):
+        return None, target
+    if callable(target):
+        return target, None
+    raise InvalidInput(
+        f"tune takes a scikit-learn estimator (with a search_space) or a callable objective(trial) -> float, "
+        f"got {type(target).__name__}."
+    )
+
+
+def _check_budget(n_trials: Any, timeout: Any, n_jobs: Any) -> None:
+    if n_trials is None and timeout is None:
+        raise InvalidInput("Give n_trials, timeout, or both: tuning needs a budget.")
+    if n_trials is not None and (isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1):
+        raise InvalidInput(f"n_trials must be a positive integer, got {n_trials!r}.")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0):
+        raise InvalidInput(f"timeout must be a positive number of seconds, got {timeout!r}.")
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or (n_jobs < 1 and n_jobs != -1):
+        raise InvalidInput(f"n_jobs must be a positive integer or -1 (one thread per CPU), got {n_jobs!r}.")
+
+
+def _describe(target: Any) -> str:
+    kind = target if isinstance(target, type) else type(target)
+    if callable(target) and not hasattr(target, "fit"):
+        return getattr(target, "__qualname__", None) or kind.__qualname__
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
+@contextmanager
+def _progress_bar(enabled: bool, total: int | None) -> Iterator[Callable[[], None]]:
+    """A Rich progress bar of finished trials on stderr; yields a thread-safe ``advance()``."""
+    if not enabled:
+        yield lambda: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = (SpinnerColumn(), TextColumn("[bold]tuning"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("tune", total=total)
+        yield lambda: bar.advance(task)
