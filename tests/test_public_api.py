@@ -18,7 +18,7 @@ EXPORTED = {
     "get_metric_history", "get_run", "list_artifacts", "list_experiments", "load_model", "log_artifact",
     "log_artifacts", "log_model", "registry", "ModelVersion", "archive_model_version", "delete_model_alias",
     "delete_model_version", "diff_model_versions", "get_model_version", "list_model_versions", "list_models",
-    "register_model", "set_model_alias", "update_model_version", "training",
+    "register_model", "set_model_alias", "update_model_version", "training", "pipeline", "pipelines", "step",
     "log_batch", "log_dict", "log_metric", "log_metrics", "log_param", "log_params", "log_text",
     "read_artifact", "search_runs", "set_experiment", "set_tag", "set_tags", "start_run",
 }  # fmt: skip
@@ -34,6 +34,7 @@ ALLOWED = {
     "registry": {"core", "config", "store", "artifacts", "tracking", "data"},
     "serving": {"core", "config", "store", "artifacts", "tracking", "data", "registry"},
     "training": {"core", "config", "store", "artifacts", "tracking", "data", "registry"},
+    "pipelines": {"core", "config", "store", "artifacts", "tracking"},
 }
 
 
@@ -48,6 +49,10 @@ def test_exported_names_are_pinned_and_resolve() -> None:
     assert set(loopml.__all__) == EXPORTED
     for name in loopml.__all__:
         assert getattr(loopml, name) is not None, name
+    assert set(loopml.pipelines.__all__) == {
+        "Pipeline", "PipelineRun", "Status", "Step", "StepFailed", "StepOutput", "StepRun", "get_run", "list_runs",
+        "pipeline", "step",
+    }  # fmt: skip
     assert set(loopml.data.__all__) == DATA_EXPORTED
     for name in loopml.data.__all__:
         assert getattr(loopml.data, name) is not None, name

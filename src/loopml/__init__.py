@@ -60,6 +60,7 @@ _LAZY: dict[str, str] = {
         "start_run",
     )
 }
+_LAZY.update({"pipeline": "loopml.pipelines", "step": "loopml.pipelines"})
 _LAZY.update(
     {
         name: "loopml.registry"
@@ -127,6 +128,8 @@ __all__ = [
     "log_param",
     "log_params",
     "log_text",
+    "pipeline",
+    "pipelines",
     "read_artifact",
     "register_model",
     "registry",
@@ -136,6 +139,7 @@ __all__ = [
     "set_tag",
     "set_tags",
     "start_run",
+    "step",
     "training",
     "update_model_version",
 ]
@@ -171,7 +175,7 @@ if TYPE_CHECKING:
     )
 
 
-_SUBMODULES = {"data", "registry", "training"}
+_SUBMODULES = {"data", "pipelines", "registry", "training"}
 
 
 def __getattr__(name: str) -> Any:

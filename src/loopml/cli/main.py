@@ -16,10 +16,10 @@ from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from loopml import __version__
-from loopml.cli import data, experiments, models, output, quickstart, runs, serve, server, token
+from loopml.cli import data, experiments, models, output, pipeline, quickstart, runs, serve, server, token
 from loopml.core.errors import LoopmlError
 
-COMMAND_ORDER = ("quickstart", "data", "experiments", "runs", "models", "serve", "server", "token")
+COMMAND_ORDER = ("quickstart", "data", "pipeline", "experiments", "runs", "models", "serve", "server", "token")
 
 
 class LoopmlGroup(TyperGroup):
@@ -62,6 +62,7 @@ app.add_typer(data.app, name="data")
 app.add_typer(experiments.app, name="experiments")
 app.add_typer(runs.app, name="runs")
 app.add_typer(models.app, name="models")
+app.add_typer(pipeline.app, name="pipeline")
 app.add_typer(token.app, name="token")
 app.command("server", epilog=server.EPILOG)(server.server)
 app.command("serve", epilog=serve.EPILOG)(serve.serve)

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from loopml.artifacts.base import BlobStore
     from loopml.store.base import DatasetStore, LineageStore, ModelRegistry
     from loopml.store.sql.database import Database
+    from loopml.store.sql.pipelines import SqlPipelineStore
 
 
 class Session:
@@ -73,6 +74,19 @@ class Session:
         from loopml.store.http_models import HttpModelRegistry
 
         return HttpModelRegistry(self.store)  # type: ignore[arg-type]
+
+    @functools.cached_property
+    def pipelines(self) -> SqlPipelineStore:
+        """Pipeline and step runs, in the local database (the platform server has no pipeline API yet)."""
+        if self.db is None:
+            raise InvalidInput(
+                f"Pipelines need a database tracking URI, but LOOPML_TRACKING_URI is the server "
+                f"{self.settings.tracking_uri}, which has no pipeline API yet. Use sqlite:///... or "
+                "postgresql+psycopg://... (or unset LOOPML_TRACKING_URI for the local default)."
+            )
+        from loopml.store.sql.pipelines import SqlPipelineStore
+
+        return SqlPipelineStore(self.db)
 
     @functools.cached_property
     def blob_store(self) -> BlobStore:

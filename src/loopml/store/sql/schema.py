@@ -214,3 +214,48 @@ model_aliases = Table(
     Column("updated_at", BigInteger, nullable=False),
     Index("ix_model_aliases_version", "version_id"),
 )
+
+pipeline_runs = Table(
+    "pipeline_runs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("pipeline", String(256), nullable=False),
+    Column("params", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("executor", String(32), nullable=False),
+    Column("start_time", BigInteger, nullable=False),
+    Column("end_time", BigInteger, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("resumed_from", String(32), nullable=True),
+    # what the pipeline function returned, with step outputs as {"$step": ..., "$output": ...} (JSON)
+    Column("result", Text, nullable=True),
+    Column("created_by", String(256), nullable=False),
+    Index("ix_pipeline_runs_pipeline_start", "pipeline", "start_time"),
+    Index("ix_pipeline_runs_start", "start_time"),
+)
+
+step_runs = Table(
+    "step_runs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("pipeline_run_id", String(32), ForeignKey("pipeline_runs.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(256), nullable=False),
+    # topological position in the run's DAG, and the names of the steps it reads from (JSON list)
+    Column("position", Integer, nullable=False),
+    Column("upstream", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("cache_key", String(64), nullable=True),
+    Column("cache_hit", Boolean, nullable=False),
+    Column("reused_from", String(32), nullable=True),
+    Column("attempts", Integer, nullable=False),
+    Column("start_time", BigInteger, nullable=True),
+    Column("end_time", BigInteger, nullable=True),
+    Column("duration_ms", BigInteger, nullable=True),
+    Column("inputs", Text, nullable=False),
+    Column("outputs", Text, nullable=False),
+    Column("logs", Text, nullable=False),
+    Column("error", Text, nullable=True),
+    Column("traceback", Text, nullable=True),
+    UniqueConstraint("pipeline_run_id", "name", name="uq_step_run_name"),
+    Index("ix_step_runs_cache_key", "cache_key"),
+)

@@ -1,0 +1,103 @@
+"""Cache keys: what a step's result depends on, hashed.
+
+key = SHA-256 of canonical JSON of: the step's code hash (its source plus the source of every
+function of the same module it calls, transitively), its arguments with each step output
+replaced by that artifact's SHA-256 (other values as canonical JSON, or the hash of their
+stored form when they are not JSON), its declared outputs and its ``version``.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import inspect
+import json
+import marshal
+import textwrap
+import types
+from typing import Any
+
+from loopml.pipelines import materialize
+from loopml.pipelines.step import Step
+
+
+def code_hash(step: Step) -> str:
+    """SHA-256 of the step's source and of same-module functions it calls (memoised on the step)."""
+    cached = getattr(step, "code_hash_", None)
+    if cached is not None:
+        return cached
+    digest = hashlib.sha256()
+    for name, source in sorted(_sources(step.fn).items()):
+        digest.update(name.encode() + b"\0" + source + b"\0")
+    step.code_hash_ = digest.hexdigest()  # type: ignore[attr-defined]
+    return step.code_hash_  # type: ignore[attr-defined]
+
+
+def cache_key(step: Step, arguments: dict[str, Any]) -> str:
+    """The key of one call: ``arguments`` hold artifact SHA-256s in place of step outputs."""
+    document = {
+        "code": code_hash(step),
+        "arguments": {k: _canonical(v) for k, v in arguments.items()},
+        "outputs": list(step.output_names),
+        "version": str(step.version),
+    }
+    return hashlib.sha256(json.dumps(document, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+class ArtifactRef:
+    """An input artifact inside ``arguments`` when computing a key."""
+
+    __slots__ = ("sha256",)
+
+    def __init__(self, sha256: str) -> None:
+        self.sha256 = sha256
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, ArtifactRef):
+        return {"$artifact": value.sha256}
+    if value is None or type(value) in (bool, int, str):
+        return value
+    if type(value) is float:
+        return value if value == value and value not in (float("inf"), float("-inf")) else {"$float": repr(value)}
+    if type(value) in (list, tuple):
+        return {"$" + type(value).__name__: [_canonical(v) for v in value]}
+    if type(value) is dict and all(type(k) is str for k in value):
+        return {"$dict": {k: _canonical(v) for k, v in value.items()}}
+    data, fmt, _ = materialize.dumps(value)
+    return {"$value": fmt, "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def _sources(fn: Any) -> dict[str, bytes]:
+    """``{qualname: source}`` of ``fn`` and the same-module functions it calls, transitively."""
+    found: dict[str, bytes] = {}
+    pending = [_unwrap(fn)]
+    while pending:
+        function = pending.pop()
+        key = function.__qualname__  # not the module name: the same code imported elsewhere hits
+        if key in found:
+            continue
+        try:
+            source = textwrap.dedent(inspect.getsource(function))
+        except (OSError, TypeError):  # defined in a REPL or exec(): hash the bytecode instead
+            code = getattr(function, "__code__", None)
+            found[key] = marshal.dumps(code) if code is not None else repr(function).encode()
+            continue
+        found[key] = source.encode()
+        for name in _called_names(source):
+            target = _unwrap(getattr(function, "__globals__", {}).get(name))
+            if isinstance(target, types.FunctionType) and target.__module__ == function.__module__:
+                pending.append(target)
+    return found
+
+
+def _unwrap(value: Any) -> Any:
+    return value.fn if isinstance(value, Step) else value
+
+
+def _called_names(source: str) -> set[str]:
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    return {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}

@@ -1,0 +1,160 @@
+"""Step outputs as bytes in the content-addressed blob store, and back.
+
+=================================  ========  =====================================================
+value                              format    how
+=================================  ========  =====================================================
+``pandas.DataFrame``               parquet   ``DataFrame.to_parquet`` (pyarrow); index kept
+``numpy.ndarray`` (not object)     npy       ``numpy.save(allow_pickle=False)``
+scikit-learn estimator             skops     ``skops.io.dumps``; the types it needs are recorded
+``None``/bool/int/float/str,       json      canonical JSON (sorted keys); tuples, NaN and non-str
+lists and str-keyed dicts of them            keys are not JSON-safe and go to cloudpickle
+anything else                      pickle    ``cloudpickle.dumps``
+=================================  ========  =====================================================
+
+A frame or array that its format cannot hold (mixed-type columns, object arrays) falls back to
+cloudpickle. Pickles and skops types are loaded back without asking because they are the
+project's own outputs, written by this code; a skops file that needs types other than the ones
+recorded at save time is refused (``SecurityError``).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import sys
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from loopml.core.errors import InvalidInput, SecurityError
+
+if TYPE_CHECKING:
+    from loopml.artifacts.base import BlobStore
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A stored output: its blob's SHA-256, size, format and what loading it needs."""
+
+    sha256: str
+    size: int
+    format: str
+    type: str
+    trusted: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Artifact:
+        return cls(data["sha256"], data["size"], data["format"], data.get("type", ""), list(data.get("trusted") or []))
+
+
+class Unserializable(InvalidInput):
+    """A value that no format (not even cloudpickle) can store."""
+
+
+def dumps(value: Any) -> tuple[bytes, str, list[str]]:
+    """``(data, format, trusted_types)`` for ``value``; ``Unserializable`` when nothing can hold it."""
+    module = type(value).__module__.split(".")[0]
+    if module == "pandas":
+        import pandas as pd
+
+        if isinstance(value, pd.DataFrame):
+            try:
+                buffer = io.BytesIO()
+                value.to_parquet(buffer)
+                return buffer.getvalue(), "parquet", []
+            except Exception:  # mixed-type object columns, non-string column names: pickle instead
+                pass
+    elif module == "numpy":
+        import numpy as np
+
+        if isinstance(value, np.ndarray) and not value.dtype.hasobject:
+            buffer = io.BytesIO()
+            np.save(buffer, value, allow_pickle=False)
+            return buffer.getvalue(), "npy", []
+    elif _is_sklearn(value):
+        import skops.io as sio
+
+        try:
+            data = sio.dumps(value)
+            return data, "skops", sorted(sio.get_untrusted_types(data=data))
+        except Exception:  # an estimator holding something skops cannot persist: pickle instead
+            pass
+    if _json_safe(value):
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False).encode(), "json", []
+    import cloudpickle
+
+    try:
+        return cloudpickle.dumps(value), "pickle", []
+    except Exception as exc:
+        raise Unserializable(
+            f"cannot store a {type(value).__module__}.{type(value).__qualname__}: {type(exc).__name__}: {exc}. "
+            "Return a DataFrame, an ndarray, a scikit-learn estimator, JSON data or a picklable object."
+        ) from exc
+
+
+def loads(data: bytes, artifact: Artifact) -> Any:
+    """The value stored as ``data`` in ``artifact.format``."""
+    if artifact.format == "parquet":
+        import pandas as pd
+
+        return pd.read_parquet(io.BytesIO(data))
+    if artifact.format == "npy":
+        import numpy as np
+
+        return np.load(io.BytesIO(data), allow_pickle=False)
+    if artifact.format == "skops":
+        import skops.io as sio
+
+        needed = set(sio.get_untrusted_types(data=data))
+        unexpected = sorted(needed - set(artifact.trusted))
+        if unexpected:
+            raise SecurityError(
+                f"Step output {artifact.sha256[:12]} needs skops types that were not recorded when it was saved: "
+                f"{unexpected}."
+            )
+        return sio.loads(data, trusted=sorted(needed))
+    if artifact.format == "json":
+        return json.loads(data)
+    if artifact.format == "pickle":
+        import cloudpickle
+
+        return cloudpickle.loads(data)
+    raise InvalidInput(
+        f"Unknown step output format {artifact.format!r}. Known formats: ['json', 'npy', 'parquet', 'pickle', 'skops']."
+    )
+
+
+def save(value: Any, blobs: BlobStore) -> Artifact:
+    """Store ``value`` and describe it."""
+    data, fmt, trusted = dumps(value)
+    blob = blobs.put_bytes(data)
+    kind = f"{type(value).__module__}.{type(value).__qualname__}"
+    return Artifact(blob.sha256, blob.size, fmt, kind, trusted)
+
+
+def load(artifact: Artifact, blobs: BlobStore) -> Any:
+    """Read an artifact back (its hash is verified by the blob store)."""
+    return loads(blobs.read_bytes(artifact.sha256), artifact)
+
+
+def _json_safe(value: Any, depth: int = 0) -> bool:
+    if depth > 50:
+        return False
+    kind = type(value)
+    if value is None or kind in (bool, int, str):
+        return True
+    if kind is float:
+        return math.isfinite(value)
+    if kind is list:
+        return all(_json_safe(v, depth + 1) for v in value)
+    if kind is dict:
+        return all(type(k) is str and _json_safe(v, depth + 1) for k, v in value.items())
+    return False
+
+
+def _is_sklearn(value: Any) -> bool:
+    base = sys.modules.get("sklearn.base")  # not imported: the value cannot be an estimator
+    return base is not None and isinstance(value, base.BaseEstimator)

@@ -1,0 +1,167 @@
+"""Pipeline runs and step runs as recorded, and reading them back (``get_run``, ``list_runs``)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from loopml.core.errors import InvalidInput, NotFound
+from loopml.pipelines import materialize
+from loopml.pipelines.step import StepOutput
+from loopml.tracking.session import get_session
+
+
+class Status(StrEnum):
+    """Pipeline runs are ``RUNNING``, then ``SUCCEEDED`` or ``FAILED``; steps can also be ``SKIPPED``
+    (not started because another step failed)."""
+
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    SKIPPED = "SKIPPED"
+
+
+@dataclass(frozen=True)
+class StepRun:
+    """One step of one pipeline run: status, cache use, attempts, timing, artifacts, logs, error."""
+
+    id: str
+    pipeline_run_id: str
+    name: str
+    position: int
+    upstream: list[str]
+    status: Status
+    cache_key: str | None
+    cache_hit: bool
+    reused_from: str | None
+    attempts: int
+    start_time: int | None
+    end_time: int | None
+    duration_ms: int | None
+    inputs: dict[str, str]
+    outputs: dict[str, dict[str, Any]]
+    logs: str
+    error: str | None
+    traceback: str | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> StepRun:
+        return cls(**{**row, "status": Status(row["status"]), "cache_hit": bool(row["cache_hit"])})
+
+    def load(self, output: str | None = None) -> Any:
+        """One output of this step (the only one when ``output`` is omitted), read from the blob store."""
+        if not self.outputs:
+            raise NotFound(f"Step {self.name!r} of pipeline run {self.pipeline_run_id} has no stored outputs.")
+        if output is None:
+            if len(self.outputs) > 1:
+                raise InvalidInput(f"Step {self.name!r} has outputs {sorted(self.outputs)}: name the one to load.")
+            output = next(iter(self.outputs))
+        if output not in self.outputs:
+            raise NotFound(f"Step {self.name!r} has no output {output!r}. Its outputs are: {sorted(self.outputs)}.")
+        return materialize.load(materialize.Artifact.from_dict(self.outputs[output]), get_session().blob_store)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class PipelineRun:
+    """One run of a pipeline: its parameters, status and steps in topological order.
+
+    >>> run = train_churn.run(C=0.5)           # doctest: +SKIP
+    >>> run.status, run.result                 # doctest: +SKIP
+    """
+
+    id: str
+    pipeline: str
+    params: dict[str, Any]
+    status: Status
+    executor: str
+    start_time: int
+    end_time: int | None
+    error: str | None
+    resumed_from: str | None
+    created_by: str
+    steps: list[StepRun] = field(default_factory=list)
+    result_spec: Any = None
+
+    @classmethod
+    def from_rows(cls, row: dict[str, Any], steps: list[dict[str, Any]]) -> PipelineRun:
+        fields = {k: row[k] for k in cls.__dataclass_fields__ if k not in ("steps", "result_spec", "status")}
+        return cls(
+            **fields,
+            status=Status(row["status"]),
+            steps=[StepRun.from_row(s) for s in steps],
+            result_spec=row.get("result"),
+        )
+
+    @property
+    def duration_ms(self) -> int | None:
+        return None if self.end_time is None else max(0, self.end_time - self.start_time)
+
+    def step(self, name: str) -> StepRun:
+        """The run of step ``name`` (``NotFound`` lists the steps)."""
+        for found in self.steps:
+            if found.name == name:
+                return found
+        raise NotFound(f"Pipeline run {self.id} has no step {name!r}. Its steps are: {[s.name for s in self.steps]}.")
+
+    def output(self, step: str, name: str | None = None) -> Any:
+        """An output of one step, loaded from the blob store."""
+        return self.step(step).load(name)
+
+    @property
+    def result(self) -> Any:
+        """What the pipeline function returned, with each step output loaded (``None`` until it succeeded)."""
+        if self.status != Status.SUCCEEDED:
+            return None
+        return _decode_result(self.result_spec, self)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("result_spec")
+        data["duration_ms"] = self.duration_ms
+        return data
+
+
+def get_run(run_id: str) -> PipelineRun:
+    """A pipeline run by id (or a unique prefix of it), with its steps."""
+    store = get_session().pipelines
+    row = store.get_run(run_id)
+    return PipelineRun.from_rows(row, store.list_steps(row["id"]))
+
+
+def list_runs(pipeline: str | None = None, *, limit: int = 50) -> list[dict[str, Any]]:
+    """Recent pipeline runs, newest first, with step counts (``steps``, ``cached``, ``failed``)."""
+    if limit < 1:
+        raise InvalidInput(f"Invalid limit={limit}: use a number >= 1.")
+    return get_session().pipelines.list_runs(pipeline=pipeline, limit=limit)
+
+
+def encode_result(value: Any) -> Any:
+    """A JSON form of what the pipeline function returned, step outputs as ``{"$step", "$output"}``."""
+    if isinstance(value, StepOutput):
+        node, output = value.ref
+        return {"$step": node, "$output": output}
+    if isinstance(value, list):
+        return [encode_result(v) for v in value]
+    if isinstance(value, tuple):
+        return {"$tuple": [encode_result(v) for v in value]}
+    if isinstance(value, dict):
+        return {"$dict": [[str(k), encode_result(v)] for k, v in value.items()]}
+    return {"$value": value}
+
+
+def _decode_result(spec: Any, run: PipelineRun) -> Any:
+    if isinstance(spec, list):
+        return [_decode_result(v, run) for v in spec]
+    if not isinstance(spec, dict):
+        return spec
+    if "$step" in spec:
+        return run.output(spec["$step"], spec["$output"])
+    if "$tuple" in spec:
+        return tuple(_decode_result(v, run) for v in spec["$tuple"])
+    if "$dict" in spec:
+        return {k: _decode_result(v, run) for k, v in spec["$dict"]}
+    return spec.get("$value")

@@ -1,0 +1,295 @@
+"""Executing a traced DAG: parallel scheduling, cache, retries, materialisation and records.
+
+The calling thread schedules; a thread pool of ``max_workers`` runs ready steps (each one an
+attempt at a time through :mod:`loopml.pipelines.executors`). A step whose cache key matches a
+succeeded step run reuses its outputs without running. When a step fails, no new step starts,
+running ones finish (their outputs stay cached), the rest are recorded ``SKIPPED``, the run is
+``FAILED`` and :class:`StepFailed` names the step.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from loopml.core.clock import now_ms
+from loopml.core.ids import new_id
+from loopml.pipelines import materialize
+from loopml.pipelines.cache import ArtifactRef, cache_key
+from loopml.pipelines.capture import truncate
+from loopml.pipelines.errors import StepFailed
+from loopml.pipelines.executors import Executor, Outcome, call
+from loopml.pipelines.graph import Graph, Node, collect_handles, map_handles
+from loopml.pipelines.materialize import Artifact, Unserializable
+from loopml.pipelines.records import Status, encode_result
+from loopml.pipelines.step import StepOutput
+from loopml.tracking.session import Session
+
+
+@dataclass
+class _Result:
+    node: Node
+    ok: bool
+    outputs: dict[str, Artifact] = field(default_factory=dict)
+    error: str | None = None
+
+
+class Runner:
+    """One execution of a graph; :meth:`run` returns the pipeline run id or raises ``StepFailed``."""
+
+    def __init__(
+        self,
+        graph: Graph,
+        session: Session,
+        *,
+        params: dict[str, Any],
+        executor: Executor,
+        max_workers: int,
+        cache: bool,
+        resume: dict[str, Any] | None = None,
+    ) -> None:
+        self.graph = graph
+        self.session = session
+        self.store = session.pipelines
+        self.blobs = session.blob_store
+        self.params = params
+        self.executor = executor
+        self.max_workers = max_workers
+        self.cache = cache
+        self.resume = resume
+        self.reusable: dict[str, dict[str, Any]] = {}
+        if resume is not None:
+            self.reusable = {s["name"]: s for s in resume["steps"] if s["status"] == Status.SUCCEEDED}
+        self.outputs: dict[str, dict[str, Artifact]] = {}
+        self.run_id = new_id()
+
+    def run(self) -> str:
+        actor = self.session.actor
+        self.store.create_run(
+            {
+                "id": self.run_id,
+                "pipeline": self.graph.pipeline,
+                "params": self.params,
+                "status": Status.RUNNING.value,
+                "executor": self.executor,
+                "start_time": now_ms(),
+                "resumed_from": None if self.resume is None else self.resume["id"],
+                "created_by": actor,
+            },
+            actor=actor,
+        )
+        try:
+            failure = self._schedule()
+        except BaseException as exc:  # interrupted, or the store failed: the run must not stay RUNNING
+            self.store.finish_run(
+                self.run_id, status=Status.FAILED, end_time=now_ms(), error=f"{type(exc).__name__}: {exc}", actor=actor
+            )
+            raise
+        if failure is None:
+            result = encode_result(self.graph.result)
+            self.store.finish_run(self.run_id, status=Status.SUCCEEDED, end_time=now_ms(), error=None,
+                                  result=result, actor=actor)  # fmt: skip
+            return self.run_id
+        message = f"step {failure.node.name!r} failed: {failure.error}"
+        self.store.finish_run(self.run_id, status=Status.FAILED, end_time=now_ms(), error=message, actor=actor)
+        short = self.run_id[:8]
+        raise StepFailed(
+            f"Pipeline {self.graph.pipeline!r} failed at step {failure.node.name!r} (run {short}): {failure.error}. "
+            f"See `loopml pipeline show {short}`; after a fix, resume with run(resume={self.run_id!r}) "
+            f"or `--resume {short}`.",
+            run_id=self.run_id,
+            step=failure.node.name,
+            cause=failure.error or "",
+        )
+
+    def _schedule(self) -> _Result | None:
+        waiting = {node.name: len(node.upstream) for node in self.graph.nodes}
+        downstream = self.graph.downstream()
+        ready = [node for node in self.graph.nodes if not node.upstream]
+        running: dict[Future[_Result], Node] = {}
+        failure: _Result | None = None
+        finished: set[str] = set()
+        with ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="loopml-step") as pool:
+            while ready or running:
+                while ready and failure is None:
+                    node = ready.pop(0)
+                    running[pool.submit(self._run_node, node)] = node
+                if not running:
+                    break
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in sorted(done, key=lambda f: running[f].position):
+                    node = running.pop(future)
+                    result = future.result()
+                    finished.add(node.name)
+                    if not result.ok:
+                        failure = failure or result
+                        continue
+                    self.outputs[node.name] = result.outputs
+                    for child in downstream[node.name]:
+                        waiting[child] -= 1
+                        if waiting[child] == 0:
+                            ready.append(self.graph.node(child))
+                ready.sort(key=lambda n: n.position)
+        if failure is not None:
+            for node in self.graph.nodes:
+                if node.name not in finished:
+                    self.store.insert_step(self._row(node, Status.SKIPPED, {}), actor=self.session.actor)
+        return failure
+
+    def _run_node(self, node: Node) -> _Result:
+        try:
+            return self._execute(node)
+        except Exception as exc:  # a store or blob failure around the step: fail the step, not the scheduler
+            return _Result(node, False, error=f"{type(exc).__name__}: {exc}")
+
+    def _execute(self, node: Node) -> _Result:
+        step, actor = node.step, self.session.actor
+        inputs = self._input_hashes(node)
+        previous = self.reusable.get(node.name)
+        if previous is not None:
+            outputs = {k: Artifact.from_dict(v) for k, v in previous["outputs"].items()}
+            if self._all_stored(outputs):
+                return self._reuse(node, inputs, outputs, previous, cache_hit=False)
+        try:
+            key_args = {
+                k: map_handles(v, lambda h: ArtifactRef(self._artifact(h).sha256)) for k, v in node.arguments.items()
+            }
+            key: str | None = cache_key(step, key_args)
+        except Unserializable as exc:
+            return self._fail_early(node, inputs, f"an argument {exc.message}")
+        if self.cache and step.cache:
+            hit = self.store.find_cached(key)
+            if hit is not None:
+                outputs = {k: Artifact.from_dict(v) for k, v in hit["outputs"].items()}
+                if self._all_stored(outputs):
+                    return self._reuse(node, inputs, outputs, hit, cache_hit=True, key=key)
+        step_run_id = new_id()
+        started = now_ms()
+        row = self._row(node, Status.RUNNING, inputs, id=step_run_id, cache_key=key, start_time=started)
+        self.store.insert_step(row, actor=actor)
+        logs: list[str] = []
+        outcome = Outcome(False)
+        outputs: dict[str, Artifact] = {}
+        attempts = 0
+        clock = time.perf_counter()
+        for attempt in range(1, step.retries + 2):
+            attempts = attempt
+            try:
+                args, kwargs = node.call_args(lambda h: materialize.load(self._artifact(h), self.blobs))
+            except Exception as exc:
+                outcome = Outcome(False, error=f"could not load its inputs: {type(exc).__name__}: {exc}")
+                break
+            outcome = call(self.executor, step.fn, args, kwargs, step.timeout)
+            if outcome.logs:
+                logs.append(outcome.logs if step.retries == 0 else f"--- attempt {attempt} ---\n{outcome.logs}")
+            if outcome.ok:
+                try:
+                    outputs = self._store_outputs(node, outcome.value)
+                except Unserializable as exc:  # deterministic: retrying would not help
+                    outcome = Outcome(False, error=f"it returned a value that {exc.message}")
+                break
+            if attempt <= step.retries and step.retry_delay:
+                time.sleep(step.retry_delay)
+        ended = now_ms()
+        status = Status.SUCCEEDED if outcome.ok else Status.FAILED
+        changes = {
+            "name": node.name,
+            "status": status.value,
+            "attempts": attempts,
+            "end_time": ended,
+            "duration_ms": int((time.perf_counter() - clock) * 1000),
+            "outputs": {k: a.to_dict() for k, a in outputs.items()},
+            "logs": truncate("".join(logs)),
+            "error": outcome.error,
+            "traceback": outcome.traceback,
+        }
+        self.store.update_step(step_run_id, changes, actor=actor)
+        self._lineage(step_run_id, inputs, outputs)
+        return _Result(node, outcome.ok, outputs, outcome.error)
+
+    def _reuse(
+        self,
+        node: Node,
+        inputs: dict[str, str],
+        outputs: dict[str, Artifact],
+        source: dict[str, Any],
+        *,
+        cache_hit: bool,
+        key: str | None = None,
+    ) -> _Result:
+        now = now_ms()
+        row = self._row(
+            node, Status.SUCCEEDED, inputs, cache_key=key or source["cache_key"], cache_hit=cache_hit,
+            reused_from=source["id"], start_time=now, end_time=now, duration_ms=0,
+            outputs={k: a.to_dict() for k, a in outputs.items()},
+        )  # fmt: skip
+        self.store.insert_step(row, actor=self.session.actor)
+        self._lineage(row["id"], inputs, outputs)
+        return _Result(node, True, outputs)
+
+    def _fail_early(self, node: Node, inputs: dict[str, str], error: str) -> _Result:
+        now = now_ms()
+        row = self._row(node, Status.FAILED, inputs, start_time=now, end_time=now, duration_ms=0, error=error)
+        self.store.insert_step(row, actor=self.session.actor)
+        return _Result(node, False, error=error)
+
+    def _store_outputs(self, node: Node, value: Any) -> dict[str, Artifact]:
+        names = node.step.output_names
+        if len(names) == 1:
+            values = [value]
+        elif isinstance(value, tuple | list) and len(value) == len(names):
+            values = list(value)
+        else:
+            raise Unserializable(
+                f"does not match its declared outputs {list(names)}: return a tuple of {len(names)} values, "
+                f"got {type(value).__name__}"
+            )
+        return {name: materialize.save(v, self.blobs) for name, v in zip(names, values, strict=True)}
+
+    def _artifact(self, handle: StepOutput) -> Artifact:
+        node, output = handle.ref
+        return self.outputs[node][output]
+
+    def _input_hashes(self, node: Node) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for key, value in node.arguments.items():
+            handles = collect_handles(value)
+            for i, handle in enumerate(handles):
+                found[key if isinstance(value, StepOutput) else f"{key}[{i}]"] = self._artifact(handle).sha256
+        return found
+
+    def _all_stored(self, outputs: dict[str, Artifact]) -> bool:
+        return bool(outputs) and all(self.blobs.exists(a.sha256) for a in outputs.values())
+
+    def _lineage(self, step_run_id: str, inputs: dict[str, str], outputs: dict[str, Artifact]) -> None:
+        lineage, actor = self.session.lineage, self.session.actor
+        for sha in dict.fromkeys(inputs.values()):
+            lineage.add_edge(("artifact", sha), ("step_run", step_run_id), relation="input", actor=actor)
+        for sha in dict.fromkeys(a.sha256 for a in outputs.values()):
+            lineage.add_edge(("step_run", step_run_id), ("artifact", sha), relation="output", actor=actor)
+
+    def _row(self, node: Node, status: Status, inputs: dict[str, str], **values: Any) -> dict[str, Any]:
+        row = {
+            "id": new_id(),
+            "pipeline_run_id": self.run_id,
+            "name": node.name,
+            "position": node.position,
+            "upstream": list(node.upstream),
+            "status": status.value,
+            "cache_key": None,
+            "cache_hit": False,
+            "reused_from": None,
+            "attempts": 0,
+            "start_time": None,
+            "end_time": None,
+            "duration_ms": None,
+            "inputs": inputs,
+            "outputs": {},
+            "logs": "",
+            "error": None,
+            "traceback": None,
+        }
+        row.update(values)
+        return row

@@ -1,0 +1,181 @@
+"""Tracing: steps inside a pipeline build a DAG; outside they are plain functions; parallel runs."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import loopml.pipelines as lp
+from loopml.core.errors import InvalidInput
+from loopml.pipelines import Status, pipeline, step
+
+
+@step
+def numbers(n: int) -> list:
+    return list(range(n))
+
+
+@step
+def total(values: list) -> int:
+    return sum(values)
+
+
+@step(outputs=("low", "high"))
+def halves(values: list) -> tuple[list, list]:
+    middle = len(values) // 2
+    return values[:middle], values[middle:]
+
+
+@step
+def combine(parts: list, scale: int = 1) -> int:
+    return sum(parts) * scale
+
+
+@pipeline
+def sums(n: int, scale: int = 1):
+    low, high = halves(numbers(n))
+    return {"low": total(low), "high": total(high), "both": combine([total(low), total(high)], scale=scale)}
+
+
+def test_step_outside_a_pipeline_is_the_function() -> None:
+    assert total([1, 2, 3]) == 6
+    assert halves([1, 2, 3, 4]) == ([1, 2], [3, 4])
+    assert total.__name__ == "total" and isinstance(total, lp.Step)
+
+
+def test_tracing_builds_a_dag_in_topological_order() -> None:
+    graph = sums.build({"n": 4, "scale": 1})
+    names = [node.name for node in graph.nodes]
+    assert names == ["numbers", "halves", "total", "total-2", "total-3", "total-4", "combine"]
+    assert graph.node("halves").upstream == ("numbers",)
+    assert graph.node("combine").upstream == ("total-3", "total-4")
+    assert graph.downstream()["halves"] == ["total", "total-2", "total-3", "total-4"]
+
+
+def test_run_multiple_outputs_and_nested_handles() -> None:
+    run = sums.run(n=6, scale=10)
+    assert run.status == Status.SUCCEEDED
+    assert run.result == {"low": 3, "high": 12, "both": 150}
+    assert run.params == {"n": 6, "scale": 10}
+    assert set(run.step("halves").outputs) == {"low", "high"}
+    assert run.output("halves", "high") == [3, 4, 5]
+    assert run.step("combine").inputs.keys() == {"parts[0]", "parts[1]"}
+    assert lp.get_run(run.id[:8]).id == run.id
+
+
+def test_parameters_are_checked() -> None:
+    with pytest.raises(InvalidInput, match=r"Pipeline 'sums' needs parameter 'n'"):
+        sums.run()
+    with pytest.raises(
+        InvalidInput, match=r"Unknown parameter 'm' for pipeline 'sums'. Valid parameters are: \['n', 'scale'\]"
+    ):
+        sums.run(n=1, m=2)
+    with pytest.raises(InvalidInput, match="Unknown executor 'dask'"):
+        sums.run(n=1, executor="dask")
+    with pytest.raises(InvalidInput, match="Ray executor is not available yet"):
+        sums.run(n=1, executor="ray")
+    assert lp.list_runs() == []  # nothing was recorded for rejected runs
+
+
+def test_misuse_while_tracing_is_explained() -> None:
+    @pipeline
+    def branches():
+        if total(numbers(3)):
+            return None
+        return None
+
+    with pytest.raises(InvalidInput, match="has no value while the pipeline is traced"):
+        branches.run()
+
+    @pipeline
+    def not_unpacked():
+        return total(halves(numbers(4)))
+
+    with pytest.raises(InvalidInput, match=r"has outputs \['low', 'high'\]: unpack them"):
+        not_unpacked.run()
+
+    @pipeline
+    def unpack_single():
+        a, _b = numbers(4)
+        return a
+
+    with pytest.raises(InvalidInput, match="has a single output"):
+        unpack_single.run()
+
+    @pipeline
+    def bad_call():
+        return total(numbers(3), 5)
+
+    with pytest.raises(InvalidInput, match="'total' in pipeline 'bad_call' was called with invalid arguments"):
+        bad_call.run()
+
+    with pytest.raises(InvalidInput, match=r"with sums.run\(...\)"):
+        sums(n=2)
+
+
+def test_bad_step_options_are_rejected_when_traced() -> None:
+    @step(retries=-1)
+    def flaky() -> int:
+        return 1
+
+    @pipeline
+    def uses_flaky():
+        return flaky()
+
+    with pytest.raises(InvalidInput, match=r"Invalid retries=-1 for step 'flaky'"):
+        uses_flaky.run()
+
+
+def test_a_pipeline_inside_a_pipeline_joins_its_dag() -> None:
+    @pipeline
+    def inner(n: int):
+        return total(numbers(n))
+
+    @pipeline
+    def outer():
+        return combine([inner(3), inner(4)])
+
+    run = outer.run()
+    assert [s.name for s in run.steps] == ["numbers", "total", "numbers-2", "total-2", "combine"]
+    assert run.result == 3 + 6
+
+
+@step
+def nap(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+@pipeline
+def two_naps():
+    return combine([nap(0.5), nap(0.5)])
+
+
+def test_independent_steps_run_in_parallel() -> None:
+    two_naps.run(cache=False, max_workers=1)  # warm up: database, imports
+    started = time.perf_counter()
+    run = two_naps.run(cache=False)
+    elapsed = time.perf_counter() - started
+    assert run.result == 1.0
+    assert elapsed < 0.9, f"two 0.5 s steps took {elapsed:.2f} s: they did not run in parallel"
+    started = time.perf_counter()
+    two_naps.run(cache=False, max_workers=1)
+    assert time.perf_counter() - started >= 1.0
+
+
+def test_process_executor_runs_steps_in_processes() -> None:
+    import os
+
+    @step
+    def pid() -> int:
+        return os.getpid()
+
+    @pipeline
+    def pids():
+        return [pid(), pid()]
+
+    run = pids.run(executor="process", cache=False)
+    first, second = run.result
+    assert os.getpid() not in (first, second) and first != second
+    assert run.executor == "process"
