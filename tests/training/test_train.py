@@ -169,3 +169,15 @@ def test_task_inference_from_target_values() -> None:
 def test_params_are_flattened_to_short_strings() -> None:
     flat = flatten_params({"a": None, "b": 1.5, "c": [1, "x"], "d": np.float64(2.0), "e": {"k": Ridge()}, "f": len})
     assert flat == {"a": "None", "b": "1.5", "c": '[1, "x"]', "d": "2.0", "e": '{"k": "Ridge"}', "f": "len"}
+
+
+def test_text_columns_give_a_clear_error() -> None:
+    import pandas as pd
+    from sklearn.ensemble import RandomForestClassifier
+
+    import loopml as lm
+    from loopml.training import train
+
+    frame = pd.DataFrame({"x": [0.1, 0.4, 0.3, 0.9] * 10, "region": ["eu", "us"] * 20, "y": [0, 1] * 20})
+    with pytest.raises(lm.InvalidInput, match=r"could not be fitted.*Columns \['region'\] hold text"):
+        train(RandomForestClassifier(n_estimators=5), frame, "y", cv=2)

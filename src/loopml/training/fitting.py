@@ -126,9 +126,12 @@ def cross_validated(estimator: Any, X: Any, y: Any, specs: list[ScorerSpec], spl
     """``cv_<name>`` (mean over folds, natural sign) and ``cv_<name>_std`` for each scorer."""
     from sklearn.model_selection import cross_validate
 
-    scores = cross_validate(
-        estimator, X, y, cv=splitter, scoring={s.name: s.scorer for s in specs}, error_score="raise"
-    )
+    try:
+        scores = cross_validate(
+            estimator, X, y, cv=splitter, scoring={s.name: s.scorer for s in specs}, error_score="raise"
+        )
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput(f"{type(estimator).__name__} could not be fitted on the data: {exc}{_text_hint(X)}") from exc
     out: dict[str, float] = {}
     for s in specs:
         values = scores[f"test_{s.name}"] * s.sign
@@ -153,3 +156,15 @@ def _holdout(X: pd.DataFrame, y: pd.Series, test_size: Any, task: str, random_st
         X, y, test_size=test_size, stratify=stratify, random_state=random_state
     )
     return X_train, X_test, y_train, y_test
+
+
+def _text_hint(X: Any) -> str:
+    """A hint naming text columns, the usual reason a scikit-learn estimator refuses a DataFrame."""
+    if not isinstance(X, pd.DataFrame):
+        return ""
+    text = [str(c) for c in X.columns if X[c].dtype == object or pd.api.types.is_string_dtype(X[c])]
+    if not text:
+        return ""
+    return (
+        f". Columns {text} hold text: encode them (e.g. a Pipeline with a OneHotEncoder) or drop them before training."
+    )
