@@ -67,6 +67,7 @@ app.add_typer(token.app, name="token")
 app.command("server", epilog=server.EPILOG)(server.server)
 app.command("serve", epilog=serve.EPILOG)(serve.serve)
 app.command("quickstart", epilog=quickstart.EPILOG)(quickstart.quickstart)
+app.command("scheduler", epilog=pipeline.SCHEDULER_EPILOG)(pipeline.scheduler)
 
 
 def _version(value: bool) -> None:

@@ -1,15 +1,16 @@
-"""``loopml pipeline``: run a ``@pipeline`` from a module, list recent runs, show one run's DAG."""
+"""``loopml pipeline``: run a ``@pipeline`` from a module, list recent runs, show one run's DAG, schedule it.
+
+``scheduler`` (registered at the top level as ``loopml scheduler``) runs the due schedules.
+"""
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import os
-import sys
-from pathlib import Path
+import json
+import time
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from loopml.cli import output
 from loopml.core.errors import InvalidInput
@@ -112,42 +113,164 @@ def show(
     _print_run(found, logs=logs)
 
 
-def load_pipeline(target: str) -> Pipeline:
-    """The ``Pipeline`` named by ``MODULE:PIPELINE`` (a dotted module or a ``.py`` file)."""
-    from loopml.pipelines import Pipeline
+@app.command(
+    "schedule",
+    epilog=(
+        'Example: [bold]loopml pipeline schedule flows.churn:train --cron "0 3 * * *" --param C=0.5[/bold]\n\n'
+        "[bold]loopml pipeline schedule flows.churn:train --on-dataset churn[/bold]\n\n"
+        "Then keep [bold]loopml scheduler[/bold] running (or call [bold]loopml scheduler --once[/bold] from cron)."
+    ),
+)
+def schedule(
+    target: Annotated[str, typer.Argument(help="MODULE:PIPELINE (a dotted module or a .py file, from the cwd).")],
+    cron: Annotated[
+        str | None, typer.Option("--cron", help='When to run, as a cron expression in UTC, e.g. "0 3 * * *".')
+    ] = None,
+    on_dataset: Annotated[
+        str | None, typer.Option("--on-dataset", help="Also run when this dataset gets a new version.")
+    ] = None,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="A parameter as KEY=VALUE; repeat for more.")
+    ] = None,
+    as_json: output.JsonFlag = False,
+) -> None:
+    """Schedule the pipeline TARGET on a cron expression and/or new versions of a dataset."""
+    from loopml.pipelines.schedule import create_schedule
 
-    module_name, sep, attribute = target.rpartition(":")
-    if not sep or not module_name or not attribute:
-        raise InvalidInput(f"Invalid pipeline {target!r}: use MODULE:PIPELINE, e.g. flows.churn:train.")
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    module = _import(module_name)
-    found = getattr(module, attribute, None)
-    if not isinstance(found, Pipeline):
-        available = sorted(k for k, v in vars(module).items() if isinstance(v, Pipeline))
-        what = "does not exist" if found is None else f"is a {type(found).__name__}, not a @pipeline"
-        raise InvalidInput(f"{module_name}:{attribute} {what}. Pipelines in {module_name}: {available or 'none'}.")
-    return found
+    created = create_schedule(target, cron=cron, on_dataset=on_dataset, params=_parse_params(param or []))
+    if as_json:
+        output.print_json(created)
+        return
+    when = []
+    if created["cron"]:
+        when.append(f"cron '{created['cron']}' UTC (next {output.fmt_time(created['next_run_at'])})")
+    if created["on_dataset"]:
+        when.append(f"new versions of dataset {created['on_dataset']!r}")
+    output.stdout().print(
+        f"Scheduled [bold]{target}[/bold] as [bold]{output.short_id(created['id'])}[/bold]: on {' and '.join(when)}. "
+        "Run [bold]loopml scheduler[/bold] to start due runs.",
+        soft_wrap=True,
+    )
 
 
-def _import(name: str) -> Any:
-    if name.endswith(".py"):
-        path = Path(name)
-        if not path.is_file():
-            raise InvalidInput(f"Cannot import {name!r}: no such file.")
-        spec = importlib.util.spec_from_file_location(path.stem, path)
-        if spec is None or spec.loader is None:
-            raise InvalidInput(f"Cannot import {name!r} as a Python module.")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[path.stem] = module
-        spec.loader.exec_module(module)
-        return module
+@app.command("schedules", epilog="Example: [bold]loopml pipeline schedules --json[/bold]")
+def schedules(as_json: output.JsonFlag = False) -> None:
+    """List pipeline schedules with their next and last runs."""
+    from loopml.pipelines.schedule import list_schedules
+
+    found = list_schedules()
+    if as_json:
+        output.print_json(found)
+        return
+    console = output.stdout()
+    if not found:
+        console.print(
+            'No schedules yet. Add one with [bold]loopml pipeline schedule MODULE:PIPELINE --cron "0 3 * * *"[/bold].'
+        )
+        return
+    table = output.new_table("Pipeline schedules")
+    for column in ("Schedule", "Target", "Cron (UTC)", "Dataset", "Params", "Next run", "Last run", "Last status"):
+        table.add_column(column)
+    for s in found:
+        params = ", ".join(f"{k}={v}" for k, v in s["params"].items()) or output.MISSING
+        dataset = output.MISSING
+        if s["on_dataset"]:
+            dataset = f"{s['on_dataset']} (seen v{s['last_dataset_version'] or 0})"
+        last = output.MISSING if s["last_status"] is None else _status(s["last_status"])
+        if s["last_run_id"]:
+            last += f" {output.short_id(s['last_run_id'])}"
+        table.add_row(
+            output.short_id(s["id"]), s["target"], s["cron"] or output.MISSING, dataset, params,
+            output.fmt_time(s["next_run_at"]), output.fmt_time(s["last_run_at"]), last,
+        )  # fmt: skip
+    console.print(table)
+    for s in found:
+        if s["last_error"]:
+            console.print(f"[red]{output.short_id(s['id'])}[/red]: {s['last_error']}", soft_wrap=True, markup=False)
+
+
+@app.command("unschedule", epilog="Example: [bold]loopml pipeline unschedule 1a2b3c4d[/bold]")
+def unschedule(
+    schedule_id: Annotated[str, typer.Argument(help="A schedule id or a unique prefix of it.")],
+    as_json: output.JsonFlag = False,
+) -> None:
+    """Remove a schedule (its past pipeline runs stay)."""
+    from loopml.pipelines.schedule import delete_schedule
+
+    removed = delete_schedule(schedule_id)
+    if as_json:
+        output.print_json(removed)
+        return
+    output.stdout().print(f"Removed schedule {output.short_id(removed['id'])} of [bold]{removed['target']}[/bold].")
+
+
+SCHEDULER_EPILOG = (
+    "Example: [bold]loopml scheduler --interval 30[/bold]\n\n"
+    "[bold]loopml scheduler --once --json[/bold]  (one pass, e.g. from a system cron job)"
+)
+
+
+def scheduler(
+    once: Annotated[bool, typer.Option("--once", help="Run one pass over the due schedules, then exit.")] = False,
+    interval: Annotated[
+        float, typer.Option("--interval", help="Seconds between passes (without --once).", min=1.0)
+    ] = 30.0,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="With --once: one JSON list of results. Otherwise: one JSON object per line."),
+    ] = False,
+) -> None:
+    """Run due pipeline schedules, one after another, every --interval seconds (Ctrl+C stops).
+
+    With --once the exit code is 1 when a scheduled run failed.
+    """
+    from loopml.core.errors import LoopmlError
+    from loopml.pipelines.schedule import run_due
+
+    if once:
+        results = run_due()
+        if as_json:
+            output.print_json([r.to_dict() for r in results])
+        else:
+            _print_results(results, quiet=False)
+        if any(r.status == "FAILED" for r in results):
+            raise typer.Exit(output.EXIT_FAILED)
+        return
+    if not as_json:
+        output.stdout().print(f"Scheduler running: checking for due schedules every {interval:g}s. Ctrl+C stops.")
     try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        raise InvalidInput(
-            f"Cannot import module {name!r}: {exc}. Run from the folder that holds it, or add it to PYTHONPATH."
-        ) from exc
+        while True:
+            try:
+                results = run_due()
+            except LoopmlError as exc:  # e.g. the database is briefly unreachable: try again next pass
+                output.print_error(exc.message)
+                results = []
+            if as_json:
+                for r in results:
+                    typer.echo(json.dumps(output.jsonable(r.to_dict())))
+            else:
+                _print_results(results, quiet=True)
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        if not as_json:
+            output.stdout().print("Scheduler stopped.")
+
+
+def _print_results(results: list[Any], *, quiet: bool) -> None:
+    console = output.stdout()
+    if not results and not quiet:
+        console.print("No schedules due.")
+    for r in results:
+        run = f"run {output.short_id(r.run_id)}" if r.run_id else "no run"
+        line = f"{output.fmt_time(r.started_at)} {r.target} ({', '.join(r.reasons)}): {_status(r.status)} {run}"
+        console.print(line + (f" [red]{escape(r.error)}[/red]" if r.error else ""), soft_wrap=True)
+
+
+def load_pipeline(target: str) -> Pipeline:
+    """The ``Pipeline`` named by ``MODULE:PIPELINE`` (see :mod:`loopml.pipelines.loader`)."""
+    from loopml.pipelines.loader import load_pipeline as load
+
+    return load(target)
 
 
 def _parse_params(pairs: list[str]) -> dict[str, str]:

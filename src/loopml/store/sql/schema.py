@@ -259,3 +259,23 @@ step_runs = Table(
     UniqueConstraint("pipeline_run_id", "name", name="uq_step_run_name"),
     Index("ix_step_runs_cache_key", "cache_key"),
 )
+
+pipeline_schedules = Table(
+    "pipeline_schedules",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("target", String(512), nullable=False),  # MODULE:PIPELINE, imported by the scheduler
+    # when it runs: a cron expression (UTC) and/or the name of a dataset whose new versions trigger it
+    Column("cron", String(128), nullable=True),
+    Column("on_dataset", String(256), nullable=True),
+    Column("params", Text, nullable=False),  # JSON object
+    Column("enabled", Boolean, nullable=False),
+    Column("last_run_at", BigInteger, nullable=True),
+    Column("last_run_id", String(32), nullable=True),
+    Column("last_status", String(16), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("last_dataset_version", Integer, nullable=True),  # the newest version of on_dataset already seen
+    Column("next_run_at", BigInteger, nullable=True),  # the next cron time (ms), None without cron
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(256), nullable=False),
+)
