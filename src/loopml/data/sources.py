@@ -334,7 +334,7 @@ def _cast(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
         return pa.RecordBatch.from_arrays(
             [batch.column(i).cast(schema.field(i).type) for i in range(len(schema))], schema=schema
         )
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+    except pa.ArrowException as exc:  # invalid values or an unsupported cast
         raise InvalidInput(f"A later chunk does not match the schema of the first one: {_clean(exc)}") from exc
 
 

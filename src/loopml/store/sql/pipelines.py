@@ -12,10 +12,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from loopml.core.errors import InvalidInput, NotFound
-from loopml.core.ids import is_id
 from loopml.store.sql import schema as t
 from loopml.store.sql.database import Database
+from loopml.store.sql.lookup import row_by_id_or_prefix
 from loopml.store.sql.tracking import record_audit
 
 _JSON_RUN = ("params", "result")
@@ -77,22 +76,10 @@ class SqlPipelineStore:
 
     def get_run(self, run_id: str) -> dict[str, Any]:
         """A pipeline run by id or unique id prefix (at least 4 characters)."""
-        r = t.pipeline_runs.c
-        if is_id(run_id):
-            where = r.id == run_id
-        elif 4 <= len(run_id) < 32 and all(c in "0123456789abcdef" for c in run_id):
-            where = r.id.like(f"{run_id}%")
-        else:
-            raise InvalidInput(
-                f"Invalid pipeline run id {run_id!r}: use the id or a unique prefix of 4+ hex characters."
-            )
-        with self.db.read() as conn:
-            rows = conn.execute(sa.select(t.pipeline_runs).where(where).limit(2)).all()
-        if not rows:
-            raise NotFound(f"Pipeline run {run_id!r} does not exist. List runs with `loopml pipeline list`.")
-        if len(rows) > 1:
-            raise InvalidInput(f"Pipeline run prefix {run_id!r} is ambiguous: give more characters.")
-        return _decode(rows[0]._mapping, _JSON_RUN)
+        row = row_by_id_or_prefix(
+            self.db, t.pipeline_runs, run_id, what="pipeline run", list_hint="List runs with `loopml pipeline list`."
+        )
+        return _decode(row._mapping, _JSON_RUN)
 
     def list_runs(self, *, pipeline: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         """Newest pipeline runs first, with step counts (``steps``, ``cached``, ``failed``)."""

@@ -12,10 +12,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from loopml.core.errors import InvalidInput, NotFound
-from loopml.core.ids import is_id
 from loopml.store.sql import schema as t
 from loopml.store.sql.database import Database
+from loopml.store.sql.lookup import row_by_id_or_prefix
 from loopml.store.sql.tracking import record_audit
 
 
@@ -35,22 +34,14 @@ class SqlScheduleStore:
 
     def get(self, schedule_id: str) -> dict[str, Any]:
         """A schedule by id or unique id prefix (at least 4 characters)."""
-        c = t.pipeline_schedules.c
-        if is_id(schedule_id):
-            where = c.id == schedule_id
-        elif 4 <= len(schedule_id) < 32 and all(ch in "0123456789abcdef" for ch in schedule_id):
-            where = c.id.like(f"{schedule_id}%")
-        else:
-            raise InvalidInput(
-                f"Invalid schedule id {schedule_id!r}: use the id or a unique prefix of 4+ hex characters."
-            )
-        with self.db.read() as conn:
-            rows = conn.execute(sa.select(t.pipeline_schedules).where(where).limit(2)).all()
-        if not rows:
-            raise NotFound(f"Schedule {schedule_id!r} does not exist. List them with `loopml pipeline schedules`.")
-        if len(rows) > 1:
-            raise InvalidInput(f"Schedule prefix {schedule_id!r} is ambiguous: give more characters.")
-        return _decode(rows[0]._mapping)
+        row = row_by_id_or_prefix(
+            self.db,
+            t.pipeline_schedules,
+            schedule_id,
+            what="schedule",
+            list_hint="List them with `loopml pipeline schedules`.",
+        )
+        return _decode(row._mapping)
 
     def list_schedules(self, *, enabled_only: bool = False) -> list[dict[str, Any]]:
         """Every schedule, oldest first."""
