@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
 from decimal import Decimal
 
 import numpy as np
@@ -10,6 +12,7 @@ import pandas as pd
 import pytest
 from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from loopml.core.errors import SecurityError
 from loopml.pipelines import materialize
@@ -54,6 +57,39 @@ def test_sklearn_estimator_as_skops() -> None:
     artifact, back = round_trip(model)
     assert artifact.format == "skops"
     np.testing.assert_array_equal(back.predict(np.array([[0.5], [2.5]])), model.predict(np.array([[0.5], [2.5]])))
+
+
+_FIT_AND_HASH = """
+import hashlib
+from sklearn.datasets import load_iris
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from loopml.pipelines.materialize import dumps
+X, y = load_iris(return_X_y=True)
+model = make_pipeline(StandardScaler(), RandomForestClassifier(n_estimators=3, random_state=0)).fit(X, y)
+print(hashlib.sha256(dumps(model)[0]).hexdigest())
+"""
+
+
+def test_skops_bytes_are_the_same_in_every_process() -> None:
+    """Object ids and zip timestamps differ per process; the stored bytes (the cache key) must not."""
+    hashes = {
+        subprocess.run([sys.executable, "-c", _FIT_AND_HASH], capture_output=True, text=True, check=True).stdout
+        for _ in range(2)
+    }
+    assert len(hashes) == 1 and len(hashes.pop().strip()) == 64
+
+
+def test_canonical_skops_loads_back_shared_references() -> None:
+    scaler = StandardScaler().fit(np.array([[0.0], [2.0]]))
+    shared = {"a": scaler, "b": scaler}  # skops memoises the second reference by id
+    holder = FunctionTransformer(kw_args=shared)
+    data, fmt, trusted = materialize.dumps(holder)
+    assert fmt == "skops" and data == materialize.dumps(holder)[0]
+    back = materialize.loads(data, Artifact("x", len(data), fmt, "", trusted))
+    assert back.kw_args["a"] is back.kw_args["b"]
+    np.testing.assert_array_equal(back.kw_args["a"].mean_, scaler.mean_)
 
 
 class Doubler(BaseEstimator):

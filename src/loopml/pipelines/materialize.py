@@ -5,11 +5,17 @@ value                              format    how
 =================================  ========  =====================================================
 ``pandas.DataFrame``               parquet   ``DataFrame.to_parquet`` (pyarrow); index kept
 ``numpy.ndarray`` (not object)     npy       ``numpy.save(allow_pickle=False)``
-scikit-learn estimator             skops     ``skops.io.dumps``; the types it needs are recorded
+scikit-learn estimator             skops     ``skops.io.dumps`` made canonical; the types it needs
+                                             are recorded
 ``None``/bool/int/float/str,       json      canonical JSON (sorted keys); tuples, NaN and non-str
 lists and str-keyed dicts of them            keys are not JSON-safe and go to cloudpickle
 anything else                      pickle    ``cloudpickle.dumps``
 =================================  ========  =====================================================
+
+Every format is byte-stable: the same value gives the same bytes, in any process, so its hash
+is a cache key downstream. skops names objects by ``id()`` and stamps the zip entries with the
+time, so its archive is rewritten canonically (ids renumbered in order of appearance, entries
+sorted, a fixed timestamp); that loads back exactly like the original.
 
 A frame or array that its format cannot hold (mixed-type columns, object arrays) falls back to
 cloudpickle. Pickles and skops types are loaded back without asking because they are the
@@ -22,7 +28,9 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 import sys
+import zipfile
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -78,7 +86,7 @@ def dumps(value: Any) -> tuple[bytes, str, list[str]]:
         import skops.io as sio
 
         try:
-            data = sio.dumps(value)
+            data = canonical_skops(sio.dumps(value))
             return data, "skops", sorted(sio.get_untrusted_types(data=data))
         except Exception:  # an estimator holding something skops cannot persist: pickle instead
             pass
@@ -138,6 +146,48 @@ def save(value: Any, blobs: BlobStore) -> Artifact:
 def load(artifact: Artifact, blobs: BlobStore) -> Any:
     """Read an artifact back (its hash is verified by the blob store)."""
     return loads(blobs.read_bytes(artifact.sha256), artifact)
+
+
+def canonical_skops(data: bytes) -> bytes:
+    """The skops archive ``data`` with ``id()``-based object ids and entry timestamps made stable."""
+    with zipfile.ZipFile(io.BytesIO(data)) as source:
+        schema = json.loads(source.read("schema.json"))
+        renumbered: dict[int, int] = {}
+
+        def number(old: int) -> int:
+            return renumbered.setdefault(old, len(renumbered) + 1)  # 0 would read as "no id" in skops
+
+        def walk(node: Any) -> None:
+            if isinstance(node, dict):
+                if "__loader__" in node:
+                    if type(node.get("__id__")) is int:
+                        node["__id__"] = number(node["__id__"])
+                    file = node.get("file")
+                    if isinstance(file, str) and _SKOPS_FILE.fullmatch(file):
+                        node["file"] = f"{number(int(file[:-4]))}.npy"
+                for child in node.values():
+                    walk(child)
+            elif isinstance(node, list):
+                for child in node:
+                    walk(child)
+
+        walk(schema)
+        entries = {"schema.json": json.dumps(schema, separators=(",", ":")).encode()}
+        for info in source.infolist():
+            if info.filename == "schema.json":
+                continue
+            if not _SKOPS_FILE.fullmatch(info.filename):
+                raise Unserializable(f"has an unexpected entry {info.filename!r} in its skops archive")
+            entries[f"{number(int(info.filename[:-4]))}.npy"] = source.read(info)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as target:
+        for name in sorted(entries):
+            target.writestr(zipfile.ZipInfo(name, date_time=_ZIP_EPOCH), entries[name])
+    return buffer.getvalue()
+
+
+_SKOPS_FILE = re.compile(r"\d+\.npy")
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
 def _json_safe(value: Any, depth: int = 0) -> bool:
