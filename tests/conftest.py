@@ -12,6 +12,7 @@ import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import pytest
@@ -105,3 +106,16 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[Any]:
+    """A real Ray: ``LOOPML_RAY_ADDRESS`` if set, else a local one, started once per test process.
+
+    Tests using it are marked ``xdist_group("ray")`` so that one worker process hosts Ray.
+    """
+    from loopml.compute.ray_cluster import connect
+
+    ray = connect()
+    yield ray
+    ray.shutdown()

@@ -27,14 +27,15 @@ EXPORTED = {
 ALLOWED = {
     "core": set(),
     "config": {"core"},
+    "compute": {"core", "config"},
     "store": {"core", "config"},
     "artifacts": {"core", "config"},
     "tracking": {"core", "config", "store", "artifacts"},
     "data": {"core", "config", "store", "artifacts", "tracking"},
     "registry": {"core", "config", "store", "artifacts", "tracking", "data"},
     "serving": {"core", "config", "store", "artifacts", "tracking", "data", "registry"},
-    "training": {"core", "config", "store", "artifacts", "tracking", "data", "registry"},
-    "pipelines": {"core", "config", "store", "artifacts", "tracking"},
+    "training": {"core", "config", "compute", "store", "artifacts", "tracking", "data", "registry"},
+    "pipelines": {"core", "config", "compute", "store", "artifacts", "tracking"},
 }
 
 

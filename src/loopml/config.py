@@ -12,6 +12,9 @@ variable                   meaning                                     default
 ``LOOPML_TOKEN``           bearer token for a remote server            none
 ``LOOPML_FLUSH_INTERVAL``  seconds between background metric flushes   ``1.0``
 ``LOOPML_FLUSH_SIZE``      buffered metric points that force a flush   ``5000``
+``LOOPML_RAY_ADDRESS``     the Ray cluster for ``executor="ray"``      a local Ray started on demand
+                           (``ray://host:10001``, ``host:6379``,
+                           ``auto``)
 =========================  ==========================================  ===============================
 """
 
@@ -24,7 +27,7 @@ from pathlib import Path
 
 from loopml.core.errors import InvalidInput
 
-_KEYS = ("home", "tracking_uri", "artifact_uri", "token", "flush_interval", "flush_size")
+_KEYS = ("home", "tracking_uri", "artifact_uri", "token", "flush_interval", "flush_size", "ray_address")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +40,7 @@ class Settings:
     token: str | None
     flush_interval: float
     flush_size: int
+    ray_address: str | None = None
 
     @property
     def is_remote(self) -> bool:
@@ -66,6 +70,7 @@ def load_settings(environ: dict[str, str] | None = None, cwd: Path | None = None
         token=get("token"),
         flush_interval=_number("flush_interval", get("flush_interval") or "1.0", float),
         flush_size=_number("flush_size", get("flush_size") or "5000", int),
+        ray_address=get("ray_address"),
     )
 
 

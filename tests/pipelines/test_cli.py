@@ -98,7 +98,7 @@ def test_failed_run_exits_1_and_resume(cli: Invoke, flows: Path) -> None:
         (["cli_flows:flow", "--param", "n"], "use KEY=VALUE"),
         (["cli_flows:flow", "--resume", "zzzz"], "Invalid pipeline run id"),
         (["cli_flows:flow", "--resume", "abcd1234"], "does not exist"),
-        (["cli_flows:flow", "--executor", "ray"], "not available yet"),
+        (["cli_flows:flow", "--executor", "dask"], "Unknown executor"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(cli: Invoke, flows: Path, args: list[str], message: str) -> None:

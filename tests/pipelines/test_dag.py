@@ -73,8 +73,6 @@ def test_parameters_are_checked() -> None:
         sums.run(n=1, m=2)
     with pytest.raises(InvalidInput, match="Unknown executor 'dask'"):
         sums.run(n=1, executor="dask")
-    with pytest.raises(InvalidInput, match="Ray executor is not available yet"):
-        sums.run(n=1, executor="ray")
     assert lp.list_runs() == []  # nothing was recorded for rejected runs
 
 
@@ -126,6 +124,17 @@ def test_bad_step_options_are_rejected_when_traced() -> None:
     with pytest.raises(InvalidInput, match=r"Invalid retries=-1 for step 'flaky'"):
         uses_flaky.run()
 
+    @step(resources={"cpus": -1})
+    def negative() -> int:
+        return 1
+
+    @pipeline
+    def uses_negative():
+        return negative()
+
+    with pytest.raises(InvalidInput, match=r"Invalid resources=\{'cpus': -1\} for step 'negative'"):
+        uses_negative.run()
+
 
 def test_a_pipeline_inside_a_pipeline_joins_its_dag() -> None:
     @pipeline
@@ -162,6 +171,26 @@ def test_independent_steps_run_in_parallel() -> None:
     started = time.perf_counter()
     two_naps.run(cache=False, max_workers=1)
     assert time.perf_counter() - started >= 1.0
+
+
+@step(resources={"cpus": 2})
+def wide(tag: str) -> list[float]:
+    started = time.monotonic()
+    time.sleep(0.2)
+    return [started, time.monotonic()]
+
+
+@pipeline
+def two_wide():
+    return [wide("a"), wide("b"), nap(0.0)]
+
+
+def test_a_step_holds_as_many_pool_slots_as_cpus_it_asks_for() -> None:
+    """With two slots, two steps that each need two CPUs cannot overlap."""
+    first, second, _ = two_wide.run(cache=False, max_workers=2).result
+    assert first[1] <= second[0] or second[1] <= first[0], f"the steps overlapped: {first} {second}"
+    first, second, _ = two_wide.run(cache=False, max_workers=4).result
+    assert first[0] < second[1] and second[0] < first[1], "with four slots they should run together"
 
 
 def test_process_executor_runs_steps_in_processes() -> None:

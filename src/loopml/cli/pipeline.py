@@ -45,7 +45,12 @@ def run(
         str | None, typer.Option("--resume", help="Re-run only the steps of this run (id or prefix) that failed.")
     ] = None,
     max_workers: Annotated[int | None, typer.Option("--max-workers", help="Steps run at once.", min=1)] = None,
-    executor: Annotated[str, typer.Option("--executor", help="local (threads) or process (forked).")] = "local",
+    executor: Annotated[
+        str,
+        typer.Option(
+            "--executor", help="local (threads), process (forked) or ray (Ray tasks, see LOOPML_RAY_ADDRESS)."
+        ),
+    ] = "local",
     as_json: output.JsonFlag = False,
 ) -> None:
     """Run the pipeline TARGET; exit code 1 when a step fails (the error names it and how to resume)."""

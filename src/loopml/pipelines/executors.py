@@ -1,11 +1,12 @@
-"""How one attempt of a step is called: in a thread of this process, or in a forked process.
+"""How one attempt of a step is called: in a thread of this process, in a forked process, or on Ray.
 
 ``local`` (the default) calls the function in the orchestrating thread pool; with a
 ``timeout`` it runs in a helper thread that is abandoned when time is up (Python cannot stop a
 thread: it runs on in the background until the function returns). ``process`` forks a child
 process per attempt, so CPU-bound steps run in parallel and a timed-out step is killed. It
-needs the ``fork`` start method (Linux; not macOS or Windows). Either way the attempt's
-stdout, stderr and log records are captured.
+needs the ``fork`` start method (Linux; not macOS or Windows). ``ray`` makes each attempt a
+Ray task (:mod:`loopml.pipelines.ray_executor`). Either way the attempt's stdout, stderr and
+log records are captured.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from typing import Any, Literal
 from loopml.core.errors import InvalidInput
 from loopml.pipelines.capture import capture
 
-Executor = Literal["local", "process"]
-EXECUTORS: tuple[str, ...] = ("local", "process")
+Executor = Literal["local", "process", "ray"]
+EXECUTORS: tuple[str, ...] = ("local", "process", "ray")
 
 
 @dataclass
@@ -34,12 +35,12 @@ class Outcome:
     logs: str = ""
     error: str | None = None
     traceback: str | None = None
+    retryable: bool = True
+    """False when another attempt would fail the same way (inputs unreadable, output unstorable)."""
 
 
 def check_executor(executor: str) -> Executor:
     """``executor`` if it is known here, else ``InvalidInput`` listing the options."""
-    if executor == "ray":
-        raise InvalidInput("The Ray executor is not available yet. Use executor='local' or executor='process'.")
     if executor not in EXECUTORS:
         raise InvalidInput(f"Unknown executor {executor!r}. Valid executors are: {list(EXECUTORS)}.")
     if executor == "process" and "fork" not in multiprocessing.get_all_start_methods():
@@ -54,13 +55,14 @@ def call(
     if executor == "process":
         return _call_in_process(fn, args, kwargs, timeout)
     if timeout is None:
-        return _invoke(fn, args, kwargs)
+        return invoke(fn, args, kwargs)
     return _call_in_thread(fn, args, kwargs, timeout)
 
 
-def _invoke(
+def invoke(
     fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], buffer: io.StringIO | None = None
 ) -> Outcome:
+    """Call ``fn`` here with its output captured; its exception becomes a failed ``Outcome``."""
     with capture(buffer) as logs:
         try:
             value = fn(*args, **kwargs)
@@ -72,12 +74,12 @@ def _invoke(
 def _call_in_thread(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float) -> Outcome:
     buffer = io.StringIO()
     box: list[Outcome] = []
-    worker = threading.Thread(target=lambda: box.append(_invoke(fn, args, kwargs, buffer)), daemon=True)
+    worker = threading.Thread(target=lambda: box.append(invoke(fn, args, kwargs, buffer)), daemon=True)
     worker.start()
     worker.join(timeout)
     if box:
         return box[0]
-    return Outcome(False, logs=buffer.getvalue(), error=_timeout_message(timeout))
+    return Outcome(False, logs=buffer.getvalue(), error=timeout_message(timeout))
 
 
 def _call_in_process(
@@ -94,7 +96,7 @@ def _call_in_process(
         if not reader.poll(timeout):
             process.kill()
             process.join()
-            return Outcome(False, error=_timeout_message(timeout))
+            return Outcome(False, error=timeout_message(timeout))
         try:
             payload = reader.recv_bytes()
         except EOFError:
@@ -109,7 +111,7 @@ def _call_in_process(
 def _child(writer: Any, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     import cloudpickle
 
-    outcome = _invoke(fn, args, kwargs)
+    outcome = invoke(fn, args, kwargs)
     try:
         payload = cloudpickle.dumps(outcome)
     except Exception as exc:
@@ -123,5 +125,6 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _timeout_message(timeout: float | None) -> str:
+def timeout_message(timeout: float | None) -> str:
+    """The error of an attempt that ran out of time."""
     return f"TimeoutError: the attempt took longer than its timeout of {timeout:g}s"

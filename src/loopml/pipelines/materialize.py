@@ -143,6 +143,20 @@ def save(value: Any, blobs: BlobStore) -> Artifact:
     return Artifact(blob.sha256, blob.size, fmt, kind, trusted)
 
 
+def save_outputs(names: tuple[str, ...], value: Any, blobs: BlobStore) -> dict[str, Artifact]:
+    """Store a step's return value as its declared outputs: one value, or a tuple of ``len(names)``."""
+    if len(names) == 1:
+        values = [value]
+    elif isinstance(value, tuple | list) and len(value) == len(names):
+        values = list(value)
+    else:
+        raise Unserializable(
+            f"does not match its declared outputs {list(names)}: return a tuple of {len(names)} values, "
+            f"got {type(value).__name__}"
+        )
+    return {name: save(v, blobs) for name, v in zip(names, values, strict=True)}
+
+
 def load(artifact: Artifact, blobs: BlobStore) -> Any:
     """Read an artifact back (its hash is verified by the blob store)."""
     return loads(blobs.read_bytes(artifact.sha256), artifact)

@@ -115,6 +115,10 @@ class Pipeline:
         from loopml.tracking.session import get_session
 
         kind = check_executor(executor)
+        if kind == "ray":
+            from loopml.compute.ray_cluster import connect
+
+            connect()  # here, in the calling thread: ray.init must not run in the scheduler's pool
         if max_workers is None:
             max_workers = min(32, (os.cpu_count() or 1) + 4)
         if not isinstance(max_workers, int) or isinstance(max_workers, bool) or max_workers < 1:

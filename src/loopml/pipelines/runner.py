@@ -1,7 +1,8 @@
 """Executing a traced DAG: parallel scheduling, cache, retries, materialisation and records.
 
 The calling thread schedules; a thread pool of ``max_workers`` runs ready steps (each one an
-attempt at a time through :mod:`loopml.pipelines.executors`). A step whose cache key matches a
+attempt at a time through :mod:`loopml.pipelines.executors`, or as Ray tasks), in DAG order; a
+step asking for ``resources={"cpus": n}`` holds n of the pool's slots. A step whose cache key matches a
 succeeded step run reuses its outputs without running. When a step fails, no new step starts,
 running ones finish (their outputs stay cached), the rest are recorded ``SKIPPED``, the run is
 ``FAILED`` and :class:`StepFailed` names the step.
@@ -23,6 +24,7 @@ from loopml.pipelines.errors import StepFailed
 from loopml.pipelines.executors import Executor, Outcome, call
 from loopml.pipelines.graph import Graph, Node, collect_handles, map_handles
 from loopml.pipelines.materialize import Artifact, Unserializable
+from loopml.pipelines.ray_executor import Input, run_attempt, slots
 from loopml.pipelines.records import Status, encode_result
 from loopml.pipelines.step import StepOutput
 from loopml.tracking.session import Session
@@ -111,16 +113,19 @@ class Runner:
         running: dict[Future[_Result], Node] = {}
         failure: _Result | None = None
         finished: set[str] = set()
+        free = self.max_workers
         with ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="loopml-step") as pool:
             while ready or running:
-                while ready and failure is None:
+                while ready and failure is None and self._slots(ready[0]) <= free:
                     node = ready.pop(0)
+                    free -= self._slots(node)
                     running[pool.submit(self._run_node, node)] = node
                 if not running:
                     break
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in sorted(done, key=lambda f: running[f].position):
                     node = running.pop(future)
+                    free += self._slots(node)
                     result = future.result()
                     finished.add(node.name)
                     if not result.ok:
@@ -137,6 +142,10 @@ class Runner:
                 if node.name not in finished:
                     self.store.insert_step(self._row(node, Status.SKIPPED, {}), actor=self.session.actor)
         return failure
+
+    def _slots(self, node: Node) -> int:
+        """Pool slots a node holds while it runs: its CPUs here; on Ray the cluster schedules."""
+        return 1 if self.executor == "ray" else slots(node.step.resources, self.max_workers)
 
     def _run_node(self, node: Node) -> _Result:
         try:
@@ -176,19 +185,13 @@ class Runner:
         clock = time.perf_counter()
         for attempt in range(1, step.retries + 2):
             attempts = attempt
-            try:
-                args, kwargs = node.call_args(lambda h: materialize.load(self._artifact(h), self.blobs))
-            except Exception as exc:
-                outcome = Outcome(False, error=f"could not load its inputs: {type(exc).__name__}: {exc}")
-                break
-            outcome = call(self.executor, step.fn, args, kwargs, step.timeout)
+            outcome = self._attempt(node)
             if outcome.logs:
                 logs.append(outcome.logs if step.retries == 0 else f"--- attempt {attempt} ---\n{outcome.logs}")
             if outcome.ok:
-                try:
-                    outputs = self._store_outputs(node, outcome.value)
-                except Unserializable as exc:  # deterministic: retrying would not help
-                    outcome = Outcome(False, error=f"it returned a value that {exc.message}")
+                outputs = outcome.value
+                break
+            if not outcome.retryable:
                 break
             if attempt <= step.retries and step.retry_delay:
                 time.sleep(step.retry_delay)
@@ -235,18 +238,26 @@ class Runner:
         self.store.insert_step(row, actor=self.session.actor)
         return _Result(node, False, error=error)
 
-    def _store_outputs(self, node: Node, value: Any) -> dict[str, Artifact]:
-        names = node.step.output_names
-        if len(names) == 1:
-            values = [value]
-        elif isinstance(value, tuple | list) and len(value) == len(names):
-            values = list(value)
-        else:
-            raise Unserializable(
-                f"does not match its declared outputs {list(names)}: return a tuple of {len(names)} values, "
-                f"got {type(value).__name__}"
-            )
-        return {name: materialize.save(v, self.blobs) for name, v in zip(names, values, strict=True)}
+    def _attempt(self, node: Node) -> Outcome:
+        """One attempt: outputs stored, ``Outcome.value`` is ``{output name: Artifact}``."""
+        step = node.step
+        if self.executor == "ray":
+            args, kwargs = node.call_args(lambda h: Input(self._artifact(h)))
+            return run_attempt(
+                step.fn, args, kwargs, blobs=self.blobs, output_names=step.output_names, timeout=step.timeout,
+                resources=step.resources,
+            )  # fmt: skip
+        try:
+            args, kwargs = node.call_args(lambda h: materialize.load(self._artifact(h), self.blobs))
+        except Exception as exc:
+            return Outcome(False, error=f"could not load its inputs: {type(exc).__name__}: {exc}", retryable=False)
+        outcome = call(self.executor, step.fn, args, kwargs, step.timeout)
+        if not outcome.ok:
+            return outcome
+        try:
+            return Outcome(True, materialize.save_outputs(step.output_names, outcome.value, self.blobs), outcome.logs)
+        except Unserializable as exc:
+            return Outcome(False, logs=outcome.logs, error=f"it returned a value that {exc.message}", retryable=False)
 
     def _artifact(self, handle: StepOutput) -> Artifact:
         node, output = handle.ref

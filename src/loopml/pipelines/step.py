@@ -14,7 +14,7 @@ handle to another step is what draws an edge.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, overload
 
@@ -37,6 +37,9 @@ class Step:
     ``timeout``: seconds one attempt may take. ``version``: bump it to invalidate the cache by hand.
     ``name``: the node name (default: the function's name). ``outputs``: names of the values a
     step returning a tuple produces; its handle then unpacks (``train, test = split(df)``).
+    ``resources``: what one attempt needs, e.g. ``{"cpus": 2}``; ``gpus``, ``memory`` (bytes) and
+    custom Ray resources are honoured by the Ray executor, ``cpus`` also by the local pools
+    (a step takes that many worker slots).
     """
 
     def __init__(
@@ -50,6 +53,7 @@ class Step:
         version: str = "1",
         name: str | None = None,
         outputs: tuple[str, ...] | list[str] | None = None,
+        resources: Mapping[str, float] | None = None,
     ) -> None:
         self.fn = fn
         self.cache = cache
@@ -59,6 +63,7 @@ class Step:
         self.version = version
         self.name = name
         self.outputs = outputs
+        self.resources = resources
         functools.update_wrapper(self, fn)
 
     @property
@@ -89,6 +94,16 @@ class Step:
                 )
             if len(set(names)) != len(names):
                 raise InvalidInput(f"Invalid outputs={self.outputs!r} for {where}: output names must be unique.")
+        if self.resources is not None:
+            valid = isinstance(self.resources, Mapping) and all(
+                isinstance(k, str) and k and isinstance(v, int | float) and not isinstance(v, bool) and v >= 0
+                for k, v in self.resources.items()
+            )
+            if not valid:
+                raise InvalidInput(
+                    f"Invalid resources={self.resources!r} for {where}: use a mapping of resource name to an "
+                    'amount >= 0, e.g. {"cpus": 2, "memory": 2e9}.'
+                )
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         builder = BUILDING.get()

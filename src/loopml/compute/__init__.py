@@ -1,0 +1,1 @@
+"""Compute backends the pipelines and training share: today, a connection to Ray."""

@@ -1,0 +1,85 @@
+"""One Ray connection per process: to ``LOOPML_RAY_ADDRESS``, or a local Ray started on demand.
+
+>>> ray = connect()                                     # doctest: +SKIP
+>>> ray.get(ray.remote(lambda: 1).remote())             # doctest: +SKIP
+
+A local Ray is started with this process's ``sys.path`` as the workers' ``PYTHONPATH``, so a
+step or objective defined in any module the driver can import (a project file, a test module)
+resolves in the workers too. On an existing cluster the code must be importable there (install
+the project on the nodes, or start the driver with a Ray ``runtime_env``). If Ray is already
+initialised in this process (``ray.init`` by the caller), that connection is used as it is.
+
+Call :func:`connect` from the thread that drives the work, before fanning out: ``ray.init``
+installs signal handlers and must not race with itself.
+"""
+
+from __future__ import annotations
+
+import importlib.machinery
+import os
+import sys
+import threading
+from types import ModuleType
+from typing import Any
+
+from loopml.config import load_settings
+from loopml.core.errors import InvalidInput, StoreError
+
+_lock = threading.Lock()
+_BY_VALUE: set[str] = set()
+
+
+def connect(address: str | None = None) -> ModuleType:
+    """The ``ray`` module, initialised; ``address`` overrides ``LOOPML_RAY_ADDRESS``."""
+    try:
+        import ray
+    except ImportError:
+        raise InvalidInput("executor='ray' needs Ray: pip install 'loopml[ray]'.") from None
+    with _lock:
+        if ray.is_initialized():
+            return ray
+        target = address or load_settings().ray_address
+        try:
+            if target:
+                ray.init(address=target, log_to_driver=False, configure_logging=False)
+            else:
+                _start_local(ray)
+        except ConnectionError as exc:
+            raise StoreError(f"Cannot connect to the Ray cluster at {target!r} (LOOPML_RAY_ADDRESS): {exc}") from exc
+    return ray
+
+
+def ship_by_value(ray: ModuleType, obj: Any) -> None:
+    """Pickle ``obj``'s module by value when the workers could not import it by name.
+
+    A module loaded from a file path (``loopml pipeline run flows/train.py:...``, a notebook's
+    helper file) is in ``sys.modules`` under a name no search path resolves; its functions
+    would reach the workers as a reference they cannot follow.
+    """
+    name = getattr(obj, "__module__", None)
+    module = sys.modules.get(name or "")
+    if module is None or name == "__main__" or name in _BY_VALUE:  # __main__ always goes by value
+        return
+    top = name.partition(".")[0]
+    if top in sys.builtin_module_names or importlib.machinery.PathFinder.find_spec(top, sys.path) is not None:
+        return
+    ray.cloudpickle.register_pickle_by_value(module)
+    _BY_VALUE.add(name)
+
+
+def cluster_cpus(ray: ModuleType) -> int:
+    """CPUs the connected cluster has (at least 1)."""
+    return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+def _start_local(ray: ModuleType) -> None:
+    search_path = [entry for entry in sys.path if entry and os.path.isdir(entry)]
+    inherited = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(search_path)  # the raylet and its workers inherit it
+    try:
+        ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
+    finally:
+        if inherited is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = inherited

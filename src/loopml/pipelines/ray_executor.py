@@ -1,0 +1,146 @@
+"""Steps as Ray tasks. Artifacts pass by reference: the task gets blob hashes, not values.
+
+The driver sends the step function, its arguments with every upstream output replaced by an
+:class:`Input` (the artifact's hash and format) and the blob store. The task loads its inputs
+from the store, calls the function with its output captured, writes the outputs back to the
+store and returns only their descriptions, so large frames and models never travel through
+the driver. A timeout cancels the task (its worker is killed). Each attempt is one task with
+Ray's own retries off: the runner counts attempts, as for the other executors.
+
+The blob store must be reachable from the workers: always true for a local Ray, and for a
+cluster when ``LOOPML_ARTIFACT_URI`` is a filesystem every node mounts.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from loopml.compute.ray_cluster import connect, ship_by_value
+from loopml.pipelines import materialize
+from loopml.pipelines.executors import Outcome, invoke, timeout_message
+from loopml.pipelines.materialize import Artifact, Unserializable
+
+if TYPE_CHECKING:
+    from loopml.artifacts.base import BlobStore
+
+
+@dataclass(frozen=True)
+class Input:
+    """An upstream output, read from the blob store inside the task."""
+
+    artifact: Artifact
+
+
+def run_attempt(
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    *,
+    blobs: BlobStore,
+    output_names: tuple[str, ...],
+    timeout: float | None,
+    resources: Mapping[str, float] | None,
+) -> Outcome:
+    """One attempt as a Ray task; on success ``Outcome.value`` is ``{output name: Artifact}``."""
+    ray = connect()
+    short = _shortfall(ray, resources)
+    if short:
+        return Outcome(False, error=f"it asks for more than the Ray cluster has: {short}", retryable=False)
+    ship_by_value(ray, fn)
+    task = _remote(ray).options(**ray_options(resources))
+    ref = task.remote(fn, args, kwargs, blobs, output_names)
+    try:
+        return ray.get(ref, timeout=timeout)
+    except ray.exceptions.GetTimeoutError:
+        ray.cancel(ref, force=True)
+        return Outcome(False, error=timeout_message(timeout))
+    except ray.exceptions.RayError as exc:  # the worker died, the task could not be scheduled or unpickled
+        return Outcome(False, error=f"the Ray task failed: {type(exc).__name__}: {_first_line(exc)}")
+
+
+def ray_options(resources: Mapping[str, float] | None) -> dict[str, Any]:
+    """``.options()`` for a step's ``resources`` (cpus, gpus, memory in bytes, custom Ray resources)."""
+    options: dict[str, Any] = {"max_retries": 0}
+    custom: dict[str, float] = {}
+    for key, amount in (resources or {}).items():
+        if key == "cpus":
+            options["num_cpus"] = amount
+        elif key == "gpus":
+            options["num_gpus"] = amount
+        elif key == "memory":
+            options["memory"] = int(amount)
+        else:
+            custom[key] = amount
+    if custom:
+        options["resources"] = custom
+    return options
+
+
+def _shortfall(ray: Any, resources: Mapping[str, float] | None) -> str:
+    """What ``resources`` asks beyond the whole cluster (a task that could never be scheduled)."""
+    if not resources:
+        return ""
+    total = ray.cluster_resources()
+    names = {"cpus": "CPU", "gpus": "GPU", "memory": "memory"}
+    missing = [
+        f"{key}={amount:g} (the cluster has {total.get(names.get(key, key), 0):g})"
+        for key, amount in resources.items()
+        if amount > total.get(names.get(key, key), 0)
+    ]
+    return ", ".join(missing)
+
+
+def slots(resources: Mapping[str, float] | None, capacity: int) -> int:
+    """Worker slots a step takes in a local pool of ``capacity``: its whole CPUs, 1 to ``capacity``."""
+    cpus = (resources or {}).get("cpus", 1)
+    return min(capacity, max(1, math.ceil(cpus)))
+
+
+def _attempt(
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    blobs: BlobStore,
+    output_names: tuple[str, ...],
+) -> Outcome:
+    """The body of the Ray task (runs in a worker)."""
+    try:
+        args = tuple(_resolve(value, blobs) for value in args)
+        kwargs = {key: _resolve(value, blobs) for key, value in kwargs.items()}
+    except Exception as exc:
+        return Outcome(False, error=f"could not load its inputs: {type(exc).__name__}: {exc}", retryable=False)
+    outcome = invoke(fn, args, kwargs)
+    if not outcome.ok:
+        return outcome
+    try:
+        stored = materialize.save_outputs(output_names, outcome.value, blobs)
+    except Unserializable as exc:
+        return Outcome(False, logs=outcome.logs, error=f"it returned a value that {exc.message}", retryable=False)
+    return Outcome(True, stored, outcome.logs)
+
+
+def _resolve(value: Any, blobs: BlobStore) -> Any:
+    if isinstance(value, Input):
+        return materialize.load(value.artifact, blobs)
+    if isinstance(value, list):
+        return [_resolve(v, blobs) for v in value]
+    if isinstance(value, tuple) and not hasattr(value, "_fields"):
+        return tuple(_resolve(v, blobs) for v in value)
+    if isinstance(value, dict):
+        return {k: _resolve(v, blobs) for k, v in value.items()}
+    return value
+
+
+@functools.cache
+def _remote(ray: Any) -> Any:
+    """The task, declared once (Ray exports it again to each new connection by itself)."""
+    return ray.remote(_attempt)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[-1] if text else type(exc).__name__
