@@ -10,7 +10,7 @@ import loopml.training
 EXPORTED = {
     "EvaluationResult", "SelectionResult", "TrainResult", "TuneResult", "evaluate", "select", "train", "tune",
 }  # fmt: skip
-ALLOWED = {"core", "config", "store", "artifacts", "tracking", "data", "registry", "training"}
+ALLOWED = {"core", "config", "compute", "store", "artifacts", "tracking", "data", "registry", "training"}
 
 
 def test_exported_names_are_pinned_and_resolve() -> None:

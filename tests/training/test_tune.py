@@ -171,6 +171,7 @@ def test_a_failing_trial_fails_its_run_and_the_parent() -> None:
         ({"n_jobs": 0}, "n_jobs must be"),
         ({"metric": "auc"}, "Unknown metric"),
         ({"direction": "up"}, "Valid directions"),
+        ({"executor": "dask"}, "Unknown executor .dask."),
     ],
 )
 def test_bad_arguments_are_explained(cancer: pd.DataFrame, kwargs: dict, message: str) -> None:

@@ -10,6 +10,8 @@ Each trial is a child run named ``trial-<number>`` (params, ``cv_<metric>`` and 
 per-fold running mean as ``cv_<metric>_running`` by step, tags ``tune.trial`` and
 ``tune.state``). Trial runs are created through the store with explicit handles, never on the
 process-wide run stack, so ``n_jobs > 1`` (Optuna's thread pool) logs each trial to its own run.
+``executor="ray"`` fits the folds as Ray tasks (:mod:`loopml.training.tuning_ray`); the runs
+and the study stay in this process.
 The parent run gets the settings (``tune.*`` params), ``best.<param>`` params, ``best_<metric>``,
 trial counts, a ``trials.json`` artifact and, for an estimator, the refitted best model.
 """
@@ -69,8 +71,9 @@ def tune(
     metric: str | None = None,
     direction: str | None = None,
     cv: int | Any = 3,
-    n_jobs: int = 1,
+    n_jobs: int | None = None,
     timeout: float | None = None,
+    executor: str = "local",
     pruning: bool = False,
     seed: int = 0,
     task: Task | None = None,
@@ -87,20 +90,34 @@ def tune(
     ``target`` and ``search_space`` unused); its trial run id is in ``trial.user_attrs["run_id"]``.
 
     ``direction`` defaults to ``minimize`` for losses and errors, else ``maximize``.
-    ``n_jobs > 1`` runs trials in threads. ``pruning=True`` uses Optuna's ``MedianPruner`` on
-    the running mean over folds (report your own values from a callable objective).
-    ``timeout`` (seconds) stops starting new trials. Runs in the active run or a new one.
+    ``executor="local"`` runs ``n_jobs`` trials at a time in threads (default 1);
+    ``executor="ray"`` runs each fold of a trial as a Ray task on ``LOOPML_RAY_ADDRESS`` or a
+    local Ray, ``n_jobs`` trials at a time (default: one per cluster CPU; estimators only).
+    ``pruning=True`` uses Optuna's ``MedianPruner`` on the running mean over folds (report
+    your own values from a callable objective). ``timeout`` (seconds) stops starting new
+    trials. Runs in the active run or a new one.
     """
     import optuna
 
     objective_fn, estimator = _split_target(estimator_or_objective)
     _check_budget(n_trials, timeout, n_jobs)
+    if executor not in ("local", "ray"):
+        raise InvalidInput(f"Unknown executor {executor!r}. Valid executors are: ['local', 'ray'].")
+    if executor == "ray" and estimator is None:
+        raise InvalidInput(
+            "executor='ray' tunes an estimator with a search_space (each fold is a Ray task); "
+            "a callable objective runs with executor='local' and n_jobs threads."
+        )
+    if executor == "ray":
+        from loopml.compute.ray_cluster import connect
+
+        connect()  # in the calling thread, before any run is opened
     previous_verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         with use_run(run_name) as parent:
             if estimator is not None:
-                setup = _EstimatorSearch.prepare(estimator, data, target, search_space, metric, task, cv, seed)
+                setup = EstimatorSearch.prepare(estimator, data, target, search_space, metric, task, cv, seed)
                 metric_spec, run_trial = setup.metric, setup.run_trial
             else:
                 if search_space is not None or data is not None:
@@ -120,6 +137,7 @@ def tune(
                     "tune.n_trials": str(n_trials),
                     "tune.timeout": str(timeout),
                     "tune.n_jobs": str(n_jobs),
+                    "tune.executor": executor,
                     "tune.cv": str(cv) if estimator is not None else "None",
                     "tune.pruning": str(pruning),
                     "tune.seed": str(seed),
@@ -131,16 +149,26 @@ def tune(
                 sampler=optuna.samplers.TPESampler(seed=seed),
                 pruner=optuna.pruners.MedianPruner() if pruning else optuna.pruners.NopPruner(),
             )
-            runner = _TrialRunner(parent, run_trial)
             with _progress_bar(progress, n_trials) as advance:
-                study.optimize(
-                    runner,
-                    n_trials=n_trials,
-                    timeout=timeout,
-                    n_jobs=n_jobs,
-                    callbacks=[lambda _study, _trial: advance()],
-                )
-            return _finish(parent, study, runner, metric_spec, chosen, setup, log_model)
+                if executor == "ray":
+                    from loopml.training.tuning_ray import optimize
+
+                    assert setup is not None
+                    run_ids = optimize(
+                        study, parent, setup, n_trials=n_trials, timeout=timeout, n_jobs=n_jobs, pruning=pruning,
+                        advance=advance,
+                    )  # fmt: skip
+                else:
+                    runner = _TrialRunner(parent, run_trial)
+                    study.optimize(
+                        runner,
+                        n_trials=n_trials,
+                        timeout=timeout,
+                        n_jobs=n_jobs or 1,
+                        callbacks=[lambda _study, _trial: advance()],
+                    )
+                    run_ids = runner.run_ids
+            return _finish(parent, study, run_ids, metric_spec, chosen, setup, log_model)
     finally:
         optuna.logging.set_verbosity(previous_verbosity)
 
@@ -149,7 +177,7 @@ def tune(
 
 
 @dataclass
-class _EstimatorSearch:
+class EstimatorSearch:
     """Cross-validate one sampled configuration of an estimator, fold by fold (prunable)."""
 
     estimator: Any
@@ -170,7 +198,7 @@ class _EstimatorSearch:
         task: Any,
         cv: Any,
         seed: int,
-    ) -> _EstimatorSearch:
+    ) -> EstimatorSearch:
         if data is None or target is None:
             raise InvalidInput("Tuning an estimator needs data and target: tune(estimator, data, target, ...).")
         if space is None:
@@ -185,23 +213,26 @@ class _EstimatorSearch:
         metric_spec = spec(metric) if metric is not None else default_metric(resolved, y)
         return cls(estimator, checked, metric_spec, X, y, make_cv(cv, resolved, seed))
 
+    def sample(self, trial: optuna.Trial) -> dict[str, Any]:
+        """The trial's parameters, drawn from the search space."""
+        return {name: suggest(trial, name, spec) for name, spec in self.space.items()}
+
     def run_trial(self, trial: optuna.Trial, run: ActiveRun) -> float:
         import optuna
-        from sklearn.base import clone
-        from sklearn.metrics import get_scorer
 
-        params = {name: suggest(trial, name, spec) for name, spec in self.space.items()}
-        model = clone(self.estimator).set_params(**params)
-        scorer = self.metric.scorer if callable(self.metric.scorer) else get_scorer(self.metric.scorer)
+        params = self.sample(trial)
         scores: list[float] = []
-        for step, (train_idx, test_idx) in enumerate(self.splitter.split(self.X, self.y)):
-            model.fit(self.X.iloc[train_idx], self.y.iloc[train_idx])
-            scores.append(self.metric.sign * float(scorer(model, self.X.iloc[test_idx], self.y.iloc[test_idx])))
+        for step, fold in enumerate(self.splitter.split(self.X, self.y)):
+            scores.append(score_fold(self.estimator, params, (self.X, self.y), fold, self.metric))
             running = float(np.mean(scores))
             run.log_metric(f"cv_{self.metric.name}_running", running, step=step)
             trial.report(running, step)
             if trial.should_prune():
                 raise optuna.TrialPruned(f"pruned after fold {step} with running mean {running:.6g}")
+        return self.record(run, scores)
+
+    def record(self, run: ActiveRun, scores: list[float]) -> float:
+        """Log a finished trial's mean and std over folds; the mean is its value."""
         value = float(np.mean(scores))
         run.log_metrics({f"cv_{self.metric.name}": value, f"cv_{self.metric.name}_std": float(np.std(scores))})
         return value
@@ -210,6 +241,31 @@ class _EstimatorSearch:
         from sklearn.base import clone
 
         return clone(self.estimator).set_params(**params).fit(self.X, self.y)
+
+
+def score_fold(
+    estimator: Any, params: dict[str, Any], data: tuple[Any, Any], fold: tuple[Any, Any], metric: ScorerSpec
+) -> float:
+    """Fit a clone of ``estimator`` with ``params`` on one fold's train rows; the signed test score.
+
+    Runs in this process, or in a Ray worker for ``executor="ray"``.
+    """
+    from sklearn.base import clone
+    from sklearn.metrics import get_scorer
+
+    X, y = data
+    train_idx, test_idx = fold
+    model = clone(estimator).set_params(**params)
+    model.fit(X.iloc[train_idx], y.iloc[train_idx])
+    scorer = metric.scorer if callable(metric.scorer) else get_scorer(metric.scorer)
+    return metric.sign * float(scorer(model, X.iloc[test_idx], y.iloc[test_idx]))
+
+
+def close_trial_run(run: ActiveRun, params: dict[str, Any], state: str, status: RunStatus) -> None:
+    """End a trial's child run with its sampled params and Optuna state (``tune.state``)."""
+    run.log_params(dict(params))
+    run.set_tags({"tune.state": state})
+    run.end(status)
 
 
 def _callable_trial(objective: Callable[[Any], float], metric: ScorerSpec) -> Callable[[Any, ActiveRun], float]:
@@ -242,19 +298,13 @@ class _TrialRunner:
         try:
             value = self.run_trial(trial, run)
         except optuna.TrialPruned:
-            self._close(run, trial, "PRUNED", RunStatus.FINISHED)
+            close_trial_run(run, trial.params, "PRUNED", RunStatus.FINISHED)
             raise
         except BaseException:
-            self._close(run, trial, "FAIL", RunStatus.FAILED)
+            close_trial_run(run, trial.params, "FAIL", RunStatus.FAILED)
             raise
-        self._close(run, trial, "COMPLETE", RunStatus.FINISHED)
+        close_trial_run(run, trial.params, "COMPLETE", RunStatus.FINISHED)
         return value
-
-    @staticmethod
-    def _close(run: ActiveRun, trial: optuna.Trial, state: str, status: RunStatus) -> None:
-        run.log_params(dict(trial.params))
-        run.set_tags({"tune.state": state})
-        run.end(status)
 
 
 # -- the parent run ---------------------------------------------------------------------------------
@@ -263,10 +313,10 @@ class _TrialRunner:
 def _finish(
     parent: ActiveRun,
     study: optuna.Study,
-    runner: _TrialRunner,
+    run_ids: dict[int, str],
     metric: ScorerSpec,
     direction: str,
-    setup: _EstimatorSearch | None,
+    setup: EstimatorSearch | None,
     log_model: bool,
 ) -> TuneResult:
     from optuna.trial import TrialState
@@ -278,7 +328,7 @@ def _finish(
             f"{len(study.trials)} started): raise n_trials or timeout, or turn pruning off."
         )
     best = study.best_trial
-    best_run_id = runner.run_ids[best.number]
+    best_run_id = run_ids[best.number]
     parent.log_params({f"best.{k}": v for k, v in best.params.items()})
     parent.log_metrics(
         {
@@ -300,7 +350,7 @@ def _finish(
                     "state": t.state.name,
                     "value": t.value,
                     "params": t.params,
-                    "run_id": runner.run_ids.get(t.number),
+                    "run_id": run_ids.get(t.number),
                     "seconds": t.duration.total_seconds() if t.duration is not None else None,
                 }
                 for t in study.trials
@@ -326,7 +376,7 @@ def _finish(
         model=model,
         model_uri=model_uri,
         study=study,
-        trial_run_ids=dict(runner.run_ids),
+        trial_run_ids=dict(run_ids),
     )
 
 
@@ -351,8 +401,9 @@ def _check_budget(n_trials: Any, timeout: Any, n_jobs: Any) -> None:
         raise InvalidInput(f"n_trials must be a positive integer, got {n_trials!r}.")
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0):
         raise InvalidInput(f"timeout must be a positive number of seconds, got {timeout!r}.")
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or (n_jobs < 1 and n_jobs != -1):
-        raise InvalidInput(f"n_jobs must be a positive integer or -1 (one thread per CPU), got {n_jobs!r}.")
+    bad_jobs = isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or (n_jobs < 1 and n_jobs != -1)
+    if n_jobs is not None and bad_jobs:
+        raise InvalidInput(f"n_jobs must be a positive integer or -1 (one per CPU), got {n_jobs!r}.")
 
 
 def _describe(target: Any) -> str:
