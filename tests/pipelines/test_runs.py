@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+import loopml as lm
 import loopml.pipelines as lp
 from loopml.core.errors import InvalidInput
 from loopml.pipelines import Status, StepFailed, pipeline, step
@@ -275,3 +276,31 @@ def test_session_pipelines_needs_a_database(monkeypatch: pytest.MonkeyPatch) -> 
     session.reset()
     with pytest.raises(InvalidInput, match="has no pipeline API yet"):
         session.get_session().pipelines  # noqa: B018
+
+
+@step
+def tracked_fit(name: str) -> str:
+    """Starts a run and, while it is open, waits for the other branch to start its own."""
+    with lm.start_run(name) as run:
+        run.log_metric("score", float(len(name)))
+        time.sleep(0.3)
+        assert lm.active_run().id == run.id  # the other thread's run never became this one's
+        return run.id
+
+
+@pipeline
+def two_tracked():
+    return [tracked_fit("first"), tracked_fit("second-branch")]
+
+
+def test_parallel_steps_get_their_own_tracking_runs_linked_to_the_step_runs() -> None:
+    run = two_tracked.run(cache=False)
+    first_id, second_id = run.result
+    assert first_id != second_id and lm.active_run() is None
+    for step_run, run_id, name in zip(run.steps, (first_id, second_id), ("first", "second-branch"), strict=True):
+        assert step_run.tracking_runs == [run_id]
+        tracked = lm.get_run(run_id)
+        assert tracked.parent_run_id is None and tracked.name == name and tracked.status.value == "FINISHED"
+        assert tracked.tags["loopml.pipeline_run_id"] == run.id and tracked.tags["loopml.step"] == step_run.name
+        assert tracked.tags["loopml.step_run_id"] == step_run.id
+        assert tracked.metrics["score"] == float(len(name))

@@ -294,8 +294,9 @@ def _status(status: str) -> str:
 
 def _run_dict(run: PipelineRun) -> dict[str, Any]:
     data = run.to_dict()
-    for step in data["steps"]:
+    for step, record in zip(data["steps"], run.steps, strict=True):
         step.pop("traceback", None)
+        step["tracking_runs"] = record.tracking_runs
     return data
 
 
@@ -307,7 +308,7 @@ def _print_run(run: PipelineRun, *, logs: bool = False) -> None:
         f"in {output.fmt_duration(run.duration_ms)} ({params}; executor {run.executor})"
     )
     table = output.new_table()
-    for column in ("#", "Step", "Status", "Duration", "Cache", "Attempts", "Needs", "Outputs"):
+    for column in ("#", "Step", "Status", "Duration", "Cache", "Attempts", "Needs", "Outputs", "Runs"):
         table.add_column(column, justify="right" if column in ("#", "Duration", "Attempts") else "left")
     for step in run.steps:
         cache = "hit" if step.cache_hit else ("reused" if step.reused_from else output.MISSING)
@@ -315,6 +316,7 @@ def _print_run(run: PipelineRun, *, logs: bool = False) -> None:
         table.add_row(
             str(step.position + 1), step.name, _status(step.status), output.fmt_duration(step.duration_ms), cache,
             str(step.attempts), ", ".join(step.upstream) or output.MISSING, outputs,
+            ", ".join(output.short_id(r) for r in step.tracking_runs) or output.MISSING,
         )  # fmt: skip
     console.print(table)
     for step in run.steps:

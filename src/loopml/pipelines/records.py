@@ -61,6 +61,15 @@ class StepRun:
             raise NotFound(f"Step {self.name!r} has no output {output!r}. Its outputs are: {sorted(self.outputs)}.")
         return materialize.load(materialize.Artifact.from_dict(self.outputs[output]), get_session().blob_store)
 
+    @property
+    def tracking_runs(self) -> list[str]:
+        """Ids of the tracking runs the step started (``lm.start_run``, ``lm.training.*``) when it ran.
+
+        For a reused step (cache hit, resume), the runs of the step run that produced its outputs.
+        """
+        edges = get_session().lineage.edges("step_run", self.reused_from or self.id, direction="out")
+        return [e.target_id for e in edges if e.relation == "tracked"]
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

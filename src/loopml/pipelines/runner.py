@@ -10,6 +10,7 @@ running ones finish (their outputs stay cached), the rest are recorded ``SKIPPED
 
 from __future__ import annotations
 
+import functools
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -27,7 +28,16 @@ from loopml.pipelines.materialize import Artifact, Unserializable
 from loopml.pipelines.ray_executor import Input, run_attempt, slots
 from loopml.pipelines.records import Status, encode_result
 from loopml.pipelines.step import StepOutput
+from loopml.tracking.fluent import run_scope
 from loopml.tracking.session import Session
+
+
+def _in_run_scope(fn: Any, tags: dict[str, str], tracked: list[str], *args: Any, **kwargs: Any) -> Any:
+    with run_scope(tags) as scope:
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            tracked.extend(scope.started)
 
 
 @dataclass
@@ -183,9 +193,10 @@ class Runner:
         outputs: dict[str, Artifact] = {}
         attempts = 0
         clock = time.perf_counter()
+        tracked: list[str] = []
         for attempt in range(1, step.retries + 2):
             attempts = attempt
-            outcome = self._attempt(node)
+            outcome = self._attempt(node, step_run_id, tracked)
             if outcome.logs:
                 logs.append(outcome.logs if step.retries == 0 else f"--- attempt {attempt} ---\n{outcome.logs}")
             if outcome.ok:
@@ -210,6 +221,8 @@ class Runner:
         }
         self.store.update_step(step_run_id, changes, actor=actor)
         self._lineage(step_run_id, inputs, outputs)
+        for run_id in tracked:
+            self.session.lineage.add_edge(("step_run", step_run_id), ("run", run_id), relation="tracked", actor=actor)
         return _Result(node, outcome.ok, outputs, outcome.error)
 
     def _reuse(
@@ -238,8 +251,12 @@ class Runner:
         self.store.insert_step(row, actor=self.session.actor)
         return _Result(node, False, error=error)
 
-    def _attempt(self, node: Node) -> Outcome:
-        """One attempt: outputs stored, ``Outcome.value`` is ``{output name: Artifact}``."""
+    def _attempt(self, node: Node, step_run_id: str, tracked: list[str]) -> Outcome:
+        """One attempt: outputs stored, ``Outcome.value`` is ``{output name: Artifact}``.
+
+        Here and in forked processes the step gets a run stack of its own whose runs are tagged
+        with the pipeline run and step; here their ids also go to ``tracked`` (to link them).
+        """
         step = node.step
         if self.executor == "ray":
             args, kwargs = node.call_args(lambda h: Input(self._artifact(h)))
@@ -251,7 +268,14 @@ class Runner:
             args, kwargs = node.call_args(lambda h: materialize.load(self._artifact(h), self.blobs))
         except Exception as exc:
             return Outcome(False, error=f"could not load its inputs: {type(exc).__name__}: {exc}", retryable=False)
-        outcome = call(self.executor, step.fn, args, kwargs, step.timeout)
+        tags = {
+            "loopml.pipeline": self.graph.pipeline,
+            "loopml.pipeline_run_id": self.run_id,
+            "loopml.step": node.name,
+            "loopml.step_run_id": step_run_id,
+        }
+        scoped = functools.partial(_in_run_scope, step.fn, tags, tracked)
+        outcome = call(self.executor, scoped, args, kwargs, step.timeout)
         if not outcome.ok:
             return outcome
         try:

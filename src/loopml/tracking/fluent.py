@@ -15,7 +15,10 @@ import logging
 import os
 import sys
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -50,6 +53,7 @@ class ActiveRun:
         self.name = run.name
         self._session = session
         self._ended = False
+        self._stack: list[ActiveRun] | None = None  # the run stack it is on (start_run), if any
 
     @property
     def info(self) -> Run:
@@ -118,9 +122,10 @@ class ActiveRun:
         self._ended = True
         self._session.buffer.flush()
         self._session.store.set_run_status(self.id, RunStatus(status), actor=self._session.actor)
+        stack = self._stack if self._stack is not None else self._session.runs
         with self._session.lock:
-            if self in self._session.runs:
-                self._session.runs.remove(self)
+            if self in stack:
+                stack.remove(self)
 
     def __enter__(self) -> ActiveRun:
         return self
@@ -166,8 +171,10 @@ def start_run(
     parent is then the active run.
     """
     session = get_session()
+    scope = _SCOPE.get()
+    stack = _stack(session)
     with session.lock:
-        parent = session.runs[-1] if session.runs else None
+        parent = stack[-1] if stack else None
         if parent is not None and not nested and run_id is None:
             raise InvalidInput(
                 f"Run {parent.id} is already active. End it first (lm.end_run()) "
@@ -180,6 +187,7 @@ def start_run(
     else:
         experiment_id = _resolve_experiment(session, experiment)
         all_tags = run_context_tags()
+        all_tags.update(scope.tags if scope is not None else {})
         all_tags.update(tags or {})
         run = session.store.create_run(
             experiment_id,
@@ -189,16 +197,59 @@ def start_run(
             actor=session.actor,
         )
     active = ActiveRun(run, session)
+    active._stack = stack
     with session.lock:
-        session.runs.append(active)
+        stack.append(active)
+    if scope is not None:
+        scope.started.append(run.id)
     return active
 
 
 def active_run() -> ActiveRun | None:
     """The innermost active run, or ``None``."""
     session = get_session()
+    stack = _stack(session)
     with session.lock:
-        return session.runs[-1] if session.runs else None
+        return stack[-1] if stack else None
+
+
+@dataclass
+class RunScope:
+    """A run stack of its own for code that runs beside other code, such as a pipeline step."""
+
+    tags: dict[str, str]
+    stack: list[ActiveRun] = field(default_factory=list)
+    started: list[str] = field(default_factory=list)
+    """Ids of the runs started in the scope, in order."""
+
+
+_SCOPE: ContextVar[RunScope | None] = ContextVar("loopml_run_scope", default=None)
+
+
+@contextmanager
+def run_scope(tags: dict[str, str] | None = None) -> Iterator[RunScope]:
+    """Run the block with an empty run stack of its own; runs started in it get ``tags``.
+
+    Two pipeline steps in two threads each see only their own active run. Runs the block
+    leaves open are ended when it exits (``FAILED`` if it raised).
+    """
+    scope = RunScope(dict(tags or {}))
+    token = _SCOPE.set(scope)
+    failed = False
+    try:
+        yield scope
+    except BaseException:
+        failed = True
+        raise
+    finally:
+        _SCOPE.reset(token)
+        for run in reversed(list(scope.stack)):
+            run.end(RunStatus.FAILED if failed else RunStatus.FINISHED)
+
+
+def _stack(session: Session) -> list[ActiveRun]:
+    scope = _SCOPE.get()
+    return scope.stack if scope is not None else session.runs
 
 
 def end_run(status: RunStatus | str = RunStatus.FINISHED) -> None:
@@ -210,9 +261,10 @@ def end_run(status: RunStatus | str = RunStatus.FINISHED) -> None:
 
 def _current() -> ActiveRun:
     session = get_session()
+    stack = _stack(session)
     with session.lock:
-        if session.runs:
-            return session.runs[-1]
+        if stack:
+            return stack[-1]
     raise InvalidInput("No active run: wrap your code in `with lm.start_run():` first.")
 
 
