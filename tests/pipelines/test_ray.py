@@ -100,7 +100,7 @@ def test_a_failing_step_is_retried_then_names_the_step(tmp_path: Path) -> None:
     def fragile():
         return flaky()
 
-    with pytest.raises(StepFailed, match="failed at step 'flaky'.*RuntimeError: the database is down") as caught:
+    with pytest.raises(StepFailed, match=r"failed at step 'flaky'.*RuntimeError: the database is down") as caught:
         fragile.run(executor="ray")
     assert attempts.read_text() == "xx"
     failed = lp.get_run(caught.value.run_id)
@@ -169,6 +169,6 @@ def test_unserializable_output_on_ray_is_not_retried() -> None:
     def locks():
         return lock()
 
-    with pytest.raises(StepFailed, match="it returned a value that cannot store a _thread.lock") as caught:
+    with pytest.raises(StepFailed, match=r"it returned a value that cannot store a _thread\.lock") as caught:
         locks.run(executor="ray")
     assert lp.get_run(caught.value.run_id).steps[0].attempts == 1
