@@ -172,3 +172,27 @@ def test_unserializable_output_on_ray_is_not_retried() -> None:
     with pytest.raises(StepFailed, match=r"it returned a value that cannot store a _thread\.lock") as caught:
         locks.run(executor="ray")
     assert lp.get_run(caught.value.run_id).steps[0].attempts == 1
+
+
+@step
+def log_from_worker(value: float) -> str:
+    import loopml as lm
+
+    with lm.start_run("on-ray") as run:
+        run.log_metric("value", value)
+        return run.id
+
+
+@pipeline
+def logs_on_ray(value: float = 2.5):
+    return log_from_worker(value)
+
+
+def test_runs_started_in_a_ray_worker_land_in_the_drivers_store_linked_to_the_step() -> None:
+    import loopml as lm
+
+    run = logs_on_ray.run(executor="ray", cache=False)
+    tracked = lm.get_run(run.result)
+    assert tracked.metrics["value"] == 2.5 and tracked.status.value == "FINISHED"
+    assert tracked.tags["loopml.pipeline_run_id"] == run.id
+    assert run.steps[0].tracking_runs == [run.result]

@@ -304,3 +304,23 @@ def test_parallel_steps_get_their_own_tracking_runs_linked_to_the_step_runs() ->
         assert tracked.tags["loopml.pipeline_run_id"] == run.id and tracked.tags["loopml.step"] == step_run.name
         assert tracked.tags["loopml.step_run_id"] == step_run.id
         assert tracked.metrics["score"] == float(len(name))
+
+
+@step
+def fit_and_log(seed: int) -> str:
+    with lm.start_run("fit") as run:
+        run.log_metric("seed", float(seed))
+        return run.id
+
+
+@pipeline
+def logged(seed: int = 3):
+    return fit_and_log(seed)
+
+
+def test_a_step_in_a_forked_process_logs_to_the_same_store_and_is_linked() -> None:
+    run = logged.run(executor="process", cache=False)
+    tracked = lm.get_run(run.result)
+    assert run.steps[0].tracking_runs == [run.result]
+    assert tracked.metrics["seed"] == 3.0 and tracked.tags["loopml.step_run_id"] == run.steps[0].id
+    assert tracked.status.value == "FINISHED"

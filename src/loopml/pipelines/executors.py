@@ -16,11 +16,13 @@ import multiprocessing
 import threading
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from loopml.core.errors import InvalidInput
 from loopml.pipelines.capture import capture
+from loopml.tracking.fluent import run_scope
+from loopml.tracking.session import forget_inherited_session
 
 Executor = Literal["local", "process", "ray"]
 EXECUTORS: tuple[str, ...] = ("local", "process", "ray")
@@ -37,6 +39,8 @@ class Outcome:
     traceback: str | None = None
     retryable: bool = True
     """False when another attempt would fail the same way (inputs unreadable, output unstorable)."""
+    runs: list[str] = field(default_factory=list)
+    """Tracking runs the attempt started."""
 
 
 def check_executor(executor: str) -> Executor:
@@ -49,32 +53,50 @@ def check_executor(executor: str) -> Executor:
 
 
 def call(
-    executor: Executor, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float | None
+    executor: Executor,
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    timeout: float | None,
+    tags: dict[str, str] | None = None,
 ) -> Outcome:
-    """Run ``fn(*args, **kwargs)`` once with ``executor``; never raises for the function's own errors."""
+    """Run ``fn(*args, **kwargs)`` once with ``executor``; never raises for the function's own errors.
+
+    ``fn`` gets a tracking run stack of its own; runs it starts get ``tags`` and are listed in
+    ``Outcome.runs``.
+    """
     if executor == "process":
-        return _call_in_process(fn, args, kwargs, timeout)
+        return _call_in_process(fn, args, kwargs, timeout, tags)
     if timeout is None:
-        return invoke(fn, args, kwargs)
-    return _call_in_thread(fn, args, kwargs, timeout)
+        return invoke(fn, args, kwargs, tags=tags)
+    return _call_in_thread(fn, args, kwargs, timeout, tags)
 
 
 def invoke(
-    fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], buffer: io.StringIO | None = None
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    buffer: io.StringIO | None = None,
+    tags: dict[str, str] | None = None,
 ) -> Outcome:
-    """Call ``fn`` here with its output captured; its exception becomes a failed ``Outcome``."""
-    with capture(buffer) as logs:
+    """Call ``fn`` here, output captured, with a run stack of its own; an exception fails the ``Outcome``."""
+    with capture(buffer) as logs, run_scope(tags) as scope:
         try:
-            value = fn(*args, **kwargs)
+            outcome = Outcome(True, fn(*args, **kwargs))
         except Exception as exc:
-            return Outcome(False, logs=logs.getvalue(), error=_describe(exc), traceback=traceback.format_exc())
-    return Outcome(True, value, logs.getvalue())
+            outcome = Outcome(False, error=_describe(exc), traceback=traceback.format_exc())
+            scope.failed = True  # runs the function left open end FAILED
+    outcome.logs = logs.getvalue()
+    outcome.runs = list(scope.started)
+    return outcome
 
 
-def _call_in_thread(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float) -> Outcome:
+def _call_in_thread(
+    fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float, tags: dict[str, str] | None
+) -> Outcome:
     buffer = io.StringIO()
     box: list[Outcome] = []
-    worker = threading.Thread(target=lambda: box.append(invoke(fn, args, kwargs, buffer)), daemon=True)
+    worker = threading.Thread(target=lambda: box.append(invoke(fn, args, kwargs, buffer, tags)), daemon=True)
     worker.start()
     worker.join(timeout)
     if box:
@@ -83,13 +105,17 @@ def _call_in_thread(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[
 
 
 def _call_in_process(
-    fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float | None
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    timeout: float | None,
+    tags: dict[str, str] | None,
 ) -> Outcome:
     import cloudpickle
 
     context = multiprocessing.get_context("fork")
     reader, writer = context.Pipe(duplex=False)
-    process = context.Process(target=_child, args=(writer, fn, args, kwargs), daemon=True)
+    process = context.Process(target=_child, args=(writer, fn, args, kwargs, tags), daemon=True)
     process.start()
     writer.close()
     try:
@@ -108,10 +134,13 @@ def _call_in_process(
     return cloudpickle.loads(payload)
 
 
-def _child(writer: Any, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+def _child(
+    writer: Any, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], tags: dict[str, str] | None
+) -> None:
     import cloudpickle
 
-    outcome = invoke(fn, args, kwargs)
+    forget_inherited_session()  # the parent's connections and writer thread are not this process's
+    outcome = invoke(fn, args, kwargs, tags=tags)
     try:
         payload = cloudpickle.dumps(outcome)
     except Exception as exc:

@@ -23,6 +23,7 @@ from loopml.compute.ray_cluster import connect, ship_by_value
 from loopml.pipelines import materialize
 from loopml.pipelines.executors import Outcome, invoke, timeout_message
 from loopml.pipelines.materialize import Artifact, Unserializable
+from loopml.tracking import session
 
 if TYPE_CHECKING:
     from loopml.artifacts.base import BlobStore
@@ -44,15 +45,21 @@ def run_attempt(
     output_names: tuple[str, ...],
     timeout: float | None,
     resources: Mapping[str, float] | None,
+    tags: dict[str, str] | None = None,
+    tracking: tuple[str, str] | None = None,
 ) -> Outcome:
-    """One attempt as a Ray task; on success ``Outcome.value`` is ``{output name: Artifact}``."""
+    """One attempt as a Ray task; on success ``Outcome.value`` is ``{output name: Artifact}``.
+
+    ``tracking`` (tracking URI, artifact URI) points the worker's SDK where the driver's is, so
+    runs the step starts land next to the pipeline run, tagged with ``tags``.
+    """
     ray = connect()
     short = _shortfall(ray, resources)
     if short:
         return Outcome(False, error=f"it asks for more than the Ray cluster has: {short}", retryable=False)
     ship_by_value(ray, fn)
     task = _remote(ray).options(**ray_options(resources))
-    ref = task.remote(fn, args, kwargs, blobs, output_names)
+    ref = task.remote(fn, args, kwargs, blobs, output_names, tags, tracking)
     try:
         return ray.get(ref, timeout=timeout)
     except ray.exceptions.GetTimeoutError:
@@ -106,21 +113,37 @@ def _attempt(
     kwargs: dict[str, Any],
     blobs: BlobStore,
     output_names: tuple[str, ...],
+    tags: dict[str, str] | None,
+    tracking: tuple[str, str] | None,
 ) -> Outcome:
-    """The body of the Ray task (runs in a worker)."""
+    """The body of the Ray task (runs in a worker, one task at a time)."""
+    if tracking is not None:
+        _track_to(*tracking)
     try:
         args = tuple(_resolve(value, blobs) for value in args)
         kwargs = {key: _resolve(value, blobs) for key, value in kwargs.items()}
     except Exception as exc:
         return Outcome(False, error=f"could not load its inputs: {type(exc).__name__}: {exc}", retryable=False)
-    outcome = invoke(fn, args, kwargs)
+    outcome = invoke(fn, args, kwargs, tags=tags)
     if not outcome.ok:
         return outcome
     try:
-        stored = materialize.save_outputs(output_names, outcome.value, blobs)
+        outcome.value = materialize.save_outputs(output_names, outcome.value, blobs)
     except Unserializable as exc:
-        return Outcome(False, logs=outcome.logs, error=f"it returned a value that {exc.message}", retryable=False)
-    return Outcome(True, stored, outcome.logs)
+        outcome.ok, outcome.value, outcome.retryable = False, None, False
+        outcome.error = f"it returned a value that {exc.message}"
+    return outcome
+
+
+def _track_to(tracking_uri: str, artifact_uri: str) -> None:
+    """Point this worker's SDK at the driver's tracking and artifact stores (if it is not already)."""
+    current = session.current_session()
+    if current is not None and (current.settings.tracking_uri, current.settings.artifact_uri) == (
+        tracking_uri,
+        artifact_uri,
+    ):
+        return
+    session.configure(tracking_uri=tracking_uri, artifact_uri=artifact_uri)
 
 
 def _resolve(value: Any, blobs: BlobStore) -> Any:

@@ -10,7 +10,6 @@ running ones finish (their outputs stay cached), the rest are recorded ``SKIPPED
 
 from __future__ import annotations
 
-import functools
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -28,16 +27,7 @@ from loopml.pipelines.materialize import Artifact, Unserializable
 from loopml.pipelines.ray_executor import Input, run_attempt, slots
 from loopml.pipelines.records import Status, encode_result
 from loopml.pipelines.step import StepOutput
-from loopml.tracking.fluent import run_scope
 from loopml.tracking.session import Session
-
-
-def _in_run_scope(fn: Any, tags: dict[str, str], tracked: list[str], *args: Any, **kwargs: Any) -> Any:
-    with run_scope(tags) as scope:
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            tracked.extend(scope.started)
 
 
 @dataclass
@@ -196,7 +186,8 @@ class Runner:
         tracked: list[str] = []
         for attempt in range(1, step.retries + 2):
             attempts = attempt
-            outcome = self._attempt(node, step_run_id, tracked)
+            outcome = self._attempt(node, step_run_id)
+            tracked.extend(outcome.runs)
             if outcome.logs:
                 logs.append(outcome.logs if step.retries == 0 else f"--- attempt {attempt} ---\n{outcome.logs}")
             if outcome.ok:
@@ -251,37 +242,41 @@ class Runner:
         self.store.insert_step(row, actor=self.session.actor)
         return _Result(node, False, error=error)
 
-    def _attempt(self, node: Node, step_run_id: str, tracked: list[str]) -> Outcome:
+    def _attempt(self, node: Node, step_run_id: str) -> Outcome:
         """One attempt: outputs stored, ``Outcome.value`` is ``{output name: Artifact}``.
 
-        Here and in forked processes the step gets a run stack of its own whose runs are tagged
-        with the pipeline run and step; here their ids also go to ``tracked`` (to link them).
+        With every executor the step gets a tracking run stack of its own; runs it starts are
+        tagged with the pipeline run and step and listed in ``Outcome.runs`` (to link them).
         """
         step = node.step
-        if self.executor == "ray":
-            args, kwargs = node.call_args(lambda h: Input(self._artifact(h)))
-            return run_attempt(
-                step.fn, args, kwargs, blobs=self.blobs, output_names=step.output_names, timeout=step.timeout,
-                resources=step.resources,
-            )  # fmt: skip
-        try:
-            args, kwargs = node.call_args(lambda h: materialize.load(self._artifact(h), self.blobs))
-        except Exception as exc:
-            return Outcome(False, error=f"could not load its inputs: {type(exc).__name__}: {exc}", retryable=False)
         tags = {
             "loopml.pipeline": self.graph.pipeline,
             "loopml.pipeline_run_id": self.run_id,
             "loopml.step": node.name,
             "loopml.step_run_id": step_run_id,
         }
-        scoped = functools.partial(_in_run_scope, step.fn, tags, tracked)
-        outcome = call(self.executor, scoped, args, kwargs, step.timeout)
+        if self.executor == "ray":
+            args, kwargs = node.call_args(lambda h: Input(self._artifact(h)))
+            settings = self.session.settings
+            return run_attempt(
+                step.fn, args, kwargs, blobs=self.blobs, output_names=step.output_names, timeout=step.timeout,
+                resources=step.resources, tags=tags, tracking=(settings.tracking_uri, settings.artifact_uri),
+            )  # fmt: skip
+        try:
+            args, kwargs = node.call_args(lambda h: materialize.load(self._artifact(h), self.blobs))
+        except Exception as exc:
+            return Outcome(False, error=f"could not load its inputs: {type(exc).__name__}: {exc}", retryable=False)
+        outcome = call(self.executor, step.fn, args, kwargs, step.timeout, tags)
         if not outcome.ok:
             return outcome
         try:
-            return Outcome(True, materialize.save_outputs(step.output_names, outcome.value, self.blobs), outcome.logs)
+            stored = materialize.save_outputs(step.output_names, outcome.value, self.blobs)
         except Unserializable as exc:
-            return Outcome(False, logs=outcome.logs, error=f"it returned a value that {exc.message}", retryable=False)
+            outcome.ok, outcome.value, outcome.retryable = False, None, False
+            outcome.error = f"it returned a value that {exc.message}"
+            return outcome
+        outcome.value = stored
+        return outcome
 
     def _artifact(self, handle: StepOutput) -> Artifact:
         node, output = handle.ref

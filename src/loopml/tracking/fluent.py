@@ -221,6 +221,8 @@ class RunScope:
     stack: list[ActiveRun] = field(default_factory=list)
     started: list[str] = field(default_factory=list)
     """Ids of the runs started in the scope, in order."""
+    failed: bool = False
+    """Set it when the scoped work failed without raising: runs left open then end ``FAILED``."""
 
 
 _SCOPE: ContextVar[RunScope | None] = ContextVar("loopml_run_scope", default=None)
@@ -244,7 +246,7 @@ def run_scope(tags: dict[str, str] | None = None) -> Iterator[RunScope]:
     finally:
         _SCOPE.reset(token)
         for run in reversed(list(scope.stack)):
-            run.end(RunStatus.FAILED if failed else RunStatus.FINISHED)
+            run.end(RunStatus.FAILED if failed or scope.failed else RunStatus.FINISHED)
 
 
 def _stack(session: Session) -> list[ActiveRun]:

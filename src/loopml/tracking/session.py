@@ -159,6 +159,16 @@ def configure(*, tracking_uri: str | None = None, artifact_uri: str | None = Non
             _session = None
 
 
+def forget_inherited_session() -> None:
+    """In a forked child: drop the parent's session (its connections and writer thread) unclosed.
+
+    The next call opens a session of the child's own, with the same settings and overrides.
+    """
+    global _session, _lock
+    _lock = threading.RLock()
+    _session = None
+
+
 def reset() -> None:
     """Close the current session and forget overrides (settings are read again on next use)."""
     global _session
