@@ -1,101 +1,169 @@
-"""``loopml quickstart``: real models on the bundled data, every run tracked, the best one reported."""
+"""``loopml quickstart``: the quickstart pipeline (recorded, cached), its model registered, served and queried."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
+import pandas as pd
 import pytest
 
 import loopml as lm
+import loopml.pipelines as lp
+from loopml.core.errors import InvalidInput
+from loopml.demo import pipeline as demo
 from tests.cli.conftest import Invoke, stdout_json
 
-CV_METRICS = {f"cv_{m}{s}" for m in ("accuracy", "f1", "roc_auc", "log_loss") for s in ("", "_std")}
-TEST_METRICS = {"test_accuracy", "test_f1", "test_roc_auc", "test_log_loss"}
-REPORTS = {"classification_report.txt", "classification_report.json", "confusion_matrix.json", "feature_weights.json"}
-MODEL = {"model/model.json", "model/model.skops", "model/input_example.json", "model/requirements.txt"}
-
-pytestmark = pytest.mark.slow
+STEPS = ["ingest", "validate", "split", "tune", "evaluate", "register"]
+TRIALS = "4"  # a short search keeps the tests fast; the default is 10
+PRODUCTION = "models:/breast_cancer_classifier@production"
 
 
-def test_quickstart_json_end_to_end(cli: Invoke) -> None:
-    summary = stdout_json(cli("quickstart", "--json"))
-    assert summary["experiment"] == "quickstart"
-    assert summary["dataset"]["n_rows"] == 569 and summary["dataset"]["n_features"] == 30
-    assert summary["tracking_uri"].startswith("sqlite:///")
-
-    frame = lm.search_runs(experiment="quickstart")
-    assert len(frame) == len(summary["runs"]) >= 4
-    assert set(frame["run_id"]) == {run["run_id"] for run in summary["runs"]}
-    assert set(frame["status"]) == {"FINISHED"}
-    assert set(frame["params.model"]) == {"logistic_regression", "random_forest", "gradient_boosting"}
-
-    for reported in summary["runs"]:
-        run = lm.get_run(reported["run_id"])
-        assert set(run.metrics) >= CV_METRICS | TEST_METRICS
-        for key in TEST_METRICS | CV_METRICS:
-            assert run.metrics[key] == pytest.approx(reported["metrics"][key])
-        assert 0.9 < run.metrics["test_roc_auc"] <= 1.0
-        assert 0.0 < run.metrics["test_log_loss"] < 1.0
-        assert {"model", "cv_folds", "test_size", "dataset"} <= set(run.params)
-        assert run.tags["quickstart.session"] == summary["session"]
-        assert {a.path for a in lm.list_artifacts(run.id)} == REPORTS | MODEL
-        loaded = lm.load_model(f"runs:/{run.id}/model")
-        assert loaded.signature is not None and len(loaded.signature.inputs) == 30
-        report = json.loads(lm.read_artifact(f"runs:/{run.id}/classification_report.json"))
-        assert report["accuracy"] == pytest.approx(run.metrics["test_accuracy"])
-
-    best = summary["best_run"]
-    assert best["metric"] == "test_roc_auc"
-    aucs = {run_id: lm.get_run(run_id).metrics["test_roc_auc"] for run_id in frame["run_id"]}
-    assert aucs[best["run_id"]] == max(aucs.values()) == pytest.approx(best["value"])
-
-    registered = summary["registered_model"]
-    production = lm.get_model_version("models:/breast_cancer_classifier@production")
-    assert (production.version, production.run_id) == (registered["version"], best["run_id"])
-    assert production.dataset_version == summary["dataset"]["uri"] == "datasets:/breast_cancer/1"
-    assert production.metrics["test_roc_auc"] == pytest.approx(best["value"])
-    served = summary["served"]
-    assert served["model"]["version"] == production.version
-    model = lm.load_model("models:/breast_cancer_classifier@production")
-    from sklearn.datasets import load_breast_cancer
-    from sklearn.model_selection import train_test_split
-
-    bunch = load_breast_cancer(as_frame=True)
-    _, X_test, _, y_test = train_test_split(
-        bunch.data, bunch.target, test_size=0.25, stratify=bunch.target, random_state=0
-    )
-    assert served["predictions"] == model.predict(X_test.iloc[:5]).tolist()
-    assert served["actual"] == y_test.iloc[:5].tolist()
-    edges = lm.data.lineage("run", best["run_id"])
-    assert {e["relation"] for e in edges} >= {"input", "registered"}
-
-    boosting = next(r for r in summary["runs"] if r["model"] == "gradient_boosting")
-    curve = lm.get_metric_history(boosting["run_id"], "staged_test_accuracy")
-    n_estimators = int(lm.get_run(boosting["run_id"]).params["n_estimators"])
-    assert [m.step for m in curve] == list(range(1, n_estimators + 1))
-    assert curve[-1].value == pytest.approx(boosting["metrics"]["test_accuracy"])
+def _quickstart_in_new_process(*args: str) -> dict:
+    """``loopml quickstart --json`` in a fresh interpreter (same $LOOPML_HOME): cache keys must survive it."""
+    result = subprocess.run(
+        [sys.executable, "-m", "loopml.cli", "quickstart", "--json", *args],
+        capture_output=True, text=True, timeout=180, env=dict(os.environ), check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
 
 
-def test_quickstart_human_report(cli: Invoke) -> None:
-    result = cli("quickstart")
+@pytest.mark.slow
+def test_first_run_then_every_step_from_the_cache(cli: Invoke) -> None:
+    first = stdout_json(cli("quickstart", "--json", "--n-trials", TRIALS))
+    assert first["pipeline"] == "quickstart" and first["status"] == "SUCCEEDED"
+    assert first["params"] == {"n_trials": 4, "seed": 0, "test_size": 0.25, "min_roc_auc": 0.9}
+    assert [s["name"] for s in first["steps"]] == STEPS
+    assert {s["status"] for s in first["steps"]} == {"SUCCEEDED"}
+    assert not any(s["cache_hit"] for s in first["steps"])
+
+    # the data: one dataset version, validated, split 75/25
+    assert first["dataset"]["uri"] == "datasets:/breast_cancer/1"
+    assert first["dataset"]["n_rows"] == first["dataset"]["validated_rows"] == 569
+    run = lp.get_run(first["run_id"])
+    train, test = run.output("split", "train"), run.output("split", "test")
+    assert (len(train), len(test)) == (426, 143) and set(train.index).isdisjoint(test.index)
+
+    # the tuning: a parent run with one child per trial, lineage to the dataset version, test metrics
+    tuned = first["tuned"]
+    assert tuned["n_trials"] == 4 and set(tuned["best_params"]) == {"model__C", "model__class_weight"}
+    runs = lm.search_runs(experiment="quickstart")
+    assert len(runs) == 1 + 4 and set(runs["status"]) == {"FINISHED"}
+    parent = lm.get_run(tuned["run_id"])
+    assert parent.tags["loopml.dataset.breast_cancer"] == "datasets:/breast_cancer/1"
+    assert parent.metrics["test_roc_auc"] == pytest.approx(first["metrics"]["test_roc_auc"])
+    assert first["metrics"]["test_roc_auc"] > 0.9
+    assert {"test_accuracy", "test_f1", "test_log_loss"} <= set(first["metrics"])
+
+    # the registered model: version 1 with alias production, traced to the run and the dataset
+    production = lm.get_model_version(PRODUCTION)
+    assert production.version == first["registered_model"]["version"] == 1
+    assert production.run_id == tuned["run_id"]
+    assert production.dataset_version == "datasets:/breast_cancer/1"
+    assert production.metrics["test_roc_auc"] == pytest.approx(first["metrics"]["test_roc_auc"])
+    relations = {e["relation"] for e in lm.data.lineage("run", tuned["run_id"])}
+    assert relations >= {"input", "registered"}
+
+    # the served predictions are the production model's on the first test rows
+    served = first["served"]
+    rows = test.head(5)
+    assert served["model"]["version"] == 1
+    assert served["predictions"] == lm.load_model(PRODUCTION).predict(rows.drop(columns=["target"])).tolist()
+    assert served["actual"] == rows["target"].tolist()
+
+    # a second run, in another process: every step is a cache hit, nothing new is tracked or registered
+    second = _quickstart_in_new_process("--n-trials", TRIALS)
+    assert second["run_id"] != first["run_id"] and second["status"] == "SUCCEEDED"
+    assert [s["cache_hit"] for s in second["steps"]] == [True] * len(STEPS)
+    first_steps = {s.name: s.id for s in run.steps}
+    assert {s["name"]: s["reused_from"] for s in second["steps"]} == first_steps
+    assert second["registered_model"] == first["registered_model"]
+    assert second["tuned"] == tuned and second["metrics"] == first["metrics"]
+    assert second["served"]["predictions"] == served["predictions"]
+    assert len(lm.search_runs(experiment="quickstart")) == 1 + 4
+    assert [v.version for v in lm.list_model_versions("breast_cancer_classifier")] == [1]
+
+    # both runs are recorded like any pipeline run
+    recorded = lp.list_runs("quickstart")
+    assert [(r["id"], r["cached"]) for r in recorded] == [(second["run_id"], 6), (first["run_id"], 0)]
+    shown = stdout_json(cli("pipeline", "show", second["run_id"][:8], "--json"))
+    assert [s["cache_hit"] for s in shown["steps"]] == [True] * len(STEPS)
+
+
+@pytest.mark.slow
+def test_human_report_and_no_cache(cli: Invoke) -> None:
+    result = cli("quickstart", "--n-trials", TRIALS)
     assert result.exit_code == 0, result.output
     out = result.stdout
-    assert "Quickstart runs (experiment 'quickstart')" in out
-    best = lm.search_runs(experiment="quickstart", order_by=["metrics.test_roc_auc DESC"], max_results=1).iloc[0]
-    assert f"Best run: {best['run_name']} ({best['run_id']})" in out
-    assert f"★ {best['run_name']}" in out
-    assert "Runs are stored in sqlite:///" in out and "Artifacts are stored in" in out
-    for hint in ("loopml runs list --experiment quickstart", "loopml runs compare", "loopml server"):
-        assert hint in out
-    # the hints work: the suggested comparison runs as printed
-    compare = next(line for line in out.splitlines() if "loopml runs compare" in line).split("#")[0].split()[3:]
-    assert cli("runs", "compare", *compare, "--json").exit_code == 0
+    first = lp.list_runs("quickstart")[0]["id"]
+    assert f"Pipeline quickstart run {first[:8]} SUCCEEDED" in out
+    for step in STEPS:
+        assert f" {step} " in out
+    assert "No step came from the cache" in out
+    assert "Registered  models:/breast_cancer_classifier/1 and set " + PRODUCTION in out
+    assert "POST /predict with 5 test rows -> predictions [" in out
+    # the printed hint works as printed
+    hint = next(line for line in out.splitlines() if "loopml pipeline show" in line).split("#")[0].split()
+    assert hint == ["loopml", "pipeline", "show", first[:8]]
+    assert cli(*hint[1:]).exit_code == 0
+
+    again = cli("quickstart", "--n-trials", TRIALS)
+    assert again.exit_code == 0, again.output
+    assert "All 6 steps were served from the cache" in again.stdout
+    assert again.stdout.count(" hit ") == len(STEPS)
+
+    forced = stdout_json(cli("quickstart", "--n-trials", TRIALS, "--no-cache", "--json"))
+    assert not any(s["cache_hit"] for s in forced["steps"])
+    assert forced["registered_model"]["version"] == 2  # re-registered, and production moved to it
+    assert forced["served"]["model"]["version"] == lm.get_model_version(PRODUCTION).version == 2
+    assert forced["dataset"]["uri"] == "datasets:/breast_cancer/1"  # identical data: no new version
 
 
-def test_quickstart_twice_keeps_runs_apart(cli: Invoke) -> None:
-    first = stdout_json(cli("quickstart", "--json"))
-    second = stdout_json(cli("quickstart", "--json"))
-    assert first["session"] != second["session"]
-    assert {r["run_id"] for r in first["runs"]}.isdisjoint(r["run_id"] for r in second["runs"])
-    assert second["best_run"]["run_id"] in {r["run_id"] for r in second["runs"]}
-    assert len(lm.search_runs(experiment="quickstart")) == len(first["runs"]) + len(second["runs"])
+@pytest.mark.slow
+def test_model_below_the_bar_is_not_registered(cli: Invoke) -> None:
+    result = cli("quickstart", "--n-trials", "2", "--min-roc-auc", "1.0")
+    assert result.exit_code == 1
+    assert "Not registering runs:/" in result.stderr and "below min_roc_auc=1.0" in result.stderr
+    run = lp.get_run(lp.list_runs("quickstart")[0]["id"])
+    assert run.status == lp.Status.FAILED
+    assert [s.status for s in run.steps] == [lp.Status.SUCCEEDED] * 5 + [lp.Status.FAILED]
+    assert "register" in result.stdout and "FAILED" in result.stdout  # the steps table is printed
+    assert lm.list_models() == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--n-trials", "0"], "Invalid n_trials=0"),
+        (["--seed", "-1"], "Invalid seed=-1"),
+        (["--test-size", "0.9"], "Invalid test_size=0.9"),
+        (["--min-roc-auc", "1.5"], "Invalid min_roc_auc=1.5"),
+    ],
+)
+def test_bad_parameters_exit_2_before_anything_runs(cli: Invoke, args: list[str], message: str) -> None:
+    result = cli("quickstart", *args)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"Error: {message} of pipeline 'quickstart'")
+    assert lp.list_runs("quickstart") == []
+
+
+def test_validate_step_names_every_violation() -> None:
+    from sklearn.datasets import load_breast_cancer
+
+    frame = load_breast_cancer(as_frame=True).frame
+    frame.loc[3, "mean radius"] = -1.0
+    frame.loc[5, "target"] = 2
+    frame["patient"] = "x"
+    bad = lm.data.ingest(frame, name="breast_cancer")
+    with pytest.raises(InvalidInput) as raised:
+        demo.validate({"uri": bad.uri}, "target")  # a step outside a pipeline is the plain function
+    message = raised.value.message
+    assert message.startswith(f"{bad.uri} does not match the expected schema")
+    assert "3 violation(s)" in message
+    assert {d["field"] for d in raised.value.details} == {"mean radius", "target", "patient"}
+
+    good = lm.data.ingest(pd.DataFrame(load_breast_cancer(as_frame=True).frame), name="breast_cancer")
+    assert demo.validate({"uri": good.uri}, "target")["validated_rows"] == 569

@@ -1,0 +1,107 @@
+"""What ``loopml quickstart`` prints: the pipeline's steps (status, cache, duration), the results, what next."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from loopml.demo.pipeline import EXPERIMENT
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from loopml.pipelines import PipelineRun
+
+STATUS_STYLES = {"SUCCEEDED": "green", "RUNNING": "cyan", "FAILED": "red", "SKIPPED": "dim"}
+
+
+def print_steps(console: Console, run: PipelineRun) -> None:
+    """The run's header line and one row per step, in order, with any step's error below."""
+    from rich import box
+    from rich.markup import escape
+    from rich.table import Table
+
+    params = ", ".join(f"{k}={v!r}" for k, v in run.params.items())
+    console.print(
+        f"Pipeline [bold]{run.pipeline}[/bold] run [bold]{run.id[:8]}[/bold] {_status(run.status.value)} "
+        f"in {_duration(run.duration_ms)} ({params})",
+        soft_wrap=True,
+    )
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("#", "Step", "Status", "Cache", "Duration", "Outputs"):
+        right = column in ("#", "Duration")
+        table.add_column(column, justify="right" if right else "left", no_wrap=column != "Outputs")
+    for step in run.steps:
+        cache = "[green]hit[/green]" if step.cache_hit else ("—" if step.status.value == "SKIPPED" else "miss")
+        table.add_row(
+            str(step.position + 1), step.name, _status(step.status.value), cache, _duration(step.duration_ms),
+            _outputs(step.outputs),
+        )  # fmt: skip
+    console.print(table)
+    for step in run.steps:
+        if step.error:
+            console.print(f"[red]{step.name}[/red]: {escape(step.error)}", soft_wrap=True)
+
+
+def print_report(console: Console, run: PipelineRun, summary: dict[str, Any]) -> None:
+    """The steps, the cache outcome, the data, model, metrics, served predictions and commands to try next."""
+    print_steps(console, run)
+    hits = sum(step["cache_hit"] for step in summary["steps"])
+    total = len(summary["steps"])
+    short = summary["run_id"][:8]
+    if hits == total:
+        console.print(f"All {total} steps were served from the cache: nothing was recomputed.")
+    elif hits:
+        console.print(f"{hits} of {total} steps were served from the cache.")
+    else:
+        console.print("No step came from the cache. Run [bold]loopml quickstart[/bold] again: every step will.")
+    data, tuned, metrics, model, served = (
+        summary[key] for key in ("dataset", "tuned", "metrics", "registered_model", "served")
+    )
+    params = ", ".join(f"{k.split('__')[-1]}={_value(v)}" for k, v in tuned["best_params"].items())
+    lines = [
+        f"Data        [bold]{data['uri']}[/bold]: {data['n_rows']} rows, {data['n_columns']} columns, "
+        f"validated against the expected schema; {tuned['n_train']} rows to train, the rest to test",
+        f"Tuned       {tuned['estimator']}: {tuned['n_trials']} trials, best {params} "
+        f"({tuned['metric']} {tuned['best_value']:.4f}) in run {tuned['run_id'][:8]}",
+        "Evaluated   on the test split: "
+        + ", ".join(f"{name} {metrics[f'test_{name}']:.4f}" for name in ("roc_auc", "accuracy", "f1", "log_loss")),
+        f"Registered  [bold]{model['uri']}[/bold] and set [bold]{model['alias_uri']}[/bold]",
+        f"Served      {model['alias_uri']} (version {served['model']['version']}) at {served['url']}: "
+        f"POST /predict with {len(served['predictions'])} test rows -> predictions {served['predictions']} "
+        f"(true labels {served['actual']})",
+        f"Stored in   {summary['tracking_uri']} and {summary['artifact_uri']}",
+    ]
+    for line in lines:
+        console.print(line, soft_wrap=True)
+    console.print("\nNext steps:")
+    for command, what in (
+        ("loopml quickstart", "again: every step comes from the cache (--no-cache re-runs them)"),
+        (f"loopml pipeline show {short}", "this run's steps, their cache use and outputs"),
+        ("loopml pipeline list --pipeline quickstart", "every run of the quickstart pipeline"),
+        (f"loopml runs show {tuned['run_id'][:8]}", "the tuning run: best params, test metrics, plots, model"),
+        (f"loopml runs list --experiment {EXPERIMENT}", "the tuning run and one child run per trial"),
+        (f"loopml models show {model['alias_uri']}", "the registered model, its signature, metrics and dataset"),
+        (f"loopml serve {model['alias_uri']}", "serve it on http://127.0.0.1:8080 (POST /predict)"),
+        ("loopml pipeline run loopml.demo.pipeline:quickstart --param n_trials=20", "the pipeline alone, more trials"),
+    ):
+        console.print(f"  [bold cyan]{command}[/bold cyan]  [dim]# {what}[/dim]", soft_wrap=True)
+
+
+def _status(status: str) -> str:
+    return f"[{STATUS_STYLES.get(status, 'white')}]{status}[/]"
+
+
+def _outputs(outputs: dict[str, dict[str, Any]]) -> str:
+    if list(outputs) == ["output"]:
+        return str(outputs["output"]["format"])
+    return ", ".join(f"{name} ({meta['format']})" for name, meta in outputs.items()) or "—"
+
+
+def _duration(ms: int | None) -> str:
+    if ms is None:
+        return "—"
+    return f"{ms}ms" if ms < 1000 else f"{ms / 1000:.1f}s"
+
+
+def _value(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
