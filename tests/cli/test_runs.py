@@ -242,3 +242,14 @@ def test_compare_diff_shows_only_differing_rows(cli: Invoke, tracked: Tracked) -
     assert result.exit_code == 0, result.output
     assert "metrics.f1" in result.stdout and "metrics.auc" in result.stdout
     assert "params.model" not in result.stdout and "metrics.loss" not in result.stdout
+
+
+def test_show_prints_bracketed_values_as_they_are(cli: Invoke) -> None:
+    """Values like JSON lists are data, not Rich markup: nothing may disappear."""
+    with lm.start_run("[bold]name[/bold]") as run:
+        run.log_params({"space": '["categorical", [null, "balanced"]]'})
+    shown = cli("runs", "show", run.id)
+    assert shown.exit_code == 0
+    assert '["categorical", [null, "balanced"]]' in shown.stdout.replace("\n", "")
+    listed = cli("runs", "list")
+    assert "[bold]name[/bold]" in listed.stdout

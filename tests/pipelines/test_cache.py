@@ -9,6 +9,7 @@ SOURCE = """
 from loopml.pipelines import pipeline, step
 
 CALLS = []
+SHIFT = {shift}
 
 
 def offset():
@@ -18,7 +19,7 @@ def offset():
 @step
 def load(n: int) -> list:
     CALLS.append("load")
-    return [i + offset() for i in range(n)]
+    return [i + offset() + SHIFT[0] for i in range(n)]
 
 
 @step
@@ -45,8 +46,8 @@ def flow(n: int = 3, factor: float = 1.0):
 """
 
 
-def source(offset: int = 0, total_extra: str = "") -> str:
-    return SOURCE.format(offset=offset, total_extra=total_extra)
+def source(offset: int = 0, total_extra: str = "", shift: str = "(0,)") -> str:
+    return SOURCE.format(offset=offset, total_extra=total_extra, shift=shift)
 
 
 def hits(run: PipelineRun) -> dict[str, bool]:
@@ -117,6 +118,14 @@ def test_change_in_a_called_helper_invalidates_the_step(write_module: WriteModul
     run = edited.flow.run()
     assert hits(run) == {"load": False, "scale": False, "total": False, "report": False}
     assert run.result == "total=6.0"
+
+
+def test_change_in_a_module_constant_invalidates_the_steps_reading_it(write_module: WriteModule) -> None:
+    write_module(source(shift="(0,)")).flow.run()
+    run = write_module(source(shift="(1,)")).flow.run()
+    assert hits(run) == {"load": False, "scale": False, "total": False, "report": False}
+    assert run.result == "total=6.0"
+    assert hits(write_module(source(shift="(1,)")).flow.run())["load"] is True  # a mutable CALLS list is ignored
 
 
 def test_unchanged_reimport_still_hits(write_module: WriteModule) -> None:

@@ -8,7 +8,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from loopml.cli import output
 from loopml.core.errors import InvalidInput, NotFound
@@ -168,14 +170,14 @@ def compare_runs(
     table = output.new_table("Run comparison", caption=f"{len(different)} differing rows highlighted")
     table.add_column("", style="bold", no_wrap=True)
     for run in found:
-        table.add_column(f"{run.name}\n[dim]{output.short_id(run.id)}[/dim]", justify="right", overflow="fold")
+        table.add_column(f"{escape(run.name)}\n[dim]{output.short_id(run.id)}[/dim]", justify="right", overflow="fold")
     for section, fmt in (("params", str), ("metrics", output.fmt_precise)):
         for key, values in result[section].items():
             name = f"{section}.{key}"
             if only_different and name not in different:
                 continue
-            cells = [output.MISSING if v is None else fmt(v) for v in values]
-            table.add_row(name, *cells, style="bold yellow" if name in different else None)
+            cells = [Text(output.MISSING if v is None else fmt(v)) for v in values]
+            table.add_row(Text(name), *cells, style="bold yellow" if name in different else None)
         table.add_section()
     output.stdout().print(table)
 
@@ -267,8 +269,9 @@ def runs_table(
         table.add_column(key, justify="right", no_wrap=True)
     status = headers.index("Status")
     for run, row in zip(runs, rows, strict=True):
-        row[status] = _status(row[status])
-        table.add_row(*row, *(output.fmt_number(run.metrics.get(key)) for key in columns))
+        cells: list[Any] = [Text(cell) for cell in row]  # names are user text, not Rich markup
+        cells[status] = _status(row[status])
+        table.add_row(*cells, *(output.fmt_number(run.metrics.get(key)) for key in columns))
     return table
 
 
@@ -354,5 +357,5 @@ def _print_pairs(console: Console, title: str, pairs: dict[str, Any]) -> None:
     table.add_column("Key", style="bold")
     table.add_column("Value", overflow="fold")
     for key, value in pairs.items():
-        table.add_row(key, str(value))
+        table.add_row(Text(key), Text(str(value)))  # user text: no Rich markup (brackets are data)
     console.print(table)

@@ -1,9 +1,11 @@
 """Cache keys: what a step's result depends on, hashed.
 
-key = SHA-256 of canonical JSON of: the step's code hash (its source plus the source of every
-function of the same module it calls, transitively), its arguments with each step output
-replaced by that artifact's SHA-256 (other values as canonical JSON, or the hash of their
-stored form when they are not JSON), its declared outputs and its ``version``.
+key = SHA-256 of canonical JSON of: the step's code hash (its source, the source of every
+function of the same module it uses, transitively, and the value of every immutable module
+constant they read: numbers, strings, bytes, None, and tuples or frozensets of them), its
+arguments with each step output replaced by that artifact's SHA-256 (other values as
+canonical JSON, or the hash of their stored form when they are not JSON), its declared
+outputs and its ``version``. Mutable module state (a list, a dict) is not part of the key.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from loopml.pipelines.step import Step
 
 
 def code_hash(step: Step) -> str:
-    """SHA-256 of the step's source and of same-module functions it calls (memoised on the step)."""
+    """SHA-256 of the step's source, same-module functions it uses and constants it reads (memoised)."""
     cached = getattr(step, "code_hash_", None)
     if cached is not None:
         return cached
@@ -84,10 +86,15 @@ def _sources(fn: Any) -> dict[str, bytes]:
             found[key] = marshal.dumps(code) if code is not None else repr(function).encode()
             continue
         found[key] = source.encode()
-        for name in _called_names(source):
-            target = _unwrap(getattr(function, "__globals__", {}).get(name))
+        namespace = getattr(function, "__globals__", {})
+        for name in _used_names(source):
+            if name not in namespace:
+                continue
+            target = _unwrap(namespace[name])
             if isinstance(target, types.FunctionType) and target.__module__ == function.__module__:
                 pending.append(target)
+            elif _is_constant(target):
+                found[f"{key} reads {name}"] = _constant_text(target).encode()
     return found
 
 
@@ -95,9 +102,29 @@ def _unwrap(value: Any) -> Any:
     return value.fn if isinstance(value, Step) else value
 
 
-def _called_names(source: str) -> set[str]:
+def _used_names(source: str) -> set[str]:
     try:
         tree = ast.parse(source)
     except SyntaxError:
         return set()
-    return {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+_SCALARS = (type(None), bool, int, float, complex, str, bytes)
+
+
+def _is_constant(value: Any, depth: int = 0) -> bool:
+    """Immutable data a step may read from its module: scalars, and tuples/frozensets of them."""
+    if isinstance(value, _SCALARS):
+        return True
+    if depth < 10 and type(value) in (tuple, frozenset):
+        return all(_is_constant(v, depth + 1) for v in value)
+    return False
+
+
+def _constant_text(value: Any) -> str:
+    if type(value) is frozenset:  # set order depends on string hashing: sort the members' texts
+        return "frozenset({" + ", ".join(sorted(_constant_text(v) for v in value)) + "})"
+    if type(value) is tuple:
+        return "(" + ", ".join(_constant_text(v) for v in value) + ",)"
+    return f"{type(value).__name__}:{value!r}"

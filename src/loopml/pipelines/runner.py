@@ -97,8 +97,9 @@ class Runner:
         message = f"step {failure.node.name!r} failed: {failure.error}"
         self.store.finish_run(self.run_id, status=Status.FAILED, end_time=now_ms(), error=message, actor=actor)
         short = self.run_id[:8]
+        cause = (failure.error or "").rstrip(".")
         raise StepFailed(
-            f"Pipeline {self.graph.pipeline!r} failed at step {failure.node.name!r} (run {short}): {failure.error}. "
+            f"Pipeline {self.graph.pipeline!r} failed at step {failure.node.name!r} (run {short}): {cause}. "
             f"See `loopml pipeline show {short}`; after a fix, resume with run(resume={self.run_id!r}) "
             f"or `--resume {short}`.",
             run_id=self.run_id,
