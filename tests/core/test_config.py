@@ -13,7 +13,7 @@ def test_defaults_derive_from_home(tmp_path: Path) -> None:
     assert settings.home == (tmp_path / "h").resolve()
     assert settings.tracking_uri == f"sqlite:///{settings.home / 'loopml.db'}"
     assert settings.artifact_uri == str(settings.home / "artifacts")
-    assert settings.token is None
+    assert settings.token is None and settings.ray_address is None
     assert not settings.is_remote
 
 
@@ -25,6 +25,9 @@ def test_env_overrides_file(tmp_path: Path) -> None:
     from_env = load_settings({"LOOPML_TRACKING_URI": "sqlite:///x.db"}, cwd=tmp_path)
     assert from_env.tracking_uri == "sqlite:///x.db"
     assert from_env.token == "t1"
+    (tmp_path / "loopml.toml").write_text('[loopml]\nray_address = "ray://head:10001"\n')
+    assert load_settings({}, cwd=tmp_path).ray_address == "ray://head:10001"
+    assert load_settings({"LOOPML_RAY_ADDRESS": "auto"}, cwd=tmp_path).ray_address == "auto"
 
 
 def test_bad_values_name_the_key(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib.machinery
 import os
+import socket
 import sys
 import threading
 from types import ModuleType
@@ -26,6 +27,7 @@ from loopml.config import load_settings
 from loopml.core.errors import InvalidInput, StoreError
 
 _lock = threading.Lock()
+_CONNECT_TIMEOUT = 3.0
 _BY_VALUE: set[str] = set()
 
 
@@ -41,6 +43,7 @@ def connect(address: str | None = None) -> ModuleType:
         target = address or load_settings().ray_address
         try:
             if target:
+                _check_reachable(target)
                 ray.init(address=target, log_to_driver=False, configure_logging=False)
             else:
                 _start_local(ray)
@@ -70,6 +73,25 @@ def ship_by_value(ray: ModuleType, obj: Any) -> None:
 def cluster_cpus(ray: ModuleType) -> int:
     """CPUs the connected cluster has (at least 1)."""
     return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+def _check_reachable(address: str) -> None:
+    """Fail fast on a ``host:port`` nobody listens on (Ray itself retries for minutes)."""
+    if address in ("auto", "local"):
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise InvalidInput(
+            f"Invalid Ray address {address!r} (LOOPML_RAY_ADDRESS): use host:port, ray://host:port or auto."
+        )
+    try:
+        with socket.create_connection((host, int(port)), timeout=_CONNECT_TIMEOUT):
+            pass
+    except OSError as exc:
+        raise StoreError(
+            f"Cannot reach the Ray cluster at {address!r} (LOOPML_RAY_ADDRESS): {exc}. Start it (ray start --head) "
+            "or unset LOOPML_RAY_ADDRESS to use a local Ray."
+        ) from None
 
 
 def _start_local(ray: ModuleType) -> None:
