@@ -14,6 +14,7 @@ data, a seeded TPE sampler) for a fast model (scaled logistic regression) and a 
 (a 60-tree random forest), next to the peer, plain Optuna with ``cross_val_score`` and no
 tracking: locally one trial at a time and ``n_jobs=2`` threads, and with ``executor="ray"``
 on a local Ray (one task per fold; Ray's start-up is timed separately, not in the figure).
+Each model is warmed up first (3 untimed trials of each kind); one timed run per figure.
 """
 
 from __future__ import annotations
@@ -149,6 +150,14 @@ def tuning(trials: int) -> None:
     print(f"  local Ray: {cluster_cpus(ray)} CPUs, started in {startup:.1f} s (not counted)")
     print(f"  {'model':26} {'configuration':34} {'trials/s':>9} {'vs Optuna alone':>16}")
     for name, (estimator, space) in models().items():
+        optuna_alone(estimator, space, X, y, 3, 1)  # warm-up, untimed: first fits, imports
+        with tempfile.TemporaryDirectory(prefix="loopml-bench-") as home:
+            os.environ["LOOPML_HOME"] = home
+            session.reset()
+            for options in ({}, {"executor": "ray", "n_jobs": 2}):  # and Ray's workers
+                lm.training.tune(estimator, frame, "target", search_space=space, n_trials=3, cv=3,
+                                 progress=False, log_model=False, **options)  # fmt: skip
+            session.reset()
         peer = {}
         for n_jobs in (1, 2):
             started = time.perf_counter()
