@@ -124,7 +124,7 @@ def test_cron_schedule_runs_once_per_due_time(flows: str) -> None:
     [result] = sch.run_due(at(3, 0))
     assert result.status == "SUCCEEDED" and result.reasons == ("cron",) and result.error is None
     run = get_run(result.run_id)
-    assert run.params == {"n": 4, "scale": 0.5} and run.result == 3.0
+    assert run.params == {"n": 4, "scale": 0.5} and run.result == 3.0 and run.executor == "local"
     after = sch.get_schedule(created["id"])
     assert after["last_run_at"] == ms(at(3)) and after["next_run_at"] == ms(at(3, day=2))
     assert after["last_status"] == "SUCCEEDED" and after["last_run_id"] == result.run_id
@@ -202,7 +202,16 @@ def test_create_schedule_validates(flows: str) -> None:
         sch.create_schedule(f"{flows}:missing", cron="0 3 * * *")
     with pytest.raises(InvalidInput, match="MODULE:PIPELINE"):
         sch.create_schedule("no-colon", cron="0 3 * * *")
+    with pytest.raises(InvalidInput, match="Unknown executor 'spark'"):
+        sch.create_schedule(f"{flows}:flow", cron="0 3 * * *", executor="spark")
     assert sch.list_schedules() == []
+
+
+def test_a_schedule_runs_with_its_executor(flows: str) -> None:
+    created = sch.create_schedule(f"{flows}:flow", cron="0 3 * * *", params={"n": "3"}, executor="process", now=T0)
+    assert created["executor"] == "process"
+    [result] = sch.run_due(at(3, 0))
+    assert result.status == "SUCCEEDED" and get_run(result.run_id).executor == "process"
 
 
 # --- CLI -------------------------------------------------------------------------------------------
@@ -211,9 +220,10 @@ def test_create_schedule_validates(flows: str) -> None:
 def test_cli_schedule_list_unschedule(cli: Invoke, flows: str) -> None:
     created = stdout_json(
         cli("pipeline", "schedule", f"{flows}:flow", "--cron", "0 3 * * *", "--on-dataset", "churn",
-            "--param", "n=2", "--json")
+            "--param", "n=2", "--executor", "process", "--json")
     )  # fmt: skip
     assert created["cron"] == "0 3 * * *" and created["on_dataset"] == "churn" and created["params"] == {"n": "2"}
+    assert created["executor"] == "process"
     plain = cli("pipeline", "schedule", f"{flows}:flow", "--on-dataset", "churn")
     assert plain.exit_code == 0 and "Scheduled" in plain.stdout and "dataset 'churn'" in plain.stdout
 
@@ -221,6 +231,7 @@ def test_cli_schedule_list_unschedule(cli: Invoke, flows: str) -> None:
     assert listed[0]["id"] == created["id"] and len(listed) == 2
     table = cli("pipeline", "schedules")
     assert table.exit_code == 0 and created["id"][:8] in table.stdout and "0 3 * * *" in table.stdout
+    assert "process" in table.stdout
 
     removed = stdout_json(cli("pipeline", "unschedule", created["id"][:8], "--json"))
     assert removed["id"] == created["id"]

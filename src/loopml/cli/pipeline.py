@@ -137,12 +137,14 @@ def schedule(
     param: Annotated[
         list[str] | None, typer.Option("--param", "-p", help="A parameter as KEY=VALUE; repeat for more.")
     ] = None,
+    executor: Annotated[str, typer.Option("--executor", help="What its runs use: local, process or ray.")] = "local",
     as_json: output.JsonFlag = False,
 ) -> None:
     """Schedule the pipeline TARGET on a cron expression and/or new versions of a dataset."""
     from loopml.pipelines.schedule import create_schedule
 
-    created = create_schedule(target, cron=cron, on_dataset=on_dataset, params=_parse_params(param or []))
+    params = _parse_params(param or [])
+    created = create_schedule(target, cron=cron, on_dataset=on_dataset, params=params, executor=executor)
     if as_json:
         output.print_json(created)
         return
@@ -174,7 +176,8 @@ def schedules(as_json: output.JsonFlag = False) -> None:
         )
         return
     table = output.new_table("Pipeline schedules")
-    for column in ("Schedule", "Target", "Cron (UTC)", "Dataset", "Params", "Next run", "Last run", "Last status"):
+    columns = ("Schedule", "Target", "Cron (UTC)", "Dataset", "Params", "Executor", "Next run", "Last run", "Status")
+    for column in columns:
         table.add_column(column)
     for s in found:
         params = ", ".join(f"{k}={v}" for k, v in s["params"].items()) or output.MISSING
@@ -185,7 +188,7 @@ def schedules(as_json: output.JsonFlag = False) -> None:
         if s["last_run_id"]:
             last += f" {output.short_id(s['last_run_id'])}"
         table.add_row(
-            output.short_id(s["id"]), s["target"], s["cron"] or output.MISSING, dataset, params,
+            output.short_id(s["id"]), s["target"], s["cron"] or output.MISSING, dataset, params, s["executor"],
             output.fmt_time(s["next_run_at"]), output.fmt_time(s["last_run_at"]), last,
         )  # fmt: skip
     console.print(table)

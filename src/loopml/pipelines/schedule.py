@@ -21,6 +21,7 @@ from typing import Any
 from loopml.core.clock import now_ms
 from loopml.core.errors import InvalidInput
 from loopml.core.ids import new_id
+from loopml.pipelines.executors import check_executor
 from loopml.pipelines.loader import check_target, load_pipeline
 from loopml.store.sql.schedules import SqlScheduleStore
 
@@ -97,9 +98,12 @@ def create_schedule(
     cron: str | None = None,
     on_dataset: str | None = None,
     params: dict[str, Any] | None = None,
+    executor: str = "local",
     now: Now = None,
 ) -> dict[str, Any]:
     """Schedule ``target`` (``MODULE:PIPELINE``); it must import now, and ``params`` must fit it.
+
+    Its runs use ``executor`` (``local``, ``process`` or ``ray``).
 
     String parameter values are converted to the pipeline's parameter types at each run.
     With ``on_dataset``, only versions created after this call trigger a run.
@@ -110,6 +114,7 @@ def create_schedule(
     if cron is None and not on_dataset:
         raise InvalidInput(f"Schedule for {target!r} needs --cron, --on-dataset, or both.")
     cron = None if cron is None else check_cron(cron)
+    check_executor(executor)
     params = dict(params or {})
     _coerce(load_pipeline(target), params)  # fails early on a bad target or parameter
     at = _ms(now)
@@ -120,6 +125,7 @@ def create_schedule(
         "cron": cron,
         "on_dataset": on_dataset or None,
         "params": params,
+        "executor": executor,
         "enabled": True,
         "last_run_at": None,
         "last_run_id": None,
@@ -201,7 +207,7 @@ def _run_one(schedule: dict[str, Any], reasons: tuple[str, ...], at: int) -> Sch
     error: str | None = None
     try:
         found = load_pipeline(schedule["target"])
-        run_id = found.run(params=_coerce(found, schedule["params"])).id
+        run_id = found.run(params=_coerce(found, schedule["params"]), executor=schedule["executor"]).id
     except StepFailed as exc:
         run_id, error = exc.run_id, str(exc)
     except Exception as exc:  # a broken target must not stop the other schedules

@@ -269,6 +269,7 @@ pipeline_schedules = Table(
     Column("cron", String(128), nullable=True),
     Column("on_dataset", String(256), nullable=True),
     Column("params", Text, nullable=False),  # JSON object
+    Column("executor", String(16), nullable=False, server_default="local"),  # local, process or ray
     Column("enabled", Boolean, nullable=False),
     Column("last_run_at", BigInteger, nullable=True),
     Column("last_run_id", String(32), nullable=True),
