@@ -324,3 +324,25 @@ def test_a_step_in_a_forked_process_logs_to_the_same_store_and_is_linked() -> No
     assert run.steps[0].tracking_runs == [run.result]
     assert tracked.metrics["seed"] == 3.0 and tracked.tags["loopml.step_run_id"] == run.steps[0].id
     assert tracked.status.value == "FINISHED"
+
+
+@step
+def fails_inside_a_run() -> None:
+    run = lm.start_run("left-open")
+    run.log_metric("progress", 0.5)
+    raise RuntimeError("diverged")
+
+
+@pipeline
+def fails_tracked():
+    return fails_inside_a_run()
+
+
+def test_a_run_left_open_by_a_failing_step_ends_failed_and_stays_linked() -> None:
+    with pytest.raises(StepFailed, match="diverged") as caught:
+        fails_tracked.run()
+    step_run = lp.get_run(caught.value.run_id).steps[0]
+    [run_id] = step_run.tracking_runs
+    tracked = lm.get_run(run_id)
+    assert tracked.status.value == "FAILED" and tracked.metrics["progress"] == 0.5
+    assert lm.active_run() is None
