@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import sys
 import textwrap
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pandas as pd
 import pytest
 
@@ -16,6 +18,7 @@ import loopml as lm
 from loopml.core.errors import InvalidInput
 from loopml.pipelines import get_run
 from loopml.pipelines import schedule as sch
+from loopml.pipelines.scheduler_thread import BackgroundScheduler
 from tests.cli.conftest import Invoke, stdout_json
 
 FLOW = """
@@ -282,3 +285,46 @@ def test_cli_help_has_examples(cli: Invoke) -> None:
     for args in (("pipeline", "schedule"), ("pipeline", "schedules"), ("pipeline", "unschedule"), ("scheduler",)):
         result = cli(*args, "--help")
         assert result.exit_code == 0 and "Example:" in result.stdout
+
+
+# --- hosted scheduler --------------------------------------------------------------------------------
+
+
+def _wait_for_status(schedule_id: str, timeout: float = 60.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = sch.get_schedule(schedule_id)
+        if found["last_status"] in ("SUCCEEDED", "FAILED"):
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"schedule {schedule_id} did not run within {timeout} s: {sch.get_schedule(schedule_id)}")
+
+
+def test_background_scheduler_runs_due_schedules_and_survives_failures(flows: str) -> None:
+    good = sch.create_schedule(f"{flows}:flow", cron="* * * * *", params={"n": "3"}, now=T0)
+    broken = sch.create_schedule(f"{flows}:broken", cron="* * * * *", now=T0)
+    scheduler = BackgroundScheduler(interval=0.1).start()
+    try:
+        assert _wait_for_status(good["id"])["last_status"] == "SUCCEEDED"
+        assert "exploded on purpose" in (_wait_for_status(broken["id"])["last_error"] or "")
+        passes = scheduler.passes
+        deadline = time.monotonic() + 10
+        while scheduler.passes <= passes and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert scheduler.passes > passes  # a failed run did not stop the thread
+    finally:
+        scheduler.stop()
+    assert get_run(sch.get_schedule(good["id"])["last_run_id"]).result == 3.0
+    with pytest.raises(InvalidInput, match="Invalid scheduler interval 0"):
+        BackgroundScheduler(interval=0)
+
+
+def test_the_server_hosts_the_scheduler(flows: str, loopml_home: Path) -> None:
+    from tests.server.conftest import start_server
+
+    created = sch.create_schedule(f"{flows}:flow", cron="* * * * *", params={"n": "2"}, now=T0)
+    with start_server(loopml_home, args=("--scheduler", "0.2")) as server:
+        found = _wait_for_status(created["id"])
+        assert found["last_status"] == "SUCCEEDED", server.logs()
+        assert httpx.get(f"{server.url}/api/v1/health").status_code == 200
+    assert get_run(found["last_run_id"]).result == 1.0

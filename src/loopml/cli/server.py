@@ -9,7 +9,8 @@ import typer
 EPILOG = (
     "Example: [bold]loopml server --port 5050[/bold]; to share it on the network: "
     "[bold]loopml token create --role admin --name me[/bold] then "
-    "[bold]loopml server --host 0.0.0.0 --auth[/bold]"
+    "[bold]loopml server --host 0.0.0.0 --auth[/bold]; to also run pipeline schedules: "
+    "[bold]loopml server --scheduler[/bold]"
 )
 
 
@@ -26,8 +27,17 @@ def server(
     log_level: Annotated[
         str, typer.Option("--log-level", help="critical, error, warning, info, debug or trace.")
     ] = "info",
+    scheduler: Annotated[
+        bool, typer.Option("--scheduler", help="Also run due pipeline schedules (what `loopml scheduler` does).")
+    ] = False,
+    scheduler_interval: Annotated[
+        float, typer.Option("--scheduler-interval", min=0.1, help="Seconds between scheduler passes.")
+    ] = 30.0,
 ) -> None:
     """Serve the tracking REST API under /api/v1 on the configured database (blocks; Ctrl+C stops it)."""
     from loopml.server import serve
 
-    serve(host=host, port=port, auth=auth, insecure=insecure, workers=workers, log_level=log_level)
+    serve(
+        host=host, port=port, auth=auth, insecure=insecure, workers=workers, log_level=log_level,
+        scheduler_interval=scheduler_interval if scheduler else None,
+    )  # fmt: skip

@@ -1,4 +1,4 @@
-"""``python -m loopml.server [--host H] [--port P] [--auth] [--insecure] [--workers N] [--log-level L]``."""
+"""``python -m loopml.server``: the options of ``loopml server`` (host, port, auth, workers, log level, scheduler)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--insecure", action="store_true", help="allow a non-loopback host without --auth")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--log-level", default="info", choices=LOG_LEVELS)
+    parser.add_argument("--scheduler", type=float, default=None, metavar="SECONDS",
+                        help="also run due pipeline schedules, a pass every SECONDS")  # fmt: skip
     args = parser.parse_args(argv)
     try:
         serve(
@@ -27,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
             insecure=args.insecure,
             workers=args.workers,
             log_level=args.log_level,
+            scheduler_interval=args.scheduler,
         )
     except LoopmlError as exc:
         print(f"error: {exc}", file=sys.stderr)

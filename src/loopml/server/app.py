@@ -17,6 +17,7 @@ from loopml.server.limits import BodyLimitMiddleware, Limits
 from loopml.server.routes import api_router
 
 AUTH_ENV = "LOOPML_SERVER_AUTH"
+SCHEDULER_ENV = "LOOPML_SERVER_SCHEDULER"  # seconds between passes of the hosted scheduler; unset: none
 
 
 def create_app(
@@ -25,22 +26,33 @@ def create_app(
     auth: bool = False,
     max_json_bytes: int | None = None,
     max_artifact_bytes: int | None = None,
+    scheduler_interval: float | None = None,
 ) -> FastAPI:
     """The platform REST API over the database and artifact store that ``settings`` name.
 
     Opens (and migrates) the database now, so a bad configuration fails before the server
     listens. Body limits default to ``LOOPML_SERVER_MAX_JSON_BYTES`` (16 MiB) and
-    ``LOOPML_SERVER_MAX_ARTIFACT_BYTES`` (100 MiB).
+    ``LOOPML_SERVER_MAX_ARTIFACT_BYTES`` (100 MiB). With ``scheduler_interval`` (seconds) the
+    server also hosts the pipeline scheduler in a background thread, started and stopped with it.
 
     >>> app = create_app(load_settings(), auth=True)   # doctest: +SKIP
     """
     settings = settings or load_settings()
     limits = Limits.from_env(max_json_bytes, max_artifact_bytes)
     backend = Backend.open(settings, auth=auth)
+    scheduler = None
+    if scheduler_interval is not None:
+        from loopml.pipelines.scheduler_thread import BackgroundScheduler
+
+        scheduler = BackgroundScheduler(scheduler_interval)  # checks the interval before listening
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if scheduler is not None:
+            scheduler.start()
         yield
+        if scheduler is not None:
+            scheduler.stop()
         backend.close()
 
     app = FastAPI(
@@ -51,6 +63,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.backend = backend
+    app.state.scheduler = scheduler
     app.state.limits = limits
     app.include_router(api_router())
     install_error_handlers(app)
@@ -60,4 +73,7 @@ def create_app(
 
 def create_app_from_env() -> FastAPI:
     """Factory for ``uvicorn --factory`` and multi-worker serving: settings and auth from the environment."""
-    return create_app(load_settings(), auth=os.environ.get(AUTH_ENV) == "1")
+    interval = os.environ.get(SCHEDULER_ENV)
+    return create_app(
+        load_settings(), auth=os.environ.get(AUTH_ENV) == "1", scheduler_interval=float(interval) if interval else None
+    )

@@ -9,7 +9,7 @@ import uvicorn
 
 from loopml.config import load_settings
 from loopml.core.errors import InvalidInput
-from loopml.server.app import AUTH_ENV, create_app
+from loopml.server.app import AUTH_ENV, SCHEDULER_ENV, create_app
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 KEEP_ALIVE_SECONDS = 15
@@ -45,11 +45,13 @@ def serve(
     insecure: bool = False,
     workers: int = 1,
     log_level: str = "info",
+    scheduler_interval: float | None = None,
 ) -> None:
     """Run ``loopml server`` until interrupted (blocks).
 
     Raises :class:`~loopml.InvalidInput` for a non-loopback ``host`` without ``auth=True``
-    (unless ``insecure=True``) and for bad options.
+    (unless ``insecure=True``) and for bad options. ``scheduler_interval`` (seconds) hosts the
+    pipeline scheduler in each worker (schedules are claimed, so a due run starts once).
     """
     check_exposure(host, auth=auth, insecure=insecure)
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
@@ -58,11 +60,14 @@ def serve(
         raise InvalidInput(f"Invalid workers {workers!r}: expected a positive integer.")
     if log_level not in LOG_LEVELS:
         raise InvalidInput(f"Invalid log level {log_level!r}; valid levels are {', '.join(LOG_LEVELS)}.")
-    app = create_app(load_settings(), auth=auth)  # opens and migrates the database: fail before listening
+    # opens and migrates the database: fail before listening
+    app = create_app(load_settings(), auth=auth, scheduler_interval=scheduler_interval)
     options = {"host": host, "port": port, "log_level": log_level, "timeout_keep_alive": KEEP_ALIVE_SECONDS}
     if workers == 1:
         uvicorn.run(app, **options)  # type: ignore[arg-type]
         return
     app.state.backend.close()  # each worker process opens its own
     os.environ[AUTH_ENV] = "1" if auth else "0"
+    if scheduler_interval is not None:
+        os.environ[SCHEDULER_ENV] = str(scheduler_interval)
     uvicorn.run("loopml.server.app:create_app_from_env", factory=True, workers=workers, **options)  # type: ignore[arg-type]
