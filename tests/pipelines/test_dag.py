@@ -208,3 +208,28 @@ def test_process_executor_runs_steps_in_processes() -> None:
     first, second = run.result
     assert os.getpid() not in (first, second) and first != second
     assert run.executor == "process"
+
+
+def test_progress_listener_sees_every_step_start_and_finish() -> None:
+    from loopml.pipelines.runner import Runner
+    from loopml.tracking.session import get_session
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.events: list[tuple[str, str, bool]] = []
+
+        def started(self, step: str) -> None:
+            self.events.append(("started", step, False))
+
+        def finished(self, step: str, *, ok: bool, cache_hit: bool) -> None:
+            self.events.append(("finished" if ok else "failed", step, cache_hit))
+
+    graph = two_naps.build(two_naps.bind({}))
+    for cache_hit in (False, True):
+        recorder = Recorder()
+        Runner(graph, get_session(), params={}, executor="local", max_workers=4, cache=True,
+               listener=recorder).run()  # fmt: skip
+        finished = sorted(e for e in recorder.events if e[0] == "finished")
+        assert finished == sorted(("finished", name, cache_hit) for name in ("nap", "nap-2", "combine"))
+        assert len(recorder.events) == 6
+    assert two_naps.run(progress=True).status == Status.SUCCEEDED  # draws nothing off a terminal, still runs

@@ -60,7 +60,10 @@ def run(
     found = load_pipeline(target)
     params = found.coerce(_parse_params(param or []))
     try:
-        result = found.run(executor=executor, max_workers=max_workers, cache=not no_cache, resume=resume, params=params)
+        result = found.run(
+            executor=executor, max_workers=max_workers, cache=not no_cache, resume=resume, params=params,
+            progress=not as_json,
+        )  # fmt: skip
     except StepFailed as exc:
         if as_json:
             output.print_json(_run_dict(get_run(exc.run_id)))

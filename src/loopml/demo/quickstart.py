@@ -44,7 +44,7 @@ def run_quickstart(
     """Run the pipeline, serve its production model and predict; return a JSON-ready summary.
 
     ``cache=False`` re-runs every step. ``console`` receives the human report (none when
-    ``None``); ``progress`` shows a spinner on stderr while it works. A failed step raises
+    ``None``); ``progress`` shows the pipeline's step bar, then a spinner while it serves. A failed step raises
     :class:`loopml.pipelines.StepFailed` after the steps table is printed on ``console``.
     """
     from rich.console import Console
@@ -57,10 +57,9 @@ def run_quickstart(
     started = time.perf_counter()
     spinner = Console(stderr=True).status if progress else _no_status
     try:
-        with spinner("running the quickstart pipeline"):
-            run = quickstart.run(
-                n_trials=n_trials, seed=seed, test_size=test_size, min_roc_auc=min_roc_auc, cache=cache
-            )
+        run = quickstart.run(
+            n_trials=n_trials, seed=seed, test_size=test_size, min_roc_auc=min_roc_auc, cache=cache, progress=progress
+        )
     except StepFailed as exc:
         if console is not None:
             print_steps(console, get_run(exc.run_id))

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import os
@@ -25,6 +26,7 @@ from typing import Any, overload
 from loopml.core.errors import InvalidInput
 from loopml.pipelines.executors import check_executor
 from loopml.pipelines.graph import Graph, GraphBuilder
+from loopml.pipelines.progress import step_progress
 from loopml.pipelines.records import PipelineRun, get_run
 from loopml.pipelines.step import BUILDING
 
@@ -103,6 +105,7 @@ class Pipeline:
         cache: bool = True,
         resume: str | None = None,
         params: dict[str, Any] | None = None,
+        progress: bool = False,
         **kwargs: Any,
     ) -> PipelineRun:
         """Execute the pipeline and return the recorded run; ``StepFailed`` when a step fails.
@@ -110,6 +113,8 @@ class Pipeline:
         Parameters go as keywords (or ``params={...}`` for names that clash with these options).
         ``cache=False`` runs every step; ``resume=RUN_ID`` re-runs only the steps of that run that
         did not succeed, reusing the others' outputs (with that run's parameters).
+        ``executor`` is ``local`` (threads), ``process`` (forked processes) or ``ray`` (Ray
+        tasks). ``progress=True`` shows a live bar of the steps on stderr (on a terminal).
         """
         from loopml.pipelines.runner import Runner
         from loopml.tracking.session import get_session
@@ -131,9 +136,12 @@ class Pipeline:
             given = {**previous["params"], **given}
         values = self.bind(given)
         graph = self.build(values)
-        run_id = Runner(
-            graph, session, params=values, executor=kind, max_workers=max_workers, cache=cache, resume=previous
-        ).run()
+        with contextlib.ExitStack() as stack:
+            listener = stack.enter_context(step_progress(self.name, len(graph.nodes))) if progress else None
+            run_id = Runner(
+                graph, session, params=values, executor=kind, max_workers=max_workers, cache=cache, resume=previous,
+                listener=listener,
+            ).run()  # fmt: skip
         return get_run(run_id)
 
     def _previous(self, store: Any, resume: str, given: dict[str, Any]) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from loopml.pipelines.errors import StepFailed
 from loopml.pipelines.executors import Executor, Outcome, call
 from loopml.pipelines.graph import Graph, Node, collect_handles, map_handles
 from loopml.pipelines.materialize import Artifact, Unserializable
+from loopml.pipelines.progress import RunListener
 from loopml.pipelines.ray_executor import Input, run_attempt, slots
 from loopml.pipelines.records import Status, encode_result
 from loopml.pipelines.step import StepOutput
@@ -36,6 +37,7 @@ class _Result:
     ok: bool
     outputs: dict[str, Artifact] = field(default_factory=dict)
     error: str | None = None
+    cache_hit: bool = False
 
 
 class Runner:
@@ -51,6 +53,7 @@ class Runner:
         max_workers: int,
         cache: bool,
         resume: dict[str, Any] | None = None,
+        listener: RunListener | None = None,
     ) -> None:
         self.graph = graph
         self.session = session
@@ -61,6 +64,7 @@ class Runner:
         self.max_workers = max_workers
         self.cache = cache
         self.resume = resume
+        self.listener = listener
         self.reusable: dict[str, dict[str, Any]] = {}
         if resume is not None:
             self.reusable = {s["name"]: s for s in resume["steps"] if s["status"] == Status.SUCCEEDED}
@@ -149,10 +153,15 @@ class Runner:
         return 1 if self.executor == "ray" else slots(node.step.resources, self.max_workers)
 
     def _run_node(self, node: Node) -> _Result:
+        if self.listener is not None:
+            self.listener.started(node.name)
         try:
-            return self._execute(node)
+            result = self._execute(node)
         except Exception as exc:  # a store or blob failure around the step: fail the step, not the scheduler
-            return _Result(node, False, error=f"{type(exc).__name__}: {exc}")
+            result = _Result(node, False, error=f"{type(exc).__name__}: {exc}")
+        if self.listener is not None:
+            self.listener.finished(node.name, ok=result.ok, cache_hit=result.cache_hit)
+        return result
 
     def _execute(self, node: Node) -> _Result:
         step, actor = node.step, self.session.actor
@@ -235,7 +244,7 @@ class Runner:
         )  # fmt: skip
         self.store.insert_step(row, actor=self.session.actor)
         self._lineage(row["id"], inputs, outputs)
-        return _Result(node, True, outputs)
+        return _Result(node, True, outputs, cache_hit=cache_hit)
 
     def _fail_early(self, node: Node, inputs: dict[str, str], error: str) -> _Result:
         now = now_ms()
