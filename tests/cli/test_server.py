@@ -17,8 +17,9 @@ def test_options_are_passed_to_serve(cli: Invoke, monkeypatch: pytest.MonkeyPatc
     result = cli("server", "--host", "0.0.0.0", "--port", "6060", "--auth", "--workers", "2", "--log-level", "debug")
     assert result.exit_code == 0, result.output
     assert calls == [
-        {"host": "0.0.0.0", "port": 6060, "auth": True, "insecure": False, "workers": 2, "log_level": "debug"}
-    ]
+        {"host": "0.0.0.0", "port": 6060, "auth": True, "insecure": False, "workers": 2, "log_level": "debug",
+         "scheduler_interval": None}
+    ]  # fmt: skip
     assert cli("server").exit_code == 0
     assert calls[-1] == {
         "host": "127.0.0.1",
@@ -27,7 +28,11 @@ def test_options_are_passed_to_serve(cli: Invoke, monkeypatch: pytest.MonkeyPatc
         "insecure": False,
         "workers": 1,
         "log_level": "info",
+        "scheduler_interval": None,
     }
+    assert cli("server", "--scheduler", "--scheduler-interval", "5").exit_code == 0
+    assert calls[-1]["scheduler_interval"] == 5.0
+    assert cli("server", "--scheduler").exit_code == 0 and calls[-1]["scheduler_interval"] == 30.0
 
 
 def test_public_host_without_auth_is_refused(cli: Invoke) -> None:

@@ -110,14 +110,19 @@ class GraphBuilder:
 
 def map_handles(value: Any, fn: Callable[[StepOutput], Any]) -> Any:
     """``value`` with every handle (also inside lists, tuples and dicts) replaced by ``fn(handle)``."""
-    if isinstance(value, StepOutput):
+    return map_instances(value, StepOutput, fn)
+
+
+def map_instances(value: Any, kind: type, fn: Callable[[Any], Any]) -> Any:
+    """``value`` with every ``kind`` instance (also inside lists, tuples and dicts) replaced by ``fn(it)``."""
+    if isinstance(value, kind):
         return fn(value)
     if isinstance(value, list):
-        return [map_handles(v, fn) for v in value]
+        return [map_instances(v, kind, fn) for v in value]
     if isinstance(value, tuple) and not hasattr(value, "_fields"):
-        return tuple(map_handles(v, fn) for v in value)
+        return tuple(map_instances(v, kind, fn) for v in value)
     if isinstance(value, dict):
-        return {k: map_handles(v, fn) for k, v in value.items()}
+        return {k: map_instances(v, kind, fn) for k, v in value.items()}
     return value
 
 

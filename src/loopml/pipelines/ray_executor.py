@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from loopml.compute.ray_cluster import connect, ship_by_value
 from loopml.pipelines import materialize
 from loopml.pipelines.executors import Outcome, invoke, timeout_message
+from loopml.pipelines.graph import map_instances
 from loopml.pipelines.materialize import Artifact, Unserializable
 from loopml.tracking import session
 
@@ -147,15 +148,7 @@ def _track_to(tracking_uri: str, artifact_uri: str) -> None:
 
 
 def _resolve(value: Any, blobs: BlobStore) -> Any:
-    if isinstance(value, Input):
-        return materialize.load(value.artifact, blobs)
-    if isinstance(value, list):
-        return [_resolve(v, blobs) for v in value]
-    if isinstance(value, tuple) and not hasattr(value, "_fields"):
-        return tuple(_resolve(v, blobs) for v in value)
-    if isinstance(value, dict):
-        return {k: _resolve(v, blobs) for k, v in value.items()}
-    return value
+    return map_instances(value, Input, lambda found: materialize.load(found.artifact, blobs))
 
 
 @functools.cache

@@ -233,7 +233,15 @@ def _latest_versions() -> dict[str, int]:
 def _store() -> SqlScheduleStore:
     from loopml.tracking.session import get_session
 
-    return SqlScheduleStore(get_session().pipelines.db)  # .pipelines explains why a server URI cannot work
+    session = get_session()
+    if session.db is None:
+        raise InvalidInput(
+            f"Schedules need a database tracking URI, but LOOPML_TRACKING_URI is the server "
+            f"{session.settings.tracking_uri}. Manage schedules where the server's database is "
+            "(LOOPML_TRACKING_URI=sqlite:///... or postgresql+psycopg://...) and run them with "
+            "`loopml server --scheduler` or `loopml scheduler` there."
+        )
+    return SqlScheduleStore(session.db)
 
 
 def _ms(now: Now) -> int:
