@@ -269,13 +269,13 @@ def test_lineage_links_artifacts_through_step_runs() -> None:
     assert ("step_run", run.step("second").id, "input") in {(e.target_type, e.target_id, e.relation) for e in edges}
 
 
-def test_session_pipelines_needs_a_database(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_session_pipelines_go_to_the_server_when_tracking_is_remote(monkeypatch: pytest.MonkeyPatch) -> None:
+    from loopml.store.http_pipelines import HttpPipelineStore
     from loopml.tracking import session
 
     monkeypatch.setenv("LOOPML_TRACKING_URI", "http://127.0.0.1:9")
     session.reset()
-    with pytest.raises(InvalidInput, match="has no pipeline API yet"):
-        session.get_session().pipelines  # noqa: B018
+    assert isinstance(session.get_session().pipelines, HttpPipelineStore)
 
 
 @step

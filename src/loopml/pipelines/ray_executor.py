@@ -7,8 +7,9 @@ store and returns only their descriptions, so large frames and models never trav
 the driver. A timeout cancels the task (its worker is killed). Each attempt is one task with
 Ray's own retries off: the runner counts attempts, as for the other executors.
 
-The blob store must be reachable from the workers: always true for a local Ray, and for a
-cluster when ``LOOPML_ARTIFACT_URI`` is a filesystem every node mounts.
+The blob store must be reachable from the workers: always true for a local Ray; on a cluster,
+either ``LOOPML_ARTIFACT_URI`` is a filesystem every node mounts, or tracking is a ``loopml
+server`` (the blob store then pickles as its URL and token and talks HTTP from the worker).
 """
 
 from __future__ import annotations

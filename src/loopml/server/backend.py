@@ -1,4 +1,4 @@
-"""What the server works against: the SQL tracking, token, dataset, lineage and model stores and the blob store."""
+"""What the server works against: SQL stores (tracking, tokens, datasets, lineage, models, pipelines) and blobs."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from loopml.store.sql import Database, SqlTrackingStore
 from loopml.store.sql.datasets import SqlDatasetStore
 from loopml.store.sql.lineage import SqlLineageStore
 from loopml.store.sql.models import SqlModelRegistry
+from loopml.store.sql.pipelines import SqlPipelineStore
 from loopml.store.sql.tokens import SqlTokenStore
 from loopml.tracking.artifacts import LocalRunArtifacts
 
@@ -33,6 +34,7 @@ class Backend:
     datasets: SqlDatasetStore
     lineage: SqlLineageStore
     models: SqlModelRegistry
+    pipelines: SqlPipelineStore
 
     @classmethod
     def open(cls, settings: Settings, *, auth: bool) -> Backend:
@@ -60,6 +62,7 @@ class Backend:
             SqlDatasetStore(db),
             SqlLineageStore(db),
             SqlModelRegistry(db),
+            SqlPipelineStore(db),
         )
 
     def close(self) -> None:

@@ -7,6 +7,8 @@ document the same shapes.
 
 from __future__ import annotations
 
+import json
+import math
 from typing import Any
 
 import orjson
@@ -33,6 +35,17 @@ class JSONResponse(Response):
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)
+
+
+class AnyJSONResponse(JSONResponse):
+    """For user-supplied JSON (pipeline params and results): what orjson refuses (integers over
+    64 bits) is written by the json module instead, non-finite floats as ``null`` either way."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return orjson.dumps(content)
+        except TypeError:
+            return json.dumps(_finite(content), default=str).encode()
 
 
 def experiment_json(experiment: Experiment) -> dict[str, Any]:
@@ -117,3 +130,40 @@ def model_json(model: dict[str, Any]) -> dict[str, Any]:
     data = {key: model[key] for key in ("name", "description", "versions", "latest", "created_at", "updated_at")}
     data["aliases"] = {str(alias): version for alias, version in model["aliases"].items()}
     return data
+
+
+_RUN_KEYS = (
+    "id", "pipeline", "params", "status", "executor", "start_time", "end_time", "error", "resumed_from", "result",
+    "created_by",
+)  # fmt: skip
+_STEP_KEYS = (
+    "id", "pipeline_run_id", "name", "position", "upstream", "status", "cache_key", "cache_hit", "reused_from",
+    "attempts", "start_time", "end_time", "duration_ms", "inputs", "outputs", "logs", "error", "traceback",
+)  # fmt: skip
+
+
+def pipeline_run_json(row: dict[str, Any]) -> dict[str, Any]:
+    """A pipeline run row (with ``steps``/``cached``/``failed`` when listed), keys as plain strings."""
+    data = {key: row[key] for key in _RUN_KEYS}
+    for key in ("steps", "cached", "failed"):
+        if key in row:
+            data[key] = row[key]
+    return data
+
+
+def step_run_json(row: dict[str, Any]) -> dict[str, Any]:
+    """A step run row, keys as plain strings and ``cache_hit`` a boolean."""
+    data = {key: row[key] for key in _STEP_KEYS}
+    data["cache_hit"] = bool(data["cache_hit"])
+    return data
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with NaN and infinities as ``None`` (JSON has no spelling for them)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value

@@ -101,6 +101,7 @@ class HttpTrackingStore:
         self.base_url = url
         self.actor = actor
         self.timeout = timeout
+        self._token = token
         self._headers = {
             "Accept": "application/json",
             "User-Agent": f"loopml/{__version__}",
@@ -127,6 +128,10 @@ class HttpTrackingStore:
 
     def __repr__(self) -> str:
         return f"HttpTrackingStore({self.base_url!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle the settings, not the sockets: a copy (in a Ray worker, say) opens a pool of its own."""
+        return (_reopen, (self.base_url, self._token, self.actor, self.timeout))
 
     # -- experiments ------------------------------------------------------------------------------
 
@@ -328,6 +333,11 @@ class HttpTrackingStore:
 
 
 _LIVE_STORES: weakref.WeakSet[HttpTrackingStore] = weakref.WeakSet()
+
+
+def _reopen(base_url: str, token: str | None, actor: str, timeout: float) -> HttpTrackingStore:
+    """An unpickled :class:`HttpTrackingStore`."""
+    return HttpTrackingStore(base_url, token=token, actor=actor, timeout=timeout)
 
 
 def _after_fork_in_child() -> None:

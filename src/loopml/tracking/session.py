@@ -18,6 +18,7 @@ from loopml.tracking.context import current_user
 if TYPE_CHECKING:
     from loopml.artifacts.base import BlobStore
     from loopml.store.base import DatasetStore, LineageStore, ModelRegistry
+    from loopml.store.http_pipelines import HttpPipelineStore
     from loopml.store.sql.database import Database
     from loopml.store.sql.pipelines import SqlPipelineStore
 
@@ -76,17 +77,15 @@ class Session:
         return HttpModelRegistry(self.store)  # type: ignore[arg-type]
 
     @functools.cached_property
-    def pipelines(self) -> SqlPipelineStore:
-        """Pipeline and step runs, in the local database (the platform server has no pipeline API yet)."""
-        if self.db is None:
-            raise InvalidInput(
-                f"Pipelines need a database tracking URI, but LOOPML_TRACKING_URI is the server "
-                f"{self.settings.tracking_uri}, which has no pipeline API yet. Use sqlite:///... or "
-                "postgresql+psycopg://... (or unset LOOPML_TRACKING_URI for the local default)."
-            )
-        from loopml.store.sql.pipelines import SqlPipelineStore
+    def pipelines(self) -> SqlPipelineStore | HttpPipelineStore:
+        """Pipeline and step runs, next to the runs their steps track (database, or the server when remote)."""
+        if self.db is not None:
+            from loopml.store.sql.pipelines import SqlPipelineStore
 
-        return SqlPipelineStore(self.db)
+            return SqlPipelineStore(self.db)
+        from loopml.store.http_pipelines import HttpPipelineStore
+
+        return HttpPipelineStore(self.store)  # type: ignore[arg-type]
 
     @functools.cached_property
     def blob_store(self) -> BlobStore:

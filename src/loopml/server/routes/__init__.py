@@ -15,6 +15,7 @@ from loopml.server.routes import (
     health,
     lineage,
     models,
+    pipelines,
     runs,
     tokens,
 )
@@ -25,7 +26,7 @@ API_PREFIX = "/api/v1"
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "Missing, unknown or revoked token (servers started with --auth)"},
     403: {"model": ErrorOut, "description": "The token's role does not allow this"},
-    404: {"model": ErrorOut, "description": "Unknown experiment, run, artifact, blob, dataset or model"},
+    404: {"model": ErrorOut, "description": "Unknown experiment, run, artifact, blob, dataset, model or pipeline run"},
     409: {"model": ErrorOut, "description": "Contradicts stored data (name taken, param re-logged, version aliased)"},
     413: {"model": ErrorOut, "description": "Request body over the server's limit"},
     422: {"model": ErrorOut, "description": "Invalid input; details name each field and problem"},
@@ -36,6 +37,6 @@ def api_router() -> APIRouter:
     """Every ``/api/v1`` route."""
     router = APIRouter(prefix=API_PREFIX)
     router.include_router(health.router)
-    for module in (experiments, runs, artifacts, blobs, datasets, lineage, models, audit, tokens):
+    for module in (experiments, runs, artifacts, blobs, datasets, lineage, models, pipelines, audit, tokens):
         router.include_router(module.router, responses=ERROR_RESPONSES)
     return router
