@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -48,12 +49,12 @@ def run_attempt(
     timeout: float | None,
     resources: Mapping[str, float] | None,
     tags: dict[str, str] | None = None,
-    tracking: tuple[str, str] | None = None,
+    tracking: tuple[str, str, str | None] | None = None,
 ) -> Outcome:
     """One attempt as a Ray task; on success ``Outcome.value`` is ``{output name: Artifact}``.
 
-    ``tracking`` (tracking URI, artifact URI) points the worker's SDK where the driver's is, so
-    runs the step starts land next to the pipeline run, tagged with ``tags``.
+    ``tracking`` (tracking URI, artifact URI, token) points the worker's SDK where the driver's
+    is, so runs the step starts land next to the pipeline run, tagged with ``tags``.
     """
     ray = connect()
     short = _shortfall(ray, resources)
@@ -116,7 +117,7 @@ def _attempt(
     blobs: BlobStore,
     output_names: tuple[str, ...],
     tags: dict[str, str] | None,
-    tracking: tuple[str, str] | None,
+    tracking: tuple[str, str, str | None] | None,
 ) -> Outcome:
     """The body of the Ray task (runs in a worker, one task at a time)."""
     if tracking is not None:
@@ -137,14 +138,17 @@ def _attempt(
     return outcome
 
 
-def _track_to(tracking_uri: str, artifact_uri: str) -> None:
-    """Point this worker's SDK at the driver's tracking and artifact stores (if it is not already)."""
+def _track_to(tracking_uri: str, artifact_uri: str, token: str | None) -> None:
+    """Point this worker's SDK at the driver's stores, with its token (a worker is a process of ours)."""
     current = session.current_session()
-    if current is not None and (current.settings.tracking_uri, current.settings.artifact_uri) == (
-        tracking_uri,
-        artifact_uri,
-    ):
-        return
+    if current is not None:
+        settings = current.settings
+        if (settings.tracking_uri, settings.artifact_uri, settings.token) == (tracking_uri, artifact_uri, token):
+            return
+    if token is None:
+        os.environ.pop("LOOPML_TOKEN", None)
+    else:
+        os.environ["LOOPML_TOKEN"] = token
     session.configure(tracking_uri=tracking_uri, artifact_uri=artifact_uri)
 
 

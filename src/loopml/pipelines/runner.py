@@ -270,7 +270,8 @@ class Runner:
             settings = self.session.settings
             return run_attempt(
                 step.fn, args, kwargs, blobs=self.blobs, output_names=step.output_names, timeout=step.timeout,
-                resources=step.resources, tags=tags, tracking=(settings.tracking_uri, settings.artifact_uri),
+                resources=step.resources, tags=tags,
+                tracking=(settings.tracking_uri, settings.artifact_uri, settings.token),
             )  # fmt: skip
         try:
             args, kwargs = node.call_args(lambda h: materialize.load(self._artifact(h), self.blobs))
