@@ -11,11 +11,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
+from rich.text import Text
 
 from loopml.cli import output
 from loopml.core.errors import InvalidInput
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from loopml.pipelines import Pipeline, PipelineRun
 
 app = typer.Typer(
@@ -68,12 +71,12 @@ def run(
         if as_json:
             output.print_json(_run_dict(get_run(exc.run_id)))
         else:
-            _print_run(get_run(exc.run_id))
+            print_run(output.stdout(), get_run(exc.run_id))
         raise
     if as_json:
         output.print_json(_run_dict(result))
         return
-    _print_run(result)
+    print_run(output.stdout(), result)
 
 
 @app.command("list", epilog="Example: [bold]loopml pipeline list --pipeline train --limit 10[/bold]")
@@ -118,7 +121,7 @@ def show(
     if as_json:
         output.print_json(_run_dict(found))
         return
-    _print_run(found, logs=logs)
+    print_run(output.stdout(), found, logs=logs)
 
 
 @app.command(
@@ -306,12 +309,15 @@ def _run_dict(run: PipelineRun) -> dict[str, Any]:
     return data
 
 
-def _print_run(run: PipelineRun, *, logs: bool = False) -> None:
-    console = output.stdout()
+def print_run(console: Console, run: PipelineRun, *, logs: bool = False) -> None:
+    """A pipeline run: header, one row per step (status, duration, cache, attempts, needs, outputs,
+    tracking runs), then step errors and, with ``logs``, each step's output. Also used by the quickstart."""
     params = ", ".join(f"{k}={v!r}" for k, v in run.params.items()) or "no parameters"
+    name, short = escape(run.pipeline), output.short_id(run.id)
     console.print(
-        f"[bold]{run.pipeline}[/bold] run [bold]{output.short_id(run.id)}[/bold] {_status(run.status)} "
-        f"in {output.fmt_duration(run.duration_ms)} ({params}; executor {run.executor})"
+        f"Pipeline [bold]{name}[/bold] run [bold]{short}[/bold] {_status(run.status)} "
+        f"in {output.fmt_duration(run.duration_ms)} ({escape(params)}; executor {run.executor})",
+        soft_wrap=True,
     )
     table = output.new_table()
     for column in ("#", "Step", "Status", "Duration", "Cache", "Attempts", "Needs", "Outputs", "Runs"):
@@ -320,14 +326,14 @@ def _print_run(run: PipelineRun, *, logs: bool = False) -> None:
         cache = "hit" if step.cache_hit else ("reused" if step.reused_from else output.MISSING)
         outputs = ", ".join(f"{k} ({v['format']})" for k, v in step.outputs.items()) or output.MISSING
         table.add_row(
-            str(step.position + 1), step.name, _status(step.status), output.fmt_duration(step.duration_ms), cache,
-            str(step.attempts), ", ".join(step.upstream) or output.MISSING, outputs,
+            str(step.position + 1), Text(step.name), _status(step.status), output.fmt_duration(step.duration_ms), cache,
+            str(step.attempts), Text(", ".join(step.upstream) or output.MISSING), Text(outputs),
             ", ".join(output.short_id(r) for r in step.tracking_runs) or output.MISSING,
         )  # fmt: skip
     console.print(table)
     for step in run.steps:
         if step.error:
-            console.print(f"[red]{step.name}[/red]: {step.error}", soft_wrap=True)
+            console.print(f"[red]{escape(step.name)}[/red]: {escape(step.error)}", soft_wrap=True)
         if logs and step.logs:
             console.rule(f"{step.name} output")
             console.print(step.logs, markup=False, highlight=False, end="")

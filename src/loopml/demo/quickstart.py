@@ -49,7 +49,8 @@ def run_quickstart(
     """
     from rich.console import Console
 
-    from loopml.demo.report import print_report, print_steps
+    from loopml.cli.pipeline import print_run
+    from loopml.demo.report import print_report
     from loopml.demo.serving import serve_and_predict
     from loopml.pipelines import StepFailed, get_run
     from loopml.tracking.session import get_session
@@ -62,7 +63,7 @@ def run_quickstart(
         )
     except StepFailed as exc:
         if console is not None:
-            print_steps(console, get_run(exc.run_id))
+            print_run(console, get_run(exc.run_id))
         raise
     result = run.result
     test = run.output("split", "test").head(SERVED_ROWS)

@@ -11,40 +11,11 @@ if TYPE_CHECKING:
 
     from loopml.pipelines import PipelineRun
 
-STATUS_STYLES = {"SUCCEEDED": "green", "RUNNING": "cyan", "FAILED": "red", "SKIPPED": "dim"}
-
-
-def print_steps(console: Console, run: PipelineRun) -> None:
-    """The run's header line and one row per step, in order, with any step's error below."""
-    from rich import box
-    from rich.markup import escape
-    from rich.table import Table
-
-    params = ", ".join(f"{k}={v!r}" for k, v in run.params.items())
-    console.print(
-        f"Pipeline [bold]{run.pipeline}[/bold] run [bold]{run.id[:8]}[/bold] {_status(run.status.value)} "
-        f"in {_duration(run.duration_ms)} ({params})",
-        soft_wrap=True,
-    )
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    for column in ("#", "Step", "Status", "Cache", "Duration", "Outputs"):
-        right = column in ("#", "Duration")
-        table.add_column(column, justify="right" if right else "left", no_wrap=column != "Outputs")
-    for step in run.steps:
-        cache = "[green]hit[/green]" if step.cache_hit else ("—" if step.status.value == "SKIPPED" else "miss")
-        table.add_row(
-            str(step.position + 1), step.name, _status(step.status.value), cache, _duration(step.duration_ms),
-            _outputs(step.outputs),
-        )  # fmt: skip
-    console.print(table)
-    for step in run.steps:
-        if step.error:
-            console.print(f"[red]{step.name}[/red]: {escape(step.error)}", soft_wrap=True)
-
-
 def print_report(console: Console, run: PipelineRun, summary: dict[str, Any]) -> None:
     """The steps, the cache outcome, the data, model, metrics, served predictions and commands to try next."""
-    print_steps(console, run)
+    from loopml.cli.pipeline import print_run
+
+    print_run(console, run)
     hits = sum(step["cache_hit"] for step in summary["steps"])
     total = len(summary["steps"])
     short = summary["run_id"][:8]
@@ -85,22 +56,6 @@ def print_report(console: Console, run: PipelineRun, summary: dict[str, Any]) ->
         ("loopml pipeline run loopml.demo.pipeline:quickstart --param n_trials=20", "the pipeline alone, more trials"),
     ):
         console.print(f"  [bold cyan]{command}[/bold cyan]  [dim]# {what}[/dim]", soft_wrap=True)
-
-
-def _status(status: str) -> str:
-    return f"[{STATUS_STYLES.get(status, 'white')}]{status}[/]"
-
-
-def _outputs(outputs: dict[str, dict[str, Any]]) -> str:
-    if list(outputs) == ["output"]:
-        return str(outputs["output"]["format"])
-    return ", ".join(f"{name} ({meta['format']})" for name, meta in outputs.items()) or "—"
-
-
-def _duration(ms: int | None) -> str:
-    if ms is None:
-        return "—"
-    return f"{ms}ms" if ms < 1000 else f"{ms / 1000:.1f}s"
 
 
 def _value(value: Any) -> str:
