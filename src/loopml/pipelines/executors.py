@@ -17,12 +17,16 @@ import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from loopml.core.errors import InvalidInput
+from loopml.pipelines import materialize
 from loopml.pipelines.capture import capture
 from loopml.tracking.fluent import run_scope
 from loopml.tracking.session import forget_inherited_session
+
+if TYPE_CHECKING:
+    from loopml.artifacts.base import BlobStore
 
 Executor = Literal["local", "process", "ray"]
 EXECUTORS: tuple[str, ...] = ("local", "process", "ray")
@@ -41,6 +45,26 @@ class Outcome:
     """False when another attempt would fail the same way (inputs unreadable, output unstorable)."""
     runs: list[str] = field(default_factory=list)
     """Tracking runs the attempt started."""
+
+
+def inputs_failed(exc: Exception) -> Outcome:
+    """The outcome of an attempt whose inputs could not be loaded (another try would fail too)."""
+    return Outcome(False, error=f"could not load its inputs: {type(exc).__name__}: {exc}", retryable=False)
+
+
+def store_outputs(outcome: Outcome, output_names: tuple[str, ...], blobs: BlobStore) -> Outcome:
+    """A succeeded ``outcome`` with its value stored: ``value`` becomes ``{output name: Artifact}``.
+
+    A value no format can hold fails the outcome, not retryable.
+    """
+    if not outcome.ok:
+        return outcome
+    try:
+        outcome.value = materialize.save_outputs(output_names, outcome.value, blobs)
+    except materialize.Unserializable as exc:
+        outcome.ok, outcome.value, outcome.retryable = False, None, False
+        outcome.error = f"it returned a value that {exc.message}"
+    return outcome
 
 
 def check_executor(executor: str) -> Executor:

@@ -12,7 +12,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 
 class RunListener(Protocol):
@@ -24,7 +27,7 @@ class RunListener(Protocol):
 
 
 class _Bar:
-    def __init__(self, progress: object, task: object) -> None:
+    def __init__(self, progress: Progress, task: TaskID) -> None:
         self.progress = progress
         self.task = task
         self.running: list[str] = []
@@ -43,7 +46,7 @@ class _Bar:
                 self.running.remove(step)
             self.cached += cache_hit
             self.failed += not ok
-            self.progress.advance(self.task)  # type: ignore[attr-defined]
+            self.progress.advance(self.task)
             self._show()
 
     def _show(self) -> None:
@@ -52,7 +55,7 @@ class _Bar:
             parts.append(f"{self.cached} cached")
         if self.failed:
             parts.append(f"[red]{self.failed} failed[/red]")
-        self.progress.update(self.task, status="  ".join(p for p in parts if p))  # type: ignore[attr-defined]
+        self.progress.update(self.task, status="  ".join(p for p in parts if p))
 
 
 @contextmanager

@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 from loopml.compute.ray_cluster import connect, ship_by_value
 from loopml.pipelines import materialize
-from loopml.pipelines.executors import Outcome, invoke, timeout_message
+from loopml.pipelines.executors import Outcome, inputs_failed, invoke, store_outputs, timeout_message
 from loopml.pipelines.graph import map_instances
-from loopml.pipelines.materialize import Artifact, Unserializable
+from loopml.pipelines.materialize import Artifact
 from loopml.tracking import session
 
 if TYPE_CHECKING:
@@ -126,16 +126,8 @@ def _attempt(
         args = tuple(_resolve(value, blobs) for value in args)
         kwargs = {key: _resolve(value, blobs) for key, value in kwargs.items()}
     except Exception as exc:
-        return Outcome(False, error=f"could not load its inputs: {type(exc).__name__}: {exc}", retryable=False)
-    outcome = invoke(fn, args, kwargs, tags=tags)
-    if not outcome.ok:
-        return outcome
-    try:
-        outcome.value = materialize.save_outputs(output_names, outcome.value, blobs)
-    except Unserializable as exc:
-        outcome.ok, outcome.value, outcome.retryable = False, None, False
-        outcome.error = f"it returned a value that {exc.message}"
-    return outcome
+        return inputs_failed(exc)
+    return store_outputs(invoke(fn, args, kwargs, tags=tags), output_names, blobs)
 
 
 def _track_to(tracking_uri: str, artifact_uri: str, token: str | None) -> None:

@@ -21,7 +21,7 @@ from loopml.pipelines import materialize
 from loopml.pipelines.cache import ArtifactRef, cache_key
 from loopml.pipelines.capture import truncate
 from loopml.pipelines.errors import StepFailed
-from loopml.pipelines.executors import Executor, Outcome, call
+from loopml.pipelines.executors import Executor, Outcome, call, inputs_failed, store_outputs
 from loopml.pipelines.graph import Graph, Node, collect_handles, map_handles
 from loopml.pipelines.materialize import Artifact, Unserializable
 from loopml.pipelines.progress import RunListener
@@ -276,18 +276,9 @@ class Runner:
         try:
             args, kwargs = node.call_args(lambda h: materialize.load(self._artifact(h), self.blobs))
         except Exception as exc:
-            return Outcome(False, error=f"could not load its inputs: {type(exc).__name__}: {exc}", retryable=False)
+            return inputs_failed(exc)
         outcome = call(self.executor, step.fn, args, kwargs, step.timeout, tags)
-        if not outcome.ok:
-            return outcome
-        try:
-            stored = materialize.save_outputs(step.output_names, outcome.value, self.blobs)
-        except Unserializable as exc:
-            outcome.ok, outcome.value, outcome.retryable = False, None, False
-            outcome.error = f"it returned a value that {exc.message}"
-            return outcome
-        outcome.value = stored
-        return outcome
+        return store_outputs(outcome, step.output_names, self.blobs)
 
     def _artifact(self, handle: StepOutput) -> Artifact:
         node, output = handle.ref
