@@ -28,7 +28,7 @@ from loopml.core.errors import InvalidInput, StoreError
 
 _lock = threading.Lock()
 _CONNECT_TIMEOUT = 3.0
-_BY_VALUE: set[str] = set()
+_CHECKED: set[str] = set()  # modules ship_by_value has decided for
 
 
 def connect(address: str | None = None) -> ModuleType:
@@ -61,13 +61,13 @@ def ship_by_value(ray: ModuleType, obj: Any) -> None:
     """
     name = getattr(obj, "__module__", None)
     module = sys.modules.get(name or "")
-    if module is None or name == "__main__" or name in _BY_VALUE:  # __main__ always goes by value
+    if module is None or name == "__main__" or name in _CHECKED:  # __main__ always goes by value
         return
+    _CHECKED.add(name)  # once per module: the search below reads the filesystem
     top = name.partition(".")[0]
     if top in sys.builtin_module_names or importlib.machinery.PathFinder.find_spec(top, sys.path) is not None:
         return
     ray.cloudpickle.register_pickle_by_value(module)
-    _BY_VALUE.add(name)
 
 
 def cluster_cpus(ray: ModuleType) -> int:
