@@ -33,8 +33,6 @@ from loopml.server.schemas import (
     StepRunOut,
     StepRunUpdate,
 )
-from loopml.store.sql import schema as t
-from loopml.store.sql.lookup import row_by_id_or_prefix
 from loopml.store.sql.pipelines import SqlPipelineStore
 
 router = APIRouter(prefix="/pipelines", tags=["pipelines"])
@@ -98,14 +96,13 @@ def list_steps(run_id: str, caller: Reader, backend: BackendDep) -> Response:
 @router.post("/steps", status_code=201, response_model=StepRunOut, summary="Record a step run of a pipeline run")
 def insert_step(body: StepRunCreate, caller: Writer, backend: BackendDep) -> Response:
     store = backend.pipelines
-    run_id = store.get_run(body.pipeline_run_id)["id"]
-    for step in store.list_steps(run_id):
-        if step["id"] == body.id:
-            raise Conflict(f"Step run {body.id} already exists.")
-        if step["name"] == body.name:
-            raise Conflict(f"Pipeline run {run_id} already has a step {body.name!r} (step run {step['id']}).")
-    with _conflict(f"Step run {body.id} already exists."):
+    run_id = store.get_run(body.pipeline_run_id)["id"]  # 404 for an unknown run
+    try:
         store.insert_step(body.model_dump(), actor=caller.actor)
+    except DatabaseIntegrityError as exc:  # a unique key: the step run id, or (run, step name)
+        if store.get_step(body.id) is not None:
+            raise Conflict(f"Step run {body.id} already exists.") from exc
+        raise Conflict(f"Pipeline run {run_id} already has a step {body.name!r}.") from exc
     return AnyJSONResponse(step_run_json(_step(store, body.id)), status_code=201)
 
 
@@ -144,9 +141,11 @@ def check_id(value: str, field: str) -> str:
 
 
 def _step(store: SqlPipelineStore, step_run_id: str) -> dict[str, Any]:
-    """A step run by full id, decoded as ``list_steps`` returns it (404 otherwise)."""
-    row = row_by_id_or_prefix(store.db, t.step_runs, step_run_id, what="step run", list_hint=_STEP_HINT)
-    return next(s for s in store.list_steps(row.pipeline_run_id) if s["id"] == step_run_id)
+    """A step run by full id (404 otherwise)."""
+    found = store.get_step(step_run_id)
+    if found is None:
+        raise NotFound(f"Step run {step_run_id} does not exist. {_STEP_HINT}")
+    return found
 
 
 @contextmanager

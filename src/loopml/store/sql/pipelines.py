@@ -112,6 +112,12 @@ class SqlPipelineStore:
             result.append(data)
         return result
 
+    def get_step(self, step_run_id: str) -> dict[str, Any] | None:
+        """One step run by full id, or ``None``."""
+        with self.db.read() as conn:
+            row = conn.execute(sa.select(t.step_runs).where(t.step_runs.c.id == step_run_id)).first()
+        return None if row is None else _decode(row._mapping, _JSON_STEP)
+
     def list_steps(self, pipeline_run_id: str) -> list[dict[str, Any]]:
         """The step runs of a pipeline run in topological order."""
         s = t.step_runs.c
