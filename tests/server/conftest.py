@@ -22,11 +22,13 @@ from tests.conftest import free_port
 from tests.processes import spawn_http_process, wait_ready
 
 import loopml as lm
+from loopml.artifacts import LocalBlobStore
 from loopml.config import Settings, load_settings
 from loopml.core.records import Role
 from loopml.server import create_app
 from loopml.store.sql import Database
 from loopml.store.sql.tokens import SqlTokenStore
+from loopml.tracking import session as sessions
 
 
 @dataclass
@@ -128,3 +130,26 @@ def remote(server: LiveServer) -> LiveServer:
     """The SDK pointed at the shared server for this test."""
     lm.configure(tracking_uri=server.url)
     return server
+
+
+def close_sdk_session() -> None:
+    """End the SDK's open runs and flush while the server is still up, then forget the session."""
+    current = sessions.current_session()
+    if current is not None:
+        for run in list(reversed(current.runs)):
+            run.end()
+    sessions.reset()
+
+
+def server_blobs(server: LiveServer) -> LocalBlobStore:
+    """The server's own blob store, read directly (to check what reached it)."""
+    return LocalBlobStore(settings_for(server.home).artifact_uri)
+
+
+@pytest.fixture
+def live(loopml_home: Path, tmp_path: Path) -> Iterator[LiveServer]:
+    """A fresh server (SQLite, uvicorn in a thread) with the SDK pointed at it (remote SDK tests)."""
+    with thread_server(settings_for(tmp_path / "server")) as server:
+        lm.configure(tracking_uri=server.url)
+        yield server
+        close_sdk_session()

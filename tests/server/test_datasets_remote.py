@@ -8,7 +8,6 @@ status codes, error details, auth roles and hash checks.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -25,40 +24,21 @@ from tests.data.test_catalog import (  # noqa: F401  (collected here against a s
     test_runs_record_lineage,
 )
 from tests.server.conftest import LiveServer, settings_for, start_server, thread_server
+from tests.server.conftest import close_sdk_session as _close_session
+from tests.server.conftest import server_blobs as _server_blobs
 
 import loopml as lm
-from loopml.artifacts import LocalBlobStore
 from loopml.core.hashing import sha256_bytes
 from loopml.core.records import Role
 from loopml.data import catalog as data
 from loopml.store.base import DatasetStore, LineageStore
 from loopml.store.http_data import HttpBlobStore, HttpDatasetStore, HttpLineageStore
-from loopml.tracking import session as sessions
 from loopml.tracking.session import get_session
 
 SCHEMA = {"columns": [{"name": "x", "type": "int64", "nullable": False}]}
 
 
-def _close_session() -> None:
-    """End open runs and flush while the server is still up."""
-    current = sessions.current_session()
-    if current is not None:
-        for run in list(reversed(current.runs)):
-            run.end()
-    sessions.reset()
-
-
-@pytest.fixture(autouse=True)
-def live(loopml_home: Path, tmp_path: Path) -> Iterator[LiveServer]:
-    """A fresh server (SQLite, uvicorn in a thread) with the SDK pointed at it."""
-    with thread_server(settings_for(tmp_path / "server")) as server:
-        lm.configure(tracking_uri=server.url)
-        yield server
-        _close_session()
-
-
-def _server_blobs(server: LiveServer) -> LocalBlobStore:
-    return LocalBlobStore(settings_for(server.home).artifact_uri)
+pytestmark = pytest.mark.usefixtures("live")  # a live server with the SDK pointed at it
 
 
 def _version_body(blob_sha256: str, size: int, **overrides: object) -> dict[str, object]:

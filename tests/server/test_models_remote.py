@@ -8,7 +8,6 @@ auth roles and the audit actor.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +39,7 @@ from tests.registry.test_models import (  # noqa: F401  (collected here against 
     test_training_dataset_version_from_the_run,
 )
 from tests.server.conftest import LiveServer, settings_for, start_server, thread_server
+from tests.server.conftest import close_sdk_session as _close_session
 
 import loopml as lm
 from loopml.core.records import Role
@@ -47,26 +47,9 @@ from loopml.registry.models import list_models, register_model, set_model_alias
 from loopml.registry.packaging import load_model, log_model
 from loopml.store.base import ModelRegistry
 from loopml.store.http_models import HttpModelRegistry
-from loopml.tracking import session as sessions
 from loopml.tracking.session import get_session
 
-
-def _close_session() -> None:
-    """End open runs and flush while the server is still up."""
-    current = sessions.current_session()
-    if current is not None:
-        for run in list(reversed(current.runs)):
-            run.end()
-    sessions.reset()
-
-
-@pytest.fixture(autouse=True)
-def live(loopml_home: Path, tmp_path: Path) -> Iterator[LiveServer]:
-    """A fresh server (SQLite, uvicorn in a thread) with the SDK pointed at it."""
-    with thread_server(settings_for(tmp_path / "server")) as server:
-        lm.configure(tracking_uri=server.url)
-        yield server
-        _close_session()
+pytestmark = pytest.mark.usefixtures("live")  # a live server with the SDK pointed at it
 
 
 def _logged(model: Any, columns: list[str]) -> str:
