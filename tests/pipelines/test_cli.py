@@ -26,7 +26,7 @@ def total(values: list, scale: float = 1.0) -> float:
 
 @step
 def explode(values: list) -> list:
-    raise RuntimeError("exploded on purpose")
+    raise RuntimeError("exploded on purpose [red]at[/red] [1, 2]")
 
 
 @pipeline
@@ -78,6 +78,7 @@ def test_failed_run_exits_1_and_resume(cli: Invoke, flows: Path) -> None:
     assert failed.exit_code == 1
     assert "failed at step 'explode'" in failed.stderr and "RuntimeError: exploded on purpose" in failed.stderr
     assert "FAILED" in failed.stdout
+    assert "exploded on purpose [red]at[/red] [1, 2]" in failed.stdout.replace("\n", "")  # text, not markup
     run_id = stdout_json(cli("pipeline", "list", "--json"))[0]["id"]
     resumed = cli("pipeline", "run", "cli_flows:broken", "--resume", run_id[:8], "--json")
     assert resumed.exit_code == 1
