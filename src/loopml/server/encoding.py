@@ -12,7 +12,7 @@ import math
 from typing import Any
 
 import orjson
-from starlette.responses import Response
+from starlette.responses import JSONResponse as StarletteJSONResponse
 
 from loopml.core.records import (
     ArtifactInfo,
@@ -28,8 +28,12 @@ from loopml.core.records import (
 from loopml.store.http import encode_float
 
 
-class JSONResponse(Response):
-    """``application/json`` rendered by orjson."""
+class JSONResponse(StarletteJSONResponse):
+    """``application/json`` rendered by orjson.
+
+    A subclass of Starlette's ``JSONResponse`` so that FastAPI, when this is the default response
+    class, documents each route's ``response_model`` as the schema of its success response.
+    """
 
     media_type = "application/json"
 
