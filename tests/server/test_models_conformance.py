@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from tests.server.conftest import settings_for, thread_server
 from tests.store.test_model_registry import (  # noqa: F401  (collected here against the HTTP registry)
+    package,
     test_aliases_set_move_and_resolve,
     test_archive,
     test_audit_events_for_every_write,
@@ -25,6 +26,7 @@ from tests.store.test_model_registry import (  # noqa: F401  (collected here aga
     test_implements_protocol,
     test_list_models,
     test_numbers_are_never_reused_after_delete,
+    test_registration_checks_the_package,
     test_update_version,
     test_versions_are_numbered_per_model_and_round_trip,
 )

@@ -196,6 +196,8 @@ def test_version_endpoints(live: LiveServer) -> None:
         assert _error(http.get("/models/churn/versions/1"), 404)[0] == "NotFound"
 
         body = {"source": versions[1]["source"], "run_id": None, "manifest_sha256": "f" * 64, "flavor": "sklearn"}
+        assert _error(http.post("/models/fraud/versions", json=body), 422) == ("InvalidInput", ["manifest_sha256"])
+        body["manifest_sha256"] = versions[1]["manifest_sha256"]
         created = http.post("/models/fraud/versions", json={**body, "metrics": {"loss": "NaN"}})
         assert created.status_code == 201 and created.json()["uri"] == "models:/fraud/1"
         assert http.get("/models/fraud/versions/1").json()["metrics"] == {"loss": "NaN"}
@@ -237,6 +239,16 @@ def test_errors(live: LiveServer) -> None:
             "body.flavor",
         ]
         assert _error(http.post("/models/churn/versions", content=b"{not json"), 422)[1] == ["body"]
+        # a version must point at a logged package: no run, no manifest, or another hash is a 422
+        ghost = {**good, "manifest_sha256": "f" * 64}
+        assert _error(http.post("/models/ghost/versions", json=ghost), 422) == ("InvalidInput", ["source"])
+        assert _error(http.put("/models/ghost/aliases/production", json={"version": 1}), 404)[0] == "NotFound"
+        real = http.get("/models/churn/versions/1").json()
+        no_package = {**ghost, "source": real["source"].rsplit("/", 1)[0] + "/not-a-model"}
+        assert _error(http.post("/models/ghost/versions", json=no_package), 422) == ("InvalidInput", ["source"])
+        assert "has no model.json" in http.post("/models/ghost/versions", json=no_package).json()["error"]
+        assert http.get("/models").json()["models"][0]["name"] == "churn"
+        assert len(http.get("/models").json()["models"]) == 1
         assert _error(http.delete("/models/churn/aliases/production"), 404)[0] == "NotFound"
 
 

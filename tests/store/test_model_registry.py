@@ -5,17 +5,18 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from loopml.core.errors import Conflict, InvalidInput, NotFound
-from loopml.core.records import ModelVersion
+from loopml.core.hashing import sha256_bytes
+from loopml.core.records import ArtifactInfo, ModelVersion
 from loopml.store.base import ModelRegistry
 from loopml.store.sql import Database, SqlTrackingStore
 from loopml.store.sql.models import SqlModelRegistry
 
-RUN = "a" * 32
 SIGNATURE = {"inputs": [{"name": "age", "dtype": "int"}], "output": {"dtype": "int", "shape": [-1]}}
 
 
@@ -31,11 +32,36 @@ def registry(db: Database) -> SqlModelRegistry:
     return SqlModelRegistry(db)
 
 
-def _create(registry: SqlModelRegistry, name: str = "churn", **overrides: Any) -> ModelVersion:
+@dataclass(frozen=True)
+class Package:
+    """A model package's records in the store: a run with ``model/model.json`` logged."""
+
+    run_id: str
+    source: str
+    manifest_sha256: str
+
+
+@pytest.fixture
+def package(db: Database) -> Package:
+    """A run with a logged manifest, written to the (server's) database, that versions can point at."""
+    tracking = SqlTrackingStore(db)
+    experiment = tracking.create_experiment("registry", actor="ann")
+    run = tracking.create_run(experiment.id, actor="ann")
+    manifest = b'{"flavor": "sklearn"}'
+    digest = sha256_bytes(manifest)
+    tracking.record_artifacts(
+        run.id,
+        [ArtifactInfo("model/model.json", digest, len(manifest)), ArtifactInfo("model/x.skops", "0" * 64, 1)],
+        actor="ann",
+    )
+    return Package(run.id, f"runs:/{run.id}/model", digest)
+
+
+def _create(registry: SqlModelRegistry, package: Package, name: str = "churn", **overrides: Any) -> ModelVersion:
     fields: dict[str, Any] = {
-        "source": f"runs:/{RUN}/model",
-        "run_id": RUN,
-        "manifest_sha256": "f" * 64,
+        "source": package.source,
+        "run_id": package.run_id,
+        "manifest_sha256": package.manifest_sha256,
         "flavor": "sklearn",
         "signature": SIGNATURE,
         "metrics": {"f1": 0.9},
@@ -55,10 +81,12 @@ def test_implements_protocol(registry: SqlModelRegistry) -> None:
     assert isinstance(registry, ModelRegistry)
 
 
-def test_versions_are_numbered_per_model_and_round_trip(registry: SqlModelRegistry) -> None:
-    v1 = _create(registry, tags={"team": "growth", "n": 3}, description="baseline", metrics={"f1": 0.9, "x": math.nan})
-    v2 = _create(registry)
-    other = _create(registry, "fraud")
+def test_versions_are_numbered_per_model_and_round_trip(registry: SqlModelRegistry, package: Package) -> None:
+    v1 = _create(
+        registry, package, tags={"team": "growth", "n": 3}, description="baseline", metrics={"f1": 0.9, "x": math.nan}
+    )
+    v2 = _create(registry, package)
+    other = _create(registry, package, "fraud")
     assert (v1.version, v2.version, other.version) == (1, 2, 1)
     assert v1.uri == "models:/churn/1" and v1.status == "READY" and v1.aliases == []
     assert v1.tags == {"team": "growth", "n": "3"} and v1.description == "baseline"
@@ -70,20 +98,20 @@ def test_versions_are_numbered_per_model_and_round_trip(registry: SqlModelRegist
     assert [v.version for v in registry.list_versions("churn")] == [1, 2]
 
 
-def test_numbers_are_never_reused_after_delete(registry: SqlModelRegistry) -> None:
-    _create(registry)
-    _create(registry)
+def test_numbers_are_never_reused_after_delete(registry: SqlModelRegistry, package: Package) -> None:
+    _create(registry, package)
+    _create(registry, package)
     registry.delete_version("churn", 2, actor="ann")
-    assert _create(registry).version == 3
+    assert _create(registry, package).version == 3
     assert [v.version for v in registry.list_versions("churn")] == [1, 3]
 
 
-def test_concurrent_creates_get_distinct_numbers(registry: SqlModelRegistry) -> None:
+def test_concurrent_creates_get_distinct_numbers(registry: SqlModelRegistry, package: Package) -> None:
     errors: list[BaseException] = []
 
     def create() -> None:
         try:
-            _create(registry, "race")
+            _create(registry, package, "race")
         except BaseException as exc:  # collected and asserted below
             errors.append(exc)
 
@@ -96,9 +124,9 @@ def test_concurrent_creates_get_distinct_numbers(registry: SqlModelRegistry) -> 
     assert [v.version for v in registry.list_versions("race")] == list(range(1, 9))
 
 
-def test_aliases_set_move_and_resolve(registry: SqlModelRegistry) -> None:
+def test_aliases_set_move_and_resolve(registry: SqlModelRegistry, package: Package) -> None:
     for _ in range(3):
-        _create(registry)
+        _create(registry, package)
     pointed = registry.set_alias("churn", "production", 1, actor="ann")
     assert pointed.version == 1 and pointed.aliases == ["production"]
     registry.set_alias("churn", "staging", 1, actor="ann")
@@ -116,11 +144,11 @@ def test_aliases_set_move_and_resolve(registry: SqlModelRegistry) -> None:
         registry.delete_alias("churn", "staging", actor="ann")
 
 
-def test_list_models(registry: SqlModelRegistry) -> None:
+def test_list_models(registry: SqlModelRegistry, package: Package) -> None:
     assert registry.list_models() == []
-    _create(registry)
-    _create(registry)
-    _create(registry, "fraud")
+    _create(registry, package)
+    _create(registry, package)
+    _create(registry, package, "fraud")
     registry.set_alias("churn", "production", 2, actor="ann")
     models = registry.list_models()
     assert [(m["name"], m["versions"], m["latest"], m["aliases"]) for m in models] == [
@@ -130,9 +158,9 @@ def test_list_models(registry: SqlModelRegistry) -> None:
     assert models[0]["updated_at"] >= models[0]["created_at"]
 
 
-def test_concurrent_alias_moves_end_consistent(db: Database, registry: SqlModelRegistry) -> None:
+def test_concurrent_alias_moves_end_consistent(db: Database, registry: SqlModelRegistry, package: Package) -> None:
     for _ in range(4):
-        _create(registry)
+        _create(registry, package)
     errors: list[BaseException] = []
 
     def move(version: int) -> None:
@@ -158,9 +186,9 @@ def test_concurrent_alias_moves_end_consistent(db: Database, registry: SqlModelR
     assert chain[-1] == final.version
 
 
-def test_delete_and_archive_refused_while_aliased(registry: SqlModelRegistry) -> None:
-    _create(registry)
-    _create(registry)
+def test_delete_and_archive_refused_while_aliased(registry: SqlModelRegistry, package: Package) -> None:
+    _create(registry, package)
+    _create(registry, package)
     registry.set_alias("churn", "production", 1, actor="ann")
     with pytest.raises(Conflict, match=r"Cannot delete models:/churn/1: alias\(es\) production point at it"):
         registry.delete_version("churn", 1, actor="ann")
@@ -172,9 +200,9 @@ def test_delete_and_archive_refused_while_aliased(registry: SqlModelRegistry) ->
         registry.get_version("churn", version=1)
 
 
-def test_archive(registry: SqlModelRegistry) -> None:
-    _create(registry)
-    _create(registry)
+def test_archive(registry: SqlModelRegistry, package: Package) -> None:
+    _create(registry, package)
+    _create(registry, package)
     archived = registry.archive_version("churn", 1, actor="ann")
     assert archived.status == "ARCHIVED"
     assert registry.get_version("churn", version=1).status == "ARCHIVED"
@@ -186,8 +214,8 @@ def test_archive(registry: SqlModelRegistry) -> None:
         registry.get_version("churn", alias="latest")
 
 
-def test_update_version(registry: SqlModelRegistry) -> None:
-    _create(registry, tags={"team": "growth", "stage": "dev"})
+def test_update_version(registry: SqlModelRegistry, package: Package) -> None:
+    _create(registry, package, tags={"team": "growth", "stage": "dev"})
     registry.set_alias("churn", "production", 1, actor="ann")
     updated = registry.update_version(
         "churn", 1, description="tuned", tags={"stage": "prod", "team": None}, actor="ann"
@@ -199,9 +227,9 @@ def test_update_version(registry: SqlModelRegistry) -> None:
     assert same == updated
 
 
-def test_audit_events_for_every_write(db: Database, registry: SqlModelRegistry) -> None:
-    _create(registry)
-    _create(registry)
+def test_audit_events_for_every_write(db: Database, registry: SqlModelRegistry, package: Package) -> None:
+    _create(registry, package)
+    _create(registry, package)
     registry.set_alias("churn", "production", 1, actor="bob")
     registry.set_alias("churn", "production", 2, actor="bob")
     registry.delete_alias("churn", "production", actor="bob")
@@ -216,7 +244,7 @@ def test_audit_events_for_every_write(db: Database, registry: SqlModelRegistry) 
         ("cat", "model.version.archive"),
         ("cat", "model.version.delete"),
     ]
-    assert v1[0].details["source"] == f"runs:/{RUN}/model"
+    assert v1[0].details["source"] == package.source
     alias = _audit(db, "model_alias", "churn@production")
     assert [(e.action, e.details) for e in alias] == [
         ("model.alias.set", {"version": 1, "previous": None}),
@@ -225,8 +253,8 @@ def test_audit_events_for_every_write(db: Database, registry: SqlModelRegistry) 
     ]
 
 
-def test_failed_write_records_nothing(db: Database, registry: SqlModelRegistry) -> None:
-    _create(registry)
+def test_failed_write_records_nothing(db: Database, registry: SqlModelRegistry, package: Package) -> None:
+    _create(registry, package)
     registry.set_alias("churn", "production", 1, actor="ann")
     before = len(_audit(db, "model_version", "churn/1"))
     with pytest.raises(Conflict):
@@ -235,11 +263,11 @@ def test_failed_write_records_nothing(db: Database, registry: SqlModelRegistry) 
     assert registry.get_version("churn", version=1).aliases == ["production"]
 
 
-def test_errors_name_what_exists(registry: SqlModelRegistry) -> None:
+def test_errors_name_what_exists(registry: SqlModelRegistry, package: Package) -> None:
     with pytest.raises(NotFound, match="no model is registered yet"):
         registry.get_version("churn", version=1)
-    _create(registry)
-    _create(registry, "fraud")
+    _create(registry, package)
+    _create(registry, package, "fraud")
     with pytest.raises(NotFound, match=r"Model 'nope' does not exist. Registered models: churn, fraud."):
         registry.list_versions("nope")
     with pytest.raises(NotFound, match=r"models:/churn/9 does not exist. Versions of 'churn': \[1\]"):
@@ -259,8 +287,43 @@ def test_errors_name_what_exists(registry: SqlModelRegistry) -> None:
     with pytest.raises(InvalidInput, match="cannot be a number"):
         registry.set_alias("churn", "3", 1, actor="ann")
     with pytest.raises(InvalidInput, match="Invalid model name"):
-        _create(registry, "bad/name")
+        _create(registry, package, "bad/name")
     with pytest.raises(InvalidInput, match="Invalid object URI"):
-        _create(registry, source="s3://bucket/model")
+        _create(registry, package, source="s3://bucket/model")
     with pytest.raises(NotFound, match="Model 'nope' does not exist"):
         registry.set_alias("nope", "production", 1, actor="ann")
+
+
+def _field(exc: pytest.ExceptionInfo[InvalidInput]) -> list[str]:
+    return [d["field"] for d in exc.value.details]
+
+
+def test_registration_checks_the_package(registry: SqlModelRegistry, package: Package) -> None:
+    missing_run = f"runs:/{'e' * 32}/model"
+    with pytest.raises(InvalidInput, match=rf"Cannot register {missing_run}: run e+ does not exist") as exc:
+        _create(registry, package, source=missing_run, run_id=None)
+    assert _field(exc) == ["source"]
+    with pytest.raises(InvalidInput, match=r"runs:/\w+/elsewhere: it has no model.json") as exc:
+        _create(registry, package, source=f"runs:/{package.run_id}/elsewhere")
+    assert _field(exc) == ["source"]
+    with pytest.raises(InvalidInput, match=r"manifest_sha256 f{64} is not the SHA-256 of its model.json") as exc:
+        _create(registry, package, manifest_sha256="f" * 64)
+    assert _field(exc) == ["manifest_sha256"]
+    with pytest.raises(InvalidInput, match=r"Invalid manifest_sha256 'F+'") as exc:
+        _create(registry, package, manifest_sha256="F" * 64)
+    assert _field(exc) == ["manifest_sha256"]
+    with pytest.raises(InvalidInput, match="is not the run of source") as exc:
+        _create(registry, package, run_id="b" * 32)
+    assert _field(exc) == ["run_id"]
+    with pytest.raises(InvalidInput, match="name the logged package") as exc:
+        _create(registry, package, source=f"runs:/{package.run_id}")
+    assert _field(exc) == ["source"]
+    with pytest.raises(InvalidInput, match="Invalid object URI") as exc:
+        _create(registry, package, source="s3://bucket/model")
+    assert _field(exc) == ["source"]
+    # nothing was recorded, so nothing can be aliased
+    assert registry.list_models() == []
+    with pytest.raises(NotFound):
+        registry.set_alias("churn", "production", 1, actor="ann")
+    version = _create(registry, package, run_id=None)  # run_id defaults to the source's run
+    assert version.run_id == package.run_id and version.manifest_sha256 == package.manifest_sha256

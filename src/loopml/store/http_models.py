@@ -20,7 +20,7 @@ import orjson
 
 from loopml.core.errors import InvalidInput
 from loopml.core.records import ModelVersion
-from loopml.core.uris import check_name, parse_uri
+from loopml.core.uris import check_name
 from loopml.core.validation import check_key, check_metric_value, stringify
 from loopml.store.http import HttpTrackingStore, _segment, _string_dict, decode_float, encode_float
 
@@ -55,7 +55,6 @@ class HttpModelRegistry:
     ) -> ModelVersion:
         """Record the next version of ``name`` (the model is created on first use)."""
         check_name(name, field="model name")
-        parse_uri(source, expect="runs")
         body = {
             "source": source,
             "run_id": run_id,

@@ -8,6 +8,9 @@ Rules the registry keeps:
   atomically: readers see the old or the new version, never neither.
 - A version an alias points at cannot be archived or deleted: move the alias first.
 - ``latest`` is reserved: ``get_version(name, alias="latest")`` is the newest ``READY`` version.
+- A version points at a real package: its ``source`` run exists, has the package's ``model.json``
+  recorded, and ``manifest_sha256`` is that artifact's SHA-256 (checked in the write transaction,
+  so every client of the store, SDK or HTTP, gets the same 422 naming the field).
 
 Every write locks the registered model's row (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite
 write transactions are serialised by ``BEGIN IMMEDIATE``), so the writes on one model happen one
@@ -26,7 +29,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
 from loopml.core.clock import now_ms
-from loopml.core.errors import Conflict, InvalidInput, NotFound
+from loopml.core.errors import Conflict, InvalidInput, NotFound, invalid
+from loopml.core.hashing import is_sha256
 from loopml.core.ids import new_id
 from loopml.core.records import ModelVersion
 from loopml.core.uris import check_name, parse_uri
@@ -37,6 +41,7 @@ from loopml.store.sql.tracking import record_audit
 
 READY, ARCHIVED = "READY", "ARCHIVED"
 LATEST = "latest"
+MANIFEST = "model.json"  # the package's manifest (loopml.registry.packaging.MANIFEST)
 _ATTEMPTS = 5
 _LISTED = 20  # names listed in a NotFound message
 
@@ -74,10 +79,10 @@ class SqlModelRegistry:
     ) -> ModelVersion:
         """Record the next version of ``name`` (the model is created on first use)."""
         check_name(name, field="model name")
-        parse_uri(source, expect="runs")
+        source_run, manifest_path = _check_source(source, run_id, manifest_sha256)
         row: dict[str, Any] = {
             "source": source,
-            "run_id": run_id,
+            "run_id": source_run,
             "manifest_sha256": manifest_sha256,
             "flavor": flavor,
             "signature": json.dumps(signature or {}, default=str),
@@ -93,6 +98,7 @@ class SqlModelRegistry:
         for _ in range(_ATTEMPTS):
             try:
                 with self.db.write() as conn:
+                    _check_package(conn, source, source_run, manifest_path, manifest_sha256)
                     model_id, last = _lock_model(conn, name, create=True, actor=actor)
                     now = now_ms()
                     row.update(id=new_id(), model_id=model_id, version=last + 1, created_at=now)
@@ -279,6 +285,66 @@ class SqlModelRegistry:
 
 
 # -- helpers --------------------------------------------------------------------------------------
+
+
+def _check_source(source: str, run_id: str | None, manifest_sha256: str) -> tuple[str, str]:
+    """The source's run id and manifest path, after checking the fields' shapes (422 naming the field)."""
+    if not isinstance(source, str):
+        raise invalid("source", "expected a string", f"Invalid source {source!r}: expected runs:/<run_id>/<path>.")
+    try:
+        parsed = parse_uri(source, expect="runs")
+    except InvalidInput as exc:
+        raise invalid("source", "expected runs:/<run_id>/<path>", exc.message) from None
+    if not parsed.path:
+        raise invalid(
+            "source",
+            "no package path",
+            f"Invalid source {source!r}: name the logged package, runs:/<run_id>/<path> "
+            f"(e.g. runs:/{parsed.name}/model).",
+        )
+    if run_id is not None and run_id != parsed.name:
+        raise invalid(
+            "run_id",
+            "differs from the source's run",
+            f"run_id {str(run_id)[:80]!r} is not the run of source {source!r}; pass {parsed.name!r} or leave it out.",
+        )
+    if not isinstance(manifest_sha256, str) or not is_sha256(manifest_sha256):
+        raise invalid(
+            "manifest_sha256",
+            "not a lowercase hex SHA-256",
+            f"Invalid manifest_sha256 {str(manifest_sha256)[:80]!r}: expected the 64 lowercase hex characters of the "
+            f"SHA-256 of {source}/{MANIFEST}.",
+        )
+    return parsed.name, f"{parsed.path}/{MANIFEST}"
+
+
+def _check_package(conn: Connection, source: str, run_id: str, manifest_path: str, manifest_sha256: str) -> None:
+    """Refuse a version whose source run, manifest artifact or manifest hash is not what is stored."""
+    if _first(conn, sa.select(t.runs.c.id).where(t.runs.c.id == run_id)) is None:
+        raise invalid(
+            "source",
+            "the run does not exist",
+            f"Cannot register {source}: run {run_id} does not exist in this store; log the model in a run of this "
+            "store first (lm.log_model(model, 'model')).",
+        )
+    art = t.run_artifacts.c
+    stored = conn.execute(
+        sa.select(art.sha256).where(art.run_id == run_id, art.path == manifest_path)
+    ).scalar_one_or_none()
+    if stored is None:
+        raise invalid(
+            "source",
+            f"no {MANIFEST} in the run",
+            f"Cannot register {source}: it has no {MANIFEST}, so it is not a logged model package; log it with "
+            f"lm.log_model(model, {manifest_path.rsplit('/', 1)[0]!r}).",
+        )
+    if stored != manifest_sha256:
+        raise invalid(
+            "manifest_sha256",
+            "does not match the stored manifest",
+            f"Cannot register {source}: manifest_sha256 {manifest_sha256} is not the SHA-256 of its {MANIFEST} "
+            f"({stored}); send the hash of the stored manifest.",
+        )
 
 
 def _lock_model(conn: Connection, name: str, *, create: bool, actor: str = "") -> tuple[str, int]:
