@@ -93,7 +93,7 @@ def test_list_and_revoke(cli: Invoke, token_store: SqlTokenStore) -> None:
 def test_revoke_unknown(cli: Invoke) -> None:
     result = cli("token", "revoke", "ghost")
     assert result.exit_code == 2
-    assert result.stderr == "Error: Token 'ghost' does not exist.\n"
+    assert result.stderr == "Error: Token 'ghost' does not exist. Live tokens: none.\n"
 
 
 def test_remote_create_list_revoke(cli: Invoke, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -99,7 +99,12 @@ def test_admin_manages_tokens(auth_server: LiveServer, admin_token: str) -> None
             assert writer.get("/experiments").status_code == 200  # verified, now cached
             assert admin.delete(f"/tokens/{name}").status_code == 204
             assert writer.get("/experiments").status_code == 401  # revoking here drops the cached entry
-        assert admin.delete("/tokens/no-such-token").status_code == 404
+        again = admin.delete(f"/tokens/{name}")
+        assert (
+            again.status_code == 409 and again.json()["error"] == f"Token {name!r} is already revoked; nothing changed."
+        )
+        missing = admin.delete("/tokens/no-such-token")
+        assert missing.status_code == 404 and "Live tokens: " in missing.json()["error"]
         events = admin.get("/audit", params={"object_type": "token"}).json()["events"]
         assert ("token.revoke", "root-admin") in {(e["action"], e["actor"]) for e in events}
 

@@ -217,6 +217,68 @@ def test_unknown_routes_and_methods_keep_the_error_shape(http: httpx.Client, ser
     _error(httpx.get(f"{server.url}/"), 404, "NotFound")
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("DELETE", "/experiments", "GET, POST"),
+        ("PUT", "/models/m/versions", "GET, POST"),
+        ("OPTIONS", "/models/m/aliases/production", "DELETE, GET, PUT"),
+        ("POST", "/models/m/versions/1", "DELETE, GET, PATCH"),
+        ("DELETE", "/blobs/" + "0" * 64, "GET, HEAD, PUT"),
+        ("POST", "/runs/" + "0" * 32 + "/artifacts/a/b.txt", "GET, PUT"),
+        ("DELETE", "/tokens", "GET, POST"),
+    ],
+)
+def test_405_allow_lists_every_method_of_the_path(http: httpx.Client, method: str, path: str, allowed: str) -> None:
+    """Starlette names only the first matching route's methods; a path served by several routes lists them all."""
+    response = http.request(method, path)
+    body = _error(response, 405, "InvalidInput")
+    assert response.headers["allow"] == allowed
+    assert f"allowed: {allowed}" in body["error"]
+
+
+def test_body_that_is_not_utf8_is_a_422_naming_body(http: httpx.Client, run_id: str) -> None:
+    headers = {"Content-Type": "application/json"}
+    for path, raw in [("/experiments", b'{"name": "\xff\xfe"}'), (f"/runs/{run_id}/batch", b"\xff\xfe\x00")]:
+        body = _error(http.post(path, content=raw, headers=headers), 422, "InvalidInput")
+        assert body["details"] == [{"field": "body", "problem": "not valid UTF-8 JSON"}]
+        assert path in body["error"]
+
+
+def test_empty_batch_for_a_missing_run_is_404(http: httpx.Client, run_id: str) -> None:
+    missing = "0" * 32
+    for empty in ({}, {"metrics": [], "params": {}, "tags": {}}):
+        body = _error(http.post(f"/runs/{missing}/batch", json=empty), 404, "NotFound")
+        assert missing in body["error"]
+        assert http.post(f"/runs/{run_id}/batch", json=empty).status_code == 204
+
+
+def test_openapi_documents_what_each_response_sends(server: LiveServer) -> None:
+    """No success response is an untyped string: JSON ones name their model, downloads are binary."""
+    spec = httpx.get(f"{server.url}/openapi.json").json()
+    schemas_ = spec["components"]["schemas"]
+    checked = 0
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                for media_type, content in response.get("content", {}).items():
+                    schema = content["schema"]
+                    where = f"{method.upper()} {path} {status} {media_type}"
+                    if media_type == "application/octet-stream":
+                        assert schema == {"type": "string", "format": "binary"}, where
+                    else:
+                        assert media_type == "application/json", where
+                        assert schema.get("$ref", "").removeprefix("#/components/schemas/") in schemas_, where
+                        if status.startswith("4"):
+                            assert schema["$ref"].endswith("/ErrorOut"), where
+                    checked += 1
+            successes = [s for s in operation["responses"] if s.startswith("2")]
+            assert successes, f"{method.upper()} {path} documents no success response"
+            if path != "/api/v1/health":
+                assert {"401", "403", "404", "422"} <= set(operation["responses"]), f"{method.upper()} {path}"
+    assert checked > 200
+
+
 def test_actor_header_is_recorded_without_auth(http: httpx.Client, run_id: str) -> None:
     http.post(f"/runs/{run_id}/batch", json={"tags": {"a": 1}}, headers={"X-Loopml-Actor": "J%C3%BCrgen"})
     http.post(f"/runs/{run_id}/batch", json={"tags": {"a": 2}})

@@ -4,8 +4,10 @@ Every error body has the same shape, ``{"error": message, "type": class name, "d
 [{"field", "problem"}]}``: loopml's exception tree maps through each class's ``status_code``;
 request validation failures (malformed JSON, wrong types, missing fields) become 422 with one
 detail per problem, ``field`` being the dotted location (``body.metrics.0.value``); Starlette's
-own HTTP errors (unknown route, wrong method) keep their status; anything unexpected is a 500
-that is logged with its traceback and never leaks internals.
+own HTTP errors (unknown route, wrong method) keep their status, except FastAPI's 400 for a body it
+cannot read (not UTF-8), which is a 422 naming ``body`` like any other unreadable body; a 405's
+``Allow`` header lists every method of every route on that path (Starlette's router names only the
+first route's); anything unexpected is a 500 that is logged with its traceback and never leaks internals.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Match
+from starlette.types import Scope
 
 from loopml.core.errors import InvalidInput, LoopmlError, Unauthorized
 from loopml.server.encoding import JSONResponse
@@ -30,6 +34,7 @@ _HTTP_TYPES = {
     503: "StoreError",
 }
 _MAX_LISTED = 5
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 
 
 class PayloadTooLarge(InvalidInput):
@@ -81,16 +86,42 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> Re
 
 async def _http_error(request: Request, exc: HTTPException) -> Response:
     status = exc.status_code
+    headers = dict(exc.headers) if exc.headers else {}
+    details: list[dict[str, str]] = []
+    if status == 400:  # FastAPI: the body could not be decoded (not UTF-8), before any validation
+        problem = "not valid UTF-8 JSON"
+        message = f"Invalid request to {request.method} {request.url.path}: the body is {problem} ({exc.detail})."
+        return JSONResponse(
+            {"error": message, "type": "InvalidInput", "details": [{"field": "body", "problem": problem}]},
+            status_code=422,
+        )
     if status == 404:
         message = f"No endpoint {request.url.path}; see /openapi.json for the API."
     elif status == 405:
-        message = f"{request.method} is not allowed on {request.url.path}; see /openapi.json for the API."
+        allowed = allowed_methods(request.app.router.routes, request.scope)
+        headers["Allow"] = ", ".join(allowed)
+        message = (
+            f"{request.method} is not allowed on {request.url.path}; allowed: {', '.join(allowed)}. "
+            "See /openapi.json for the API."
+        )
     else:
         message = str(exc.detail)
     body = {"error": message, "type": _HTTP_TYPES.get(status, "InvalidInput" if status < 500 else "LoopmlError")}
-    body["details"] = []
-    headers = dict(exc.headers) if exc.headers else None
-    return JSONResponse(body, status_code=status, headers=headers)
+    body["details"] = details
+    return JSONResponse(body, status_code=status, headers=headers or None)
+
+
+def allowed_methods(routes: list[BaseRoute], scope: Scope) -> list[str]:
+    """Every method some route accepts on the request's path, sorted (the ``Allow`` header of a 405).
+
+    Asks each route (included routers too) whether it would fully match the request with that method.
+    """
+    allowed = []
+    for method in _METHODS:
+        probe = {**scope, "method": method}
+        if any(route.matches(probe)[0] == Match.FULL for route in routes):
+            allowed.append(method)
+    return allowed
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:

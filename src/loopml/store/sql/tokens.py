@@ -73,11 +73,18 @@ class SqlTokenStore:
         return [Token(r.id, r.name, Role(r.role), r.created_at, r.revoked) for r in rows]
 
     def revoke(self, name: str, *, actor: str) -> None:
-        """Revoke the token called ``name``."""
+        """Revoke the token called ``name``; :class:`Conflict` if it is already revoked (nothing changes)."""
+        tokens = t.tokens.c
         with self.db.write() as conn:
-            result = conn.execute(t.tokens.update().where(t.tokens.c.name == name).values(revoked=True))
+            result = conn.execute(
+                t.tokens.update().where(tokens.name == name, sa.not_(tokens.revoked)).values(revoked=True)
+            )
             if result.rowcount == 0:
-                raise NotFound(f"Token {name!r} does not exist.")
+                if conn.execute(sa.select(tokens.id).where(tokens.name == name)).first() is not None:
+                    raise Conflict(f"Token {name!r} is already revoked; nothing changed.")
+                names = conn.execute(sa.select(tokens.name).where(sa.not_(tokens.revoked))).scalars().all()
+                listed = ", ".join(sorted(names)[:20]) or "none"
+                raise NotFound(f"Token {name!r} does not exist. Live tokens: {listed}.")
             record_audit(conn, actor, "token.revoke", "token", name)
 
 
