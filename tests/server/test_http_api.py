@@ -227,6 +227,8 @@ def test_unknown_routes_and_methods_keep_the_error_shape(http: httpx.Client, ser
         ("DELETE", "/blobs/" + "0" * 64, "GET, HEAD, PUT"),
         ("POST", "/runs/" + "0" * 32 + "/artifacts/a/b.txt", "GET, PUT"),
         ("DELETE", "/tokens", "GET, POST"),
+        ("PUT", "/runs/search", "POST"),  # not the methods of /runs/{run_id}, which also matches
+        ("OPTIONS", "/experiments/get-or-create", "POST"),
     ],
 )
 def test_405_allow_lists_every_method_of_the_path(http: httpx.Client, method: str, path: str, allowed: str) -> None:

@@ -14,7 +14,7 @@ from loopml.server.backend import Backend
 from loopml.server.encoding import JSONResponse
 from loopml.server.errors import install_error_handlers
 from loopml.server.limits import BodyLimitMiddleware, Limits
-from loopml.server.routes import api_router
+from loopml.server.routes import api_router, route_methods
 
 AUTH_ENV = "LOOPML_SERVER_AUTH"
 SCHEDULER_ENV = "LOOPML_SERVER_SCHEDULER"  # seconds between passes of the hosted scheduler; unset: none
@@ -66,7 +66,7 @@ def create_app(
     app.state.scheduler = scheduler
     app.state.limits = limits
     app.include_router(api_router())
-    install_error_handlers(app)
+    install_error_handlers(app, route_methods())
     app.add_middleware(BodyLimitMiddleware, limits=limits)
     return app
 

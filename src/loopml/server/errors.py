@@ -12,6 +12,7 @@ first route's); anything unexpected is a 500 that is logged with its traceback a
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import FastAPI
@@ -19,8 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Match
-from starlette.types import Scope
+from starlette.routing import compile_path
 
 from loopml.core.errors import InvalidInput, LoopmlError, Unauthorized
 from loopml.server.encoding import JSONResponse
@@ -34,7 +34,6 @@ _HTTP_TYPES = {
     503: "StoreError",
 }
 _MAX_LISTED = 5
-_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 
 
 class PayloadTooLarge(InvalidInput):
@@ -64,8 +63,10 @@ def validation_details(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
     return details
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """Register the handlers that give every error the same JSON shape."""
+def install_error_handlers(app: FastAPI, routes: list[tuple[str, set[str]]]) -> None:
+    """Register the handlers that give every error the same JSON shape; ``routes`` (path template,
+    methods) answer the ``Allow`` header of a 405."""
+    app.state.route_methods = RouteMethods(routes)
     app.add_exception_handler(LoopmlError, _loopml_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
@@ -98,7 +99,9 @@ async def _http_error(request: Request, exc: HTTPException) -> Response:
     if status == 404:
         message = f"No endpoint {request.url.path}; see /openapi.json for the API."
     elif status == 405:
-        allowed = allowed_methods(request.app.router.routes, request.scope)
+        allowed = request.app.state.route_methods.allowed(request.url.path) or [
+            m.strip() for m in headers.get("Allow", "").split(",") if m.strip()
+        ]
         headers["Allow"] = ", ".join(allowed)
         message = (
             f"{request.method} is not allowed on {request.url.path}; allowed: {', '.join(allowed)}. "
@@ -111,17 +114,27 @@ async def _http_error(request: Request, exc: HTTPException) -> Response:
     return JSONResponse(body, status_code=status, headers=headers or None)
 
 
-def allowed_methods(routes: list[BaseRoute], scope: Scope) -> list[str]:
-    """Every method some route accepts on the request's path, sorted (the ``Allow`` header of a 405).
+class RouteMethods:
+    """Which methods each path template accepts, to answer a 405 with every allowed method.
 
-    Asks each route (included routers too) whether it would fully match the request with that method.
+    A path matched by several templates (``/runs/search`` and ``/runs/{run_id}``) is answered for the
+    most specific one (the most literal characters), as the OpenAPI document describes it.
     """
-    allowed = []
-    for method in _METHODS:
-        probe = {**scope, "method": method}
-        if any(route.matches(probe)[0] == Match.FULL for route in routes):
-            allowed.append(method)
-    return allowed
+
+    def __init__(self, routes: list[tuple[str, set[str]]]) -> None:
+        self._routes = []
+        for template, methods in routes:
+            regex, _, _ = compile_path(template)
+            literal = len(re.sub(r"{[^}]*}", "", template))
+            self._routes.append((regex, literal, frozenset(methods)))
+
+    def allowed(self, path: str) -> list[str]:
+        """Every method the most specific template matching ``path`` accepts, sorted."""
+        matches = [(literal, methods) for regex, literal, methods in self._routes if regex.match(path)]
+        if not matches:
+            return []
+        best = max(literal for literal, _ in matches)
+        return sorted(set().union(*(methods for literal, methods in matches if literal == best)))
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:

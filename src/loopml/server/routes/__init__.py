@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
+from fastapi.routing import APIRoute
 
 from loopml.server.routes import (
     artifacts,
@@ -33,10 +34,23 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+_MODULES = (experiments, runs, artifacts, blobs, datasets, lineage, models, pipelines, audit, tokens)
+
+
 def api_router() -> APIRouter:
     """Every ``/api/v1`` route."""
     router = APIRouter(prefix=API_PREFIX)
     router.include_router(health.router)
-    for module in (experiments, runs, artifacts, blobs, datasets, lineage, models, pipelines, audit, tokens):
+    for module in _MODULES:
         router.include_router(module.router, responses=ERROR_RESPONSES)
     return router
+
+
+def route_methods() -> list[tuple[str, set[str]]]:
+    """``(path template, methods)`` of every ``/api/v1`` route, for the ``Allow`` header of a 405."""
+    return [
+        (API_PREFIX + route.path, set(route.methods))
+        for module in (health, *_MODULES)
+        for route in module.router.routes
+        if isinstance(route, APIRoute)
+    ]
