@@ -3,7 +3,9 @@
 SQLite runs in WAL mode with a busy timeout, and write transactions start with
 ``BEGIN IMMEDIATE`` so concurrent writers queue instead of failing on a lock upgrade.
 Migrations run on first use under a lock (SQLite's write lock, a PostgreSQL advisory lock),
-so many processes can open a fresh database at once.
+so many processes can open a fresh database at once. A database at a migration this code does not
+know (written by a newer loopml) and an SQLite file that is not a database (or is damaged) are
+refused with a :class:`~loopml.core.errors.StoreError` that says what to do.
 """
 
 from __future__ import annotations
@@ -16,13 +18,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
+from sqlalchemy.exc import DatabaseError, OperationalError, ProgrammingError, SQLAlchemyError
 
 from loopml.core.errors import InvalidInput, StoreError
 
 HEAD_REVISION = "0006"
 _WRITE = "loopml_write"
 _MIGRATION_LOCK_KEY = 0x6C6F6F706D6C  # "loopml"
+_VERSIONS_DIR = Path(__file__).resolve().parent.parent / "migrations" / "versions"
+_CORRUPT_MARKERS = ("file is not a database", "database disk image is malformed", "file is encrypted")
 
 
 class Database:
@@ -33,7 +37,11 @@ class Database:
         self.engine = _make_engine(url)
         self.dialect = self.engine.dialect.name
         if migrate:
-            self.migrate()
+            try:
+                self.migrate()
+            except BaseException:
+                self.engine.dispose()  # no pooled connection outlives a database we refused
+                raise
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -42,7 +50,12 @@ class Database:
             with self.engine.connect().execution_options(**{_WRITE: True}) as conn, conn.begin():
                 yield conn
         except (OperationalError, ProgrammingError) as exc:
-            raise StoreError(f"Metadata store {self.safe_url} failed: {exc.orig}") from exc
+            raise self._corrupt(exc) or StoreError(f"Metadata store {self.safe_url} failed: {exc.orig}") from exc
+        except DatabaseError as exc:  # IntegrityError stays as it is: the stores turn it into Conflict
+            corrupt = self._corrupt(exc)
+            if corrupt is None:
+                raise
+            raise corrupt from exc
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -51,7 +64,22 @@ class Database:
             with self.engine.connect() as conn, conn.begin():
                 yield conn
         except (OperationalError, ProgrammingError) as exc:
-            raise StoreError(f"Metadata store {self.safe_url} failed: {exc.orig}") from exc
+            raise self._corrupt(exc) or StoreError(f"Metadata store {self.safe_url} failed: {exc.orig}") from exc
+        except DatabaseError as exc:
+            corrupt = self._corrupt(exc)
+            if corrupt is None:
+                raise
+            raise corrupt from exc
+
+    def _corrupt(self, exc: DatabaseError) -> StoreError | None:
+        """A :class:`StoreError` saying what to do when ``exc`` means the SQLite file is damaged or foreign."""
+        reason = str(exc.orig)
+        if self.dialect != "sqlite" or not any(marker in reason for marker in _CORRUPT_MARKERS):
+            return None
+        return StoreError(
+            f"The database file {self.engine.url.database} is corrupt or not a loopml database ({reason}): "
+            "restore it from a backup, or point LOOPML_TRACKING_URI at another database."
+        )
 
     @property
     def safe_url(self) -> str:
@@ -68,19 +96,46 @@ class Database:
         """Bring the schema to the head revision, unless it is already there (the fast path)."""
         try:
             with self.engine.connect() as conn:
-                if self.current_revision(conn) == HEAD_REVISION:
-                    return
-        except OperationalError as exc:
-            raise StoreError(f"Cannot open metadata store {self.safe_url}: {exc.orig}") from exc
+                revision = self.current_revision(conn)
+        except DatabaseError as exc:
+            corrupt = self._corrupt(exc)
+            if corrupt is None and not isinstance(exc, OperationalError):
+                raise
+            raise corrupt or StoreError(f"Cannot open metadata store {self.safe_url}: {exc.orig}") from exc
+        if revision == HEAD_REVISION:
+            return
+        self._check_known(revision)
         with self.write() as conn:
             if self.dialect == "postgresql":
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_KEY})")
-            if self.current_revision(conn) != HEAD_REVISION:
+            revision = self.current_revision(conn)
+            if revision != HEAD_REVISION:
+                self._check_known(revision)
                 _run_alembic_upgrade(conn)
+
+    def _check_known(self, revision: str | None) -> None:
+        """Refuse a database at a migration this code does not have (a newer loopml wrote it)."""
+        if revision is None or revision in known_revisions():
+            return
+        if revision.isdigit() and HEAD_REVISION.isdigit() and int(revision) > int(HEAD_REVISION):
+            raise StoreError(
+                f"The database at {self.safe_url} is at migration {revision}, newer than this loopml "
+                f"(its newest is {HEAD_REVISION}): a newer loopml wrote it. Upgrade loopml (pip install -U loopml)."
+            )
+        raise StoreError(
+            f"The database at {self.safe_url} is at migration {revision!r}, which this loopml does not know (its "
+            f"newest is {HEAD_REVISION}): it was written by another build of loopml. Use that build, upgrade "
+            "loopml (pip install -U loopml), or restore the database from a backup."
+        )
 
     def dispose(self) -> None:
         """Close pooled connections."""
         self.engine.dispose()
+
+
+def known_revisions() -> set[str]:
+    """The Alembic revisions this code ships (``0001_initial.py`` is revision ``0001``)."""
+    return {path.name.split("_", 1)[0] for path in _VERSIONS_DIR.glob("[0-9]*_*.py")}
 
 
 def _make_engine(url: str) -> Engine:
