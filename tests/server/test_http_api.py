@@ -279,6 +279,9 @@ def test_openapi_documents_what_each_response_sends(server: LiveServer) -> None:
             if path != "/api/v1/health":
                 assert {"401", "403", "404", "422"} <= set(operation["responses"]), f"{method.upper()} {path}"
     assert checked > 200
+    upload = spec["paths"]["/api/v1/blobs/{sha256}"]["put"]["responses"]  # 201 new, 200 already stored
+    for status in ("200", "201"):
+        assert upload[status]["content"]["application/json"]["schema"]["$ref"].endswith("/BlobOut")
 
 
 def test_actor_header_is_recorded_without_auth(http: httpx.Client, run_id: str) -> None:

@@ -6,8 +6,8 @@ request validation failures (malformed JSON, wrong types, missing fields) become
 detail per problem, ``field`` being the dotted location (``body.metrics.0.value``); Starlette's
 own HTTP errors (unknown route, wrong method) keep their status, except FastAPI's 400 for a body it
 cannot read (not UTF-8), which is a 422 naming ``body`` like any other unreadable body; a 405's
-``Allow`` header lists every method of every route on that path (Starlette's router names only the
-first route's); anything unexpected is a 500 that is logged with its traceback and never leaks internals.
+``Allow`` header lists every method of the path's routes (Starlette's router names only the first
+route's); anything unexpected is a 500 that is logged with its traceback and never leaks internals.
 """
 
 from __future__ import annotations
@@ -88,7 +88,6 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> Re
 async def _http_error(request: Request, exc: HTTPException) -> Response:
     status = exc.status_code
     headers = dict(exc.headers) if exc.headers else {}
-    details: list[dict[str, str]] = []
     if status == 400:  # FastAPI: the body could not be decoded (not UTF-8), before any validation
         problem = "not valid UTF-8 JSON"
         message = f"Invalid request to {request.method} {request.url.path}: the body is {problem} ({exc.detail})."
@@ -110,7 +109,7 @@ async def _http_error(request: Request, exc: HTTPException) -> Response:
     else:
         message = str(exc.detail)
     body = {"error": message, "type": _HTTP_TYPES.get(status, "InvalidInput" if status < 500 else "LoopmlError")}
-    body["details"] = details
+    body["details"] = []
     return JSONResponse(body, status_code=status, headers=headers or None)
 
 

@@ -43,6 +43,7 @@ def check_digest(sha256: str, field: str = "path.sha256") -> str:
     response_model=BlobOut,
     summary="Upload a blob (raw body) under its SHA-256; 201 when new, 200 when already stored",
     openapi_extra={"requestBody": {"required": True, "content": _BINARY}},
+    responses={200: {"model": BlobOut, "description": "The blob was already stored"}},
 )
 async def upload_blob(sha256: str, request: Request, caller: Writer, backend: BackendDep) -> Response:
     check_digest(sha256)
