@@ -88,6 +88,9 @@ def test_list_and_revoke(cli: Invoke, token_store: SqlTokenStore) -> None:
     assert "revoked" in cli("token", "list").stdout
     human = cli("token", "revoke", "root")
     assert human.exit_code == 0 and "Revoked token root" in human.stdout
+    again = cli("token", "revoke", "ro")  # not a silent success: nothing was revoked this time
+    assert again.exit_code == 2
+    assert again.stderr == "Error: Token 'ro' is already revoked; nothing changed.\n"
 
 
 def test_revoke_unknown(cli: Invoke) -> None:
