@@ -4,7 +4,7 @@ The server runs in a subprocess on a real socket; the schemathesis CLI (a real s
 its ``/openapi.json`` and runs every phase (examples, coverage, fuzzing, stateful) with every check,
 bounded in examples per operation: with an admin token (every route is exercised), with the admin
 token on a seeded run and model (the path names them, so bodies reach the store's writes instead of
-a 404), and without a token (every route must answer 401 as documented; examples and fuzzing
+a 404), and without a token (every route but health must answer 401 as documented; examples and fuzzing
 only). Any failure fails the test with schemathesis's report, which includes a ``curl`` line to
 reproduce it.
 
