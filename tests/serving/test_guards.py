@@ -220,3 +220,16 @@ def test_a_burst_of_large_bodies_keeps_memory_bounded(guarded: Guarded) -> None:
     with guarded.server.client() as client:
         small = {"inputs": [dict(breast_cancer()[0].iloc[0])]}
         assert client.post("/predict", json=small).status_code == 200
+
+
+def test_every_worker_process_applies_the_timeouts(guarded: Guarded) -> None:
+    env = {"LOOPML_HEADER_TIMEOUT": str(TIMEOUT), "LOOPML_BODY_TIMEOUT": str(TIMEOUT)}
+    home = guarded.server.home
+    with start_serving(home, "models:/bc@production", "--workers", "2", "--log-level", "warning", env=env) as server:
+        url = urlparse(server.url)
+        for _ in range(4):  # connections are spread over the workers by the kernel
+            with socket.create_connection((url.hostname or "127.0.0.1", url.port or 80), timeout=15) as sock:
+                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: te")
+                raw, waited = _read_until_closed(sock)
+            assert _response(raw)[0] == 408
+            assert waited < TIMEOUT + 4
