@@ -15,6 +15,14 @@ variable                   meaning                                     default
 ``LOOPML_RAY_ADDRESS``     the Ray cluster for ``executor="ray"``      a local Ray started on demand
                            (``ray://host:10001``, ``host:6379``,
                            ``auto``)
+``LOOPML_HEADER_TIMEOUT``  seconds a client has to send a request's    ``10``
+                           headers (``loopml server`` and ``serve``)
+``LOOPML_BODY_TIMEOUT``    longest silence while a request body is     ``30``
+                           read, in seconds (then 408)
+``LOOPML_KEEP_ALIVE_       seconds an idle keep-alive connection       ``15``
+TIMEOUT``                  stays open
+``LOOPML_SERVE_MAX_        request body bytes ``loopml serve`` holds   ``67108864`` (64 MiB)
+INFLIGHT_BYTES``           at once per worker; beyond: 503
 =========================  ==========================================  ===============================
 """
 
@@ -27,7 +35,11 @@ from pathlib import Path
 
 from loopml.core.errors import InvalidInput
 
-_KEYS = ("home", "tracking_uri", "artifact_uri", "token", "flush_interval", "flush_size", "ray_address")
+_KEYS = (
+    "home", "tracking_uri", "artifact_uri", "token", "flush_interval", "flush_size", "ray_address",
+    "header_timeout", "body_timeout", "keep_alive_timeout", "serve_max_inflight_bytes",
+)  # fmt: skip
+DEFAULT_SERVE_MAX_INFLIGHT_BYTES = 64 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +53,10 @@ class Settings:
     flush_interval: float
     flush_size: int
     ray_address: str | None = None
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    keep_alive_timeout: float = 15.0
+    serve_max_inflight_bytes: int = DEFAULT_SERVE_MAX_INFLIGHT_BYTES
 
     @property
     def is_remote(self) -> bool:
@@ -71,6 +87,12 @@ def load_settings(environ: dict[str, str] | None = None, cwd: Path | None = None
         flush_interval=_number("flush_interval", get("flush_interval") or "1.0", float),
         flush_size=_number("flush_size", get("flush_size") or "5000", int),
         ray_address=get("ray_address"),
+        header_timeout=_number("header_timeout", get("header_timeout") or "10", float),
+        body_timeout=_number("body_timeout", get("body_timeout") or "30", float),
+        keep_alive_timeout=_number("keep_alive_timeout", get("keep_alive_timeout") or "15", float),
+        serve_max_inflight_bytes=_number(
+            "serve_max_inflight_bytes", get("serve_max_inflight_bytes") or str(DEFAULT_SERVE_MAX_INFLIGHT_BYTES), int
+        ),
     )
 
 

@@ -2,6 +2,10 @@ from __future__ import annotations
 
 import io
 import os
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -10,7 +14,7 @@ from hypothesis import strategies as st
 
 from loopml.artifacts import LocalBlobStore, safe_relpath
 from loopml.core.errors import IntegrityError, InvalidInput, NotFound
-from loopml.core.hashing import sha256_bytes
+from loopml.core.hashing import CHUNK_SIZE, sha256_bytes
 
 
 def test_put_read_round_trip_and_dedup(tmp_path: Path) -> None:
@@ -96,3 +100,51 @@ def test_safe_relpath_rejects_escapes(bad: str) -> None:
 def test_safe_relpath_normalises() -> None:
     assert safe_relpath("a//b/./c.txt") == "a/b/c.txt"
     assert safe_relpath("model/..model") == "model/..model"
+
+
+CRASHING_WRITER = """
+import os, sys
+from loopml.artifacts import LocalBlobStore
+
+class Crashing:
+    def __init__(self):
+        self.chunks = 0
+
+    def read(self, size):
+        self.chunks += 1
+        if self.chunks > 40:  # 40 chunks written: die like a killed process, no cleanup
+            os._exit(3)
+        return b"x" * size
+
+LocalBlobStore(sys.argv[1]).put_stream(Crashing())
+"""
+
+
+def test_partial_uploads_of_crashed_writers_are_removed_on_open(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    writer = subprocess.Popen([sys.executable, "-c", CRASHING_WRITER, str(root)], env=env, stderr=subprocess.PIPE)
+    _, stderr = writer.communicate(timeout=60)
+    assert writer.returncode == 3, stderr.decode()
+    (orphan,) = (root / "tmp").iterdir()
+    assert orphan.name.startswith(f"{writer.pid}@") and orphan.stat().st_size >= 40 * CHUNK_SIZE - CHUNK_SIZE
+    tmp = root / "tmp"
+    live = tmp / f"{os.getpid()}@{socket.gethostname()}.abc"  # this test's process: a live writer
+    live.write_bytes(b"in progress")
+    unknown_fresh = tmp / "tmpabc123"  # unknown writer, written just now: may still be running
+    unknown_fresh.write_bytes(b"?")
+    unknown_old = tmp / "tmpold456"  # unknown writer, untouched for two hours: stale
+    unknown_old.write_bytes(b"old")
+    two_hours_ago = time.time() - 7200
+    os.utime(unknown_old, (two_hours_ago, two_hours_ago))
+    live_but_idle = tmp / f"{os.getpid()}@{socket.gethostname()}.idle"  # alive on this host: kept whatever its age
+    live_but_idle.write_bytes(b"waiting")
+    os.utime(live_but_idle, (two_hours_ago, two_hours_ago))
+
+    store = LocalBlobStore(root)
+
+    assert sorted(p.name for p in tmp.iterdir()) == sorted([live.name, unknown_fresh.name, live_but_idle.name])
+    assert store.clean_tmp(max_age=0) == [unknown_fresh.name]
+    assert sorted(p.name for p in tmp.iterdir()) == sorted([live.name, live_but_idle.name])
+    blob = store.put_bytes(b"still works")
+    assert store.read_bytes(blob.sha256) == b"still works"

@@ -64,3 +64,24 @@ def test_artifact_records(store: HttpTrackingStore) -> None:
         store.record_artifacts(run.id, [ArtifactInfo("y.bin", card.sha256, 999)], actor="ann")
     assert info.value.details == [{"field": "artifacts.0.size", "problem": "does not match the stored blob"}]
     assert [a.path for a in store.list_artifacts(run.id)] == ["copy/card.md", "model/model.skops", "model_card.md"]
+
+
+def test_artifact_path_clash_is_a_409(store: HttpTrackingStore) -> None:
+    import httpx
+
+    from loopml.core.errors import Conflict
+    from loopml.tracking.remote import HttpRunArtifacts
+
+    exp = store.create_experiment("e", actor="ann")
+    run = store.create_run(exp.id, actor="ann")
+    artifacts = HttpRunArtifacts(store)
+    stored = artifacts.log_bytes(run.id, b"file", "a", actor="ann")
+    with pytest.raises(Conflict, match="cannot hold both artifacts 'a' and 'a/b'") as info:
+        artifacts.log_bytes(run.id, b"nested", "a/b", actor="ann")
+    assert info.value.details == [{"field": "path", "problem": "'a' and 'a/b' clash (file vs folder)"}]
+    with pytest.raises(Conflict, match="'a' and 'a/b'"):
+        store.record_artifacts(run.id, [ArtifactInfo("a/b", stored.sha256, stored.size)], actor="ann")
+    raw = httpx.put(f"{store.base_url}/api/v1/runs/{run.id}/artifacts/a/c", content=b"x", timeout=30)
+    assert raw.status_code == 409
+    assert raw.json()["details"] == [{"field": "path", "problem": "'a' and 'a/c' clash (file vs folder)"}]
+    assert [a.path for a in store.list_artifacts(run.id)] == ["a"]

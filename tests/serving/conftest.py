@@ -73,10 +73,14 @@ class Serving:
 
 
 @contextmanager
-def start_serving(home: Path, model_uri: str, *args: str, wait_for: str = "/readyz") -> Iterator[Serving]:
-    """``loopml serve MODEL_URI`` on a free port with LOOPML_HOME=home; ``wait_for`` must answer 200 first."""
+def start_serving(
+    home: Path, model_uri: str, *args: str, wait_for: str = "/readyz", env: dict[str, str] | None = None
+) -> Iterator[Serving]:
+    """``loopml serve MODEL_URI`` on a free port, LOOPML_HOME=home plus ``env``; ``wait_for`` must be 200 first."""
+    extra = env or {}
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPML_")}
     env["LOOPML_HOME"] = str(home)
+    env.update(extra)
     log = home / f"serve-{time.monotonic_ns()}.log"
     home.mkdir(parents=True, exist_ok=True)
 

@@ -55,3 +55,13 @@ def test_config_round_trips_through_the_environment() -> None:
     assert ServingConfig.from_env({"LOOPML_SERVE_CONFIG": config.to_env()}) == config
     with pytest.raises(Exception, match="LOOPML_SERVE_CONFIG"):
         ServingConfig.from_env({})
+
+
+def test_a_body_limit_above_the_in_flight_budget_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOOPML_SERVE_MAX_INFLIGHT_BYTES", "1000000")
+    result = _invoke("serve", "models:/churn/1", "--max-body-bytes", "2000000")
+    assert result.exit_code == 2
+    assert "max_inflight_bytes (1000000, LOOPML_SERVE_MAX_INFLIGHT_BYTES) is below max_body_bytes" in result.stderr
+    monkeypatch.setenv("LOOPML_SERVE_MAX_INFLIGHT_BYTES", "lots")
+    result = _invoke("serve", "models:/churn/1")
+    assert result.exit_code == 2 and "Config 'LOOPML_SERVE_MAX_INFLIGHT_BYTES' must be a int" in result.stderr

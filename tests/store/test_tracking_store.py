@@ -210,6 +210,26 @@ def test_artifact_records(store: SqlTrackingStore) -> None:
     assert store.list_artifacts(run.id, "model_") == []  # LIKE wildcards are escaped
 
 
+def test_artifact_path_clash_is_refused(store: SqlTrackingStore) -> None:
+    exp = store.create_experiment("e", actor="ann")
+    run = store.create_run(exp.id, actor="ann")
+    store.record_artifacts(run.id, [ArtifactInfo("a", "a" * 64, 1), ArtifactInfo("x/y/z", "b" * 64, 1)], actor="ann")
+    clashes = [
+        ([ArtifactInfo("a/b", "c" * 64, 1)], "a", "a/b"),  # a stored file would become a folder
+        ([ArtifactInfo("ok.txt", "c" * 64, 1), ArtifactInfo("x/y", "c" * 64, 1)], "x/y", "x/y/z"),  # folder -> file
+        ([ArtifactInfo("x", "c" * 64, 1)], "x", "x/y/z"),
+        ([ArtifactInfo("n", "c" * 64, 1), ArtifactInfo("n/m", "c" * 64, 1)], "n", "n/m"),  # within one batch
+    ]
+    for batch, file, nested in clashes:
+        with pytest.raises(Conflict, match=f"cannot hold both artifacts '{file}' and '{nested}'") as info:
+            store.record_artifacts(run.id, batch, actor="ann")
+        assert info.value.details == [{"field": "path", "problem": f"'{file}' and '{nested}' clash (file vs folder)"}]
+    # siblings sharing a name prefix are no clash (a_b, ab, x/yy), and re-logging a path replaces it
+    fine = [ArtifactInfo(p, "d" * 64, 2) for p in ("a_b", "ab", "x/yy", "x/y/z", "a")]
+    store.record_artifacts(run.id, fine, actor="ann")
+    assert [a.path for a in store.list_artifacts(run.id)] == ["a", "a_b", "ab", "x/y/z", "x/yy"]
+
+
 def test_every_write_is_audited(store: SqlTrackingStore) -> None:
     exp = store.create_experiment("e", actor="ann")
     run = store.create_run(exp.id, actor="bob")

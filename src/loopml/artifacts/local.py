@@ -1,18 +1,30 @@
-"""Local file-system blob store: ``<root>/sha256/ab/<digest>``, written via temp file + fsync + rename."""
+"""Local file-system blob store: ``<root>/sha256/ab/<digest>``, written via temp file + fsync + rename.
+
+Temp files live in ``<root>/tmp`` and are named ``<pid>@<host>.<random>``. Opening the store removes
+the ones a crashed writer left behind: those of a process of this host that no longer runs, and
+any not written to for :data:`STALE_TMP_SECONDS` (writers on other hosts sharing the directory, or
+names from older releases). A live writer's file is never removed: its process exists, and a
+writer on another host touches its file with every chunk.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import os
-import shutil
+import socket
 import tempfile
+import time
 from pathlib import Path
 from typing import BinaryIO
 
 from loopml.artifacts.base import Blob
 from loopml.core.errors import IntegrityError, InvalidInput, NotFound
 from loopml.core.hashing import CHUNK_SIZE, is_sha256
+
+STALE_TMP_SECONDS = 3600.0
+logger = logging.getLogger(__name__)
 
 
 class LocalBlobStore:
@@ -27,6 +39,8 @@ class LocalBlobStore:
         self.root = Path(root).expanduser().resolve()
         self._tmp = self.root / "tmp"
         self._tmp.mkdir(parents=True, exist_ok=True)
+        self._host = socket.gethostname().replace("/", "_")
+        self.clean_tmp()
 
     def path_of(self, sha256: str) -> Path:
         """Where the blob with this digest lives (it may not exist)."""
@@ -37,7 +51,7 @@ class LocalBlobStore:
     def put_stream(self, stream: BinaryIO) -> Blob:
         digest = hashlib.sha256()
         size = 0
-        fd, tmp_name = tempfile.mkstemp(dir=self._tmp)
+        fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix=f"{os.getpid()}@{self._host}.")
         try:
             with os.fdopen(fd, "wb") as out:
                 while chunk := stream.read(CHUNK_SIZE):
@@ -109,10 +123,35 @@ class LocalBlobStore:
         except FileNotFoundError:
             return False
 
-    def clear_tmp(self) -> None:
-        """Remove temp files left behind by a crashed writer."""
-        shutil.rmtree(self._tmp, ignore_errors=True)
-        self._tmp.mkdir(parents=True, exist_ok=True)
+    def clean_tmp(self, max_age: float = STALE_TMP_SECONDS) -> list[str]:
+        """Remove partial uploads left by crashed writers (see the module docstring); their names."""
+        removed = []
+        cutoff = time.time() - max_age
+        for entry in os.scandir(self._tmp):
+            try:
+                if self._is_orphan(entry, cutoff):
+                    os.unlink(entry.path)
+                    removed.append(entry.name)
+            except FileNotFoundError:  # its writer renamed or removed it meanwhile
+                continue
+            except OSError as exc:  # a folder or a file we may not delete: leave it, say so
+                logger.warning("Cannot remove %s from the artifact store's tmp dir: %s", entry.path, exc)
+        if removed:
+            logger.info("Removed %d partial upload(s) left in %s by crashed writers.", len(removed), self._tmp)
+        return removed
+
+    def _is_orphan(self, entry: os.DirEntry[str], cutoff: float) -> bool:
+        """A temp file of a dead process of this host, or (any other name) one untouched since ``cutoff``."""
+        pid, sep, rest = entry.name.partition("@")
+        if sep and pid.isdigit() and rest.rpartition(".")[0] == self._host:
+            try:
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                return True
+            except PermissionError:  # alive, another user's
+                return False
+            return False
+        return entry.stat(follow_symlinks=False).st_mtime < cutoff
 
     def _open(self, sha256: str) -> Path:
         path = self.path_of(sha256)

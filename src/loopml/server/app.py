@@ -38,7 +38,7 @@ def create_app(
     >>> app = create_app(load_settings(), auth=True)   # doctest: +SKIP
     """
     settings = settings or load_settings()
-    limits = Limits.from_env(max_json_bytes, max_artifact_bytes)
+    limits = Limits.from_env(max_json_bytes, max_artifact_bytes, settings.body_timeout)
     backend = Backend.open(settings, auth=auth)
     scheduler = None
     if scheduler_interval is not None:

@@ -29,6 +29,7 @@ _HTTP_TYPES = {
     401: "Unauthorized",
     403: "Forbidden",
     404: "NotFound",
+    408: "RequestTimeout",
     409: "Conflict",
     413: "PayloadTooLarge",
     503: "StoreError",

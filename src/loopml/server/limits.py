@@ -3,7 +3,8 @@ streamed (chunked) body crosses the limit.
 
 Artifact uploads (``PUT``) get their own, larger limit. Both come from :class:`Limits`, which
 ``create_app`` reads from ``LOOPML_SERVER_MAX_JSON_BYTES`` / ``LOOPML_SERVER_MAX_ARTIFACT_BYTES``
-unless given explicitly.
+unless given explicitly. A body that stays silent for ``body_timeout`` seconds between two chunks
+(``LOOPML_BODY_TIMEOUT``) ends in 408.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from loopml.core.errors import InvalidInput
 from loopml.server.errors import PayloadTooLarge, error_response
+from loopml.serving.connection import guarded_receive
 
 MIB = 1 << 20
 JSON_ENV = "LOOPML_SERVER_MAX_JSON_BYTES"
 ARTIFACT_ENV = "LOOPML_SERVER_MAX_ARTIFACT_BYTES"
 DEFAULT_MAX_JSON_BYTES = 16 * MIB
 DEFAULT_MAX_ARTIFACT_BYTES = 100 * MIB
+DEFAULT_BODY_TIMEOUT = 30.0
 _BODYLESS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 
 
@@ -31,15 +34,21 @@ class Limits:
 
     max_json_bytes: int = DEFAULT_MAX_JSON_BYTES
     max_artifact_bytes: int = DEFAULT_MAX_ARTIFACT_BYTES
+    body_timeout: float = DEFAULT_BODY_TIMEOUT
 
     @classmethod
-    def from_env(cls, max_json_bytes: int | None = None, max_artifact_bytes: int | None = None) -> Limits:
+    def from_env(
+        cls,
+        max_json_bytes: int | None = None,
+        max_artifact_bytes: int | None = None,
+        body_timeout: float = DEFAULT_BODY_TIMEOUT,
+    ) -> Limits:
         """Explicit values, else the environment, else the defaults."""
         if max_json_bytes is None:
             max_json_bytes = _env_bytes(JSON_ENV, DEFAULT_MAX_JSON_BYTES)
         if max_artifact_bytes is None:
             max_artifact_bytes = _env_bytes(ARTIFACT_ENV, DEFAULT_MAX_ARTIFACT_BYTES)
-        return cls(max_json_bytes, max_artifact_bytes)
+        return cls(max_json_bytes, max_artifact_bytes, body_timeout)
 
 
 class BodyTooLarge(HTTPException):
@@ -47,6 +56,14 @@ class BodyTooLarge(HTTPException):
 
     def __init__(self, message: str) -> None:
         super().__init__(status_code=413, detail=message, headers={"Connection": "close"})
+
+
+class BodyTimedOut(HTTPException):
+    """Raised from ``receive`` when the client stays silent mid-body for ``Limits.body_timeout`` seconds."""
+
+    def __init__(self, seconds: float) -> None:
+        message = f"The request body stopped arriving: nothing for {seconds:g} s (server setting LOOPML_BODY_TIMEOUT)."
+        super().__init__(status_code=408, detail=message, headers={"Connection": "close"})
 
 
 class BodyLimitMiddleware:
@@ -69,10 +86,12 @@ class BodyLimitMiddleware:
             await response(scope, receive, send)
             return
         received = 0
+        timeout = self.limits.body_timeout
+        receive_in_time = guarded_receive(receive, timeout, lambda: BodyTimedOut(timeout))
 
         async def limited_receive() -> Message:
             nonlocal received
-            message = await receive()
+            message = await receive_in_time()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 
 import uvicorn
@@ -10,19 +9,10 @@ import uvicorn
 from loopml.config import load_settings
 from loopml.core.errors import InvalidInput
 from loopml.server.app import AUTH_ENV, SCHEDULER_ENV, create_app
+from loopml.serving.connection import is_loopback, uvicorn_options, warn_if_exposed
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
-KEEP_ALIVE_SECONDS = 15
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` only accepts connections from this machine."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+__all__ = ["LOG_LEVELS", "check_exposure", "is_loopback", "serve"]
 
 
 def check_exposure(host: str, *, auth: bool, insecure: bool) -> None:
@@ -50,8 +40,10 @@ def serve(
     """Run ``loopml server`` until interrupted (blocks).
 
     Raises :class:`~loopml.InvalidInput` for a non-loopback ``host`` without ``auth=True``
-    (unless ``insecure=True``) and for bad options. ``scheduler_interval`` (seconds) hosts the
-    pipeline scheduler in each worker (schedules are claimed, so a due run starts once).
+    (unless ``insecure=True``, which prints a warning on stderr at every start) and for bad options.
+    Header, body and keep-alive timeouts come from the settings (``docs/server.md``).
+    ``scheduler_interval`` (seconds) hosts the pipeline scheduler in each worker (schedules are
+    claimed, so a due run starts once).
     """
     check_exposure(host, auth=auth, insecure=insecure)
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
@@ -61,8 +53,11 @@ def serve(
     if log_level not in LOG_LEVELS:
         raise InvalidInput(f"Invalid log level {log_level!r}; valid levels are {', '.join(LOG_LEVELS)}.")
     # opens and migrates the database: fail before listening
-    app = create_app(load_settings(), auth=auth, scheduler_interval=scheduler_interval)
-    options = {"host": host, "port": port, "log_level": log_level, "timeout_keep_alive": KEEP_ALIVE_SECONDS}
+    settings = load_settings()
+    app = create_app(settings, auth=auth, scheduler_interval=scheduler_interval)
+    options = {"host": host, "port": port, "log_level": log_level, **uvicorn_options(settings)}
+    if not auth:
+        warn_if_exposed(host, what="loopml server", consequence="read and change every run, model and dataset")
     if workers == 1:
         uvicorn.run(app, **options)  # type: ignore[arg-type]
         return

@@ -23,9 +23,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from loopml import __version__
+from loopml.config import load_settings
 from loopml.core.errors import LoopmlError, NotFound
 from loopml.serving.batching import MicroBatcher, Prediction
-from loopml.serving.body import read_body
+from loopml.serving.body import InflightBudget, Overloaded, PayloadTooLarge, RequestTimeout, read_body
 from loopml.serving.config import ServingConfig
 from loopml.serving.decode import Columns, decode_invocations, decode_predict, decode_v2, parse_json
 from loopml.serving.metrics import CONTENT_TYPE, MetricsMiddleware, ServingMetrics
@@ -40,22 +41,37 @@ Decoder = Callable[[Any, ServedModel], Columns]
 class Endpoints:
     """The request handlers, over one process's model slot, batcher and metrics."""
 
-    def __init__(self, config: ServingConfig, slot: ModelSlot, batcher: MicroBatcher, watcher: ModelWatcher) -> None:
+    def __init__(
+        self,
+        config: ServingConfig,
+        slot: ModelSlot,
+        batcher: MicroBatcher,
+        watcher: ModelWatcher,
+        budget: InflightBudget,
+        body_timeout: float,
+    ) -> None:
         self.config = config
         self.slot = slot
         self.batcher = batcher
         self.watcher = watcher
+        self.budget = budget
+        self.body_timeout = body_timeout
 
     async def _run(self, request: Request, decoder: Decoder) -> Prediction | Response:
         """Read, decode and predict one request; an error response for anything the client got wrong."""
+        held = 0
         try:
             with self.batcher.arriving():
                 model = self.slot.current
-                body = await read_body(request, self.config.max_body_bytes)
+                body = await read_body(request, self.config.max_body_bytes, self.budget, self.body_timeout)
+                held = len(body)
                 columns = decoder(parse_json(body), model)
+                del body
             return await self.batcher.predict(columns)
         except LoopmlError as exc:
-            return error_response(exc, _retry_after(exc))
+            return error_response(exc, _error_headers(exc))
+        finally:
+            self.budget.give(held)
 
     async def predict(self, request: Request) -> Response:
         result = await self._run(request, lambda doc, model: decode_predict(doc, model.input_names))
@@ -98,7 +114,7 @@ class Endpoints:
             model = self.slot.current
             self._check_name(request, model)
         except LoopmlError as exc:
-            return error_response(exc, _retry_after(exc))
+            return error_response(exc, _error_headers(exc))
         signature = model.signature
         inputs = [] if signature is None else signature.inputs
         output = {} if signature is None else signature.output
@@ -123,7 +139,7 @@ class Endpoints:
             model = self.slot.current
             self._check_name(request, model)
         except LoopmlError as exc:
-            return error_response(exc, _retry_after(exc))
+            return error_response(exc, _error_headers(exc))
         return JSONResponse({"name": model.name, "ready": True})
 
     async def v2_server(self, request: Request) -> Response:
@@ -187,7 +203,12 @@ def create_app(config: ServingConfig, *, loader: Loader | None = None, resolver:
         resolver=resolver or registry_resolver,
         on_swap=metrics.model_swapped,
     )
-    endpoints = Endpoints(config, slot, batcher, watcher)
+    budget, body_timeout = config.max_inflight_bytes, config.body_timeout
+    if budget is None or body_timeout is None:
+        settings = load_settings()
+        budget = settings.serve_max_inflight_bytes if budget is None else budget
+        body_timeout = settings.body_timeout if body_timeout is None else body_timeout
+    endpoints = Endpoints(config, slot, batcher, watcher, InflightBudget(budget), body_timeout)
 
     async def metrics_endpoint(request: Request) -> Response:
         return Response(metrics.render(), media_type=CONTENT_TYPE)
@@ -229,6 +250,7 @@ def create_app(config: ServingConfig, *, loader: Loader | None = None, resolver:
     app.state.metrics = metrics
     app.state.batcher = batcher
     app.state.watcher = watcher
+    app.state.budget = endpoints.budget
     return app
 
 
@@ -237,7 +259,13 @@ def create_app_from_env() -> Starlette:
     return create_app(ServingConfig.from_env())
 
 
-def _retry_after(exc: LoopmlError) -> dict[str, str] | None:
+def _error_headers(exc: LoopmlError) -> dict[str, str] | None:
+    if isinstance(exc, Overloaded | PayloadTooLarge | RequestTimeout):
+        # the body is unread (or half read): the client should not send it on this connection
+        headers = {"Connection": "close"}
+        if isinstance(exc, Overloaded):
+            headers["Retry-After"] = "1"
+        return headers
     return {"Retry-After": "1"} if exc.status_code == 503 else None
 
 

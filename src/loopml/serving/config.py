@@ -32,6 +32,10 @@ class ServingConfig:
     reload_interval: float = 2.0
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     trust: bool = False
+    max_inflight_bytes: int | None = None
+    """Request body bytes a worker holds at once (503 beyond); ``None``: ``LOOPML_SERVE_MAX_INFLIGHT_BYTES``."""
+    body_timeout: float | None = None
+    """Longest silence mid-body in seconds (408 then); ``None``: ``LOOPML_BODY_TIMEOUT``."""
 
     def __post_init__(self) -> None:
         uri = parse_uri(self.model_uri)
@@ -45,6 +49,17 @@ class ServingConfig:
         _positive_int("max_body_bytes", self.max_body_bytes)
         _non_negative("max_wait_ms", self.max_wait_ms)
         _non_negative("reload_interval", self.reload_interval, strict=True)
+        if self.body_timeout is not None:
+            _non_negative("body_timeout", self.body_timeout, strict=True)
+        if self.max_inflight_bytes is not None:
+            _positive_int("max_inflight_bytes", self.max_inflight_bytes)
+            if self.max_inflight_bytes < self.max_body_bytes:
+                raise InvalidInput(
+                    f"max_inflight_bytes ({self.max_inflight_bytes}, LOOPML_SERVE_MAX_INFLIGHT_BYTES) is below "
+                    f"max_body_bytes ({self.max_body_bytes}, --max-body-bytes): a request of the largest allowed "
+                    "size could never be served. Raise the first or lower the second.",
+                    details=[{"field": "max_inflight_bytes", "problem": "smaller than max_body_bytes"}],
+                )
 
     @property
     def alias(self) -> str | None:

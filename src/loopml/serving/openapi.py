@@ -44,12 +44,16 @@ def _responses(ok: str, schema: dict[str, Any], *codes: int) -> dict[str, Any]:
     out: dict[str, Any] = {"200": {"description": ok, "content": {"application/json": {"schema": schema}}}}
     reasons = {
         404: "Unknown model name or version",
+        408: "The request body stopped arriving (LOOPML_BODY_TIMEOUT)",
         413: "Body larger than --max-body-bytes",
         422: "Invalid input (details name each field)",
-        503: "The model is still loading",
+        503: "The model is still loading, or the worker holds LOOPML_SERVE_MAX_INFLIGHT_BYTES of requests; retry",
     }
+    retry = {"Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "string"}}}
     for code in codes:
         out[str(code)] = {"description": reasons[code], "content": {"application/json": {"schema": _ref("Error")}}}
+        if code == 503:
+            out[str(code)]["headers"] = retry
     return out
 
 
@@ -62,7 +66,7 @@ def openapi_document(model: ServedModel | None, config: ServingConfig) -> dict[s
         row.update(properties=columns, required=list(columns))
     example_row = {name: 0 if schema.get("type") in ("integer", "number") else "" for name, schema in columns.items()}
     served = f"{model.name} version {model.version} ({model.uri})" if model is not None else config.model_uri
-    predict_errors = (413, 422, 503)
+    predict_errors = (408, 413, 422, 503)
     scalar = {"type": ["number", "integer", "string", "boolean", "null"]}
     schemas: dict[str, Any] = {
         "Row": row,

@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 import copy
-import ipaddress
+import dataclasses
 import os
 from typing import Any
 
+from loopml.config import load_settings
 from loopml.core.errors import InvalidInput
 from loopml.serving.config import CONFIG_ENV, ServingConfig
+from loopml.serving.connection import is_loopback, uvicorn_options, warn_if_exposed
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
-KEEP_ALIVE_SECONDS = 15
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` only accepts connections from this machine."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def check_exposure(host: str, *, insecure: bool) -> None:
@@ -49,7 +40,9 @@ def serve(
     """Serve ``config.model_uri`` until interrupted (blocks).
 
     Raises :class:`~loopml.InvalidInput` for a non-loopback ``host`` without ``insecure=True`` and
-    for bad options. With ``workers > 1`` every worker process loads the model and batches on its own.
+    for bad options; with ``insecure=True`` a warning is printed on stderr at every start. With
+    ``workers > 1`` every worker process loads the model and batches on its own. Timeouts and the
+    in-flight byte budget come from the settings (``docs/serving.md``) unless ``config`` sets them.
     """
     check_exposure(host, insecure=insecure)
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
@@ -58,6 +51,14 @@ def serve(
         raise InvalidInput(f"Invalid workers {workers!r}: expected a positive integer.")
     if log_level not in LOG_LEVELS:
         raise InvalidInput(f"Invalid log level {log_level!r}; valid levels are {', '.join(LOG_LEVELS)}.")
+    settings = load_settings()
+    config = dataclasses.replace(
+        config,
+        max_inflight_bytes=settings.serve_max_inflight_bytes
+        if config.max_inflight_bytes is None
+        else config.max_inflight_bytes,
+        body_timeout=settings.body_timeout if config.body_timeout is None else config.body_timeout,
+    )
     import uvicorn
 
     options: dict[str, Any] = {
@@ -66,8 +67,9 @@ def serve(
         "log_level": log_level,
         "log_config": log_config(log_level),
         "access_log": access_log,
-        "timeout_keep_alive": KEEP_ALIVE_SECONDS,
+        **uvicorn_options(settings),
     }
+    warn_if_exposed(host, what="loopml serve", consequence="call the model and read its signature")
     os.environ[CONFIG_ENV] = config.to_env()
     if workers == 1:
         from loopml.serving.app import create_app

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -80,23 +82,84 @@ class LocalRunArtifacts:
         return download_infos(infos, path, dest, lambda info, target: self.blobs.copy_to(info.sha256, target))
 
 
-def collect_files(local_path: str | os.PathLike[str], artifact_path: str | None) -> list[tuple[Path, str]]:
-    """Pair each file under ``local_path`` with its run-relative artifact path."""
+@dataclass(frozen=True, slots=True)
+class SkippedFile:
+    """A file system entry ``log_artifact`` did not upload, and why."""
+
+    path: str
+    reason: str
+
+
+class LoggedArtifacts(list[ArtifactInfo]):
+    """The artifacts ``log_artifact`` stored, plus ``skipped``: the entries it left out (links, special files)."""
+
+    def __init__(self, infos: list[ArtifactInfo], skipped: list[SkippedFile]) -> None:
+        super().__init__(infos)
+        self.skipped = skipped
+
+
+def collect_files(
+    local_path: str | os.PathLike[str], artifact_path: str | None
+) -> tuple[list[tuple[Path, str]], list[SkippedFile]]:
+    """Pair each file under ``local_path`` with its run-relative artifact path; the entries left out.
+
+    A file named explicitly is logged even when it is a symlink (naming it is the caller's decision).
+    Inside a directory, links are never followed out of it: a file link whose target lies inside the
+    directory is logged with the target's content; links to anything outside, dangling links,
+    symlinked folders and special files (FIFOs, sockets, devices) are skipped, named in the second
+    list and in one :class:`UserWarning`.
+    """
     source = Path(local_path)
     if not source.exists():
-        raise NotFound(f"Cannot log artifact: {str(source)!r} does not exist.")
+        raise NotFound(f"Cannot log artifact: {str(source)!r} does not exist (or is a dangling symlink).")
     base = artifact_path.strip("/") if artifact_path else ""
-    if source.is_file():
-        return [(source, f"{base}/{source.name}" if base else source.name)]
-    files = []
-    for root, _dirs, names in os.walk(source):
+    if not source.is_dir():
+        if not source.is_file():
+            raise InvalidInput(f"Cannot log artifact: {str(source)!r} is not a regular file (FIFO, socket or device).")
+        return [(source, f"{base}/{source.name}" if base else source.name)], []
+    root = source.resolve()
+    files: list[tuple[Path, str]] = []
+    skipped: list[SkippedFile] = []
+    for directory, dirs, names in os.walk(source):
+        here = Path(directory)
+        for name in sorted(dirs):
+            if (here / name).is_symlink():
+                skipped.append(SkippedFile((here / name).relative_to(source).as_posix(), "symlinked folder"))
         for name in sorted(names):
-            file = Path(root) / name
+            file = here / name
             relative = file.relative_to(source).as_posix()
-            files.append((file, f"{base}/{relative}" if base else relative))
+            reason = _skip_reason(file, root)
+            if reason:
+                skipped.append(SkippedFile(relative, reason))
+            else:
+                local = file.resolve() if file.is_symlink() else file
+                files.append((local, f"{base}/{relative}" if base else relative))
+    if skipped:
+        listing = "; ".join(f"{s.path} ({s.reason})" for s in skipped[:20])
+        more = f" and {len(skipped) - 20} more" if len(skipped) > 20 else ""
+        warnings.warn(
+            f"log_artifact({str(source)!r}) skipped {len(skipped)} entr{'y' if len(skipped) == 1 else 'ies'} that "
+            f"are not regular files inside the directory: {listing}{more}. Copy their content into the directory "
+            "to log it.",
+            UserWarning,
+            stacklevel=4,
+        )
     if not files:
-        raise InvalidInput(f"Cannot log artifacts: directory {str(source)!r} contains no files.")
-    return files
+        raise InvalidInput(f"Cannot log artifacts: directory {str(source)!r} contains no regular files.")
+    return files, skipped
+
+
+def _skip_reason(file: Path, root: Path) -> str | None:
+    """Why ``file`` (found below ``root``, not followed) must not be uploaded, or ``None``."""
+    if file.is_symlink():
+        target = file.resolve()
+        if not target.exists():
+            return "dangling symlink"
+        if not target.is_relative_to(root):
+            return f"symlink to {target}, outside the logged directory"
+    if not file.is_file():
+        return "not a regular file" if not file.is_dir() else "symlink to a folder"
+    return None
 
 
 def download_infos(

@@ -28,7 +28,7 @@ from loopml.core.errors import InvalidInput, LoopmlError
 from loopml.core.records import ArtifactInfo, Experiment, Metric, Run, RunStatus
 from loopml.core.uris import parse_uri
 from loopml.core.validation import check_key, check_metric_value, check_step, check_timestamp
-from loopml.tracking.artifacts import collect_files
+from loopml.tracking.artifacts import LoggedArtifacts, collect_files
 from loopml.tracking.context import run_context_tags
 from loopml.tracking.session import Session, current_session, get_session
 
@@ -103,9 +103,13 @@ class ActiveRun:
         self._session.store.log_batch(self.id, metrics=points, params=params, tags=tags, actor=self._session.actor)
 
     def log_artifact(self, local_path: str | os.PathLike[str], artifact_path: str | None = None) -> list[ArtifactInfo]:
-        """Store a file, or every file of a directory, under ``artifact_path``."""
-        files = collect_files(local_path, artifact_path)
-        return self._session.artifacts.log_files(self.id, files, actor=self._session.actor)
+        """Store a file, or every file of a directory, under ``artifact_path``.
+
+        Links are not followed out of a directory; what was left out is warned about and listed in
+        the result's ``skipped`` (see ``docs/tracking.md``).
+        """
+        files, skipped = collect_files(local_path, artifact_path)
+        return LoggedArtifacts(self._session.artifacts.log_files(self.id, files, actor=self._session.actor), skipped)
 
     def log_text(self, text: str, artifact_file: str) -> ArtifactInfo:
         """Store ``text`` (UTF-8) as the artifact ``artifact_file``."""

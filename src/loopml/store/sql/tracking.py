@@ -277,6 +277,7 @@ class SqlTrackingStore:
         )
         with self.db.write() as conn:
             _require_run(conn, run_id)
+            _refuse_path_clash(conn, run_id, [a.path for a in artifacts])
             conn.execute(upsert, rows)
             _audit(conn, actor, "artifact.log", "run", run_id, {"paths": [a.path for a in artifacts][:100]})
 
@@ -332,6 +333,49 @@ def _audit(
 def _require_run(conn: Connection, run_id: str, *, what: str = "Run") -> None:
     if not isinstance(run_id, str) or conn.execute(sa.select(t.runs.c.id).where(t.runs.c.id == run_id)).first() is None:
         raise NotFound(f"{what} {run_id!r} does not exist.")
+
+
+def _refuse_path_clash(conn: Connection, run_id: str, paths: list[str]) -> None:
+    """``Conflict`` when a path would be both a file and a folder of the run (``a`` and ``a/b``).
+
+    Checked within the batch, then against the stored paths in one query per 200 new paths: a stored
+    path that equals a folder prefix of a new path, or lies below a new path.
+    """
+    new = set(paths)
+    prefixes: dict[str, str] = {}
+    for path in new:
+        for prefix in _folder_prefixes(path):
+            if prefix in new:
+                raise _clash(run_id, prefix, path)
+            prefixes.setdefault(prefix, path)
+    a = t.run_artifacts.c
+    ordered = sorted(new)
+    for chunk in _chunks(ordered, 200):
+        below = [a.path.like(_like_escape(path) + "/%", escape="\\") for path in chunk]
+        chunk_prefixes = [prefix for path in chunk for prefix in _folder_prefixes(path)]
+        query = sa.select(a.path).where(a.run_id == run_id, sa.or_(a.path.in_(chunk_prefixes), *below)).limit(1)
+        stored = conn.execute(query).scalar()
+        if stored is not None:
+            if stored in prefixes:
+                raise _clash(run_id, stored, prefixes[stored])
+            raise _clash(run_id, next(p for p in chunk if stored.startswith(p + "/")), stored)
+
+
+def _folder_prefixes(path: str) -> list[str]:
+    parts = path.split("/")
+    return ["/".join(parts[:end]) for end in range(1, len(parts))]
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _clash(run_id: str, file: str, nested: str) -> Conflict:
+    return Conflict(
+        f"Run {run_id} cannot hold both artifacts {file!r} and {nested!r}: {file!r} is a file, so it cannot also "
+        f"be a folder holding {nested!r} (a download would fail). Log one of them under another path.",
+        details=[{"field": "path", "problem": f"{file!r} and {nested!r} clash (file vs folder)"}],
+    )
 
 
 def _string_dict(values: dict[str, Any] | None, field: str) -> dict[str, str]:
