@@ -31,7 +31,7 @@ def poisoned_skops(model: Any, marker: Path) -> bytes:
     with zipfile.ZipFile(io.BytesIO(data)) as source:
         entries = {info.filename: source.read(info) for info in source.infolist()}
     schema = json.loads(entries["schema.json"])
-    command = f"touch {shlex.quote(str(marker))}"
+    command = json.dumps(f"touch {shlex.quote(str(marker))}")  # JsonNode content is JSON text
     attrs = schema["content"]  # the estimator's __dict__: a DictNode with one key type per key
     attrs["key_types"]["content"].append(attrs["key_types"]["content"][0])
     attrs["content"]["_loopml_note"] = {
@@ -42,10 +42,17 @@ def poisoned_skops(model: Any, marker: Path) -> bytes:
             "__class__": "tuple",
             "__module__": "builtins",
             "__loader__": "TupleNode",
-            "content": [{"__class__": "str", "__module__": "builtins", "__loader__": "JsonNode", "content": json.dumps(command),
-                         "is_json": True}],
+            "content": [
+                {
+                    "__class__": "str",
+                    "__module__": "builtins",
+                    "__loader__": "JsonNode",
+                    "content": command,
+                    "is_json": True,
+                }
+            ],
         },
-    }  # fmt: skip
+    }
     entries["schema.json"] = json.dumps(schema).encode()
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as target:
