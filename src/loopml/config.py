@@ -15,6 +15,9 @@ variable                   meaning                                     default
 ``LOOPML_RAY_ADDRESS``     the Ray cluster for ``executor="ray"``      a local Ray started on demand
                            (``ray://host:10001``, ``host:6379``,
                            ``auto``)
+``LOOPML_TRUSTED_TYPES``   extra types ``loopml serve`` lets skops    none
+                           models construct (comma-separated, e.g.
+                           ``mypkg.Model,mypkg.Step``)
 =========================  ==========================================  ===============================
 """
 
@@ -22,12 +25,23 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from loopml.core.errors import InvalidInput
+from loopml.core.trust import parse_type_names
 
-_KEYS = ("home", "tracking_uri", "artifact_uri", "token", "flush_interval", "flush_size", "ray_address")
+_KEYS = (
+    "home",
+    "tracking_uri",
+    "artifact_uri",
+    "token",
+    "flush_interval",
+    "flush_size",
+    "ray_address",
+    "trusted_types",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +55,8 @@ class Settings:
     flush_interval: float
     flush_size: int
     ray_address: str | None = None
+    trusted_types: tuple[str, ...] = ()
+    """Types the operator lets served skops models construct beyond loopml's allow-list."""
 
     @property
     def is_remote(self) -> bool:
@@ -71,7 +87,21 @@ def load_settings(environ: dict[str, str] | None = None, cwd: Path | None = None
         flush_interval=_number("flush_interval", get("flush_interval") or "1.0", float),
         flush_size=_number("flush_size", get("flush_size") or "5000", int),
         ray_address=get("ray_address"),
+        trusted_types=parse_type_names(_type_list(file_values, env), field="LOOPML_TRUSTED_TYPES"),
     )
+
+
+def _type_list(file_values: dict[str, object], env: Mapping[str, str]) -> str | list[str] | None:
+    """``LOOPML_TRUSTED_TYPES`` (comma-separated), else ``trusted_types`` in loopml.toml (a string or list)."""
+    value = env.get("LOOPML_TRUSTED_TYPES")
+    if value not in (None, ""):
+        return value
+    raw = file_values.get("trusted_types")
+    if raw is None or isinstance(raw, str):
+        return raw
+    if isinstance(raw, list):
+        return [str(item) for item in raw]
+    raise InvalidInput(f"Config 'trusted_types' in loopml.toml must be a string or a list of strings, got {raw!r}.")
 
 
 def _number(key: str, raw: str, kind: type[int] | type[float]) -> int | float:
