@@ -11,6 +11,7 @@ import os
 from dataclasses import asdict, dataclass, fields
 
 from loopml.core.errors import InvalidInput
+from loopml.core.trust import parse_type_names
 from loopml.core.uris import parse_uri
 
 CONFIG_ENV = "LOOPML_SERVE_CONFIG"
@@ -32,8 +33,12 @@ class ServingConfig:
     reload_interval: float = 2.0
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     trust: bool = False
+    trusted_types: tuple[str, ...] = ()
+    """Types skops models may construct beyond loopml's allow-list (the operator's choice, never the model's)."""
 
     def __post_init__(self) -> None:
+        names = parse_type_names(self.trusted_types, field="trusted_types")
+        object.__setattr__(self, "trusted_types", names)  # a tuple again after the JSON round trip
         uri = parse_uri(self.model_uri)
         if uri.scheme not in ("runs", "models"):
             raise InvalidInput(
