@@ -54,6 +54,14 @@ def run(
             "--executor", help="local (threads), process (forked) or ray (Ray tasks, see LOOPML_RAY_ADDRESS)."
         ),
     ] = "local",
+    trust: Annotated[
+        bool,
+        typer.Option(
+            "--trust",
+            help="Reuse cached or resumed outputs that run code when loaded (pickles, skops types outside the "
+            "allow-list). Only if you trust whoever ran those steps before; without it such steps run again.",
+        ),
+    ] = False,
     as_json: output.JsonFlag = False,
 ) -> None:
     """Run the pipeline TARGET; exit code 1 when a step fails (the error names it and how to resume)."""
@@ -65,7 +73,7 @@ def run(
     try:
         result = found.run(
             executor=executor, max_workers=max_workers, cache=not no_cache, resume=resume, params=params,
-            progress=not as_json,
+            progress=not as_json, trust=trust,
         )  # fmt: skip
     except StepFailed as exc:
         if as_json:

@@ -106,6 +106,7 @@ class Pipeline:
         resume: str | None = None,
         params: dict[str, Any] | None = None,
         progress: bool = False,
+        trust: bool = False,
         **kwargs: Any,
     ) -> PipelineRun:
         """Execute the pipeline and return the recorded run; ``StepFailed`` when a step fails.
@@ -115,6 +116,10 @@ class Pipeline:
         did not succeed, reusing the others' outputs (with that run's parameters).
         ``executor`` is ``local`` (threads), ``process`` (forked processes) or ``ray`` (Ray
         tasks). ``progress=True`` shows a live bar of the steps on stderr (on a terminal).
+        Outputs that only load with trust (pickles, skops types outside the allow-list) are reused
+        from the cache or a resumed run only with ``trust=True``, your decision that whoever ran
+        those steps before may run code here; otherwise such steps run again. Outputs this run
+        produces load without asking, in the run and from the returned object.
         """
         from loopml.pipelines.runner import Runner
         from loopml.tracking.session import get_session
@@ -124,6 +129,8 @@ class Pipeline:
             from loopml.compute.ray_cluster import connect
 
             connect()  # here, in the calling thread: ray.init must not run in the scheduler's pool
+        if not isinstance(trust, bool):
+            raise InvalidInput(f"Invalid trust={trust!r}: expected True or False.")
         if max_workers is None:
             max_workers = min(32, (os.cpu_count() or 1) + 4)
         if not isinstance(max_workers, int) or isinstance(max_workers, bool) or max_workers < 1:
@@ -138,11 +145,12 @@ class Pipeline:
         graph = self.build(values)
         with contextlib.ExitStack() as stack:
             listener = stack.enter_context(step_progress(self.name, len(graph.nodes))) if progress else None
-            run_id = Runner(
+            runner = Runner(
                 graph, session, params=values, executor=kind, max_workers=max_workers, cache=cache, resume=previous,
-                listener=listener,
-            ).run()  # fmt: skip
-        return get_run(run_id)
+                listener=listener, trust=trust,
+            )  # fmt: skip
+            run_id = runner.run()
+        return get_run(run_id).trusting(runner.produced, everything=trust)
 
     def _previous(self, store: Any, resume: str, given: dict[str, Any]) -> dict[str, Any]:
         row = store.get_run(resume)

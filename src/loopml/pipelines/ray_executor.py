@@ -34,9 +34,10 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Input:
-    """An upstream output, read from the blob store inside the task."""
+    """An upstream output, read from the blob store inside the task (``trust`` as in ``materialize.load``)."""
 
     artifact: Artifact
+    trust: bool = False
 
 
 def run_attempt(
@@ -145,7 +146,7 @@ def _track_to(tracking_uri: str, artifact_uri: str, token: str | None) -> None:
 
 
 def _resolve(value: Any, blobs: BlobStore) -> Any:
-    return map_instances(value, Input, lambda found: materialize.load(found.artifact, blobs))
+    return map_instances(value, Input, lambda found: materialize.load(found.artifact, blobs, trust=found.trust))
 
 
 @functools.cache
