@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.base import BaseEstimator
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
@@ -64,6 +66,7 @@ LEGITIMATE = {
     "knn": lambda: KNeighborsClassifier(),
     "mlp": lambda: MLPClassifier(hidden_layer_sizes=(4,), max_iter=20, random_state=0),
     "grid_search": lambda: GridSearchCV(LogisticRegression(max_iter=200), {"C": [0.1, 1.0]}, cv=3),
+    "calibrated": lambda: CalibratedClassifierCV(LogisticRegression(max_iter=200), cv=3),
 }
 
 
@@ -132,6 +135,19 @@ def test_trusted_types_admit_an_extra_type(mixed: tuple[pd.DataFrame, pd.Series]
     for loaded in (load_model(info.uri, trusted_types=[name]), load_model(info.uri, trusted_types=f"{name},a.B")):
         np.testing.assert_allclose(loaded.predict(features), model.predict(features))
     np.testing.assert_allclose(load_model(info.uri, trust=True).predict(features), model.predict(features))
+
+
+def test_a_model_holding_functions_needs_them_named(mixed: tuple[pd.DataFrame, pd.Series]) -> None:
+    X, y = mixed
+    features = X[["age", "income"]].assign(band=(X["age"] // 10).clip(2, 6).astype(int))
+    model = HistGradientBoostingClassifier(max_iter=5, categorical_features=[2], random_state=0).fit(features, y)
+    with lm.start_run():
+        info = log_model(model, "model", input_example=features.iloc[:5])
+    needed = ["functools.partial", "sklearn.utils.validation.check_array"]
+    with pytest.raises(lm.SecurityError, match=re.escape(str(needed))):
+        load_model(info.uri)
+    loaded = load_model(info.uri, trusted_types=needed)
+    np.testing.assert_array_equal(loaded.predict(features), model.predict(features))
 
 
 @pytest.mark.parametrize(
