@@ -29,6 +29,8 @@ HOSTILE = [
     "sklearn.externals._packaging.version.Version",
     "loopml.core.trust.load_skops",
     "sklearn.utils.validation.check_array",
+    "numpy.float64.tofile",  # a bound method (skops MethodNode): writes files when called
+    "sklearn.linear_model._logistic.LogisticRegression.fit",
     "not_installed_package.Thing",
 ]
 
