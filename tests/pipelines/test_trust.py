@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 from pathlib import Path
 
 import pytest
@@ -136,3 +137,51 @@ def test_a_poisoned_cache_entry_never_runs(write_module: WriteModule, tmp_path: 
     with pytest.raises(lm.SecurityError, match="is a pickle"):
         get_run(first.id).output("make")
     assert not pickle_marker.exists() and not skops_marker.exists()
+
+
+CUSTOM = """
+from sklearn.base import BaseEstimator
+from loopml.pipelines import pipeline, step
+
+CALLS = []
+
+
+class Shift(BaseEstimator):
+    def __init__(self, by=1):
+        self.by = by
+
+
+@step
+def make(by: int) -> Shift:
+    CALLS.append("make")
+    return Shift(by)  # skops, but Shift is not on loopml's allow-list
+
+
+@step
+def use(model: Shift) -> int:
+    CALLS.append("use")
+    return model.by + 1
+
+
+@pipeline
+def flow(by: int = 2):
+    return use(make(by))
+"""
+
+
+def test_trusted_types_reuse_skops_outputs_of_your_own_classes(write_module: WriteModule) -> None:
+    module = write_module(CUSTOM)
+    name = f"{module.__name__}.Shift"
+    first = module.flow.run()
+    assert first.result == 3 and first.step("make").artifact().trusted == [name]
+    module.CALLS.clear()
+    assert _hits(module.flow.run()) == {"make": False, "use": True} and module.CALLS == ["make"]
+    module.CALLS.clear()
+    named = module.flow.run(trusted_types=[name])
+    assert _hits(named) == {"make": True, "use": True} and module.CALLS == []
+    assert named.output("make").by == 2  # the run's trusted_types carry over to its outputs
+    with pytest.raises(lm.SecurityError, match=re.escape(f"['{name}']")):
+        get_run(first.id).output("make")
+    assert get_run(first.id).output("make", trusted_types=[name]).by == 2
+    with pytest.raises(lm.InvalidInput, match="trusted_types"):
+        module.flow.run(trusted_types=["Shift"])

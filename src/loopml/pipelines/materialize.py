@@ -35,6 +35,7 @@ import math
 import re
 import sys
 import zipfile
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -109,8 +110,9 @@ def dumps(value: Any) -> tuple[bytes, str, list[str]]:
         ) from exc
 
 
-def needs_trust(artifact: Artifact) -> bool:
-    """Whether loading ``artifact`` needs ``trust=True``: a pickle, or skops types outside the allow-list.
+def needs_trust(artifact: Artifact, trusted_types: Iterable[str] = ()) -> bool:
+    """Whether loading ``artifact`` needs ``trust=True``: a pickle, or skops types outside the allow-list
+    (extended by ``trusted_types``).
 
     Decided from the record, so the runner can choose to re-run a step instead of reusing such
     outputs from another run; the load itself checks the bytes (a record that lies only makes the
@@ -118,14 +120,15 @@ def needs_trust(artifact: Artifact) -> bool:
     """
     if artifact.format == "pickle":
         return True
-    return artifact.format == "skops" and bool(refused_types(artifact.trusted))
+    return artifact.format == "skops" and bool(refused_types(artifact.trusted, extra=trusted_types))
 
 
-def loads(data: bytes, artifact: Artifact, *, trust: bool = False) -> Any:
+def loads(data: bytes, artifact: Artifact, *, trust: bool = False, trusted_types: Iterable[str] = ()) -> Any:
     """The value stored as ``data`` in ``artifact.format``.
 
     ``trust=True`` is the caller's decision that the bytes are its own (or that it accepts what
-    they run): needed for pickles and for skops types outside the allow-list.
+    they run): needed for pickles and for skops types outside the allow-list. ``trusted_types``
+    extends the allow-list for skops only.
     """
     if artifact.format == "parquet":
         import pandas as pd
@@ -136,7 +139,8 @@ def loads(data: bytes, artifact: Artifact, *, trust: bool = False) -> Any:
 
         return np.load(io.BytesIO(data), allow_pickle=False)
     if artifact.format == "skops":
-        return load_skops(data, trust=trust, where=f"Step output {artifact.sha256[:12]} ({artifact.type})")
+        where = f"Step output {artifact.sha256[:12]} ({artifact.type})"
+        return load_skops(data, trusted_types=trusted_types, trust=trust, where=where)
     if artifact.format == "json":
         return json.loads(data)
     if artifact.format == "pickle":
@@ -177,9 +181,9 @@ def save_outputs(names: tuple[str, ...], value: Any, blobs: BlobStore) -> dict[s
     return {name: save(v, blobs) for name, v in zip(names, values, strict=True)}
 
 
-def load(artifact: Artifact, blobs: BlobStore, *, trust: bool = False) -> Any:
+def load(artifact: Artifact, blobs: BlobStore, *, trust: bool = False, trusted_types: Iterable[str] = ()) -> Any:
     """Read an artifact back (its hash is verified by the blob store); ``trust`` as in :func:`loads`."""
-    return loads(blobs.read_bytes(artifact.sha256), artifact, trust=trust)
+    return loads(blobs.read_bytes(artifact.sha256), artifact, trust=trust, trusted_types=trusted_types)
 
 
 def canonical_skops(data: bytes) -> bytes:

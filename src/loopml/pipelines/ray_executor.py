@@ -38,6 +38,7 @@ class Input:
 
     artifact: Artifact
     trust: bool = False
+    trusted_types: tuple[str, ...] = ()
 
 
 def run_attempt(
@@ -146,7 +147,10 @@ def _track_to(tracking_uri: str, artifact_uri: str, token: str | None) -> None:
 
 
 def _resolve(value: Any, blobs: BlobStore) -> Any:
-    return map_instances(value, Input, lambda found: materialize.load(found.artifact, blobs, trust=found.trust))
+    def load(found: Input) -> Any:
+        return materialize.load(found.artifact, blobs, trust=found.trust, trusted_types=found.trusted_types)
+
+    return map_instances(value, Input, load)
 
 
 @functools.cache

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
 from loopml.core.errors import InvalidInput, NotFound
+from loopml.core.trust import parse_type_names
 from loopml.pipelines import materialize
 from loopml.pipelines.step import StepOutput
 from loopml.tracking.session import get_session
@@ -49,13 +51,17 @@ class StepRun:
     def from_row(cls, row: dict[str, Any]) -> StepRun:
         return cls(**{**row, "status": Status(row["status"]), "cache_hit": bool(row["cache_hit"])})
 
-    def load(self, output: str | None = None, *, trust: bool = False) -> Any:
+    def load(
+        self, output: str | None = None, *, trust: bool = False, trusted_types: Iterable[str] | None = None
+    ) -> Any:
         """One output of this step (the only one when ``output`` is omitted), read from the blob store.
 
-        A pickled output, or a skops one needing types outside loopml's allow-list, is refused
-        (``SecurityError``) unless ``trust=True``: it was stored by whoever ran the step.
+        A pickled output, or a skops one needing types outside loopml's allow-list (plus
+        ``trusted_types``), is refused (``SecurityError``) unless ``trust=True``: it was stored
+        by whoever ran the step.
         """
-        return materialize.load(self.artifact(output), get_session().blob_store, trust=trust)
+        extra = parse_type_names(trusted_types, field="trusted_types")
+        return materialize.load(self.artifact(output), get_session().blob_store, trust=trust, trusted_types=extra)
 
     def artifact(self, output: str | None = None) -> materialize.Artifact:
         """How one output is stored (format, SHA-256, type); the only one when ``output`` is omitted."""
@@ -104,10 +110,12 @@ class PipelineRun:
     result_spec: Any = None
     trusted_outputs: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
     """SHA-256 of outputs that load without ``trust=True``: those the run that returned this object produced."""
+    trusted_types: tuple[str, ...] = field(default=(), repr=False, compare=False)
+    """Extra skops types the run that returned this object was given (``run(trusted_types=...)``)."""
 
     @classmethod
     def from_rows(cls, row: dict[str, Any], steps: list[dict[str, Any]]) -> PipelineRun:
-        skip = ("steps", "result_spec", "status", "trusted_outputs")
+        skip = ("steps", "result_spec", "status", "trusted_outputs", "trusted_types")
         fields = {k: row[k] for k in cls.__dataclass_fields__ if k not in skip}
         return cls(
             **fields,
@@ -127,16 +135,23 @@ class PipelineRun:
                 return found
         raise NotFound(f"Pipeline run {self.id} has no step {name!r}. Its steps are: {[s.name for s in self.steps]}.")
 
-    def trusting(self, produced: set[str] | frozenset[str], *, everything: bool = False) -> PipelineRun:
-        """This run, with ``produced`` (or, with ``everything``, all its outputs) loading without ``trust=True``."""
+    def trusting(
+        self, produced: set[str] | frozenset[str], *, everything: bool = False, types: tuple[str, ...] = ()
+    ) -> PipelineRun:
+        """This run, with ``produced`` (or, with ``everything``, all its outputs) loading without ``trust=True``,
+        and ``types`` allowed in its skops outputs."""
         if everything:
             produced = {a["sha256"] for s in self.steps for a in s.outputs.values()}
-        return replace(self, trusted_outputs=frozenset(produced))
+        return replace(self, trusted_outputs=frozenset(produced), trusted_types=types)
 
-    def output(self, step: str, name: str | None = None, *, trust: bool = False) -> Any:
+    def output(
+        self, step: str, name: str | None = None, *, trust: bool = False, trusted_types: Iterable[str] | None = None
+    ) -> Any:
         """An output of one step, loaded from the blob store (``trust`` as in :meth:`StepRun.load`)."""
         found = self.step(step)
-        return found.load(name, trust=trust or found.artifact(name).sha256 in self.trusted_outputs)
+        trust = trust or found.artifact(name).sha256 in self.trusted_outputs
+        extra = (*self.trusted_types, *parse_type_names(trusted_types, field="trusted_types"))
+        return found.load(name, trust=trust, trusted_types=extra)
 
     @property
     def result(self) -> Any:
@@ -149,6 +164,7 @@ class PipelineRun:
         data = asdict(self)
         data.pop("result_spec")
         data.pop("trusted_outputs")
+        data.pop("trusted_types")
         data["duration_ms"] = self.duration_ms
         return data
 

@@ -62,6 +62,7 @@ class Runner:
         resume: dict[str, Any] | None = None,
         listener: RunListener | None = None,
         trust: bool = False,
+        trusted_types: tuple[str, ...] = (),
     ) -> None:
         self.graph = graph
         self.session = session
@@ -78,6 +79,7 @@ class Runner:
             self.reusable = {s["name"]: s for s in resume["steps"] if s["status"] == Status.SUCCEEDED}
         self.outputs: dict[str, dict[str, Artifact]] = {}
         self.trust = trust
+        self.trusted_types = trusted_types
         self.produced: set[str] = set()
         """SHA-256 of every output this run's attempts stored (loaded without asking)."""
         self.run_id = new_id()
@@ -241,18 +243,21 @@ class Runner:
 
     def _may_reuse(self, outputs: dict[str, Artifact], how: str, notes: list[str]) -> bool:
         """Whether another run's outputs may stand in for running the step (see the module docs)."""
-        untrusted = sorted(name for name, a in outputs.items() if materialize.needs_trust(a))
+        untrusted = sorted(name for name, a in outputs.items() if materialize.needs_trust(a, self.trusted_types))
         if not untrusted or self.trust:
             return True
         notes.append(
             f"[loopml] {how} outputs {untrusted} not reused: they were stored by another run and load only with "
             "trust (pickle or skops types outside the allow-list), so the step runs again. Pass run(trust=True) "
-            "or `loopml pipeline run --trust` to reuse them.\n"
+            "or `loopml pipeline run --trust` to reuse them (or name the skops types: trusted_types=[...]).\n"
         )
         return False
 
     def _trusted(self, artifact: Artifact) -> bool:
         return self.trust or artifact.sha256 in self.produced
+
+    def _load(self, artifact: Artifact) -> Any:
+        return materialize.load(artifact, self.blobs, trust=self._trusted(artifact), trusted_types=self.trusted_types)
 
     def _reuse(
         self,
@@ -294,7 +299,9 @@ class Runner:
             "loopml.step_run_id": step_run_id,
         }
         if self.executor == "ray":
-            args, kwargs = node.call_args(lambda h: Input(self._artifact(h), self._trusted(self._artifact(h))))
+            args, kwargs = node.call_args(
+                lambda h: Input(self._artifact(h), self._trusted(self._artifact(h)), self.trusted_types)
+            )
             settings = self.session.settings
             return run_attempt(
                 step.fn, args, kwargs, blobs=self.blobs, output_names=step.output_names, timeout=step.timeout,
@@ -302,9 +309,7 @@ class Runner:
                 tracking=(settings.tracking_uri, settings.artifact_uri, settings.token),
             )  # fmt: skip
         try:
-            args, kwargs = node.call_args(
-                lambda h: materialize.load(self._artifact(h), self.blobs, trust=self._trusted(self._artifact(h)))
-            )
+            args, kwargs = node.call_args(lambda h: self._load(self._artifact(h)))
         except Exception as exc:
             return inputs_failed(exc)
         outcome = call(self.executor, step.fn, args, kwargs, step.timeout, tags)
