@@ -114,7 +114,7 @@ def load_skops(source: bytes | Path, *, trusted_types: Iterable[str] = (), trust
     return sio.loads(source, trusted=needed) if is_data else sio.load(source, trusted=needed)
 
 
-@functools.cache
+@functools.lru_cache(maxsize=4096)  # names come from files: bounded
 def _accepted(name: str) -> bool:
     if name in BUILTIN_TYPES:
         return True
@@ -131,14 +131,26 @@ def _accepted(name: str) -> bool:
     return issubclass(value, _safe_bases())
 
 
+_SAFE_BASES = (
+    "sklearn.base.BaseEstimator",
+    "numpy.dtype",
+    "numpy.generic",
+    "sklearn._loss.loss.BaseLoss",
+    "sklearn._loss.link.BaseLink",
+    "sklearn.metrics.DistanceMetric",
+    "sklearn.model_selection.BaseCrossValidator",
+)
+"""Base classes whose subclasses are data: estimators, numpy data types, losses, metrics, splitters."""
+
+
 @functools.cache
 def _safe_bases() -> tuple[type, ...]:
-    """Base classes whose subclasses are data: estimators, numpy data types, losses, metrics, splitters."""
-    import numpy as np
-    from sklearn._loss.link import BaseLink
-    from sklearn._loss.loss import BaseLoss
-    from sklearn.base import BaseEstimator
-    from sklearn.metrics import DistanceMetric
-    from sklearn.model_selection import BaseCrossValidator
-
-    return (BaseEstimator, np.dtype, np.generic, BaseLoss, BaseLink, DistanceMetric, BaseCrossValidator)
+    """The classes of :data:`_SAFE_BASES` this scikit-learn has (a private one that moved is skipped)."""
+    found = []
+    for path in _SAFE_BASES:
+        module_name, _, attr = path.rpartition(".")
+        try:
+            found.append(getattr(importlib.import_module(module_name), attr))
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)
