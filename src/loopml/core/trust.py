@@ -82,11 +82,6 @@ def parse_type_names(values: str | Iterable[str] | None, *, field: str) -> tuple
     return tuple(dict.fromkeys(names))
 
 
-def is_builtin_trusted(name: str) -> bool:
-    """Whether the loader's own rule accepts the type ``name`` (cached per name)."""
-    return _accepted(name)
-
-
 def refused_types(needed: Iterable[str], *, extra: Iterable[str] = ()) -> list[str]:
     """The types in ``needed`` that neither the built-in rule nor ``extra`` accepts (sorted)."""
     allowed = set(extra)
