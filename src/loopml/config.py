@@ -23,6 +23,9 @@ variable                   meaning                                     default
 TIMEOUT``                  stays open
 ``LOOPML_SERVE_MAX_        request body bytes ``loopml serve`` holds   ``67108864`` (64 MiB)
 INFLIGHT_BYTES``           at once per worker; beyond: 503
+``LOOPML_TRUSTED_TYPES``   extra types ``loopml serve`` lets skops    none
+                           models construct (comma-separated, e.g.
+                           ``mypkg.Model,mypkg.Step``)
 =========================  ==========================================  ===============================
 """
 
@@ -30,14 +33,16 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from loopml.core.errors import InvalidInput
+from loopml.core.trust import parse_type_names
 
 _KEYS = (
     "home", "tracking_uri", "artifact_uri", "token", "flush_interval", "flush_size", "ray_address",
-    "header_timeout", "body_timeout", "keep_alive_timeout", "serve_max_inflight_bytes",
+    "header_timeout", "body_timeout", "keep_alive_timeout", "serve_max_inflight_bytes", "trusted_types",
 )  # fmt: skip
 DEFAULT_SERVE_MAX_INFLIGHT_BYTES = 64 << 20
 
@@ -57,6 +62,8 @@ class Settings:
     body_timeout: float = 30.0
     keep_alive_timeout: float = 15.0
     serve_max_inflight_bytes: int = DEFAULT_SERVE_MAX_INFLIGHT_BYTES
+    trusted_types: tuple[str, ...] = ()
+    """Types the operator lets served skops models construct beyond loopml's allow-list."""
 
     @property
     def is_remote(self) -> bool:
@@ -93,7 +100,21 @@ def load_settings(environ: dict[str, str] | None = None, cwd: Path | None = None
         serve_max_inflight_bytes=_number(
             "serve_max_inflight_bytes", get("serve_max_inflight_bytes") or str(DEFAULT_SERVE_MAX_INFLIGHT_BYTES), int
         ),
+        trusted_types=parse_type_names(_type_list(file_values, env), field="LOOPML_TRUSTED_TYPES"),
     )
+
+
+def _type_list(file_values: dict[str, object], env: Mapping[str, str]) -> str | list[str] | None:
+    """``LOOPML_TRUSTED_TYPES`` (comma-separated), else ``trusted_types`` in loopml.toml (a string or list)."""
+    value = env.get("LOOPML_TRUSTED_TYPES")
+    if value not in (None, ""):
+        return value
+    raw = file_values.get("trusted_types")
+    if raw is None or isinstance(raw, str):
+        return raw
+    if isinstance(raw, list):
+        return [str(item) for item in raw]
+    raise InvalidInput(f"Config 'trusted_types' in loopml.toml must be a string or a list of strings, got {raw!r}.")
 
 
 def _number(key: str, raw: str, kind: type[int] | type[float]) -> int | float:

@@ -41,3 +41,18 @@ def test_bad_values_name_the_key(tmp_path: Path) -> None:
     (tmp_path / "loopml.toml").write_text("[loopml\n")
     with pytest.raises(InvalidInput, match="Cannot parse"):
         load_settings({}, cwd=tmp_path)
+
+
+def test_trusted_types_from_env_or_file(tmp_path: Path) -> None:
+    assert load_settings({}, cwd=tmp_path).trusted_types == ()
+    env = {"LOOPML_TRUSTED_TYPES": "mypkg.Model, mypkg.steps.Step"}
+    assert load_settings(env, cwd=tmp_path).trusted_types == ("mypkg.Model", "mypkg.steps.Step")
+    (tmp_path / "loopml.toml").write_text('[loopml]\ntrusted_types = ["a.B", "c.D"]\n')
+    assert load_settings({}, cwd=tmp_path).trusted_types == ("a.B", "c.D")
+    assert load_settings(env, cwd=tmp_path).trusted_types == ("mypkg.Model", "mypkg.steps.Step")
+    with pytest.raises(InvalidInput, match="LOOPML_TRUSTED_TYPES") as excinfo:
+        load_settings({"LOOPML_TRUSTED_TYPES": "os.system,eval"}, cwd=tmp_path)
+    assert excinfo.value.details == [{"field": "LOOPML_TRUSTED_TYPES", "problem": "not a qualified type name: 'eval'"}]
+    (tmp_path / "loopml.toml").write_text("[loopml]\ntrusted_types = 3\n")
+    with pytest.raises(InvalidInput, match="trusted_types"):
+        load_settings({}, cwd=tmp_path)

@@ -117,3 +117,37 @@ def test_help_has_examples(cli: Invoke) -> None:
     for command in (["pipeline"], ["pipeline", "run"], ["pipeline", "list"], ["pipeline", "show"]):
         result = cli(*command, "--help")
         assert result.exit_code == 0 and "Example" in result.stdout
+
+
+PICKLING_FLOW = """
+from loopml.pipelines import pipeline, step
+
+
+@step
+def pairs(n: int) -> set:
+    return set(range(n))  # a set: stored with cloudpickle
+
+
+@step
+def size(values: set) -> int:
+    return len(values)
+
+
+@pipeline
+def flow(n: int = 3):
+    return size(pairs(n))
+"""
+
+
+def test_run_trust_reuses_cached_pickles(cli: Invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "pickling_flows.py").write_text(textwrap.dedent(PICKLING_FLOW))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def hits(*flags: str) -> dict[str, bool]:
+        run = stdout_json(cli("pipeline", "run", "pickling_flows:flow", "--json", *flags))
+        return {s["name"]: s["cache_hit"] for s in run["steps"]}
+
+    assert hits() == {"pairs": False, "size": False}
+    assert hits() == {"pairs": False, "size": True}  # the stored pickle is not trusted: re-made, same bytes
+    assert hits("--trust") == {"pairs": True, "size": True}

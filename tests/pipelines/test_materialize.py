@@ -21,10 +21,16 @@ from loopml.tracking.session import get_session
 
 
 def round_trip(value: object) -> tuple[Artifact, object]:
+    """Save, then load back as the runner loads what it just produced (pickles need trust=True)."""
     blobs = get_session().blob_store
     artifact = materialize.save(value, blobs)
     assert hashlib.sha256(blobs.read_bytes(artifact.sha256)).hexdigest() == artifact.sha256
-    return artifact, materialize.load(Artifact.from_dict(artifact.to_dict()), blobs)
+    stored = Artifact.from_dict(artifact.to_dict())
+    if artifact.format == "pickle":
+        with pytest.raises(SecurityError, match=r"is a pickle stored by an earlier run.*trust=True"):
+            materialize.load(stored, blobs)
+        assert materialize.needs_trust(stored)
+    return artifact, materialize.load(stored, blobs, trust=artifact.format == "pickle")
 
 
 def test_dataframe_as_parquet() -> None:
@@ -93,21 +99,26 @@ def test_canonical_skops_loads_back_shared_references() -> None:
 
 
 class Doubler(BaseEstimator):
-    """An estimator skops does not know: its type must be recorded to load it back."""
+    """An estimator outside loopml's allow-list: loading it back needs the caller's trust."""
 
     def __init__(self, factor: int = 2) -> None:
         self.factor = factor
 
 
-def test_skops_records_and_checks_the_types_it_needs() -> None:
-    artifact, back = round_trip(Doubler(3))
-    assert artifact.format == "skops" and artifact.trusted == ["tests.pipelines.test_materialize.Doubler"]
-    assert isinstance(back, Doubler) and back.factor == 3
+def test_skops_types_outside_the_allow_list_need_trust_whatever_the_record_says() -> None:
+    name = "tests.pipelines.test_materialize.Doubler"
+    artifact = materialize.save(Doubler(3), get_session().blob_store)
+    assert artifact.format == "skops" and artifact.trusted == [name]  # recorded, for the cache's decision only
+    assert materialize.needs_trust(artifact)
     data = get_session().blob_store.read_bytes(artifact.sha256)
-    with pytest.raises(
-        SecurityError, match=r"not recorded when it was saved: \['tests.pipelines.test_materialize.Doubler'\]"
-    ):
-        materialize.loads(data, Artifact(artifact.sha256, artifact.size, "skops", artifact.type, trusted=[]))
+    with pytest.raises(SecurityError, match=rf"loopml does not trust: \['{name}'\]"):
+        materialize.loads(data, artifact)
+    back = materialize.loads(data, artifact, trust=True)
+    assert isinstance(back, Doubler) and back.factor == 3
+    plain = materialize.save(LogisticRegression(), get_session().blob_store)
+    assert not materialize.needs_trust(plain)
+    lying = Artifact(plain.sha256, plain.size, "skops", plain.type, trusted=["os.system"])
+    assert materialize.needs_trust(lying)  # a record naming more than the allow-list only costs a re-run
 
 
 @pytest.mark.parametrize(

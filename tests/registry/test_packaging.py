@@ -50,12 +50,12 @@ def test_sklearn_round_trip(data: tuple[pd.DataFrame, pd.Series]) -> None:
     np.testing.assert_array_equal(loaded.predict(records), model.predict(X.iloc[:3]))
 
 
-def test_tree_models_need_their_recorded_types(data: tuple[pd.DataFrame, pd.Series]) -> None:
+def test_tree_models_load_without_flags(data: tuple[pd.DataFrame, pd.Series]) -> None:
     X, y = data
     forest = RandomForestClassifier(n_estimators=5, random_state=0).fit(X, y)
     with lm.start_run():
         info = log_model(forest, "forest", input_example=X.iloc[:2])
-    assert info.manifest["trusted_types"] == ["sklearn.tree._tree.Tree"]
+    assert info.manifest["needs_types"] == ["sklearn.tree._tree.Tree"]  # informational: never read on load
     np.testing.assert_array_equal(load_model(info.uri).predict(X), forest.predict(X))
 
 

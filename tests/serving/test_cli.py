@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from loopml.cli.main import app
+from loopml.core.errors import InvalidInput
 from loopml.serving import ServingConfig
 
 
@@ -53,6 +54,11 @@ def test_bad_uri_is_a_usage_error() -> None:
 def test_config_round_trips_through_the_environment() -> None:
     config = ServingConfig("models:/churn/3", max_batch_size=8, max_wait_ms=0)
     assert ServingConfig.from_env({"LOOPML_SERVE_CONFIG": config.to_env()}) == config
+    trusting = ServingConfig("models:/churn/3", trusted_types=("mypkg.Model", "mypkg.Clip"))
+    assert ServingConfig.from_env({"LOOPML_SERVE_CONFIG": trusting.to_env()}) == trusting  # every worker, same list
+    with pytest.raises(InvalidInput) as excinfo:
+        ServingConfig("models:/churn/3", trusted_types=("system",))
+    assert excinfo.value.details == [{"field": "trusted_types", "problem": "not a qualified type name: 'system'"}]
     with pytest.raises(Exception, match="LOOPML_SERVE_CONFIG"):
         ServingConfig.from_env({})
 

@@ -54,9 +54,26 @@ def run(
             "--executor", help="local (threads), process (forked) or ray (Ray tasks, see LOOPML_RAY_ADDRESS)."
         ),
     ] = "local",
+    trust: Annotated[
+        bool,
+        typer.Option(
+            "--trust",
+            help="Reuse cached or resumed outputs that run code when loaded (pickles, skops types outside the "
+            "allow-list). Only if you trust whoever ran those steps before; without it such steps run again.",
+        ),
+    ] = False,
+    trust_types: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--trust-types",
+            help="Extra skops types (your own estimator classes) cached outputs may construct, e.g. mypkg.Model "
+            "(comma list or repeated).",
+        ),
+    ] = None,
     as_json: output.JsonFlag = False,
 ) -> None:
     """Run the pipeline TARGET; exit code 1 when a step fails (the error names it and how to resume)."""
+    from loopml.core.trust import parse_type_names
     from loopml.pipelines import get_run
     from loopml.pipelines.errors import StepFailed
 
@@ -65,7 +82,7 @@ def run(
     try:
         result = found.run(
             executor=executor, max_workers=max_workers, cache=not no_cache, resume=resume, params=params,
-            progress=not as_json,
+            progress=not as_json, trust=trust, trusted_types=parse_type_names(trust_types, field="--trust-types"),
         )  # fmt: skip
     except StepFailed as exc:
         if as_json:

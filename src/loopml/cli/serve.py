@@ -10,7 +10,8 @@ EPILOG = (
     "Example: [bold]loopml serve models:/churn@production --port 8080[/bold], then "
     """[bold]curl -d '{"inputs": [{"age": 31}]}' localhost:8080/predict[/bold]. """
     "Alias URIs hot-reload: [bold]loopml models alias churn production --version 2[/bold] switches the served "
-    "version with no failed requests."
+    "version with no failed requests. A version whose skops file needs types outside loopml's allow-list "
+    "is refused (the server keeps the version it has) unless you name them: [bold]--trust-types mypkg.Model[/bold]."
 )
 
 
@@ -36,8 +37,19 @@ def serve(
         int, typer.Option("--max-body-bytes", min=1, help="Largest request body; bigger ones get 413.")
     ] = 16 * 1024 * 1024,
     trust: Annotated[
-        bool, typer.Option("--trust", help="Allow pickled (non-skops) models. Only for models you produced.")
+        bool,
+        typer.Option(
+            "--trust", help="Allow pickled models and every skops type. Only for models you produced yourself."
+        ),
     ] = False,
+    trust_types: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--trust-types",
+            help="Extra types skops models may construct (comma list or repeated), e.g. mypkg.Model; adds to "
+            "LOOPML_TRUSTED_TYPES. Applies to every version an alias moves to.",
+        ),
+    ] = None,
     insecure: Annotated[
         bool, typer.Option("--insecure", help="Allow a non-loopback host (the endpoints have no authentication).")
     ] = False,
@@ -47,8 +59,13 @@ def serve(
     access_log: Annotated[bool, typer.Option("--access-log", help="Log every request (slower).")] = False,
 ) -> None:
     """Serve a model: /predict, /invocations (MLflow), /v2 (Open Inference Protocol), /metrics (blocks)."""
+    from loopml.config import load_settings
+    from loopml.core.trust import parse_type_names
     from loopml.serving import ServingConfig
     from loopml.serving import serve as run
+
+    extra = parse_type_names(trust_types, field="--trust-types")
+    trusted_types = tuple(dict.fromkeys((*load_settings().trusted_types, *extra)))
 
     config = ServingConfig(
         model_uri,
@@ -57,6 +74,7 @@ def serve(
         reload_interval=reload_interval,
         max_body_bytes=max_body_bytes,
         trust=trust,
+        trusted_types=trusted_types,
     )
     run(
         config,

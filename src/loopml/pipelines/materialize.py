@@ -6,7 +6,7 @@ value                              format    how
 ``pandas.DataFrame``               parquet   ``DataFrame.to_parquet`` (pyarrow); index kept
 ``numpy.ndarray`` (not object)     npy       ``numpy.save(allow_pickle=False)``
 scikit-learn estimator             skops     ``skops.io.dumps`` made canonical; the types it needs
-                                             are recorded
+                                             are recorded (for the cache's reuse decision only)
 ``None``/bool/int/float/str,       json      canonical JSON (sorted keys); tuples, NaN and non-str
 lists and str-keyed dicts of them            keys are not JSON-safe and go to cloudpickle
 anything else                      pickle    ``cloudpickle.dumps``
@@ -18,9 +18,13 @@ time, so its archive is rewritten canonically (ids renumbered in order of appear
 sorted, a fixed timestamp); that loads back exactly like the original.
 
 A frame or array that its format cannot hold (mixed-type columns, object arrays) falls back to
-cloudpickle. Pickles and skops types are loaded back without asking because they are the
-project's own outputs, written by this code; a skops file that needs types other than the ones
-recorded at save time is refused (``SecurityError``).
+cloudpickle.
+
+Loading trusts nothing the store says. Parquet, npy (``allow_pickle=False``) and JSON run no code.
+A skops output may construct only the types of :mod:`loopml.core.trust`'s allow-list, and a pickle
+is refused (:class:`~loopml.core.errors.SecurityError`), unless the caller passes ``trust=True``:
+the runner does so only for outputs its own attempts just produced, or when whoever runs the
+pipeline says ``run(trust=True)``. See :func:`needs_trust` for how the cache uses this.
 """
 
 from __future__ import annotations
@@ -31,10 +35,12 @@ import math
 import re
 import sys
 import zipfile
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from loopml.core.errors import InvalidInput, SecurityError
+from loopml.core.trust import load_skops, refused_types
 
 if TYPE_CHECKING:
     from loopml.artifacts.base import BlobStore
@@ -49,6 +55,7 @@ class Artifact:
     format: str
     type: str
     trusted: list[str] = field(default_factory=list)
+    """The skops types the output needed when it was saved (as recorded: never used to load it)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -103,8 +110,26 @@ def dumps(value: Any) -> tuple[bytes, str, list[str]]:
         ) from exc
 
 
-def loads(data: bytes, artifact: Artifact) -> Any:
-    """The value stored as ``data`` in ``artifact.format``."""
+def needs_trust(artifact: Artifact, trusted_types: Iterable[str] = ()) -> bool:
+    """Whether loading ``artifact`` needs ``trust=True``: a pickle, or skops types outside the allow-list
+    (extended by ``trusted_types``).
+
+    Decided from the record, so the runner can choose to re-run a step instead of reusing such
+    outputs from another run; the load itself checks the bytes (a record that lies only makes the
+    load fail, never run code).
+    """
+    if artifact.format == "pickle":
+        return True
+    return artifact.format == "skops" and bool(refused_types(artifact.trusted, extra=trusted_types))
+
+
+def loads(data: bytes, artifact: Artifact, *, trust: bool = False, trusted_types: Iterable[str] = ()) -> Any:
+    """The value stored as ``data`` in ``artifact.format``.
+
+    ``trust=True`` is the caller's decision that the bytes are its own (or that it accepts what
+    they run): needed for pickles and for skops types outside the allow-list. ``trusted_types``
+    extends the allow-list for skops only.
+    """
     if artifact.format == "parquet":
         import pandas as pd
 
@@ -114,19 +139,18 @@ def loads(data: bytes, artifact: Artifact) -> Any:
 
         return np.load(io.BytesIO(data), allow_pickle=False)
     if artifact.format == "skops":
-        import skops.io as sio
-
-        needed = set(sio.get_untrusted_types(data=data))
-        unexpected = sorted(needed - set(artifact.trusted))
-        if unexpected:
-            raise SecurityError(
-                f"Step output {artifact.sha256[:12]} needs skops types that were not recorded when it was saved: "
-                f"{unexpected}."
-            )
-        return sio.loads(data, trusted=sorted(needed))
+        where = f"Step output {artifact.sha256[:12]} ({artifact.type})"
+        return load_skops(data, trusted_types=trusted_types, trust=trust, where=where)
     if artifact.format == "json":
         return json.loads(data)
     if artifact.format == "pickle":
+        if not trust:
+            raise SecurityError(
+                f"Step output {artifact.sha256[:12]} ({artifact.type}) is a pickle stored by an earlier run; "
+                "unpickling runs code from whoever wrote it. Load it with trust=True (run(trust=True), "
+                "`loopml pipeline run --trust`, output(..., trust=True)) only if you trust that run's author.",
+                details=[{"field": "trust", "problem": "pickled step output needs trust=True"}],
+            )
         import cloudpickle
 
         return cloudpickle.loads(data)
@@ -157,9 +181,9 @@ def save_outputs(names: tuple[str, ...], value: Any, blobs: BlobStore) -> dict[s
     return {name: save(v, blobs) for name, v in zip(names, values, strict=True)}
 
 
-def load(artifact: Artifact, blobs: BlobStore) -> Any:
-    """Read an artifact back (its hash is verified by the blob store)."""
-    return loads(blobs.read_bytes(artifact.sha256), artifact)
+def load(artifact: Artifact, blobs: BlobStore, *, trust: bool = False, trusted_types: Iterable[str] = ()) -> Any:
+    """Read an artifact back (its hash is verified by the blob store); ``trust`` as in :func:`loads`."""
+    return loads(blobs.read_bytes(artifact.sha256), artifact, trust=trust, trusted_types=trusted_types)
 
 
 def canonical_skops(data: bytes) -> bytes:

@@ -20,10 +20,11 @@ import inspect
 import json
 import os
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, overload
 
 from loopml.core.errors import InvalidInput
+from loopml.core.trust import parse_type_names
 from loopml.pipelines.executors import check_executor
 from loopml.pipelines.graph import Graph, GraphBuilder
 from loopml.pipelines.progress import step_progress
@@ -106,6 +107,8 @@ class Pipeline:
         resume: str | None = None,
         params: dict[str, Any] | None = None,
         progress: bool = False,
+        trust: bool = False,
+        trusted_types: Iterable[str] | None = None,
         **kwargs: Any,
     ) -> PipelineRun:
         """Execute the pipeline and return the recorded run; ``StepFailed`` when a step fails.
@@ -115,6 +118,11 @@ class Pipeline:
         did not succeed, reusing the others' outputs (with that run's parameters).
         ``executor`` is ``local`` (threads), ``process`` (forked processes) or ``ray`` (Ray
         tasks). ``progress=True`` shows a live bar of the steps on stderr (on a terminal).
+        Outputs that only load with trust (pickles, skops types outside the allow-list) are reused
+        from the cache or a resumed run only with ``trust=True``, your decision that whoever ran
+        those steps before may run code here; otherwise such steps run again. ``trusted_types``
+        names extra skops types (your own estimator classes) to reuse and load without ``trust``.
+        Outputs this run produces load without asking, in the run and from the returned object.
         """
         from loopml.pipelines.runner import Runner
         from loopml.tracking.session import get_session
@@ -124,6 +132,9 @@ class Pipeline:
             from loopml.compute.ray_cluster import connect
 
             connect()  # here, in the calling thread: ray.init must not run in the scheduler's pool
+        if not isinstance(trust, bool):
+            raise InvalidInput(f"Invalid trust={trust!r}: expected True or False.")
+        extra_types = parse_type_names(trusted_types, field="trusted_types")
         if max_workers is None:
             max_workers = min(32, (os.cpu_count() or 1) + 4)
         if not isinstance(max_workers, int) or isinstance(max_workers, bool) or max_workers < 1:
@@ -138,11 +149,12 @@ class Pipeline:
         graph = self.build(values)
         with contextlib.ExitStack() as stack:
             listener = stack.enter_context(step_progress(self.name, len(graph.nodes))) if progress else None
-            run_id = Runner(
+            runner = Runner(
                 graph, session, params=values, executor=kind, max_workers=max_workers, cache=cache, resume=previous,
-                listener=listener,
-            ).run()  # fmt: skip
-        return get_run(run_id)
+                listener=listener, trust=trust, trusted_types=extra_types,
+            )  # fmt: skip
+            run_id = runner.run()
+        return get_run(run_id).trusting(runner.produced, everything=trust, types=extra_types)
 
     def _previous(self, store: Any, resume: str, given: dict[str, Any]) -> dict[str, Any]:
         row = store.get_run(resume)

@@ -34,9 +34,11 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Input:
-    """An upstream output, read from the blob store inside the task."""
+    """An upstream output, read from the blob store inside the task (``trust`` as in ``materialize.load``)."""
 
     artifact: Artifact
+    trust: bool = False
+    trusted_types: tuple[str, ...] = ()
 
 
 def run_attempt(
@@ -145,7 +147,10 @@ def _track_to(tracking_uri: str, artifact_uri: str, token: str | None) -> None:
 
 
 def _resolve(value: Any, blobs: BlobStore) -> Any:
-    return map_instances(value, Input, lambda found: materialize.load(found.artifact, blobs))
+    def load(found: Input) -> Any:
+        return materialize.load(found.artifact, blobs, trust=found.trust, trusted_types=found.trusted_types)
+
+    return map_instances(value, Input, load)
 
 
 @functools.cache

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
 from loopml.core.errors import InvalidInput, NotFound
+from loopml.core.trust import parse_type_names
 from loopml.pipelines import materialize
 from loopml.pipelines.step import StepOutput
 from loopml.tracking.session import get_session
@@ -49,8 +51,20 @@ class StepRun:
     def from_row(cls, row: dict[str, Any]) -> StepRun:
         return cls(**{**row, "status": Status(row["status"]), "cache_hit": bool(row["cache_hit"])})
 
-    def load(self, output: str | None = None) -> Any:
-        """One output of this step (the only one when ``output`` is omitted), read from the blob store."""
+    def load(
+        self, output: str | None = None, *, trust: bool = False, trusted_types: Iterable[str] | None = None
+    ) -> Any:
+        """One output of this step (the only one when ``output`` is omitted), read from the blob store.
+
+        A pickled output, or a skops one needing types outside loopml's allow-list (plus
+        ``trusted_types``), is refused (``SecurityError``) unless ``trust=True``: it was stored
+        by whoever ran the step.
+        """
+        extra = parse_type_names(trusted_types, field="trusted_types")
+        return materialize.load(self.artifact(output), get_session().blob_store, trust=trust, trusted_types=extra)
+
+    def artifact(self, output: str | None = None) -> materialize.Artifact:
+        """How one output is stored (format, SHA-256, type); the only one when ``output`` is omitted."""
         if not self.outputs:
             raise NotFound(f"Step {self.name!r} of pipeline run {self.pipeline_run_id} has no stored outputs.")
         if output is None:
@@ -59,7 +73,7 @@ class StepRun:
             output = next(iter(self.outputs))
         if output not in self.outputs:
             raise NotFound(f"Step {self.name!r} has no output {output!r}. Its outputs are: {sorted(self.outputs)}.")
-        return materialize.load(materialize.Artifact.from_dict(self.outputs[output]), get_session().blob_store)
+        return materialize.Artifact.from_dict(self.outputs[output])
 
     @property
     def tracking_runs(self) -> list[str]:
@@ -94,10 +108,15 @@ class PipelineRun:
     created_by: str
     steps: list[StepRun] = field(default_factory=list)
     result_spec: Any = None
+    trusted_outputs: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+    """SHA-256 of outputs that load without ``trust=True``: those the run that returned this object produced."""
+    trusted_types: tuple[str, ...] = field(default=(), repr=False, compare=False)
+    """Extra skops types the run that returned this object was given (``run(trusted_types=...)``)."""
 
     @classmethod
     def from_rows(cls, row: dict[str, Any], steps: list[dict[str, Any]]) -> PipelineRun:
-        fields = {k: row[k] for k in cls.__dataclass_fields__ if k not in ("steps", "result_spec", "status")}
+        skip = ("steps", "result_spec", "status", "trusted_outputs", "trusted_types")
+        fields = {k: row[k] for k in cls.__dataclass_fields__ if k not in skip}
         return cls(
             **fields,
             status=Status(row["status"]),
@@ -116,9 +135,23 @@ class PipelineRun:
                 return found
         raise NotFound(f"Pipeline run {self.id} has no step {name!r}. Its steps are: {[s.name for s in self.steps]}.")
 
-    def output(self, step: str, name: str | None = None) -> Any:
-        """An output of one step, loaded from the blob store."""
-        return self.step(step).load(name)
+    def trusting(
+        self, produced: set[str] | frozenset[str], *, everything: bool = False, types: tuple[str, ...] = ()
+    ) -> PipelineRun:
+        """This run, with ``produced`` (or, with ``everything``, all its outputs) loading without ``trust=True``,
+        and ``types`` allowed in its skops outputs."""
+        if everything:
+            produced = {a["sha256"] for s in self.steps for a in s.outputs.values()}
+        return replace(self, trusted_outputs=frozenset(produced), trusted_types=types)
+
+    def output(
+        self, step: str, name: str | None = None, *, trust: bool = False, trusted_types: Iterable[str] | None = None
+    ) -> Any:
+        """An output of one step, loaded from the blob store (``trust`` as in :meth:`StepRun.load`)."""
+        found = self.step(step)
+        trust = trust or found.artifact(name).sha256 in self.trusted_outputs
+        extra = (*self.trusted_types, *parse_type_names(trusted_types, field="trusted_types"))
+        return found.load(name, trust=trust, trusted_types=extra)
 
     @property
     def result(self) -> Any:
@@ -130,6 +163,8 @@ class PipelineRun:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("result_spec")
+        data.pop("trusted_outputs")
+        data.pop("trusted_types")
         data["duration_ms"] = self.duration_ms
         return data
 

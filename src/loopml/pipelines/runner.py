@@ -6,6 +6,13 @@ step asking for ``resources={"cpus": n}`` holds n of the pool's slots. A step wh
 succeeded step run reuses its outputs without running. When a step fails, no new step starts,
 running ones finish (their outputs stay cached), the rest are recorded ``SKIPPED``, the run is
 ``FAILED`` and :class:`StepFailed` names the step.
+
+Trust: outputs this run's own attempts produced are loaded as they are (the pipeline's author
+wrote the steps that returned them). Outputs stored by another run (cache hits, resume) may have
+been written by anyone with a writer token, so those that only load with trust (pickles, skops
+types outside the allow-list, :func:`~loopml.pipelines.materialize.needs_trust`) are not reused:
+the step runs again, unless whoever runs the pipeline passed ``trust=True``. Parquet, npy, JSON
+and plain scikit-learn outputs are reused as before.
 """
 
 from __future__ import annotations
@@ -54,6 +61,8 @@ class Runner:
         cache: bool,
         resume: dict[str, Any] | None = None,
         listener: RunListener | None = None,
+        trust: bool = False,
+        trusted_types: tuple[str, ...] = (),
     ) -> None:
         self.graph = graph
         self.session = session
@@ -69,6 +78,10 @@ class Runner:
         if resume is not None:
             self.reusable = {s["name"]: s for s in resume["steps"] if s["status"] == Status.SUCCEEDED}
         self.outputs: dict[str, dict[str, Artifact]] = {}
+        self.trust = trust
+        self.trusted_types = trusted_types
+        self.produced: set[str] = set()
+        """SHA-256 of every output this run's attempts stored (loaded without asking)."""
         self.run_id = new_id()
 
     def run(self) -> str:
@@ -167,9 +180,10 @@ class Runner:
         step, actor = node.step, self.session.actor
         inputs = self._input_hashes(node)
         previous = self.reusable.get(node.name)
+        notes: list[str] = []
         if previous is not None:
             outputs = {k: Artifact.from_dict(v) for k, v in previous["outputs"].items()}
-            if self._all_stored(outputs):
+            if self._all_stored(outputs) and self._may_reuse(outputs, "resumed", notes):
                 return self._reuse(node, inputs, outputs, previous, cache_hit=False)
         try:
             key_args = {
@@ -182,13 +196,13 @@ class Runner:
             hit = self.store.find_cached(key)
             if hit is not None:
                 outputs = {k: Artifact.from_dict(v) for k, v in hit["outputs"].items()}
-                if self._all_stored(outputs):
+                if self._all_stored(outputs) and self._may_reuse(outputs, "cached", notes):
                     return self._reuse(node, inputs, outputs, hit, cache_hit=True, key=key)
         step_run_id = new_id()
         started = now_ms()
         row = self._row(node, Status.RUNNING, inputs, id=step_run_id, cache_key=key, start_time=started)
         self.store.insert_step(row, actor=actor)
-        logs: list[str] = []
+        logs: list[str] = notes
         outcome = Outcome(False)
         outputs: dict[str, Artifact] = {}
         attempts = 0
@@ -202,6 +216,7 @@ class Runner:
                 logs.append(outcome.logs if step.retries == 0 else f"--- attempt {attempt} ---\n{outcome.logs}")
             if outcome.ok:
                 outputs = outcome.value
+                self.produced.update(a.sha256 for a in outputs.values())
                 break
             if not outcome.retryable:
                 break
@@ -225,6 +240,24 @@ class Runner:
         for run_id in tracked:
             self.session.lineage.add_edge(("step_run", step_run_id), ("run", run_id), relation="tracked", actor=actor)
         return _Result(node, outcome.ok, outputs, outcome.error)
+
+    def _may_reuse(self, outputs: dict[str, Artifact], how: str, notes: list[str]) -> bool:
+        """Whether another run's outputs may stand in for running the step (see the module docs)."""
+        untrusted = sorted(name for name, a in outputs.items() if materialize.needs_trust(a, self.trusted_types))
+        if not untrusted or self.trust:
+            return True
+        notes.append(
+            f"[loopml] {how} outputs {untrusted} not reused: they were stored by another run and load only with "
+            "trust (pickle or skops types outside the allow-list), so the step runs again. Pass run(trust=True) "
+            "or `loopml pipeline run --trust` to reuse them (or name the skops types: trusted_types=[...]).\n"
+        )
+        return False
+
+    def _trusted(self, artifact: Artifact) -> bool:
+        return self.trust or artifact.sha256 in self.produced
+
+    def _load(self, artifact: Artifact) -> Any:
+        return materialize.load(artifact, self.blobs, trust=self._trusted(artifact), trusted_types=self.trusted_types)
 
     def _reuse(
         self,
@@ -266,7 +299,9 @@ class Runner:
             "loopml.step_run_id": step_run_id,
         }
         if self.executor == "ray":
-            args, kwargs = node.call_args(lambda h: Input(self._artifact(h)))
+            args, kwargs = node.call_args(
+                lambda h: Input(self._artifact(h), self._trusted(self._artifact(h)), self.trusted_types)
+            )
             settings = self.session.settings
             return run_attempt(
                 step.fn, args, kwargs, blobs=self.blobs, output_names=step.output_names, timeout=step.timeout,
@@ -274,7 +309,7 @@ class Runner:
                 tracking=(settings.tracking_uri, settings.artifact_uri, settings.token),
             )  # fmt: skip
         try:
-            args, kwargs = node.call_args(lambda h: materialize.load(self._artifact(h), self.blobs))
+            args, kwargs = node.call_args(lambda h: self._load(self._artifact(h)))
         except Exception as exc:
             return inputs_failed(exc)
         outcome = call(self.executor, step.fn, args, kwargs, step.timeout, tags)

@@ -6,10 +6,13 @@
   ``predict``, via cloudpickle);
 * ``input_example.json`` (when given) and ``requirements.txt``;
 * ``model.json``, the manifest: flavor, loader, signature, environment (Python and package
-  versions), the SHA-256 of every other file, and for skops the types its saver trusted.
+  versions), the SHA-256 of every other file, and for skops the types the file needs beyond
+  skops' own safe set (``needs_types``: for display only).
 
-Loading re-checks every hash (the blob store and the manifest), loads skops files only when
-their types are the ones recorded at save time, and refuses pickles unless ``trust=True``.
+Loading re-checks every hash (the blob store and the manifest). What a skops file may construct
+is decided by the loader (:mod:`loopml.core.trust`: a built-in allow-list extended only by
+the caller's ``trusted_types``), never by the package: its manifest is written by whoever
+uploaded it. Pickles load only with ``trust=True``.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import json
 import platform
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -30,6 +34,7 @@ from loopml.core.clock import now_ms
 from loopml.core.errors import IntegrityError, InvalidInput, NotFound, SecurityError
 from loopml.core.hashing import sha256_file
 from loopml.core.records import ArtifactInfo
+from loopml.core.trust import load_skops, parse_type_names
 from loopml.core.uris import parse_uri
 from loopml.registry.signature import Signature, infer_signature
 from loopml.tracking.fluent import ActiveRun, active_run
@@ -128,12 +133,22 @@ def read_manifest(run_id: str, path: str) -> dict[str, Any]:
     return json.loads(data)
 
 
-def load_model(uri: str, *, trust: bool = False) -> LoadedModel:
+def load_model(uri: str, *, trust: bool = False, trusted_types: Iterable[str] | None = None) -> LoadedModel:
     """Load ``runs:/<id>/<path>``, ``models:/<name>/<version>`` or ``models:/<name>@<alias>``.
 
-    Raises ``IntegrityError`` if any file changed since it was logged, and ``SecurityError`` for
-    a pickled model unless ``trust=True`` (only load pickles you produced yourself).
+    A skops model may construct only the types loopml trusts (scikit-learn estimators and trees,
+    numpy and scipy data types; see :mod:`loopml.core.trust`) plus ``trusted_types``, whatever its
+    manifest says. ``trust=True`` accepts every type and pickled models: only for models you
+    produced yourself. Raises ``IntegrityError`` if any file changed since it was logged, and
+    ``SecurityError`` naming the types (or the pickle) it refused.
+
+    >>> lm.load_model("models:/churn@production", trusted_types=["mypkg.MyTransformer"])  # doctest: +SKIP
     """
+    extra = parse_type_names(trusted_types, field="trusted_types")
+    if not isinstance(trust, bool):
+        raise InvalidInput(
+            f"Invalid trust={trust!r}: expected True or False.", details=[{"field": "trust", "problem": "not a bool"}]
+        )
     parsed = parse_uri(uri)
     name: str | None = None
     version: int | None = None
@@ -154,12 +169,12 @@ def load_model(uri: str, *, trust: bool = False) -> LoadedModel:
         folder = session.artifacts.download(run_id, path, Path(tmp))
         manifest = json.loads((folder / MANIFEST).read_text())
         _verify_files(folder, manifest, uri)
-        raw = _load_raw(folder, manifest, trust=trust, uri=uri)
+        raw = _load_raw(folder, manifest, trust=trust, trusted_types=extra, uri=uri)
     return LoadedModel(raw, uri=uri, manifest=manifest, name=name, version=version)
 
 
 def _write_package(model: Any, folder: Path, signature: Signature | None, input_example: Any) -> dict[str, Any]:
-    flavor, loader, model_file, trusted = _save_model(model, folder)
+    flavor, loader, model_file, needs = _save_model(model, folder)
     if input_example is not None:
         frame = input_example if isinstance(input_example, pd.DataFrame) else pd.DataFrame(np.asarray(input_example))
         (folder / "input_example.json").write_text(frame.to_json(orient="split", index=False, date_format="iso"))
@@ -176,7 +191,7 @@ def _write_package(model: Any, folder: Path, signature: Signature | None, input_
         "model_class": f"{type(model).__module__}.{type(model).__qualname__}",
         "signature": signature.to_dict() if signature is not None else None,
         "environment": environment,
-        "trusted_types": trusted,
+        "needs_types": needs,
         "files": files,
         "created_at": now_ms(),
         "loopml_version": __version__,
@@ -209,19 +224,12 @@ def _is_sklearn(model: Any) -> bool:
     return isinstance(model, BaseEstimator)
 
 
-def _load_raw(folder: Path, manifest: dict[str, Any], *, trust: bool, uri: str) -> Any:
+def _load_raw(folder: Path, manifest: dict[str, Any], *, trust: bool, trusted_types: tuple[str, ...], uri: str) -> Any:
     path = folder / manifest["model_file"]
     if manifest["loader"] == "skops":
-        import skops.io as sio
-
-        needed = set(sio.get_untrusted_types(file=path))
-        unexpected = sorted(needed - set(manifest.get("trusted_types") or []))
-        if unexpected and not trust:
-            raise SecurityError(
-                f"{uri}: the skops file needs types that were not recorded when it was saved: {unexpected}. "
-                "Pass trust=True only if you know where this file comes from."
-            )
-        return sio.load(path, trusted=sorted(needed))
+        # The manifest's needs_types (trusted_types in older packages) is never read here: the
+        # package's author wrote it.
+        return load_skops(path, trusted_types=trusted_types, trust=trust, where=uri)
     if manifest["loader"] == "cloudpickle":
         if not trust:
             raise SecurityError(

@@ -159,8 +159,13 @@ class Endpoints:
         model = self.slot.peek()
         if model is None:
             body = {"status": "loading", "model_uri": self.config.model_uri, "last_error": self.watcher.last_error}
-            return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
-        return JSONResponse({"status": "ready", "model": model.info()})
+            return JSONResponse({**body, **self._refused()}, status_code=503, headers={"Retry-After": "1"})
+        # a newer version refused for safety leaves the server ready, on the version it has
+        return JSONResponse({"status": "ready", "model": model.info(), **self._refused()})
+
+    def _refused(self) -> dict[str, Any]:
+        refused = self.watcher.refused
+        return {"refused": [{"uri": uri, "error": why} for uri, why in refused.items()]} if refused else {}
 
     async def openapi(self, request: Request) -> Response:
         return JSONResponse(openapi_document(self.slot.peek(), self.config))
@@ -199,9 +204,10 @@ def create_app(config: ServingConfig, *, loader: Loader | None = None, resolver:
         config.model_uri,
         slot,
         interval=config.reload_interval,
-        loader=loader or registry_loader(trust=config.trust),
+        loader=loader or registry_loader(trust=config.trust, trusted_types=config.trusted_types),
         resolver=resolver or registry_resolver,
         on_swap=metrics.model_swapped,
+        on_failure=metrics.load_failed,
     )
     budget, body_timeout = config.max_inflight_bytes, config.body_timeout
     if budget is None or body_timeout is None:

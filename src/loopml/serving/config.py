@@ -11,6 +11,7 @@ import os
 from dataclasses import asdict, dataclass, fields
 
 from loopml.core.errors import InvalidInput
+from loopml.core.trust import parse_type_names
 from loopml.core.uris import parse_uri
 
 CONFIG_ENV = "LOOPML_SERVE_CONFIG"
@@ -36,8 +37,12 @@ class ServingConfig:
     """Request body bytes a worker holds at once (503 beyond); ``None``: ``LOOPML_SERVE_MAX_INFLIGHT_BYTES``."""
     body_timeout: float | None = None
     """Longest silence mid-body in seconds (408 then); ``None``: ``LOOPML_BODY_TIMEOUT``."""
+    trusted_types: tuple[str, ...] = ()
+    """Types skops models may construct beyond loopml's allow-list (the operator's choice, never the model's)."""
 
     def __post_init__(self) -> None:
+        names = parse_type_names(self.trusted_types, field="trusted_types")
+        object.__setattr__(self, "trusted_types", names)  # a tuple again after the JSON round trip
         uri = parse_uri(self.model_uri)
         if uri.scheme not in ("runs", "models"):
             raise InvalidInput(

@@ -10,6 +10,8 @@ metric                                     type       labels
 ``loopml_serving_predict_seconds``         histogram  time of one batch (validate + predict)
 ``loopml_serving_model_info``              gauge      ``name``, ``version``, ``uri``: 1 for the model served
 ``loopml_serving_model_reloads_total``     counter    models swapped in (the first load counts)
+``loopml_serving_model_load_failures_total``  counter  ``error``: loads that failed (``SecurityError``:
+                                                       refused for safety), each distinct failure once
 =========================================  =========  ==================================================
 
 With ``--workers N`` each worker process keeps its own figures; a scrape reads one worker.
@@ -84,6 +86,12 @@ class ServingMetrics:
             registry=self.registry,
         )
         self.reloads = Counter("loopml_serving_model_reloads", "Models loaded and swapped in.", registry=self.registry)
+        self.load_failures = Counter(
+            "loopml_serving_model_load_failures",
+            "Model loads that failed, by error type (SecurityError: refused for safety).",
+            ("error",),
+            registry=self.registry,
+        )
         self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
 
     def observe_request(self, endpoint: str, status: int, seconds: float) -> None:
@@ -104,6 +112,9 @@ class ServingMetrics:
             self.model_info.remove(old.name, _version(old), old.uri)
         self.model_info.labels(new.name, _version(new), new.uri).set(1)
         self.reloads.inc()
+
+    def load_failed(self, exc: Exception) -> None:
+        self.load_failures.labels(type(exc).__name__).inc()
 
     def render(self) -> bytes:
         """The text exposition format."""
