@@ -115,7 +115,10 @@ class Pipeline:
         did not succeed, reusing the others' outputs (with that run's parameters).
         ``executor`` is ``local`` (threads), ``process`` (forked processes) or ``ray`` (Ray
         tasks). ``progress=True`` shows a live bar of the steps on stderr (on a terminal).
+        Inside ``loopml.core.reads.pinned({"customers": 5})`` (what a dataset schedule does), steps
+        resolve ``datasets:/customers@latest`` to version 5 and the run's ``trigger`` says so.
         """
+        from loopml.core.reads import pins
         from loopml.pipelines.runner import Runner
         from loopml.tracking.session import get_session
 
@@ -140,7 +143,7 @@ class Pipeline:
             listener = stack.enter_context(step_progress(self.name, len(graph.nodes))) if progress else None
             run_id = Runner(
                 graph, session, params=values, executor=kind, max_workers=max_workers, cache=cache, resume=previous,
-                listener=listener,
+                listener=listener, pins=dict(pins()),
             ).run()  # fmt: skip
         return get_run(run_id)
 
