@@ -335,3 +335,17 @@ def test_a_hook_that_is_not_callable_is_refused_when_traced() -> None:
 
     with pytest.raises(InvalidInput, match=r"Invalid cache_key='orders.updated_at' for step 'named'"):
         named_flow.run()
+
+
+def test_a_cached_step_run_without_recorded_reads_is_not_trusted() -> None:
+    from loopml.pipelines.validity import STALE_UNKNOWN
+    from loopml.tracking.session import get_session
+
+    ingest("customers", [1, 2])
+    first = customers_flow.run()
+    session = get_session()  # a row as stored before migration 0008: reads unknown (NULL)
+    session.pipelines.update_step(first.step("latest_rows").id, {"reads": None}, actor=session.actor)
+    again = customers_flow.run()
+    assert hits(again) == {"latest_rows": False, "total_of": True}  # same output: downstream still hits
+    assert again.step("latest_rows").miss_reason == STALE_UNKNOWN
+    assert hits(customers_flow.run()) == {"latest_rows": True, "total_of": True}

@@ -9,12 +9,13 @@ from __future__ import annotations
 import httpx
 import pytest
 from tests.pipelines.test_cache_validity import (  # noqa: F401  (collected here against a server)
+    customers_flow,
+    ingest,
     test_a_file_parameter_misses_when_its_content_changes_and_hits_when_only_touched,
     test_a_moved_model_alias_misses_the_cache,
     test_a_pin_resolves_latest_to_the_pinned_version_and_is_recorded_as_the_trigger,
     test_the_cache_key_hook_joins_the_key,
 )
-from tests.pipelines.test_cache_validity import customers_flow, ingest
 from tests.server.conftest import LiveServer
 
 import loopml.pipelines as lp

@@ -199,7 +199,7 @@ class Runner:
             if hit is not None:
                 outputs = {k: Artifact.from_dict(v) for k, v in hit["outputs"].items()}
                 if self._all_stored(outputs):
-                    reasons, current = validity.check(hit.get("reads") or [], paths, self.session, self.pins)
+                    reasons, current = validity.check(hit.get("reads"), paths, self.session, self.pins)
                     if not reasons:
                         return self._reuse(node, inputs, outputs, hit, cache_hit=True, key=key, reads=current)
                     miss_reason = "; ".join(reasons)

@@ -20,6 +20,7 @@ from loopml.pipelines.step import StepOutput
 from loopml.tracking.session import Session
 
 _MAX_DEPTH = 4
+STALE_UNKNOWN = "the cached step run was recorded before loopml recorded what steps read (run once to record it)"
 
 
 def parameter_paths(arguments: Mapping[str, Any]) -> list[Path]:
@@ -45,10 +46,15 @@ def parameter_paths(arguments: Mapping[str, Any]) -> list[Path]:
 
 
 def check(
-    recorded: list[dict[str, Any]], paths: Iterable[Path], session: Session, pins: Mapping[str, int]
+    recorded: list[dict[str, Any]] | None, paths: Iterable[Path], session: Session, pins: Mapping[str, int]
 ) -> tuple[list[str], list[dict[str, Any]]]:
     """``(reasons, current)``: why ``recorded`` no longer holds (empty: still valid) and the reads as
-    they are now (file fingerprints refreshed, so an unchanged file is not hashed again next time)."""
+    they are now (file fingerprints refreshed, so an unchanged file is not hashed again next time).
+
+    ``recorded`` is ``None`` for a step run stored before reads were recorded: unknown, so a miss.
+    """
+    if recorded is None:
+        return [STALE_UNKNOWN], []
     reasons: list[str] = []
     current: list[dict[str, Any]] = []
     datasets = _datasets({r["ref"] for r in recorded if r.get("kind") == "dataset"}, session, pins)

@@ -156,7 +156,7 @@ def step_run_json(row: dict[str, Any]) -> dict[str, Any]:
     """A step run row, keys as plain strings and ``cache_hit`` a boolean."""
     data = {key: row[key] for key in _STEP_KEYS}
     data["cache_hit"] = bool(data["cache_hit"])
-    data["reads"] = row.get("reads") or []
+    data["reads"] = row.get("reads")  # None: stored before steps' reads were recorded
     return data
 
 

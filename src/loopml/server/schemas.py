@@ -551,7 +551,9 @@ class StepRunOut(BaseModel):
     logs: str
     error: str | None
     traceback: str | None
-    reads: list[dict[str, Any]] = Field(default_factory=list, description="What it resolved that can change.")
+    reads: list[dict[str, Any]] | None = Field(
+        default=None, description="What it resolved that can change (null: recorded before reads were)."
+    )
     miss_reason: str | None = Field(default=None, description="Why a cached run with its key was not reused.")
 
 
