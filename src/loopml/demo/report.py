@@ -11,7 +11,6 @@ if TYPE_CHECKING:
 
     from loopml.pipelines import PipelineRun
 
-
 def print_report(console: Console, run: PipelineRun, summary: dict[str, Any]) -> None:
     """The steps, the cache outcome, the data, model, metrics, served predictions and commands to try next."""
     from loopml.cli.pipeline import print_run
