@@ -115,7 +115,8 @@ def existing_path(value: Any) -> Path | None:
         path = Path(value)
         if not path.exists():
             return None
-        return path.absolute()
+        path = path.absolute()
+        return path if len(str(path)) <= MAX_PATH_TEXT else None
     except (OSError, ValueError):
         return None
 
