@@ -349,3 +349,15 @@ def test_a_cached_step_run_without_recorded_reads_is_not_trusted() -> None:
     assert hits(again) == {"latest_rows": False, "total_of": True}  # same output: downstream still hits
     assert again.step("latest_rows").miss_reason == STALE_UNKNOWN
     assert hits(customers_flow.run()) == {"latest_rows": True, "total_of": True}
+
+
+@pytest.mark.slow
+def test_a_folder_of_too_many_files_is_not_hashed(tmp_path: Path) -> None:
+    from loopml.core.reads import MAX_FOLDER_FILES
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(MAX_FOLDER_FILES + 1):
+        (folder / f"{i}.txt").write_bytes(b"")
+    run = folder_flow.run(folder=folder)
+    assert run.result == 0 and run.step("folder_size").reads == []

@@ -35,6 +35,8 @@ _RECORDER: ContextVar[list[dict[str, Any]] | None] = ContextVar("loopml_step_rea
 _PINS: ContextVar[Mapping[str, int] | None] = ContextVar("loopml_dataset_pins", default=None)
 
 MAX_PATH_TEXT = 4096
+MAX_FOLDER_FILES = 10_000
+"""A folder with more files is not a read (a parameter such as ``"/"`` must not hash a whole disk)."""
 
 
 @contextmanager
@@ -122,7 +124,8 @@ def existing_path(value: Any) -> Path | None:
 
 
 def fingerprint(path: Path) -> dict[str, int] | None:
-    """``{"size", "mtime_ns"}`` of a file, or ``{"size", "mtime_ns", "files"}`` of a folder (None if gone)."""
+    """``{"size", "mtime_ns"}`` of a file, or ``{"size", "mtime_ns", "files"}`` of a folder (None if gone,
+    or a folder of more than ``MAX_FOLDER_FILES`` files)."""
     try:
         stat = path.stat()
         if not path.is_dir():
@@ -134,6 +137,8 @@ def fingerprint(path: Path) -> dict[str, int] | None:
             for name in names:
                 info = os.stat(os.path.join(root, name))
                 size, newest, files = size + info.st_size, max(newest, info.st_mtime_ns), files + 1
+            if files > MAX_FOLDER_FILES:
+                return None
         return {"size": size, "mtime_ns": newest, "files": files}
     except OSError:
         return None

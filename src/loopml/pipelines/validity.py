@@ -74,7 +74,10 @@ def check(
         elif kind == "file":
             fresh = refresh_file(read)
             if fresh is None:
-                reasons.append(f"{ref} no longer exists")
+                gone = not Path(ref).exists()
+                reasons.append(
+                    f"{ref} no longer exists" if gone else f"{ref} has over {reads.MAX_FOLDER_FILES:,} files now"
+                )
             elif fresh["resolved"] != cached:
                 reasons.append(f"the content of {ref} changed")
             current.append(fresh or read)
