@@ -361,3 +361,37 @@ def test_a_folder_of_too_many_files_is_not_hashed(tmp_path: Path) -> None:
         (folder / f"{i}.txt").write_bytes(b"")
     run = folder_flow.run(folder=folder)
     assert run.result == 0 and run.step("folder_size").reads == []
+
+
+FAILING = {"on": True}  # mutable module state: flipping it lets a resumed run succeed
+
+
+@step
+def maybe_fail(rows: list) -> int:
+    if FAILING["on"]:
+        raise RuntimeError("asked to fail")
+    return len(rows)
+
+
+@pipeline
+def resumable_flow():
+    return maybe_fail(latest_rows("customers"))
+
+
+def test_resume_keeps_unknown_reads_unknown() -> None:
+    from loopml.pipelines.validity import STALE_UNKNOWN
+    from loopml.tracking.session import get_session
+
+    ingest("customers", [1, 2])
+    FAILING["on"] = True
+    with pytest.raises(StepFailed) as failed:
+        resumable_flow.run()
+    session = get_session()
+    first = lp.get_run(failed.value.run_id)
+    session.pipelines.update_step(first.step("latest_rows").id, {"reads": None}, actor=session.actor)
+    FAILING["on"] = False
+    resumed = resumable_flow.run(resume=first.id)
+    assert resumed.result == 2 and resumed.step("latest_rows").reused_from == first.step("latest_rows").id
+    later = resumable_flow.run()  # the resumed copy must not pass for "reads nothing"
+    assert later.step("latest_rows").cache_hit is False
+    assert later.step("latest_rows").miss_reason == STALE_UNKNOWN

@@ -267,7 +267,7 @@ class Runner:
         row = self._row(
             node, Status.SUCCEEDED, inputs, cache_key=key or source["cache_key"], cache_hit=cache_hit,
             reused_from=source["id"], start_time=now, end_time=now, duration_ms=0,
-            outputs={k: a.to_dict() for k, a in outputs.items()}, reads=reads or [],
+            outputs={k: a.to_dict() for k, a in outputs.items()}, reads=reads,
         )  # fmt: skip
         self.store.insert_step(row, actor=self.session.actor)
         self._lineage(row["id"], inputs, outputs)

@@ -293,7 +293,9 @@ class StepRunCreate(_Request):
     logs: Text = ""
     error: Text | None = None
     traceback: Text | None = None
-    reads: StepReads = Field(default_factory=list, description="What the step resolved that can change.")
+    reads: StepReads | None = Field(
+        default_factory=list, description="What the step resolved that can change (null: unknown, never a cache hit)."
+    )
     miss_reason: Text | None = None
 
 
