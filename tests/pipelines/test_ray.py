@@ -196,3 +196,34 @@ def test_runs_started_in_a_ray_worker_land_in_the_drivers_store_linked_to_the_st
     assert tracked.metrics["value"] == 2.5 and tracked.status.value == "FINISHED"
     assert tracked.tags["loopml.pipeline_run_id"] == run.id
     assert run.steps[0].tracking_runs == [run.result]
+
+
+@step
+def latest_total() -> int:
+    import loopml as lm
+
+    return int(lm.data.load("datasets:/ray_customers@latest")["x"].sum())
+
+
+@pipeline
+def latest_flow():
+    return latest_total()
+
+
+def test_reads_made_in_a_ray_task_come_back_and_pins_travel_with_it() -> None:
+    import loopml as lm
+    from loopml.core.reads import pinned
+
+    for values in ([1], [2, 2], [3, 3, 3]):
+        lm.data.ingest(pd.DataFrame({"x": values}), name="ray_customers")
+    with pinned({"ray_customers": 2}):
+        pinned_run = latest_flow.run(executor="ray")
+    assert pinned_run.result == 4 and pinned_run.trigger == "datasets:/ray_customers/2"
+    step_run = pinned_run.step("latest_total")
+    assert step_run.reads == [{"kind": "dataset", "ref": "ray_customers@latest", "resolved": "ray_customers/2"}]
+    newest = latest_flow.run(executor="ray")
+    assert newest.result == 9 and newest.steps[0].cache_hit is False
+    assert newest.step("latest_total").miss_reason == (
+        "datasets:/ray_customers@latest now resolves to version 3 (cached: 2)"
+    )
+    assert latest_flow.run(executor="ray").steps[0].cache_hit is True

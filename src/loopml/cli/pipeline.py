@@ -293,7 +293,8 @@ def _print_results(results: list[Any], *, quiet: bool) -> None:
         console.print("No schedules due.")
     for r in results:
         run = f"run {output.short_id(r.run_id)}" if r.run_id else "no run"
-        line = f"{output.fmt_time(r.started_at)} {r.target} ({', '.join(r.reasons)}): {_status(r.status)} {run}"
+        why = ", ".join(r.reasons) + (f" {r.trigger}" if r.trigger else "")
+        line = f"{output.fmt_time(r.started_at)} {r.target} ({why}): {_status(r.status)} {run}"
         console.print(line + (f" [red]{escape(r.error)}[/red]" if r.error else ""), soft_wrap=True)
 
 
@@ -348,7 +349,11 @@ def print_run(console: Console, run: PipelineRun, *, logs: bool = False) -> None
             ", ".join(output.short_id(r) for r in step.tracking_runs) or output.MISSING,
         )  # fmt: skip
     console.print(table)
+    if run.trigger:
+        console.print(f"Triggered by {escape(run.trigger)} (steps read that version as @latest).", soft_wrap=True)
     for step in run.steps:
+        if step.miss_reason:
+            console.print(f"{escape(step.name)}: cache miss: {escape(step.miss_reason)}", soft_wrap=True)
         if step.error:
             console.print(f"[red]{escape(step.name)}[/red]: {escape(step.error)}", soft_wrap=True)
         if logs and step.logs:

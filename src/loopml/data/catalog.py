@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from loopml.core import reads
 from loopml.core.errors import InvalidInput
 from loopml.core.records import DatasetVersion
 from loopml.core.uris import check_name, parse_uri
@@ -45,6 +46,7 @@ def ingest(
     memory stays bounded; nothing is recorded unless the whole source was read.
     """
     check_name(name, field="dataset name")
+    reads.record_path(source)
     session = get_session()
     tmp_root = session.settings.home / "tmp"
     tmp_root.mkdir(parents=True, exist_ok=True)
@@ -101,7 +103,12 @@ def get_version(uri: str) -> DatasetVersion:
     parsed = parse_uri(uri, expect="datasets")
     if parsed.alias is not None and parsed.alias != "latest":
         raise InvalidInput(f"Unknown dataset alias {parsed.alias!r} in {uri!r}; datasets support @latest.")
-    return get_session().datasets.get_version(parsed.name, parsed.version if parsed.version is not None else "latest")
+    if parsed.version is not None:
+        return get_session().datasets.get_version(parsed.name, parsed.version)
+    # @latest: a dataset-triggered run pins it to the version that fired; a step records what it got
+    version = get_session().datasets.get_version(parsed.name, reads.pins().get(parsed.name, "latest"))
+    reads.record("dataset", f"{parsed.name}@latest", f"{version.name}/{version.version}")
+    return version
 
 
 def load(uri: str, *, columns: list[str] | None = None) -> pd.DataFrame:
@@ -215,6 +222,7 @@ def read(
         return load(source)
     if isinstance(source, pd.DataFrame):
         return source
+    reads.record_path(source)
     with open_source(source, format=format, query=query) as opened:
         table = pa.Table.from_batches(list(opened.batches()), schema=opened.schema)
     return table.to_pandas()

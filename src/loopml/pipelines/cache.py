@@ -5,7 +5,9 @@ function of the same module it uses, transitively, and the value of every immuta
 constant they read: numbers, strings, bytes, None, and tuples or frozensets of them), its
 arguments with each step output replaced by that artifact's SHA-256 (other values as
 canonical JSON, or the hash of their stored form when they are not JSON), its declared
-outputs and its ``version``. Mutable module state (a list, a dict) is not part of the key.
+outputs, its ``version``, and what its ``cache_key`` hook returned (if it has one). Mutable module
+state (a list, a dict) is not part of the key. What the step reads while it runs (datasets, model
+aliases, files) is checked separately, on lookup (:mod:`loopml.pipelines.validity`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import textwrap
 import types
 from typing import Any
 
+from loopml.core.errors import InvalidInput
 from loopml.pipelines import materialize
 from loopml.pipelines.step import Step
 
@@ -35,15 +38,46 @@ def code_hash(step: Step) -> str:
     return step.code_hash_  # type: ignore[attr-defined]
 
 
-def cache_key(step: Step, arguments: dict[str, Any]) -> str:
-    """The key of one call: ``arguments`` hold artifact SHA-256s in place of step outputs."""
-    document = {
+def cache_key(step: Step, arguments: dict[str, Any], hook: str | None = None) -> str:
+    """The key of one call: ``arguments`` hold artifact SHA-256s in place of step outputs;
+    ``hook`` is :func:`hook_value` of the step's ``cache_key`` hook."""
+    document: dict[str, Any] = {
         "code": code_hash(step),
         "arguments": {k: _canonical(v) for k, v in arguments.items()},
         "outputs": list(step.output_names),
         "version": str(step.version),
     }
+    if hook is not None:
+        document["hook"] = hook
     return hashlib.sha256(json.dumps(document, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def hook_value(step: Step, arguments: dict[str, Any]) -> str | None:
+    """SHA-256 of what ``step.cache_key(**arguments)`` returns (``None`` without a hook).
+
+    ``InvalidInput`` when the hook raises or returns something other than ``str``, ``bytes`` or JSON.
+    """
+    hook = step.cache_key
+    if hook is None:
+        return None
+    where = f"The cache_key hook of step {step.step_name!r}"
+    try:
+        value = hook(**arguments)
+    except Exception as exc:
+        raise InvalidInput(f"{where} raised {type(exc).__name__}: {exc}. Fix the hook.") from exc
+    if isinstance(value, bytes):
+        data = b"b" + value
+    elif isinstance(value, str):
+        data = b"s" + value.encode()
+    else:
+        try:
+            data = b"j" + json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput(
+                f"{where} returned {type(value).__name__}, which is not a cache key part: "
+                f"return a str, bytes or JSON value (dict, list, number, bool, None) ({exc})."
+            ) from exc
+    return hashlib.sha256(data).hexdigest()
 
 
 class ArtifactRef:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from loopml.core import reads as step_reads
 from loopml.core.errors import InvalidInput
 from loopml.pipelines import materialize
 from loopml.pipelines.capture import capture
@@ -45,6 +46,8 @@ class Outcome:
     """False when another attempt would fail the same way (inputs unreadable, output unstorable)."""
     runs: list[str] = field(default_factory=list)
     """Tracking runs the attempt started."""
+    reads: list[dict[str, Any]] = field(default_factory=list)
+    """What the attempt resolved that can change later (:mod:`loopml.core.reads`)."""
 
 
 def inputs_failed(exc: Exception) -> Outcome:
@@ -83,17 +86,18 @@ def call(
     kwargs: dict[str, Any],
     timeout: float | None,
     tags: dict[str, str] | None = None,
+    pins: dict[str, int] | None = None,
 ) -> Outcome:
     """Run ``fn(*args, **kwargs)`` once with ``executor``; never raises for the function's own errors.
 
     ``fn`` gets a tracking run stack of its own; runs it starts get ``tags`` and are listed in
-    ``Outcome.runs``.
+    ``Outcome.runs``; what it resolves (``pins`` fix ``datasets:/NAME@latest``) in ``Outcome.reads``.
     """
     if executor == "process":
-        return _call_in_process(fn, args, kwargs, timeout, tags)
+        return _call_in_process(fn, args, kwargs, timeout, tags, pins)
     if timeout is None:
-        return invoke(fn, args, kwargs, tags=tags)
-    return _call_in_thread(fn, args, kwargs, timeout, tags)
+        return invoke(fn, args, kwargs, tags=tags, pins=pins)
+    return _call_in_thread(fn, args, kwargs, timeout, tags, pins)
 
 
 def invoke(
@@ -102,9 +106,11 @@ def invoke(
     kwargs: dict[str, Any],
     buffer: io.StringIO | None = None,
     tags: dict[str, str] | None = None,
+    pins: dict[str, int] | None = None,
 ) -> Outcome:
-    """Call ``fn`` here, output captured, with a run stack of its own; an exception fails the ``Outcome``."""
-    with capture(buffer) as logs, run_scope(tags) as scope:
+    """Call ``fn`` here, output captured, with a run stack of its own, its reads recorded (``pins``
+    applied); an exception fails the ``Outcome``."""
+    with capture(buffer) as logs, run_scope(tags) as scope, step_reads.recording(pins) as found:
         try:
             outcome = Outcome(True, fn(*args, **kwargs))
         except Exception as exc:
@@ -112,15 +118,21 @@ def invoke(
             scope.failed = True  # runs the function left open end FAILED
     outcome.logs = logs.getvalue()
     outcome.runs = list(scope.started)
+    outcome.reads = found
     return outcome
 
 
 def _call_in_thread(
-    fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float, tags: dict[str, str] | None
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    timeout: float,
+    tags: dict[str, str] | None,
+    pins: dict[str, int] | None,
 ) -> Outcome:
     buffer = io.StringIO()
     box: list[Outcome] = []
-    worker = threading.Thread(target=lambda: box.append(invoke(fn, args, kwargs, buffer, tags)), daemon=True)
+    worker = threading.Thread(target=lambda: box.append(invoke(fn, args, kwargs, buffer, tags, pins)), daemon=True)
     worker.start()
     worker.join(timeout)
     if box:
@@ -134,12 +146,13 @@ def _call_in_process(
     kwargs: dict[str, Any],
     timeout: float | None,
     tags: dict[str, str] | None,
+    pins: dict[str, int] | None,
 ) -> Outcome:
     import cloudpickle
 
     context = multiprocessing.get_context("fork")
     reader, writer = context.Pipe(duplex=False)
-    process = context.Process(target=_child, args=(writer, fn, args, kwargs, tags), daemon=True)
+    process = context.Process(target=_child, args=(writer, fn, args, kwargs, tags, pins), daemon=True)
     process.start()
     writer.close()
     try:
@@ -159,12 +172,17 @@ def _call_in_process(
 
 
 def _child(
-    writer: Any, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], tags: dict[str, str] | None
+    writer: Any,
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    tags: dict[str, str] | None,
+    pins: dict[str, int] | None,
 ) -> None:
     import cloudpickle
 
     forget_inherited_session()  # the parent's connections and writer thread are not this process's
-    outcome = invoke(fn, args, kwargs, tags=tags)
+    outcome = invoke(fn, args, kwargs, tags=tags, pins=pins)
     try:
         payload = cloudpickle.dumps(outcome)
     except Exception as exc:

@@ -123,7 +123,10 @@ class Pipeline:
         those steps before may run code here; otherwise such steps run again. ``trusted_types``
         names extra skops types (your own estimator classes) to reuse and load without ``trust``.
         Outputs this run produces load without asking, in the run and from the returned object.
+        Inside ``loopml.core.reads.pinned({"customers": 5})`` (what a dataset schedule does), steps
+        resolve ``datasets:/customers@latest`` to version 5 and the run's ``trigger`` says so.
         """
+        from loopml.core.reads import pins
         from loopml.pipelines.runner import Runner
         from loopml.tracking.session import get_session
 
@@ -151,7 +154,7 @@ class Pipeline:
             listener = stack.enter_context(step_progress(self.name, len(graph.nodes))) if progress else None
             runner = Runner(
                 graph, session, params=values, executor=kind, max_workers=max_workers, cache=cache, resume=previous,
-                listener=listener, trust=trust, trusted_types=extra_types,
+                listener=listener, trust=trust, trusted_types=extra_types, pins=dict(pins()),
             )  # fmt: skip
             run_id = runner.run()
         return get_run(run_id).trusting(runner.produced, everything=trust, types=extra_types)

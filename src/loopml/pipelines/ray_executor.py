@@ -52,11 +52,13 @@ def run_attempt(
     resources: Mapping[str, float] | None,
     tags: dict[str, str] | None = None,
     tracking: tuple[str, str, str | None] | None = None,
+    pins: dict[str, int] | None = None,
 ) -> Outcome:
     """One attempt as a Ray task; on success ``Outcome.value`` is ``{output name: Artifact}``.
 
     ``tracking`` (tracking URI, artifact URI, token) points the worker's SDK where the driver's
-    is, so runs the step starts land next to the pipeline run, tagged with ``tags``.
+    is, so runs the step starts land next to the pipeline run, tagged with ``tags``. ``pins``
+    fix ``datasets:/NAME@latest`` in the task; what it resolves comes back in ``Outcome.reads``.
     """
     ray = connect()
     short = _shortfall(ray, resources)
@@ -64,7 +66,7 @@ def run_attempt(
         return Outcome(False, error=f"it asks for more than the Ray cluster has: {short}", retryable=False)
     ship_by_value(ray, fn)
     task = _remote(ray).options(**ray_options(resources))
-    ref = task.remote(fn, args, kwargs, blobs, output_names, tags, tracking)
+    ref = task.remote(fn, args, kwargs, blobs, output_names, tags, tracking, pins)
     try:
         return ray.get(ref, timeout=timeout)
     except ray.exceptions.GetTimeoutError:
@@ -120,6 +122,7 @@ def _attempt(
     output_names: tuple[str, ...],
     tags: dict[str, str] | None,
     tracking: tuple[str, str, str | None] | None,
+    pins: dict[str, int] | None = None,
 ) -> Outcome:
     """The body of the Ray task (runs in a worker, one task at a time)."""
     if tracking is not None:
@@ -129,7 +132,7 @@ def _attempt(
         kwargs = {key: _resolve(value, blobs) for key, value in kwargs.items()}
     except Exception as exc:
         return inputs_failed(exc)
-    return store_outputs(invoke(fn, args, kwargs, tags=tags), output_names, blobs)
+    return store_outputs(invoke(fn, args, kwargs, tags=tags, pins=pins), output_names, blobs)
 
 
 def _track_to(tracking_uri: str, artifact_uri: str, token: str | None) -> None:

@@ -46,10 +46,16 @@ class StepRun:
     logs: str
     error: str | None
     traceback: str | None
+    reads: list[dict[str, Any]] = field(default_factory=list)
+    """What it resolved that can change: datasets ``@latest``, model aliases, files (``loopml.core.reads``)."""
+    miss_reason: str | None = None
+    """Why a cached run with the same key was not reused (what it read changed), else ``None``."""
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> StepRun:
-        return cls(**{**row, "status": Status(row["status"]), "cache_hit": bool(row["cache_hit"])})
+        known = {k: v for k, v in row.items() if k in cls.__dataclass_fields__}
+        return cls(**{**known, "status": Status(row["status"]), "cache_hit": bool(row["cache_hit"]),
+                      "reads": row.get("reads") or []})  # fmt: skip
 
     def load(
         self, output: str | None = None, *, trust: bool = False, trusted_types: Iterable[str] | None = None
@@ -108,6 +114,8 @@ class PipelineRun:
     created_by: str
     steps: list[StepRun] = field(default_factory=list)
     result_spec: Any = None
+    trigger: str | None = None
+    """What started it when a dataset schedule did: the version it ran on, e.g. ``datasets:/customers/5``."""
     trusted_outputs: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
     """SHA-256 of outputs that load without ``trust=True``: those the run that returned this object produced."""
     trusted_types: tuple[str, ...] = field(default=(), repr=False, compare=False)
@@ -115,13 +123,14 @@ class PipelineRun:
 
     @classmethod
     def from_rows(cls, row: dict[str, Any], steps: list[dict[str, Any]]) -> PipelineRun:
-        skip = ("steps", "result_spec", "status", "trusted_outputs", "trusted_types")
+        skip = ("steps", "result_spec", "status", "trigger", "trusted_outputs", "trusted_types")
         fields = {k: row[k] for k in cls.__dataclass_fields__ if k not in skip}
         return cls(
             **fields,
             status=Status(row["status"]),
             steps=[StepRun.from_row(s) for s in steps],
             result_spec=row.get("result"),
+            trigger=row.get("trigger"),
         )
 
     @property

@@ -3,7 +3,9 @@
 The calling thread schedules; a thread pool of ``max_workers`` runs ready steps (each one an
 attempt at a time through :mod:`loopml.pipelines.executors`, or as Ray tasks), in DAG order; a
 step asking for ``resources={"cpus": n}`` holds n of the pool's slots. A step whose cache key matches a
-succeeded step run reuses its outputs without running. When a step fails, no new step starts,
+succeeded step run, and what that run read (datasets, model aliases, files) still resolves the
+same (:mod:`loopml.pipelines.validity`), reuses its outputs without running; otherwise the step
+runs and records why the cached run did not hold (``miss_reason``). When a step fails, no new step starts,
 running ones finish (their outputs stay cached), the rest are recorded ``SKIPPED``, the run is
 ``FAILED`` and :class:`StepFailed` names the step.
 
@@ -22,10 +24,12 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
+from loopml.core import reads
 from loopml.core.clock import now_ms
+from loopml.core.errors import InvalidInput
 from loopml.core.ids import new_id
-from loopml.pipelines import materialize
-from loopml.pipelines.cache import ArtifactRef, cache_key
+from loopml.pipelines import materialize, validity
+from loopml.pipelines.cache import ArtifactRef, cache_key, hook_value
 from loopml.pipelines.capture import truncate
 from loopml.pipelines.errors import StepFailed
 from loopml.pipelines.executors import Executor, Outcome, call, inputs_failed, store_outputs
@@ -63,6 +67,7 @@ class Runner:
         listener: RunListener | None = None,
         trust: bool = False,
         trusted_types: tuple[str, ...] = (),
+        pins: dict[str, int] | None = None,
     ) -> None:
         self.graph = graph
         self.session = session
@@ -74,6 +79,7 @@ class Runner:
         self.cache = cache
         self.resume = resume
         self.listener = listener
+        self.pins = dict(pins or {})
         self.reusable: dict[str, dict[str, Any]] = {}
         if resume is not None:
             self.reusable = {s["name"]: s for s in resume["steps"] if s["status"] == Status.SUCCEEDED}
@@ -95,6 +101,7 @@ class Runner:
                 "executor": self.executor,
                 "start_time": now_ms(),
                 "resumed_from": None if self.resume is None else self.resume["id"],
+                "trigger": reads.describe_pins(self.pins),
                 "created_by": actor,
             },
             actor=actor,
@@ -184,23 +191,41 @@ class Runner:
         if previous is not None:
             outputs = {k: Artifact.from_dict(v) for k, v in previous["outputs"].items()}
             if self._all_stored(outputs) and self._may_reuse(outputs, "resumed", notes):
-                return self._reuse(node, inputs, outputs, previous, cache_hit=False)
+                return self._reuse(node, inputs, outputs, previous, cache_hit=False, reads=previous.get("reads"))
         try:
             key_args = {
                 k: map_handles(v, lambda h: ArtifactRef(self._artifact(h).sha256)) for k, v in node.arguments.items()
             }
-            key: str | None = cache_key(step, key_args)
+            hook = None
+            if step.cache_key is not None:
+                hook_args = {k: map_handles(v, lambda h: self._artifact(h).sha256) for k, v in node.arguments.items()}
+                hook = hook_value(step, hook_args)
+            key: str | None = cache_key(step, key_args, hook)
         except Unserializable as exc:
             return self._fail_early(node, inputs, f"an argument {exc.message}")
+        except InvalidInput as exc:
+            return self._fail_early(node, inputs, exc.message)
+        paths = validity.parameter_paths(node.arguments)
+        checked: dict[str, dict[str, Any]] = {}
+        miss_reason: str | None = None
         if self.cache and step.cache:
             hit = self.store.find_cached(key)
             if hit is not None:
                 outputs = {k: Artifact.from_dict(v) for k, v in hit["outputs"].items()}
                 if self._all_stored(outputs) and self._may_reuse(outputs, "cached", notes):
-                    return self._reuse(node, inputs, outputs, hit, cache_hit=True, key=key)
+                    reasons, current = validity.check(hit.get("reads"), paths, self.session, self.pins)
+                    if not reasons:
+                        return self._reuse(node, inputs, outputs, hit, cache_hit=True, key=key, reads=current)
+                    miss_reason = "; ".join(reasons)
+                    checked = {r["ref"]: r for r in current if r["kind"] == "file"}
+        # parameters naming files or folders: hashed before the step runs (a change during it misses next time)
+        param_reads = [r for r in (checked.get(str(p)) or reads.path_read(p) for p in paths) if r is not None]
         step_run_id = new_id()
         started = now_ms()
-        row = self._row(node, Status.RUNNING, inputs, id=step_run_id, cache_key=key, start_time=started)
+        row = self._row(
+            node, Status.RUNNING, inputs, id=step_run_id, cache_key=key, start_time=started, reads=param_reads,
+            miss_reason=miss_reason,
+        )  # fmt: skip
         self.store.insert_step(row, actor=actor)
         logs: list[str] = notes
         outcome = Outcome(False)
@@ -234,6 +259,7 @@ class Runner:
             "logs": truncate("".join(logs)),
             "error": outcome.error,
             "traceback": outcome.traceback,
+            "reads": validity.merge(param_reads, outcome.reads),
         }
         self.store.update_step(step_run_id, changes, actor=actor)
         self._lineage(step_run_id, inputs, outputs)
@@ -268,12 +294,13 @@ class Runner:
         *,
         cache_hit: bool,
         key: str | None = None,
+        reads: list[dict[str, Any]] | None = None,
     ) -> _Result:
         now = now_ms()
         row = self._row(
             node, Status.SUCCEEDED, inputs, cache_key=key or source["cache_key"], cache_hit=cache_hit,
             reused_from=source["id"], start_time=now, end_time=now, duration_ms=0,
-            outputs={k: a.to_dict() for k, a in outputs.items()},
+            outputs={k: a.to_dict() for k, a in outputs.items()}, reads=reads,
         )  # fmt: skip
         self.store.insert_step(row, actor=self.session.actor)
         self._lineage(row["id"], inputs, outputs)
@@ -306,13 +333,13 @@ class Runner:
             return run_attempt(
                 step.fn, args, kwargs, blobs=self.blobs, output_names=step.output_names, timeout=step.timeout,
                 resources=step.resources, tags=tags,
-                tracking=(settings.tracking_uri, settings.artifact_uri, settings.token),
+                tracking=(settings.tracking_uri, settings.artifact_uri, settings.token), pins=self.pins,
             )  # fmt: skip
         try:
             args, kwargs = node.call_args(lambda h: self._load(self._artifact(h)))
         except Exception as exc:
             return inputs_failed(exc)
-        outcome = call(self.executor, step.fn, args, kwargs, step.timeout, tags)
+        outcome = call(self.executor, step.fn, args, kwargs, step.timeout, tags, self.pins)
         return store_outputs(outcome, step.output_names, self.blobs)
 
     def _artifact(self, handle: StepOutput) -> Artifact:
@@ -357,6 +384,8 @@ class Runner:
             "logs": "",
             "error": None,
             "traceback": None,
+            "reads": [],
+            "miss_reason": None,
         }
         row.update(values)
         return row

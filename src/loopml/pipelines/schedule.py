@@ -5,7 +5,10 @@
 >>> schedule.run_due()        # what ``loopml scheduler`` does every ``--interval`` seconds
 
 A schedule is due when its cron time (UTC) has come, or when ``on_dataset`` has a version newer than
-the last one the schedule saw (one run per pass, however many versions appeared). Missed cron times
+the last one the schedule saw (one run per pass, however many versions appeared: the run reads the
+newest one). A dataset-triggered run is pinned to the version that fired it: its steps resolve
+``datasets:/NAME@latest`` to that version even if a newer one lands while it runs, and the
+pipeline run's ``trigger`` names it (``datasets:/customers/5``). Missed cron times
 are not back-filled: after a pause the schedule runs once and its next time is computed from then.
 Before running, the scheduler claims the schedule with a compare-and-set, so two schedulers on one
 database run it once. A failed run (or a target that no longer imports) is recorded on the schedule
@@ -21,6 +24,7 @@ from typing import Any
 from loopml.core.clock import now_ms
 from loopml.core.errors import InvalidInput
 from loopml.core.ids import new_id
+from loopml.core.reads import describe_pins, pinned
 from loopml.pipelines.executors import check_executor
 from loopml.pipelines.loader import check_target, load_pipeline
 from loopml.store.sql.schedules import SqlScheduleStore
@@ -48,6 +52,8 @@ class ScheduleResult:
     run_id: str | None
     error: str | None
     started_at: int
+    trigger: str | None = None
+    """The dataset version a dataset-triggered run was pinned to, e.g. ``datasets:/customers/5``."""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -192,7 +198,10 @@ def run_due(now: Now = None) -> list[ScheduleResult]:
         )
         if not claimed:  # another scheduler took it (or it was deleted) since we listed it
             continue
-        result = _run_one(schedule, item.reasons, at)
+        pins = {}
+        if "dataset" in item.reasons and item.dataset_version is not None:
+            pins = {schedule["on_dataset"]: item.dataset_version}
+        result = _run_one(schedule, item.reasons, at, pins)
         store.record(
             schedule["id"], {"last_run_id": result.run_id, "last_status": result.status, "last_error": result.error}
         )
@@ -200,20 +209,22 @@ def run_due(now: Now = None) -> list[ScheduleResult]:
     return results
 
 
-def _run_one(schedule: dict[str, Any], reasons: tuple[str, ...], at: int) -> ScheduleResult:
+def _run_one(schedule: dict[str, Any], reasons: tuple[str, ...], at: int, pins: dict[str, int]) -> ScheduleResult:
     from loopml.pipelines.errors import StepFailed
 
     run_id: str | None = None
     error: str | None = None
     try:
         found = load_pipeline(schedule["target"])
-        run_id = found.run(params=_coerce(found, schedule["params"]), executor=schedule["executor"]).id
+        with pinned(pins):
+            run_id = found.run(params=_coerce(found, schedule["params"]), executor=schedule["executor"]).id
     except StepFailed as exc:
         run_id, error = exc.run_id, str(exc)
     except Exception as exc:  # a broken target must not stop the other schedules
         error = f"{type(exc).__name__}: {exc}"
     status = "FAILED" if error else "SUCCEEDED"
-    return ScheduleResult(schedule["id"], schedule["target"], reasons, status, run_id, error, at)
+    trigger = describe_pins(pins)
+    return ScheduleResult(schedule["id"], schedule["target"], reasons, status, run_id, error, at, trigger)
 
 
 def _coerce(found: Any, params: dict[str, Any]) -> dict[str, Any]:

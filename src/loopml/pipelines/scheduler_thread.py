@@ -55,7 +55,7 @@ class BackgroundScheduler:
 
 
 def _log(result: ScheduleResult) -> None:
-    reasons = "+".join(result.reasons)
+    reasons = "+".join(result.reasons) + (f" {result.trigger}" if result.trigger else "")
     if result.status == "SUCCEEDED":
         logger.info("schedule %s (%s, %s): run %s succeeded", result.schedule_id[:8], result.target, reasons,
                     result.run_id)  # fmt: skip

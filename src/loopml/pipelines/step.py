@@ -40,6 +40,10 @@ class Step:
     ``resources``: what one attempt needs, e.g. ``{"cpus": 2}``; ``gpus``, ``memory`` (bytes) and
     custom Ray resources are honoured by the Ray executor, ``cpus`` also by the local pools
     (a step takes that many worker slots).
+    ``cache_key``: a function called with the step's arguments as keywords (upstream outputs as
+    their artifact SHA-256) before the cache is consulted; what it returns (``str``, ``bytes`` or a
+    JSON value) joins the cache key. Use it for what loopml cannot see the step read, e.g. the
+    ``max(updated_at)`` of a table in an outside database.
     """
 
     def __init__(
@@ -54,6 +58,7 @@ class Step:
         name: str | None = None,
         outputs: tuple[str, ...] | list[str] | None = None,
         resources: Mapping[str, float] | None = None,
+        cache_key: Callable[..., Any] | None = None,
     ) -> None:
         self.fn = fn
         self.cache = cache
@@ -64,6 +69,7 @@ class Step:
         self.name = name
         self.outputs = outputs
         self.resources = resources
+        self.cache_key = cache_key
         functools.update_wrapper(self, fn)
 
     @property
@@ -94,6 +100,11 @@ class Step:
                 )
             if len(set(names)) != len(names):
                 raise InvalidInput(f"Invalid outputs={self.outputs!r} for {where}: output names must be unique.")
+        if self.cache_key is not None and not callable(self.cache_key):
+            raise InvalidInput(
+                f"Invalid cache_key={self.cache_key!r} for {where}: use a function of the step's arguments "
+                "(keywords) returning a str, bytes or JSON value, e.g. cache_key=lambda **_: db_last_update()."
+            )
         if self.resources is not None:
             valid = isinstance(self.resources, Mapping) and all(
                 isinstance(k, str) and k and isinstance(v, int | float) and not isinstance(v, bool) and v >= 0
@@ -187,6 +198,8 @@ def step(
     version: str = "1",
     name: str | None = None,
     outputs: tuple[str, ...] | list[str] | None = None,
+    resources: Mapping[str, float] | None = None,
+    cache_key: Callable[..., Any] | None = None,
 ) -> Callable[[Callable[..., Any]], Step]: ...
 
 

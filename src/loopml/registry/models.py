@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from loopml.core import reads
 from loopml.core.errors import InvalidInput, NotFound
 from loopml.core.records import ModelVersion, Run
 from loopml.core.uris import check_name, parse_uri
@@ -76,10 +77,14 @@ def get_model_version(uri_or_name: str, version: int | None = None) -> ModelVers
         if version is not None:
             raise InvalidInput(f"Pass either a models:/ URI or a name and version, not both ({uri_or_name!r}).")
         parsed = parse_uri(uri_or_name, expect="models")
-        return registry.get_version(parsed.name, version=parsed.version, alias=parsed.alias)
+        found = registry.get_version(parsed.name, version=parsed.version, alias=parsed.alias)
+        reads.record_model(parsed.name, parsed.alias, found.version)
+        return found
     check_name(uri_or_name, field="model name")
     if version is None:
-        return registry.get_version(uri_or_name, alias="latest")
+        found = registry.get_version(uri_or_name, alias="latest")
+        reads.record_model(uri_or_name, "latest", found.version)
+        return found
     return registry.get_version(uri_or_name, version=version)
 
 

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from loopml import __version__
+from loopml.core import reads
 from loopml.core.clock import now_ms
 from loopml.core.errors import IntegrityError, InvalidInput, NotFound, SecurityError
 from loopml.core.hashing import sha256_file
@@ -155,6 +156,7 @@ def load_model(uri: str, *, trust: bool = False, trusted_types: Iterable[str] | 
     expected_manifest: str | None = None
     if parsed.scheme == "models":
         found = get_session().models.get_version(parsed.name, version=parsed.version, alias=parsed.alias)
+        reads.record_model(parsed.name, parsed.alias, found.version)  # a pipeline step's cache validity
         name, version, expected_manifest = found.name, found.version, found.manifest_sha256
         parsed = parse_uri(found.source, expect="runs")
     elif parsed.scheme != "runs":

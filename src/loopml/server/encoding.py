@@ -138,11 +138,12 @@ def model_json(model: dict[str, Any]) -> dict[str, Any]:
 
 _RUN_KEYS = (
     "id", "pipeline", "params", "status", "executor", "start_time", "end_time", "error", "resumed_from", "result",
-    "created_by",
+    "created_by", "trigger",
 )  # fmt: skip
 _STEP_KEYS = (
     "id", "pipeline_run_id", "name", "position", "upstream", "status", "cache_key", "cache_hit", "reused_from",
     "attempts", "start_time", "end_time", "duration_ms", "inputs", "outputs", "logs", "error", "traceback",
+    "miss_reason",
 )  # fmt: skip
 
 
@@ -159,6 +160,7 @@ def step_run_json(row: dict[str, Any]) -> dict[str, Any]:
     """A step run row, keys as plain strings and ``cache_hit`` a boolean."""
     data = {key: row[key] for key in _STEP_KEYS}
     data["cache_hit"] = bool(data["cache_hit"])
+    data["reads"] = row.get("reads")  # None: stored before steps' reads were recorded
     return data
 
 

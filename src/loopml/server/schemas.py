@@ -234,6 +234,22 @@ class StepArtifact(TypedDict):
     trusted: NotRequired[list[StrictStr]]
 
 
+class StepRead(TypedDict):
+    """Something a step resolved that can change (``loopml.core.reads``), checked again on cache lookup."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
+
+    kind: Literal["dataset", "model", "file"]
+    ref: Annotated[StrictStr, Field(min_length=1, max_length=4096), AfterValidator(_no_nul)]
+    resolved: Annotated[StrictStr, Field(min_length=1, max_length=512), AfterValidator(_no_nul)]
+    size: NotRequired[Annotated[StrictInt, Field(ge=0, le=2**63 - 1)] | None]
+    mtime_ns: NotRequired[Annotated[StrictInt, Field(ge=-(2**63), le=2**63 - 1)] | None]
+    files: NotRequired[Count | None]
+
+
+StepReads = Annotated[list[StepRead], Field(max_length=10_000)]
+
+
 class PipelineRunCreate(_Request):
     """``POST /pipelines/runs``: a pipeline run starts (``created_by`` is the caller)."""
 
@@ -244,6 +260,7 @@ class PipelineRunCreate(_Request):
     executor: PipelineExecutor = "local"
     start_time: Millis
     resumed_from: HexId | None = None
+    trigger: Annotated[Text, Field(max_length=4096)] | None = None
 
 
 class PipelineRunFinish(_Request):
@@ -276,6 +293,10 @@ class StepRunCreate(_Request):
     logs: Text = ""
     error: Text | None = None
     traceback: Text | None = None
+    reads: StepReads | None = Field(
+        default_factory=list, description="What the step resolved that can change (null: unknown, never a cache hit)."
+    )
+    miss_reason: Text | None = None
 
 
 class StepRunUpdate(TypedDict, total=False):
@@ -303,6 +324,8 @@ class StepRunUpdate(TypedDict, total=False):
     logs: Text
     error: Text | None
     traceback: Text | None
+    reads: StepReads
+    miss_reason: Text | None
 
 
 # -- responses --------------------------------------------------------------------------------------
@@ -498,6 +521,7 @@ class PipelineRunOut(BaseModel):
     resumed_from: str | None
     result: Any = Field(description="What the pipeline returned (step outputs as {'$step', '$output'}).")
     created_by: str
+    trigger: str | None = Field(default=None, description="The dataset version a schedule ran it on, if any.")
 
 
 class PipelineRunSummary(PipelineRunOut):
@@ -529,6 +553,10 @@ class StepRunOut(BaseModel):
     logs: str
     error: str | None
     traceback: str | None
+    reads: list[dict[str, Any]] | None = Field(
+        default=None, description="What it resolved that can change (null: recorded before reads were)."
+    )
+    miss_reason: str | None = Field(default=None, description="Why a cached run with its key was not reused.")
 
 
 class StepRunList(BaseModel):

@@ -18,7 +18,7 @@ from loopml.store.sql.lookup import row_by_id_or_prefix
 from loopml.store.sql.tracking import record_audit
 
 _JSON_RUN = ("params", "result")
-_JSON_STEP = ("upstream", "inputs", "outputs")
+_JSON_STEP = ("upstream", "inputs", "outputs", "reads")
 TERMINAL = ("SUCCEEDED", "FAILED", "SKIPPED")
 
 

@@ -230,6 +230,8 @@ pipeline_runs = Table(
     # what the pipeline function returned, with step outputs as {"$step": ..., "$output": ...} (JSON)
     Column("result", Text, nullable=True),
     Column("created_by", String(256), nullable=False),
+    # what started it, when a dataset schedule did: the version(s) it is pinned to, e.g. datasets:/customers/5
+    Column("trigger", Text, nullable=True),
     Index("ix_pipeline_runs_pipeline_start", "pipeline", "start_time"),
     Index("ix_pipeline_runs_start", "start_time"),
 )
@@ -256,6 +258,9 @@ step_runs = Table(
     Column("logs", Text, nullable=False),
     Column("error", Text, nullable=True),
     Column("traceback", Text, nullable=True),
+    # what the step resolved that can change (dataset @latest, model aliases, files): JSON list, checked on lookup
+    Column("reads", Text, nullable=True),
+    Column("miss_reason", Text, nullable=True),  # why a cached run with the same key was not reused
     UniqueConstraint("pipeline_run_id", "name", name="uq_step_run_name"),
     Index("ix_step_runs_cache_key", "cache_key"),
 )
