@@ -190,7 +190,7 @@ def open_store() -> TrackingStore:
     from loopml.tracking.session import get_session
 
     session = get_session()
-    session.buffer.flush()
+    session.buffer.flush(raise_errors=False)
     return session.store
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
 
 from loopml.core.errors import InvalidInput, StoreError
 
-HEAD_REVISION = "0006"
+HEAD_REVISION = "0007"
 _WRITE = "loopml_write"
 _MIGRATION_LOCK_KEY = 0x6C6F6F706D6C  # "loopml"
 
