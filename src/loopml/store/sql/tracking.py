@@ -18,6 +18,8 @@ from loopml.core.ids import new_id
 from loopml.core.records import ArtifactInfo, AuditEvent, Experiment, Metric, Run, RunStatus
 from loopml.core.uris import check_name
 from loopml.core.validation import (
+    INT64_MAX,
+    INT64_MIN,
     check_key,
     check_metric_value,
     check_step,
@@ -368,18 +370,27 @@ def _string_dict(values: dict[str, Any] | None, field: str) -> dict[str, str]:
 
 
 def _metric_rows(run_id: str, points: Iterable[MetricPoint]) -> list[dict[str, Any]]:
+    """Rows to insert. Exact float/int types in range (the buffer's points) skip the full checks."""
     rows = []
+    append_row = rows.append
+    keys: set[str] = set()
     for point in points:
         key, value, step, timestamp = point
-        check_key(key, field="metric")
-        value = check_metric_value(key, value)
-        rows.append(
+        if key.__class__ is not str or key not in keys:
+            keys.add(check_key(key, field="metric"))
+        if value.__class__ is not float:
+            value = check_metric_value(key, value)
+        if step.__class__ is not int or not INT64_MIN <= step <= INT64_MAX:
+            step = check_step(key, step)
+        if timestamp.__class__ is not int or not 0 <= timestamp <= INT64_MAX:
+            timestamp = check_timestamp(key, timestamp)
+        append_row(
             {
                 "run_id": run_id,
                 "key": key,
                 "value": None if value != value else value,
-                "step": check_step(key, step),
-                "timestamp": check_timestamp(key, timestamp),
+                "step": step,
+                "timestamp": timestamp,
             }
         )
     return rows
