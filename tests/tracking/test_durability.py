@@ -43,7 +43,11 @@ def _wait(condition: object, timeout: float = 20.0) -> None:
 
 
 def lock_timeout_url(pg_url: str, ms: int = 100) -> str:
-    """``pg_url`` whose sessions give up waiting for a lock after ``ms`` (a real, quick write failure)."""
+    """``pg_url``, migrated, for sessions that give up waiting for a lock after ``ms`` (a real, quick write failure).
+
+    Migrated first with the plain URL: migrations wait on an advisory lock shared with other tests.
+    """
+    Database(pg_url).dispose()
     return f"{pg_url}%20-clock_timeout%3D{ms}"
 
 
