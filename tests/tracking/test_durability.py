@@ -206,3 +206,15 @@ def test_end_run_by_id(loopml_home: Path) -> None:
         lm.end_run("RUNNING", run_id=run.id)
     with pytest.raises(lm.NotFound):
         lm.end_run("KILLED", run_id="f" * 32)
+
+
+def test_logging_after_close_does_not_wait_forever(tmp_path: Path) -> None:
+    store = SqlTrackingStore(Database(f"sqlite:///{tmp_path / 'closed.db'}"))
+    run_id = _run_id(store)
+    buffer = MetricBuffer(store, actor="t", flush_size=10, max_points=10)
+    buffer.close()
+    for i in range(50):  # a full buffer with no flusher left: queue, do not block
+        buffer.add(run_id, "m", 1.0, i, TS)
+    assert buffer.flush() == 50
+    assert len(store.get_metric_history(run_id, "m")) == 50
+    store.close()

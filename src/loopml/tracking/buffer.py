@@ -109,9 +109,12 @@ class MetricBuffer:
             self._wake.set()
 
     def _wait_for_room(self) -> None:
-        """With the lock held: wake the flusher and wait until it takes the backlog."""
+        """With the lock held: wake the flusher and wait until it takes the backlog.
+
+        After :meth:`close` there is no flusher to wait for: the points queue until the next ``flush()``.
+        """
         self.waits += 1
-        while len(self._pending) >= self.capacity:
+        while len(self._pending) >= self.capacity and not self._stop.is_set():
             if self._thread is None or not self._thread.is_alive():
                 self._start()
             self._wake.set()
