@@ -99,11 +99,11 @@ class MetricBuffer:
     def add(self, run_id: str, key: str, value: float, step: int, timestamp: int) -> None:
         """Queue one point (the caller has validated it). Cheap: a lock and an append; waits when full."""
         with self._lock:
-            if len(self._pending) >= self.capacity:
-                self._wait_for_room()
             self._pending.append((run_id, key, value, step, timestamp))
             size = len(self._pending)
-            if self._thread is None:
+            if size >= self.capacity:
+                self._wait_for_room()
+            elif self._thread is None:
                 self._start()
         if size == self.flush_size:
             self._wake.set()
