@@ -118,7 +118,7 @@ class ActiveRun:
     def end(self, status: RunStatus | str = RunStatus.FINISHED) -> None:
         """Flush this run's metrics and mark it ``status``.
 
-        If some of its metric points could not be stored (see :class:`~loopml.MetricsLost`), the run
+        If some of its metric points could not be stored (see :class:`~loopml.core.errors.MetricsLost`), the run
         ends ``FAILED`` instead of ``FINISHED``, is tagged ``loopml.lost_metric_points``, and this raises.
         """
         if self._ended:
@@ -394,7 +394,7 @@ def log_dict(data: dict[str, Any], artifact_file: str) -> ArtifactInfo:
 def flush() -> int:
     """Write every buffered metric now; returns the number of points written.
 
-    Raises :class:`~loopml.MetricsLost` if metric points were lost since the last report (the store
+    Raises :class:`~loopml.core.errors.MetricsLost` if metric points were lost since the last report (the store
     stayed unreachable through every retry, or refused them), naming the runs and counts.
     """
     return get_session().buffer.flush()
