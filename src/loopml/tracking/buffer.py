@@ -5,9 +5,10 @@ A flush takes everything pending, groups it by run and writes each run's points 
 
 Guarantees (see docs/tracking.md, "Durability"):
 
-- **Bounded.** At most ``capacity`` points wait in memory. The capacity follows the measured
-  write rate (points one quarter of a flush interval takes to write), between ``flush_size``
-  and ``max_points``. A full buffer makes ``log_metric`` wait for the flusher (back-pressure).
+- **Bounded.** At most ``capacity`` points wait in memory. The capacity starts at ``flush_size``
+  and then follows the measured write rate (what a quarter of a flush interval writes), between
+  ``flush_size`` and ``max_points``. A full buffer makes ``log_metric`` wait for the flusher
+  (back-pressure).
 - **Prompt.** The flusher wakes every ``flush_interval`` (sooner when ``flush_size`` points
   wait) and takes the whole backlog, so on a healthy store a point is stored about one flush
   interval plus one write after it was logged, even if the process is then SIGKILLed.
@@ -75,8 +76,8 @@ class MetricBuffer:
         self.heartbeat_interval = heartbeat_interval
         self.on_flush = on_flush
         self.flushed_points = 0
-        self.capacity = max_points
-        """Current bound on pending points (adapts to the write rate, never above ``max_points``)."""
+        self.capacity = self.flush_size
+        """Current bound on pending points: ``flush_size`` until a write is measured, then adapted to the write rate."""
         self.waits = 0
         """How many times ``add`` waited for room (back-pressure)."""
         self._init_state()
