@@ -247,6 +247,8 @@ class HttpTrackingStore:
         if limit is None:
             try:
                 limit = int(self._json("GET", "/server-info")["max_json_bytes"])
+            except StoreError:
+                return int(FALLBACK_MAX_BODY_BYTES * BODY_HEADROOM)  # unreachable now: ask again next time
             except (LoopmlError, KeyError, TypeError, ValueError, orjson.JSONDecodeError):
                 limit = FALLBACK_MAX_BODY_BYTES  # an older server: assume less than the usual default
             self._max_body = limit
