@@ -12,6 +12,13 @@ variable                   meaning                                     default
 ``LOOPML_TOKEN``           bearer token for a remote server            none
 ``LOOPML_FLUSH_INTERVAL``  seconds between background metric flushes   ``1.0``
 ``LOOPML_FLUSH_SIZE``      buffered metric points that force a flush   ``5000``
+``LOOPML_BUFFER_MAX_POINTS`` most metric points held in memory; a full  ``100000``
+                           buffer makes ``log_metric`` wait
+``LOOPML_FLUSH_RETRIES``   attempts after a failed metric write before  ``5``
+                           its points count as lost (backoff 0.2 s,
+                           doubling, at most 5 s)
+``LOOPML_HEARTBEAT_INTERVAL`` seconds between heartbeats of a running  ``10.0``
+                           run; a run silent for 3 intervals is stale
 ``LOOPML_RAY_ADDRESS``     the Ray cluster for ``executor="ray"``      a local Ray started on demand
                            (``ray://host:10001``, ``host:6379``,
                            ``auto``)
@@ -42,9 +49,12 @@ from loopml.core.trust import parse_type_names
 
 _KEYS = (
     "home", "tracking_uri", "artifact_uri", "token", "flush_interval", "flush_size", "ray_address",
+    "buffer_max_points", "flush_retries", "heartbeat_interval",
     "header_timeout", "body_timeout", "keep_alive_timeout", "serve_max_inflight_bytes", "trusted_types",
 )  # fmt: skip
 DEFAULT_SERVE_MAX_INFLIGHT_BYTES = 64 << 20
+STALE_AFTER_HEARTBEATS = 3
+"""A running run whose last heartbeat is older than this many heartbeat intervals is shown as stale."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +68,9 @@ class Settings:
     flush_interval: float
     flush_size: int
     ray_address: str | None = None
+    buffer_max_points: int = 100_000
+    flush_retries: int = 5
+    heartbeat_interval: float = 10.0
     header_timeout: float = 10.0
     body_timeout: float = 30.0
     keep_alive_timeout: float = 15.0
@@ -69,6 +82,11 @@ class Settings:
     def is_remote(self) -> bool:
         """Whether tracking talks to a ``loopml server`` over HTTP."""
         return self.tracking_uri.startswith(("http://", "https://"))
+
+    @property
+    def stale_after_ms(self) -> int:
+        """Age of the last heartbeat past which a ``RUNNING`` run is shown as stale."""
+        return int(self.heartbeat_interval * STALE_AFTER_HEARTBEATS * 1000)
 
 
 def load_settings(environ: dict[str, str] | None = None, cwd: Path | None = None) -> Settings:
@@ -94,6 +112,9 @@ def load_settings(environ: dict[str, str] | None = None, cwd: Path | None = None
         flush_interval=_number("flush_interval", get("flush_interval") or "1.0", float),
         flush_size=_number("flush_size", get("flush_size") or "5000", int),
         ray_address=get("ray_address"),
+        buffer_max_points=_number("buffer_max_points", get("buffer_max_points") or "100000", int),
+        flush_retries=_number("flush_retries", get("flush_retries") or "5", int),
+        heartbeat_interval=_number("heartbeat_interval", get("heartbeat_interval") or "10.0", float),
         header_timeout=_number("header_timeout", get("header_timeout") or "10", float),
         body_timeout=_number("body_timeout", get("body_timeout") or "30", float),
         keep_alive_timeout=_number("keep_alive_timeout", get("keep_alive_timeout") or "15", float),

@@ -330,6 +330,8 @@ def test_openapi_describes_every_endpoint(http: httpx.Client, server: LiveServer
     paths = spec["paths"]
     expected = {
         ("/api/v1/health", "get"),
+        ("/api/v1/server-info", "get"),
+        ("/api/v1/runs/heartbeat", "post"),
         ("/api/v1/experiments", "post"),
         ("/api/v1/experiments", "get"),
         ("/api/v1/experiments/{id_or_name}", "get"),

@@ -16,6 +16,7 @@ from tests.store.test_tracking_store import (  # noqa: F401  (collected here aga
     populated,
     test_every_write_is_audited,
     test_experiments,
+    test_heartbeat,
     test_implements_protocol,
     test_log_batch_params_metrics_tags,
     test_log_batch_validates,

@@ -240,3 +240,23 @@ def test_every_write_is_audited(store: SqlTrackingStore) -> None:
     assert {e.actor for e in events} == {"bob"}
     assert events[1].details == {"metrics": 1, "params": ["a"], "tags": []}
     assert store.list_audit_events(object_type="experiment")[0].actor == "ann"
+
+
+def test_heartbeat(store: SqlTrackingStore) -> None:
+    exp = store.create_experiment("e", actor="ann")
+    run = store.create_run(exp.id, start_time=1_000, actor="ann")
+    done = store.create_run(exp.id, start_time=1_000, actor="ann")
+    assert run.heartbeat_at == 1_000 and store.get_run(run.id).heartbeat_at == 1_000
+    store.set_run_status(done.id, RunStatus.FINISHED, actor="ann")
+    store.heartbeat([run.id, done.id], actor="ann")
+    beat = store.get_run(run.id).heartbeat_at
+    assert beat is not None and beat > 1_000
+    assert store.get_run(done.id).heartbeat_at == 1_000  # ended runs keep their last heartbeat
+    assert store.get_run(run.id).is_stale(after_ms=60_000, now=beat + 1_000) is False
+    assert store.get_run(run.id).is_stale(after_ms=60_000, now=beat + 61_000) is True
+    assert store.get_run(done.id).is_stale(after_ms=1, now=beat + 61_000) is False  # only RUNNING runs go stale
+    store.heartbeat([], actor="ann")
+    store.heartbeat(["0" * 32], actor="ann")  # an unknown run is ignored: its process may outlive it
+    with pytest.raises(InvalidInput, match="run_ids"):
+        store.heartbeat([7], actor="ann")  # type: ignore[list-item]
+    assert [e.action for e in store.list_audit_events(object_id=run.id)] == ["run.create"]  # no audit per beat

@@ -62,3 +62,54 @@ def test_sigkill_mid_logging(loopml_home: Path) -> None:
     with lm.start_run() as after:  # and it keeps working
         lm.log_metric("m", 1)
     assert lm.get_run(after.id).metrics == {"m": 1.0}
+
+
+TIGHT_CHILD = textwrap.dedent(
+    """
+    import time
+    import loopml as lm
+    run = lm.start_run(name="tight")
+    print("RUN", run.id, flush=True)
+    i = 0
+    log = lm.log_metric
+    while True:
+        for _ in range(1000):
+            log("m", i, step=i)
+            i += 1
+        print("LOGGED", i, time.time(), flush=True)  # every point below i was logged by then
+    """
+)
+FLUSH_INTERVAL = 0.5
+MARGIN = 0.5
+"""Scheduling slack on a busy machine, on top of the guaranteed 1.25 flush intervals."""
+
+
+@pytest.mark.slow
+def test_sigkill_keeps_what_was_logged_more_than_a_flush_interval_before(loopml_home: Path) -> None:
+    """The documented guarantee: after a SIGKILL, every point logged at least 1.25 flush intervals
+    (one interval, plus at most a quarter interval to write the bounded backlog) before the kill is stored."""
+    env = {**os.environ, "LOOPML_HOME": str(loopml_home), "LOOPML_FLUSH_INTERVAL": str(FLUSH_INTERVAL)}
+    logged: list[tuple[int, float]] = []
+    with subprocess.Popen([sys.executable, "-c", TIGHT_CHILD], env=env, stdout=subprocess.PIPE, text=True) as child:
+        assert child.stdout is not None
+        run_id = child.stdout.readline().split()[1]
+        started = time.time()
+        while time.time() - started < 4:  # a tight loop for 4 s: far more than the buffer's bound
+            line = child.stdout.readline()
+            count, when = line.split()[1:]
+            logged.append((int(count), float(when)))
+        os.kill(child.pid, signal.SIGKILL)
+        killed_at = time.time()
+        child.wait(timeout=30)
+        for line in child.stdout.read().splitlines():
+            if line.startswith("LOGGED"):
+                count, when = line.split()[1:]
+                logged.append((int(count), float(when)))
+    cutoff = killed_at - 1.25 * FLUSH_INTERVAL - MARGIN
+    due = max(count for count, when in logged if when <= cutoff)
+    total = logged[-1][0]
+    assert due >= 10_000, "child did not make progress"
+    values = {int(m.value) for m in lm.get_metric_history(run_id, "m")}
+    missing = set(range(due)) - values
+    assert not missing, f"{len(missing)} of the {due} points logged before the cutoff were lost (logged {total})"
+    assert values <= set(range(total + 1000))  # nothing invented

@@ -1,4 +1,6 @@
-"""``loopml runs``: list, show and compare tracked runs (through the SDK's tracking store)."""
+"""``loopml runs``: list, show, compare and end tracked runs (through the SDK's tracking store).
+
+A ``RUNNING`` run whose process stopped sending heartbeats shows as ``RUNNING (stale)``."""
 
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ if TYPE_CHECKING:
     from loopml.store.base import TrackingStore
 
 app = typer.Typer(
-    help="Runs: list, inspect and compare tracked runs.",
+    help="Runs: list, inspect, compare and end tracked runs.",
     epilog='Example: [bold]loopml runs list --experiment quickstart --order-by "metrics.test_roc_auc DESC"[/bold]',
     no_args_is_help=True,
 )
@@ -31,7 +33,14 @@ SYSTEM_TAG_PREFIX = "loopml."
 MAX_METRIC_COLUMNS = 12
 COLUMN_GAP = 3  # padding and separator Rich puts around each column of output.new_table
 MIN_PREFIX = 4
-STATUS_STYLES = {"FINISHED": "green", "RUNNING": "cyan", "FAILED": "red", "KILLED": "yellow"}
+STATUS_STYLES = {
+    "FINISHED": "green",
+    "RUNNING": "cyan",
+    "FAILED": "red",
+    "KILLED": "yellow",
+    "RUNNING (stale)": "magenta",
+}
+END_STATUSES = ("FINISHED", "FAILED", "KILLED")
 _HEX_PREFIX = re.compile(r"[0-9a-f]{1,32}")
 _METRIC_REF = re.compile(r"\bmetrics?\.(`[^`]+`|\"[^\"]+\"|[A-Za-z0-9_.\-/:]+)")
 
@@ -71,7 +80,8 @@ def list_runs(
     experiment_ids = None if experiment is None else [resolve_experiment(store, experiment).id]
     found = store.search_runs(experiment_ids, filter=filter_, order_by=order_by, max_results=max_results)
     if as_json:
-        output.print_json([run_json(run, names.get(run.experiment_id)) for run in found])
+        stale_after = stale_after_ms()
+        output.print_json([run_json(run, names.get(run.experiment_id), stale_after) for run in found])
         return
     console = output.stdout()
     if not found:
@@ -106,7 +116,7 @@ def show_run(
     tags = run.tags if all_tags else {k: v for k, v in run.tags.items() if not k.startswith(SYSTEM_TAG_PREFIX)}
     hidden = len(run.tags) - len(tags)
     if as_json:
-        data = run_json(run, experiment)
+        data = run_json(run, experiment, stale_after_ms())
         data["tags"] = tags
         data["artifacts"] = [{"path": a.path, "size": a.size, "sha256": a.sha256} for a in artifacts]
         output.print_json(data)
@@ -120,12 +130,13 @@ def show_run(
         ("Run", run.id),
         ("Name", run.name),
         ("Experiment", f"{experiment} ({run.experiment_id})"),
-        ("Status", _status(run.status)),
+        ("Status", _status(status_text(run, stale_after_ms()))),
         ("User", run.user),
         ("Started", output.fmt_time(run.start_time)),
         ("Ended", output.fmt_time(run.end_time)),
         ("Duration", duration),
         ("Parent", run.parent_run_id or output.MISSING),
+        ("Heartbeat", output.fmt_time(run.heartbeat_at) if run.status.value == "RUNNING" else output.MISSING),
     ):
         info.add_row(label, value)
     console.print(info)
@@ -182,6 +193,33 @@ def compare_runs(
     output.stdout().print(table)
 
 
+@app.command(
+    "end",
+    epilog="Example: [bold]loopml runs end 3f2a9c1e --status KILLED[/bold]  (a run whose process was killed)",
+)
+def end_run(
+    run_id: Annotated[str, typer.Argument(help=f"Run id, or a unique prefix of at least {MIN_PREFIX} characters.")],
+    status: Annotated[
+        str, typer.Option("--status", "-s", help=f"Final status: {', '.join(END_STATUSES)}.", show_default=True)
+    ] = "KILLED",
+    as_json: output.JsonFlag = False,
+) -> None:
+    """End a run left RUNNING, e.g. by a process that was killed (recorded in the audit log)."""
+    from loopml.tracking.fluent import end_run as end
+
+    final = status.strip().upper()
+    if final not in END_STATUSES:
+        raise InvalidInput(f"Invalid --status {status!r}; choose one of {', '.join(END_STATUSES)}.")
+    store = open_store()
+    run = resolve_run(store, run_id)
+    end(final, run_id=run.id)
+    ended = store.get_run(run.id)
+    if as_json:
+        output.print_json(run_json(ended, _experiment_name(store, ended.experiment_id), stale_after_ms()))
+        return
+    output.stdout().print(f"Run {ended.id} ({escape(ended.name)}) ended: {_status(ended.status.value)}")
+
+
 # -- helpers (no I/O beyond the store) --------------------------------------------------------------
 
 
@@ -190,8 +228,20 @@ def open_store() -> TrackingStore:
     from loopml.tracking.session import get_session
 
     session = get_session()
-    session.buffer.flush()
+    session.buffer.flush(raise_errors=False)
     return session.store
+
+
+def stale_after_ms() -> int:
+    """Heartbeat age past which a running run is shown as stale (3 x ``LOOPML_HEARTBEAT_INTERVAL``)."""
+    from loopml.tracking.session import get_session
+
+    return get_session().settings.stale_after_ms
+
+
+def status_text(run: Run, stale_after: int) -> str:
+    """The status as shown: ``RUNNING (stale)`` for a running run whose heartbeats stopped."""
+    return f"{run.status.value} (stale)" if run.is_stale(stale_after) else run.status.value
 
 
 def resolve_experiment(store: TrackingStore, name: str) -> Experiment:
@@ -226,9 +276,10 @@ def resolve_run(store: TrackingStore, ref: str) -> Run:
     return matches[0]
 
 
-def run_json(run: Run, experiment_name: str | None) -> dict[str, Any]:
-    """A run as the ``--json`` outputs show it."""
+def run_json(run: Run, experiment_name: str | None, stale_after: int) -> dict[str, Any]:
+    """A run as the ``--json`` outputs show it (``stale``: running, but its heartbeats stopped)."""
     data = run.to_dict()
+    data["stale"] = run.is_stale(stale_after)
     data["experiment_name"] = experiment_name
     data["duration_ms"] = output.duration_ms(run.start_time, run.end_time)
     return data
@@ -246,13 +297,14 @@ def runs_table(
 ) -> Table:
     """The ``runs list`` table; an Experiment column when ``experiment_names`` is given."""
     headers = ["Run", "Name", *(["Experiment"] if experiment_names is not None else []), "Status", "Start", "Duration"]
+    stale_after = stale_after_ms()
     rows = []
     for run in runs:
         row = [output.short_id(run.id), run.name]
         if experiment_names is not None:
             row.append(experiment_names.get(run.experiment_id, run.experiment_id))
         row += [
-            run.status.value,
+            status_text(run, stale_after),
             output.fmt_time(run.start_time, seconds=False),
             output.fmt_duration(output.duration_ms(run.start_time, run.end_time)),
         ]

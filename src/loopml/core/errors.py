@@ -10,7 +10,9 @@ Every error loopml raises on purpose derives from :class:`LoopmlError`::
     ├── Forbidden           known caller, insufficient role              (HTTP 403)
     ├── IntegrityError      stored bytes do not match their hash         (HTTP 500)
     ├── SecurityError       refusing to do something unsafe              (HTTP 403)
-    └── StoreError          a backend (database, server) failed          (HTTP 503)
+    ├── StoreError          a backend (database, server) failed          (HTTP 503)
+    │   └── PartialWrite    a split batch failed after some parts were stored
+    └── MetricsLost         buffered metric points could not be stored (raised by flush/end_run)
 
 Third-party errors are wrapped at the boundary with ``raise ... from exc``; the HTTP
 layer maps this tree to status codes in one place (``loopml.server.errors``).
@@ -84,6 +86,32 @@ class StoreError(LoopmlError):
     status_code = 503
 
 
+class PartialWrite(StoreError):
+    """A batch sent in several requests failed after ``written`` of its metric points were stored."""
+
+    def __init__(self, message: str, *, written: int) -> None:
+        super().__init__(message)
+        self.written = written
+
+
+class MetricsLost(LoopmlError):
+    """Buffered metric points could not be stored, even after retries.
+
+    ``lost`` maps each run id to ``(points lost, last reason)``. Raised by ``lm.flush()`` and
+    when the run ends; the run's status is then ``FAILED``.
+    """
+
+    status_code = 503
+
+    def __init__(self, lost: dict[str, tuple[int, str]]) -> None:
+        parts = "; ".join(f"{count} points of run {run_id} ({reason})" for run_id, (count, reason) in lost.items())
+        super().__init__(
+            f"Lost metric points that could not be stored: {parts}. "
+            "Check that the tracking store is reachable and the run exists, then log them again."
+        )
+        self.lost = dict(lost)
+
+
 ERROR_TYPES: dict[str, type[LoopmlError]] = {
     cls.__name__: cls
     for cls in (
@@ -98,6 +126,7 @@ ERROR_TYPES: dict[str, type[LoopmlError]] = {
         StoreError,
     )
 }
+"""Errors a server may name in a response body (client-side ones such as ``MetricsLost`` are not here)."""
 
 
 def invalid(field: str, problem: str, message: str | None = None) -> InvalidInput:

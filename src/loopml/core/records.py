@@ -61,10 +61,23 @@ class Run:
     params: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+    heartbeat_at: int | None = None
+    """Epoch ms of the last sign of life from the process tracking it (set while ``RUNNING``)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary."""
         return asdict(self)
+
+    def is_stale(self, after_ms: int, now: int | None = None) -> bool:
+        """Whether the run is ``RUNNING`` but its process has not sent a heartbeat for ``after_ms``.
+
+        Such a run's process most likely died (SIGKILL, out of memory, lost machine); end it with
+        ``loopml runs end RUN --status KILLED``.
+        """
+        if self.status is not RunStatus.RUNNING:
+            return False
+        last = self.heartbeat_at if self.heartbeat_at is not None else self.start_time
+        return (now_ms() if now is None else now) - last > after_ms
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,7 +56,7 @@ def experiment_json(experiment: Experiment) -> dict[str, Any]:
     return {"id": experiment.id, "name": experiment.name, "created_at": experiment.created_at, "tags": experiment.tags}
 
 
-def run_json(run: Run) -> dict[str, Any]:
+def run_json(run: Run, stale_after_ms: int) -> dict[str, Any]:
     return {
         "id": run.id,
         "experiment_id": run.experiment_id,
@@ -69,6 +69,8 @@ def run_json(run: Run) -> dict[str, Any]:
         "params": run.params,
         "metrics": {k: encode_float(v) for k, v in run.metrics.items()},
         "tags": run.tags,
+        "heartbeat_at": run.heartbeat_at,
+        "stale": run.is_stale(stale_after_ms),
     }
 
 

@@ -128,6 +128,12 @@ class BatchLog(_Request):
     tags: dict[str, Scalar] = Field(default_factory=dict)
 
 
+class Heartbeat(_Request):
+    """``POST /runs/heartbeat``: the tracking process of these runs is alive."""
+
+    run_ids: list[StrictStr] = Field(max_length=10_000)
+
+
 class RunSearch(_Request):
     """``POST /runs/search``; ``filter`` and ``order_by`` use the grammar of ``loopml.store.search``."""
 
@@ -336,6 +342,14 @@ class Health(BaseModel):
     version: str
 
 
+class ServerInfo(BaseModel):
+    """What a client needs to know to talk to this server well."""
+
+    version: str
+    max_json_bytes: int = Field(description="Largest JSON request body accepted; clients split batches below it.")
+    max_artifact_bytes: int = Field(description="Largest artifact upload accepted.")
+
+
 class ExperimentOut(BaseModel):
     id: str
     name: str
@@ -359,6 +373,8 @@ class RunOut(BaseModel):
     params: dict[str, str]
     metrics: dict[str, OutFloat] = Field(description="Latest value of each metric.")
     tags: dict[str, str]
+    heartbeat_at: int | None = Field(description="Epoch ms of the tracking process's last heartbeat.")
+    stale: bool = Field(description="RUNNING, but no heartbeat for 3 heartbeat intervals: its process likely died.")
 
 
 class RunList(BaseModel):

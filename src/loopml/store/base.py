@@ -66,6 +66,10 @@ class TrackingStore(Protocol):
         """Move a run to ``status`` (terminal states record ``end_time``)."""
         ...
 
+    def heartbeat(self, run_ids: Sequence[str], *, actor: str) -> None:
+        """Record that the process tracking these runs is alive (running runs only)."""
+        ...
+
     def log_batch(
         self,
         run_id: str,

@@ -9,6 +9,12 @@ with orjson; JSON has no NaN or infinity, so non-finite metric values travel as 
 ``"NaN"``, ``"Infinity"`` and ``"-Infinity"`` (:func:`encode_float` / :func:`decode_float`).
 Error responses become the loopml exception named by the body's ``type`` with the server's
 message; an unreachable server is a :class:`~loopml.StoreError` naming the URL.
+
+``log_batch`` keeps each request under the server's JSON body limit, read once per store from
+``GET /server-info`` (:data:`FALLBACK_MAX_BODY_BYTES` if the server does not say): a larger batch
+goes as several requests (params and tags with the first), and a 413 halves the request and
+lowers the limit. If a later request fails, :class:`~loopml.core.errors.PartialWrite` says how
+many points were stored, so a retry resends only the rest.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from loopml.core.errors import (
     InvalidInput,
     LoopmlError,
     NotFound,
+    PartialWrite,
     StoreError,
     Unauthorized,
 )
@@ -54,6 +61,12 @@ SHA256_HEADER = "X-Loopml-Sha256"
 
 NONFINITE: dict[str, float] = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 """The wire spelling of the floats JSON cannot express."""
+
+FALLBACK_MAX_BODY_BYTES = 4 << 20
+"""Body limit assumed when the server does not advertise one (servers default to 16 MiB)."""
+BODY_HEADROOM = 0.9
+"""Share of the server's limit a batch request may use."""
+MIN_BODY_BYTES = 4096
 
 _GET_RETRY_DELAYS = (0.1, 0.3, 1.0)
 _GET_RETRYABLE = (httpx.ConnectError, httpx.ConnectTimeout, httpx.ReadError, httpx.RemoteProtocolError)
@@ -109,6 +122,7 @@ class HttpTrackingStore:
         }
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
+        self._max_body: int | None = None  # the server's JSON body limit, read on first use
         self._client = self._new_client()
         _LIVE_STORES.add(self)
 
@@ -191,13 +205,77 @@ class HttpTrackingStore:
         tags: dict[str, str] | None = None,
         actor: str,
     ) -> None:
+        """Write in one request, or in several under the server's body limit (params and tags go first)."""
         params = _string_dict(params, "param")
         tags = _string_dict(tags, "tag")
         points = _metric_points(metrics)
         if not (points or params or tags):
             return
-        body = {"metrics": points, "params": params, "tags": tags}
-        self.request("POST", f"/runs/{_segment(run_id)}/batch", json=body, actor=actor)
+        path = f"/runs/{_segment(run_id)}/batch"
+        budget = self.max_body_bytes()
+        content: bytes | None = orjson.dumps({"metrics": points, "params": params, "tags": tags})
+        per_request = len(points) if len(content) <= budget else max(1, int(len(points) * budget / len(content)))
+        written = 0
+        while True:
+            chunk = points[written : written + per_request]
+            if content is None:
+                first = written == 0
+                body = {"metrics": chunk, "params": params if first else {}, "tags": tags if first else {}}
+                content = orjson.dumps(body)
+            if len(content) > budget and len(chunk) > 1:
+                per_request, content = max(1, len(chunk) // 2), None
+                continue
+            if not self._post_batch(path, content, actor, run_id, written, len(points), len(chunk)):
+                budget = self.max_body_bytes()
+                per_request, content = max(1, len(chunk) // 2), None
+                continue
+            written += len(chunk)
+            content = None
+            if written >= len(points):
+                return
+
+    def heartbeat(self, run_ids: Sequence[str], *, actor: str) -> None:
+        """Tell the server the process tracking ``run_ids`` is alive."""
+        if isinstance(run_ids, str) or not all(isinstance(i, str) and i for i in run_ids):
+            raise InvalidInput(f"run_ids must be a list of run id strings, got {run_ids!r}.")
+        if run_ids:
+            self.request("POST", "/runs/heartbeat", json={"run_ids": list(run_ids)}, actor=actor)
+
+    def max_body_bytes(self) -> int:
+        """The request body size batches stay under: a share of the limit the server advertises."""
+        limit = self._max_body
+        if limit is None:
+            try:
+                limit = int(self._json("GET", "/server-info")["max_json_bytes"])
+            except StoreError:
+                return int(FALLBACK_MAX_BODY_BYTES * BODY_HEADROOM)  # unreachable now: ask again next time
+            except (LoopmlError, KeyError, TypeError, ValueError, orjson.JSONDecodeError):
+                limit = FALLBACK_MAX_BODY_BYTES  # an older server: assume less than the usual default
+            self._max_body = limit
+        return max(MIN_BODY_BYTES, int(limit * BODY_HEADROOM))
+
+    def _post_batch(
+        self, path: str, content: bytes, actor: str, run_id: str, written: int, total: int, count: int
+    ) -> bool:
+        """POST one batch request of ``count`` points; ``False`` on a 413 a smaller one may avoid (limit lowered)."""
+        try:
+            response = self._send(
+                "POST", path, content=content, headers={"Content-Type": "application/json"}, actor=actor
+            )
+        except StoreError as exc:
+            raise _partial(exc, run_id, written, total) from exc
+        status = response.status_code
+        if status < 400:
+            return True
+        if status == 413 and count > 1:
+            self._max_body = max(MIN_BODY_BYTES, len(content) // 2)
+            return False
+        error = self.error_from(response)
+        if (status == 429 or status >= 500) and not isinstance(error, StoreError):
+            error = StoreError(f"loopml server at {self.base_url} answered HTTP {status}: {error.message}")
+        if isinstance(error, StoreError):
+            raise _partial(error, run_id, written, total) from error
+        raise error
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         check_key(key, field="metric")
@@ -267,10 +345,26 @@ class HttpTrackingStore:
         GETs are retried a few times on connection errors; other methods only when the
         connection could not be opened at all (so the request was never sent).
         """
-        request_headers = dict(headers) if headers else {}
         if json is not None:
             content = orjson.dumps(json)
-            request_headers["Content-Type"] = "application/json"
+            headers = {**(headers or {}), "Content-Type": "application/json"}
+        response = self._send(method, path, params=params, content=content, headers=headers, actor=actor)
+        if response.status_code >= 400:
+            raise self.error_from(response)
+        return response
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        actor: str | None = None,
+    ) -> httpx.Response:
+        """Send one request and return the response whatever its status (transport errors raise)."""
+        request_headers = dict(headers) if headers else {}
         if actor is not None:
             request_headers[ACTOR_HEADER] = quote(actor, safe="")
         retryable = _GET_RETRYABLE if method == "GET" else (httpx.ConnectError, httpx.ConnectTimeout)
@@ -284,8 +378,6 @@ class HttpTrackingStore:
                 time.sleep(_GET_RETRY_DELAYS[attempt])
             except httpx.HTTPError as exc:
                 raise self._transport_error(exc) from exc
-        if response.status_code >= 400:
-            raise self.error_from(response)
         return response
 
     @contextmanager
@@ -385,6 +477,16 @@ def _metric_points(points: Sequence[MetricPoint]) -> list[dict[str, Any]]:
     return out
 
 
+def _partial(error: StoreError, run_id: str, written: int, total: int) -> StoreError:
+    """``error`` as it stands after ``written`` of ``total`` points went through (a plain error if none did)."""
+    if not written:
+        return error
+    return PartialWrite(
+        f"Metric batch of run {run_id} failed after {written} of {total} points were stored: {error.message}",
+        written=written,
+    )
+
+
 def _experiment(data: dict[str, Any]) -> Experiment:
     return Experiment(data["id"], data["name"], data["created_at"], data["tags"])
 
@@ -402,4 +504,5 @@ def _run(data: dict[str, Any]) -> Run:
         data["params"],
         {k: decode_float(v) for k, v in data["metrics"].items()},
         data["tags"],
+        data.get("heartbeat_at"),
     )

@@ -24,7 +24,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from loopml.core.clock import now_ms
-from loopml.core.errors import InvalidInput, LoopmlError
+from loopml.core.errors import Conflict, InvalidInput, LoopmlError
 from loopml.core.records import ArtifactInfo, Experiment, Metric, Run, RunStatus
 from loopml.core.uris import parse_uri
 from loopml.core.validation import check_key, check_metric_value, check_step, check_timestamp
@@ -58,7 +58,7 @@ class ActiveRun:
     @property
     def info(self) -> Run:
         """The run as stored now (params, latest metrics, tags, status)."""
-        self._session.buffer.flush()
+        self._session.buffer.flush(raise_errors=False)
         return self._session.store.get_run(self.id)
 
     def log_metric(self, key: str, value: float, step: int | None = None, timestamp: int | None = None) -> None:
@@ -120,16 +120,34 @@ class ActiveRun:
         return self.log_text(json.dumps(data, indent=2, default=str), artifact_file)
 
     def end(self, status: RunStatus | str = RunStatus.FINISHED) -> None:
-        """Flush this run's metrics and mark it ``status``."""
+        """Flush this run's metrics and mark it ``status``.
+
+        If some of its metric points could not be stored (see :class:`~loopml.core.errors.MetricsLost`), the run
+        ends ``FAILED`` instead of ``FINISHED``, is tagged ``loopml.lost_metric_points``, and this raises.
+        """
         if self._ended:
             return
+        status = _status(status)
         self._ended = True
-        self._session.buffer.flush()
-        self._session.store.set_run_status(self.id, RunStatus(status), actor=self._session.actor)
-        stack = self._stack if self._stack is not None else self._session.runs
-        with self._session.lock:
+        session = self._session
+        session.buffer.flush(raise_errors=False)
+        session.buffer.untrack_run(self.id)
+        lost = session.buffer.lost_points(self.id)
+        if lost:
+            if status is RunStatus.FINISHED:
+                status = RunStatus.FAILED
+            try:
+                session.store.log_batch(self.id, tags={"loopml.lost_metric_points": str(lost)}, actor=session.actor)
+            except LoopmlError as exc:
+                logger.warning("Could not tag run %s with its %d lost metric points: %s", self.id, lost, exc)
+        session.store.set_run_status(self.id, status, actor=session.actor)
+        stack = self._stack if self._stack is not None else session.runs
+        with session.lock:
             if self in stack:
                 stack.remove(self)
+        error = session.buffer.take_lost(self.id)
+        if error is not None:
+            raise error
 
     def __enter__(self) -> ActiveRun:
         return self
@@ -202,6 +220,7 @@ def start_run(
         )
     active = ActiveRun(run, session)
     active._stack = stack
+    session.buffer.track_run(run.id)
     with session.lock:
         stack.append(active)
     if scope is not None:
@@ -258,11 +277,38 @@ def _stack(session: Session) -> list[ActiveRun]:
     return scope.stack if scope is not None else session.runs
 
 
-def end_run(status: RunStatus | str = RunStatus.FINISHED) -> None:
-    """End the innermost active run (no-op when none is active)."""
-    run = active_run()
-    if run is not None:
-        run.end(status)
+def end_run(status: RunStatus | str = RunStatus.FINISHED, *, run_id: str | None = None) -> None:
+    """End the innermost active run (no-op when none is active), or the run ``run_id``.
+
+    With ``run_id``, the run may belong to another process, such as one that was killed and left
+    it ``RUNNING`` (``lm.end_run("KILLED", run_id=...)``); ``Conflict`` if it has already ended.
+    """
+    if run_id is None:
+        run = active_run()
+        if run is not None:
+            run.end(status)
+        return
+    session = get_session()
+    status = _status(status)
+    if status is RunStatus.RUNNING:
+        raise InvalidInput(f"Cannot end run {run_id} with status RUNNING; use FINISHED, FAILED or KILLED.")
+    with session.lock:
+        mine = [r for r in [*session.runs, *(_stack(session))] if r.id == run_id]
+    if mine:
+        mine[0].end(status)
+        return
+    stored = session.store.get_run(run_id)
+    if stored.status is not RunStatus.RUNNING:
+        raise Conflict(f"Run {run_id} already ended with status {stored.status.value}; it cannot end again.")
+    session.store.set_run_status(run_id, status, actor=session.actor)
+
+
+def _status(status: RunStatus | str) -> RunStatus:
+    try:
+        return RunStatus(status)
+    except ValueError:
+        valid = ", ".join(s.value for s in RunStatus)
+        raise InvalidInput(f"Invalid run status {status!r}; valid statuses are {valid}.") from None
 
 
 def _current() -> ActiveRun:
@@ -350,7 +396,11 @@ def log_dict(data: dict[str, Any], artifact_file: str) -> ArtifactInfo:
 
 
 def flush() -> int:
-    """Write every buffered metric now; returns the number of points written."""
+    """Write every buffered metric now; returns the number of points written.
+
+    Raises :class:`~loopml.core.errors.MetricsLost` if metric points were lost since the last report (the store
+    stayed unreachable through every retry, or refused them), naming the runs and counts.
+    """
     return get_session().buffer.flush()
 
 
@@ -360,7 +410,7 @@ def flush() -> int:
 def get_run(run_id: str) -> Run:
     """A run with its params, latest metrics and tags."""
     session = get_session()
-    session.buffer.flush()
+    session.buffer.flush(raise_errors=False)
     return session.store.get_run(run_id)
 
 
@@ -377,7 +427,7 @@ def list_experiments() -> list[Experiment]:
 def get_metric_history(run_id: str, key: str) -> list[Metric]:
     """Every logged point of one metric, ordered by step."""
     session = get_session()
-    session.buffer.flush()
+    session.buffer.flush(raise_errors=False)
     return session.store.get_metric_history(run_id, key)
 
 
@@ -394,7 +444,7 @@ def search_runs(
     ``"metrics.f1 > 0.8 and params.model = 'rf'"``.
     """
     session = get_session()
-    session.buffer.flush()
+    session.buffer.flush(raise_errors=False)
     if experiment is None:
         experiment_ids = [_resolve_experiment(session, None)]
     else:

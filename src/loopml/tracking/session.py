@@ -41,6 +41,9 @@ class Session:
             actor=self.actor,
             flush_interval=settings.flush_interval,
             flush_size=settings.flush_size,
+            max_points=settings.buffer_max_points,
+            retries=settings.flush_retries,
+            heartbeat_interval=settings.heartbeat_interval,
         )
 
     @functools.cached_property

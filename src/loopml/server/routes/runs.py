@@ -1,4 +1,4 @@
-"""``/runs``: create, get, update status, batched logging, metric history, search."""
+"""``/runs``: create, get, update status, heartbeat, batched logging, metric history, search."""
 
 from __future__ import annotations
 
@@ -10,7 +10,16 @@ from loopml.core.records import RunStatus
 from loopml.server.auth import Reader, Writer
 from loopml.server.backend import BackendDep
 from loopml.server.encoding import JSONResponse, metrics_json, run_json
-from loopml.server.schemas import BatchLog, MetricHistory, RunCreate, RunList, RunOut, RunSearch, RunUpdate
+from loopml.server.schemas import (
+    BatchLog,
+    Heartbeat,
+    MetricHistory,
+    RunCreate,
+    RunList,
+    RunOut,
+    RunSearch,
+    RunUpdate,
+)
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
@@ -24,7 +33,14 @@ def search_runs(body: RunSearch, caller: Reader, backend: BackendDep) -> Respons
         max_results=body.max_results,
         offset=body.offset,
     )
-    return JSONResponse({"runs": [run_json(r) for r in runs]})
+    stale_after = backend.settings.stale_after_ms
+    return JSONResponse({"runs": [run_json(r, stale_after) for r in runs]})
+
+
+@router.post("/heartbeat", status_code=204, summary="The tracking process of these runs is alive (writer)")
+def heartbeat(body: Heartbeat, caller: Writer, backend: BackendDep) -> Response:
+    backend.store.heartbeat(body.run_ids, actor=caller.actor)
+    return Response(status_code=204)
 
 
 @router.post("", status_code=201, response_model=RunOut, summary="Start a run (status RUNNING)")
@@ -37,18 +53,18 @@ def create_run(body: RunCreate, caller: Writer, backend: BackendDep) -> Response
         start_time=body.start_time,
         actor=caller.actor,
     )
-    return JSONResponse(run_json(run), status_code=201)
+    return JSONResponse(run_json(run, backend.settings.stale_after_ms), status_code=201)
 
 
 @router.get("/{run_id}", response_model=RunOut, summary="A run with its params, latest metrics and tags")
 def get_run(run_id: str, caller: Reader, backend: BackendDep) -> Response:
-    return JSONResponse(run_json(backend.store.get_run(run_id)))
+    return JSONResponse(run_json(backend.store.get_run(run_id), backend.settings.stale_after_ms))
 
 
 @router.patch("/{run_id}", response_model=RunOut, summary="Set a run's status (terminal states record end_time)")
 def update_run(run_id: str, body: RunUpdate, caller: Writer, backend: BackendDep) -> Response:
     backend.store.set_run_status(run_id, RunStatus(body.status), end_time=body.end_time, actor=caller.actor)
-    return JSONResponse(run_json(backend.store.get_run(run_id)))
+    return JSONResponse(run_json(backend.store.get_run(run_id), backend.settings.stale_after_ms))
 
 
 @router.post("/{run_id}/batch", status_code=204, summary="Log metrics, params and tags in one transaction")

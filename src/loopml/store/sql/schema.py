@@ -50,6 +50,7 @@ runs = Table(
     Column("end_time", BigInteger, nullable=True),
     Column("parent_run_id", String(32), ForeignKey("runs.id"), nullable=True),
     Column("user", String(256), nullable=False),
+    Column("heartbeat_at", BigInteger, nullable=True),
     Index("ix_runs_experiment_start", "experiment_id", "start_time"),
     Index("ix_runs_parent", "parent_run_id"),
 )

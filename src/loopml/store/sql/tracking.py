@@ -18,6 +18,8 @@ from loopml.core.ids import new_id
 from loopml.core.records import ArtifactInfo, AuditEvent, Experiment, Metric, Run, RunStatus
 from loopml.core.uris import check_name
 from loopml.core.validation import (
+    INT64_MAX,
+    INT64_MIN,
     check_key,
     check_metric_value,
     check_step,
@@ -155,12 +157,15 @@ class SqlTrackingStore:
                     end_time=None,
                     parent_run_id=parent_run_id,
                     user=actor,
+                    heartbeat_at=start,
                 )
             )
             if tags:
                 conn.execute(t.tags.insert(), [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()])
             _audit(conn, actor, "run.create", "run", run_id, {"experiment_id": experiment_id, "name": name})
-        return Run(run_id, experiment_id, name, RunStatus.RUNNING, start, None, parent_run_id, actor, {}, {}, tags)
+        return Run(
+            run_id, experiment_id, name, RunStatus.RUNNING, start, None, parent_run_id, actor, {}, {}, tags, start
+        )
 
     def get_run(self, run_id: str) -> Run:
         with self.db.read() as conn:
@@ -176,10 +181,26 @@ class SqlTrackingStore:
             valid = ", ".join(s.value for s in RunStatus)
             raise InvalidInput(f"Invalid run status {status!r}; valid statuses are {valid}.") from None
         end = None if status is RunStatus.RUNNING else (end_time or now_ms())
+        values: dict[str, Any] = {"status": status.value, "end_time": end}
+        if status is RunStatus.RUNNING:
+            values["heartbeat_at"] = now_ms()
         with self.db.write() as conn:
             _require_run(conn, run_id)
-            conn.execute(t.runs.update().where(t.runs.c.id == run_id).values(status=status.value, end_time=end))
+            conn.execute(t.runs.update().where(t.runs.c.id == run_id).values(**values))
             _audit(conn, actor, "run.set_status", "run", run_id, {"status": status.value})
+
+    def heartbeat(self, run_ids: Sequence[str], *, actor: str) -> None:
+        """Record that the processes tracking ``run_ids`` are alive (running runs only; one UPDATE, no audit)."""
+        ids = _run_ids(run_ids)
+        if not ids:
+            return
+        runs = t.runs.c
+        with self.db.write() as conn:
+            conn.execute(
+                t.runs.update()
+                .where(runs.id.in_(ids), runs.status == RunStatus.RUNNING.value)
+                .values(heartbeat_at=now_ms())
+            )
 
     # -- logging --------------------------------------------------------------------------------
 
@@ -378,6 +399,12 @@ def _clash(run_id: str, file: str, nested: str) -> Conflict:
     )
 
 
+def _run_ids(run_ids: Sequence[str]) -> list[str]:
+    if isinstance(run_ids, str) or not all(isinstance(i, str) and i for i in run_ids):
+        raise InvalidInput(f"run_ids must be a list of run id strings, got {run_ids!r}.")
+    return list(run_ids)
+
+
 def _string_dict(values: dict[str, Any] | None, field: str) -> dict[str, str]:
     if not values:
         return {}
@@ -387,18 +414,27 @@ def _string_dict(values: dict[str, Any] | None, field: str) -> dict[str, str]:
 
 
 def _metric_rows(run_id: str, points: Iterable[MetricPoint]) -> list[dict[str, Any]]:
+    """Rows to insert. Exact float/int types in range (the buffer's points) skip the full checks."""
     rows = []
+    append_row = rows.append
+    keys: set[str] = set()
     for point in points:
         key, value, step, timestamp = point
-        check_key(key, field="metric")
-        value = check_metric_value(key, value)
-        rows.append(
+        if key.__class__ is not str or key not in keys:
+            keys.add(check_key(key, field="metric"))
+        if value.__class__ is not float:
+            value = check_metric_value(key, value)
+        if step.__class__ is not int or not INT64_MIN <= step <= INT64_MAX:
+            step = check_step(key, step)
+        if timestamp.__class__ is not int or not 0 <= timestamp <= INT64_MAX:
+            timestamp = check_timestamp(key, timestamp)
+        append_row(
             {
                 "run_id": run_id,
                 "key": key,
                 "value": None if value != value else value,
-                "step": check_step(key, step),
-                "timestamp": check_timestamp(key, timestamp),
+                "step": step,
+                "timestamp": timestamp,
             }
         )
     return rows
@@ -449,6 +485,7 @@ def _hydrate(conn: Connection, rows: Sequence[Any]) -> list[Run]:
             params[r.id],
             metrics[r.id],
             tags[r.id],
+            r.heartbeat_at,
         )
         for r in rows
     ]
