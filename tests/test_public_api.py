@@ -13,7 +13,8 @@ SRC = Path(loopml.__file__).parent
 
 EXPORTED = {
     "ActiveRun", "Conflict", "Experiment", "Forbidden", "IntegrityError", "InvalidInput", "LoopmlError",
-    "Metric", "NotFound", "Run", "RunStatus", "SecurityError", "StoreError", "Unauthorized", "__version__",
+    "Metric", "MetricsLost", "NotFound", "Run", "RunStatus", "SecurityError", "StoreError", "Unauthorized",
+    "__version__",
     "active_run", "configure", "data", "download_artifacts", "end_run", "flush", "get_experiment",
     "get_metric_history", "get_run", "list_artifacts", "list_experiments", "load_model", "log_artifact",
     "log_artifacts", "log_model", "registry", "ModelVersion", "archive_model_version", "delete_model_alias",
