@@ -103,10 +103,9 @@ class Served:
         return np.asarray(self.model.predict(frame)).tolist()
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    """``models:/bc@production`` (version 1, a scaled LogisticRegression) served for a whole module."""
-    home = tmp_path_factory.mktemp("serving") / "loopml-home"
+def home_with_production_model(tmp_path_factory: pytest.TempPathFactory, prefix: str) -> tuple[Path, Any]:
+    """A fresh LOOPML_HOME holding ``models:/bc@production`` (version 1) and the fitted model."""
+    home = tmp_path_factory.mktemp(prefix) / "loopml-home"
     with pytest.MonkeyPatch.context() as patch:
         for key in [k for k in os.environ if k.startswith("LOOPML_")]:
             patch.delenv(key)
@@ -117,6 +116,13 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             set_alias("bc", "production", version)
         finally:
             session.reset()
+    return home, model
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """``models:/bc@production`` (version 1, a scaled LogisticRegression) served for a whole module."""
+    home, model = home_with_production_model(tmp_path_factory, "serving")
     X, _ = breast_cancer()
     with start_serving(home, "models:/bc@production", "--log-level", "warning") as server:
         yield Served(server, model, X)

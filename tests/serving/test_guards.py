@@ -5,7 +5,6 @@ memory) and the warning printed when it listens beyond loopback with --insecure.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import time
 from collections.abc import Iterator
@@ -17,8 +16,7 @@ import httpx
 import orjson
 import pytest
 
-from loopml.tracking import session
-from tests.serving.conftest import Serving, breast_cancer, set_alias, start_serving, train_and_register
+from tests.serving.conftest import Serving, breast_cancer, home_with_production_model, start_serving
 
 pytestmark = pytest.mark.slow
 
@@ -42,17 +40,7 @@ class Guarded:
 
 @pytest.fixture(scope="module")
 def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Guarded]:
-    home = tmp_path_factory.mktemp("guards") / "loopml-home"
-    with pytest.MonkeyPatch.context() as patch:
-        for key in [k for k in os.environ if k.startswith("LOOPML_")]:
-            patch.delenv(key)
-        patch.setenv("LOOPML_HOME", str(home))
-        session.reset()
-        try:
-            version, _ = train_and_register("bc")
-            set_alias("bc", "production", version)
-        finally:
-            session.reset()
+    home, _ = home_with_production_model(tmp_path_factory, "guards")
     X, _ = breast_cancer()
     rows = X.sample(2000, replace=True, random_state=0).to_dict(orient="records")
     body = orjson.dumps({"inputs": rows})
