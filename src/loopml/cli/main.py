@@ -16,7 +16,7 @@ from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from loopml import __version__
-from loopml.cli import data, experiments, models, output, pipeline, quickstart, runs, serve, server, token
+from loopml.cli import artifacts, data, experiments, models, output, pipeline, quickstart, runs, serve, server, token
 from loopml.core.errors import LoopmlError
 
 COMMAND_ORDER = ("quickstart", "data", "pipeline", "experiments", "runs", "models", "serve", "server", "token")
@@ -61,6 +61,7 @@ app = typer.Typer(
 app.add_typer(data.app, name="data")
 app.add_typer(experiments.app, name="experiments")
 app.add_typer(runs.app, name="runs")
+app.add_typer(artifacts.app, name="artifacts")
 app.add_typer(models.app, name="models")
 app.add_typer(pipeline.app, name="pipeline")
 app.add_typer(token.app, name="token")

@@ -158,6 +158,44 @@ def show_run(
 
 
 @app.command(
+    "artifacts",
+    epilog=(
+        "Example: [bold]loopml runs artifacts 3f2a9c1e[/bold]\n\n"
+        "[bold]loopml runs artifacts 3f2a9c1e plots --json[/bold]  (then "
+        "[bold]loopml artifacts download runs:/<run id>/plots -o out[/bold])"
+    ),
+)
+def list_artifacts(
+    run_id: Annotated[str, typer.Argument(help=f"Run id, or a unique prefix of at least {MIN_PREFIX} characters.")],
+    path: Annotated[str, typer.Argument(help="Only artifacts at or below this path (a file or a folder).")] = "",
+    as_json: output.JsonFlag = False,
+) -> None:
+    """List a run's artifacts (path, size, SHA-256), optionally only those at or below PATH."""
+    import loopml as lm
+
+    run = resolve_run(open_store(), run_id)
+    artifacts = lm.list_artifacts(run.id, path)
+    if path and not artifacts:
+        raise NotFound(
+            f"Run {run.id} has no artifact at {path!r} (list them all with `loopml runs artifacts {run_id}`)."
+        )
+    if as_json:
+        output.print_json([{"path": a.path, "size": a.size, "sha256": a.sha256} for a in artifacts])
+        return
+    console = output.stdout()
+    if not artifacts:
+        console.print(f"Run {run.id} has no artifacts.")
+        return
+    table = output.new_table(f"Artifacts of run {output.short_id(run.id)}", caption=f"runs:/{run.id}/<path>")
+    table.add_column("Path")
+    table.add_column("Size", justify="right")
+    table.add_column("SHA-256", style="dim")
+    for a in artifacts:
+        table.add_row(Text(a.path), output.fmt_size(a.size), a.sha256[:12])
+    console.print(table)
+
+
+@app.command(
     "compare",
     epilog="Example: [bold]loopml runs compare 3f2a9c1e 8b7d0e44 c01dbeef[/bold]  (add --json for scripts)",
 )

@@ -162,18 +162,22 @@ def _skip_reason(file: Path, root: Path) -> str | None:
     return None
 
 
-def download_infos(
-    infos: list[ArtifactInfo], path: str, dest: Path, copy: Callable[[ArtifactInfo, Path], object]
-) -> Path:
-    """Lay out ``infos`` (found at or below ``path``) under ``dest`` using ``copy`` for each file."""
+def download_targets(infos: list[ArtifactInfo], path: str, dest: Path) -> tuple[Path, list[tuple[ArtifactInfo, Path]]]:
+    """Where downloading ``infos`` (found at or below ``path``) under ``dest`` puts each file, and the root written."""
     dest = Path(dest)
     path = path.strip("/")
     if len(infos) == 1 and infos[0].path == path:
         target = dest / Path(path).name
-        copy(infos[0], target)
-        return target
+        return target, [(infos[0], target)]
     root = dest / Path(path).name if path else dest
-    for info in infos:
-        relative = info.path[len(path) + 1 :] if path else info.path
-        copy(info, root / relative)
+    return root, [(info, root / (info.path[len(path) + 1 :] if path else info.path)) for info in infos]
+
+
+def download_infos(
+    infos: list[ArtifactInfo], path: str, dest: Path, copy: Callable[[ArtifactInfo, Path], object]
+) -> Path:
+    """Lay out ``infos`` (found at or below ``path``) under ``dest`` using ``copy`` for each file."""
+    root, targets = download_targets(infos, path, dest)
+    for info, target in targets:
+        copy(info, target)
     return root
