@@ -186,13 +186,14 @@ def list_artifacts(
     if not artifacts:
         console.print(f"Run {run.id} has no artifacts.")
         return
-    table = output.new_table(f"Artifacts of run {output.short_id(run.id)}", caption=f"runs:/{run.id}/<path>")
+    table = output.new_table(f"Artifacts of run {output.short_id(run.id)}")
     table.add_column("Path")
     table.add_column("Size", justify="right")
     table.add_column("SHA-256", style="dim")
     for a in artifacts:
         table.add_row(Text(a.path), output.fmt_size(a.size), a.sha256[:12])
     console.print(table)
+    console.print(f"Fetch with: loopml artifacts download runs:/{output.short_id(run.id)}/PATH -o DIR", soft_wrap=True)
 
 
 @app.command(
