@@ -86,6 +86,52 @@ def test_failed_run_exits_1_and_resume(cli: Invoke, flows: Path) -> None:
     assert steps["load"]["reused_from"] is not None and steps["explode"]["status"] == "FAILED"
 
 
+def test_show_step_prints_the_traceback_and_logs(cli: Invoke, flows: Path) -> None:
+    assert cli("pipeline", "run", "cli_flows:broken").exit_code == 1
+    run_id = stdout_json(cli("pipeline", "list", "--json"))[0]["id"]
+    shown = cli("pipeline", "show", run_id[:8], "--step", "explode")
+    assert shown.exit_code == 0, shown.output
+    out = shown.stdout
+    assert f"Step explode of pipeline broken run {run_id[:8]}: FAILED" in out
+    lines = [line.rstrip() for line in out.splitlines()]
+    start = lines.index("Traceback (most recent call last):")
+    assert 'raise RuntimeError("exploded on purpose [red]at[/red] [1, 2]")' in "\n".join(lines[start:])
+    assert lines[-1] == "RuntimeError: exploded on purpose [red]at[/red] [1, 2]"  # plain text, not Rich markup
+    assert any(line.strip().startswith("values ") for line in lines)  # its input, by hash
+    loaded = cli("pipeline", "show", run_id, "--step", "load")
+    assert loaded.exit_code == 0 and "SUCCEEDED" in loaded.stdout and "loaded 2" in loaded.stdout
+    assert "Traceback" not in loaded.stdout
+
+
+def test_show_step_json_has_traceback_and_logs(cli: Invoke, flows: Path) -> None:
+    assert cli("pipeline", "run", "cli_flows:broken").exit_code == 1
+    run_id = stdout_json(cli("pipeline", "list", "--json"))[0]["id"]
+    failed = stdout_json(cli("pipeline", "show", run_id, "--step", "explode", "--json"))
+    assert failed["name"] == "explode" and failed["status"] == "FAILED" and failed["pipeline_run_id"] == run_id
+    assert failed["traceback"].startswith("Traceback (most recent call last):")
+    assert failed["traceback"].rstrip().endswith("RuntimeError: exploded on purpose [red]at[/red] [1, 2]")
+    assert failed["error"] == "RuntimeError: exploded on purpose [red]at[/red] [1, 2]"
+    assert failed["attempts"] == 1 and failed["cache_hit"] is False and failed["upstream"] == ["load"]
+    loaded = stdout_json(cli("pipeline", "show", run_id, "--step", "load", "--json"))
+    assert loaded["logs"] == "loaded 2\n" and loaded["traceback"] is None and loaded["tracking_runs"] == []
+
+
+def test_show_unknown_step_exit_2_lists_the_steps(cli: Invoke, flows: Path) -> None:
+    run = stdout_json(cli("pipeline", "run", "cli_flows:flow", "--json"))
+    for extra in ([], ["--json"]):
+        result = cli("pipeline", "show", run["id"][:8], "--step", "fit", *extra)
+        assert result.exit_code == 2
+        assert "has no step 'fit'; its steps are: load, total" in result.stderr and result.stdout == ""
+
+
+def test_failure_hint_names_the_step_view(cli: Invoke, flows: Path) -> None:
+    failed = cli("pipeline", "run", "cli_flows:broken")
+    run_id = stdout_json(cli("pipeline", "list", "--json"))[0]["id"]
+    command = f"loopml pipeline show {run_id[:8]} --step explode"
+    assert command in " ".join(failed.stderr.split())
+    assert cli(*command.split()[1:]).exit_code == 0
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

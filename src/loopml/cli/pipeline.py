@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
+from rich.table import Table
 from rich.text import Text
 
 from loopml.cli import output
@@ -19,7 +20,7 @@ from loopml.core.errors import InvalidInput
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from loopml.pipelines import Pipeline, PipelineRun
+    from loopml.pipelines import Pipeline, PipelineRun, StepRun
 
 app = typer.Typer(
     help="Pipelines: run @pipeline functions (cached, parallel, resumable) and inspect their runs.",
@@ -125,16 +126,36 @@ def list_runs(
     console.print(table)
 
 
-@app.command("show", epilog="Example: [bold]loopml pipeline show 1a2b3c4d --logs[/bold]")
+@app.command(
+    "show",
+    epilog=(
+        "Example: [bold]loopml pipeline show 1a2b3c4d --logs[/bold]\n\n"
+        "[bold]loopml pipeline show 1a2b3c4d --step fit[/bold]  (one step: cache, inputs, outputs, logs, traceback)"
+    ),
+)
 def show(
     run_id: Annotated[str, typer.Argument(help="A pipeline run id or a unique prefix of it.")],
     logs: Annotated[bool, typer.Option("--logs", help="Also print each step's captured output.")] = False,
+    step: Annotated[
+        str | None,
+        typer.Option("--step", help="Show only this step: status, attempts, cache, inputs, outputs, logs, traceback."),
+    ] = None,
     as_json: output.JsonFlag = False,
 ) -> None:
-    """Show one run's DAG: steps in topological order with status, duration, cache use and inputs."""
+    """Show one run's DAG: steps in topological order with status, duration, cache use and inputs.
+
+    With --step, one step in full, including its captured output and, if it failed, the whole traceback.
+    """
     from loopml.pipelines import get_run
 
     found = get_run(run_id)
+    if step is not None:
+        record = _find_step(found, step)
+        if as_json:
+            output.print_json(_step_dict(found, record))
+        else:
+            print_step(output.stdout(), found, record)
+        return
     if as_json:
         output.print_json(_run_dict(found))
         return
@@ -325,6 +346,79 @@ def _run_dict(run: PipelineRun) -> dict[str, Any]:
         step.pop("traceback", None)
         step["tracking_runs"] = record.tracking_runs
     return data
+
+
+def _find_step(run: PipelineRun, name: str) -> StepRun:
+    for record in run.steps:
+        if record.name == name:
+            return record
+    raise InvalidInput(
+        f"Pipeline run {output.short_id(run.id)} has no step {name!r}; its steps are: "
+        f"{', '.join(s.name for s in run.steps)} (e.g. --step {run.steps[0].name if run.steps else 'NAME'})."
+    )
+
+
+def _step_dict(run: PipelineRun, step: StepRun) -> dict[str, Any]:
+    data = step.to_dict()
+    data["pipeline"] = run.pipeline
+    data["tracking_runs"] = step.tracking_runs
+    return data
+
+
+def print_step(console: Console, run: PipelineRun, step: StepRun) -> None:
+    """One step of a run in full: status, timing, attempts, cache, needs, inputs, outputs, reads, tracking runs,
+    then its error, captured output and traceback as plain text."""
+    console.print(
+        f"Step [bold]{escape(step.name)}[/bold] of pipeline [bold]{escape(run.pipeline)}[/bold] run "
+        f"[bold]{output.short_id(run.id)}[/bold]: {_status(step.status)} in {output.fmt_duration(step.duration_ms)}",
+        soft_wrap=True,
+    )
+    if step.cache_hit:
+        cache = f"hit (outputs of step run {output.short_id(step.reused_from or '')})"
+    elif step.reused_from:
+        cache = f"reused from step run {output.short_id(step.reused_from)} (resumed)"
+    elif step.miss_reason:
+        cache = f"miss: {step.miss_reason}"
+    else:
+        cache = "miss" if step.status.value in ("SUCCEEDED", "FAILED") else output.MISSING
+    info = Table.grid(padding=(0, 2))
+    info.add_column(style="bold")
+    info.add_column()
+    for label, value in (
+        ("Attempts", str(step.attempts)),
+        ("Started", output.fmt_time(step.start_time)),
+        ("Cache", cache),
+        ("Cache key", step.cache_key or output.MISSING),
+        ("Needs", ", ".join(step.upstream) or output.MISSING),
+        ("Tracking runs", ", ".join(step.tracking_runs) or output.MISSING),
+    ):
+        info.add_row(label, Text(value))
+    console.print(info)
+    if step.inputs:
+        table = output.new_table("Inputs")
+        table.add_column("Name")
+        table.add_column("Hash", style="dim")
+        for name, digest in step.inputs.items():
+            table.add_row(Text(name), Text(str(digest)))
+        console.print(table)
+    if step.outputs:
+        table = output.new_table("Outputs")
+        for column in ("Name", "Format", "Type", "SHA-256"):
+            table.add_column(column)
+        for name, artifact in step.outputs.items():
+            kind = str(artifact.get("type") or output.MISSING)
+            table.add_row(Text(name), artifact.get("format", ""), Text(kind), str(artifact.get("sha256", ""))[:12])
+        console.print(table)
+    for read in step.reads:
+        console.print(Text(f"Read: {read}"), soft_wrap=True)
+    if step.error:
+        console.print(Text(f"Error: {step.error}", style="red"), soft_wrap=True)
+    if step.logs:
+        console.rule("output")
+        console.print(Text(step.logs.rstrip("\n")), soft_wrap=True)
+    if step.traceback:
+        console.rule("traceback")
+        console.print(Text(step.traceback.rstrip("\n")), soft_wrap=True)
 
 
 def print_run(console: Console, run: PipelineRun, *, logs: bool = False) -> None:

@@ -26,7 +26,7 @@ from loopml.demo.pipeline import EXPERIMENT, TARGET, quickstart
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from loopml.pipelines import StepRun
+    from loopml.pipelines import StepFailed, StepRun
 
 SERVED_ROWS = 5
 
@@ -64,7 +64,7 @@ def run_quickstart(
     except StepFailed as exc:
         if console is not None:
             print_run(console, get_run(exc.run_id))
-        raise
+        raise _failure_hint(exc) from exc
     result = run.result
     test = run.output("split", "test").head(SERVED_ROWS)
     with spinner(f"serving the {result['model']['alias']} model and predicting {SERVED_ROWS} test rows"):
@@ -100,6 +100,23 @@ def _step(step: StepRun) -> dict[str, Any]:
         "reused_from": step.reused_from,
         "duration_ms": step.duration_ms,
     }
+
+
+def _failure_hint(exc: StepFailed) -> StepFailed:
+    """``exc`` with next steps that exist for the quickstart (``loopml quickstart`` itself has no ``--resume``)."""
+    from loopml.pipelines import StepFailed
+
+    short = exc.run_id[:8]
+    cause = exc.cause.rstrip(".")
+    return StepFailed(
+        f"The quickstart failed at step {exc.step!r} (pipeline run {short}): {cause}. "
+        f"See its traceback with `loopml pipeline show {short} --step {exc.step}`. After a fix, run "
+        "`loopml quickstart` again (the steps that succeeded come from the cache), or resume this run without "
+        f"serving with `loopml pipeline run loopml.demo.pipeline:quickstart --resume {short}`.",
+        run_id=exc.run_id,
+        step=exc.step,
+        cause=exc.cause,
+    )
 
 
 def _no_status(_message: str) -> nullcontext[None]:

@@ -124,8 +124,8 @@ class Runner:
         cause = (failure.error or "").rstrip(".")
         raise StepFailed(
             f"Pipeline {self.graph.pipeline!r} failed at step {failure.node.name!r} (run {short}): {cause}. "
-            f"See `loopml pipeline show {short}`; after a fix, resume with run(resume={self.run_id!r}) "
-            f"or `--resume {short}`.",
+            f"See its traceback with `loopml pipeline show {short} --step {failure.node.name}`; after a fix, "
+            f"resume with `loopml pipeline run MODULE:PIPELINE --resume {short}` or run(resume={self.run_id!r}).",
             run_id=self.run_id,
             step=failure.node.name,
             cause=failure.error or "",
