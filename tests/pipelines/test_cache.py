@@ -68,6 +68,35 @@ def test_second_run_hits_and_cache_false_steps_always_run(write_module: WriteMod
     assert cached.outputs == first.step("load").outputs
 
 
+TRACKED = """
+import loopml as lm
+from loopml.pipelines import pipeline, step
+
+
+@step
+def fit(n: int) -> int:
+    with lm.start_run(name="fit"):
+        lm.log_metric("n", n)
+    return n * 2
+
+
+@pipeline
+def flow(n: int = 1):
+    return fit(n)
+"""
+
+
+def test_a_hit_on_a_hit_points_at_the_step_run_that_produced_the_outputs(write_module: WriteModule) -> None:
+    module = write_module(TRACKED)
+    first = module.flow.run()
+    (tracked,) = first.step("fit").tracking_runs
+    second, third = module.flow.run(), module.flow.run()
+    assert second.step("fit").cache_hit and third.step("fit").cache_hit
+    # the newest match is the second run's cache hit; the third still names the producer and its tracking run
+    assert third.step("fit").reused_from == second.step("fit").reused_from == first.step("fit").id
+    assert third.step("fit").tracking_runs == second.step("fit").tracking_runs == [tracked]
+
+
 def test_run_cache_false_runs_everything(write_module: WriteModule) -> None:
     module = write_module(source())
     module.flow.run()

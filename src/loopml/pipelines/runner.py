@@ -299,7 +299,7 @@ class Runner:
         now = now_ms()
         row = self._row(
             node, Status.SUCCEEDED, inputs, cache_key=key or source["cache_key"], cache_hit=cache_hit,
-            reused_from=source["id"], start_time=now, end_time=now, duration_ms=0,
+            reused_from=source.get("reused_from") or source["id"], start_time=now, end_time=now, duration_ms=0,
             outputs={k: a.to_dict() for k, a in outputs.items()}, reads=reads,
         )  # fmt: skip
         self.store.insert_step(row, actor=self.session.actor)
