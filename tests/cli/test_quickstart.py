@@ -80,7 +80,11 @@ def test_first_run_then_every_step_from_the_cache(cli: Invoke) -> None:
     assert [s["cache_hit"] for s in second["steps"]] == [True] * len(STEPS)
     first_steps = {s.name: s.id for s in run.steps}
     assert {s["name"]: s["reused_from"] for s in second["steps"]} == first_steps
-    assert second["registered_model"] == first["registered_model"]
+    assert second["registered_model"] == {**first["registered_model"], "from_cache": True}
+    assert first["registered_model"]["from_cache"] is False
+    assert second["alias"] == {
+        "uri": PRODUCTION, "version": 1, "is_this_runs_model": True, "set_by_this_run": False
+    }  # fmt: skip
     assert second["tuned"] == tuned and second["metrics"] == first["metrics"]
     assert second["served"]["predictions"] == served["predictions"]
     assert len(lm.search_runs(experiment="quickstart")) == 1 + 4
@@ -132,6 +136,54 @@ def test_model_below_the_bar_is_not_registered(cli: Invoke) -> None:
     assert [s.status for s in run.steps] == [lp.Status.SUCCEEDED] * 5 + [lp.Status.FAILED]
     assert "register" in result.stdout and "FAILED" in result.stdout  # the steps table is printed
     assert lm.list_models() == []
+    # the hint names commands that exist, and they work as printed
+    hint = " ".join(result.stderr.split())
+    show = f"loopml pipeline show {run.id[:8]} --step register"
+    resume = f"loopml pipeline run loopml.demo.pipeline:quickstart --resume {run.id[:8]}"
+    assert show in hint and resume in hint and "`loopml quickstart` again" in hint
+    assert "`--resume" not in hint  # `loopml quickstart` has no --resume
+    shown = cli(*show.split()[1:])
+    assert shown.exit_code == 0 and "Traceback (most recent call last):" in shown.stdout
+    assert "below min_roc_auc=1.0" in shown.stdout
+    resumed = cli(*resume.split()[1:], "--json")
+    assert resumed.exit_code == 1  # the same bar fails the same step again, after reusing the other five
+    steps = json.loads(resumed.stdout)["steps"]
+    assert [s["reused_from"] is not None for s in steps] == [True] * 5 + [False]
+
+
+@pytest.mark.slow
+def test_summary_tells_what_is_registered_aliased_and_served(cli: Invoke) -> None:
+    first = stdout_json(cli("quickstart", "--json", "--n-trials", "2"))
+    other = stdout_json(cli("quickstart", "--json", "--n-trials", "3"))  # other parameters: version 2, production
+    assert (first["registered_model"]["version"], other["registered_model"]["version"]) == (1, 2)
+    assert other["alias"]["set_by_this_run"] and other["served"]["model"]["version"] == 2
+
+    # back to the first parameters: every step (register too) comes from the cache, production stays at 2
+    again = cli("quickstart", "--n-trials", "2")
+    assert again.exit_code == 0, again.output
+    out = " ".join(again.stdout.split())
+    assert "All 6 steps were served from the cache" in out
+    assert "and set models:/breast_cancer_classifier@production" not in out
+    assert (
+        "Registered models:/breast_cancer_classifier/1 by an earlier run (the register step came from the cache); "
+        "models:/breast_cancer_classifier@production points at version 2, not at this run's model "
+        "(move it with `loopml models alias breast_cancer_classifier production --version 1`)"
+    ) in out
+    assert "Served models:/breast_cancer_classifier@production (version 2) at http://127.0.0.1:" in out
+    assert "this run's model is version 1 (`loopml serve models:/breast_cancer_classifier/1`)" in out
+    assert lm.get_model_version(PRODUCTION).version == 2
+
+    # a cache hit on a cache hit still shows the tuning run that produced the output
+    fourth = cli("quickstart", "--n-trials", "2")
+    assert fourth.exit_code == 0, fourth.output
+    tune_row = next(line for line in fourth.stdout.splitlines() if line.split()[1:2] == ["tune"])
+    assert tune_row.split()[-1] == first["tuned"]["run_id"][:8]
+    data = stdout_json(cli("quickstart", "--json", "--n-trials", "2"))
+    shown = stdout_json(cli("pipeline", "show", data["run_id"], "--json"))
+    tune = next(s for s in shown["steps"] if s["name"] == "tune")
+    assert tune["cache_hit"] and tune["tracking_runs"] == [first["tuned"]["run_id"]]
+    assert data["alias"] == {"uri": PRODUCTION, "version": 2, "is_this_runs_model": False, "set_by_this_run": False}
+    assert data["registered_model"]["from_cache"] and data["served"]["model"]["version"] == 2
 
 
 @pytest.mark.parametrize(

@@ -70,6 +70,7 @@ def run_quickstart(
     with spinner(f"serving the {result['model']['alias']} model and predicting {SERVED_ROWS} test rows"):
         served = serve_and_predict(result["model"]["alias_uri"], test.drop(columns=[TARGET]))
     served["actual"] = [int(v) for v in test[TARGET]]
+    model = {**result["model"], "from_cache": run.step("register").cache_hit}
     session = get_session()
     summary = {
         "pipeline": run.pipeline,
@@ -81,7 +82,8 @@ def run_quickstart(
         "dataset": result["dataset"],
         "tuned": result["tuned"],
         "metrics": result["metrics"],
-        "registered_model": result["model"],
+        "registered_model": model,
+        "alias": _alias_state(model),
         "served": served,
         "tracking_uri": session.db.safe_url if session.db is not None else session.settings.tracking_uri,
         "artifact_uri": session.settings.artifact_uri,
@@ -90,6 +92,19 @@ def run_quickstart(
     if console is not None:
         print_report(console, run, summary)
     return summary
+
+
+def _alias_state(model: dict[str, Any]) -> dict[str, Any]:
+    """Where the alias points now, read from the registry (a cached register step did not move it)."""
+    import loopml as lm
+
+    version = lm.get_model_version(model["alias_uri"]).version
+    return {
+        "uri": model["alias_uri"],
+        "version": version,
+        "is_this_runs_model": version == model["version"],
+        "set_by_this_run": not model["from_cache"] and version == model["version"],
+    }
 
 
 def _step(step: StepRun) -> dict[str, Any]:

@@ -37,10 +37,8 @@ def print_report(console: Console, run: PipelineRun, summary: dict[str, Any]) ->
         f"({tuned['metric']} {tuned['best_value']:.4f}) in run {tuned['run_id'][:8]}",
         "Evaluated   on the test split: "
         + ", ".join(f"{name} {metrics[f'test_{name}']:.4f}" for name in ("roc_auc", "accuracy", "f1", "log_loss")),
-        f"Registered  [bold]{model['uri']}[/bold] and set [bold]{model['alias_uri']}[/bold]",
-        f"Served      {model['alias_uri']} (version {served['model']['version']}) at {served['url']}: "
-        f"POST /predict with {len(served['predictions'])} test rows -> predictions {served['predictions']} "
-        f"(true labels {served['actual']})",
+        _registered(model, summary["alias"]),
+        _served(model, served),
         f"Stored in   {summary['tracking_uri']} and {summary['artifact_uri']}",
     ]
     for line in lines:
@@ -57,6 +55,36 @@ def print_report(console: Console, run: PipelineRun, summary: dict[str, Any]) ->
         ("loopml pipeline run loopml.demo.pipeline:quickstart --param n_trials=20", "the pipeline alone, more trials"),
     ):
         console.print(f"  [bold cyan]{command}[/bold cyan]  [dim]# {what}[/dim]", soft_wrap=True)
+
+
+def _registered(model: dict[str, Any], alias: dict[str, Any]) -> str:
+    """What the registry says about this run's model and the alias (not what a cached step once did)."""
+    uri, alias_uri = f"[bold]{model['uri']}[/bold]", f"[bold]{alias['uri']}[/bold]"
+    if alias["set_by_this_run"]:
+        return f"Registered  {uri} and set {alias_uri}"
+    if model["from_cache"]:
+        line = f"Registered  {uri} by an earlier run (the register step came from the cache); "
+    else:
+        line = f"Registered  {uri}; "
+    if alias["is_this_runs_model"]:
+        return line + f"{alias_uri} points at it"
+    return line + (
+        f"{alias_uri} points at version {alias['version']}, not at this run's model "
+        f"(move it with `loopml models alias {model['name']} {model['alias']} --version {model['version']}`)"
+    )
+
+
+def _served(model: dict[str, Any], served: dict[str, Any]) -> str:
+    """The model the server answered with (its response's ``model``), and whether it is this run's."""
+    version = served["model"]["version"]
+    line = (
+        f"Served      {model['alias_uri']} (version {version}) at {served['url']}: "
+        f"POST /predict with {len(served['predictions'])} test rows -> predictions {served['predictions']} "
+        f"(true labels {served['actual']})"
+    )
+    if version != model["version"]:
+        line += f"; this run's model is version {model['version']} (`loopml serve {model['uri']}`)"
+    return line
 
 
 def _value(value: Any) -> str:
