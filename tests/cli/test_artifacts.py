@@ -95,6 +95,19 @@ def test_download_refuses_to_overwrite_without_force(cli: Invoke, run_id: str, t
     assert (out / "plots" / "roc.csv").read_bytes() == FILES["plots/roc.csv"]
 
 
+def test_download_never_replaces_a_folder_or_writes_below_a_file(cli: Invoke, run_id: str, tmp_path: Path) -> None:
+    (tmp_path / "a" / "notes.txt").mkdir(parents=True)
+    result = cli("artifacts", "download", f"runs:/{run_id}/notes.txt", "-o", str(tmp_path / "a"), "--force")
+    assert result.exit_code == 2 and "a folder has that name" in result.stderr
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "plots").write_text("a file where the folder goes\n")
+    result = cli("artifacts", "download", f"runs:/{run_id}/plots", "-o", str(tmp_path / "b"), "--force")
+    assert result.exit_code == 2 and "it is a file" in result.stderr
+    (tmp_path / "c.txt").write_text("x")
+    result = cli("artifacts", "download", f"runs:/{run_id}/plots", "-o", str(tmp_path / "c.txt"))
+    assert result.exit_code == 2 and "is a file; name a directory" in result.stderr
+
+
 @pytest.mark.parametrize(
     ("uri", "message"),
     [

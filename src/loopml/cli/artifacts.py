@@ -61,7 +61,10 @@ def download(
             f" and {len(existing) - 3} more" if len(existing) > 3 else ""
         )
         raise Conflict(f"Refusing to overwrite {listed}; pass --force to replace, or choose another --output.")
-    blocked = [str(p) for _, target in targets for p in target.parents if p.is_file() and p != out]
+    folders = [str(target) for _, target in targets if target.is_dir()]
+    if folders:
+        raise Conflict(f"Cannot write the file {folders[0]!r}: a folder has that name; choose another --output.")
+    blocked = [str(p) for _, target in targets for p in target.parents if p.is_file()]
     if blocked:
         raise Conflict(f"Cannot write below {blocked[0]!r}: it is a file; choose another --output.")
     lm.download_artifacts(run.id, path, out)
