@@ -19,7 +19,7 @@ from loopml import __version__
 from loopml.cli import artifacts, data, experiments, models, output, pipeline, quickstart, runs, serve, server, token
 from loopml.core.errors import LoopmlError
 
-COMMAND_ORDER = ("quickstart", "data", "pipeline", "experiments", "runs", "models", "serve", "server", "token")
+COMMAND_ORDER = ("quickstart", "data", "pipeline", "experiments", "runs", "artifacts", "models", "serve", "server", "token")
 
 
 class LoopmlGroup(TyperGroup):
