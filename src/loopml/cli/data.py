@@ -256,5 +256,5 @@ def _source_label(source: dict[str, Any]) -> str:
 
 def _cell(value: Any) -> str:
     if isinstance(value, float | int) and not isinstance(value, bool):
-        return output.fmt_number(float(value), 3)
+        return output.fmt_number(value)
     return output.MISSING if value is None else str(value)

@@ -88,7 +88,7 @@ def show(
         info.add_row(label, value)
     console.print(info)
     _print_signature(console, found.signature)
-    _print_pairs(console, "Metrics", {k: output.fmt_precise(v) for k, v in sorted(found.metrics.items())})
+    _print_pairs(console, "Metrics", {k: output.fmt_number(v) for k, v in sorted(found.metrics.items())})
     _print_pairs(console, "Tags", dict(sorted(found.tags.items())))
 
 
@@ -231,8 +231,8 @@ def diff(
         for column in ("Metric", "A", "B", "Delta"):
             table.add_column(column, justify="left" if column == "Metric" else "right")
         for key, m in result["metrics"].items():
-            delta = output.MISSING if m["delta"] is None else f"{m['delta']:+.6g}"
-            table.add_row(key, output.fmt_precise(m["a"]), output.fmt_precise(m["b"]), delta)
+            delta = output.fmt_delta(m["delta"], m["a"], m["b"])
+            table.add_row(key, output.fmt_number(m["a"]), output.fmt_number(m["b"]), delta)
         console.print(table)
 
 

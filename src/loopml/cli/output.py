@@ -116,24 +116,44 @@ def fmt_duration(ms: int | None) -> str:
     return f"{hours}h {minutes:02d}m"
 
 
-def fmt_number(value: float | None, digits: int = 4) -> str:
-    """A metric for a table column: integers as such, others with ``digits`` decimals (``g`` when huge/tiny)."""
+def fmt_number(value: Any) -> str:
+    """A number as the user wrote it: the shortest text that reads back as the same value.
+
+    ``154.14`` (never ``154.14000000000001`` nor a rounded ``154.1``), whole floats without ``.0``,
+    numpy scalars at their own precision (``float32(154.14)`` prints ``154.14``), a dash for ``None``.
+    Every table and summary of the CLI prints numbers through this function.
+    """
     if value is None:
         return MISSING
-    if not math.isfinite(value):
+    if isinstance(value, int):  # bools too
         return str(value)
-    if value == int(value) and abs(value) < 1e15:
-        return str(int(value))
-    if 1e-3 <= abs(value) < 1e6:
-        return f"{value:.{digits}f}"
-    return f"{value:.{digits}g}"
+    if not isinstance(value, float) and hasattr(value, "dtype") and hasattr(value, "item"):  # a numpy scalar
+        if value.dtype.kind == "f" and value.dtype.itemsize < 8:
+            return str(value)  # numpy prints the shortest round trip at the value's own precision
+        value = value.item()
+        if not isinstance(value, float):
+            return str(value)
+    number = float(value)
+    if not math.isfinite(number):
+        return str(number)
+    if number == int(number) and abs(number) < 1e15:
+        return str(int(number))
+    return repr(number)
 
 
-def fmt_precise(value: float | None) -> str:
-    """A metric shown on its own: six significant digits, no padding zeros."""
-    if value is None:
+def fmt_delta(delta: float | None, *operands: float | None) -> str:
+    """A difference with its sign, to the decimals of its operands.
+
+    ``0.93 - 0.81`` prints ``+0.12``, not ``+0.12000000000000011``.
+    """
+    if delta is None:
         return MISSING
-    return f"{value:.6g}"
+    if not math.isfinite(delta):
+        return str(delta)
+    texts = [fmt_number(x) for x in operands if x is not None and math.isfinite(x)]
+    if texts and not any("e" in t for t in texts):
+        delta = round(delta, max(len(t.partition(".")[2]) for t in texts))
+    return ("+" if delta >= 0 else "") + fmt_number(delta)
 
 
 def fmt_size(size: int) -> str:

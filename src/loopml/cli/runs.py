@@ -141,7 +141,7 @@ def show_run(
         info.add_row(label, value)
     console.print(info)
     _print_pairs(console, "Params", {k: v for k, v in sorted(run.params.items())})
-    _print_pairs(console, "Metrics (latest)", {k: output.fmt_precise(v) for k, v in sorted(run.metrics.items())})
+    _print_pairs(console, "Metrics (latest)", {k: output.fmt_number(v) for k, v in sorted(run.metrics.items())})
     _print_pairs(console, "Tags", dict(sorted(tags.items())))
     if hidden:
         console.print(f"[dim]{hidden} loopml.* system tags hidden (show them with --all-tags)[/dim]")
@@ -182,7 +182,7 @@ def compare_runs(
     table.add_column("", style="bold", no_wrap=True)
     for run in found:
         table.add_column(f"{escape(run.name)}\n[dim]{output.short_id(run.id)}[/dim]", justify="right", overflow="fold")
-    for section, fmt in (("params", str), ("metrics", output.fmt_precise)):
+    for section, fmt in (("params", str), ("metrics", output.fmt_number)):
         for key, values in result[section].items():
             name = f"{section}.{key}"
             if only_different and name not in different:

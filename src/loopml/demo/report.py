@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from loopml.cli.output import fmt_number
 from loopml.demo.pipeline import EXPERIMENT
 
 if TYPE_CHECKING:
@@ -34,9 +35,9 @@ def print_report(console: Console, run: PipelineRun, summary: dict[str, Any]) ->
         f"Data        [bold]{data['uri']}[/bold]: {data['n_rows']} rows, {data['n_columns']} columns, "
         f"validated against the expected schema; {tuned['n_train']} rows to train, the rest to test",
         f"Tuned       {tuned['estimator']}: {tuned['n_trials']} trials, best {params} "
-        f"({tuned['metric']} {tuned['best_value']:.4f}) in run {tuned['run_id'][:8]}",
+        f"({tuned['metric']} {fmt_number(tuned['best_value'])}) in run {tuned['run_id'][:8]}",
         "Evaluated   on the test split: "
-        + ", ".join(f"{name} {metrics[f'test_{name}']:.4f}" for name in ("roc_auc", "accuracy", "f1", "log_loss")),
+        + ", ".join(f"{key} {fmt_number(metrics[f'test_{key}'])}" for key in ("roc_auc", "accuracy", "f1", "log_loss")),
         f"Registered  [bold]{model['uri']}[/bold] and set [bold]{model['alias_uri']}[/bold]",
         f"Served      {model['alias_uri']} (version {served['model']['version']}) at {served['url']}: "
         f"POST /predict with {len(served['predictions'])} test rows -> predictions {served['predictions']} "
@@ -60,4 +61,4 @@ def print_report(console: Console, run: PipelineRun, summary: dict[str, Any]) ->
 
 
 def _value(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
+    return fmt_number(value) if isinstance(value, float) else str(value)
