@@ -19,7 +19,12 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 schema_app = typer.Typer(
-    help="Schemas: infer one from data, edit it as YAML, validate against it.", no_args_is_help=True
+    help="Schemas: infer one from data, edit it as YAML, validate against it.",
+    epilog=(
+        "Example: [bold]loopml data schema infer customers.csv -o customers.schema.yaml[/bold], edit the YAML, then "
+        "[bold]loopml data validate new_customers.csv --schema customers.schema.yaml[/bold]"
+    ),
+    no_args_is_help=True,
 )
 app.add_typer(schema_app, name="schema")
 

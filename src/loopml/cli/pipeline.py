@@ -41,7 +41,8 @@ STATUS_STYLES = {"SUCCEEDED": "green", "RUNNING": "cyan", "FAILED": "red", "SKIP
 def run(
     target: Annotated[str, typer.Argument(help="MODULE:PIPELINE (a dotted module or a .py file, from the cwd).")],
     param: Annotated[
-        list[str] | None, typer.Option("--param", "-p", help="A parameter as KEY=VALUE; repeat for more.")
+        list[str] | None,
+        typer.Option("--param", "-p", metavar="KEY=VALUE", help="A parameter as KEY=VALUE; repeat for more."),
     ] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Run every step, ignoring cached outputs.")] = False,
     resume: Annotated[
@@ -158,7 +159,8 @@ def schedule(
         str | None, typer.Option("--on-dataset", help="Also run when this dataset gets a new version.")
     ] = None,
     param: Annotated[
-        list[str] | None, typer.Option("--param", "-p", help="A parameter as KEY=VALUE; repeat for more.")
+        list[str] | None,
+        typer.Option("--param", "-p", metavar="KEY=VALUE", help="A parameter as KEY=VALUE; repeat for more."),
     ] = None,
     executor: Annotated[str, typer.Option("--executor", help="What its runs use: local, process or ray.")] = "local",
     as_json: output.JsonFlag = False,
