@@ -329,6 +329,20 @@ def _run_dict(run: PipelineRun) -> dict[str, Any]:
     return data
 
 
+STEP_COLUMNS = {
+    "#": 0,
+    "Step": 0,
+    "Status": 0,
+    "Duration": 0,
+    "Cache": 0,
+    "Attempts": 3,
+    "Needs": 2,
+    "Outputs": 1,
+    "Runs": 0,
+}
+"""The columns of a pipeline run's step table and their priority (0: always shown; higher ones go first)."""
+
+
 def print_run(console: Console, run: PipelineRun, *, logs: bool = False) -> None:
     """A pipeline run: header, one row per step (status, duration, cache, attempts, needs, outputs,
     tracking runs), then step errors and, with ``logs``, each step's output. Also used by the quickstart."""
@@ -340,8 +354,13 @@ def print_run(console: Console, run: PipelineRun, *, logs: bool = False) -> None
         soft_wrap=True,
     )
     table = output.new_table()
-    for column in ("#", "Step", "Status", "Duration", "Cache", "Attempts", "Needs", "Outputs", "Runs"):
-        table.add_column(column, justify="right" if column in ("#", "Duration", "Attempts") else "left")
+    for column, priority in STEP_COLUMNS.items():
+        table.add_column(
+            column,
+            justify="right" if column in ("#", "Duration", "Attempts") else "left",
+            priority=priority,
+            whole=column in ("#", "Step", "Status", "Duration", "Cache", "Runs"),
+        )
     for step in run.steps:
         cache = "hit" if step.cache_hit else ("reused" if step.reused_from else output.MISSING)
         outputs = ", ".join(f"{k} ({v['format']})" for k, v in step.outputs.items()) or output.MISSING
