@@ -40,9 +40,20 @@ def list_models(as_json: output.JsonFlag = False) -> None:
         )
         return
     table = output.new_table("Models")
-    for column in ("Name", "Versions", "Latest", "Aliases", "Updated"):
+    # priority: 0 always shown, higher numbers are hidden first when the table does not fit; whole: never wrapped
+    for column, priority, whole in (
+        ("Name", 0, True),
+        ("Versions", 3, False),
+        ("Latest", 1, True),
+        ("Aliases", 2, False),
+        ("Updated", 4, True),
+    ):
         table.add_column(
-            column, justify="right" if column == "Versions" else "left", style="bold" if column == "Name" else None
+            column,
+            justify="right" if column == "Versions" else "left",
+            style="bold" if column == "Name" else None,
+            priority=priority,
+            whole=whole,
         )
     for m in models:
         latest = f"models:/{m['name']}/{m['latest']}" if m["latest"] is not None else output.MISSING
@@ -109,8 +120,11 @@ def versions(
         console.print(f"Model [bold]{name}[/bold] has no versions.")
         return
     table = output.new_table(f"Versions of {name}")
-    for column in ("Version", "Aliases", "Status", "Flavor", "Run", "Dataset", "Created", "By"):
-        table.add_column(column, justify="right" if column == "Version" else "left")
+    for column, priority, whole in (
+        ("Version", 0, True), ("Aliases", 1, True), ("Status", 0, True), ("Flavor", 4, False),
+        ("Run", 2, True), ("Dataset", 3, True), ("Created", 5, True), ("By", 6, False),
+    ):  # fmt: skip
+        table.add_column(column, justify="right" if column == "Version" else "left", priority=priority, whole=whole)
     for v in found:
         table.add_row(
             str(v.version), ", ".join(v.aliases) or output.MISSING, _status(v.status), v.flavor,

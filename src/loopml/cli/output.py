@@ -81,6 +81,10 @@ class FitTable(Table):
             shown.remove(max(droppable, key=lambda i: (self.priorities[i], i)))
             fitted = self._keep(shown, console, options)
         yield from Table.__rich_console__(fitted, console, options)
+        hidden = [self._name(i) for i in range(len(self.columns)) if i not in shown]
+        if hidden:
+            note = f"{', '.join(hidden)} hidden to fit {options.max_width} columns (widen the terminal or use --json)"
+            yield Text(note, style="table.caption")
 
     def _keep(self, shown: list[int], console: Console, options: ConsoleOptions) -> Table:
         """A copy of this table with only the columns ``shown``, whole columns as wide as their widest cell."""
@@ -94,10 +98,6 @@ class FitTable(Table):
                 cells = [column.header, *column.cells] if self.show_header else list(column.cells)
                 column.min_width = max(Measurement.get(console, wide, cell).maximum for cell in cells)
             table.columns.append(column)
-        hidden = [self._name(i) for i in range(len(self.columns)) if i not in shown]
-        if hidden:
-            note = f"{', '.join(hidden)} hidden to fit {options.max_width} columns (widen the terminal or use --json)"
-            table.caption = f"{self.caption}; {note}" if self.caption else note
         return table
 
     @staticmethod

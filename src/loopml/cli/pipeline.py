@@ -115,8 +115,12 @@ def list_runs(
         console.print("No pipeline runs yet. Start one with [bold]loopml pipeline run MODULE:PIPELINE[/bold].")
         return
     table = output.new_table("Pipeline runs")
-    for column in ("Run", "Pipeline", "Status", "Steps", "Cached", "Started", "Duration", "By"):
-        table.add_column(column, justify="right" if column in ("Steps", "Cached", "Duration") else "left")
+    for column, priority, whole in (
+        ("Run", 0, True), ("Pipeline", 0, True), ("Status", 0, True), ("Steps", 3, False),
+        ("Cached", 4, False), ("Started", 2, True), ("Duration", 1, True), ("By", 5, False),
+    ):  # fmt: skip
+        justify = "right" if column in ("Steps", "Cached", "Duration") else "left"
+        table.add_column(column, justify=justify, priority=priority, whole=whole)
     for r in runs:
         table.add_row(
             output.short_id(r["id"]), r["pipeline"], _status(r["status"]), str(r["steps"]), str(r["cached"]),
@@ -201,9 +205,11 @@ def schedules(as_json: output.JsonFlag = False) -> None:
         )
         return
     table = output.new_table("Pipeline schedules")
-    columns = ("Schedule", "Target", "Cron (UTC)", "Dataset", "Params", "Executor", "Next run", "Last run", "Status")
-    for column in columns:
-        table.add_column(column)
+    for column, priority in (
+        ("Schedule", 0), ("Target", 0), ("Cron (UTC)", 0), ("Dataset", 2), ("Params", 5),
+        ("Executor", 6), ("Next run", 1), ("Last run", 4), ("Status", 3),
+    ):  # fmt: skip
+        table.add_column(column, priority=priority, whole=column in ("Schedule", "Target", "Cron (UTC)", "Next run"))
     for s in found:
         params = ", ".join(f"{k}={v}" for k, v in s["params"].items()) or output.MISSING
         dataset = output.MISSING
