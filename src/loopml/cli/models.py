@@ -40,12 +40,12 @@ def list_models(as_json: output.JsonFlag = False) -> None:
         )
         return
     table = output.new_table("Models")
-    # priority: 0 always shown, higher numbers are hidden first when the table does not fit; whole: never wrapped
+    # priority: 0 always shown, higher numbers hidden first when the table does not fit (Latest names the model too)
     for column, priority, whole in (
-        ("Name", 0, True),
+        ("Name", 2, True),
         ("Versions", 3, False),
-        ("Latest", 1, True),
-        ("Aliases", 2, False),
+        ("Latest", 0, True),
+        ("Aliases", 1, False),
         ("Updated", 4, True),
     ):
         table.add_column(
