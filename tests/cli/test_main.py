@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+import typer
 
 import loopml
 from loopml.cli.main import app
@@ -16,28 +19,26 @@ from tests.cli.conftest import Invoke, Tracked, stdout_json
 from tests.conftest import free_port
 
 HEAVY = ("pandas", "numpy", "sqlalchemy", "sklearn", "fastapi", "httpx", "uvicorn", "scipy", "pyarrow", "alembic")
-COMMANDS = [
-    [],
-    ["quickstart"],
-    ["experiments"],
-    ["experiments", "list"],
-    ["runs"],
-    ["runs", "list"],
-    ["runs", "show"],
-    ["runs", "compare"],
-    ["server"],
-    ["token"],
-    ["token", "create"],
-    ["token", "list"],
-    ["token", "revoke"],
-    ["data"],
-    ["data", "ingest"],
-    ["data", "validate"],
-    ["data", "schema", "infer"],
-    ["models"],
-    ["models", "list"],
-    ["models", "alias"],
-]
+INTERNAL_TYPE = re.compile(r"<(?:bool|str|int|float|path|file|directory|datetime|list|dict|tuple|set)\b[^>]*>")
+"""Python type names Typer prints by default (``<bool>``, ``<list[str]>``, ``<int range>``): not for users."""
+
+
+def every_command(command: Any = None, path: tuple[str, ...] = ()) -> list[list[str]]:
+    """The argv of every group and command of the app, the root (``[]``) first."""
+    command = command if command is not None else typer.main.get_command(app)
+    found = [list(path)]
+    for name, sub in sorted(getattr(command, "commands", {}).items()):
+        found += every_command(sub, (*path, name))
+    return found
+
+
+COMMANDS = every_command()
+
+
+def test_the_walk_reaches_every_group() -> None:
+    assert len(COMMANDS) > 35
+    for expected in (["data", "schema"], ["data", "schema", "infer"], ["pipeline", "schedule"], ["scheduler"]):
+        assert expected in COMMANDS
 
 
 def test_version(cli: Invoke) -> None:
@@ -52,8 +53,20 @@ def test_every_command_has_help_with_an_example(cli: Invoke, command: list[str])
     assert result.exit_code == 0, result.output
     assert "Usage: loopml" in result.stdout
     assert "Example: " in result.stdout and "loopml " in result.stdout.split("Example: ")[1]
+    assert INTERNAL_TYPE.findall(result.stdout) == []
     if command and command[-1] in {"list", "show", "compare", "create", "revoke", "quickstart"}:
         assert "--json" in result.stdout
+
+
+def test_help_shows_flags_without_a_type_and_values_by_name(cli: Invoke) -> None:
+    rows = {line.split()[1]: line.split()[2:] for line in cli("pipeline", "run", "--help").stdout.splitlines()
+            if line.startswith("│") and len(line.split()) > 2 and line.split()[1].startswith("-")}  # fmt: skip
+    assert rows["--no-cache"][0] == "Run" and rows["--json"][0] == "Print"
+    assert rows["--param"][:2] == ["-p", "KEY=VALUE"]
+    ingest = cli("data", "ingest", "--help").stdout
+    assert re.search(r"\*\s+source\s+TEXT\s+File, folder", ingest) and re.search(
+        r"--name\s+-n\s+TEXT\s+Dataset", ingest
+    )
 
 
 def test_root_lists_groups_in_order(cli: Invoke) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 
 from loopml.cli import output
@@ -35,15 +36,38 @@ def test_fmt_duration(ms: int | None, text: str) -> None:
 
 @pytest.mark.parametrize(
     ("value", "text"),
-    [(None, "—"), (3.0, "3"), (0.91234, "0.9123"), (1e-7, "1e-07"), (math.nan, "nan"), (2.5e9 + 0.5, "2.5e+09")],
+    [
+        (None, "—"),
+        (3.0, "3"),
+        (154.14, "154.14"),
+        (0.91234, "0.91234"),
+        (0.1 + 0.2, "0.30000000000000004"),
+        (1e-7, "1e-07"),
+        (math.nan, "nan"),
+        (2.5e9 + 0.5, "2500000000.5"),
+        (np.float32(154.14), "154.14"),
+        (np.float64(0.1), "0.1"),
+        (np.int64(7), "7"),
+    ],
 )
-def test_fmt_number(value: float | None, text: str) -> None:
+def test_fmt_number_prints_the_shortest_round_trip(value: object, text: str) -> None:
     assert output.fmt_number(value) == text
 
 
-def test_fmt_precise_and_size() -> None:
-    assert output.fmt_precise(0.97) == "0.97"
-    assert output.fmt_precise(1 / 3) == "0.333333"
+@pytest.mark.parametrize("value", [154.14, 1 / 3, 0.1 + 0.2, 123456.789e-12, -(2.0**-30), 1e300, 0.9934640522875817])
+def test_fmt_number_keeps_the_value(value: float) -> None:
+    assert float(output.fmt_number(value)) == value
+
+
+def test_fmt_delta_uses_the_decimals_of_its_operands() -> None:
+    assert output.fmt_delta(0.93 - 0.81, 0.81, 0.93) == "+0.12"
+    assert output.fmt_delta(0.2 - 0.3, 0.3, 0.2) == "-0.1"
+    assert output.fmt_delta(0.0, 1.0, 1.0) == "+0"
+    assert output.fmt_delta(1 / 3 - 0.5, 0.5, 1 / 3) == "-0.1666666666666667"
+    assert output.fmt_delta(None, 0.5, None) == "—"
+
+
+def test_fmt_size() -> None:
     assert output.fmt_size(15) == "15 B"
     assert output.fmt_size(1536) == "1.5 KB"
 

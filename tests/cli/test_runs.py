@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import loopml as lm
@@ -253,3 +254,20 @@ def test_show_prints_bracketed_values_as_they_are(cli: Invoke) -> None:
     assert '["categorical", [null, "balanced"]]' in shown.stdout.replace("\n", "")
     listed = cli("runs", "list")
     assert "[bold]name[/bold]" in listed.stdout
+
+
+def test_floats_print_as_written(cli: Invoke) -> None:
+    lm.set_experiment("floats")
+    with lm.start_run(name="as-written") as run:
+        lm.log_params({"lr": 154.14, "lr32": np.float32(154.14)})
+        lm.log_metrics({"rmse": 154.14, "r2": 0.123456789})
+    shown = cli("runs", "show", run.id[:8])
+    assert shown.exit_code == 0, shown.output
+    rows = {line.split()[0]: line.split()[1:] for line in shown.stdout.splitlines() if line.strip()}
+    assert rows["lr"] == ["154.14"] and rows["lr32"] == ["154.14"]
+    assert rows["rmse"] == ["154.14"] and rows["r2"] == ["0.123456789"]
+    listed = cli("runs", "list", "--experiment", "floats")
+    assert listed.exit_code == 0, listed.output
+    [line] = [line for line in listed.stdout.splitlines() if line.split()[:1] == [run.id[:8]]]
+    assert line.split()[-2:] == ["0.123456789", "154.14"]
+    assert "154.14000" not in shown.stdout + listed.stdout

@@ -88,6 +88,29 @@ def test_check_cron_names_the_expression() -> None:
         assert repr(bad) in info.value.message
 
 
+@pytest.mark.parametrize(
+    ("bad", "says"),
+    [
+        ("61 * * * *", "minute 61 is out of range 0-59"),
+        ("0 24 * * *", "hour 24 is out of range 0-23"),
+        ("0 3 0 * *", "day of month 0 is out of range 1-31"),
+        ("0 3 * 13 *", "month 13 is out of range 1-12"),
+        ("0 3 * * 8", "weekday 8 is out of range 0-7"),
+        ("0-70 * * * *", "minute 70 is out of range 0-59"),
+        ("*/0 * * * *", "minute step '0' must be a positive whole number"),
+        ("0 3 * foo *", "month 'foo' is not a number in range 1-12, or a name jan..dec"),
+        ("? * * * *", "'?' is allowed only in the day of month and weekday fields"),
+        ("0 3 * *", "it has 4 fields; use five fields MINUTE HOUR DAY MONTH WEEKDAY"),
+    ],
+)
+def test_check_cron_names_the_field_at_fault(bad: str, says: str) -> None:
+    with pytest.raises(InvalidInput) as info:
+        sch.check_cron(bad)
+    assert info.value.message.startswith(f"Invalid cron expression {bad!r}: {says}")
+    if len(bad.split()) == 5:
+        assert "five fields" not in info.value.message
+
+
 def test_next_cron_time_is_strictly_after_in_utc() -> None:
     assert sch.next_cron_time("0 3 * * *", T0) == ms(at(3))
     assert sch.next_cron_time("0 3 * * *", at(3)) == ms(at(3, day=2))
@@ -251,6 +274,13 @@ def test_cli_errors_are_one_line_exit_2(cli: Invoke, flows: str) -> None:
     assert neither.exit_code == 2 and "needs --cron" in neither.stderr
     empty = cli("pipeline", "schedules")
     assert empty.exit_code == 0 and "No schedules yet" in empty.stdout
+
+
+def test_cli_cron_out_of_range_names_the_field(cli: Invoke, flows: str) -> None:
+    bad = cli("pipeline", "schedule", f"{flows}:flow", "--cron", "61 * * * *")
+    assert bad.exit_code == 2
+    assert bad.stderr.strip() == "Error: Invalid cron expression '61 * * * *': minute 61 is out of range 0-59."
+    assert stdout_json(cli("pipeline", "schedules", "--json")) == []
 
 
 def test_cli_scheduler_once(cli: Invoke, flows: str) -> None:

@@ -19,7 +19,12 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 schema_app = typer.Typer(
-    help="Schemas: infer one from data, edit it as YAML, validate against it.", no_args_is_help=True
+    help="Schemas: infer one from data, edit it as YAML, validate against it.",
+    epilog=(
+        "Example: [bold]loopml data schema infer customers.csv -o customers.schema.yaml[/bold], edit the YAML, then "
+        "[bold]loopml data validate new_customers.csv --schema customers.schema.yaml[/bold]"
+    ),
+    no_args_is_help=True,
 )
 app.add_typer(schema_app, name="schema")
 
@@ -79,10 +84,10 @@ def list_datasets(as_json: output.JsonFlag = False) -> None:
         console.print("No datasets yet. Create one with [bold]loopml data ingest SOURCE --name NAME[/bold].")
         return
     table = output.new_table("Datasets")
-    table.add_column("Name", style="bold")
-    table.add_column("Versions", justify="right")
-    table.add_column("Latest")
-    table.add_column("Created")
+    table.add_column("Name", style="bold", whole=True)
+    table.add_column("Versions", justify="right", priority=2)
+    table.add_column("Latest", whole=True, priority=1)
+    table.add_column("Created", whole=True, priority=3)
     for d in datasets:
         table.add_row(
             d["name"], str(d["versions"]), f"datasets:/{d['name']}/{d['latest']}", output.fmt_time(d["created_at"])
@@ -103,8 +108,12 @@ def versions(
         output.print_json([_version_dict(v) for v in found])
         return
     table = output.new_table(f"Versions of {name}")
-    for column in ("Version", "Rows", "Columns", "Size", "SHA-256", "Source", "Created", "By"):
-        table.add_column(column, justify="right" if column in ("Version", "Rows", "Columns", "Size") else "left")
+    for column, priority, whole in (
+        ("Version", 0, True), ("Rows", 0, True), ("Columns", 1, True), ("Size", 2, True),
+        ("SHA-256", 5, True), ("Source", 4, False), ("Created", 3, True), ("By", 6, False),
+    ):  # fmt: skip
+        justify = "right" if column in ("Version", "Rows", "Columns", "Size") else "left"
+        table.add_column(column, justify=justify, priority=priority, whole=whole)
     for v in found:
         table.add_row(
             str(v.version), f"{v.n_rows:,}", str(v.n_columns), output.fmt_size(v.size_bytes), v.sha256[:12],
@@ -126,8 +135,18 @@ def profile(
         output.print_json({"uri": version.uri, **version.profile})
         return
     table = output.new_table(f"{version.uri}: {version.n_rows:,} rows")
-    for column in ("Column", "Type", "Nulls", "Distinct", "Min", "Mean", "Max", "Top values"):
-        table.add_column(column, justify="right" if column in ("Nulls", "Distinct", "Min", "Mean", "Max") else "left")
+    for column, priority in (
+        ("Column", 0),
+        ("Type", 0),
+        ("Nulls", 1),
+        ("Distinct", 2),
+        ("Min", 3),
+        ("Mean", 5),
+        ("Max", 4),
+        ("Top values", 6),
+    ):
+        justify = "right" if column in ("Nulls", "Distinct", "Min", "Mean", "Max") else "left"
+        table.add_column(column, justify=justify, priority=priority, whole=column in ("Column", "Type"))
     for name, stats in version.profile.get("columns", {}).items():
         top = ", ".join(f"{t['value']} ({t['count']})" for t in (stats.get("top_values") or [])[:3])
         table.add_row(
@@ -164,8 +183,9 @@ def validate(
             console.print(f"[green]OK[/green]: {report.n_rows:,} rows satisfy {schema}.")
         else:
             table = output.new_table(f"{len(report.errors)} violation(s) in {report.n_rows:,} rows")
-            for column in ("Column", "Rule", "Rows", "Examples", "Message"):
-                table.add_column(column, justify="right" if column == "Rows" else "left")
+            for column, priority in (("Column", 0), ("Rule", 0), ("Rows", 0), ("Examples", 2), ("Message", 1)):
+                justify = "right" if column == "Rows" else "left"
+                table.add_column(column, justify=justify, priority=priority, whole=column in ("Column", "Rule", "Rows"))
             for v in report.errors:
                 examples = ", ".join(repr(e) for e in v.examples)
                 table.add_row(v.column or output.MISSING, v.rule, f"{v.count:,}", examples or output.MISSING, v.message)
@@ -199,8 +219,16 @@ def diff(
     for change in result.type_changes:
         console.print(f"[yellow]type changed[/yellow]: {change['column']} {change['a']} -> {change['b']}")
     table = output.new_table("Columns in both versions")
-    for column in ("Column", "Null rate", "Mean", "Std", "Shift (std)", "Shifted", "Why"):
-        table.add_column(column)
+    for column, priority in (
+        ("Column", 0),
+        ("Null rate", 3),
+        ("Mean", 2),
+        ("Std", 4),
+        ("Shift (std)", 1),
+        ("Shifted", 0),
+        ("Why", 5),
+    ):
+        table.add_column(column, priority=priority, whole=column in ("Column", "Shifted"))
     for c in result.columns:
         table.add_row(
             c.column,
@@ -256,5 +284,5 @@ def _source_label(source: dict[str, Any]) -> str:
 
 def _cell(value: Any) -> str:
     if isinstance(value, float | int) and not isinstance(value, bool):
-        return output.fmt_number(float(value), 3)
+        return output.fmt_number(value)
     return output.MISSING if value is None else str(value)

@@ -16,14 +16,42 @@ from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from loopml import __version__
-from loopml.cli import artifacts, data, experiments, models, output, pipeline, quickstart, runs, serve, server, token
+from loopml.cli import (
+    artifacts,
+    data,
+    experiments,
+    helptext,
+    models,
+    output,
+    pipeline,
+    quickstart,
+    runs,
+    serve,
+    server,
+    token,
+)
 from loopml.core.errors import LoopmlError
 
-COMMAND_ORDER = ("quickstart", "data", "pipeline", "experiments", "runs", "artifacts", "models", "serve", "server", "token")
+COMMAND_ORDER = (
+    "quickstart",
+    "data",
+    "pipeline",
+    "experiments",
+    "runs",
+    "artifacts",
+    "models",
+    "serve",
+    "server",
+    "token",
+)
 
 
 class LoopmlGroup(TyperGroup):
     """The root group: maps ``LoopmlError`` raised by any command to a clean message and exit code."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        helptext.make_readable(self)  # help names types as TEXT, INTEGER, PATH; flags show none
 
     def list_commands(self, ctx: typer.Context) -> list[str]:
         names = super().list_commands(ctx)
@@ -56,7 +84,7 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode="rich",
     pretty_exceptions_show_locals=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    context_settings={"help_option_names": helptext.HELP_OPTION_NAMES},
 )
 app.add_typer(data.app, name="data")
 app.add_typer(experiments.app, name="experiments")

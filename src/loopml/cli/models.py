@@ -40,9 +40,20 @@ def list_models(as_json: output.JsonFlag = False) -> None:
         )
         return
     table = output.new_table("Models")
-    for column in ("Name", "Versions", "Latest", "Aliases", "Updated"):
+    # priority: 0 always shown, higher numbers hidden first when the table does not fit (Latest names the model too)
+    for column, priority, whole in (
+        ("Name", 2, True),
+        ("Versions", 3, False),
+        ("Latest", 0, True),
+        ("Aliases", 1, False),
+        ("Updated", 4, True),
+    ):
         table.add_column(
-            column, justify="right" if column == "Versions" else "left", style="bold" if column == "Name" else None
+            column,
+            justify="right" if column == "Versions" else "left",
+            style="bold" if column == "Name" else None,
+            priority=priority,
+            whole=whole,
         )
     for m in models:
         latest = f"models:/{m['name']}/{m['latest']}" if m["latest"] is not None else output.MISSING
@@ -88,7 +99,7 @@ def show(
         info.add_row(label, value)
     console.print(info)
     _print_signature(console, found.signature)
-    _print_pairs(console, "Metrics", {k: output.fmt_precise(v) for k, v in sorted(found.metrics.items())})
+    _print_pairs(console, "Metrics", {k: output.fmt_number(v) for k, v in sorted(found.metrics.items())})
     _print_pairs(console, "Tags", dict(sorted(found.tags.items())))
 
 
@@ -109,8 +120,11 @@ def versions(
         console.print(f"Model [bold]{name}[/bold] has no versions.")
         return
     table = output.new_table(f"Versions of {name}")
-    for column in ("Version", "Aliases", "Status", "Flavor", "Run", "Dataset", "Created", "By"):
-        table.add_column(column, justify="right" if column == "Version" else "left")
+    for column, priority, whole in (
+        ("Version", 0, True), ("Aliases", 1, True), ("Status", 0, True), ("Flavor", 4, False),
+        ("Run", 2, True), ("Dataset", 3, True), ("Created", 5, True), ("By", 6, False),
+    ):  # fmt: skip
+        table.add_column(column, justify="right" if column == "Version" else "left", priority=priority, whole=whole)
     for v in found:
         table.add_row(
             str(v.version), ", ".join(v.aliases) or output.MISSING, _status(v.status), v.flavor,
@@ -231,8 +245,8 @@ def diff(
         for column in ("Metric", "A", "B", "Delta"):
             table.add_column(column, justify="left" if column == "Metric" else "right")
         for key, m in result["metrics"].items():
-            delta = output.MISSING if m["delta"] is None else f"{m['delta']:+.6g}"
-            table.add_row(key, output.fmt_precise(m["a"]), output.fmt_precise(m["b"]), delta)
+            delta = output.fmt_delta(m["delta"], m["a"], m["b"])
+            table.add_row(key, output.fmt_number(m["a"]), output.fmt_number(m["b"]), delta)
         console.print(table)
 
 

@@ -7,6 +7,7 @@ strings ``"NaN"``, ``"Infinity"`` and ``"-Infinity"`` (as on the HTTP API), so t
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import sys
@@ -15,7 +16,8 @@ from typing import Annotated, Any
 
 import typer
 from rich import box
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -41,9 +43,78 @@ def stderr() -> Console:
     return Console(stderr=True, highlight=False)
 
 
-def new_table(title: str | None = None, *, caption: str | None = None) -> Table:
-    """The compact table style every command uses."""
-    return Table(
+class FitTable(Table):
+    """A table that fits the console by dropping columns, never by cutting values.
+
+    Each column has a ``priority``: ``0`` (the default) is always shown; when the table does not fit
+    the width it is printed at, columns with the highest priority number go first (the rightmost of
+    equals first) and the caption names them. Columns marked ``whole`` (ids, versions, statuses,
+    URIs) are never wrapped; the others wrap, and fold a word that is longer than the column.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.priorities: list[int] = []
+        self.whole: list[bool] = []
+
+    def add_column(
+        self, header: RenderableType = "", *args: Any, priority: int = 0, whole: bool = False, **kwargs: Any
+    ) -> None:
+        """Rich's ``add_column`` plus ``priority`` (0 = always shown) and ``whole`` (never wrapped nor cut)."""
+        kwargs.setdefault("overflow", "fold")
+        if whole:
+            kwargs["no_wrap"] = True
+        super().add_column(header, *args, **kwargs)
+        self.priorities.append(priority)
+        self.whole.append(whole)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        if not self.columns:
+            yield from super().__rich_console__(console, options)
+            return
+        shown = list(range(len(self.columns)))
+        fitted = self._keep(shown, console, options)
+        while self._minimum(fitted, console, options) > options.max_width:
+            droppable = [i for i in shown if self.priorities[i] > 0]
+            if not droppable:
+                break
+            shown.remove(max(droppable, key=lambda i: (self.priorities[i], i)))
+            fitted = self._keep(shown, console, options)
+        yield from Table.__rich_console__(fitted, console, options)
+        hidden = [self._name(i) for i in range(len(self.columns)) if i not in shown]
+        if hidden:
+            note = f"{', '.join(hidden)} hidden to fit {options.max_width} columns (widen the terminal or use --json)"
+            yield Text(note, style="table.caption")
+
+    def _keep(self, shown: list[int], console: Console, options: ConsoleOptions) -> Table:
+        """A copy of this table with only the columns ``shown``, whole columns as wide as their widest cell."""
+        table = copy.copy(self)
+        table.columns = []
+        wide = options.update_width(10**4)
+        for position, index in enumerate(shown):
+            column = copy.copy(self.columns[index])
+            column._index = position
+            if self.whole[index]:
+                cells = [column.header, *column.cells] if self.show_header else list(column.cells)
+                column.min_width = max(Measurement.get(console, wide, cell).maximum for cell in cells)
+            table.columns.append(column)
+        return table
+
+    @staticmethod
+    def _minimum(table: Table, console: Console, options: ConsoleOptions) -> int:
+        wide = options.update_width(10**4)
+        return (
+            sum(table._measure_column(console, wide, column).minimum for column in table.columns) + table._extra_width
+        )
+
+    def _name(self, index: int) -> str:
+        header = self.columns[index].header
+        return header.plain if isinstance(header, Text) else Text.from_markup(str(header)).plain
+
+
+def new_table(title: str | None = None, *, caption: str | None = None) -> FitTable:
+    """The compact table style every command uses; it drops low-priority columns to fit (see :class:`FitTable`)."""
+    return FitTable(
         title=title,
         caption=caption,
         box=box.SIMPLE_HEAD,
@@ -116,24 +187,44 @@ def fmt_duration(ms: int | None) -> str:
     return f"{hours}h {minutes:02d}m"
 
 
-def fmt_number(value: float | None, digits: int = 4) -> str:
-    """A metric for a table column: integers as such, others with ``digits`` decimals (``g`` when huge/tiny)."""
+def fmt_number(value: Any) -> str:
+    """A number as the user wrote it: the shortest text that reads back as the same value.
+
+    ``154.14`` (never ``154.14000000000001`` nor a rounded ``154.1``), whole floats without ``.0``,
+    numpy scalars at their own precision (``float32(154.14)`` prints ``154.14``), a dash for ``None``.
+    Every table and summary of the CLI prints numbers through this function.
+    """
     if value is None:
         return MISSING
-    if not math.isfinite(value):
+    if isinstance(value, int):  # bools too
         return str(value)
-    if value == int(value) and abs(value) < 1e15:
-        return str(int(value))
-    if 1e-3 <= abs(value) < 1e6:
-        return f"{value:.{digits}f}"
-    return f"{value:.{digits}g}"
+    if not isinstance(value, float) and hasattr(value, "dtype") and hasattr(value, "item"):  # a numpy scalar
+        if value.dtype.kind == "f" and value.dtype.itemsize < 8:
+            return str(value)  # numpy prints the shortest round trip at the value's own precision
+        value = value.item()
+        if not isinstance(value, float):
+            return str(value)
+    number = float(value)
+    if not math.isfinite(number):
+        return str(number)
+    if number == int(number) and abs(number) < 1e15:
+        return str(int(number))
+    return repr(number)
 
 
-def fmt_precise(value: float | None) -> str:
-    """A metric shown on its own: six significant digits, no padding zeros."""
-    if value is None:
+def fmt_delta(delta: float | None, *operands: float | None) -> str:
+    """A difference with its sign, to the decimals of its operands.
+
+    ``0.93 - 0.81`` prints ``+0.12``, not ``+0.12000000000000011``.
+    """
+    if delta is None:
         return MISSING
-    return f"{value:.6g}"
+    if not math.isfinite(delta):
+        return str(delta)
+    texts = [fmt_number(x) for x in operands if x is not None and math.isfinite(x)]
+    if texts and not any("e" in t for t in texts):
+        delta = round(delta, max(len(t.partition(".")[2]) for t in texts))
+    return ("+" if delta >= 0 else "") + fmt_number(delta)
 
 
 def fmt_size(size: int) -> str:

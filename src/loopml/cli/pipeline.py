@@ -42,7 +42,8 @@ STATUS_STYLES = {"SUCCEEDED": "green", "RUNNING": "cyan", "FAILED": "red", "SKIP
 def run(
     target: Annotated[str, typer.Argument(help="MODULE:PIPELINE (a dotted module or a .py file, from the cwd).")],
     param: Annotated[
-        list[str] | None, typer.Option("--param", "-p", help="A parameter as KEY=VALUE; repeat for more.")
+        list[str] | None,
+        typer.Option("--param", "-p", metavar="KEY=VALUE", help="A parameter as KEY=VALUE; repeat for more."),
     ] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Run every step, ignoring cached outputs.")] = False,
     resume: Annotated[
@@ -115,8 +116,12 @@ def list_runs(
         console.print("No pipeline runs yet. Start one with [bold]loopml pipeline run MODULE:PIPELINE[/bold].")
         return
     table = output.new_table("Pipeline runs")
-    for column in ("Run", "Pipeline", "Status", "Steps", "Cached", "Started", "Duration", "By"):
-        table.add_column(column, justify="right" if column in ("Steps", "Cached", "Duration") else "left")
+    for column, priority, whole in (
+        ("Run", 0, True), ("Pipeline", 0, True), ("Status", 0, True), ("Steps", 3, False),
+        ("Cached", 4, False), ("Started", 2, True), ("Duration", 1, True), ("By", 5, False),
+    ):  # fmt: skip
+        justify = "right" if column in ("Steps", "Cached", "Duration") else "left"
+        table.add_column(column, justify=justify, priority=priority, whole=whole)
     for r in runs:
         table.add_row(
             output.short_id(r["id"]), r["pipeline"], _status(r["status"]), str(r["steps"]), str(r["cached"]),
@@ -179,7 +184,8 @@ def schedule(
         str | None, typer.Option("--on-dataset", help="Also run when this dataset gets a new version.")
     ] = None,
     param: Annotated[
-        list[str] | None, typer.Option("--param", "-p", help="A parameter as KEY=VALUE; repeat for more.")
+        list[str] | None,
+        typer.Option("--param", "-p", metavar="KEY=VALUE", help="A parameter as KEY=VALUE; repeat for more."),
     ] = None,
     executor: Annotated[str, typer.Option("--executor", help="What its runs use: local, process or ray.")] = "local",
     as_json: output.JsonFlag = False,
@@ -220,9 +226,11 @@ def schedules(as_json: output.JsonFlag = False) -> None:
         )
         return
     table = output.new_table("Pipeline schedules")
-    columns = ("Schedule", "Target", "Cron (UTC)", "Dataset", "Params", "Executor", "Next run", "Last run", "Status")
-    for column in columns:
-        table.add_column(column)
+    for column, priority in (
+        ("Schedule", 0), ("Target", 0), ("Cron (UTC)", 0), ("Dataset", 2), ("Params", 5),
+        ("Executor", 6), ("Next run", 1), ("Last run", 4), ("Status", 3),
+    ):  # fmt: skip
+        table.add_column(column, priority=priority, whole=column in ("Schedule", "Target", "Cron (UTC)", "Next run"))
     for s in found:
         params = ", ".join(f"{k}={v}" for k, v in s["params"].items()) or output.MISSING
         dataset = output.MISSING
@@ -348,6 +356,20 @@ def _run_dict(run: PipelineRun) -> dict[str, Any]:
     return data
 
 
+STEP_COLUMNS = {
+    "#": 0,
+    "Step": 0,
+    "Status": 0,
+    "Duration": 0,
+    "Cache": 0,
+    "Attempts": 3,
+    "Needs": 2,
+    "Outputs": 1,
+    "Runs": 0,
+}
+"""The columns of a pipeline run's step table and their priority (0: always shown; higher ones go first)."""
+
+
 def _find_step(run: PipelineRun, name: str) -> StepRun:
     for record in run.steps:
         if record.name == name:
@@ -432,8 +454,13 @@ def print_run(console: Console, run: PipelineRun, *, logs: bool = False) -> None
         soft_wrap=True,
     )
     table = output.new_table()
-    for column in ("#", "Step", "Status", "Duration", "Cache", "Attempts", "Needs", "Outputs", "Runs"):
-        table.add_column(column, justify="right" if column in ("#", "Duration", "Attempts") else "left")
+    for column, priority in STEP_COLUMNS.items():
+        table.add_column(
+            column,
+            justify="right" if column in ("#", "Duration", "Attempts") else "left",
+            priority=priority,
+            whole=column in ("#", "Step", "Status", "Duration", "Cache", "Runs"),
+        )
     for step in run.steps:
         cache = "hit" if step.cache_hit else ("reused" if step.reused_from else output.MISSING)
         outputs = ", ".join(f"{k} ({v['format']})" for k, v in step.outputs.items()) or output.MISSING

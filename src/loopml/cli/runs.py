@@ -141,15 +141,15 @@ def show_run(
         info.add_row(label, value)
     console.print(info)
     _print_pairs(console, "Params", {k: v for k, v in sorted(run.params.items())})
-    _print_pairs(console, "Metrics (latest)", {k: output.fmt_precise(v) for k, v in sorted(run.metrics.items())})
+    _print_pairs(console, "Metrics (latest)", {k: output.fmt_number(v) for k, v in sorted(run.metrics.items())})
     _print_pairs(console, "Tags", dict(sorted(tags.items())))
     if hidden:
         console.print(f"[dim]{hidden} loopml.* system tags hidden (show them with --all-tags)[/dim]")
     if artifacts:
         table = output.new_table("Artifacts")
-        table.add_column("Path")
-        table.add_column("Size", justify="right")
-        table.add_column("SHA-256", style="dim")
+        table.add_column("Path", whole=True)
+        table.add_column("Size", justify="right", whole=True, priority=1)
+        table.add_column("SHA-256", style="dim", whole=True, priority=2)
         for a in artifacts:
             table.add_row(a.path, output.fmt_size(a.size), a.sha256[:12])
         console.print(table)
@@ -221,7 +221,7 @@ def compare_runs(
     table.add_column("", style="bold", no_wrap=True)
     for run in found:
         table.add_column(f"{escape(run.name)}\n[dim]{output.short_id(run.id)}[/dim]", justify="right", overflow="fold")
-    for section, fmt in (("params", str), ("metrics", output.fmt_precise)):
+    for section, fmt in (("params", str), ("metrics", output.fmt_number)):
         for key, values in result[section].items():
             name = f"{section}.{key}"
             if only_different and name not in different:
@@ -324,6 +324,10 @@ def run_json(run: Run, experiment_name: str | None, stale_after: int) -> dict[st
     return data
 
 
+LIST_PRIORITIES = {"Experiment": 2, "Start": 4, "Duration": 5}
+"""Columns of ``runs list`` hidden first when it does not fit (higher first); the first metric has 1, others 3."""
+
+
 def runs_table(
     runs: Sequence[Run],
     *,
@@ -354,10 +358,13 @@ def runs_table(
     table = output.new_table(title, caption=_list_caption(len(runs), max_results, hidden))
     for header in headers:
         table.add_column(
-            header, no_wrap=header in ("Run", "Status", "Start"), justify="right" if header == "Duration" else "left"
+            header,
+            justify="right" if header == "Duration" else "left",
+            priority=LIST_PRIORITIES.get(header, 0),
+            whole=header in ("Run", "Status", "Start", "Duration"),
         )
-    for key in columns:
-        table.add_column(key, justify="right", no_wrap=True)
+    for position, key in enumerate(columns):
+        table.add_column(key, justify="right", priority=1 if position == 0 else 3, whole=True)
     status = headers.index("Status")
     for run, row in zip(runs, rows, strict=True):
         cells: list[Any] = [Text(cell) for cell in row]  # names are user text, not Rich markup

@@ -59,7 +59,10 @@ def stringify(value: object, *, field: str, key: str) -> str:
     if isinstance(value, str | int | float | bool) or value is None:
         text = str(value)
     elif hasattr(value, "item") and callable(value.item):  # numpy scalar
-        text = str(value.item())
+        item = value.item()
+        # a float32 keeps the digits it was written with (154.14, not 154.13999938964844 from its float64)
+        narrow = isinstance(item, float) and getattr(getattr(value, "dtype", None), "itemsize", 8) < 8
+        text = str(value) if narrow else str(item)
     else:
         text = str(value)
     if len(text) > MAX_VALUE_LENGTH:

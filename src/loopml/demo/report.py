@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from loopml.cli.output import fmt_number
 from loopml.demo.pipeline import EXPERIMENT
 
 if TYPE_CHECKING:
@@ -88,4 +89,4 @@ def _served(model: dict[str, Any], served: dict[str, Any]) -> str:
 
 
 def _value(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
+    return fmt_number(value) if isinstance(value, float) else str(value)

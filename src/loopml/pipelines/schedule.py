@@ -17,6 +17,7 @@ and does not stop the others.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -61,16 +62,64 @@ class ScheduleResult:
         return data
 
 
+CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("weekday", 0, 7))
+"""The five cron fields in order, with the values each accepts (weekday 0 and 7 are both Sunday)."""
+
+_CRON_NAMES = {
+    "month": ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"),
+    "weekday": ("sun", "mon", "tue", "wed", "thu", "fri", "sat"),
+}
+_CRON_PART = re.compile(r"^(?P<base>\*|\?|[^/-]+(?:-[^/-]+)?)(?:/(?P<step>[^/]*))?$")
+_CRON_HELP = "use five fields MINUTE HOUR DAY MONTH WEEKDAY, e.g. '0 3 * * *'"
+
+
 def check_cron(cron: str) -> str:
-    """``cron`` stripped, or ``InvalidInput`` naming the expression when croniter rejects it."""
+    """``cron`` with its spaces normalised, or ``InvalidInput`` naming the field at fault and its valid range."""
     from croniter import croniter
 
     text = " ".join(str(cron).split())
     if not text or not croniter.is_valid(text):
-        raise InvalidInput(
-            f"Invalid cron expression {cron!r}: use five fields MIN HOUR DAY MONTH WEEKDAY, e.g. '0 3 * * *'."
-        )
+        raise InvalidInput(f"Invalid cron expression {cron!r}: {_cron_problem(text)}.")
     return text
+
+
+def _cron_problem(text: str) -> str:
+    """What is wrong with a cron expression croniter rejected, as precisely as the fields allow."""
+    fields = text.split()
+    if len(fields) != len(CRON_FIELDS):
+        return f"it has {len(fields)} field{'s' if len(fields) != 1 else ''}; {_CRON_HELP}"
+    for value, (name, low, high) in zip(fields, CRON_FIELDS, strict=True):
+        for part in value.split(","):
+            problem = _cron_part_problem(part, name, low, high)
+            if problem:
+                return problem
+    ranges = ", ".join(f"{name} {low}-{high}" for name, low, high in CRON_FIELDS)
+    return f"each field takes a value, a range a-b, a list a,b or a step */n within its range ({ranges})"
+
+
+def _cron_part_problem(part: str, name: str, low: int, high: int) -> str | None:
+    """Why one comma-separated part of a cron field is invalid, or ``None`` when it looks fine."""
+    found = _CRON_PART.match(part)
+    if found is None:
+        return f"{name} {part!r} is not a value, range (a-b) or step (*/n)"
+    step = found["step"]
+    if step is not None and not (step.isdigit() and int(step) > 0):
+        return f"{name} step {step!r} must be a positive whole number"
+    base = found["base"]
+    if base == "?" and name not in ("day of month", "weekday"):
+        return f"'?' is allowed only in the day of month and weekday fields, not in the {name}"
+    if base in ("*", "?"):
+        return None
+    names = _CRON_NAMES.get(name, ())
+    for bound in base.split("-"):
+        if bound.lower() in names:
+            continue
+        if not bound.isdigit():
+            spelled = f", or a name {names[0]}..{names[-1]}" if names else ""
+            return f"{name} {bound!r} is not a number in range {low}-{high}{spelled}"
+        if not low <= int(bound) <= high:
+            return f"{name} {int(bound)} is out of range {low}-{high}"
+    return None
 
 
 def next_cron_time(cron: str, after: Now) -> int:
