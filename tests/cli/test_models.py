@@ -137,6 +137,20 @@ def test_diff(cli: Invoke, churn: list[str]) -> None:
     assert "input added: age (int)" in human.stdout and "accuracy" in human.stdout and "0.1" in human.stdout
 
 
+def test_diff_tells_no_params_from_same_params(cli: Invoke, churn: list[str]) -> None:
+    same = cli("models", "diff", "models:/churn/2", "models:/churn/2")
+    assert same.exit_code == 0 and "Same params (1)." in same.stdout
+    for _ in range(2):  # runs that logged a model but no params and no metrics
+        with lm.start_run() as run:
+            log_model(LogisticRegression(max_iter=500).fit(X, Y), "model", input_example=X.iloc[:5])
+        register_model(f"runs:/{run.id}/model", "bare")
+    assert stdout_json(cli("models", "diff", "models:/bare/1", "models:/bare/2", "--json"))["params"]["same"] == 0
+    human = cli("models", "diff", "models:/bare/1", "models:/bare/2")
+    assert human.exit_code == 0, human.output
+    assert "Neither source run has params." in human.stdout and "Same params" not in human.stdout
+    assert "Neither version has metrics." in human.stdout
+
+
 def test_archive_and_delete(cli: Invoke, churn: list[str]) -> None:
     cli("models", "alias", "churn", "production", "--version", "1")
     refused = cli("models", "delete", "churn", "1")

@@ -154,6 +154,7 @@ def test_diff_model_versions() -> None:
         "added": {},
         "removed": {},
         "changed": {"C": {"a": "0.5", "b": "2.0"}},
+        "same": 1,  # features: 2 in both
     }
     assert diff["metrics"]["loss"] == {"a": 1.0, "b": 0.25, "delta": -0.75}
     assert set(diff["metrics"]) == {"accuracy", "loss"}
@@ -166,6 +167,7 @@ def test_diff_model_versions() -> None:
     assert diff["flavor"] == {"a": "sklearn", "b": "sklearn", "changed": False}
     same = diff_model_versions(b.uri, b.uri)
     assert same["params"]["changed"] == {} and same["metrics"]["loss"]["delta"] == 0.0
+    assert same["params"]["same"] == 2
 
 
 def test_remote_tracking_uri_uses_the_server_registry() -> None:

@@ -203,7 +203,10 @@ class ModelRegistry(Protocol):
         ...
 
     def list_models(self) -> list[dict[str, Any]]:
-        """``[{"name", "description", "versions", "latest", "aliases", "created_at", "updated_at"}]`` by name."""
+        """``[{"name", "description", "versions", "latest", "aliases", "created_at", "updated_at"}]`` by name.
+
+        ``latest`` is the newest ``READY`` version (what ``alias="latest"`` names), ``None`` when none is.
+        """
         ...
 
     def list_versions(self, name: str) -> list[ModelVersion]:

@@ -257,13 +257,15 @@ class SqlModelRegistry:
     def list_models(self) -> list[dict[str, Any]]:
         """``[{"name", "description", "versions", "latest", "aliases", "created_at", "updated_at"}]`` by name.
 
-        ``versions`` counts the stored versions, ``latest`` is the highest stored number (or
-        ``None``), ``aliases`` maps each alias to its version number.
+        ``versions`` counts the stored versions, ``latest`` is the newest ``READY`` version (the
+        one ``models:/<name>@latest`` names; ``None`` when none is ready), ``aliases`` maps each
+        alias to its version number. One query for all models, one for all aliases.
         """
+        newest_ready = sa.func.max(sa.case((_v.status == READY, _v.version)))
         counts = (
             sa.select(
                 _m.id, _m.name, _m.description, _m.created_at, _m.updated_at,
-                sa.func.count(_v.id).label("versions"), sa.func.max(_v.version).label("latest"),
+                sa.func.count(_v.id).label("versions"), newest_ready.label("latest"),
             )
             .select_from(t.registered_models.outerjoin(t.model_versions, _v.model_id == _m.id))
             .group_by(_m.id, _m.name, _m.description, _m.created_at, _m.updated_at)
