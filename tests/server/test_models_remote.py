@@ -36,6 +36,7 @@ from tests.registry.test_models import (  # noqa: F401  (collected here against 
     test_list_archive_delete_update,
     test_register_errors,
     test_register_records_package_run_and_lineage,
+    test_short_run_ids_work_in_the_sdk_and_in_uris,
     test_training_dataset_version_from_the_run,
 )
 from tests.server.conftest import LiveServer, settings_for, start_server, thread_server

@@ -41,8 +41,8 @@ def register_model(
             details=[{"field": "model_uri", "problem": "expected runs:/<run_id>/<path>"}],
         )
     check_name(name, field="model name")
-    run_id, path = parsed.name, parsed.path
-    run = get_run(run_id)
+    run = get_run(parsed.name)  # a unique prefix works too; the version stores the full id
+    run_id, path = run.id, parsed.path
     manifest = read_manifest(run_id, path)
     manifest_info = next((a for a in list_artifacts(run_id, path) if a.path == f"{path}/{MANIFEST}"), None)
     if manifest_info is None:  # read_manifest found it, so only a concurrent change gets here

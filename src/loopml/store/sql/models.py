@@ -31,7 +31,7 @@ from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 from loopml.core.clock import now_ms
 from loopml.core.errors import Conflict, InvalidInput, NotFound, invalid
 from loopml.core.hashing import is_sha256
-from loopml.core.ids import new_id
+from loopml.core.ids import is_id, new_id
 from loopml.core.records import ModelVersion
 from loopml.core.uris import check_name, parse_uri
 from loopml.core.validation import check_key, check_metric_value, stringify
@@ -297,6 +297,13 @@ def _check_source(source: str, run_id: str | None, manifest_sha256: str) -> tupl
         parsed = parse_uri(source, expect="runs")
     except InvalidInput as exc:
         raise invalid("source", "expected runs:/<run_id>/<path>", exc.message) from None
+    if not is_id(parsed.name):
+        raise invalid(
+            "source",
+            "expected the full run id",
+            f"Invalid source {source!r}: a version records the full 32-character run id; resolve the prefix "
+            "first (lm.register_model does).",
+        )
     if not parsed.path:
         raise invalid(
             "source",
