@@ -340,6 +340,9 @@ def test_registration_checks_the_package(registry: SqlModelRegistry, package: Pa
     with pytest.raises(InvalidInput, match="Invalid object URI") as exc:
         _create(registry, package, source="s3://bucket/model")
     assert _field(exc) == ["source"]
+    with pytest.raises(InvalidInput, match="records the full 32-character run id") as exc:  # a prefix is resolved first
+        _create(registry, package, source=f"runs:/{package.run_id[:8]}/model", run_id=None)
+    assert _field(exc) == ["source"]
     # nothing was recorded, so nothing can be aliased
     assert registry.list_models() == []
     with pytest.raises(NotFound):
