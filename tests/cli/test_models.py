@@ -71,6 +71,15 @@ def test_register_list_versions(cli: Invoke) -> None:
     assert "READY" in table and "sklearn" in table
 
 
+def test_register_by_short_run_id_stores_the_full_id(cli: Invoke) -> None:
+    uri = _logged()
+    short = uri.replace(uri[len("runs:/") : len("runs:/") + 32], uri[len("runs:/") : len("runs:/") + 8])
+    registered = stdout_json(cli("models", "register", short, "--name", "churn", "--json"))
+    assert registered["source"] == uri and registered["run_id"] == uri.split("/")[1]
+    bad = cli("models", "register", "runs:/abc/model", "--name", "churn")
+    assert bad.exit_code == 2 and "unique prefix of 4" in bad.stderr and bad.stdout == ""
+
+
 def test_alias_set_move_rollback_delete(cli: Invoke, churn: list[str]) -> None:
     first = cli("models", "alias", "churn", "production", "--version", "1")
     assert first.exit_code == 0 and "models:/churn@production now points at models:/churn/1" in first.stdout
