@@ -357,6 +357,10 @@ def _audit(
     )
 
 
+_SHOWN_MATCHES = 5
+"""How many matching ids an ambiguous run id prefix's error lists."""
+
+
 def _resolve_run_id(conn: Connection, ref: str) -> str:
     """The id of the one run whose id is or starts with ``ref`` (one query)."""
     value = check_run_ref(ref)
@@ -376,9 +380,6 @@ def _resolve_run_id(conn: Connection, ref: str) -> str:
             details=[{"field": "run_id", "problem": "ambiguous prefix"}],
         )
     return matches[0]
-
-
-_SHOWN_MATCHES = 5
 
 
 def _require_run(conn: Connection, run_id: str, *, what: str = "Run") -> None:
