@@ -71,6 +71,15 @@ def test_register_list_versions(cli: Invoke) -> None:
     assert "READY" in table and "sklearn" in table
 
 
+def test_register_by_short_run_id_stores_the_full_id(cli: Invoke) -> None:
+    uri = _logged()
+    short = uri.replace(uri[len("runs:/") : len("runs:/") + 32], uri[len("runs:/") : len("runs:/") + 8])
+    registered = stdout_json(cli("models", "register", short, "--name", "churn", "--json"))
+    assert registered["source"] == uri and registered["run_id"] == uri.split("/")[1]
+    bad = cli("models", "register", "runs:/abc/model", "--name", "churn")
+    assert bad.exit_code == 2 and "unique prefix of 4" in bad.stderr and bad.stdout == ""
+
+
 def test_alias_set_move_rollback_delete(cli: Invoke, churn: list[str]) -> None:
     first = cli("models", "alias", "churn", "production", "--version", "1")
     assert first.exit_code == 0 and "models:/churn@production now points at models:/churn/1" in first.stdout
@@ -135,6 +144,20 @@ def test_diff(cli: Invoke, churn: list[str]) -> None:
     human = cli("models", "diff", "models:/churn/1", "models:/churn/2")
     assert human.exit_code == 0, human.output
     assert "input added: age (int)" in human.stdout and "accuracy" in human.stdout and "0.1" in human.stdout
+
+
+def test_diff_tells_no_params_from_same_params(cli: Invoke, churn: list[str]) -> None:
+    same = cli("models", "diff", "models:/churn/2", "models:/churn/2")
+    assert same.exit_code == 0 and "Same params (1)." in same.stdout
+    for _ in range(2):  # runs that logged a model but no params and no metrics
+        with lm.start_run() as run:
+            log_model(LogisticRegression(max_iter=500).fit(X, Y), "model", input_example=X.iloc[:5])
+        register_model(f"runs:/{run.id}/model", "bare")
+    assert stdout_json(cli("models", "diff", "models:/bare/1", "models:/bare/2", "--json"))["params"]["same"] == 0
+    human = cli("models", "diff", "models:/bare/1", "models:/bare/2")
+    assert human.exit_code == 0, human.output
+    assert "Neither source run has params." in human.stdout and "Same params" not in human.stdout
+    assert "Neither version has metrics." in human.stdout
 
 
 def test_archive_and_delete(cli: Invoke, churn: list[str]) -> None:

@@ -14,6 +14,7 @@ RUN = "0123456789abcdef0123456789abcdef"
         (f"runs:/{RUN}/model", ObjectURI("runs", RUN, path="model")),
         (f"runs:/{RUN}/a/b.txt", ObjectURI("runs", RUN, path="a/b.txt")),
         (f"runs:/{RUN}", ObjectURI("runs", RUN)),
+        ("runs:/71cc0d2b/model", ObjectURI("runs", "71cc0d2b", path="model")),  # a prefix, resolved on use
         ("models:/churn/3", ObjectURI("models", "churn", version=3)),
         ("models:/churn@production", ObjectURI("models", "churn", alias="production")),
         ("datasets:/customers@latest", ObjectURI("datasets", "customers", alias="latest")),
@@ -34,6 +35,8 @@ def test_parse_valid(uri: str, expected: ObjectURI) -> None:
         ("models:/churn", "expected models:/<name>/<version>"),
         ("models:/churn/abc", "expected models:/"),
         ("runs:/not-a-run-id/model", "32-hex"),
+        ("runs:/abc/model", "unique prefix of 4"),
+        (f"runs:/{RUN}0/model", "32-hex"),
         ("models:/../etc/1", "expected models:/"),
     ],
 )

@@ -15,6 +15,7 @@ from hypothesis.extra import pandas as hpd
 
 from loopml.core.errors import InvalidInput, NotFound
 from loopml.data.schema import DTYPES, ColumnSchema, Schema, dtype_of, infer_schema
+from loopml.data.validation import validate
 
 N = 200
 FRAME = pd.DataFrame(
@@ -35,7 +36,7 @@ def test_infer_schema_rules() -> None:
     assert schema.names == list(FRAME.columns)
     assert schema.allow_extra_columns is False
     assert [c.to_dict() for c in schema.columns] == [
-        {"name": "customer_id", "dtype": "int", "nullable": False, "min": 1, "max": 200, "unique": True},
+        {"name": "customer_id", "dtype": "int", "nullable": False, "unique": True},  # an id: no range
         {"name": "age", "dtype": "int", "nullable": False, "min": 20, "max": 69},
         {"name": "plan", "dtype": "string", "nullable": False, "categories": ["basic", "pro", "team"]},
         {"name": "spend", "dtype": "float", "nullable": True, "min": 1.5, "max": 298.5},
@@ -49,7 +50,7 @@ def test_infer_schema_rules() -> None:
             "max": "2024-07-18T00:00:00",
         },
     ]
-    assert isinstance(schema.column("customer_id").min, int)
+    assert isinstance(schema.column("age").min, int)
     json.dumps(schema.to_dict())
 
 
@@ -57,13 +58,72 @@ def test_infer_thresholds_are_keyword_arguments() -> None:
     small = FRAME.head(40)  # 3 plans in 40 rows: more than 5% distinct, and fewer than 100 rows
     schema = infer_schema(small)
     assert schema.column("plan").categories is None
-    assert schema.column("customer_id").unique is False
+    assert schema.column("email").unique is False
     relaxed = infer_schema(small, category_max_ratio=0.1, unique_min_rows=10)
     assert relaxed.column("plan").categories == ["basic", "pro", "team"]
-    assert relaxed.column("customer_id").unique is True
+    assert relaxed.column("email").unique is True
     assert relaxed.column("spend").unique is False  # floats are never keys
-    assert infer_schema(FRAME, unique=False).column("customer_id").unique is False
+    assert infer_schema(FRAME, unique=False).column("customer_id").to_dict() == {
+        "name": "customer_id",
+        "dtype": "int",
+        "nullable": False,
+    }  # uniqueness off; still an id, so still no range
     assert infer_schema(FRAME, max_categories=2).column("plan").categories is None
+
+
+def test_id_columns_get_uniqueness_not_a_range() -> None:
+    reference = pd.DataFrame({"customer_id": range(1, 301), "age": [18 + i % 60 for i in range(300)]})
+    schema = infer_schema(reference)
+    assert schema.column("customer_id").to_dict() == {
+        "name": "customer_id",
+        "dtype": "int",
+        "nullable": False,
+        "unique": True,
+    }
+    assert (schema.column("age").min, schema.column("age").max) == (18, 77)  # not an id: keeps its range
+    new_customer = pd.DataFrame({"customer_id": [301], "age": [40]})
+    assert validate(new_customer, schema).ok
+    repeated = validate(pd.DataFrame({"customer_id": [301, 301], "age": [40, 41]}), schema)
+    assert not repeated.ok and [e.rule for e in repeated.errors] == ["unique"]
+    too_old = validate(pd.DataFrame({"customer_id": [302], "age": [99]}), schema)
+    assert [(e.column, e.rule) for e in too_old.errors] == [("age", "max")]
+
+
+@pytest.mark.parametrize("name", ["id", "ID", "uuid", "key", "order_id", "Order_ID", "customerId", "customerID"])
+def test_id_like_names_make_unique_columns_ids(name: str) -> None:
+    shuffled = [7, 3, 42, 1, 19]  # not monotonic, fewer rows than unique_min_rows: the name decides
+    assert infer_schema(pd.DataFrame({name: shuffled})).column(name).to_dict() == {
+        "name": name,
+        "dtype": "int",
+        "nullable": False,
+        "unique": True,
+    }
+
+
+def test_string_ids_get_no_categories_and_non_ids_keep_their_rules() -> None:
+    codes = [f"c{i:03d}" for i in range(10)]
+    inferred = infer_schema(pd.DataFrame({"user_id": codes}), category_max_ratio=1.0)
+    assert inferred.column("user_id").to_dict() == {
+        "name": "user_id",
+        "dtype": "string",
+        "nullable": False,
+        "unique": True,
+    }
+    frame = pd.DataFrame(
+        {
+            "paid": [5, 3, 8, 1, 9],  # ends in "id" but is not named like one, and not monotonic
+            "order_id": [1, 2, 2, 3, 4],  # repeats: not an id
+            "step": range(5),  # monotonic but fewer than unique_min_rows rows
+            "score": [0.5, 1.5, 2.5, 3.5, 4.5],  # floats are never ids
+        }
+    )
+    rules = {c.name: c.to_dict() for c in infer_schema(frame).columns}
+    assert (rules["paid"]["min"], rules["paid"]["max"]) == (1, 9) and "unique" not in rules["paid"]
+    assert (rules["order_id"]["min"], rules["order_id"]["max"]) == (1, 4) and "unique" not in rules["order_id"]
+    assert (rules["step"]["min"], rules["step"]["max"]) == (0, 4)
+    assert (rules["score"]["min"], rules["score"]["max"]) == (0.5, 4.5)
+    decreasing = infer_schema(pd.DataFrame({"n": range(200, 0, -1)})).column("n")
+    assert (decreasing.min, decreasing.max, decreasing.unique) == (1, 200, True)  # a key, but not an id
 
 
 def test_infer_special_columns() -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
 import loopml as lm
+from loopml.core.errors import InvalidInput, NotFound
 from loopml.registry.models import (
     archive_model_version,
     delete_model_alias,
@@ -57,6 +60,38 @@ def test_register_records_package_run_and_lineage() -> None:
     edges = get_session().lineage.edges("model_version", "churn/1", direction="in")
     assert [(e.source_type, e.source_id, e.relation) for e in edges] == [("run", run_id, "registered")]
     assert register_model(f"runs:/{run_id}/model", "churn").version == 2
+
+
+def test_short_run_ids_work_in_the_sdk_and_in_uris(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run_id = _train()
+    short = run_id[:8]
+    assert lm.get_run(short).id == run_id
+    mv = register_model(f"runs:/{short}/model", "churn")
+    assert mv.source == f"runs:/{run_id}/model" and mv.run_id == run_id  # the full id is stored
+    assert load_model(f"runs:/{short}/model").predict(X).shape == (200,)
+    folder = lm.download_artifacts(f"runs:/{short}/model", dst=tmp_path / "a")
+    assert (folder / "model.json").is_file()
+    assert (lm.download_artifacts(short, "model", dst=tmp_path / "b") / "model.json").is_file()
+    assert {a.path for a in lm.list_artifacts(short, "model")} == {a.path for a in lm.list_artifacts(run_id, "model")}
+    twins = iter(["beef" + "0" * 28, "beef" + "1" * 28])
+    monkeypatch.setattr("loopml.store.sql.tracking.new_id", lambda: next(twins))  # also the server's store
+    first, second = _train(), _train()
+    monkeypatch.undo()
+    for call in (
+        lambda: load_model("runs:/beef/model"),
+        lambda: register_model("runs:/beef/model", "churn"),
+        lambda: lm.download_artifacts("runs:/beef/model", dst=tmp_path / "c"),
+        lambda: lm.get_run("beef"),
+    ):
+        with pytest.raises(InvalidInput, match="ambiguous") as info:
+            call()
+        assert first in info.value.message and second in info.value.message
+    assert register_model(f"runs:/{second[:5]}/model", "churn").run_id == second
+    absent = next(p for p in ("f00d", "d00f", "0f0f") if not any(i.startswith(p) for i in (run_id, first, second)))
+    with pytest.raises(NotFound, match=f"No run id starts with '{absent}'"):
+        load_model(f"runs:/{absent}/model")
+    with pytest.raises(InvalidInput, match="32-hex run id, or a unique prefix of 4"):
+        load_model("runs:/abc/model")
 
 
 def test_alias_serves_and_rolls_back() -> None:
@@ -154,6 +189,7 @@ def test_diff_model_versions() -> None:
         "added": {},
         "removed": {},
         "changed": {"C": {"a": "0.5", "b": "2.0"}},
+        "same": 1,  # features: 2 in both
     }
     assert diff["metrics"]["loss"] == {"a": 1.0, "b": 0.25, "delta": -0.75}
     assert set(diff["metrics"]) == {"accuracy", "loss"}
@@ -166,6 +202,7 @@ def test_diff_model_versions() -> None:
     assert diff["flavor"] == {"a": "sklearn", "b": "sklearn", "changed": False}
     same = diff_model_versions(b.uri, b.uri)
     assert same["params"]["changed"] == {} and same["metrics"]["loss"]["delta"] == 0.0
+    assert same["params"]["same"] == 2
 
 
 def test_remote_tracking_uri_uses_the_server_registry() -> None:

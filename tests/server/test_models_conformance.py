@@ -24,6 +24,7 @@ from tests.store.test_model_registry import (  # noqa: F401  (collected here aga
     test_errors_name_what_exists,
     test_failed_write_records_nothing,
     test_implements_protocol,
+    test_latest_is_the_newest_ready_version_in_list_and_get,
     test_list_models,
     test_numbers_are_never_reused_after_delete,
     test_registration_checks_the_package,

@@ -25,6 +25,12 @@ from tests.cli.test_models import (  # noqa: F401
 from tests.cli.test_models import test_alias_usage_errors as test_cli_alias_usage_errors  # noqa: F401
 from tests.cli.test_models import test_archive_and_delete as test_cli_archive_and_delete  # noqa: F401
 from tests.cli.test_models import test_diff as test_cli_diff  # noqa: F401
+from tests.cli.test_models import (  # noqa: F401
+    test_diff_tells_no_params_from_same_params as test_cli_diff_tells_no_params_from_same_params,
+)
+from tests.cli.test_models import (  # noqa: F401
+    test_register_by_short_run_id_stores_the_full_id as test_cli_register_by_short_run_id_stores_the_full_id,
+)
 from tests.cli.test_models import test_register_list_versions as test_cli_register_list_versions  # noqa: F401
 from tests.cli.test_models import test_show as test_cli_show  # noqa: F401
 from tests.registry.test_models import (  # noqa: F401  (collected here against a server)
@@ -36,6 +42,7 @@ from tests.registry.test_models import (  # noqa: F401  (collected here against 
     test_list_archive_delete_update,
     test_register_errors,
     test_register_records_package_run_and_lineage,
+    test_short_run_ids_work_in_the_sdk_and_in_uris,
     test_training_dataset_version_from_the_run,
 )
 from tests.server.conftest import LiveServer, settings_for, start_server, thread_server

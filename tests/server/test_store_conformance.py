@@ -23,6 +23,7 @@ from tests.store.test_tracking_store import (  # noqa: F401  (collected here aga
     test_log_to_unknown_run,
     test_params_are_immutable,
     test_run_lifecycle_and_nesting,
+    test_runs_resolve_by_id_or_unique_prefix,
     test_search_filters,
     test_search_order_and_paging,
     test_search_rejects_bad_input,

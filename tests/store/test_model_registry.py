@@ -158,6 +158,25 @@ def test_list_models(registry: SqlModelRegistry, package: Package) -> None:
     assert models[0]["updated_at"] >= models[0]["created_at"]
 
 
+def test_latest_is_the_newest_ready_version_in_list_and_get(registry: SqlModelRegistry, package: Package) -> None:
+    for _ in range(3):
+        _create(registry, package)
+    _create(registry, package, "fraud")
+    registry.archive_version("churn", 3, actor="ann")
+    latest = {m["name"]: m["latest"] for m in registry.list_models()}
+    assert latest == {"churn": 2, "fraud": 1}
+    assert registry.get_version("churn", alias="latest").version == latest["churn"]
+    registry.archive_version("churn", 1, actor="ann")  # an older archived version changes nothing
+    assert registry.list_models()[0]["latest"] == registry.get_version("churn", alias="latest").version == 2
+    registry.archive_version("churn", 2, actor="ann")
+    assert [(m["name"], m["versions"], m["latest"]) for m in registry.list_models()] == [
+        ("churn", 3, None),
+        ("fraud", 1, 1),
+    ]
+    with pytest.raises(NotFound, match="no READY version"):
+        registry.get_version("churn", alias="latest")
+
+
 def test_concurrent_alias_moves_end_consistent(db: Database, registry: SqlModelRegistry, package: Package) -> None:
     for _ in range(4):
         _create(registry, package)
@@ -320,6 +339,9 @@ def test_registration_checks_the_package(registry: SqlModelRegistry, package: Pa
     assert _field(exc) == ["source"]
     with pytest.raises(InvalidInput, match="Invalid object URI") as exc:
         _create(registry, package, source="s3://bucket/model")
+    assert _field(exc) == ["source"]
+    with pytest.raises(InvalidInput, match="records the full 32-character run id") as exc:  # a prefix is resolved first
+        _create(registry, package, source=f"runs:/{package.run_id[:8]}/model", run_id=None)
     assert _field(exc) == ["source"]
     # nothing was recorded, so nothing can be aliased
     assert registry.list_models() == []

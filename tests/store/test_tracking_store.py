@@ -126,6 +126,31 @@ def test_log_to_unknown_run(store: SqlTrackingStore) -> None:
         store.get_metric_history("0" * 32, "m")
 
 
+def test_runs_resolve_by_id_or_unique_prefix(store: SqlTrackingStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    exp = store.create_experiment("prefixes", actor="ann")
+    made = iter(["71cc0d2b" + "0" * 24, "71cc0d2b" + "1" * 24, "abcdef12" + "3" * 24])
+    monkeypatch.setattr("loopml.store.sql.tracking.new_id", lambda: next(made))  # the server's store too
+    first, second, third = (store.create_run(exp.id, actor="ann") for _ in range(3))
+    assert store.resolve_run_id("abcd") == store.resolve_run_id("ABCDEF12") == third.id
+    assert store.resolve_run_id(third.id) == third.id
+    assert store.resolve_run_id("71cc0d2b0") == first.id
+    assert store.get_run("abcdef") == store.get_run(third.id)
+    assert store.get_run("71cc0d2b1").id == second.id
+    for ambiguous in (lambda: store.resolve_run_id("71cc0d2b"), lambda: store.get_run("71cc")):
+        with pytest.raises(InvalidInput, match="ambiguous") as info:
+            ambiguous()
+        assert first.id in info.value.message and second.id in info.value.message
+    with pytest.raises(NotFound, match="No run id starts with 'ffff'"):
+        store.resolve_run_id("ffff")
+    with pytest.raises(NotFound, match="No run id starts with 'ffff'"):
+        store.get_run("ffff")
+    with pytest.raises(NotFound, match="does not exist"):
+        store.resolve_run_id("f" * 32)
+    for bad in ("abc", "zz-top", "71cc0d2b-", "0" * 33, ""):
+        with pytest.raises(InvalidInput, match="Invalid run id"):
+            store.resolve_run_id(bad)
+
+
 @pytest.fixture
 def populated(store: SqlTrackingStore) -> tuple[SqlTrackingStore, str, dict[str, str]]:
     exp = store.create_experiment("search", actor="ann")

@@ -238,9 +238,13 @@ def diff(
         for row in sorted(rows):
             table.add_row(*row)
         console.print(table)
+    elif params["same"]:
+        console.print(f"[dim]Same params ({params['same']}).[/dim]")
     else:
-        console.print("[dim]Same params.[/dim]")
-    if result["metrics"]:
+        console.print("[dim]Neither source run has params.[/dim]")
+    if not result["metrics"]:
+        console.print("[dim]Neither version has metrics.[/dim]")
+    else:
         table = output.new_table("Metrics")
         for column in ("Metric", "A", "B", "Delta"):
             table.add_column(column, justify="left" if column == "Metric" else "right")

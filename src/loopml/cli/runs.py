@@ -16,6 +16,7 @@ from rich.text import Text
 
 from loopml.cli import output
 from loopml.core.errors import InvalidInput, NotFound
+from loopml.core.ids import MIN_ID_PREFIX, check_run_ref
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -32,7 +33,7 @@ app = typer.Typer(
 SYSTEM_TAG_PREFIX = "loopml."
 MAX_METRIC_COLUMNS = 12
 COLUMN_GAP = 3  # padding and separator Rich puts around each column of output.new_table
-MIN_PREFIX = 4
+MIN_PREFIX = MIN_ID_PREFIX
 STATUS_STYLES = {
     "FINISHED": "green",
     "RUNNING": "cyan",
@@ -41,7 +42,6 @@ STATUS_STYLES = {
     "RUNNING (stale)": "magenta",
 }
 END_STATUSES = ("FINISHED", "FAILED", "KILLED")
-_HEX_PREFIX = re.compile(r"[0-9a-f]{1,32}")
 _METRIC_REF = re.compile(r"\bmetrics?\.(`[^`]+`|\"[^\"]+\"|[A-Za-z0-9_.\-/:]+)")
 
 
@@ -296,23 +296,9 @@ def resolve_experiment(store: TrackingStore, name: str) -> Experiment:
 
 
 def resolve_run(store: TrackingStore, ref: str) -> Run:
-    """A run by its full id or a unique prefix of at least ``MIN_PREFIX`` characters."""
-    value = ref.strip().lower()
-    if not _HEX_PREFIX.fullmatch(value) or len(value) < MIN_PREFIX:
-        raise InvalidInput(
-            f"Invalid run id {ref!r}: expected a 32-character hex id or a unique prefix of at least "
-            f"{MIN_PREFIX} of its characters (see `loopml runs list`)."
-        )
-    if len(value) == 32:
-        return store.get_run(value)
-    matches = store.search_runs(None, filter=f"attributes.run_id LIKE '{value}%'", max_results=2)
-    if not matches:
-        raise NotFound(f"No run id starts with {ref!r} (see `loopml runs list`).")
-    if len(matches) > 1:
-        raise InvalidInput(
-            f"Run id prefix {ref!r} is ambiguous: it matches {matches[0].id}, {matches[1].id}, ...; type more of it."
-        )
-    return matches[0]
+    """A run by its full id or a unique prefix of at least ``MIN_PREFIX`` characters (resolved by the store)."""
+    check_run_ref(ref)  # the shape error before any round trip
+    return store.get_run(ref.strip().lower())
 
 
 def run_json(run: Run, experiment_name: str | None, stale_after: int) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """The object URI grammar.
 
-- ``runs:/<run_id>/<path>``           an artifact of a run
+- ``runs:/<run_id>/<path>``           an artifact of a run (the id, or a unique prefix of 4+ characters)
 - ``models:/<name>/<version>``        a model version
 - ``models:/<name>@<alias>``          the model version an alias points to
 - ``datasets:/<name>/<version>``      a dataset version
@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from typing import Literal
 
 from loopml.core.errors import InvalidInput
+from loopml.core.ids import MIN_ID_PREFIX
 
 Scheme = Literal["runs", "models", "datasets"]
 SCHEMES: tuple[Scheme, ...] = ("runs", "models", "datasets")
 
 _NAME = r"[A-Za-z0-9][A-Za-z0-9_.\-]*"
 _NAMED = re.compile(rf"^(?P<name>{_NAME})(?:/(?P<version>\d+)|@(?P<alias>{_NAME}))$")
-_RUN = re.compile(r"^(?P<run>[0-9a-f]{32})(?:/(?P<path>.*))?$")
+_RUN = re.compile(rf"^(?P<run>[0-9a-f]{{{MIN_ID_PREFIX},32}})(?:/(?P<path>.*))?$")
 _NAME_RE = re.compile(rf"^{_NAME}$")
 
 
@@ -56,7 +57,9 @@ def parse_uri(uri: str, *, expect: Scheme | None = None) -> ObjectURI:
     if scheme == "runs":
         match = _RUN.match(rest)
         if not match:
-            raise _bad(uri, "expected runs:/<32-hex run id>/<artifact path>")
+            raise _bad(
+                uri, f"expected runs:/<32-hex run id, or a unique prefix of {MIN_ID_PREFIX}+ of it>/<artifact path>"
+            )
         return ObjectURI("runs", match["run"], path=(match["path"] or "").strip("/"))
     match = _NAMED.match(rest)
     if not match:

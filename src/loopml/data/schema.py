@@ -10,8 +10,6 @@ DataFrame or Arrow table; ``Schema.save`` / ``Schema.load`` keep it as YAML you 
     - name: customer_id
       dtype: int
       nullable: false
-      min: 1
-      max: 200
       unique: true
     - name: plan
       dtype: string
@@ -41,6 +39,12 @@ column (its declared categories); ``unique`` for int and string columns without 
 values are all distinct, when the reference has at least ``unique_min_rows`` rows (so tiny frames
 do not make every column a key). ``regex`` is never inferred; write it by hand (it must match the
 whole value).
+
+Id columns get uniqueness, never a range or categories (new rows bring new ids, so a range
+learned from the reference would reject every new customer). A column is an id when it is an
+int or string column without nulls whose values are all distinct and either its name looks like
+an id (``id``, ``uuid``, ``key``, ``*_id`` in any case, or camelCase ``*Id`` / ``*ID``) or it is
+an int column that increases monotonically over at least ``unique_min_rows`` rows.
 """
 
 from __future__ import annotations
@@ -505,6 +509,17 @@ def _infer_column(
     n_values = len(series) - n_nulls
     rules: dict[str, Any] = {"nullable": n_nulls > 0}
     categorical = isinstance(series.dtype, pd.CategoricalDtype)
+    distinct = (
+        dtype in ("int", "string")
+        and not categorical
+        and n_nulls == 0
+        and n_values > 0
+        and int(series.nunique(dropna=True)) == len(series)
+    )
+    is_id = distinct and (_id_like(name) or (dtype == "int" and len(series) >= unique_min_rows and _increasing(series)))
+    if is_id:  # new rows bring new ids: uniqueness only, no range and no categories
+        rules["unique"] = unique
+        return ColumnSchema(name, dtype, **rules)  # type: ignore[arg-type]
     if dtype in ("int", "float", "datetime") and n_values and not categorical:
         values = pd.to_numeric(series) if _is_object(series) and dtype != "datetime" else series
         if dtype == "datetime" and _is_object(series):
@@ -521,13 +536,20 @@ def _infer_column(
         n_distinct = int(series.nunique(dropna=True))
         if n_distinct <= max_categories and n_distinct <= category_max_ratio * n_values:
             rules["categories"] = sorted(str(v) for v in series.dropna().unique())
-    if (
-        unique
-        and dtype in ("int", "string")
-        and not categorical
-        and n_nulls == 0
-        and len(series) >= unique_min_rows
-        and int(series.nunique(dropna=True)) == len(series)
-    ):
+    if unique and distinct and len(series) >= unique_min_rows:
         rules["unique"] = True
     return ColumnSchema(name, dtype, **rules)  # type: ignore[arg-type]
+
+
+_ID_NAME = re.compile(r"(?i:id|uuid|key|.+_id)|.*[a-z0-9](Id|ID)")
+
+
+def _id_like(name: str) -> bool:
+    """``id``, ``uuid``, ``key``, ``customer_id`` (any case), ``customerId``, ``customerID``."""
+    return _ID_NAME.fullmatch(name) is not None
+
+
+def _increasing(series: pd.Series) -> bool:
+    """Whether an int column's values increase row after row (object columns of ints included)."""
+    values = pd.to_numeric(series) if _is_object(series) else series
+    return bool(values.is_monotonic_increasing)

@@ -41,8 +41,8 @@ def register_model(
             details=[{"field": "model_uri", "problem": "expected runs:/<run_id>/<path>"}],
         )
     check_name(name, field="model name")
-    run_id, path = parsed.name, parsed.path
-    run = get_run(run_id)
+    run = get_run(parsed.name)  # a unique prefix works too; the version stores the full id
+    run_id, path = run.id, parsed.path
     manifest = read_manifest(run_id, path)
     manifest_info = next((a for a in list_artifacts(run_id, path) if a.path == f"{path}/{MANIFEST}"), None)
     if manifest_info is None:  # read_manifest found it, so only a concurrent change gets here
@@ -134,17 +134,19 @@ def update_model_version(
 def diff_model_versions(a_uri: str, b_uri: str) -> dict[str, Any]:
     """Compare two versions: source-run params, metrics, signature, flavor and training data.
 
-    Returns ``{"a", "b", "params": {"added", "removed", "changed"}, "metrics": {key: {"a", "b",
+    Returns ``{"a", "b", "params": {"added", "removed", "changed", "same"}, "metrics": {key: {"a", "b",
     "delta"}}, "signature": {"inputs": {"added", "removed", "changed"}, "output": {"a", "b",
     "changed"}}, "flavor": {...}, "dataset_version": {...}}``; ``changed`` entries are
-    ``{"a": ..., "b": ...}``.
+    ``{"a": ..., "b": ...}``; ``params.same`` counts the params equal in both runs (so "no
+    differences" and "no params at all" can be told apart).
     """
     a, b = get_model_version(a_uri), get_model_version(b_uri)
     params_a, params_b = _params(a), _params(b)
+    same = sum(1 for k in set(params_a) & set(params_b) if params_a[k] == params_b[k])
     return {
         "a": a.uri,
         "b": b.uri,
-        "params": _mapping_diff(params_a, params_b),
+        "params": {**_mapping_diff(params_a, params_b), "same": same},
         "metrics": {
             key: {"a": a.metrics.get(key), "b": b.metrics.get(key), "delta": _delta(a.metrics, b.metrics, key)}
             for key in sorted(set(a.metrics) | set(b.metrics))

@@ -38,7 +38,7 @@ from loopml.core.records import ArtifactInfo
 from loopml.core.trust import load_skops, parse_type_names
 from loopml.core.uris import parse_uri
 from loopml.registry.signature import Signature, infer_signature
-from loopml.tracking.fluent import ActiveRun, active_run
+from loopml.tracking.fluent import ActiveRun, active_run, resolve_run_id
 from loopml.tracking.session import get_session
 
 MANIFEST = "model.json"
@@ -161,7 +161,7 @@ def load_model(uri: str, *, trust: bool = False, trusted_types: Iterable[str] | 
         parsed = parse_uri(found.source, expect="runs")
     elif parsed.scheme != "runs":
         raise InvalidInput(f"load_model takes runs:/ or models:/ URIs, got {uri!r}.")
-    run_id, path = parsed.name, parsed.path or "model"
+    run_id, path = resolve_run_id(parsed.name), parsed.path or "model"
     session = get_session()
     infos = session.artifacts.list(run_id, path)
     manifest_info = _find(infos, f"{path}/{MANIFEST}", uri)

@@ -515,7 +515,7 @@ class ModelOut(BaseModel):
     name: str
     description: str
     versions: int = Field(description="How many versions are stored.")
-    latest: int | None = Field(description="The highest stored version number.")
+    latest: int | None = Field(description="The newest READY version (what @latest names); null when none is ready.")
     aliases: dict[str, int] = Field(description="Each alias and the version it points at.")
     created_at: int
     updated_at: int

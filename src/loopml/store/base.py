@@ -59,7 +59,15 @@ class TrackingStore(Protocol):
         ...
 
     def get_run(self, run_id: str) -> Run:
-        """A run with params, latest metrics and tags; ``NotFound`` if missing."""
+        """A run by id or unique prefix (4+ hex), with params, latest metrics and tags; ``NotFound`` if missing."""
+        ...
+
+    def resolve_run_id(self, ref: str) -> str:
+        """The full id of the run ``ref`` names (its id or a unique prefix of 4+ hex characters).
+
+        ``InvalidInput`` for a malformed or ambiguous ``ref`` (listing the matches), ``NotFound`` when
+        no run matches.
+        """
         ...
 
     def set_run_status(self, run_id: str, status: RunStatus, *, end_time: int | None = None, actor: str) -> None:
@@ -203,7 +211,10 @@ class ModelRegistry(Protocol):
         ...
 
     def list_models(self) -> list[dict[str, Any]]:
-        """``[{"name", "description", "versions", "latest", "aliases", "created_at", "updated_at"}]`` by name."""
+        """``[{"name", "description", "versions", "latest", "aliases", "created_at", "updated_at"}]`` by name.
+
+        ``latest`` is the newest ``READY`` version (what ``alias="latest"`` names), ``None`` when none is.
+        """
         ...
 
     def list_versions(self, name: str) -> list[ModelVersion]:

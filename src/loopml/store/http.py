@@ -43,6 +43,7 @@ from loopml.core.errors import (
     StoreError,
     Unauthorized,
 )
+from loopml.core.ids import check_run_ref
 from loopml.core.records import ArtifactInfo, AuditEvent, Experiment, Metric, Run, RunStatus
 from loopml.core.validation import (
     INT64_MAX,
@@ -186,6 +187,10 @@ class HttpTrackingStore:
 
     def get_run(self, run_id: str) -> Run:
         return _run(self._json("GET", f"/runs/{_segment(run_id)}"))
+
+    def resolve_run_id(self, ref: str) -> str:
+        """The full id of the run ``ref`` names: one ``GET /runs/{ref}`` (the server resolves prefixes)."""
+        return self.get_run(check_run_ref(ref)).id
 
     def set_run_status(self, run_id: str, status: RunStatus, *, end_time: int | None = None, actor: str) -> None:
         try:

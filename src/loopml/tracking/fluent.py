@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from loopml.core.clock import now_ms
 from loopml.core.errors import Conflict, InvalidInput, LoopmlError
+from loopml.core.ids import is_id
 from loopml.core.records import ArtifactInfo, Experiment, Metric, Run, RunStatus
 from loopml.core.uris import parse_uri
 from loopml.core.validation import check_key, check_metric_value, check_step, check_timestamp
@@ -408,10 +409,18 @@ def flush() -> int:
 
 
 def get_run(run_id: str) -> Run:
-    """A run with its params, latest metrics and tags."""
+    """A run, by id or unique prefix (4+ hex characters), with its params, latest metrics and tags."""
     session = get_session()
     session.buffer.flush(raise_errors=False)
     return session.store.get_run(run_id)
+
+
+def resolve_run_id(ref: str) -> str:
+    """The full id of the run ``ref`` names: a full id as is, a unique prefix (4+ hex) looked up in one query.
+
+    ``InvalidInput`` for a malformed or ambiguous prefix (listing the matches), ``NotFound`` for none.
+    """
+    return ref if isinstance(ref, str) and is_id(ref) else get_session().store.resolve_run_id(ref)
 
 
 def get_experiment(id_or_name: str) -> Experiment:
@@ -482,19 +491,22 @@ def runs_to_frame(runs: Sequence[Run]) -> pd.DataFrame:
 
 
 def list_artifacts(run_id: str, path: str = "") -> list[ArtifactInfo]:
-    """Artifacts of a run at or below ``path``."""
-    return get_session().artifacts.list(run_id, path)
+    """Artifacts of a run (id or unique prefix) at or below ``path``."""
+    return get_session().artifacts.list(resolve_run_id(run_id), path)
 
 
 def download_artifacts(uri_or_run_id: str, path: str = "", dst: str | os.PathLike[str] | None = None) -> Path:
-    """Download ``runs:/<id>/<path>`` (or a run id and path) to ``dst`` (a new temp dir by default)."""
+    """Download ``runs:/<id>/<path>`` (or a run id and path) to ``dst`` (a new temp dir by default).
+
+    The run id may be a unique prefix of 4+ hex characters, in the URI too.
+    """
     if uri_or_run_id.startswith("runs:/"):
         uri = parse_uri(uri_or_run_id, expect="runs")
         run_id, path = uri.name, uri.path
     else:
         run_id = uri_or_run_id
     dest = Path(dst) if dst is not None else Path(tempfile.mkdtemp(prefix="loopml-artifacts-"))
-    return get_session().artifacts.download(run_id, path, dest)
+    return get_session().artifacts.download(resolve_run_id(run_id), path, dest)
 
 
 def read_artifact(uri: str) -> bytes:
@@ -502,7 +514,7 @@ def read_artifact(uri: str) -> bytes:
     parsed = parse_uri(uri, expect="runs")
     if not parsed.path:
         raise InvalidInput(f"{uri!r} names a run, not a file: add the artifact path.")
-    return get_session().artifacts.read_bytes(parsed.name, parsed.path)
+    return get_session().artifacts.read_bytes(resolve_run_id(parsed.name), parsed.path)
 
 
 # -- process exit ----------------------------------------------------------------------------------

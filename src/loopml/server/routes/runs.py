@@ -56,7 +56,11 @@ def create_run(body: RunCreate, caller: Writer, backend: BackendDep) -> Response
     return JSONResponse(run_json(run, backend.settings.stale_after_ms), status_code=201)
 
 
-@router.get("/{run_id}", response_model=RunOut, summary="A run with its params, latest metrics and tags")
+@router.get(
+    "/{run_id}",
+    response_model=RunOut,
+    summary="A run (by id or unique 4+ hex prefix) with its params, latest metrics and tags",
+)
 def get_run(run_id: str, caller: Reader, backend: BackendDep) -> Response:
     return JSONResponse(run_json(backend.store.get_run(run_id), backend.settings.stale_after_ms))
 

@@ -31,7 +31,7 @@ from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 from loopml.core.clock import now_ms
 from loopml.core.errors import Conflict, InvalidInput, NotFound, invalid
 from loopml.core.hashing import is_sha256
-from loopml.core.ids import new_id
+from loopml.core.ids import is_id, new_id
 from loopml.core.records import ModelVersion
 from loopml.core.uris import check_name, parse_uri
 from loopml.core.validation import check_key, check_metric_value, stringify
@@ -257,13 +257,15 @@ class SqlModelRegistry:
     def list_models(self) -> list[dict[str, Any]]:
         """``[{"name", "description", "versions", "latest", "aliases", "created_at", "updated_at"}]`` by name.
 
-        ``versions`` counts the stored versions, ``latest`` is the highest stored number (or
-        ``None``), ``aliases`` maps each alias to its version number.
+        ``versions`` counts the stored versions, ``latest`` is the newest ``READY`` version (the
+        one ``models:/<name>@latest`` names; ``None`` when none is ready), ``aliases`` maps each
+        alias to its version number. One query for all models, one for all aliases.
         """
+        newest_ready = sa.func.max(sa.case((_v.status == READY, _v.version)))
         counts = (
             sa.select(
                 _m.id, _m.name, _m.description, _m.created_at, _m.updated_at,
-                sa.func.count(_v.id).label("versions"), sa.func.max(_v.version).label("latest"),
+                sa.func.count(_v.id).label("versions"), newest_ready.label("latest"),
             )
             .select_from(t.registered_models.outerjoin(t.model_versions, _v.model_id == _m.id))
             .group_by(_m.id, _m.name, _m.description, _m.created_at, _m.updated_at)
@@ -295,6 +297,13 @@ def _check_source(source: str, run_id: str | None, manifest_sha256: str) -> tupl
         parsed = parse_uri(source, expect="runs")
     except InvalidInput as exc:
         raise invalid("source", "expected runs:/<run_id>/<path>", exc.message) from None
+    if not is_id(parsed.name):
+        raise invalid(
+            "source",
+            "expected the full run id",
+            f"Invalid source {source!r}: a version records the full 32-character run id; resolve the prefix "
+            "first (lm.register_model does).",
+        )
     if not parsed.path:
         raise invalid(
             "source",

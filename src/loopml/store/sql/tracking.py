@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
 from loopml.core.clock import now_ms
 from loopml.core.errors import Conflict, InvalidInput, NotFound
-from loopml.core.ids import new_id
+from loopml.core.ids import check_run_ref, is_id, is_id_prefix, new_id
 from loopml.core.records import ArtifactInfo, AuditEvent, Experiment, Metric, Run, RunStatus
 from loopml.core.uris import check_name
 from loopml.core.validation import (
@@ -169,10 +169,16 @@ class SqlTrackingStore:
 
     def get_run(self, run_id: str) -> Run:
         with self.db.read() as conn:
+            if isinstance(run_id, str) and not is_id(run_id) and is_id_prefix(run_id.strip().lower()):
+                run_id = _resolve_run_id(conn, run_id)
             row = conn.execute(sa.select(t.runs).where(t.runs.c.id == run_id)).first()
             if row is None:
                 raise NotFound(f"Run {run_id!r} does not exist.")
             return _hydrate(conn, [row])[0]
+
+    def resolve_run_id(self, ref: str) -> str:
+        with self.db.read() as conn:
+            return _resolve_run_id(conn, ref)
 
     def set_run_status(self, run_id: str, status: RunStatus, *, end_time: int | None = None, actor: str) -> None:
         try:
@@ -349,6 +355,31 @@ def _audit(
             details=json.dumps(details, default=str),
         )
     )
+
+
+_SHOWN_MATCHES = 5
+"""How many matching ids an ambiguous run id prefix's error lists."""
+
+
+def _resolve_run_id(conn: Connection, ref: str) -> str:
+    """The id of the one run whose id is or starts with ``ref`` (one query)."""
+    value = check_run_ref(ref)
+    if len(value) == 32:
+        matches = [r.id for r in conn.execute(sa.select(t.runs.c.id).where(t.runs.c.id == value))]
+        if not matches:
+            raise NotFound(f"Run {value!r} does not exist.")
+        return matches[0]
+    query = sa.select(t.runs.c.id).where(t.runs.c.id.like(f"{value}%")).order_by(t.runs.c.id).limit(_SHOWN_MATCHES + 1)
+    matches = [r.id for r in conn.execute(query)]
+    if not matches:
+        raise NotFound(f"No run id starts with {value!r}; list runs with `loopml runs list` or lm.search_runs().")
+    if len(matches) > 1:
+        listed = ", ".join(matches[:_SHOWN_MATCHES]) + (", ..." if len(matches) > _SHOWN_MATCHES else "")
+        raise InvalidInput(
+            f"Run id prefix {value!r} is ambiguous: it matches {listed}; type more of it.",
+            details=[{"field": "run_id", "problem": "ambiguous prefix"}],
+        )
+    return matches[0]
 
 
 def _require_run(conn: Connection, run_id: str, *, what: str = "Run") -> None:
