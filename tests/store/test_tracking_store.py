@@ -122,6 +122,8 @@ def test_log_batch_validates(store: SqlTrackingStore, kwargs: dict, message: str
 def test_log_to_unknown_run(store: SqlTrackingStore) -> None:
     with pytest.raises(NotFound, match="does not exist"):
         store.log_batch("0" * 32, metrics=[("m", 1.0, 0, 1)], actor="ann")
+    with pytest.raises(NotFound, match="does not exist"):  # an empty batch still names a run
+        store.log_batch("0" * 32, params={}, actor="ann")
     with pytest.raises(NotFound):
         store.get_metric_history("0" * 32, "m")
 

@@ -214,9 +214,10 @@ class HttpTrackingStore:
         params = _string_dict(params, "param")
         tags = _string_dict(tags, "tag")
         points = _metric_points(metrics)
-        if not (points or params or tags):
-            return
         path = f"/runs/{_segment(run_id)}/batch"
+        if not (points or params or tags):  # nothing to write; the server still checks the run exists
+            self.request("POST", path, json={"metrics": [], "params": {}, "tags": {}}, actor=actor)
+            return
         budget = self.max_body_bytes()
         content: bytes | None = orjson.dumps({"metrics": points, "params": params, "tags": tags})
         per_request = len(points) if len(content) <= budget else max(1, int(len(points) * budget / len(content)))

@@ -73,9 +73,6 @@ def update_run(run_id: str, body: RunUpdate, caller: Writer, backend: BackendDep
 
 @router.post("/{run_id}/batch", status_code=204, summary="Log metrics, params and tags in one transaction")
 def log_batch(run_id: str, body: BatchLog, caller: Writer, backend: BackendDep) -> Response:
-    if not (body.metrics or body.params or body.tags):
-        backend.store.get_run(run_id)  # an empty batch still names a run: 404 if it does not exist
-        return Response(status_code=204)
     now = now_ms()
     points = [
         (m["key"], m["value"], m.get("step", 0), now if m.get("timestamp") is None else m["timestamp"])

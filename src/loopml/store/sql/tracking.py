@@ -223,6 +223,8 @@ class SqlTrackingStore:
         tags = _string_dict(tags, "tag")
         metric_rows = _metric_rows(run_id, metrics)
         if not (metric_rows or params or tags):
+            with self.db.read() as conn:  # nothing to write, but the batch still names a run
+                _require_run(conn, run_id)
             return
         with self.db.write() as conn:
             _require_run(conn, run_id)
