@@ -7,6 +7,7 @@ import sys
 import textwrap
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 
@@ -15,6 +16,20 @@ import pytest
 from tests.cli.conftest import cli  # noqa: F401  (the CLI runner fixture, for test_cli.py)
 
 WriteModule = Callable[[str], ModuleType]
+
+
+@contextmanager
+def importable_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefix: str, source: str) -> Iterator[str]:
+    """Write ``source`` as a fresh module importable by name (from ``tmp_path``, also the cwd); yields its name."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{name}.py").write_text(textwrap.dedent(source))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    try:
+        yield name
+    finally:
+        sys.modules.pop(name, None)
 
 
 @pytest.fixture

@@ -6,9 +6,6 @@ hit holding version 4's rows; the run reported SUCCEEDED.
 
 from __future__ import annotations
 
-import sys
-import textwrap
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +18,7 @@ import loopml.pipelines as lp
 from loopml.pipelines import get_run
 from loopml.pipelines import schedule as sch
 from tests.cli.conftest import Invoke, stdout_json
+from tests.pipelines.conftest import importable_module
 
 FLOW = """
 import loopml as lm
@@ -51,13 +49,8 @@ def at(hour: int) -> datetime:
 @pytest.fixture
 def flows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A fresh importable module holding ``flow``; yields its name."""
-    name = f"trigger_flows_{uuid.uuid4().hex[:8]}"
-    (tmp_path / f"{name}.py").write_text(textwrap.dedent(FLOW))
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(sys, "dont_write_bytecode", True)
-    yield name
-    sys.modules.pop(name, None)
+    with importable_module(tmp_path, monkeypatch, "trigger_flows", FLOW) as name:
+        yield name
 
 
 def ingest(version: int) -> int:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 import textwrap
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +19,7 @@ from loopml.pipelines import get_run
 from loopml.pipelines import schedule as sch
 from loopml.pipelines.scheduler_thread import BackgroundScheduler
 from tests.cli.conftest import Invoke, stdout_json
+from tests.pipelines.conftest import importable_module
 
 FLOW = """
 from loopml.pipelines import pipeline, step
@@ -64,13 +64,8 @@ def ms(when: datetime) -> int:
 @pytest.fixture
 def flows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A fresh importable module holding ``flow`` and ``broken``; yields its name."""
-    name = f"sched_flows_{uuid.uuid4().hex[:8]}"
-    (tmp_path / f"{name}.py").write_text(textwrap.dedent(FLOW))
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(sys, "dont_write_bytecode", True)
-    yield name
-    sys.modules.pop(name, None)
+    with importable_module(tmp_path, monkeypatch, "sched_flows", FLOW) as name:
+        yield name
 
 
 def ingest(name: str, n: int) -> int:
