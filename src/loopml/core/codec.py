@@ -1,0 +1,149 @@
+"""One JSON codec per record: the wire form the server writes, the HTTP client reads and the
+OpenAPI document describes, all derived from the record's dataclass fields.
+
+>>> from loopml.core.records import Metric
+>>> METRIC = RecordCodec(Metric)
+>>> METRIC.encode(Metric("loss", float("nan"), 3, 1700000000000))
+{'key': 'loss', 'value': 'NaN', 'step': 3, 'timestamp': 1700000000000}
+>>> METRIC.decode({"key": "loss", "value": "Infinity", "step": 3, "timestamp": 1})
+Metric(key='loss', value=inf, step=3, timestamp=1)
+
+JSON has no NaN or infinity, so non-finite floats travel as the strings ``"NaN"``,
+``"Infinity"`` and ``"-Infinity"`` (:func:`encode_float` / :func:`decode_float`); enums travel as
+their values. A field is converted when its annotation is ``float``, ``dict[str, float]`` or an
+enum (optionally ``| None``); every other field travels as is. Decoding ignores keys the record
+does not have (computed fields such as ``uri``) and leaves out absent fields that have a default,
+so a client reads what an older or newer server sends.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from collections.abc import Callable, Mapping
+from enum import Enum
+from typing import Any, Generic, TypeVar
+
+from loopml.core.errors import InvalidInput
+
+R = TypeVar("R")
+
+NONFINITE: dict[str, float] = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+"""The wire spelling of the floats JSON cannot express."""
+
+
+def encode_float(value: float) -> float | str:
+    """A float as JSON can carry it: finite numbers as is, others as ``"NaN"``/``"Infinity"``/``"-Infinity"``."""
+    if value - value == 0:
+        return value
+    if value != value:
+        return "NaN"
+    return "Infinity" if value > 0 else "-Infinity"
+
+
+def decode_float(value: float | int | str | None) -> float:
+    """The inverse of :func:`encode_float` (``None`` reads as NaN)."""
+    if isinstance(value, float):
+        return value
+    if isinstance(value, str):
+        try:
+            return NONFINITE[value]
+        except KeyError:
+            expected = "a number, 'NaN', 'Infinity' or '-Infinity'"
+            raise InvalidInput(f"Invalid float {value!r}: expected {expected}.") from None
+    return math.nan if value is None else float(value)
+
+
+def _encode_floats(values: Mapping[str, float]) -> dict[str, float | str]:
+    return {k: v if v - v == 0 else encode_float(v) for k, v in values.items()}
+
+
+def _decode_floats(values: Mapping[str, Any]) -> dict[str, float]:
+    return {k: decode_float(v) for k, v in values.items()}
+
+
+def _optional(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda value: None if value is None else convert(value)
+
+
+def _enum_value(member: Enum) -> Any:
+    return member.value
+
+
+def _converters(annotation: Any) -> tuple[Callable[[Any], Any], Callable[[Any], Any]] | None:
+    """``(encode, decode)`` for a field annotated ``annotation``, or ``None`` when it travels as is."""
+    args = typing.get_args(annotation)
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType) and type(None) in args:
+        rest = [a for a in args if a is not type(None)]
+        inner = _converters(rest[0]) if len(rest) == 1 else None
+        return None if inner is None else (_optional(inner[0]), _optional(inner[1]))
+    if annotation is float:
+        return encode_float, decode_float
+    if origin is dict and args == (str, float):
+        return _encode_floats, _decode_floats
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        return _enum_value, annotation
+    return None
+
+
+class RecordCodec(Generic[R]):
+    """The JSON wire form of the dataclass ``record``.
+
+    ``computed`` names read-only properties sent along with the fields (``uri``); they are
+    documented in the OpenAPI schema and ignored when decoding.
+    """
+
+    def __init__(self, record: type[R], *, computed: tuple[str, ...] = ()) -> None:
+        if not dataclasses.is_dataclass(record):
+            raise TypeError(f"{record!r} is not a dataclass")
+        self.record = record
+        self.computed = computed
+        hints = typing.get_type_hints(record)
+        self.fields: tuple[dataclasses.Field[Any], ...] = dataclasses.fields(record)
+        self.hints: dict[str, Any] = {f.name: hints[f.name] for f in self.fields}
+        self._names = tuple(f.name for f in self.fields)
+        self._required = frozenset(
+            f.name for f in self.fields if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        )
+        self._encoders: dict[str, Callable[[Any], Any]] = {}
+        self._decoders: dict[str, Callable[[Any], Any]] = {}
+        for name, annotation in self.hints.items():
+            converters = _converters(annotation)
+            if converters is not None:
+                self._encoders[name], self._decoders[name] = converters
+
+    def encode(self, record: R) -> dict[str, Any]:
+        """``record`` as a JSON-ready dict (fields in declaration order, then the computed ones)."""
+        data = {name: getattr(record, name) for name in self._names}
+        for name, encode in self._encoders.items():
+            data[name] = encode(data[name])
+        for name in self.computed:
+            data[name] = getattr(record, name)
+        return data
+
+    def encode_many(self, records: typing.Iterable[R]) -> list[dict[str, Any]]:
+        """:meth:`encode` over ``records``."""
+        encode = self.encode
+        return [encode(record) for record in records]
+
+    def decode(self, data: Mapping[str, Any]) -> R:
+        """The record ``data`` spells; :class:`~loopml.core.errors.InvalidInput` naming what is missing."""
+        missing = self._required.difference(data)
+        if missing:
+            raise InvalidInput(f"{self.record.__name__} is missing field(s): {', '.join(sorted(missing))}.")
+        values = {name: data[name] for name in self._names if name in data}
+        for name, decode in self._decoders.items():
+            if name in values:
+                try:
+                    values[name] = decode(values[name])
+                except (ValueError, TypeError) as error:
+                    raise InvalidInput(f"{self.record.__name__}.{name}: {error}") from None
+        return self.record(**values)
+
+    def decode_many(self, items: typing.Iterable[Mapping[str, Any]]) -> list[R]:
+        """:meth:`decode` over ``items``."""
+        decode = self.decode
+        return [decode(item) for item in items]
