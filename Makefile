@@ -34,4 +34,4 @@ bench: install
 	$(BIN)/python benchmarks/tracking.py
 
 clean:
-	rm -rf $(VENV) .loopml .pytest_cache build src/*.egg-info
+	rm -rf $(VENV) .loopml .pytest_cache .mypy_cache build src/*.egg-info
