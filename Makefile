@@ -22,14 +22,16 @@ demo: install
 
 test: install
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -n auto --dist loadgroup
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
 
 bench: install
 	$(BIN)/python benchmarks/tracking.py
 
 clean:
-	rm -rf $(VENV) .loopml .pytest_cache build src/*.egg-info
+	rm -rf $(VENV) .loopml .pytest_cache .mypy_cache build src/*.egg-info

@@ -65,7 +65,7 @@ def parse_uri(uri: str, *, expect: Scheme | None = None) -> ObjectURI:
     if not match:
         raise _bad(uri, f"expected {scheme}:/<name>/<version> or {scheme}:/<name>@<alias>")
     version = int(match["version"]) if match["version"] else None
-    return ObjectURI(scheme, match["name"], version=version, alias=match["alias"])  # type: ignore[arg-type]
+    return ObjectURI(scheme, match["name"], version=version, alias=match["alias"])
 
 
 def check_name(value: str, *, field: str = "name") -> str:

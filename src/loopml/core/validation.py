@@ -34,22 +34,31 @@ def check_metric_value(key: str, value: object) -> float:
 
 def check_step(key: str, step: object) -> int:
     """A metric step: an integer."""
-    if isinstance(step, bool) or not isinstance(step, Integral) or not INT64_MIN <= step <= INT64_MAX:
+    number = _integer(step)
+    if number is None or not INT64_MIN <= number <= INT64_MAX:
         raise InvalidInput(
             f"Invalid step {step!r} for metric {key!r}: expected a 64-bit integer.",
             details=[{"field": f"metrics.{key}.step", "problem": "not a 64-bit integer"}],
         )
-    return int(step)
+    return number
 
 
 def check_timestamp(key: str, timestamp: object) -> int:
     """A timestamp in epoch milliseconds: a non-negative integer."""
-    if isinstance(timestamp, bool) or not isinstance(timestamp, Integral) or not 0 <= timestamp <= INT64_MAX:
+    number = _integer(timestamp)
+    if number is None or not 0 <= number <= INT64_MAX:
         raise InvalidInput(
             f"Invalid timestamp {timestamp!r} for metric {key!r}: expected epoch milliseconds.",
             details=[{"field": f"metrics.{key}.timestamp", "problem": "not a non-negative integer"}],
         )
-    return int(timestamp)
+    return number
+
+
+def _integer(value: object) -> int | None:
+    """``value`` as an ``int`` when it is an integral number (numpy integers too) but not a bool."""
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        return None
+    return int(value)
 
 
 def stringify(value: object, *, field: str, key: str) -> str:

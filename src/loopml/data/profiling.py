@@ -36,13 +36,16 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from loopml.core.errors import InvalidInput, NotFound
+
+if TYPE_CHECKING:  # imported where used: DuckDB loads only when a profile is computed
+    from duckdb import DuckDBPyConnection
 
 QUANTILES: dict[str, float] = {"p01": 0.01, "p05": 0.05, "p25": 0.25, "p50": 0.5, "p75": 0.75, "p95": 0.95, "p99": 0.99}
 HISTOGRAM_BINS = 20
@@ -84,7 +87,7 @@ def profile(
             ]
             con.execute(f"CREATE TEMP VIEW t AS SELECT {', '.join(columns)} FROM src")
             if exact is None:
-                exact = con.execute("SELECT count(*) FROM src").fetchone()[0] <= EXACT_MAX_ROWS
+                exact = con.execute("SELECT count(*) FROM src").fetchall()[0][0] <= EXACT_MAX_ROWS
             n_rows, stats = _aggregate(con, kinds, [row[1] for row in described], exact=exact)
             histograms = _histograms(con, kinds, stats, bins)
             tops = _top_values(con, kinds, top)
@@ -105,7 +108,7 @@ def profile(
     return out
 
 
-def _register(con: Any, data: Any) -> list[str]:
+def _register(con: DuckDBPyConnection, data: Any) -> list[str]:
     """Expose ``data`` to DuckDB as view ``src``; return the original column names in order."""
     if isinstance(data, pd.DataFrame | pa.Table):
         names = [str(c) for c in (data.columns if isinstance(data, pd.DataFrame) else data.column_names)]
@@ -167,7 +170,7 @@ def _normalised(column: str, sql_type: str, kind: str) -> str:
 
 
 def _aggregate(
-    con: Any, kinds: list[str], sql_types: list[str], *, exact: bool = True
+    con: DuckDBPyConnection, kinds: list[str], sql_types: list[str], *, exact: bool = True
 ) -> tuple[int, list[dict[str, Any]]]:
     """One pass over every column: counts and the statistics of each dtype."""
     quantiles = "[" + ", ".join(str(q) for q in QUANTILES.values()) + "]"
@@ -199,7 +202,7 @@ def _aggregate(
                 (i, "max", _time_sql(f"max({c})", sql_types[i])),
             ]
     select = ", ".join(["count(*)", *(sql for _, _, sql in parts)])
-    row = con.execute(f"SELECT {select} FROM t").fetchone()
+    row = con.execute(f"SELECT {select} FROM t").fetchall()[0]  # an aggregate: exactly one row
     stats: list[dict[str, Any]] = [{} for _ in kinds]
     for (i, key, _), value in zip(parts, row[1:], strict=True):
         stats[i][key] = _clean(key, value, kinds[i], sql_types[i])
@@ -235,7 +238,9 @@ def _finite(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _histograms(con: Any, kinds: list[str], stats: list[dict[str, Any]], bins: int) -> dict[int, dict[str, list[Any]]]:
+def _histograms(
+    con: DuckDBPyConnection, kinds: list[str], stats: list[dict[str, Any]], bins: int
+) -> dict[int, dict[str, list[Any]]]:
     """Bin counts of every numeric column in one query, with numpy.histogram's bins and edge rules."""
     queries, params, edges_of, single = [], [], {}, {}
     for i, kind in enumerate(kinds):
@@ -266,7 +271,7 @@ def _histograms(con: Any, kinds: list[str], stats: list[dict[str, Any]], bins: i
     return single | {i: {"bin_edges": edges_of[i].tolist(), "counts": counts[i]} for i in edges_of}
 
 
-def _top_values(con: Any, kinds: list[str], top: int) -> dict[int, list[dict[str, Any]]]:
+def _top_values(con: DuckDBPyConnection, kinds: list[str], top: int) -> dict[int, list[dict[str, Any]]]:
     """The ``top`` most frequent values of every string column, in one query."""
     queries = [
         f"(SELECT {i} AS col, c{i} AS value, count(*) AS n FROM t WHERE c{i} IS NOT NULL "

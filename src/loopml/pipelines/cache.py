@@ -28,14 +28,15 @@ from loopml.pipelines.step import Step
 
 def code_hash(step: Step) -> str:
     """SHA-256 of the step's source, same-module functions it uses and constants it reads (memoised)."""
-    cached = getattr(step, "code_hash_", None)
+    memo = vars(step)  # kept in the instance dict under "code_hash_", as functools.cached_property does
+    cached: str | None = memo.get("code_hash_")
     if cached is not None:
         return cached
     digest = hashlib.sha256()
     for name, source in sorted(_sources(step.fn).items()):
         digest.update(name.encode() + b"\0" + source + b"\0")
-    step.code_hash_ = digest.hexdigest()  # type: ignore[attr-defined]
-    return step.code_hash_  # type: ignore[attr-defined]
+    memo["code_hash_"] = value = digest.hexdigest()
+    return value
 
 
 def cache_key(step: Step, arguments: dict[str, Any], hook: str | None = None) -> str:

@@ -88,9 +88,9 @@ def _install() -> None:
         _users += 1
         # wrap again when someone (a test runner, another tool) replaced the streams since
         if not isinstance(sys.stdout, _RoutedStream):
-            sys.stdout = _RoutedStream(sys.stdout)  # type: ignore[assignment]
+            sys.stdout = _RoutedStream(sys.stdout)
         if not isinstance(sys.stderr, _RoutedStream):
-            sys.stderr = _RoutedStream(sys.stderr)  # type: ignore[assignment]
+            sys.stderr = _RoutedStream(sys.stderr)
         logging.getLogger().addHandler(_handler)  # a no-op when already there
 
 

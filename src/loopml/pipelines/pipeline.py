@@ -39,7 +39,7 @@ class Pipeline:
 
     def __init__(self, fn: Callable[..., Any], *, name: str | None = None) -> None:
         self.fn = fn
-        self.name = name or getattr(fn, "__name__", "pipeline")
+        self.name: str = name or str(getattr(fn, "__name__", "pipeline"))
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn
 

@@ -200,7 +200,7 @@ class Runner:
             if step.cache_key is not None:
                 hook_args = {k: map_handles(v, lambda h: self._artifact(h).sha256) for k, v in node.arguments.items()}
                 hook = hook_value(step, hook_args)
-            key: str | None = cache_key(step, key_args, hook)
+            key = cache_key(step, key_args, hook)
         except Unserializable as exc:
             return self._fail_early(node, inputs, f"an argument {exc.message}")
         except InvalidInput as exc:
@@ -229,7 +229,7 @@ class Runner:
         self.store.insert_step(row, actor=actor)
         logs: list[str] = notes
         outcome = Outcome(False)
-        outputs: dict[str, Artifact] = {}
+        outputs = {}
         attempts = 0
         clock = time.perf_counter()
         tracked: list[str] = []

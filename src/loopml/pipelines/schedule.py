@@ -174,7 +174,7 @@ def create_schedule(
     _coerce(load_pipeline(target), params)  # fails early on a bad target or parameter
     at = _ms(now)
     session = get_session()
-    row = {
+    row: dict[str, Any] = {
         "id": new_id(),
         "target": target,
         "cron": cron,

@@ -95,7 +95,6 @@ def _positive_int(name: str, value: object) -> None:
 
 
 def _non_negative(name: str, value: object, *, strict: bool = False) -> None:
-    number = isinstance(value, int | float) and not isinstance(value, bool)
-    if number and (value > 0 if strict else value >= 0):  # type: ignore[operator]
+    if isinstance(value, int | float) and not isinstance(value, bool) and (value > 0 if strict else value >= 0):
         return
     raise InvalidInput(f"Invalid {name} {value!r}: expected {'a positive number' if strict else 'a number >= 0'}.")

@@ -40,6 +40,7 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
     _header_timer: asyncio.TimerHandle | None = None
     _request_started = False
 
+    # uvicorn narrows asyncio's BaseTransport to Transport here (with the same ignore); we keep its signature
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._start_header_timer()

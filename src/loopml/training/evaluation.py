@@ -122,6 +122,7 @@ def _unwrap(model: Any) -> tuple[Any, list[str] | None, Callable[[pd.DataFrame],
 
     if isinstance(model, LoadedModel):
         names = getattr(model.raw, "feature_names_in_", None)
+        columns: list[str] | None
         if names is not None:
             columns = [str(n) for n in names]
         else:
@@ -179,7 +180,7 @@ def _permutation_importance(
     else:
         scoring = "accuracy"
     found = permutation_importance(estimator, X, y, scoring=scoring, n_repeats=n_repeats, random_state=seed)
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"feature": str(name), "importance_mean": float(mean), "importance_std": float(std)}
         for name, mean, std in zip(names, found.importances_mean, found.importances_std, strict=True)
     ]

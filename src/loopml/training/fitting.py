@@ -143,8 +143,8 @@ def cross_validated(estimator: Any, X: Any, y: Any, specs: list[ScorerSpec], spl
 def _holdout(X: pd.DataFrame, y: pd.Series, test_size: Any, task: str, random_state: int) -> tuple[Any, Any, Any, Any]:
     if test_size is None:
         return X, None, y, None
-    valid_fraction = isinstance(test_size, Real) and not isinstance(test_size, Integral) and 0 < test_size < 1
-    valid_count = isinstance(test_size, Integral) and not isinstance(test_size, bool) and 0 < test_size < len(X)
+    valid_fraction = isinstance(test_size, Real) and not isinstance(test_size, Integral) and 0 < float(test_size) < 1
+    valid_count = isinstance(test_size, Integral) and not isinstance(test_size, bool) and 0 < int(test_size) < len(X)
     if not (valid_fraction or valid_count):
         raise InvalidInput(
             f"test_size must be a fraction in (0, 1) or a row count in [1, {len(X) - 1}], got {test_size!r}."

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from loopml.core.records import DatasetVersion
 
 Task = Literal["classification", "regression"]
-TASKS: tuple[str, ...] = ("classification", "regression")
+TASKS: tuple[Task, ...] = ("classification", "regression")
 MAX_CLASSES = 20
 """An integer target with at most this many distinct values is taken as class labels."""
 
@@ -63,7 +63,7 @@ def resolve_task(task: str | None, y: pd.Series, estimator: Any = None) -> Task:
     if task is not None:
         if task not in TASKS:
             raise InvalidInput(f"Unknown task {task!r}. Valid tasks are: {list(TASKS)}.")
-        return task  # type: ignore[return-value]
+        return task
     if estimator is not None:
         from sklearn.base import is_classifier, is_regressor
 

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from loopml.core.errors import InvalidInput
 
 Direction = Literal["maximize", "minimize"]
-DIRECTIONS: tuple[str, ...] = ("maximize", "minimize")
+DIRECTIONS: tuple[Direction, ...] = ("maximize", "minimize")
 
 ALIASES: dict[str, str] = {
     "rmse": "neg_root_mean_squared_error",
@@ -110,7 +110,7 @@ def resolve_direction(direction: str | None, metric: ScorerSpec) -> Direction:
         return "minimize" if metric.lower_is_better else "maximize"
     if direction not in DIRECTIONS:
         raise InvalidInput(f"Unknown direction {direction!r}. Valid directions are: {list(DIRECTIONS)}.")
-    return direction  # type: ignore[return-value]
+    return direction
 
 
 def default_metric(task: str, y: Any) -> ScorerSpec:
