@@ -15,7 +15,7 @@ import typer
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
-from loopml import __version__
+from loopml.core.version import installed_version
 from loopml.cli import (
     artifacts,
     data,
@@ -101,7 +101,7 @@ app.command("scheduler", epilog=pipeline.SCHEDULER_EPILOG)(pipeline.scheduler)
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"loopml {__version__}")
+        typer.echo(f"loopml {installed_version()}")
         raise typer.Exit()
 
 

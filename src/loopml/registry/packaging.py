@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from loopml import __version__
+from loopml.core.version import __version__
 from loopml.core import reads
 from loopml.core.clock import now_ms
 from loopml.core.errors import IntegrityError, InvalidInput, NotFound, SecurityError

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from loopml import __version__
+from loopml.core.version import __version__
 from loopml.config import Settings, load_settings
 from loopml.server.backend import Backend
 from loopml.server.encoding import JSONResponse

@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from loopml import __version__
+from loopml.core.version import __version__
 from loopml.config import load_settings
 from loopml.core.errors import LoopmlError, NotFound
 from loopml.serving.batching import MicroBatcher, Prediction

@@ -31,7 +31,7 @@ from urllib.parse import quote
 import httpx
 import orjson
 
-from loopml import __version__
+from loopml.core.version import __version__
 from loopml.core.errors import (
     ERROR_TYPES,
     Conflict,
