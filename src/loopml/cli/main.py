@@ -15,7 +15,6 @@ import typer
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
-from loopml.core.version import installed_version
 from loopml.cli import (
     artifacts,
     data,
@@ -31,6 +30,7 @@ from loopml.cli import (
     token,
 )
 from loopml.core.errors import LoopmlError
+from loopml.core.version import installed_version
 
 COMMAND_ORDER = (
     "quickstart",

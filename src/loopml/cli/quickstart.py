@@ -41,7 +41,7 @@ def quickstart(
     from loopml.demo.quickstart import run_quickstart
     from loopml.pipelines import StepFailed, get_run
 
-    options = {
+    options: dict[str, Any] = {
         "n_trials": n_trials,
         "seed": seed,
         "test_size": test_size,

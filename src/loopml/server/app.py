@@ -8,8 +8,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from loopml.core.version import __version__
 from loopml.config import Settings, load_settings
+from loopml.core.version import __version__
 from loopml.server.backend import Backend
 from loopml.server.encoding import JSONResponse
 from loopml.server.errors import install_error_handlers

@@ -22,9 +22,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from loopml.core.version import __version__
 from loopml.config import load_settings
 from loopml.core.errors import LoopmlError, NotFound
+from loopml.core.version import __version__
 from loopml.serving.batching import MicroBatcher, Prediction
 from loopml.serving.body import InflightBudget, Overloaded, PayloadTooLarge, RequestTimeout, read_body
 from loopml.serving.config import ServingConfig
