@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from loopml.core.errors import InvalidInput
-from loopml.server.errors import PayloadTooLarge, error_response
+from loopml.core.errors import InvalidInput, PayloadTooLarge
+from loopml.server.errors import error_response
 from loopml.serving.connection import guarded_receive
 
 MIB = 1 << 20
