@@ -5,8 +5,10 @@
 >>> with lm.start_run(name="baseline") as run:       # doctest: +SKIP
 ...     lm.log_metric("loss", 0.31, step=1)
 
-Names are re-exported lazily (PEP 562), so ``import loopml`` and the CLI start fast;
-errors and records are light and imported eagerly.
+Every public name is listed once, in ``_EXPORTS`` (name -> the module it comes from); ``__all__``,
+``__dir__`` and the lazy ``__getattr__`` (PEP 562) derive from it, so ``import loopml`` and the
+CLI start fast. The ``TYPE_CHECKING`` block repeats the imports for type checkers and editors
+(they cannot follow ``__getattr__``); ``tests/test_public_api.py`` checks that it matches the table.
 """
 
 from __future__ import annotations
@@ -14,184 +16,210 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from loopml.core.errors import (
-    Conflict,
-    Forbidden,
-    IntegrityError,
-    InvalidInput,
-    LoopmlError,
-    MetricsLost,
-    NotFound,
-    SecurityError,
-    StoreError,
-    Unauthorized,
-)
-from loopml.core.records import Experiment, Metric, Run, RunStatus
 
-__version__ = "0.1.0"
+def _names(module: str, *names: str) -> dict[str, str]:
+    return dict.fromkeys(names, module)
 
-_LAZY: dict[str, str] = {
-    name: "loopml.tracking"
-    for name in (
-        "ActiveRun",
-        "active_run",
-        "configure",
-        "download_artifacts",
-        "end_run",
-        "flush",
-        "get_experiment",
-        "get_metric_history",
-        "get_run",
-        "list_artifacts",
-        "list_experiments",
-        "log_artifact",
-        "log_artifacts",
-        "log_batch",
-        "log_dict",
-        "log_metric",
-        "log_metrics",
-        "log_param",
-        "log_params",
-        "log_text",
-        "read_artifact",
-        "search_runs",
-        "set_experiment",
-        "set_tag",
-        "set_tags",
-        "start_run",
-    )
-}
-_LAZY.update({"pipeline": "loopml.pipelines", "step": "loopml.pipelines"})
-_LAZY.update(
-    {
-        name: "loopml.registry"
-        for name in (
-            "ModelVersion",
-            "archive_model_version",
-            "delete_model_alias",
-            "delete_model_version",
-            "diff_model_versions",
-            "get_model_version",
-            "list_model_versions",
-            "list_models",
-            "load_model",
-            "log_model",
-            "register_model",
-            "set_model_alias",
-            "update_model_version",
-        )
-    }
-)
 
-__all__ = [
-    "ActiveRun",
-    "Conflict",
-    "Experiment",
-    "Forbidden",
-    "IntegrityError",
-    "InvalidInput",
-    "LoopmlError",
-    "Metric",
-    "MetricsLost",
-    "ModelVersion",
-    "NotFound",
-    "Run",
-    "RunStatus",
-    "SecurityError",
-    "StoreError",
-    "Unauthorized",
-    "__version__",
-    "active_run",
-    "archive_model_version",
-    "configure",
-    "data",
-    "delete_model_alias",
-    "delete_model_version",
-    "diff_model_versions",
-    "download_artifacts",
-    "end_run",
-    "flush",
-    "get_experiment",
-    "get_metric_history",
-    "get_model_version",
-    "get_run",
-    "list_artifacts",
-    "list_experiments",
-    "list_model_versions",
-    "list_models",
-    "load_model",
-    "log_artifact",
-    "log_artifacts",
-    "log_batch",
-    "log_dict",
-    "log_metric",
-    "log_metrics",
-    "log_model",
-    "log_param",
-    "log_params",
-    "log_text",
-    "pipeline",
-    "pipelines",
-    "read_artifact",
-    "register_model",
-    "registry",
-    "search_runs",
-    "set_experiment",
-    "set_model_alias",
-    "set_tag",
-    "set_tags",
-    "start_run",
-    "step",
-    "training",
-    "update_model_version",
-]
+_EXPORTS: dict[str, str] = {
+    "__version__": "loopml.core.version",
+    **_names(
+        "loopml.core.errors",
+        "Conflict", "Forbidden", "IntegrityError", "InvalidInput", "LoopmlError", "MetricsLost", "NotFound",
+        "SecurityError", "StoreError", "Unauthorized",
+    ),
+    **_names("loopml.core.records", "Experiment", "Metric", "Run", "RunStatus"),
+    **_names(
+        "loopml.tracking",
+        "ActiveRun", "active_run", "configure", "download_artifacts", "end_run", "flush", "get_experiment",
+        "get_metric_history", "get_run", "list_artifacts", "list_experiments", "log_artifact", "log_artifacts",
+        "log_batch", "log_dict", "log_metric", "log_metrics", "log_param", "log_params", "log_text", "read_artifact",
+        "search_runs", "set_experiment", "set_tag", "set_tags", "start_run",
+    ),
+    **_names("loopml.pipelines", "pipeline", "step"),
+    **_names(
+        "loopml.registry",
+        "ModelVersion", "archive_model_version", "delete_model_alias", "delete_model_version", "diff_model_versions",
+        "get_model_version", "list_model_versions", "list_models", "load_model", "log_model", "register_model",
+        "set_model_alias", "update_model_version",
+    ),
+    # subpackages: `lm.data.ingest(...)` without importing loopml.data first
+    **{name: f"loopml.{name}" for name in ("data", "pipelines", "registry", "training")},
+}  # fmt: skip
+
+__all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
-    from loopml.tracking import (
-        ActiveRun,
-        active_run,
-        configure,
-        download_artifacts,
-        end_run,
-        flush,
-        get_experiment,
-        get_metric_history,
-        get_run,
-        list_artifacts,
-        list_experiments,
-        log_artifact,
-        log_artifacts,
-        log_batch,
-        log_dict,
-        log_metric,
-        log_metrics,
-        log_param,
-        log_params,
-        log_text,
-        read_artifact,
-        search_runs,
-        set_experiment,
-        set_tag,
-        set_tags,
-        start_run,
+    # `X as X`: an explicit re-export for type checkers and editors (PEP 484)
+    from loopml import data as data
+    from loopml import pipelines as pipelines
+    from loopml import registry as registry
+    from loopml import training as training
+    from loopml.core.errors import (
+        Conflict as Conflict,
     )
-
-
-_SUBMODULES = {"data", "pipelines", "registry", "training"}
+    from loopml.core.errors import (
+        Forbidden as Forbidden,
+    )
+    from loopml.core.errors import (
+        IntegrityError as IntegrityError,
+    )
+    from loopml.core.errors import (
+        InvalidInput as InvalidInput,
+    )
+    from loopml.core.errors import (
+        LoopmlError as LoopmlError,
+    )
+    from loopml.core.errors import (
+        MetricsLost as MetricsLost,
+    )
+    from loopml.core.errors import (
+        NotFound as NotFound,
+    )
+    from loopml.core.errors import (
+        SecurityError as SecurityError,
+    )
+    from loopml.core.errors import (
+        StoreError as StoreError,
+    )
+    from loopml.core.errors import (
+        Unauthorized as Unauthorized,
+    )
+    from loopml.core.records import Experiment as Experiment
+    from loopml.core.records import Metric as Metric
+    from loopml.core.records import Run as Run
+    from loopml.core.records import RunStatus as RunStatus
+    from loopml.core.version import __version__ as __version__
+    from loopml.pipelines import pipeline as pipeline
+    from loopml.pipelines import step as step
+    from loopml.registry import (
+        ModelVersion as ModelVersion,
+    )
+    from loopml.registry import (
+        archive_model_version as archive_model_version,
+    )
+    from loopml.registry import (
+        delete_model_alias as delete_model_alias,
+    )
+    from loopml.registry import (
+        delete_model_version as delete_model_version,
+    )
+    from loopml.registry import (
+        diff_model_versions as diff_model_versions,
+    )
+    from loopml.registry import (
+        get_model_version as get_model_version,
+    )
+    from loopml.registry import (
+        list_model_versions as list_model_versions,
+    )
+    from loopml.registry import (
+        list_models as list_models,
+    )
+    from loopml.registry import (
+        load_model as load_model,
+    )
+    from loopml.registry import (
+        log_model as log_model,
+    )
+    from loopml.registry import (
+        register_model as register_model,
+    )
+    from loopml.registry import (
+        set_model_alias as set_model_alias,
+    )
+    from loopml.registry import (
+        update_model_version as update_model_version,
+    )
+    from loopml.tracking import (
+        ActiveRun as ActiveRun,
+    )
+    from loopml.tracking import (
+        active_run as active_run,
+    )
+    from loopml.tracking import (
+        configure as configure,
+    )
+    from loopml.tracking import (
+        download_artifacts as download_artifacts,
+    )
+    from loopml.tracking import (
+        end_run as end_run,
+    )
+    from loopml.tracking import (
+        flush as flush,
+    )
+    from loopml.tracking import (
+        get_experiment as get_experiment,
+    )
+    from loopml.tracking import (
+        get_metric_history as get_metric_history,
+    )
+    from loopml.tracking import (
+        get_run as get_run,
+    )
+    from loopml.tracking import (
+        list_artifacts as list_artifacts,
+    )
+    from loopml.tracking import (
+        list_experiments as list_experiments,
+    )
+    from loopml.tracking import (
+        log_artifact as log_artifact,
+    )
+    from loopml.tracking import (
+        log_artifacts as log_artifacts,
+    )
+    from loopml.tracking import (
+        log_batch as log_batch,
+    )
+    from loopml.tracking import (
+        log_dict as log_dict,
+    )
+    from loopml.tracking import (
+        log_metric as log_metric,
+    )
+    from loopml.tracking import (
+        log_metrics as log_metrics,
+    )
+    from loopml.tracking import (
+        log_param as log_param,
+    )
+    from loopml.tracking import (
+        log_params as log_params,
+    )
+    from loopml.tracking import (
+        log_text as log_text,
+    )
+    from loopml.tracking import (
+        read_artifact as read_artifact,
+    )
+    from loopml.tracking import (
+        search_runs as search_runs,
+    )
+    from loopml.tracking import (
+        set_experiment as set_experiment,
+    )
+    from loopml.tracking import (
+        set_tag as set_tag,
+    )
+    from loopml.tracking import (
+        set_tags as set_tags,
+    )
+    from loopml.tracking import (
+        start_run as start_run,
+    )
 
 
 def __getattr__(name: str) -> Any:
-    if name in _SUBMODULES:
-        value = import_module(f"loopml.{name}")
-        globals()[name] = value
-        return value
-    module = _LAZY.get(name)
+    module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'loopml' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value
+    imported = import_module(module)
+    value = imported if module == f"loopml.{name}" else getattr(imported, name)
+    globals()[name] = value  # resolved once: later lookups are plain attribute reads
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted(__all__)
+    return list(__all__)

@@ -33,7 +33,19 @@ INFLIGHT_BYTES``           at once per worker; beyond: 503
 ``LOOPML_TRUSTED_TYPES``   extra types ``loopml serve`` lets skops    none
                            models construct (comma-separated, e.g.
                            ``mypkg.Model,mypkg.Step``)
+``LOOPML_EXPERIMENT``      the experiment of runs started without one  ``Default``
+``LOOPML_DEBUG``           ``1``/``true``: the CLI shows the traceback ``false``
+                           of an unexpected error
+``LOOPML_SERVER_MAX_       largest JSON request body ``loopml server`` ``16777216`` (16 MiB)
+JSON_BYTES``               accepts, in bytes (then 413)
+``LOOPML_SERVER_MAX_       largest artifact upload ``loopml server``   ``104857600`` (100 MiB)
+ARTIFACT_BYTES``           accepts, in bytes (then 413)
 =========================  ==========================================  ===============================
+
+No other module reads ``LOOPML_*`` variables (``tests/core/test_config.py`` checks it). The only
+other ``LOOPML_*`` names in the environment are :data:`HANDOFFS`: what a launcher of ours
+(``loopml server``/``serve`` with several workers) leaves for the worker processes it starts,
+read back with :func:`handoff`. They are messages between our processes, not settings.
 """
 
 from __future__ import annotations
@@ -43,6 +55,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import overload
 
 from loopml.core.errors import InvalidInput
 from loopml.core.trust import parse_type_names
@@ -51,8 +64,14 @@ _KEYS = (
     "home", "tracking_uri", "artifact_uri", "token", "flush_interval", "flush_size", "ray_address",
     "buffer_max_points", "flush_retries", "heartbeat_interval",
     "header_timeout", "body_timeout", "keep_alive_timeout", "serve_max_inflight_bytes", "trusted_types",
+    "experiment", "debug", "server_max_json_bytes", "server_max_artifact_bytes",
 )  # fmt: skip
 DEFAULT_SERVE_MAX_INFLIGHT_BYTES = 64 << 20
+DEFAULT_SERVER_MAX_JSON_BYTES = 16 << 20
+DEFAULT_SERVER_MAX_ARTIFACT_BYTES = 100 << 20
+HANDOFFS = ("LOOPML_SERVER_AUTH", "LOOPML_SERVER_SCHEDULER", "LOOPML_SERVE_CONFIG")
+"""Environment variables a launcher sets for its own worker processes (see :func:`handoff`)."""
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 STALE_AFTER_HEARTBEATS = 3
 """A running run whose last heartbeat is older than this many heartbeat intervals is shown as stale."""
 
@@ -77,6 +96,12 @@ class Settings:
     serve_max_inflight_bytes: int = DEFAULT_SERVE_MAX_INFLIGHT_BYTES
     trusted_types: tuple[str, ...] = ()
     """Types the operator lets served skops models construct beyond loopml's allow-list."""
+    experiment: str | None = None
+    """The experiment runs go to when none was set (``lm.set_experiment``) or named."""
+    debug: bool = False
+    """Whether the CLI re-raises an unexpected error (traceback) instead of a one-line message."""
+    server_max_json_bytes: int = DEFAULT_SERVER_MAX_JSON_BYTES
+    server_max_artifact_bytes: int = DEFAULT_SERVER_MAX_ARTIFACT_BYTES
 
     @property
     def is_remote(self) -> bool:
@@ -122,6 +147,36 @@ def load_settings(environ: dict[str, str] | None = None, cwd: Path | None = None
             "serve_max_inflight_bytes", get("serve_max_inflight_bytes") or str(DEFAULT_SERVE_MAX_INFLIGHT_BYTES), int
         ),
         trusted_types=parse_type_names(_type_list(file_values, env), field="LOOPML_TRUSTED_TYPES"),
+        experiment=get("experiment"),
+        debug=_flag("debug", get("debug")),
+        server_max_json_bytes=_number(
+            "server_max_json_bytes", get("server_max_json_bytes") or str(DEFAULT_SERVER_MAX_JSON_BYTES), int
+        ),
+        server_max_artifact_bytes=_number(
+            "server_max_artifact_bytes", get("server_max_artifact_bytes") or str(DEFAULT_SERVER_MAX_ARTIFACT_BYTES), int
+        ),
+    )
+
+
+def handoff(name: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """The value a launcher of ours left in the environment for this worker process (``None`` if unset).
+
+    ``name`` is one of :data:`HANDOFFS`; anything a user configures is a :class:`Settings` field.
+    """
+    if name not in HANDOFFS:
+        raise InvalidInput(f"Unknown handoff {name!r}; valid names are {list(HANDOFFS)} (settings: load_settings()).")
+    value = (os.environ if environ is None else environ).get(name)
+    return value if value else None
+
+
+def _flag(key: str, raw: str | None) -> bool:
+    if raw is None or raw.strip().lower() in _FALSE:
+        return False
+    if raw.strip().lower() in _TRUE:
+        return True
+    raise InvalidInput(
+        f"Config 'LOOPML_{key.upper()}' must be one of {', '.join(_TRUE)} (on) or {', '.join(_FALSE)} (off), "
+        f"got {raw!r}."
     )
 
 
@@ -136,6 +191,14 @@ def _type_list(file_values: dict[str, object], env: Mapping[str, str]) -> str | 
     if isinstance(raw, list):
         return [str(item) for item in raw]
     raise InvalidInput(f"Config 'trusted_types' in loopml.toml must be a string or a list of strings, got {raw!r}.")
+
+
+@overload
+def _number(key: str, raw: str, kind: type[int]) -> int: ...
+
+
+@overload
+def _number(key: str, raw: str, kind: type[float]) -> float: ...
 
 
 def _number(key: str, raw: str, kind: type[int] | type[float]) -> int | float:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pytest
+from rich.console import Console
 
 from loopml.cli import output
 from loopml.core.errors import Conflict, InvalidInput, LoopmlError, NotFound, StoreError, Unauthorized
@@ -75,3 +77,23 @@ def test_fmt_size() -> None:
 def test_duration_ms() -> None:
     assert output.duration_ms(100, 350) == 250
     assert output.duration_ms(100, None) is None
+
+
+def _render(draw: Callable[[Console], None]) -> str:
+    console = Console(record=True, width=100, force_terminal=False)
+    draw(console)
+    return console.export_text()
+
+
+def test_print_pairs_shows_user_text_as_it_is() -> None:
+    text = _render(lambda c: output.print_pairs(c, "Tags", {"[bold]key[/bold]": "[red]value[/red] [/]"}))
+    assert "[bold]key[/bold]" in text and "[red]value[/red] [/]" in text
+    assert _render(lambda c: output.print_pairs(c, "Metrics (latest)", {})).strip() == "No metrics."
+
+
+def test_one_status_colour_for_every_status() -> None:
+    assert output.status("FINISHED") == "[green]FINISHED[/]"
+    assert output.status("SUCCEEDED") == "[green]SUCCEEDED[/]"
+    assert output.status("READY") == "[green]READY[/]"
+    assert output.status("[weird]") == "\\[weird]"  # unknown: uncoloured and escaped
+    assert _render(lambda c: c.print(output.status("[weird]"))).strip() == "[weird]"

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import pytest
 
-from loopml.config import load_settings
+import loopml
+from loopml.config import handoff, load_settings
 from loopml.core.errors import InvalidInput
 
 
@@ -56,3 +58,101 @@ def test_trusted_types_from_env_or_file(tmp_path: Path) -> None:
     (tmp_path / "loopml.toml").write_text("[loopml]\ntrusted_types = 3\n")
     with pytest.raises(InvalidInput, match="trusted_types"):
         load_settings({}, cwd=tmp_path)
+
+
+def test_the_new_keys_are_settings(tmp_path: Path) -> None:
+    env = {
+        "LOOPML_EXPERIMENT": "churn",
+        "LOOPML_DEBUG": "true",
+        "LOOPML_SERVER_MAX_JSON_BYTES": "1024",
+        "LOOPML_SERVER_MAX_ARTIFACT_BYTES": "2048",
+    }
+    settings = load_settings(env, cwd=tmp_path)
+    assert (settings.experiment, settings.debug) == ("churn", True)
+    assert (settings.server_max_json_bytes, settings.server_max_artifact_bytes) == (1024, 2048)
+    defaults = load_settings({}, cwd=tmp_path)
+    assert (defaults.experiment, defaults.debug) == (None, False)
+    assert (defaults.server_max_json_bytes, defaults.server_max_artifact_bytes) == (16 << 20, 100 << 20)
+    assert load_settings({"LOOPML_DEBUG": "0"}, cwd=tmp_path).debug is False
+    (tmp_path / "loopml.toml").write_text('[loopml]\nexperiment = "from-file"\ndebug = "1"\n')
+    assert load_settings({}, cwd=tmp_path).experiment == "from-file"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"LOOPML_DEBUG": "maybe"}, r"Config 'LOOPML_DEBUG' must be one of 1, true, yes, on \(on\) or 0, false"),
+        ({"LOOPML_SERVER_MAX_JSON_BYTES": "lots"}, "Config 'LOOPML_SERVER_MAX_JSON_BYTES' must be a int"),
+        ({"LOOPML_SERVER_MAX_ARTIFACT_BYTES": "-1"}, "Config 'LOOPML_SERVER_MAX_ARTIFACT_BYTES' must be positive"),
+    ],
+)
+def test_bad_new_keys_name_the_variable(tmp_path: Path, env: dict[str, str], message: str) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        load_settings(env, cwd=tmp_path)
+
+
+def test_handoffs_are_a_closed_list() -> None:
+    assert handoff("LOOPML_SERVE_CONFIG", {"LOOPML_SERVE_CONFIG": "{}"}) == "{}"
+    assert handoff("LOOPML_SERVER_AUTH", {}) is None
+    with pytest.raises(InvalidInput, match="Unknown handoff 'LOOPML_HOME'"):
+        handoff("LOOPML_HOME", {"LOOPML_HOME": "x"})
+
+
+def _env_reads(tree: ast.AST, constants: dict[str, str]) -> list[tuple[int, str]]:
+    """(line, variable) of every read of a ``LOOPML_*`` environment variable in ``tree``.
+
+    The name must be a literal or a constant (a name passed in as a parameter is not followed).
+    """
+
+    def name_of(node: ast.expr) -> str | None:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return node.value
+        if isinstance(node, ast.Name | ast.Attribute):
+            return constants.get(node.id if isinstance(node, ast.Name) else node.attr)
+        return None
+
+    def is_environ(node: ast.expr) -> bool:
+        if isinstance(node, ast.IfExp):  # (os.environ if environ is None else environ).get(...)
+            return is_environ(node.body) or is_environ(node.orelse)
+        return (isinstance(node, ast.Attribute) and node.attr == "environ") or (
+            isinstance(node, ast.Name) and node.id in ("environ", "env")
+        )
+
+    found = []
+    for node in ast.walk(tree):
+        key = None
+        if isinstance(node, ast.Call) and node.args:
+            func = node.func
+            called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if called == "getenv" or (called == "get" and is_environ(getattr(func, "value", func))):
+                key = name_of(node.args[0])
+        elif isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load) and is_environ(node.value):
+            key = name_of(node.slice)
+        if key is not None and key.startswith("LOOPML_"):
+            found.append((node.lineno, key))
+    return found
+
+
+def test_only_config_reads_loopml_variables() -> None:
+    root = Path(loopml.__file__).parent
+    trees = {path: ast.parse(path.read_text()) for path in root.rglob("*.py")}
+    constants = {  # module-level NAME = "LOOPML_..." anywhere in the package (imported constants count too)
+        target.id: node.value.value
+        for tree in trees.values()
+        for node in tree.body
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+    reads = [
+        f"{path.relative_to(root)}:{line} reads {key}"
+        for path, tree in trees.items()
+        if path != root / "config.py"
+        for line, key in _env_reads(tree, constants)
+    ]
+    assert reads == [], "read settings with loopml.config.load_settings() (or handoff()):\n" + "\n".join(reads)
+    # the check sees the forms it looks for
+    probe = ast.parse(
+        'import os\nos.environ.get("LOOPML_X")\nos.getenv(NAME)\nos.environ["LOOPML_Y"]\nos.environ["LOOPML_Z"] = "1"'
+    )
+    assert [key for _, key in _env_reads(probe, {"NAME": "LOOPML_N"})] == ["LOOPML_X", "LOOPML_N", "LOOPML_Y"]

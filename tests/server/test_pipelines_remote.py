@@ -47,12 +47,12 @@ from tests.server.conftest import server_blobs as _server_blobs
 
 import loopml as lm
 import loopml.pipelines as lp
+from loopml.compute.executors import EXECUTORS
 from loopml.core.errors import InvalidInput
 from loopml.core.ids import new_id
 from loopml.core.records import Role
 from loopml.pipelines import Status, StepFailed, pipeline, step
 from loopml.pipelines import schedule as sch
-from loopml.pipelines.executors import EXECUTORS
 from loopml.server.schemas import PipelineExecutor, PipelineRunFinish, PipelineStatus, StepStatus
 from loopml.store.http import HttpTrackingStore
 from loopml.store.http_data import HttpBlobStore
@@ -488,7 +488,7 @@ def test_status_values_follow_the_pipelines_enum() -> None:
     assert set(get_args(PipelineStatus)) == {s.value for s in Status} - {"SKIPPED"}
     finish = get_args(PipelineRunFinish.model_fields["status"].annotation)
     assert set(finish) == set(TERMINAL) - {"SKIPPED"}
-    assert get_args(PipelineExecutor) == EXECUTORS
+    assert get_args(PipelineExecutor) == tuple(EXECUTORS)
 
 
 # -- the blob store travels to Ray workers by pickle ------------------------------------------------

@@ -171,7 +171,8 @@ def test_a_failing_trial_fails_its_run_and_the_parent() -> None:
         ({"n_jobs": 0}, "n_jobs must be"),
         ({"metric": "auc"}, "Unknown metric"),
         ({"direction": "up"}, "Valid directions"),
-        ({"executor": "dask"}, "Unknown executor .dask."),
+        ({"executor": "dask"}, r"Unknown executor .dask.\. Valid executors are: \['local', 'ray'\]"),
+        ({"executor": "process"}, r"executor='process' is not available for tune\. Valid executors are"),
     ],
 )
 def test_bad_arguments_are_explained(cancer: pd.DataFrame, kwargs: dict, message: str) -> None:

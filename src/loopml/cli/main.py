@@ -8,14 +8,12 @@ unknown object, conflict) or 1 (anything else); Typer's usage errors exit with 2
 
 from __future__ import annotations
 
-import os
 from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
-from loopml import __version__
 from loopml.cli import (
     artifacts,
     data,
@@ -31,6 +29,7 @@ from loopml.cli import (
     token,
 )
 from loopml.core.errors import LoopmlError
+from loopml.core.version import installed_version
 
 COMMAND_ORDER = (
     "quickstart",
@@ -66,7 +65,7 @@ class LoopmlGroup(TyperGroup):
         except (typer.Exit, typer.Abort, TyperException, KeyboardInterrupt):
             raise
         except Exception as exc:
-            if os.environ.get("LOOPML_DEBUG"):
+            if _debug():
                 raise
             output.print_error(
                 f"unexpected {type(exc).__name__}: {exc}. This is a bug in loopml; "
@@ -101,7 +100,7 @@ app.command("scheduler", epilog=pipeline.SCHEDULER_EPILOG)(pipeline.scheduler)
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"loopml {__version__}")
+        typer.echo(f"loopml {installed_version()}")
         raise typer.Exit()
 
 
@@ -121,3 +120,13 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def _debug() -> bool:
+    """``LOOPML_DEBUG`` (read only when something unexpected failed; a bad setting counts as off)."""
+    from loopml.config import load_settings
+
+    try:
+        return load_settings().debug
+    except LoopmlError:
+        return False

@@ -19,7 +19,6 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-STATUS_STYLES = {"READY": "green", "ARCHIVED": "dim"}
 VersionOption = Annotated[int | None, typer.Option("--version", "-v", min=1, help="Version number.")]
 
 
@@ -86,7 +85,7 @@ def show(
     info.add_column()
     for label, value in (
         ("Version", found.uri),
-        ("Status", _status(found.status)),
+        ("Status", output.status(found.status)),
         ("Aliases", ", ".join(found.aliases) or output.MISSING),
         ("Flavor", found.flavor),
         ("Source", found.source),
@@ -99,8 +98,8 @@ def show(
         info.add_row(label, value)
     console.print(info)
     _print_signature(console, found.signature)
-    _print_pairs(console, "Metrics", {k: output.fmt_number(v) for k, v in sorted(found.metrics.items())})
-    _print_pairs(console, "Tags", dict(sorted(found.tags.items())))
+    output.print_pairs(console, "Metrics", {k: output.fmt_number(v) for k, v in sorted(found.metrics.items())})
+    output.print_pairs(console, "Tags", dict(sorted(found.tags.items())))
 
 
 @app.command("versions", epilog="Example: [bold]loopml models versions churn[/bold]")
@@ -127,7 +126,7 @@ def versions(
         table.add_column(column, justify="right" if column == "Version" else "left", priority=priority, whole=whole)
     for v in found:
         table.add_row(
-            str(v.version), ", ".join(v.aliases) or output.MISSING, _status(v.status), v.flavor,
+            str(v.version), ", ".join(v.aliases) or output.MISSING, output.status(v.status), v.flavor,
             output.short_id(v.run_id) if v.run_id else output.MISSING, v.dataset_version or output.MISSING,
             output.fmt_time(v.created_at), v.created_by,
         )  # fmt: skip
@@ -315,22 +314,5 @@ def _print_signature(console: Console, signature: dict[str, Any]) -> None:
     console.print(table)
 
 
-def _print_pairs(console: Console, title: str, pairs: dict[str, Any]) -> None:
-    if not pairs:
-        console.print(f"[dim]No {title.split()[0].lower()}.[/dim]")
-        return
-    table = output.new_table(title)
-    table.add_column("Key", style="bold")
-    table.add_column("Value", overflow="fold")
-    for key, value in pairs.items():
-        table.add_row(key, str(value))
-    console.print(table)
-
-
 def _aliases(aliases: dict[str, int]) -> str:
     return ", ".join(f"{a} -> {v}" for a, v in aliases.items()) or output.MISSING
-
-
-def _status(status: str) -> str:
-    style = STATUS_STYLES.get(status)
-    return f"[{style}]{status}[/{style}]" if style else status

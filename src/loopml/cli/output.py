@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import typer
 from rich import box
 from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.markup import escape
 from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
@@ -235,3 +236,37 @@ def fmt_size(size: int) -> str:
             return f"{int(amount)} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
         amount /= 1024
     return f"{size} B"  # pragma: no cover
+
+
+STATUS_STYLES = {
+    "FINISHED": "green",  # runs
+    "SUCCEEDED": "green",  # pipeline runs and steps
+    "READY": "green",  # model versions
+    "RUNNING": "cyan",
+    "RUNNING (stale)": "magenta",
+    "FAILED": "red",
+    "KILLED": "yellow",
+    "SKIPPED": "dim",
+    "ARCHIVED": "dim",
+}
+"""The colour of every status the CLI shows (runs, pipeline runs and steps, model versions)."""
+
+
+def status(value: str) -> str:
+    """``value`` as Rich markup in its status colour (unknown statuses uncoloured, always escaped)."""
+    style = STATUS_STYLES.get(value)
+    return f"[{style}]{escape(value)}[/]" if style else escape(value)
+
+
+def print_pairs(console: Console, title: str, pairs: dict[str, Any]) -> None:
+    """A two-column Key/Value table (``No <first word of title>.`` when empty); keys and values are user
+    text, printed as they are (brackets are data, not Rich markup)."""
+    if not pairs:
+        console.print(f"[dim]No {title.split()[0].lower()}.[/dim]")
+        return
+    table = new_table(title)
+    table.add_column("Key", style="bold")
+    table.add_column("Value", overflow="fold")
+    for key, value in pairs.items():
+        table.add_row(Text(str(key)), Text(str(value)))
+    console.print(table)

@@ -28,8 +28,6 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-STATUS_STYLES = {"SUCCEEDED": "green", "RUNNING": "cyan", "FAILED": "red", "SKIPPED": "dim"}
-
 
 @app.command(
     "run",
@@ -124,7 +122,7 @@ def list_runs(
         table.add_column(column, justify=justify, priority=priority, whole=whole)
     for r in runs:
         table.add_row(
-            output.short_id(r["id"]), r["pipeline"], _status(r["status"]), str(r["steps"]), str(r["cached"]),
+            output.short_id(r["id"]), r["pipeline"], output.status(r["status"]), str(r["steps"]), str(r["cached"]),
             output.fmt_time(r["start_time"]), output.fmt_duration(output.duration_ms(r["start_time"], r["end_time"])),
             r["created_by"],
         )  # fmt: skip
@@ -236,7 +234,7 @@ def schedules(as_json: output.JsonFlag = False) -> None:
         dataset = output.MISSING
         if s["on_dataset"]:
             dataset = f"{s['on_dataset']} (seen v{s['last_dataset_version'] or 0})"
-        last = output.MISSING if s["last_status"] is None else _status(s["last_status"])
+        last = output.MISSING if s["last_status"] is None else output.status(s["last_status"])
         if s["last_run_id"]:
             last += f" {output.short_id(s['last_run_id'])}"
         table.add_row(
@@ -323,7 +321,7 @@ def _print_results(results: list[Any], *, quiet: bool) -> None:
     for r in results:
         run = f"run {output.short_id(r.run_id)}" if r.run_id else "no run"
         why = ", ".join(r.reasons) + (f" {r.trigger}" if r.trigger else "")
-        line = f"{output.fmt_time(r.started_at)} {r.target} ({why}): {_status(r.status)} {run}"
+        line = f"{output.fmt_time(r.started_at)} {r.target} ({why}): {output.status(r.status)} {run}"
         console.print(line + (f" [red]{escape(r.error)}[/red]" if r.error else ""), soft_wrap=True)
 
 
@@ -342,10 +340,6 @@ def _parse_params(pairs: list[str]) -> dict[str, str]:
             raise InvalidInput(f"Invalid --param {pair!r}: use KEY=VALUE, e.g. --param C=0.5.")
         params[key.strip()] = value
     return params
-
-
-def _status(status: str) -> str:
-    return f"[{STATUS_STYLES.get(status, 'white')}]{status}[/]"
 
 
 def _run_dict(run: PipelineRun) -> dict[str, Any]:
@@ -392,7 +386,8 @@ def print_step(console: Console, run: PipelineRun, step: StepRun) -> None:
     then its error, captured output and traceback as plain text."""
     console.print(
         f"Step [bold]{escape(step.name)}[/bold] of pipeline [bold]{escape(run.pipeline)}[/bold] run "
-        f"[bold]{output.short_id(run.id)}[/bold]: {_status(step.status)} in {output.fmt_duration(step.duration_ms)}",
+        f"[bold]{output.short_id(run.id)}[/bold]: {output.status(step.status)} "
+        f"in {output.fmt_duration(step.duration_ms)}",
         soft_wrap=True,
     )
     if step.cache_hit:
@@ -449,7 +444,7 @@ def print_run(console: Console, run: PipelineRun, *, logs: bool = False) -> None
     params = ", ".join(f"{k}={v!r}" for k, v in run.params.items()) or "no parameters"
     name, short = escape(run.pipeline), output.short_id(run.id)
     console.print(
-        f"Pipeline [bold]{name}[/bold] run [bold]{short}[/bold] {_status(run.status)} "
+        f"Pipeline [bold]{name}[/bold] run [bold]{short}[/bold] {output.status(run.status)} "
         f"in {output.fmt_duration(run.duration_ms)} ({escape(params)}; executor {run.executor})",
         soft_wrap=True,
     )
@@ -465,7 +460,8 @@ def print_run(console: Console, run: PipelineRun, *, logs: bool = False) -> None
         cache = "hit" if step.cache_hit else ("reused" if step.reused_from else output.MISSING)
         outputs = ", ".join(f"{k} ({v['format']})" for k, v in step.outputs.items()) or output.MISSING
         table.add_row(
-            str(step.position + 1), Text(step.name), _status(step.status), output.fmt_duration(step.duration_ms), cache,
+            str(step.position + 1), Text(step.name), output.status(step.status),
+            output.fmt_duration(step.duration_ms), cache,
             str(step.attempts), Text(", ".join(step.upstream) or output.MISSING), Text(outputs),
             ", ".join(output.short_id(r) for r in step.tracking_runs) or output.MISSING,
         )  # fmt: skip

@@ -19,8 +19,6 @@ from loopml.core.errors import InvalidInput, NotFound
 from loopml.core.ids import MIN_ID_PREFIX, check_run_ref
 
 if TYPE_CHECKING:
-    from rich.console import Console
-
     from loopml.core.records import Experiment, Run
     from loopml.store.base import TrackingStore
 
@@ -34,13 +32,6 @@ SYSTEM_TAG_PREFIX = "loopml."
 MAX_METRIC_COLUMNS = 12
 COLUMN_GAP = 3  # padding and separator Rich puts around each column of output.new_table
 MIN_PREFIX = MIN_ID_PREFIX
-STATUS_STYLES = {
-    "FINISHED": "green",
-    "RUNNING": "cyan",
-    "FAILED": "red",
-    "KILLED": "yellow",
-    "RUNNING (stale)": "magenta",
-}
 END_STATUSES = ("FINISHED", "FAILED", "KILLED")
 _METRIC_REF = re.compile(r"\bmetrics?\.(`[^`]+`|\"[^\"]+\"|[A-Za-z0-9_.\-/:]+)")
 
@@ -130,7 +121,7 @@ def show_run(
         ("Run", run.id),
         ("Name", run.name),
         ("Experiment", f"{experiment} ({run.experiment_id})"),
-        ("Status", _status(status_text(run, stale_after_ms()))),
+        ("Status", output.status(status_text(run, stale_after_ms()))),
         ("User", run.user),
         ("Started", output.fmt_time(run.start_time)),
         ("Ended", output.fmt_time(run.end_time)),
@@ -140,9 +131,9 @@ def show_run(
     ):
         info.add_row(label, value)
     console.print(info)
-    _print_pairs(console, "Params", {k: v for k, v in sorted(run.params.items())})
-    _print_pairs(console, "Metrics (latest)", {k: output.fmt_number(v) for k, v in sorted(run.metrics.items())})
-    _print_pairs(console, "Tags", dict(sorted(tags.items())))
+    output.print_pairs(console, "Params", {k: v for k, v in sorted(run.params.items())})
+    output.print_pairs(console, "Metrics (latest)", {k: output.fmt_number(v) for k, v in sorted(run.metrics.items())})
+    output.print_pairs(console, "Tags", dict(sorted(tags.items())))
     if hidden:
         console.print(f"[dim]{hidden} loopml.* system tags hidden (show them with --all-tags)[/dim]")
     if artifacts:
@@ -256,7 +247,7 @@ def end_run(
     if as_json:
         output.print_json(run_json(ended, _experiment_name(store, ended.experiment_id), stale_after_ms()))
         return
-    output.stdout().print(f"Run {ended.id} ({escape(ended.name)}) ended: {_status(ended.status.value)}")
+    output.stdout().print(f"Run {ended.id} ({escape(ended.name)}) ended: {output.status(ended.status.value)}")
 
 
 # -- helpers (no I/O beyond the store) --------------------------------------------------------------
@@ -354,7 +345,7 @@ def runs_table(
     status = headers.index("Status")
     for run, row in zip(runs, rows, strict=True):
         cells: list[Any] = [Text(cell) for cell in row]  # names are user text, not Rich markup
-        cells[status] = _status(row[status])
+        cells[status] = output.status(row[status])
         table.add_row(*cells, *(output.fmt_number(run.metrics.get(key)) for key in columns))
     return table
 
@@ -413,10 +404,6 @@ def _metric_refs(text: str | None) -> list[str]:
     return [m.strip('`"') for m in _METRIC_REF.findall(text or "")]
 
 
-def _status(status: str) -> str:
-    return f"[{STATUS_STYLES.get(status, 'white')}]{status}[/]"
-
-
 def _experiment_name(store: TrackingStore, experiment_id: str) -> str:
     try:
         return store.get_experiment(experiment_id).name
@@ -431,15 +418,3 @@ def _list_caption(count: int, max_results: int, hidden: int) -> str:
     if hidden:
         parts.append(f"{hidden} more metric{'s' if hidden != 1 else ''} hidden (choose with --metric, or use --json)")
     return "; ".join(parts)
-
-
-def _print_pairs(console: Console, title: str, pairs: dict[str, Any]) -> None:
-    if not pairs:
-        console.print(f"[dim]No {title.split()[0].lower()}.[/dim]")
-        return
-    table = output.new_table(title)
-    table.add_column("Key", style="bold")
-    table.add_column("Value", overflow="fold")
-    for key, value in pairs.items():
-        table.add_row(Text(key), Text(str(value)))  # user text: no Rich markup (brackets are data)
-    console.print(table)

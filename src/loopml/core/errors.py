@@ -1,9 +1,14 @@
 """The loopml exception tree.
 
-Every error loopml raises on purpose derives from :class:`LoopmlError`::
+Every error loopml raises on purpose derives from :class:`LoopmlError`. The tree, with where a class
+lives when it is not in this module (``tests/core/test_errors.py`` checks that every exception class
+of ``loopml`` is drawn here)::
 
     LoopmlError
     ├── InvalidInput        bad argument, filter, URI or request body   (HTTP 422)
+    │   ├── PayloadTooLarge     the request body is over the limit       (HTTP 413)
+    │   ├── RequestTimeout      the client stopped sending the body      (HTTP 408)
+    │   └── Unserializable      a step returned a value no format stores (pipelines.materialize)
     ├── NotFound            unknown experiment, run, artifact, ...       (HTTP 404)
     ├── Conflict            the change contradicts what is stored        (HTTP 409)
     ├── Unauthorized        missing or unknown credentials               (HTTP 401)
@@ -12,7 +17,19 @@ Every error loopml raises on purpose derives from :class:`LoopmlError`::
     ├── SecurityError       refusing to do something unsafe              (HTTP 403)
     ├── StoreError          a backend (database, server) failed          (HTTP 503)
     │   └── PartialWrite    a split batch failed after some parts were stored
-    └── MetricsLost         buffered metric points could not be stored (raised by flush/end_run)
+    ├── MetricsLost         buffered metric points could not be stored (raised by flush/end_run)
+    ├── StepFailed          a pipeline step failed after its retries     (pipelines.errors)
+    ├── ModelNotReady       serving has no model loaded yet              (HTTP 503, serving.model)
+    └── Overloaded          a serving worker holds too many request bytes (HTTP 503, serving.body)
+
+Internal signals, never raised to users (each is turned into one of the above or a response)::
+
+    Exception
+    ├── TimedOut            a task ran past its timeout                  (compute.executors)
+    ├── TaskLost            a task's worker died or its result was lost  (compute.executors)
+    └── HTTPException (Starlette)
+        ├── BodyTooLarge    a streamed body crossed the limit -> 413     (server.limits)
+        └── BodyTimedOut    a streamed body stopped arriving -> 408      (server.limits)
 
 Third-party errors are wrapped at the boundary with ``raise ... from exc``; the HTTP
 layer maps this tree to status codes in one place (``loopml.server.errors``).
@@ -86,6 +103,18 @@ class StoreError(LoopmlError):
     status_code = 503
 
 
+class PayloadTooLarge(InvalidInput):
+    """The request body is larger than the server (or ``--max-body-bytes`` of ``loopml serve``) accepts."""
+
+    status_code = 413
+
+
+class RequestTimeout(InvalidInput):
+    """The client stopped sending the request body."""
+
+    status_code = 408
+
+
 class PartialWrite(StoreError):
     """A batch sent in several requests failed after ``written`` of its metric points were stored."""
 
@@ -124,6 +153,8 @@ ERROR_TYPES: dict[str, type[LoopmlError]] = {
         IntegrityError,
         SecurityError,
         StoreError,
+        PayloadTooLarge,
+        RequestTimeout,
     )
 }
 """Errors a server may name in a response body (client-side ones such as ``MetricsLost`` are not here)."""

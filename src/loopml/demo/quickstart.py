@@ -6,7 +6,7 @@
 >>> [step["cache_hit"] for step in again["steps"]]          # doctest: +SKIP
 [True, True, True, True, True, True]
 
-Both return a JSON-ready summary; pass a Rich ``console`` to see the report.
+Both return a JSON-ready summary; ``loopml quickstart`` (:mod:`loopml.cli.quickstart`) prints it.
 
 1. the pipeline ``quickstart`` (ingest -> validate -> split -> tune -> evaluate -> register) runs
    through the ordinary pipeline runner, so it is recorded (``loopml pipeline list/show``) and
@@ -24,8 +24,6 @@ from typing import TYPE_CHECKING, Any
 from loopml.demo.pipeline import EXPERIMENT, TARGET, quickstart
 
 if TYPE_CHECKING:
-    from rich.console import Console
-
     from loopml.pipelines import StepFailed, StepRun
 
 SERVED_ROWS = 5
@@ -38,21 +36,18 @@ def run_quickstart(
     test_size: float = 0.25,
     min_roc_auc: float = 0.9,
     cache: bool = True,
-    console: Console | None = None,
     progress: bool = False,
 ) -> dict[str, Any]:
     """Run the pipeline, serve its production model and predict; return a JSON-ready summary.
 
-    ``cache=False`` re-runs every step. ``console`` receives the human report (none when
-    ``None``); ``progress`` shows the pipeline's step bar, then a spinner while it serves. A failed step raises
-    :class:`loopml.pipelines.StepFailed` after the steps table is printed on ``console``.
+    ``cache=False`` re-runs every step. ``progress`` shows the pipeline's step bar, then a
+    spinner while it serves. A failed step raises :class:`loopml.pipelines.StepFailed` with
+    the next steps to take (its ``run_id`` names the failed pipeline run).
     """
     from rich.console import Console
 
-    from loopml.cli.pipeline import print_run
-    from loopml.demo.report import print_report
     from loopml.demo.serving import serve_and_predict
-    from loopml.pipelines import StepFailed, get_run
+    from loopml.pipelines import StepFailed
     from loopml.tracking.session import get_session
 
     started = time.perf_counter()
@@ -62,8 +57,6 @@ def run_quickstart(
             n_trials=n_trials, seed=seed, test_size=test_size, min_roc_auc=min_roc_auc, cache=cache, progress=progress
         )
     except StepFailed as exc:
-        if console is not None:
-            print_run(console, get_run(exc.run_id))
         raise _failure_hint(exc) from exc
     result = run.result
     test = run.output("split", "test").head(SERVED_ROWS)
@@ -89,8 +82,6 @@ def run_quickstart(
         "artifact_uri": session.settings.artifact_uri,
         "seconds": round(time.perf_counter() - started, 2),
     }
-    if console is not None:
-        print_report(console, run, summary)
     return summary
 
 

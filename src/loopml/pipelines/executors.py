@@ -1,26 +1,23 @@
-"""How one attempt of a step is called: in a thread of this process, in a forked process, or on Ray.
+"""How one attempt of a step is called, on any executor of :mod:`loopml.compute.executors`.
 
-``local`` (the default) calls the function in the orchestrating thread pool; with a
-``timeout`` it runs in a helper thread that is abandoned when time is up (Python cannot stop a
-thread: it runs on in the background until the function returns). ``process`` forks a child
-process per attempt, so CPU-bound steps run in parallel and a timed-out step is killed. It
-needs the ``fork`` start method (Linux; not macOS or Windows). ``ray`` makes each attempt a
-Ray task (:mod:`loopml.pipelines.ray_executor`). Either way the attempt's stdout, stderr and
-log records are captured.
+An executor that shares this process's memory (``local``: a thread; ``process``: a forked child)
+gets the step's loaded inputs and returns its value, which is stored here (:func:`call`). One that
+does not (``ray``) gets references and loads and stores in its worker
+(:mod:`loopml.pipelines.ray_executor`). Either way the attempt's stdout, stderr and log records
+are captured, and a timeout or a lost worker becomes a failed :class:`Outcome`.
 """
 
 from __future__ import annotations
 
 import io
-import multiprocessing
-import threading
+import os
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
+from loopml.compute.executors import Executor, TaskLost, TimedOut, get_executor
 from loopml.core import reads as step_reads
-from loopml.core.errors import InvalidInput
 from loopml.pipelines import materialize
 from loopml.pipelines.capture import capture
 from loopml.tracking.fluent import run_scope
@@ -28,9 +25,6 @@ from loopml.tracking.session import forget_inherited_session
 
 if TYPE_CHECKING:
     from loopml.artifacts.base import BlobStore
-
-Executor = Literal["local", "process", "ray"]
-EXECUTORS: tuple[str, ...] = ("local", "process", "ray")
 
 
 @dataclass
@@ -70,13 +64,9 @@ def store_outputs(outcome: Outcome, output_names: tuple[str, ...], blobs: BlobSt
     return outcome
 
 
-def check_executor(executor: str) -> Executor:
-    """``executor`` if it is known here, else ``InvalidInput`` listing the options."""
-    if executor not in EXECUTORS:
-        raise InvalidInput(f"Unknown executor {executor!r}. Valid executors are: {list(EXECUTORS)}.")
-    if executor == "process" and "fork" not in multiprocessing.get_all_start_methods():
-        raise InvalidInput("executor='process' needs the fork start method (Linux); use executor='local' here.")
-    return executor  # type: ignore[return-value]
+def check_executor(name: str) -> Executor:
+    """The executor called ``name`` (``local``, ``process``, ``ray``), else ``InvalidInput`` listing them."""
+    return get_executor(name, what="pipelines")
 
 
 def call(
@@ -88,16 +78,40 @@ def call(
     tags: dict[str, str] | None = None,
     pins: dict[str, int] | None = None,
 ) -> Outcome:
-    """Run ``fn(*args, **kwargs)`` once with ``executor``; never raises for the function's own errors.
+    """Run ``fn(*args, **kwargs)`` once on ``executor`` (one sharing this process's memory); never raises
+    for the function's own errors.
 
     ``fn`` gets a tracking run stack of its own; runs it starts get ``tags`` and are listed in
     ``Outcome.runs``; what it resolves (``pins`` fix ``datasets:/NAME@latest``) in ``Outcome.reads``.
     """
-    if executor == "process":
-        return _call_in_process(fn, args, kwargs, timeout, tags, pins)
-    if timeout is None:
-        return invoke(fn, args, kwargs, tags=tags, pins=pins)
-    return _call_in_thread(fn, args, kwargs, timeout, tags, pins)
+    buffer = io.StringIO()  # a thread abandoned on timeout leaves what it printed so far here
+    try:
+        return executor.run(_invoke_here, (fn, args, kwargs, buffer, tags, pins, os.getpid()), timeout=timeout)
+    except TimedOut:
+        return Outcome(False, logs=buffer.getvalue(), error=timeout_message(timeout))
+    except TaskLost as exc:
+        return Outcome(False, logs=buffer.getvalue(), error=exc.message, retryable=exc.retryable)
+
+
+def lost(exc: TimedOut | TaskLost, timeout: float | None) -> Outcome:
+    """The outcome of an attempt that did not come back from its executor."""
+    if isinstance(exc, TimedOut):
+        return Outcome(False, error=timeout_message(timeout))
+    return Outcome(False, error=exc.message, retryable=exc.retryable)
+
+
+def _invoke_here(
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    buffer: io.StringIO,
+    tags: dict[str, str] | None,
+    pins: dict[str, int] | None,
+    driver: int,
+) -> Outcome:
+    if os.getpid() != driver:  # a forked child: the parent's connections and writer thread are not its own
+        forget_inherited_session()
+    return invoke(fn, args, kwargs, buffer, tags=tags, pins=pins)
 
 
 def invoke(
@@ -120,76 +134,6 @@ def invoke(
     outcome.runs = list(scope.started)
     outcome.reads = found
     return outcome
-
-
-def _call_in_thread(
-    fn: Callable[..., Any],
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    timeout: float,
-    tags: dict[str, str] | None,
-    pins: dict[str, int] | None,
-) -> Outcome:
-    buffer = io.StringIO()
-    box: list[Outcome] = []
-    worker = threading.Thread(target=lambda: box.append(invoke(fn, args, kwargs, buffer, tags, pins)), daemon=True)
-    worker.start()
-    worker.join(timeout)
-    if box:
-        return box[0]
-    return Outcome(False, logs=buffer.getvalue(), error=timeout_message(timeout))
-
-
-def _call_in_process(
-    fn: Callable[..., Any],
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    timeout: float | None,
-    tags: dict[str, str] | None,
-    pins: dict[str, int] | None,
-) -> Outcome:
-    import cloudpickle
-
-    context = multiprocessing.get_context("fork")
-    reader, writer = context.Pipe(duplex=False)
-    process = context.Process(target=_child, args=(writer, fn, args, kwargs, tags, pins), daemon=True)
-    process.start()
-    writer.close()
-    try:
-        if not reader.poll(timeout):
-            process.kill()
-            process.join()
-            return Outcome(False, error=timeout_message(timeout))
-        try:
-            payload = reader.recv_bytes()
-        except EOFError:
-            process.join()
-            return Outcome(False, error=f"the worker process exited with code {process.exitcode} before returning")
-    finally:
-        reader.close()
-    process.join()
-    return cloudpickle.loads(payload)
-
-
-def _child(
-    writer: Any,
-    fn: Callable[..., Any],
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    tags: dict[str, str] | None,
-    pins: dict[str, int] | None,
-) -> None:
-    import cloudpickle
-
-    forget_inherited_session()  # the parent's connections and writer thread are not this process's
-    outcome = invoke(fn, args, kwargs, tags=tags, pins=pins)
-    try:
-        payload = cloudpickle.dumps(outcome)
-    except Exception as exc:
-        error = f"cannot send the result back from the worker process: {_describe(exc)}"
-        payload = cloudpickle.dumps(Outcome(False, logs=outcome.logs, error=error))
-    writer.send_bytes(payload)
-    writer.close()
 
 
 def _describe(exc: BaseException) -> str:

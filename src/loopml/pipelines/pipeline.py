@@ -131,10 +131,7 @@ class Pipeline:
         from loopml.tracking.session import get_session
 
         kind = check_executor(executor)
-        if kind == "ray":
-            from loopml.compute.ray_cluster import connect
-
-            connect()  # here, in the calling thread: ray.init must not run in the scheduler's pool
+        kind.prepare()  # here, in the calling thread (Ray: ray.init must not run in the scheduler's pool)
         if not isinstance(trust, bool):
             raise InvalidInput(f"Invalid trust={trust!r}: expected True or False.")
         extra_types = parse_type_names(trusted_types, field="trusted_types")

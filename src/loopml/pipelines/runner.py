@@ -1,7 +1,7 @@
 """Executing a traced DAG: parallel scheduling, cache, retries, materialisation and records.
 
 The calling thread schedules; a thread pool of ``max_workers`` runs ready steps (each one an
-attempt at a time through :mod:`loopml.pipelines.executors`, or as Ray tasks), in DAG order; a
+attempt at a time on the run's executor, :mod:`loopml.compute.executors`), in DAG order; a
 step asking for ``resources={"cpus": n}`` holds n of the pool's slots. A step whose cache key matches a
 succeeded step run, and what that run read (datasets, model aliases, files) still resolves the
 same (:mod:`loopml.pipelines.validity`), reuses its outputs without running; otherwise the step
@@ -24,6 +24,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
+from loopml.compute.executors import Executor
 from loopml.core import reads
 from loopml.core.clock import now_ms
 from loopml.core.errors import InvalidInput
@@ -32,11 +33,11 @@ from loopml.pipelines import materialize, validity
 from loopml.pipelines.cache import ArtifactRef, cache_key, hook_value
 from loopml.pipelines.capture import truncate
 from loopml.pipelines.errors import StepFailed
-from loopml.pipelines.executors import Executor, Outcome, call, inputs_failed, store_outputs
+from loopml.pipelines.executors import Outcome, call, check_executor, inputs_failed, store_outputs
 from loopml.pipelines.graph import Graph, Node, collect_handles, map_handles
 from loopml.pipelines.materialize import Artifact, Unserializable
 from loopml.pipelines.progress import RunListener
-from loopml.pipelines.ray_executor import Input, run_attempt, slots
+from loopml.pipelines.ray_executor import Input, run_attempt
 from loopml.pipelines.records import Status, encode_result
 from loopml.pipelines.step import StepOutput
 from loopml.tracking.session import Session
@@ -60,7 +61,7 @@ class Runner:
         session: Session,
         *,
         params: dict[str, Any],
-        executor: Executor,
+        executor: Executor | str,
         max_workers: int,
         cache: bool,
         resume: dict[str, Any] | None = None,
@@ -74,7 +75,7 @@ class Runner:
         self.store = session.pipelines
         self.blobs = session.blob_store
         self.params = params
-        self.executor = executor
+        self.executor = check_executor(executor) if isinstance(executor, str) else executor
         self.max_workers = max_workers
         self.cache = cache
         self.resume = resume
@@ -98,7 +99,7 @@ class Runner:
                 "pipeline": self.graph.pipeline,
                 "params": self.params,
                 "status": Status.RUNNING.value,
-                "executor": self.executor,
+                "executor": self.executor.name,
                 "start_time": now_ms(),
                 "resumed_from": None if self.resume is None else self.resume["id"],
                 "trigger": reads.describe_pins(self.pins),
@@ -170,7 +171,7 @@ class Runner:
 
     def _slots(self, node: Node) -> int:
         """Pool slots a node holds while it runs: its CPUs here; on Ray the cluster schedules."""
-        return 1 if self.executor == "ray" else slots(node.step.resources, self.max_workers)
+        return self.executor.slots(node.step.resources, self.max_workers)
 
     def _run_node(self, node: Node) -> _Result:
         if self.listener is not None:
@@ -325,14 +326,14 @@ class Runner:
             "loopml.step": node.name,
             "loopml.step_run_id": step_run_id,
         }
-        if self.executor == "ray":
+        if not self.executor.shares_memory:  # inputs by reference, loaded and stored in the worker
             args, kwargs = node.call_args(
                 lambda h: Input(self._artifact(h), self._trusted(self._artifact(h)), self.trusted_types)
             )
             settings = self.session.settings
             return run_attempt(
-                step.fn, args, kwargs, blobs=self.blobs, output_names=step.output_names, timeout=step.timeout,
-                resources=step.resources, tags=tags,
+                self.executor, step.fn, args, kwargs, blobs=self.blobs, output_names=step.output_names,
+                timeout=step.timeout, resources=step.resources, tags=tags,
                 tracking=(settings.tracking_uri, settings.artifact_uri, settings.token), pins=self.pins,
             )  # fmt: skip
         try:

@@ -16,14 +16,31 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, overload
+from typing import Any, Protocol, overload
 
 from loopml.core.errors import InvalidInput
 
-if TYPE_CHECKING:
-    from loopml.pipelines.graph import GraphBuilder, Node
 
-BUILDING: ContextVar[GraphBuilder | None] = ContextVar("loopml_pipeline_building", default=None)
+class Tracer(Protocol):
+    """What a step calls while a pipeline is traced (:class:`loopml.pipelines.graph.GraphBuilder`).
+
+    A protocol, so that this module does not import the graph that imports it.
+    """
+
+    def add(self, step: Step, args: tuple[Any, ...], kwargs: dict[str, Any]) -> StepOutput: ...
+
+
+class Traced(Protocol):
+    """The traced call a handle points at (:class:`loopml.pipelines.graph.Node`)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def step(self) -> Step: ...
+
+
+BUILDING: ContextVar[Tracer | None] = ContextVar("loopml_pipeline_building", default=None)
 """The graph being traced in this context (``None`` outside ``Pipeline.build``)."""
 
 SINGLE_OUTPUT = "output"
@@ -135,7 +152,7 @@ class StepOutput:
 
     __slots__ = ("node", "output")
 
-    def __init__(self, node: Node, output: str | None) -> None:
+    def __init__(self, node: Traced, output: str | None) -> None:
         self.node = node
         self.output = output  # None: every output of a multi-output step (must be unpacked)
 

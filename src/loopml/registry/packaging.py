@@ -29,7 +29,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from loopml import __version__
 from loopml.core import reads
 from loopml.core.clock import now_ms
 from loopml.core.errors import IntegrityError, InvalidInput, NotFound, SecurityError
@@ -37,6 +36,7 @@ from loopml.core.hashing import sha256_file
 from loopml.core.records import ArtifactInfo
 from loopml.core.trust import load_skops, parse_type_names
 from loopml.core.uris import parse_uri
+from loopml.core.version import __version__
 from loopml.registry.signature import Signature, infer_signature
 from loopml.tracking.fluent import ActiveRun, active_run, resolve_run_id
 from loopml.tracking.session import get_session

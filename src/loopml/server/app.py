@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from loopml import __version__
-from loopml.config import Settings, load_settings
+from loopml.config import Settings, handoff, load_settings
+from loopml.core.version import __version__
 from loopml.server.backend import Backend
 from loopml.server.encoding import JSONResponse
 from loopml.server.errors import install_error_handlers
@@ -38,7 +37,7 @@ def create_app(
     >>> app = create_app(load_settings(), auth=True)   # doctest: +SKIP
     """
     settings = settings or load_settings()
-    limits = Limits.from_env(max_json_bytes, max_artifact_bytes, settings.body_timeout)
+    limits = Limits.from_settings(settings, max_json_bytes, max_artifact_bytes)
     backend = Backend.open(settings, auth=auth)
     scheduler = None
     if scheduler_interval is not None:
@@ -73,7 +72,7 @@ def create_app(
 
 def create_app_from_env() -> FastAPI:
     """Factory for ``uvicorn --factory`` and multi-worker serving: settings and auth from the environment."""
-    interval = os.environ.get(SCHEDULER_ENV)
+    interval = handoff(SCHEDULER_ENV)
     return create_app(
-        load_settings(), auth=os.environ.get(AUTH_ENV) == "1", scheduler_interval=float(interval) if interval else None
+        load_settings(), auth=handoff(AUTH_ENV) == "1", scheduler_interval=float(interval) if interval else None
     )

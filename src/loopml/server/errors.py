@@ -22,25 +22,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import compile_path
 
-from loopml.core.errors import InvalidInput, LoopmlError, Unauthorized
+from loopml.core.errors import LoopmlError, Unauthorized
 from loopml.server.encoding import JSONResponse
+from loopml.serving.http_errors import http_error
 
-_HTTP_TYPES = {
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "NotFound",
-    408: "RequestTimeout",
-    409: "Conflict",
-    413: "PayloadTooLarge",
-    503: "StoreError",
-}
 _MAX_LISTED = 5
-
-
-class PayloadTooLarge(InvalidInput):
-    """The request body is larger than the server accepts for this endpoint."""
-
-    status_code = 413
 
 
 def error_response(exc: LoopmlError) -> JSONResponse:
@@ -88,7 +74,6 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> Re
 
 async def _http_error(request: Request, exc: HTTPException) -> Response:
     status = exc.status_code
-    headers = dict(exc.headers) if exc.headers else {}
     if status == 400:  # FastAPI: the body could not be decoded (not UTF-8), before any validation
         problem = "not valid UTF-8 JSON"
         message = f"Invalid request to {request.method} {request.url.path}: the body is {problem} ({exc.detail})."
@@ -96,21 +81,8 @@ async def _http_error(request: Request, exc: HTTPException) -> Response:
             {"error": message, "type": "InvalidInput", "details": [{"field": "body", "problem": problem}]},
             status_code=422,
         )
-    if status == 404:
-        message = f"No endpoint {request.url.path}; see /openapi.json for the API."
-    elif status == 405:
-        allowed = request.app.state.route_methods.allowed(request.url.path) or [
-            m.strip() for m in headers.get("Allow", "").split(",") if m.strip()
-        ]
-        headers["Allow"] = ", ".join(allowed)
-        message = (
-            f"{request.method} is not allowed on {request.url.path}; allowed: {', '.join(allowed)}. "
-            "See /openapi.json for the API."
-        )
-    else:
-        message = str(exc.detail)
-    body = {"error": message, "type": _HTTP_TYPES.get(status, "InvalidInput" if status < 500 else "LoopmlError")}
-    body["details"] = []
+    allowed = request.app.state.route_methods.allowed(request.url.path) if status == 405 else None
+    body, headers = http_error(request, exc, allowed)
     return JSONResponse(body, status_code=status, headers=headers or None)
 
 

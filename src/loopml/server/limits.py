@@ -9,21 +9,20 @@ unless given explicitly. A body that stays silent for ``body_timeout`` seconds b
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from loopml.core.errors import InvalidInput
-from loopml.server.errors import PayloadTooLarge, error_response
+from loopml.config import DEFAULT_SERVER_MAX_ARTIFACT_BYTES, DEFAULT_SERVER_MAX_JSON_BYTES, Settings
+from loopml.core.errors import PayloadTooLarge
+from loopml.server.errors import error_response
 from loopml.serving.connection import guarded_receive
 
-MIB = 1 << 20
 JSON_ENV = "LOOPML_SERVER_MAX_JSON_BYTES"
 ARTIFACT_ENV = "LOOPML_SERVER_MAX_ARTIFACT_BYTES"
-DEFAULT_MAX_JSON_BYTES = 16 * MIB
-DEFAULT_MAX_ARTIFACT_BYTES = 100 * MIB
+DEFAULT_MAX_JSON_BYTES = DEFAULT_SERVER_MAX_JSON_BYTES
+DEFAULT_MAX_ARTIFACT_BYTES = DEFAULT_SERVER_MAX_ARTIFACT_BYTES
 DEFAULT_BODY_TIMEOUT = 30.0
 _BODYLESS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 
@@ -37,18 +36,15 @@ class Limits:
     body_timeout: float = DEFAULT_BODY_TIMEOUT
 
     @classmethod
-    def from_env(
-        cls,
-        max_json_bytes: int | None = None,
-        max_artifact_bytes: int | None = None,
-        body_timeout: float = DEFAULT_BODY_TIMEOUT,
+    def from_settings(
+        cls, settings: Settings, max_json_bytes: int | None = None, max_artifact_bytes: int | None = None
     ) -> Limits:
-        """Explicit values, else the environment, else the defaults."""
-        if max_json_bytes is None:
-            max_json_bytes = _env_bytes(JSON_ENV, DEFAULT_MAX_JSON_BYTES)
-        if max_artifact_bytes is None:
-            max_artifact_bytes = _env_bytes(ARTIFACT_ENV, DEFAULT_MAX_ARTIFACT_BYTES)
-        return cls(max_json_bytes, max_artifact_bytes, body_timeout)
+        """Explicit values, else ``LOOPML_SERVER_MAX_JSON_BYTES`` / ``..._ARTIFACT_BYTES`` (read by ``Settings``)."""
+        return cls(
+            settings.server_max_json_bytes if max_json_bytes is None else max_json_bytes,
+            settings.server_max_artifact_bytes if max_artifact_bytes is None else max_artifact_bytes,
+            settings.body_timeout,
+        )
 
 
 class BodyTooLarge(HTTPException):
@@ -116,16 +112,3 @@ def _content_length(scope: Scope) -> int | None:
             except ValueError:
                 return None
     return None
-
-
-def _env_bytes(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InvalidInput(f"Config '{name}' must be an integer number of bytes, got {raw!r}.") from None
-    if value <= 0:
-        raise InvalidInput(f"Config '{name}' must be positive, got {raw!r}.")
-    return value

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import os
-
-import uvicorn
+from typing import Any
 
 from loopml.config import load_settings
 from loopml.core.errors import InvalidInput
 from loopml.server.app import AUTH_ENV, SCHEDULER_ENV, create_app
-from loopml.serving.connection import is_loopback, uvicorn_options, warn_if_exposed
+from loopml.serving.connection import is_loopback, warn_if_exposed
+from loopml.serving.run import LOG_LEVELS, check_listen_options, run_uvicorn
 
-LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 __all__ = ["LOG_LEVELS", "check_exposure", "is_loopback", "serve"]
 
 
@@ -46,23 +44,18 @@ def serve(
     claimed, so a due run starts once).
     """
     check_exposure(host, auth=auth, insecure=insecure)
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-        raise InvalidInput(f"Invalid port {port!r}: expected an integer from 0 to 65535.")
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise InvalidInput(f"Invalid workers {workers!r}: expected a positive integer.")
-    if log_level not in LOG_LEVELS:
-        raise InvalidInput(f"Invalid log level {log_level!r}; valid levels are {', '.join(LOG_LEVELS)}.")
+    check_listen_options(port=port, workers=workers, log_level=log_level)
     # opens and migrates the database: fail before listening
     settings = load_settings()
     app = create_app(settings, auth=auth, scheduler_interval=scheduler_interval)
-    options = {"host": host, "port": port, "log_level": log_level, **uvicorn_options(settings)}
     if not auth:
         warn_if_exposed(host, what="loopml server", consequence="read and change every run, model and dataset")
-    if workers == 1:
-        uvicorn.run(app, **options)  # type: ignore[arg-type]
-        return
-    app.state.backend.close()  # each worker process opens its own
-    os.environ[AUTH_ENV] = "1" if auth else "0"
-    if scheduler_interval is not None:
-        os.environ[SCHEDULER_ENV] = str(scheduler_interval)
-    uvicorn.run("loopml.server.app:create_app_from_env", factory=True, workers=workers, **options)  # type: ignore[arg-type]
+    target: Any = app
+    handoff: dict[str, str] = {}
+    if workers > 1:  # each worker process builds its own app, told how by the launcher
+        app.state.backend.close()  # and opens its own stores
+        target = "loopml.server.app:create_app_from_env"
+        handoff[AUTH_ENV] = "1" if auth else "0"
+        if scheduler_interval is not None:
+            handoff[SCHEDULER_ENV] = str(scheduler_interval)
+    run_uvicorn(target, settings, host=host, port=port, workers=workers, log_level=log_level, handoff=handoff)

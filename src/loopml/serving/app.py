@@ -22,13 +22,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from loopml import __version__
 from loopml.config import load_settings
-from loopml.core.errors import LoopmlError, NotFound
+from loopml.core.errors import LoopmlError, NotFound, PayloadTooLarge, RequestTimeout
+from loopml.core.version import __version__
 from loopml.serving.batching import MicroBatcher, Prediction
-from loopml.serving.body import InflightBudget, Overloaded, PayloadTooLarge, RequestTimeout, read_body
+from loopml.serving.body import InflightBudget, Overloaded, read_body
 from loopml.serving.config import ServingConfig
 from loopml.serving.decode import Columns, decode_invocations, decode_predict, decode_v2, parse_json
+from loopml.serving.http_errors import http_error
 from loopml.serving.metrics import CONTENT_TYPE, MetricsMiddleware, ServingMetrics
 from loopml.serving.model import ModelSlot, ServedModel
 from loopml.serving.openapi import openapi_document, v2_datatype
@@ -276,15 +277,8 @@ def _error_headers(exc: LoopmlError) -> dict[str, str] | None:
 
 
 async def _http_error(request: Request, exc: HTTPException) -> Response:
-    status = exc.status_code
-    if status == 404:
-        message = f"No endpoint {request.url.path}; see /openapi.json for the API."
-    elif status == 405:
-        message = f"{request.method} is not allowed on {request.url.path}; see /openapi.json for the API."
-    else:
-        message = str(exc.detail)
-    types = {404: "NotFound", 405: "MethodNotAllowed"}
-    return plain_error(status, types.get(status, "InvalidInput"), message, dict(exc.headers or {}) or None)
+    body, headers = http_error(request, exc)
+    return JSONResponse(body, status_code=exc.status_code, headers=headers or None)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -13,20 +13,8 @@ from __future__ import annotations
 
 from starlette.requests import ClientDisconnect, Request
 
-from loopml.core.errors import InvalidInput, LoopmlError
+from loopml.core.errors import LoopmlError, PayloadTooLarge, RequestTimeout
 from loopml.serving.connection import guarded_receive
-
-
-class PayloadTooLarge(InvalidInput):
-    """The request body is larger than ``--max-body-bytes``."""
-
-    status_code = 413
-
-
-class RequestTimeout(InvalidInput):
-    """The client stopped sending the request body."""
-
-    status_code = 408
 
 
 class Overloaded(LoopmlError):

@@ -7,9 +7,9 @@ so the config travels as JSON in ``LOOPML_SERVE_CONFIG``.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, fields
 
+from loopml.config import handoff
 from loopml.core.errors import InvalidInput
 from loopml.core.trust import parse_type_names
 from loopml.core.uris import parse_uri
@@ -78,7 +78,7 @@ class ServingConfig:
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> ServingConfig:
         """The config a parent process put in ``LOOPML_SERVE_CONFIG``."""
-        raw = (os.environ if environ is None else environ).get(CONFIG_ENV)
+        raw = handoff(CONFIG_ENV, environ)
         if not raw:
             raise InvalidInput(f"Config '{CONFIG_ENV}' is missing, and has no default; start with `loopml serve`.")
         try:

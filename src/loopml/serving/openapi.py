@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from loopml import __version__
+from loopml.core.version import __version__
 
 if TYPE_CHECKING:
     from loopml.serving.config import ServingConfig

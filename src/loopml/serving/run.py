@@ -1,13 +1,18 @@
-"""``serve()``: run the serving app on uvicorn, refusing to listen beyond loopback unless told to."""
+"""``serve()``: run the serving app on uvicorn, refusing to listen beyond loopback unless told to.
+
+:func:`check_listen_options` and :func:`run_uvicorn` are the one uvicorn launcher of loopml: ``loopml
+serve`` (here) and ``loopml server`` (:mod:`loopml.server.serve`) both validate and start through them.
+"""
 
 from __future__ import annotations
 
 import copy
 import dataclasses
 import os
+from collections.abc import Mapping
 from typing import Any
 
-from loopml.config import load_settings
+from loopml.config import Settings, load_settings
 from loopml.core.errors import InvalidInput
 from loopml.serving.config import CONFIG_ENV, ServingConfig
 from loopml.serving.connection import is_loopback, uvicorn_options, warn_if_exposed
@@ -45,12 +50,7 @@ def serve(
     in-flight byte budget come from the settings (``docs/serving.md``) unless ``config`` sets them.
     """
     check_exposure(host, insecure=insecure)
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-        raise InvalidInput(f"Invalid port {port!r}: expected an integer from 0 to 65535.")
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise InvalidInput(f"Invalid workers {workers!r}: expected a positive integer.")
-    if log_level not in LOG_LEVELS:
-        raise InvalidInput(f"Invalid log level {log_level!r}; valid levels are {', '.join(LOG_LEVELS)}.")
+    check_listen_options(port=port, workers=workers, log_level=log_level)
     settings = load_settings()
     config = dataclasses.replace(
         config,
@@ -59,24 +59,64 @@ def serve(
         else config.max_inflight_bytes,
         body_timeout=settings.body_timeout if config.body_timeout is None else config.body_timeout,
     )
+    warn_if_exposed(host, what="loopml serve", consequence="call the model and read its signature")
+    if workers == 1:
+        from loopml.serving.app import create_app
+
+        target: Any = create_app(config)
+    else:
+        target = "loopml.serving.app:create_app_from_env"
+    run_uvicorn(
+        target, settings, host=host, port=port, workers=workers, log_level=log_level, access_log=access_log,
+        log_config=log_config(log_level), handoff={CONFIG_ENV: config.to_env()},
+    )  # fmt: skip
+
+
+def check_listen_options(*, port: Any, workers: Any, log_level: Any) -> None:
+    """``InvalidInput`` naming the bad option: port 0-65535, workers >= 1, a uvicorn log level."""
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise InvalidInput(f"Invalid port {port!r}: expected an integer from 0 to 65535.")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise InvalidInput(f"Invalid workers {workers!r}: expected a positive integer.")
+    if log_level not in LOG_LEVELS:
+        raise InvalidInput(f"Invalid log level {log_level!r}; valid levels are {', '.join(LOG_LEVELS)}.")
+
+
+def run_uvicorn(
+    target: Any,
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    log_level: str,
+    access_log: bool = True,
+    log_config: dict[str, Any] | None = None,
+    handoff: Mapping[str, str] | None = None,
+) -> None:
+    """Run ``target`` on uvicorn until interrupted (blocks): an ASGI app with one worker, else the
+    ``module:factory`` path each worker process calls. Timeouts come from ``settings``.
+
+    ``handoff`` is set in the environment first: what the workers' factory reads back (the
+    serving config, the server's auth switch). It is a message between our own processes, not
+    configuration (users set ``LOOPML_*`` settings, see :mod:`loopml.config`).
+    """
     import uvicorn
 
     options: dict[str, Any] = {
         "host": host,
         "port": port,
         "log_level": log_level,
-        "log_config": log_config(log_level),
         "access_log": access_log,
         **uvicorn_options(settings),
     }
-    warn_if_exposed(host, what="loopml serve", consequence="call the model and read its signature")
-    os.environ[CONFIG_ENV] = config.to_env()
+    if log_config is not None:
+        options["log_config"] = log_config
+    os.environ.update(handoff or {})
     if workers == 1:
-        from loopml.serving.app import create_app
-
-        uvicorn.run(create_app(config), **options)
-        return
-    uvicorn.run("loopml.serving.app:create_app_from_env", factory=True, workers=workers, **options)
+        uvicorn.run(target, **options)
+    else:
+        uvicorn.run(target, factory=True, workers=workers, **options)
 
 
 def log_config(level: str) -> dict[str, Any]:

@@ -31,7 +31,6 @@ from urllib.parse import quote
 import httpx
 import orjson
 
-from loopml import __version__
 from loopml.core.errors import (
     ERROR_TYPES,
     Conflict,
@@ -54,6 +53,7 @@ from loopml.core.validation import (
     check_timestamp,
     stringify,
 )
+from loopml.core.version import __version__
 from loopml.store.base import MetricPoint
 
 API_PREFIX = "/api/v1"

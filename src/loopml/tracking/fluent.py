@@ -327,7 +327,7 @@ def _resolve_experiment(session: Session, experiment: str | None) -> str:
     with session.lock:
         if session.experiment_id is not None:
             return session.experiment_id
-    name = os.environ.get("LOOPML_EXPERIMENT") or DEFAULT_EXPERIMENT
+    name = session.settings.experiment or DEFAULT_EXPERIMENT
     found = session.store.get_or_create_experiment(name, actor=session.actor)
     with session.lock:
         session.experiment_id = found.id

@@ -23,17 +23,19 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from loopml.compute.executors import get_executor
 from loopml.core.errors import InvalidInput
 from loopml.core.records import RunStatus
-from loopml.training.fitting import make_cv
-from loopml.training.inputs import Task, resolve_data, resolve_task, split_xy
+from loopml.training.inputs import Task
 from loopml.training.runs import child_run, use_run
-from loopml.training.scoring import ScorerSpec, default_metric, resolve_direction, spec
-from loopml.training.space import check_space, space_dict, suggest
+from loopml.training.scoring import ScorerSpec, resolve_direction, spec
+from loopml.training.space import space_dict
+from loopml.training.trials import EstimatorSearch, close_trial_run
 
 if TYPE_CHECKING:
     import optuna
@@ -101,24 +103,21 @@ def tune(
 
     objective_fn, estimator = _split_target(estimator_or_objective)
     _check_budget(n_trials, timeout, n_jobs)
-    if executor not in ("local", "ray"):
-        raise InvalidInput(f"Unknown executor {executor!r}. Valid executors are: ['local', 'ray'].")
-    if executor == "ray" and estimator is None:
+    chosen_executor = get_executor(executor, supported=tuple(SEARCHES), what="tune")
+    if not chosen_executor.shares_memory and estimator is None:
         raise InvalidInput(
-            "executor='ray' tunes an estimator with a search_space (each fold is a Ray task); "
+            f"executor={executor!r} tunes an estimator with a search_space (each fold is a task there); "
             "a callable objective runs with executor='local' and n_jobs threads."
         )
-    if executor == "ray":
-        from loopml.compute.ray_cluster import connect
-
-        connect()  # in the calling thread, before any run is opened
+    chosen_executor.prepare()  # in the calling thread, before any run is opened
     previous_verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         with use_run(run_name) as parent:
+            work: EstimatorSearch | Callable[[Any, ActiveRun], float]
             if estimator is not None:
                 setup = EstimatorSearch.prepare(estimator, data, target, search_space, metric, task, cv, seed)
-                metric_spec, run_trial = setup.metric, setup.run_trial
+                metric_spec, work = setup.metric, setup
             else:
                 if search_space is not None or data is not None:
                     raise InvalidInput(
@@ -127,7 +126,8 @@ def tune(
                     )
                 metric_spec = spec(metric) if metric is not None else ScorerSpec("value", "value")
                 setup = None
-                run_trial = _callable_trial(objective_fn, metric_spec)
+                assert objective_fn is not None  # _split_target returns one of the two
+                work = _callable_trial(objective_fn, metric_spec)
             chosen = resolve_direction(direction, metric_spec)
             parent.log_params(
                 {
@@ -150,122 +150,55 @@ def tune(
                 pruner=optuna.pruners.MedianPruner() if pruning else optuna.pruners.NopPruner(),
             )
             with _progress_bar(progress, n_trials) as advance:
-                if executor == "ray":
-                    from loopml.training.tuning_ray import optimize
-
-                    assert setup is not None
-                    run_ids = optimize(
-                        study, parent, setup, n_trials=n_trials, timeout=timeout, n_jobs=n_jobs, pruning=pruning,
-                        advance=advance,
-                    )  # fmt: skip
-                else:
-                    runner = _TrialRunner(parent, run_trial)
-                    study.optimize(
-                        runner,
-                        n_trials=n_trials,
-                        timeout=timeout,
-                        n_jobs=n_jobs or 1,
-                        callbacks=[lambda _study, _trial: advance()],
-                    )
-                    run_ids = runner.run_ids
+                search = _search(executor)
+                run_ids = search(
+                    study, parent, work, n_trials=n_trials, timeout=timeout,
+                    n_jobs=n_jobs, pruning=pruning, advance=advance,
+                )  # fmt: skip
             return _finish(parent, study, run_ids, metric_spec, chosen, setup, log_model)
     finally:
         optuna.logging.set_verbosity(previous_verbosity)
 
 
-# -- what one trial does ----------------------------------------------------------------------------
+# -- the search loop of each executor --------------------------------------------------------------
+
+SEARCHES: dict[str, str] = {
+    "local": "loopml.training.tuning:optimize_in_threads",
+    "ray": "loopml.training.tuning_ray:optimize",
+}
+"""Executor name (:data:`loopml.compute.executors.EXECUTORS`) -> the loop that runs a study on it.
+
+``process`` is not here: Optuna's study lives in the driver and trials share it through threads.
+"""
 
 
-@dataclass
-class EstimatorSearch:
-    """Cross-validate one sampled configuration of an estimator, fold by fold (prunable)."""
-
-    estimator: Any
-    space: dict[str, tuple[Any, ...]]
-    metric: ScorerSpec
-    X: Any
-    y: Any
-    splitter: Any
-
-    @classmethod
-    def prepare(
-        cls,
-        estimator: Any,
-        data: Any,
-        target: str | None,
-        space: Any,
-        metric: str | None,
-        task: Any,
-        cv: Any,
-        seed: int,
-    ) -> EstimatorSearch:
-        if data is None or target is None:
-            raise InvalidInput("Tuning an estimator needs data and target: tune(estimator, data, target, ...).")
-        if space is None:
-            raise InvalidInput(
-                "Tuning an estimator needs a search_space, e.g. "
-                '{"C": ("float", 1e-3, 10, {"log": True}), "max_depth": ("int", 2, 10)}.'
-            )
-        checked = check_space(space, estimator)
-        frame, _version = resolve_data(data)
-        X, y = split_xy(frame, target)
-        resolved = resolve_task(task, y, estimator)
-        metric_spec = spec(metric) if metric is not None else default_metric(resolved, y)
-        return cls(estimator, checked, metric_spec, X, y, make_cv(cv, resolved, seed))
-
-    def sample(self, trial: optuna.Trial) -> dict[str, Any]:
-        """The trial's parameters, drawn from the search space."""
-        return {name: suggest(trial, name, spec) for name, spec in self.space.items()}
-
-    def run_trial(self, trial: optuna.Trial, run: ActiveRun) -> float:
-        import optuna
-
-        params = self.sample(trial)
-        scores: list[float] = []
-        for step, fold in enumerate(self.splitter.split(self.X, self.y)):
-            scores.append(score_fold(self.estimator, params, (self.X, self.y), fold, self.metric))
-            running = float(np.mean(scores))
-            run.log_metric(f"cv_{self.metric.name}_running", running, step=step)
-            trial.report(running, step)
-            if trial.should_prune():
-                raise optuna.TrialPruned(f"pruned after fold {step} with running mean {running:.6g}")
-        return self.record(run, scores)
-
-    def record(self, run: ActiveRun, scores: list[float]) -> float:
-        """Log a finished trial's mean and std over folds; the mean is its value."""
-        value = float(np.mean(scores))
-        run.log_metrics({f"cv_{self.metric.name}": value, f"cv_{self.metric.name}_std": float(np.std(scores))})
-        return value
-
-    def refit(self, params: dict[str, Any]) -> Any:
-        from sklearn.base import clone
-
-        return clone(self.estimator).set_params(**params).fit(self.X, self.y)
+def _search(executor: str) -> Callable[..., dict[int, str]]:
+    module, _, name = SEARCHES[executor].partition(":")
+    found: Callable[..., dict[int, str]] = getattr(import_module(module), name)
+    return found
 
 
-def score_fold(
-    estimator: Any, params: dict[str, Any], data: tuple[Any, Any], fold: tuple[Any, Any], metric: ScorerSpec
-) -> float:
-    """Fit a clone of ``estimator`` with ``params`` on one fold's train rows; the signed test score.
-
-    Runs in this process, or in a Ray worker for ``executor="ray"``.
-    """
-    from sklearn.base import clone
-    from sklearn.metrics import get_scorer
-
-    X, y = data
-    train_idx, test_idx = fold
-    model = clone(estimator).set_params(**params)
-    model.fit(X.iloc[train_idx], y.iloc[train_idx])
-    scorer = metric.scorer if callable(metric.scorer) else get_scorer(metric.scorer)
-    return metric.sign * float(scorer(model, X.iloc[test_idx], y.iloc[test_idx]))
-
-
-def close_trial_run(run: ActiveRun, params: dict[str, Any], state: str, status: RunStatus) -> None:
-    """End a trial's child run with its sampled params and Optuna state (``tune.state``)."""
-    run.log_params(dict(params))
-    run.set_tags({"tune.state": state})
-    run.end(status)
+def optimize_in_threads(
+    study: optuna.Study,
+    parent: ActiveRun,
+    trial: EstimatorSearch | Callable[[Any, ActiveRun], float],
+    *,
+    n_trials: int | None,
+    timeout: float | None,
+    n_jobs: int | None,
+    pruning: bool,
+    advance: Callable[[], None],
+) -> dict[int, str]:
+    """Optuna's own loop, ``n_jobs`` trials at a time in threads; returns trial number -> child run id."""
+    runner = _TrialRunner(parent, trial.run_trial if isinstance(trial, EstimatorSearch) else trial)
+    study.optimize(
+        runner,
+        n_trials=n_trials,
+        timeout=timeout,
+        n_jobs=n_jobs or 1,
+        callbacks=[lambda _study, _trial: advance()],
+    )
+    return runner.run_ids
 
 
 def _callable_trial(objective: Callable[[Any], float], metric: ScorerSpec) -> Callable[[Any, ActiveRun], float]:

@@ -20,13 +20,12 @@ import numpy as np
 from loopml.compute.ray_cluster import cluster_cpus, connect, ship_by_value
 from loopml.core.records import RunStatus
 from loopml.training.runs import child_run
-from loopml.training.tuning import close_trial_run, score_fold
+from loopml.training.trials import EstimatorSearch, close_trial_run, score_fold
 
 if TYPE_CHECKING:
     import optuna
 
     from loopml.tracking.fluent import ActiveRun
-    from loopml.training.tuning import EstimatorSearch
 
 
 @dataclass
@@ -41,7 +40,7 @@ class _Trial:
 def optimize(
     study: optuna.Study,
     parent: ActiveRun,
-    search: EstimatorSearch,
+    search: EstimatorSearch | Callable[..., float],
     *,
     n_trials: int | None,
     timeout: float | None,
@@ -49,9 +48,11 @@ def optimize(
     pruning: bool,
     advance: Callable[[], None],
 ) -> dict[int, str]:
-    """Run the study's trials on Ray; returns trial number -> child run id."""
+    """Run the study's trials on Ray; returns trial number -> child run id (estimators only)."""
     import optuna
 
+    if not isinstance(search, EstimatorSearch):
+        raise TypeError("the Ray search runs the folds of an estimator; tune() checks this before")
     ray = connect()
     ship_by_value(ray, type(search.estimator))
     task = ray.remote(score_fold).options(max_retries=0)

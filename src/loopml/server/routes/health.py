@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from loopml import __version__
+from loopml.core.version import __version__
 from loopml.server.encoding import JSONResponse
 from loopml.server.limits import Limits
 from loopml.server.schemas import Health, ServerInfo
