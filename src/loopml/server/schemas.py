@@ -22,7 +22,7 @@ from pydantic import (
 )
 from typing_extensions import TypedDict  # pydantic needs this one, not typing's, before Python 3.12
 
-from loopml.store.http import NONFINITE
+from loopml.core.codec import NONFINITE
 
 NonFinite = Literal["NaN", "Infinity", "-Infinity"]
 _NUMBER_SCHEMA = {
