@@ -59,9 +59,11 @@ class Run:
     parent_run_id: str | None
     user: str
     params: dict[str, str] = field(default_factory=dict)
-    metrics: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict, metadata={"description": "Latest value of each metric."})
     tags: dict[str, str] = field(default_factory=dict)
-    heartbeat_at: int | None = None
+    heartbeat_at: int | None = field(
+        default=None, metadata={"description": "Epoch ms of the tracking process's last heartbeat."}
+    )
     """Epoch ms of the last sign of life from the process tracking it (set while ``RUNNING``)."""
 
     def to_dict(self) -> dict[str, Any]:
@@ -164,6 +166,39 @@ class DatasetVersion:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary (with the URI)."""
         return {**asdict(self), "uri": self.uri}
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetSummary:
+    """A named dataset: how many versions it has and the newest one (``None`` before the first)."""
+
+    name: str
+    created_at: int
+    versions: int
+    latest: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary."""
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredModel:
+    """A registered model: its versions counted, the newest ``READY`` one, and its aliases."""
+
+    name: str
+    description: str
+    versions: int = field(metadata={"description": "How many versions are stored."})
+    latest: int | None = field(
+        metadata={"description": "The newest READY version (what @latest names); null when none is ready."}
+    )
+    aliases: dict[str, int] = field(metadata={"description": "Each alias and the version it points at."})
+    created_at: int
+    updated_at: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary."""
+        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)

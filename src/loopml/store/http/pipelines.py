@@ -23,7 +23,8 @@ import orjson
 
 from loopml.core.errors import InvalidInput, NotFound
 from loopml.core.hashing import is_sha256
-from loopml.store.http import HttpTrackingStore, _segment
+from loopml.store.http.transport import HttpTransport as HttpTrackingStore
+from loopml.store.http.transport import segment as _segment
 
 _RUN_REF = re.compile(r"[0-9a-f]{4,32}")
 _LOCAL_ONLY = ("created_by",)  # the server records the caller instead
