@@ -16,6 +16,7 @@ from rich.text import Text
 
 from loopml.cli import output
 from loopml.core.errors import InvalidInput
+from loopml.core.records import PipelineStatus
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -28,7 +29,12 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-STATUS_STYLES = {"SUCCEEDED": "green", "RUNNING": "cyan", "FAILED": "red", "SKIPPED": "dim"}
+STATUS_STYLES: dict[str, str] = {
+    PipelineStatus.SUCCEEDED: "green",
+    PipelineStatus.RUNNING: "cyan",
+    PipelineStatus.FAILED: "red",
+    PipelineStatus.SKIPPED: "dim",
+}
 
 
 @app.command(
@@ -293,7 +299,7 @@ def scheduler(
             output.print_json([r.to_dict() for r in results])
         else:
             _print_results(results, quiet=False)
-        if any(r.status == "FAILED" for r in results):
+        if any(r.status is PipelineStatus.FAILED for r in results):
             raise typer.Exit(output.EXIT_FAILED)
         return
     if not as_json:
@@ -402,7 +408,7 @@ def print_step(console: Console, run: PipelineRun, step: StepRun) -> None:
     elif step.miss_reason:
         cache = f"miss: {step.miss_reason}"
     else:
-        cache = "miss" if step.status.value in ("SUCCEEDED", "FAILED") else output.MISSING
+        cache = "miss" if step.status in (PipelineStatus.SUCCEEDED, PipelineStatus.FAILED) else output.MISSING
     info = Table.grid(padding=(0, 2))
     info.add_column(style="bold")
     info.add_column()

@@ -22,7 +22,9 @@ from pydantic import (
 )
 from typing_extensions import TypedDict  # pydantic needs this one, not typing's, before Python 3.12
 
+from loopml.core.records import PipelineStatus
 from loopml.store.http import NONFINITE
+from loopml.store.pipelines import FINAL_RUN_STATUSES, RUN_STATUSES
 
 NonFinite = Literal["NaN", "Infinity", "-Infinity"]
 _NUMBER_SCHEMA = {
@@ -216,9 +218,25 @@ class AliasSet(_Request):
     version: Int64 = Field(description="The version number (1, 2, ...).")
 
 
-# Pipelines: the statuses of ``loopml.pipelines.Status`` (a test pins them), ids from ``new_id()``.
-PipelineStatus = Literal["RUNNING", "SUCCEEDED", "FAILED"]
-StepStatus = Literal["RUNNING", "SUCCEEDED", "FAILED", "SKIPPED"]
+# Pipelines: statuses from ``loopml.core.records.PipelineStatus`` (runs are never SKIPPED), ids from ``new_id()``.
+
+
+def _among(allowed: tuple[PipelineStatus, ...]) -> tuple[AfterValidator, WithJsonSchema]:
+    """Validation and JSON schema of a :class:`PipelineStatus` limited to ``allowed``."""
+    names = [status.value for status in allowed]
+
+    def check(value: PipelineStatus) -> PipelineStatus:
+        if value not in allowed:
+            raise ValueError(f"expected one of {names}")
+        return value
+
+    return AfterValidator(check), WithJsonSchema({"type": "string", "enum": names})
+
+
+_RUN_CHECK, _RUN_SCHEMA = _among(RUN_STATUSES)
+_FINAL_CHECK, _FINAL_SCHEMA = _among(FINAL_RUN_STATUSES)
+PipelineRunStatus = Annotated[PipelineStatus, _RUN_CHECK, _RUN_SCHEMA]
+FinalRunStatus = Annotated[PipelineStatus, _FINAL_CHECK, _FINAL_SCHEMA]
 PipelineExecutor = Literal["local", "process", "ray"]
 HexId = Annotated[StrictStr, Field(pattern=r"^[0-9a-f]{32}$", description="32 lowercase hex characters.")]
 Sha256 = Annotated[StrictStr, Field(pattern=r"^[0-9a-f]{64}$", description="64 lowercase hex characters.")]
@@ -262,7 +280,7 @@ class PipelineRunCreate(_Request):
     id: HexId
     pipeline: PipelineName
     params: dict[str, Any] = Field(default_factory=dict, description="The run's parameters (any JSON values).")
-    status: PipelineStatus = "RUNNING"
+    status: PipelineRunStatus = PipelineStatus.RUNNING
     executor: PipelineExecutor = "local"
     start_time: Millis
     resumed_from: HexId | None = None
@@ -272,7 +290,7 @@ class PipelineRunCreate(_Request):
 class PipelineRunFinish(_Request):
     """``POST /pipelines/runs/{run_id}/finish``: the run ends ``SUCCEEDED`` or ``FAILED``."""
 
-    status: Literal["SUCCEEDED", "FAILED"]
+    status: FinalRunStatus
     end_time: Millis
     error: Text | None = None
     result: Any = Field(default=None, description="What the pipeline returned, as JSON.")
@@ -286,7 +304,7 @@ class StepRunCreate(_Request):
     name: PipelineName
     position: Count = Field(description="Topological position in the run's DAG.")
     upstream: list[PipelineName] = Field(default_factory=list)
-    status: StepStatus
+    status: PipelineStatus
     cache_key: Sha256 | None = None
     cache_hit: StrictBool = False
     reused_from: HexId | None = None
@@ -317,7 +335,7 @@ class StepRunUpdate(TypedDict, total=False):
     name: PipelineName
     position: Count
     upstream: list[PipelineName]
-    status: StepStatus
+    status: PipelineStatus
     cache_key: Sha256 | None
     cache_hit: StrictBool
     reused_from: HexId | None
@@ -529,7 +547,7 @@ class PipelineRunOut(BaseModel):
     id: str
     pipeline: str
     params: dict[str, Any]
-    status: PipelineStatus
+    status: PipelineRunStatus
     executor: str
     start_time: int
     end_time: int | None
@@ -556,7 +574,7 @@ class StepRunOut(BaseModel):
     name: str
     position: int
     upstream: list[str]
-    status: StepStatus
+    status: PipelineStatus
     cache_key: str | None
     cache_hit: bool
     reused_from: str | None
