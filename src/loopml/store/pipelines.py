@@ -50,7 +50,7 @@ def check_id(value: object, field: str) -> str:
     """``value`` if it is a full id (32 lowercase hex characters), else ``InvalidInput`` naming ``field``."""
     if isinstance(value, str) and _ID.fullmatch(value):
         return value
-    name = field.rsplit(".", 1)[-1]
+    name = field.split(".", 1)[1] if field.startswith(("path.", "body.")) else field
     shown = value[:80] if isinstance(value, str) else value
     raise invalid(field, "not a 32-character hex id", f"Invalid {name} {shown!r}: expected 32 hex characters.")
 
@@ -71,7 +71,8 @@ def check_status(
     if isinstance(value, str) and value in allowed:
         return PipelineStatus(value)
     names = [s.value for s in allowed]
-    raise invalid(field, f"not one of {names}", f"Invalid {field} {value!r}: use one of {names}.")
+    shown = str(value) if isinstance(value, PipelineStatus) else value
+    raise invalid(field, f"not one of {names}", f"Invalid {field} {shown!r}: use one of {names}.")
 
 
 def check_limit(limit: object) -> int:
