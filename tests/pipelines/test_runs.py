@@ -270,7 +270,7 @@ def test_lineage_links_artifacts_through_step_runs() -> None:
 
 
 def test_session_pipelines_go_to_the_server_when_tracking_is_remote(monkeypatch: pytest.MonkeyPatch) -> None:
-    from loopml.store.http_pipelines import HttpPipelineStore
+    from loopml.store.http.pipelines import HttpPipelineStore
     from loopml.tracking import session
 
     monkeypatch.setenv("LOOPML_TRACKING_URI", "http://127.0.0.1:9")

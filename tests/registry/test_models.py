@@ -206,7 +206,7 @@ def test_diff_model_versions() -> None:
 
 
 def test_remote_tracking_uri_uses_the_server_registry() -> None:
-    from loopml.store.http_models import HttpModelRegistry
+    from loopml.store.http.models import HttpModelRegistry
 
     lm.configure(tracking_uri="http://127.0.0.1:9")
     assert isinstance(get_session().models, HttpModelRegistry)  # tests/server/test_models_remote.py drives it

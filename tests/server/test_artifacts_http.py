@@ -13,7 +13,7 @@ import pytest
 from tests.server.conftest import LiveServer, settings_for, thread_server
 
 import loopml as lm
-from loopml.store.http import HttpTrackingStore
+from loopml.store.http.tracking import HttpTrackingStore
 from loopml.tracking.remote import HttpRunArtifacts
 
 

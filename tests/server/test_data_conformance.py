@@ -21,8 +21,8 @@ from tests.store.test_data_stores import (  # noqa: F401  (collected here agains
     test_lineage_edges,
 )
 
-from loopml.store.http import HttpTrackingStore
-from loopml.store.http_data import HttpBlobStore, HttpDatasetStore, HttpLineageStore
+from loopml.store.http.data import HttpBlobStore, HttpDatasetStore, HttpLineageStore
+from loopml.store.http.tracking import HttpTrackingStore
 
 
 @pytest.fixture
@@ -36,14 +36,14 @@ def client(db_url: str, tmp_path: Path) -> Iterator[HttpTrackingStore]:
 
 @pytest.fixture
 def datasets(client: HttpTrackingStore) -> HttpDatasetStore:
-    return HttpDatasetStore(client)
+    return HttpDatasetStore(client.transport)
 
 
 @pytest.fixture
 def lineage(client: HttpTrackingStore) -> HttpLineageStore:
-    return HttpLineageStore(client)
+    return HttpLineageStore(client.transport)
 
 
 @pytest.fixture
 def blobs(client: HttpTrackingStore) -> HttpBlobStore:
-    return HttpBlobStore(client)
+    return HttpBlobStore(client.transport)

@@ -32,7 +32,7 @@ from loopml.core.hashing import sha256_bytes
 from loopml.core.records import Role
 from loopml.data import catalog as data
 from loopml.store.base import DatasetStore, LineageStore
-from loopml.store.http_data import HttpBlobStore, HttpDatasetStore, HttpLineageStore
+from loopml.store.http.data import HttpBlobStore, HttpDatasetStore, HttpLineageStore
 from loopml.tracking.session import get_session
 
 SCHEMA = {"columns": [{"name": "x", "type": "int64", "nullable": False}]}
@@ -110,13 +110,13 @@ def test_upload_is_skipped_when_the_server_has_the_blob(live: LiveServer, monkey
     assert isinstance(blobs, HttpBlobStore)
     first = blobs.put_bytes(b"payload")
     sent: list[str] = []
-    original = blobs.store.stream
+    original = blobs.transport.stream
 
     def spy(method: str, path: str, **kwargs: object) -> object:
         sent.append(method)
         return original(method, path, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(blobs.store, "stream", spy)
+    monkeypatch.setattr(blobs.transport, "stream", spy)
     assert blobs.put_bytes(b"payload") == first
     assert sent == []
 

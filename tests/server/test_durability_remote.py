@@ -13,7 +13,7 @@ from tests.tracking.test_durability import lock_timeout_url, metrics_locked
 import loopml as lm
 from loopml.core.errors import InvalidInput, MetricsLost
 from loopml.core.records import RunStatus
-from loopml.store.http import HttpTrackingStore
+from loopml.store.http.tracking import HttpTrackingStore
 from loopml.tracking.session import get_session
 
 TS = 1_700_000_000_000
@@ -24,7 +24,7 @@ def test_server_info_advertises_the_body_limit(tmp_path: Path) -> None:
         info = httpx.get(f"{live.api}/server-info").json()
         assert info["max_json_bytes"] == 123_456 and info["max_artifact_bytes"] > 0
         store = HttpTrackingStore(live.url, actor="t")
-        assert store.max_body_bytes() == int(123_456 * 0.9)
+        assert store.transport.max_body_bytes() == int(123_456 * 0.9)
         store.close()
 
 
@@ -48,12 +48,12 @@ def test_a_backlog_larger_than_the_body_limit_is_split(
 def test_a_413_below_the_advertised_limit_halves_the_request(tmp_path: Path) -> None:
     with thread_server(settings_for(tmp_path / "server"), max_json_bytes=32 * 1024) as live:
         store = HttpTrackingStore(live.url, actor="t")
-        store._max_body = 16 << 20  # as if the server had advertised 16 MiB
+        store.transport._max_body = 16 << 20  # as if the server had advertised 16 MiB
         exp = store.get_or_create_experiment("e", actor="t")
         run = store.create_run(exp.id, actor="t")
         points = [("m", float(i), i, TS) for i in range(10_000)]
         store.log_batch(run.id, metrics=points, params={"a": "1"}, tags={"t": "x"}, actor="t")
-        assert store._max_body is not None and store._max_body <= 32 * 1024
+        assert store.transport._max_body is not None and store.transport._max_body <= 32 * 1024
         assert len(store.get_metric_history(run.id, "m")) == 10_000
         assert store.get_run(run.id).params == {"a": "1"}
         with pytest.raises(InvalidInput, match="limit for a JSON body"):  # one point too big: the caller's bug

@@ -32,8 +32,8 @@ from tests.store.test_model_registry import (  # noqa: F401  (collected here aga
     test_versions_are_numbered_per_model_and_round_trip,
 )
 
-from loopml.store.http import HttpTrackingStore
-from loopml.store.http_models import HttpModelRegistry
+from loopml.store.http.models import HttpModelRegistry
+from loopml.store.http.tracking import HttpTrackingStore
 from loopml.store.sql import Database
 
 
@@ -50,5 +50,5 @@ def registry(db: Database, tmp_path: Path) -> Iterator[HttpModelRegistry]:
     """An HTTP registry on a fresh server over ``db_url`` (SQLite file or PostgreSQL schema)."""
     with thread_server(settings_for(tmp_path / "server", db.url)) as live:
         store = HttpTrackingStore(live.url, actor="ann")
-        yield HttpModelRegistry(store)
+        yield HttpModelRegistry(store.transport)
         store.close()

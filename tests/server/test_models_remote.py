@@ -53,7 +53,7 @@ from loopml.core.records import Role
 from loopml.registry.models import list_models, register_model, set_model_alias
 from loopml.registry.packaging import load_model, log_model
 from loopml.store.base import ModelRegistry
-from loopml.store.http_models import HttpModelRegistry
+from loopml.store.http.models import HttpModelRegistry
 from loopml.tracking.session import get_session
 
 pytestmark = pytest.mark.usefixtures("live")  # a live server with the SDK pointed at it

@@ -54,9 +54,9 @@ from loopml.pipelines import Status, StepFailed, pipeline, step
 from loopml.pipelines import schedule as sch
 from loopml.pipelines.executors import EXECUTORS
 from loopml.server.schemas import PipelineExecutor
-from loopml.store.http import HttpTrackingStore
-from loopml.store.http_data import HttpBlobStore
-from loopml.store.http_pipelines import HttpPipelineStore
+from loopml.store.http.data import HttpBlobStore
+from loopml.store.http.pipelines import HttpPipelineStore
+from loopml.store.http.transport import HttpTransport
 from loopml.tracking.session import get_session
 
 pytestmark = pytest.mark.usefixtures("live")  # a live server with the SDK pointed at it
@@ -364,12 +364,12 @@ def test_endpoints_round_trip(live: LiveServer) -> None:
         assert [(r["id"], r["steps"], r["cached"], r["failed"]) for r in listed] == [(run_id, 1, 0, 0)]
         assert http.get("/pipelines/runs", params={"pipeline": "q"}).json() == {"runs": []}
         assert http.get(f"/pipelines/runs/{run_id[:5]}").json()["params"] == {"b": [1, None], "big": 2**70}
-    store = HttpPipelineStore(HttpTrackingStore(live.url, actor="ann"))
+    store = HttpPipelineStore(HttpTransport(live.url, actor="ann"))
     assert store.get_run(run_id).params["big"] == float(2**70)  # orjson reads integers over 64 bits as floats
     cached = store.find_cached("c" * 64)
     assert cached is not None and cached.id == step_id and store.find_cached("d" * 64) is None
     assert store.find_cached("not-a-key") is None and [s.id for s in store.list_steps(run_id)] == [step_id]
-    store.store.close()
+    store.transport.close()
 
 
 def test_errors_name_the_field(live: LiveServer) -> None:
@@ -503,13 +503,13 @@ def test_pickled_http_blob_store_works(
 ) -> None:
     with thread_server(settings_for(tmp_path / "auth-server"), auth=True) as server:
         token = server.create_token("ci", Role.WRITER)
-        blobs = HttpBlobStore(HttpTrackingStore(server.url, token=token, actor="ci", timeout=12.0))
+        blobs = HttpBlobStore(HttpTransport(server.url, token=token, actor="ci", timeout=12.0))
         stored = blobs.put_bytes(b"from the driver")
         copy = pickle.loads(dumps(blobs))
-        assert isinstance(copy, HttpBlobStore) and copy.store is not blobs.store
-        assert copy.store._client is not blobs.store._client and copy.store.timeout == 12.0
+        assert isinstance(copy, HttpBlobStore) and copy.transport is not blobs.transport
+        assert copy.transport._client is not blobs.transport._client and copy.transport.timeout == 12.0
         assert copy.exists(stored.sha256) and copy.read_bytes(stored.sha256) == b"from the driver"
         made = copy.put_bytes(b"from a worker")  # writes need the token, which travelled with it
         assert blobs.read_bytes(made.sha256) == b"from a worker"
-        blobs.store.close()
-        copy.store.close()
+        blobs.transport.close()
+        copy.transport.close()

@@ -10,7 +10,7 @@ from tests.server.conftest import LiveServer
 
 import loopml as lm
 from loopml.core.records import RunStatus
-from loopml.store.http import HttpTrackingStore
+from loopml.store.http.tracking import HttpTrackingStore
 from loopml.tracking.remote import HttpRunArtifacts
 from loopml.tracking.session import get_session
 
@@ -128,13 +128,13 @@ def test_unreachable_server_is_a_store_error() -> None:
 
 
 def test_forked_child_gets_its_own_connection_pool(remote: LiveServer) -> None:
-    from loopml.store import http
+    from loopml.store.http import transport
 
     store = get_session().store
     assert isinstance(store, HttpTrackingStore)
-    before = store._client
+    before = store.transport._client
     store.list_experiments()
-    http._after_fork_in_child()  # what os.register_at_fork runs in a child process
-    assert store._client is not before
+    transport._after_fork_in_child()  # what os.register_at_fork runs in a child process
+    assert store.transport._client is not before
     assert isinstance(store.list_experiments(), list)
     before.close()

@@ -32,7 +32,7 @@ from tests.store.test_tracking_store import (  # noqa: F401  (collected here aga
 from loopml.core.errors import InvalidInput
 from loopml.core.hashing import sha256_bytes
 from loopml.core.records import ArtifactInfo
-from loopml.store.http import HttpTrackingStore
+from loopml.store.http.tracking import HttpTrackingStore
 
 
 @pytest.fixture

@@ -18,8 +18,8 @@ from loopml.core.errors import Conflict, InvalidInput, NotFound
 from loopml.core.ids import new_id
 from loopml.core.records import PipelineRunRecord, PipelineRunSummary, PipelineStatus, StepRunRecord
 from loopml.store.base import PipelineStore
-from loopml.store.http import HttpTrackingStore
-from loopml.store.http_pipelines import HttpPipelineStore
+from loopml.store.http.pipelines import HttpPipelineStore
+from loopml.store.http.transport import HttpTransport
 from loopml.store.sql import Database, SqlTrackingStore
 from loopml.store.sql.pipelines import SqlPipelineStore
 from tests.server.conftest import settings_for, thread_server
@@ -49,7 +49,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
             yield Backend(SqlPipelineStore(db), db)
             return
         with thread_server(settings_for(tmp_path / "server", url)) as live:
-            client = HttpTrackingStore(live.url, actor="ann")
+            client = HttpTransport(live.url, actor="ann")
             yield Backend(HttpPipelineStore(client), db)
             client.close()
     finally:

@@ -141,11 +141,11 @@ def _local(settings: Settings) -> Iterator[SqlTokenStore]:
 
 def _remote(settings: Settings, method: str, path: str, *, json: Any = None, parse: bool = True) -> Any:
     """Call the server's token API with ``LOOPML_TOKEN``; error responses raise loopml errors."""
-    from loopml.store.http import HttpTrackingStore
+    from loopml.store.http.transport import HttpTransport
     from loopml.tracking.context import current_user
 
     user = current_user()
-    client = HttpTrackingStore(settings.tracking_uri, token=settings.token, actor=user)
+    client = HttpTransport(settings.tracking_uri, token=settings.token, actor=user)
     try:
         response = client.request(method, path, json=json, actor=user)
         return response.json() if parse else None

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from loopml.core.errors import Forbidden, Unauthorized
 from loopml.core.records import Role
 from loopml.server.backend import BackendDep
-from loopml.store.http import ACTOR_HEADER
+from loopml.store.http.wire import ACTOR_HEADER
 
 MAX_ACTOR_LENGTH = 256
 _RANK = {Role.READER: 0, Role.WRITER: 1, Role.ADMIN: 2}

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 from starlette.responses import JSONResponse as StarletteJSONResponse
 
+from loopml.core.codec import encode_float
 from loopml.core.records import (
     ArtifactInfo,
     AuditEvent,
@@ -25,7 +26,6 @@ from loopml.core.records import (
     Run,
     Token,
 )
-from loopml.store.http import encode_float
 
 
 class JSONResponse(StarletteJSONResponse):

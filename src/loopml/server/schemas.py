@@ -22,8 +22,8 @@ from pydantic import (
 )
 from typing_extensions import TypedDict  # pydantic needs this one, not typing's, before Python 3.12
 
+from loopml.core.codec import NONFINITE
 from loopml.core.records import PipelineStatus
-from loopml.store.http import NONFINITE
 from loopml.store.pipelines import FINAL_RUN_STATUSES, RUN_STATUSES
 
 NonFinite = Literal["NaN", "Infinity", "-Infinity"]

@@ -6,7 +6,7 @@ Traceback (most recent call last):
 loopml.core.errors.InvalidInput: Invalid run_id 'abc': expected 32 hex characters.
 
 Both stores (:class:`~loopml.store.sql.pipelines.SqlPipelineStore`,
-:class:`~loopml.store.http_pipelines.HttpPipelineStore`) call these checks before they touch the
+:class:`~loopml.store.http.pipelines.HttpPipelineStore`) call these checks before they touch the
 database or the network, so a bad argument reads the same whichever store runs, and the server's
 routes call them for path parameters (naming the field ``path.<name>``). The server encodes
 records with :data:`RUN_CODEC`, :data:`SUMMARY_CODEC` and :data:`STEP_CODEC`; the HTTP client

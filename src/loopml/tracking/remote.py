@@ -20,7 +20,9 @@ from loopml.artifacts.paths import safe_relpath
 from loopml.core.errors import IntegrityError, InvalidInput, NotFound
 from loopml.core.hashing import CHUNK_SIZE, sha256_bytes, sha256_file
 from loopml.core.records import ArtifactInfo
-from loopml.store.http import ACTOR_HEADER, SHA256_HEADER, HttpTrackingStore
+from loopml.store.http.tracking import HttpTrackingStore
+from loopml.store.http.transport import HttpTransport
+from loopml.store.http.wire import ACTOR_HEADER, SHA256_HEADER
 from loopml.tracking.artifacts import download_infos
 
 
@@ -29,6 +31,7 @@ class HttpRunArtifacts:
 
     def __init__(self, store: HttpTrackingStore) -> None:
         self.store = store
+        self.transport = store.transport
 
     def log_files(self, run_id: str, files: list[tuple[Path, str]], *, actor: str) -> list[ArtifactInfo]:
         infos = []
@@ -51,11 +54,11 @@ class HttpRunArtifacts:
         return self.store.list_artifacts(run_id, safe_relpath(prefix) if prefix else "")
 
     def read_bytes(self, run_id: str, path: str) -> bytes:
-        response = self.store.request("GET", _artifact_url(run_id, safe_relpath(path)))
+        response = self.transport.request("GET", _artifact_url(run_id, safe_relpath(path)))
         data = response.content
         expected = response.headers.get(SHA256_HEADER)
         if expected is None or sha256_bytes(data) != expected:
-            raise _corrupt(self.store, run_id, path)
+            raise _corrupt(self.transport, run_id, path)
         return data
 
     def download(self, run_id: str, path: str, dest: Path) -> Path:
@@ -72,7 +75,7 @@ class HttpRunArtifacts:
             "Content-Type": "application/octet-stream",
             ACTOR_HEADER: quote(actor, safe=""),
         }
-        with self.store.stream("PUT", _artifact_url(run_id, path), content=content, headers=headers) as response:
+        with self.transport.stream("PUT", _artifact_url(run_id, path), content=content, headers=headers) as response:
             data = response.read()
         info = orjson.loads(data) if data else {}
         if info.get("sha256") != sha256:
@@ -87,13 +90,13 @@ class HttpRunArtifacts:
         fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
         try:
             digest = hashlib.sha256()
-            with os.fdopen(fd, "wb") as out, self.store.stream("GET", _artifact_url(run_id, info.path)) as response:
+            with os.fdopen(fd, "wb") as out, self.transport.stream("GET", _artifact_url(run_id, info.path)) as response:
                 for chunk in response.iter_bytes(CHUNK_SIZE):
                     digest.update(chunk)
                     out.write(chunk)
                 header = response.headers.get(SHA256_HEADER)
             if digest.hexdigest() != info.sha256 or header != info.sha256:
-                raise _corrupt(self.store, run_id, info.path)
+                raise _corrupt(self.transport, run_id, info.path)
             os.replace(tmp_name, target)
             return target
         except BaseException:
@@ -106,8 +109,8 @@ def _artifact_url(run_id: str, path: str) -> str:
     return f"/runs/{quote(run_id, safe='')}/artifacts/{quote(path, safe='/')}"
 
 
-def _corrupt(store: HttpTrackingStore, run_id: str, path: str) -> IntegrityError:
+def _corrupt(transport: HttpTransport, run_id: str, path: str) -> IntegrityError:
     return IntegrityError(
-        f"Artifact {path!r} of run {run_id} from {store.base_url} does not match its SHA-256: "
+        f"Artifact {path!r} of run {run_id} from {transport.base_url} does not match its SHA-256: "
         "the transfer was corrupted or the stored blob was modified."
     )

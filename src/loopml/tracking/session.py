@@ -18,7 +18,7 @@ from loopml.tracking.context import current_user
 if TYPE_CHECKING:
     from loopml.artifacts.base import BlobStore
     from loopml.store.base import DatasetStore, LineageStore, ModelRegistry
-    from loopml.store.http_pipelines import HttpPipelineStore
+    from loopml.store.http.pipelines import HttpPipelineStore
     from loopml.store.sql.database import Database
     from loopml.store.sql.pipelines import SqlPipelineStore
 
@@ -53,9 +53,9 @@ class Session:
             from loopml.store.sql.datasets import SqlDatasetStore
 
             return SqlDatasetStore(self.db)
-        from loopml.store.http_data import HttpDatasetStore
+        from loopml.store.http.data import HttpDatasetStore
 
-        return HttpDatasetStore(self.store)  # type: ignore[arg-type]
+        return HttpDatasetStore(self.store.transport)  # type: ignore[attr-defined]
 
     @functools.cached_property
     def lineage(self) -> LineageStore:
@@ -64,9 +64,9 @@ class Session:
             from loopml.store.sql.lineage import SqlLineageStore
 
             return SqlLineageStore(self.db)
-        from loopml.store.http_data import HttpLineageStore
+        from loopml.store.http.data import HttpLineageStore
 
-        return HttpLineageStore(self.store)  # type: ignore[arg-type]
+        return HttpLineageStore(self.store.transport)  # type: ignore[attr-defined]
 
     @functools.cached_property
     def models(self) -> ModelRegistry:
@@ -75,9 +75,9 @@ class Session:
             from loopml.store.sql.models import SqlModelRegistry
 
             return SqlModelRegistry(self.db)
-        from loopml.store.http_models import HttpModelRegistry
+        from loopml.store.http.models import HttpModelRegistry
 
-        return HttpModelRegistry(self.store)  # type: ignore[arg-type]
+        return HttpModelRegistry(self.store.transport)  # type: ignore[attr-defined]
 
     @functools.cached_property
     def pipelines(self) -> SqlPipelineStore | HttpPipelineStore:
@@ -86,18 +86,18 @@ class Session:
             from loopml.store.sql.pipelines import SqlPipelineStore
 
             return SqlPipelineStore(self.db)
-        from loopml.store.http_pipelines import HttpPipelineStore
+        from loopml.store.http.pipelines import HttpPipelineStore
 
-        return HttpPipelineStore(self.store)  # type: ignore[arg-type]
+        return HttpPipelineStore(self.store.transport)  # type: ignore[attr-defined]
 
     @functools.cached_property
     def blob_store(self) -> BlobStore:
         """Content-addressed blobs (dataset files): the local store, or the server's when remote."""
         if self.blobs is not None:
             return self.blobs
-        from loopml.store.http_data import HttpBlobStore
+        from loopml.store.http.data import HttpBlobStore
 
-        return HttpBlobStore(self.store)  # type: ignore[arg-type]
+        return HttpBlobStore(self.store.transport)  # type: ignore[attr-defined]
 
     def close(self) -> None:
         """Flush pending metrics, stop the background writer and release connections."""
@@ -108,7 +108,7 @@ class Session:
 def open_backend(settings: Settings, *, actor: str) -> tuple[TrackingStore, RunArtifacts]:
     """The tracking store and run artifacts that ``settings`` point at."""
     if settings.is_remote:
-        from loopml.store.http import HttpTrackingStore
+        from loopml.store.http.tracking import HttpTrackingStore
         from loopml.tracking.remote import HttpRunArtifacts
 
         http_store = HttpTrackingStore(settings.tracking_uri, token=settings.token, actor=actor)

@@ -26,7 +26,7 @@ from loopml.server.backend import BackendDep
 from loopml.server.body import AsyncBodyReader
 from loopml.server.encoding import JSONResponse, artifact_json
 from loopml.server.schemas import ArtifactList, ArtifactOut, ArtifactRecords
-from loopml.store.http import SHA256_HEADER
+from loopml.store.http.wire import SHA256_HEADER
 
 router = APIRouter(prefix="/runs/{run_id}/artifacts", tags=["artifacts"])
 _SHA_FIELD = "header.x-loopml-sha256"

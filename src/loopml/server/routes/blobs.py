@@ -23,7 +23,7 @@ from loopml.server.body import AsyncBodyReader
 from loopml.server.encoding import JSONResponse
 from loopml.server.routes.artifacts import _stored_size, _verified_file  # the artifact routes' checks
 from loopml.server.schemas import BlobOut
-from loopml.store.http import SHA256_HEADER
+from loopml.store.http.wire import SHA256_HEADER
 
 router = APIRouter(prefix="/blobs", tags=["blobs"])
 _BINARY = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}

@@ -1,15 +1,15 @@
 """Pipeline runs and step runs kept by a ``loopml server``, over its REST API (``/api/v1/pipelines``).
 
->>> store = HttpTrackingStore("http://127.0.0.1:5050", actor="ann")   # doctest: +SKIP
->>> HttpPipelineStore(store).list_runs(limit=1)[0].status              # doctest: +SKIP
+>>> transport = HttpTransport("http://127.0.0.1:5050", actor="ann")     # doctest: +SKIP
+>>> HttpPipelineStore(transport).list_runs(limit=1)[0].status            # doctest: +SKIP
 <PipelineStatus.SUCCEEDED: 'SUCCEEDED'>
 
 :class:`HttpPipelineStore` implements :class:`~loopml.store.base.PipelineStore`, as
 :class:`~loopml.store.sql.pipelines.SqlPipelineStore` (which the server runs) does, so the pipeline
 runner and ``loopml.pipelines.get_run`` / ``list_runs`` work unchanged against a server. Arguments
 are checked by :mod:`loopml.store.pipelines` before a request is sent; records travel in the form of
-its codecs. It wraps an :class:`~loopml.store.http.HttpTrackingStore` and shares its connection
-pool, token, retries and error mapping (a 409 is ``Conflict``, a 404 ``NotFound``). Parameters and
+its codecs. It wraps the session's :class:`~loopml.store.http.transport.HttpTransport` (connection
+pool, token, retries and error mapping) (a 409 is ``Conflict``, a 404 ``NotFound``). Parameters and
 results are JSON-encoded as the SQL store does (values JSON lacks become strings); ``created_by``
 is the caller, as the server sees it.
 """
@@ -25,7 +25,7 @@ import orjson
 from loopml.core.errors import NotFound
 from loopml.core.hashing import is_sha256
 from loopml.core.records import PipelineRunRecord, PipelineRunSummary, PipelineStatus, StepRunRecord
-from loopml.store.http import HttpTrackingStore
+from loopml.store.http.transport import HttpTransport
 from loopml.store.pipelines import (
     FINAL_RUN_STATUSES,
     RUN_CODEC,
@@ -49,11 +49,11 @@ _RUN_BODY = ("id", "pipeline", "params", "status", "executor", "start_time", "re
 class HttpPipelineStore:
     """The pipeline store of :mod:`loopml.pipelines` over ``/api/v1/pipelines``."""
 
-    def __init__(self, store: HttpTrackingStore) -> None:
-        self.store = store
+    def __init__(self, transport: HttpTransport) -> None:
+        self.transport = transport
 
     def __repr__(self) -> str:
-        return f"HttpPipelineStore({self.store.base_url!r})"
+        return f"HttpPipelineStore({self.transport.base_url!r})"
 
     # -- writes ---------------------------------------------------------------------------------
 
@@ -99,33 +99,34 @@ class HttpPipelineStore:
         if not isinstance(cache_key, str) or not is_sha256(cache_key):
             return None  # no step run can have it
         try:
-            return STEP_CODEC.decode(self.store._json("GET", f"/pipelines/cache/{cache_key}"))
+            return STEP_CODEC.decode(self.transport.request_json("GET", f"/pipelines/cache/{cache_key}"))
         except NotFound:
             return None
 
     def get_run(self, run_id: str) -> PipelineRunRecord:
         """A pipeline run by id or unique id prefix (at least 4 characters)."""
-        return RUN_CODEC.decode(self.store._json("GET", f"/pipelines/runs/{check_run_ref(run_id)}"))
+        return RUN_CODEC.decode(self.transport.request_json("GET", f"/pipelines/runs/{check_run_ref(run_id)}"))
 
     def list_runs(self, *, pipeline: str | None = None, limit: int = 50) -> list[PipelineRunSummary]:
         """Newest pipeline runs first (ties by id), with step counts (``steps``, ``cached``, ``failed``)."""
         params: dict[str, Any] = {"limit": check_limit(limit)}
         if check_pipeline_name(pipeline) is not None:
             params["pipeline"] = pipeline
-        return SUMMARY_CODEC.decode_many(self.store._json("GET", "/pipelines/runs", params=params)["runs"])
+        return SUMMARY_CODEC.decode_many(self.transport.request_json("GET", "/pipelines/runs", params=params)["runs"])
 
     def get_step(self, step_run_id: str) -> StepRunRecord:
         """One step run by full id."""
-        return STEP_CODEC.decode(self.store._json("GET", f"/pipelines/steps/{check_id(step_run_id, 'step_run_id')}"))
+        path = f"/pipelines/steps/{check_id(step_run_id, 'step_run_id')}"
+        return STEP_CODEC.decode(self.transport.request_json("GET", path))
 
     def list_steps(self, pipeline_run_id: str) -> list[StepRunRecord]:
         """The step runs of a pipeline run in topological order (``NotFound`` for an unknown run)."""
         path = f"/pipelines/runs/{check_id(pipeline_run_id, 'pipeline_run_id')}/steps"
-        return STEP_CODEC.decode_many(self.store._json("GET", path)["steps"])
+        return STEP_CODEC.decode_many(self.transport.request_json("GET", path)["steps"])
 
     def _send(self, method: str, path: str, body: dict[str, Any], actor: str) -> None:
         headers = {"Content-Type": "application/json"}
-        self.store.request(method, path, content=_dumps(body), headers=headers, actor=actor)
+        self.transport.request(method, path, content=_dumps(body), headers=headers, actor=actor)
 
 
 def _dumps(body: dict[str, Any]) -> bytes:

@@ -1,10 +1,10 @@
 """The model registry kept by a ``loopml server``, over its REST API (``/api/v1/models``).
 
->>> store = HttpTrackingStore("http://127.0.0.1:5050", actor="ann")        # doctest: +SKIP
->>> HttpModelRegistry(store).get_version("churn", alias="production").uri   # doctest: +SKIP
+>>> transport = HttpTransport("http://127.0.0.1:5050", actor="ann")         # doctest: +SKIP
+>>> HttpModelRegistry(transport).get_version("churn", alias="production").uri   # doctest: +SKIP
 'models:/churn/3'
 
-:class:`HttpModelRegistry` wraps an :class:`~loopml.store.http.HttpTrackingStore` and shares its
+:class:`HttpModelRegistry` wraps an :class:`~loopml.store.http.transport.HttpTransport`, sharing its
 connection pool, token, retries and error mapping. The server runs the SQL registry, so its rules
 and messages hold unchanged; the client checks locally only what the wire cannot carry (a version
 that is not a number, tags that are not a mapping) and raises the same errors the SQL registry would.
@@ -18,11 +18,13 @@ from typing import Any
 
 import orjson
 
+from loopml.core.codec import decode_float, encode_float
 from loopml.core.errors import InvalidInput
 from loopml.core.records import ModelVersion
 from loopml.core.uris import check_name
 from loopml.core.validation import check_key, check_metric_value, stringify
-from loopml.store.http import HttpTrackingStore, _segment, _string_dict, decode_float, encode_float
+from loopml.store.http.tracking import _string_dict
+from loopml.store.http.transport import HttpTransport, segment
 
 _VERSION_FIELDS = tuple(f.name for f in fields(ModelVersion))
 
@@ -30,11 +32,11 @@ _VERSION_FIELDS = tuple(f.name for f in fields(ModelVersion))
 class HttpModelRegistry:
     """:class:`~loopml.store.base.ModelRegistry` over ``/api/v1/models``."""
 
-    def __init__(self, store: HttpTrackingStore) -> None:
-        self.store = store
+    def __init__(self, transport: HttpTransport) -> None:
+        self.transport = transport
 
     def __repr__(self) -> str:
-        return f"HttpModelRegistry({self.store.base_url!r})"
+        return f"HttpModelRegistry({self.transport.base_url!r})"
 
     # -- writes ---------------------------------------------------------------------------------
 
@@ -68,7 +70,7 @@ class HttpModelRegistry:
             "description": str(description or ""),
             "tags": _string_dict(tags, "tag"),
         }
-        response = self.store.request(
+        response = self.transport.request(
             "POST",
             f"{_model(name)}/versions",
             content=_dumps(body),
@@ -81,20 +83,22 @@ class HttpModelRegistry:
         """Point ``alias`` at ``version`` (creating or moving it); returns the version it now names."""
         check_name(alias, field="alias")
         body = {"version": _check_number(version)}
-        return model_version(self.store._json("PUT", _alias(name, alias), json=body, actor=actor))
+        return model_version(self.transport.request_json("PUT", _alias(name, alias), json=body, actor=actor))
 
     def delete_alias(self, name: str, alias: str, *, actor: str) -> None:
         """Remove ``alias`` from model ``name`` (``NotFound`` when it does not exist)."""
         check_name(alias, field="alias")
-        self.store.request("DELETE", _alias(name, alias), actor=actor)
+        self.transport.request("DELETE", _alias(name, alias), actor=actor)
 
     def archive_version(self, name: str, version: int, *, actor: str) -> ModelVersion:
         """Mark a version ``ARCHIVED`` (kept, loadable by number, but no alias may point at it)."""
-        return model_version(self.store._json("POST", f"{_version_path(name, version)}/archive", actor=actor))
+        return model_version(
+            self.transport.request_json("POST", f"{_version_path(name, version)}/archive", actor=actor)
+        )
 
     def delete_version(self, name: str, version: int, *, actor: str) -> None:
         """Delete a version's record (its number is never reused; the run's artifacts stay)."""
-        self.store.request("DELETE", _version_path(name, version), actor=actor)
+        self.transport.request("DELETE", _version_path(name, version), actor=actor)
 
     def update_version(
         self,
@@ -115,7 +119,7 @@ class HttpModelRegistry:
                 check_key(k, field="tag"): None if v is None else stringify(v, field="tag", key=k)
                 for k, v in _mapping(tags).items()
             }
-        return model_version(self.store._json("PATCH", path, json=body, actor=actor))
+        return model_version(self.transport.request_json("PATCH", path, json=body, actor=actor))
 
     # -- reads ----------------------------------------------------------------------------------
 
@@ -128,15 +132,15 @@ class HttpModelRegistry:
                 details=[{"field": "version", "problem": "exactly one of version and alias is required"}],
             )
         path = _version_path(name, version) if version is not None else _alias(name, alias)  # type: ignore[arg-type]
-        return model_version(self.store._json("GET", path))
+        return model_version(self.transport.request_json("GET", path))
 
     def list_versions(self, name: str) -> list[ModelVersion]:
         """Every version of ``name``, oldest first, with its aliases."""
-        return [model_version(v) for v in self.store._json("GET", f"{_model(name)}/versions")["versions"]]
+        return [model_version(v) for v in self.transport.request_json("GET", f"{_model(name)}/versions")["versions"]]
 
     def list_models(self) -> list[dict[str, Any]]:
         """``[{"name", "description", "versions", "latest", "aliases", "created_at", "updated_at"}]`` by name."""
-        return list(self.store._json("GET", "/models")["models"])
+        return list(self.transport.request_json("GET", "/models")["models"])
 
 
 def model_version(data: dict[str, Any]) -> ModelVersion:
@@ -147,11 +151,11 @@ def model_version(data: dict[str, Any]) -> ModelVersion:
 
 
 def _model(name: str) -> str:
-    return f"/models/{_segment(name)}"
+    return f"/models/{segment(name)}"
 
 
 def _alias(name: str, alias: str) -> str:
-    return f"{_model(name)}/aliases/{_segment(alias)}"
+    return f"{_model(name)}/aliases/{segment(alias)}"
 
 
 def _version_path(name: str, version: object) -> str:

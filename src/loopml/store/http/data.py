@@ -1,10 +1,10 @@
 """Dataset versions, lineage and blobs kept by a ``loopml server``, over its REST API.
 
->>> store = HttpTrackingStore("http://127.0.0.1:5050", actor="ann")   # doctest: +SKIP
->>> HttpDatasetStore(store).get_version("customers").uri               # doctest: +SKIP
+>>> transport = HttpTransport("http://127.0.0.1:5050", actor="ann")    # doctest: +SKIP
+>>> HttpDatasetStore(transport).get_version("customers").uri               # doctest: +SKIP
 'datasets:/customers/3'
 
-Each class wraps an :class:`~loopml.store.http.HttpTrackingStore` and shares its connection
+Each class wraps an :class:`~loopml.store.http.transport.HttpTransport`, sharing its connection
 pool, token, retries and error mapping, so a server error arrives as the same loopml exception
 the SQL stores raise. Blobs are content-addressed: uploads are hashed on the client first and
 skipped when the server already holds the digest (``HEAD /blobs/{sha256}``); downloads are hashed
@@ -27,7 +27,8 @@ from loopml.core.errors import IntegrityError, InvalidInput, NotFound
 from loopml.core.hashing import CHUNK_SIZE, is_sha256, sha256_bytes
 from loopml.core.records import Blob, DatasetVersion, LineageEdge
 from loopml.core.uris import check_name
-from loopml.store.http import SHA256_HEADER, HttpTrackingStore, _segment
+from loopml.store.http.transport import HttpTransport, segment
+from loopml.store.http.wire import SHA256_HEADER
 
 _VERSION_FIELDS = tuple(f.name for f in fields(DatasetVersion))
 
@@ -35,11 +36,11 @@ _VERSION_FIELDS = tuple(f.name for f in fields(DatasetVersion))
 class HttpDatasetStore:
     """:class:`~loopml.store.base.DatasetStore` over ``/api/v1/datasets``."""
 
-    def __init__(self, store: HttpTrackingStore) -> None:
-        self.store = store
+    def __init__(self, transport: HttpTransport) -> None:
+        self.transport = transport
 
     def __repr__(self) -> str:
-        return f"HttpDatasetStore({self.store.base_url!r})"
+        return f"HttpDatasetStore({self.transport.base_url!r})"
 
     def create_version(
         self,
@@ -69,9 +70,9 @@ class HttpDatasetStore:
             "source": source,
             "description": description,
         }
-        response = self.store.request(
+        response = self.transport.request(
             "POST",
-            f"/datasets/{_segment(name)}/versions",
+            f"/datasets/{segment(name)}/versions",
             content=_dumps(body),
             headers={"Content-Type": "application/json"},
             actor=actor,
@@ -84,7 +85,7 @@ class HttpDatasetStore:
         if not isinstance(sha256, str) or not is_sha256(sha256):
             return None  # no stored version can have it
         try:
-            return dataset_version(self.store._json("GET", f"/datasets/{_segment(name)}/by-content/{sha256}"))
+            return dataset_version(self.transport.request_json("GET", f"/datasets/{segment(name)}/by-content/{sha256}"))
         except NotFound:
             return None
 
@@ -97,26 +98,26 @@ class HttpDatasetStore:
             )
         if isinstance(version, int) and version < 0:
             raise NotFound(f"Dataset version datasets:/{name}/{version} does not exist.")
-        return dataset_version(self.store._json("GET", f"/datasets/{_segment(name)}/versions/{version}"))
+        return dataset_version(self.transport.request_json("GET", f"/datasets/{segment(name)}/versions/{version}"))
 
     def list_versions(self, name: str) -> list[DatasetVersion]:
         """Every version of ``name``, oldest first (``NotFound`` for an unknown dataset)."""
-        data = self.store._json("GET", f"/datasets/{_segment(name)}/versions")
+        data = self.transport.request_json("GET", f"/datasets/{segment(name)}/versions")
         return [dataset_version(v) for v in data["versions"]]
 
     def list_datasets(self) -> list[dict[str, Any]]:
         """``[{"name", "created_at", "versions", "latest"}]`` sorted by name."""
-        return list(self.store._json("GET", "/datasets")["datasets"])
+        return list(self.transport.request_json("GET", "/datasets")["datasets"])
 
 
 class HttpLineageStore:
     """:class:`~loopml.store.base.LineageStore` over ``/api/v1/lineage``."""
 
-    def __init__(self, store: HttpTrackingStore) -> None:
-        self.store = store
+    def __init__(self, transport: HttpTransport) -> None:
+        self.transport = transport
 
     def __repr__(self) -> str:
-        return f"HttpLineageStore({self.store.base_url!r})"
+        return f"HttpLineageStore({self.transport.base_url!r})"
 
     def add_edge(self, source: tuple[str, str], target: tuple[str, str], *, relation: str, actor: str) -> LineageEdge:
         """Record ``source -> target``, each ``(object_type, object_id)``; a known edge is a no-op."""
@@ -127,24 +128,24 @@ class HttpLineageStore:
             "target_id": target[1],
             "relation": relation,
         }
-        return lineage_edge(self.store._json("POST", "/lineage", json=body, actor=actor))
+        return lineage_edge(self.transport.request_json("POST", "/lineage", json=body, actor=actor))
 
     def edges(
         self, object_type: str, object_id: str, *, direction: Literal["in", "out", "both"] = "both"
     ) -> list[LineageEdge]:
         """Edges into (``in``), out of (``out``) or touching (``both``) one object."""
         params = {"object_type": object_type, "object_id": object_id, "direction": direction}
-        return [lineage_edge(e) for e in self.store._json("GET", "/lineage", params=params)["edges"]]
+        return [lineage_edge(e) for e in self.transport.request_json("GET", "/lineage", params=params)["edges"]]
 
 
 class HttpBlobStore:
     """:class:`~loopml.artifacts.base.BlobStore` over ``/api/v1/blobs/{sha256}``."""
 
-    def __init__(self, store: HttpTrackingStore) -> None:
-        self.store = store
+    def __init__(self, transport: HttpTransport) -> None:
+        self.transport = transport
 
     def __repr__(self) -> str:
-        return f"HttpBlobStore({self.store.base_url!r})"
+        return f"HttpBlobStore({self.transport.base_url!r})"
 
     def put_stream(self, stream: BinaryIO) -> Blob:
         """Store everything left in ``stream`` (spooled to a temporary file while it is hashed)."""
@@ -180,14 +181,14 @@ class HttpBlobStore:
     def exists(self, sha256: str) -> bool:
         """Whether the server holds the blob."""
         try:
-            self.store.request("HEAD", _blob_url(sha256))
+            self.transport.request("HEAD", _blob_url(sha256))
         except NotFound:
             return False
         return True
 
     def read_bytes(self, sha256: str) -> bytes:
         """The blob's bytes, raising ``IntegrityError`` unless they hash to ``sha256``."""
-        response = self.store.request("GET", _blob_url(sha256))
+        response = self.transport.request("GET", _blob_url(sha256))
         data = response.content
         if sha256_bytes(data) != sha256 or response.headers.get(SHA256_HEADER) != sha256:
             raise self._corrupt(sha256)
@@ -201,7 +202,7 @@ class HttpBlobStore:
         fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
         try:
             digest = hashlib.sha256()
-            with os.fdopen(fd, "wb") as out, self.store.stream("GET", url) as response:
+            with os.fdopen(fd, "wb") as out, self.transport.stream("GET", url) as response:
                 for chunk in response.iter_bytes(CHUNK_SIZE):
                     digest.update(chunk)
                     out.write(chunk)
@@ -220,19 +221,19 @@ class HttpBlobStore:
         if self.exists(sha256):
             return Blob(sha256, size)
         headers = {"Content-Type": "application/octet-stream"}
-        with self.store.stream("PUT", _blob_url(sha256), content=content, headers=headers) as response:
+        with self.transport.stream("PUT", _blob_url(sha256), content=content, headers=headers) as response:
             data = response.read()
         info = orjson.loads(data) if data else {}
         if info.get("sha256") != sha256 or info.get("size") != size:
             raise IntegrityError(
-                f"Server at {self.store.base_url} stored blob {info.get('sha256')} ({info.get('size')} bytes), "
+                f"Server at {self.transport.base_url} stored blob {info.get('sha256')} ({info.get('size')} bytes), "
                 f"expected {sha256} ({size} bytes)."
             )
         return Blob(sha256, size)
 
     def _corrupt(self, sha256: str) -> IntegrityError:
         return IntegrityError(
-            f"Blob {sha256} from {self.store.base_url} does not match its SHA-256: "
+            f"Blob {sha256} from {self.transport.base_url} does not match its SHA-256: "
             "the transfer was corrupted or the stored file was modified."
         )
 

@@ -1,0 +1,301 @@
+"""The tracking store of a ``loopml server``: :class:`~loopml.store.TrackingStore` over its REST API.
+
+>>> store = HttpTrackingStore("http://127.0.0.1:5050", actor="ann")   # doctest: +SKIP
+>>> store.get_or_create_experiment("churn", actor="ann").name          # doctest: +SKIP
+'churn'
+
+Requests go through an :class:`~loopml.store.http.transport.HttpTransport` (pool, retries, error
+mapping), shared with the other HTTP stores of a session; records are read with their codecs.
+
+``log_batch`` keeps each request under the server's JSON body limit, read once per transport from
+``GET /server-info`` (:data:`~loopml.store.http.wire.FALLBACK_MAX_BODY_BYTES` if the server does not
+say): a larger batch goes as several requests (params and tags with the first), and a 413 halves the
+request and lowers the limit. If a later request fails, :class:`~loopml.core.errors.PartialWrite`
+says how many points were stored, so a retry resends only the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+
+from loopml.core.codec import decode_float, encode_float
+from loopml.core.errors import InvalidInput, PartialWrite, StoreError
+from loopml.core.ids import check_run_ref
+from loopml.core.records import ArtifactInfo, AuditEvent, Experiment, Metric, Run, RunStatus
+from loopml.core.validation import (
+    INT64_MAX,
+    INT64_MIN,
+    check_key,
+    check_metric_value,
+    check_step,
+    check_timestamp,
+    stringify,
+)
+from loopml.store.base import MetricPoint
+from loopml.store.http.transport import HttpTransport, segment
+
+
+class HttpTrackingStore:
+    """Tracking records kept by a ``loopml server``, reached at ``base_url`` (``http(s)://host:port``)
+    or through an open :class:`~loopml.store.http.transport.HttpTransport`."""
+
+    def __init__(
+        self,
+        base_url: str | HttpTransport,
+        *,
+        token: str | None = None,
+        actor: str | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        if isinstance(base_url, HttpTransport):
+            self.transport = base_url
+        else:
+            if not isinstance(actor, str):
+                raise InvalidInput(f"HttpTrackingStore({base_url!r}) needs actor=, the name writes are recorded under.")
+            self.transport = HttpTransport(base_url, token=token, actor=actor, timeout=timeout)
+        self.base_url = self.transport.base_url
+        self.actor = self.transport.actor
+
+    def close(self) -> None:
+        """Close the transport's pooled connections."""
+        self.transport.close()
+
+    def __repr__(self) -> str:
+        return f"HttpTrackingStore({self.base_url!r})"
+
+    # -- experiments ------------------------------------------------------------------------------
+
+    def create_experiment(self, name: str, *, tags: dict[str, str] | None = None, actor: str) -> Experiment:
+        body = {"name": name, "tags": _string_dict(tags, "tag")}
+        return _experiment(self.transport.request_json("POST", "/experiments", json=body, actor=actor))
+
+    def get_experiment(self, id_or_name: str) -> Experiment:
+        return _experiment(self.transport.request_json("GET", f"/experiments/{segment(id_or_name)}"))
+
+    def get_or_create_experiment(self, name: str, *, actor: str) -> Experiment:
+        """The experiment called ``name``, created if needed (safe under concurrency)."""
+        return _experiment(
+            self.transport.request_json("POST", "/experiments/get-or-create", json={"name": name}, actor=actor)
+        )
+
+    def list_experiments(self) -> list[Experiment]:
+        return [_experiment(e) for e in self.transport.request_json("GET", "/experiments")["experiments"]]
+
+    # -- runs -------------------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        experiment_id: str,
+        *,
+        name: str | None = None,
+        parent_run_id: str | None = None,
+        tags: dict[str, str] | None = None,
+        start_time: int | None = None,
+        actor: str,
+    ) -> Run:
+        body = {
+            "experiment_id": experiment_id,
+            "name": name,
+            "parent_run_id": parent_run_id,
+            "tags": _string_dict(tags, "tag"),
+            "start_time": start_time,
+        }
+        return _run(self.transport.request_json("POST", "/runs", json=body, actor=actor))
+
+    def get_run(self, run_id: str) -> Run:
+        return _run(self.transport.request_json("GET", f"/runs/{segment(run_id)}"))
+
+    def resolve_run_id(self, ref: str) -> str:
+        """The full id of the run ``ref`` names: one ``GET /runs/{ref}`` (the server resolves prefixes)."""
+        return self.get_run(check_run_ref(ref)).id
+
+    def set_run_status(self, run_id: str, status: RunStatus, *, end_time: int | None = None, actor: str) -> None:
+        try:
+            status = RunStatus(status)
+        except ValueError:
+            valid = ", ".join(s.value for s in RunStatus)
+            raise InvalidInput(f"Invalid run status {status!r}; valid statuses are {valid}.") from None
+        body = {"status": status.value, "end_time": end_time}
+        self.transport.request("PATCH", f"/runs/{segment(run_id)}", json=body, actor=actor)
+
+    def log_batch(
+        self,
+        run_id: str,
+        *,
+        metrics: Sequence[MetricPoint] = (),
+        params: dict[str, str] | None = None,
+        tags: dict[str, str] | None = None,
+        actor: str,
+    ) -> None:
+        """Write in one request, or in several under the server's body limit (params and tags go first)."""
+        params = _string_dict(params, "param")
+        tags = _string_dict(tags, "tag")
+        points = _metric_points(metrics)
+        path = f"/runs/{segment(run_id)}/batch"
+        if not (points or params or tags):  # nothing to write; the server still checks the run exists
+            self.transport.request("POST", path, json={"metrics": [], "params": {}, "tags": {}}, actor=actor)
+            return
+        budget = self.transport.max_body_bytes()
+        content: bytes | None = orjson.dumps({"metrics": points, "params": params, "tags": tags})
+        per_request = len(points) if len(content) <= budget else max(1, int(len(points) * budget / len(content)))
+        written = 0
+        while True:
+            chunk = points[written : written + per_request]
+            if content is None:
+                first = written == 0
+                body = {"metrics": chunk, "params": params if first else {}, "tags": tags if first else {}}
+                content = orjson.dumps(body)
+            if len(content) > budget and len(chunk) > 1:
+                per_request, content = max(1, len(chunk) // 2), None
+                continue
+            if not self._post_batch(path, content, actor, run_id, written, len(points), len(chunk)):
+                budget = self.transport.max_body_bytes()
+                per_request, content = max(1, len(chunk) // 2), None
+                continue
+            written += len(chunk)
+            content = None
+            if written >= len(points):
+                return
+
+    def heartbeat(self, run_ids: Sequence[str], *, actor: str) -> None:
+        """Tell the server the process tracking ``run_ids`` is alive."""
+        if isinstance(run_ids, str) or not all(isinstance(i, str) and i for i in run_ids):
+            raise InvalidInput(f"run_ids must be a list of run id strings, got {run_ids!r}.")
+        if run_ids:
+            self.transport.request("POST", "/runs/heartbeat", json={"run_ids": list(run_ids)}, actor=actor)
+
+    def _post_batch(
+        self, path: str, content: bytes, actor: str, run_id: str, written: int, total: int, count: int
+    ) -> bool:
+        """POST one batch request of ``count`` points; ``False`` on a 413 a smaller one may avoid (limit lowered)."""
+        try:
+            response = self.transport.send(
+                "POST", path, content=content, headers={"Content-Type": "application/json"}, actor=actor
+            )
+        except StoreError as exc:
+            raise _partial(exc, run_id, written, total) from exc
+        status = response.status_code
+        if status < 400:
+            return True
+        if status == 413 and count > 1:
+            self.transport.lower_body_limit(len(content))
+            return False
+        error = self.transport.error_from(response)
+        if (status == 429 or status >= 500) and not isinstance(error, StoreError):
+            error = StoreError(f"loopml server at {self.base_url} answered HTTP {status}: {error.message}")
+        if isinstance(error, StoreError):
+            raise _partial(error, run_id, written, total) from error
+        raise error
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        check_key(key, field="metric")
+        data = self.transport.request_json("GET", f"/runs/{segment(run_id)}/metrics/history", params={"key": key})
+        return [Metric(m["key"], decode_float(m["value"]), m["step"], m["timestamp"]) for m in data["metrics"]]
+
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str] | None = None,
+        *,
+        filter: str | None = None,
+        order_by: Sequence[str] | None = None,
+        max_results: int = 1000,
+        offset: int = 0,
+    ) -> list[Run]:
+        body = {
+            "experiment_ids": None if experiment_ids is None else list(experiment_ids),
+            "filter": filter,
+            "order_by": None if order_by is None else list(order_by),
+            "max_results": max_results,
+            "offset": offset,
+        }
+        return [_run(r) for r in self.transport.request_json("POST", "/runs/search", json=body)["runs"]]
+
+    # -- artifacts and audit ----------------------------------------------------------------------
+
+    def record_artifacts(self, run_id: str, artifacts: Sequence[ArtifactInfo], *, actor: str) -> None:
+        """Record blobs the server already stores (``InvalidInput`` if one is missing there)."""
+        if not artifacts:
+            return
+        body = {"artifacts": [{"path": a.path, "sha256": a.sha256, "size": a.size} for a in artifacts]}
+        self.transport.request("POST", f"/runs/{segment(run_id)}/artifacts", json=body, actor=actor)
+
+    def list_artifacts(self, run_id: str, prefix: str = "") -> list[ArtifactInfo]:
+        params = {"prefix": prefix} if prefix else None
+        data = self.transport.request_json("GET", f"/runs/{segment(run_id)}/artifacts", params=params)
+        return [ArtifactInfo(a["path"], a["sha256"], a["size"]) for a in data["artifacts"]]
+
+    def list_audit_events(
+        self, *, object_type: str | None = None, object_id: str | None = None, limit: int = 100
+    ) -> list[AuditEvent]:
+        params: dict[str, Any] = {"limit": limit}
+        if object_type:
+            params["object_type"] = object_type
+        if object_id:
+            params["object_id"] = object_id
+        return [
+            AuditEvent(e["id"], e["time"], e["actor"], e["action"], e["object_type"], e["object_id"], e["details"])
+            for e in self.transport.request_json("GET", "/audit", params=params)["events"]
+        ]
+
+
+# -- encoding ---------------------------------------------------------------------------------------
+
+
+def _string_dict(values: Mapping[str, Any] | None, field: str) -> dict[str, str]:
+    """Params/tags as the SQL store stores them: validated keys, values converted to strings."""
+    if not values:
+        return {}
+    if not isinstance(values, Mapping):
+        raise InvalidInput(f"{field}s must be a mapping of key to value, got {type(values).__name__}.")
+    return {check_key(k, field=field): stringify(v, field=field, key=k) for k, v in values.items()}
+
+
+def _metric_points(points: Sequence[MetricPoint]) -> list[dict[str, Any]]:
+    """Metric points as JSON objects. The buffer's points are already checked; others are checked here."""
+    out = []
+    append = out.append
+    for key, value, step, timestamp in points:
+        if value.__class__ is not float:
+            value = check_metric_value(key, value)
+        if value - value != 0:
+            value = encode_float(value)
+        if step.__class__ is not int or not INT64_MIN <= step <= INT64_MAX:
+            step = check_step(key, step)
+        if timestamp.__class__ is not int or not 0 <= timestamp <= INT64_MAX:
+            timestamp = check_timestamp(key, timestamp)
+        append({"key": key, "value": value, "step": step, "timestamp": timestamp})
+    return out
+
+
+def _partial(error: StoreError, run_id: str, written: int, total: int) -> StoreError:
+    """``error`` as it stands after ``written`` of ``total`` points went through (a plain error if none did)."""
+    if not written:
+        return error
+    return PartialWrite(
+        f"Metric batch of run {run_id} failed after {written} of {total} points were stored: {error.message}",
+        written=written,
+    )
+
+
+def _experiment(data: dict[str, Any]) -> Experiment:
+    return Experiment(data["id"], data["name"], data["created_at"], data["tags"])
+
+
+def _run(data: dict[str, Any]) -> Run:
+    return Run(
+        data["id"],
+        data["experiment_id"],
+        data["name"],
+        RunStatus(data["status"]),
+        data["start_time"],
+        data["end_time"],
+        data["parent_run_id"],
+        data["user"],
+        data["params"],
+        {k: decode_float(v) for k, v in data["metrics"].items()},
+        data["tags"],
+        data.get("heartbeat_at"),
+    )
