@@ -94,8 +94,8 @@ def test_dataset_versions(datasets: Any, blobs: Any) -> None:
     assert datasets.find_by_content("nobody", v1.sha256) is None
     assert datasets.list_versions("customers") == [v1, v2]
     listed = datasets.list_datasets()
-    assert [(d["name"], d["versions"], d["latest"]) for d in listed] == [("accounts", 1, 1), ("customers", 2, 2)]
-    assert all(isinstance(d["created_at"], int) for d in listed)
+    assert [(d.name, d.versions, d.latest) for d in listed] == [("accounts", 1, 1), ("customers", 2, 2)]
+    assert all(isinstance(d.created_at, int) for d in listed)
 
 
 def test_dataset_errors(datasets: Any, blobs: Any) -> None:

@@ -151,11 +151,11 @@ def test_list_models(registry: SqlModelRegistry, package: Package) -> None:
     _create(registry, package, "fraud")
     registry.set_alias("churn", "production", 2, actor="ann")
     models = registry.list_models()
-    assert [(m["name"], m["versions"], m["latest"], m["aliases"]) for m in models] == [
+    assert [(m.name, m.versions, m.latest, m.aliases) for m in models] == [
         ("churn", 2, 2, {"production": 2}),
         ("fraud", 1, 1, {}),
     ]
-    assert models[0]["updated_at"] >= models[0]["created_at"]
+    assert models[0].updated_at >= models[0].created_at
 
 
 def test_latest_is_the_newest_ready_version_in_list_and_get(registry: SqlModelRegistry, package: Package) -> None:
@@ -163,13 +163,13 @@ def test_latest_is_the_newest_ready_version_in_list_and_get(registry: SqlModelRe
         _create(registry, package)
     _create(registry, package, "fraud")
     registry.archive_version("churn", 3, actor="ann")
-    latest = {m["name"]: m["latest"] for m in registry.list_models()}
+    latest = {m.name: m.latest for m in registry.list_models()}
     assert latest == {"churn": 2, "fraud": 1}
     assert registry.get_version("churn", alias="latest").version == latest["churn"]
     registry.archive_version("churn", 1, actor="ann")  # an older archived version changes nothing
-    assert registry.list_models()[0]["latest"] == registry.get_version("churn", alias="latest").version == 2
+    assert registry.list_models()[0].latest == registry.get_version("churn", alias="latest").version == 2
     registry.archive_version("churn", 2, actor="ann")
-    assert [(m["name"], m["versions"], m["latest"]) for m in registry.list_models()] == [
+    assert [(m.name, m.versions, m.latest) for m in registry.list_models()] == [
         ("churn", 3, None),
         ("fraud", 1, 1),
     ]

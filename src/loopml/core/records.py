@@ -59,9 +59,11 @@ class Run:
     parent_run_id: str | None
     user: str
     params: dict[str, str] = field(default_factory=dict)
-    metrics: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict, metadata={"description": "Latest value of each metric."})
     tags: dict[str, str] = field(default_factory=dict)
-    heartbeat_at: int | None = None
+    heartbeat_at: int | None = field(
+        default=None, metadata={"description": "Epoch ms of the tracking process's last heartbeat."}
+    )
     """Epoch ms of the last sign of life from the process tracking it (set while ``RUNNING``)."""
 
     def to_dict(self) -> dict[str, Any]:
@@ -167,6 +169,39 @@ class DatasetVersion:
 
 
 @dataclass(frozen=True, slots=True)
+class DatasetSummary:
+    """A named dataset: how many versions it has and the newest one (``None`` before the first)."""
+
+    name: str
+    created_at: int
+    versions: int
+    latest: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary."""
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredModel:
+    """A registered model: its versions counted, the newest ``READY`` one, and its aliases."""
+
+    name: str
+    description: str
+    versions: int = field(metadata={"description": "How many versions are stored."})
+    latest: int | None = field(
+        metadata={"description": "The newest READY version (what @latest names); null when none is ready."}
+    )
+    aliases: dict[str, int] = field(metadata={"description": "Each alias and the version it points at."})
+    created_at: int
+    updated_at: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary."""
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
 class ModelVersion:
     """A registered model version: an immutable model package plus where it came from."""
 
@@ -228,18 +263,22 @@ class PipelineRunRecord:
     end_time: int | None = None
     error: str | None = None
     resumed_from: str | None = None
-    result: Any = None
+    result: Any = field(
+        default=None, metadata={"description": "What the pipeline returned (step outputs as {'$step', '$output'})."}
+    )
     created_by: str = ""
-    trigger: str | None = None
+    trigger: str | None = field(
+        default=None, metadata={"description": "The dataset version a schedule ran it on, if any."}
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class PipelineRunSummary(PipelineRunRecord):
     """A listed pipeline run with counts of its step runs: recorded, cache hits, failed."""
 
-    steps: int = 0
-    cached: int = 0
-    failed: int = 0
+    steps: int = field(default=0, metadata={"description": "How many step runs are recorded."})
+    cached: int = field(default=0, metadata={"description": "How many of them were cache hits."})
+    failed: int = field(default=0, metadata={"description": "How many of them failed."})
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,7 +294,7 @@ class StepRunRecord:
     id: str
     pipeline_run_id: str
     name: str
-    position: int
+    position: int = field(metadata={"description": "Topological position in the run's DAG."})
     status: PipelineStatus
     upstream: list[str] = field(default_factory=list)
     cache_key: str | None = None
@@ -265,10 +304,17 @@ class StepRunRecord:
     start_time: int | None = None
     end_time: int | None = None
     duration_ms: int | None = None
-    inputs: dict[str, str] = field(default_factory=dict)
+    inputs: dict[str, str] = field(
+        default_factory=dict, metadata={"description": "Argument name -> input artifact SHA-256."}
+    )
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     logs: str = ""
     error: str | None = None
     traceback: str | None = None
-    reads: list[dict[str, Any]] | None = field(default_factory=list)
-    miss_reason: str | None = None
+    reads: list[dict[str, Any]] | None = field(
+        default_factory=list,
+        metadata={"description": "What it resolved that can change (null: recorded before reads were)."},
+    )
+    miss_reason: str | None = field(
+        default=None, metadata={"description": "Why a cached run with its key was not reused."}
+    )

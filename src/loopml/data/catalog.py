@@ -133,7 +133,7 @@ def versions(name: str) -> list[DatasetVersion]:
 
 def list_datasets() -> list[dict[str, Any]]:
     """Every dataset with its version count and latest version number."""
-    return get_session().datasets.list_datasets()
+    return [dataset.to_dict() for dataset in get_session().datasets.list_datasets()]
 
 
 def lineage(object_type: str, object_id: str) -> list[dict[str, Any]]:

@@ -9,9 +9,10 @@ from typing import Any
 from loopml.core.errors import InvalidInput, NotFound
 from loopml.core.records import PipelineRunRecord, PipelineRunSummary, PipelineStatus, StepRunRecord
 from loopml.core.trust import parse_type_names
+from loopml.core.wire import PIPELINE_RUN_SUMMARY
 from loopml.pipelines import materialize
 from loopml.pipelines.step import StepOutput
-from loopml.store.pipelines import SUMMARY_CODEC, check_limit
+from loopml.store.pipelines import check_limit
 from loopml.tracking.session import get_session
 
 _STEP_FIELDS = tuple(f.name for f in fields(StepRunRecord))
@@ -170,7 +171,7 @@ def list_runs(pipeline: str | None = None, *, limit: int = 50) -> list[dict[str,
     ``loopml pipeline list --json`` prints).
     """
     runs: list[PipelineRunSummary] = get_session().pipelines.list_runs(pipeline=pipeline, limit=check_limit(limit))
-    return SUMMARY_CODEC.encode_many(runs)
+    return PIPELINE_RUN_SUMMARY.encode_many(runs)
 
 
 def encode_result(value: Any) -> Any:

@@ -290,7 +290,7 @@ def _coerce(found: Any, params: dict[str, Any]) -> dict[str, Any]:
 def _latest_versions() -> dict[str, int]:
     from loopml.tracking.session import get_session
 
-    return {d["name"]: int(d["latest"]) for d in get_session().datasets.list_datasets() if d["latest"] is not None}
+    return {d.name: d.latest for d in get_session().datasets.list_datasets() if d.latest is not None}
 
 
 def _store() -> SqlScheduleStore:

@@ -102,7 +102,7 @@ def delete_model_alias(name: str, alias: str) -> None:
 
 def list_models() -> list[dict[str, Any]]:
     """Every registered model: ``name``, ``versions`` (count), ``latest``, ``aliases`` ({alias: version}), ..."""
-    return get_session().models.list_models()
+    return [model.to_dict() for model in get_session().models.list_models()]
 
 
 def list_model_versions(name: str) -> list[ModelVersion]:

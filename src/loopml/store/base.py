@@ -12,6 +12,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 from loopml.core.records import (
     ArtifactInfo,
     AuditEvent,
+    DatasetSummary,
     DatasetVersion,
     Experiment,
     LineageEdge,
@@ -20,6 +21,7 @@ from loopml.core.records import (
     PipelineRunRecord,
     PipelineRunSummary,
     PipelineStatus,
+    RegisteredModel,
     Run,
     RunStatus,
     StepRunRecord,
@@ -163,8 +165,8 @@ class DatasetStore(Protocol):
         """Every version of ``name``, oldest first."""
         ...
 
-    def list_datasets(self) -> list[dict[str, Any]]:
-        """``[{"name", "created_at", "versions", "latest"}]`` sorted by name."""
+    def list_datasets(self) -> list[DatasetSummary]:
+        """Every dataset, sorted by name."""
         ...
 
 
@@ -214,8 +216,8 @@ class ModelRegistry(Protocol):
         """A version by number or alias (exactly one); ``NotFound`` names what exists."""
         ...
 
-    def list_models(self) -> list[dict[str, Any]]:
-        """``[{"name", "description", "versions", "latest", "aliases", "created_at", "updated_at"}]`` by name.
+    def list_models(self) -> list[RegisteredModel]:
+        """Every registered model, by name.
 
         ``latest`` is the newest ``READY`` version (what ``alias="latest"`` names), ``None`` when none is.
         """

@@ -1,4 +1,4 @@
-"""What the SQL and HTTP pipeline stores share: the argument checks and the wire codecs of their records.
+"""What the SQL and HTTP pipeline stores share: the checks of their arguments.
 
 >>> check_id("abc", "run_id")
 Traceback (most recent call last):
@@ -8,9 +8,9 @@ loopml.core.errors.InvalidInput: Invalid run_id 'abc': expected 32 hex character
 Both stores (:class:`~loopml.store.sql.pipelines.SqlPipelineStore`,
 :class:`~loopml.store.http.pipelines.HttpPipelineStore`) call these checks before they touch the
 database or the network, so a bad argument reads the same whichever store runs, and the server's
-routes call them for path parameters (naming the field ``path.<name>``). The server encodes
-records with :data:`RUN_CODEC`, :data:`SUMMARY_CODEC` and :data:`STEP_CODEC`; the HTTP client
-decodes with them.
+routes call them for path parameters (naming the field ``path.<name>``). The records travel in
+the form of their codecs in :mod:`loopml.core.wire` (``PIPELINE_RUN``, ``PIPELINE_RUN_SUMMARY``,
+``STEP_RUN``).
 """
 
 from __future__ import annotations
@@ -21,13 +21,8 @@ from collections.abc import Mapping
 from dataclasses import fields, replace
 from typing import Any, TypeVar
 
-from loopml.core.codec import RecordCodec
 from loopml.core.errors import invalid
-from loopml.core.records import PipelineRunRecord, PipelineRunSummary, PipelineStatus, StepRunRecord
-
-RUN_CODEC = RecordCodec(PipelineRunRecord)
-SUMMARY_CODEC = RecordCodec(PipelineRunSummary)
-STEP_CODEC = RecordCodec(StepRunRecord)
+from loopml.core.records import PipelineRunRecord, PipelineStatus, StepRunRecord
 
 RUN_HINT = "List runs with `loopml pipeline list`."
 STEP_HINT = "See a run's step runs with `loopml pipeline show RUN_ID` (GET /api/v1/pipelines/runs/{run_id}/steps)."

@@ -21,8 +21,7 @@ from loopml.server.routes import (
     tokens,
 )
 from loopml.server.schemas import ErrorOut
-
-API_PREFIX = "/api/v1"
+from loopml.store.http.wire import API_PREFIX
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "Missing, unknown or revoked token (servers started with --auth)"},

@@ -21,10 +21,11 @@ from loopml.artifacts import BlobStore, LocalBlobStore, safe_relpath
 from loopml.core.errors import IntegrityError, NotFound, invalid
 from loopml.core.hashing import is_sha256, sha256_file
 from loopml.core.records import ArtifactInfo
+from loopml.core.wire import ARTIFACT
 from loopml.server.auth import Reader, Writer
 from loopml.server.backend import BackendDep
 from loopml.server.body import AsyncBodyReader
-from loopml.server.encoding import JSONResponse, artifact_json
+from loopml.server.encoding import JSONResponse
 from loopml.server.schemas import ArtifactList, ArtifactOut, ArtifactRecords
 from loopml.store.http.wire import SHA256_HEADER
 
@@ -36,7 +37,7 @@ _BINARY = {"application/octet-stream": {"schema": {"type": "string", "format": "
 @router.get("", response_model=ArtifactList, summary="Artifacts at or below a prefix")
 def list_artifacts(run_id: str, caller: Reader, backend: BackendDep, prefix: str = "") -> Response:
     infos = backend.artifacts.list(run_id, prefix)
-    return JSONResponse({"artifacts": [artifact_json(i) for i in infos]})
+    return JSONResponse({"artifacts": ARTIFACT.encode_many(infos)})
 
 
 @router.post("", status_code=204, summary="Record blobs already in the server's artifact store")
@@ -90,7 +91,7 @@ async def upload_artifact(
         )
     info = ArtifactInfo(relpath, blob.sha256, blob.size)
     await run_in_threadpool(backend.store.record_artifacts, run_id, [info], actor=caller.actor)
-    return JSONResponse(artifact_json(info), status_code=201)
+    return JSONResponse(ARTIFACT.encode(info), status_code=201)
 
 
 @router.get(

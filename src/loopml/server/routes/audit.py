@@ -7,9 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
+from loopml.core.wire import AUDIT_EVENT
 from loopml.server.auth import Reader
 from loopml.server.backend import BackendDep
-from loopml.server.encoding import JSONResponse, audit_json
+from loopml.server.encoding import JSONResponse
 from loopml.server.schemas import AuditList
 
 router = APIRouter(tags=["audit"])
@@ -24,4 +25,4 @@ def list_audit_events(
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
 ) -> Response:
     events = backend.store.list_audit_events(object_type=object_type, object_id=object_id, limit=limit)
-    return JSONResponse({"events": [audit_json(e) for e in events]})
+    return JSONResponse({"events": AUDIT_EVENT.encode_many(events)})

@@ -17,6 +17,7 @@ from starlette.responses import FileResponse, Response
 from loopml.artifacts import LocalBlobStore
 from loopml.core.errors import NotFound, invalid
 from loopml.core.hashing import is_sha256
+from loopml.core.wire import BLOB
 from loopml.server.auth import Reader, Writer
 from loopml.server.backend import BackendDep
 from loopml.server.body import AsyncBodyReader
@@ -57,7 +58,7 @@ async def upload_blob(sha256: str, request: Request, caller: Writer, backend: Ba
             f"Upload to /blobs/{sha256} has SHA-256 {blob.sha256}: the body was changed in transit or is not the "
             "file that was hashed; upload it again.",
         )
-    return JSONResponse({"sha256": blob.sha256, "size": blob.size}, status_code=200 if known else 201)
+    return JSONResponse(BLOB.encode(blob), status_code=200 if known else 201)
 
 
 @router.head("/{sha256}", response_class=Response, summary="Whether a blob is stored (Content-Length: its size)")

@@ -14,9 +14,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from loopml.core.errors import NotFound, invalid
+from loopml.core.wire import DATASET, DATASET_VERSION
 from loopml.server.auth import Reader, Writer
 from loopml.server.backend import BackendDep
-from loopml.server.encoding import JSONResponse, dataset_json, dataset_version_json
+from loopml.server.encoding import JSONResponse
 from loopml.server.routes.artifacts import _stored_size
 from loopml.server.routes.blobs import check_digest
 from loopml.server.schemas import (
@@ -33,7 +34,7 @@ _VERSION_RE = re.compile(r"[0-9]{1,18}")
 
 @router.get("", response_model=DatasetList, summary="Every dataset with its version count and latest version")
 def list_datasets(caller: Reader, backend: BackendDep) -> Response:
-    return JSONResponse({"datasets": [dataset_json(d) for d in backend.datasets.list_datasets()]})
+    return JSONResponse({"datasets": DATASET.encode_many(backend.datasets.list_datasets())})
 
 
 @router.post(
@@ -74,18 +75,18 @@ async def create_version(name: str, body: DatasetVersionCreate, caller: Writer, 
             actor=caller.actor,
         )
     )
-    payload = {"version": dataset_version_json(version), "created": created}
+    payload = {"version": DATASET_VERSION.encode(version), "created": created}
     return JSONResponse(payload, status_code=201 if created else 200)
 
 
 @router.get("/{name}/versions", response_model=DatasetVersionList, summary="Every version, oldest first")
 def list_versions(name: str, caller: Reader, backend: BackendDep) -> Response:
-    return JSONResponse({"versions": [dataset_version_json(v) for v in backend.datasets.list_versions(name)]})
+    return JSONResponse({"versions": DATASET_VERSION.encode_many(backend.datasets.list_versions(name))})
 
 
 @router.get("/{name}/versions/{version}", response_model=DatasetVersionOut, summary="One version by number or 'latest'")
 def get_version(name: str, version: str, caller: Reader, backend: BackendDep) -> Response:
-    return JSONResponse(dataset_version_json(backend.datasets.get_version(name, parse_version(version))))
+    return JSONResponse(DATASET_VERSION.encode(backend.datasets.get_version(name, parse_version(version))))
 
 
 @router.get(
@@ -97,7 +98,7 @@ def find_by_content(name: str, sha256: str, caller: Reader, backend: BackendDep)
     found = backend.datasets.find_by_content(name, check_digest(sha256))
     if found is None:
         raise NotFound(f"Dataset {name!r} has no version with content {sha256}.")
-    return JSONResponse(dataset_version_json(found))
+    return JSONResponse(DATASET_VERSION.encode(found))
 
 
 def parse_version(version: str) -> int | str:

@@ -7,9 +7,10 @@ from typing import Literal
 from fastapi import APIRouter
 from starlette.responses import Response
 
+from loopml.core.wire import LINEAGE_EDGE
 from loopml.server.auth import Reader, Writer
 from loopml.server.backend import BackendDep
-from loopml.server.encoding import JSONResponse, lineage_json
+from loopml.server.encoding import JSONResponse
 from loopml.server.schemas import LineageEdgeCreate, LineageEdgeList, LineageEdgeOut
 
 router = APIRouter(prefix="/lineage", tags=["lineage"])
@@ -23,7 +24,7 @@ def add_edge(body: LineageEdgeCreate, caller: Writer, backend: BackendDep) -> Re
         relation=body.relation,
         actor=caller.actor,
     )
-    return JSONResponse(lineage_json(edge), status_code=201)
+    return JSONResponse(LINEAGE_EDGE.encode(edge), status_code=201)
 
 
 @router.get("", response_model=LineageEdgeList, summary="Edges into, out of, or touching one object")
@@ -35,4 +36,4 @@ def list_edges(
     direction: Literal["in", "out", "both"] = "both",
 ) -> Response:
     edges = backend.lineage.edges(object_type, object_id, direction=direction)
-    return JSONResponse({"edges": [lineage_json(e) for e in edges]})
+    return JSONResponse({"edges": LINEAGE_EDGE.encode_many(edges)})

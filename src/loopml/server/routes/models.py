@@ -13,9 +13,10 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 from loopml.core.errors import invalid
+from loopml.core.wire import MODEL, MODEL_VERSION
 from loopml.server.auth import Reader, Writer
 from loopml.server.backend import BackendDep
-from loopml.server.encoding import JSONResponse, model_json, model_version_json
+from loopml.server.encoding import JSONResponse
 from loopml.server.schemas import (
     AliasSet,
     ModelList,
@@ -32,12 +33,12 @@ LATEST = "latest"
 
 @router.get("", response_model=ModelList, summary="Every registered model with its version count, latest and aliases")
 def list_models(caller: Reader, backend: BackendDep) -> Response:
-    return JSONResponse({"models": [model_json(m) for m in backend.models.list_models()]})
+    return JSONResponse({"models": MODEL.encode_many(backend.models.list_models())})
 
 
 @router.get("/{name}/versions", response_model=ModelVersionList, summary="Every version, oldest first")
 def list_versions(name: str, caller: Reader, backend: BackendDep) -> Response:
-    return JSONResponse({"versions": [model_version_json(v) for v in backend.models.list_versions(name)]})
+    return JSONResponse({"versions": MODEL_VERSION.encode_many(backend.models.list_versions(name))})
 
 
 @router.post(
@@ -60,7 +61,7 @@ def create_version(name: str, body: ModelVersionCreate, caller: Writer, backend:
         tags=body.tags,
         actor=caller.actor,
     )
-    return JSONResponse(model_version_json(version), status_code=201)
+    return JSONResponse(MODEL_VERSION.encode(version), status_code=201)
 
 
 @router.get("/{name}/versions/{version}", response_model=ModelVersionOut, summary="One version by number or 'latest'")
@@ -69,7 +70,7 @@ def get_version(name: str, version: str, caller: Reader, backend: BackendDep) ->
         found = backend.models.get_version(name, alias=LATEST)
     else:
         found = backend.models.get_version(name, version=parse_number(version, latest=True))
-    return JSONResponse(model_version_json(found))
+    return JSONResponse(MODEL_VERSION.encode(found))
 
 
 @router.patch(
@@ -81,7 +82,7 @@ def update_version(name: str, version: str, body: ModelVersionUpdate, caller: Wr
     updated = backend.models.update_version(
         name, parse_number(version), description=body.description, tags=body.tags, actor=caller.actor
     )
-    return JSONResponse(model_version_json(updated))
+    return JSONResponse(MODEL_VERSION.encode(updated))
 
 
 @router.post(
@@ -91,7 +92,7 @@ def update_version(name: str, version: str, body: ModelVersionUpdate, caller: Wr
 )
 def archive_version(name: str, version: str, caller: Writer, backend: BackendDep) -> Response:
     archived = backend.models.archive_version(name, parse_number(version), actor=caller.actor)
-    return JSONResponse(model_version_json(archived))
+    return JSONResponse(MODEL_VERSION.encode(archived))
 
 
 @router.delete(
@@ -111,7 +112,7 @@ def delete_version(name: str, version: str, caller: Writer, backend: BackendDep)
     summary="The version an alias points at ('latest': the newest READY version)",
 )
 def get_alias(name: str, alias: str, caller: Reader, backend: BackendDep) -> Response:
-    return JSONResponse(model_version_json(backend.models.get_version(name, alias=alias)))
+    return JSONResponse(MODEL_VERSION.encode(backend.models.get_version(name, alias=alias)))
 
 
 @router.put(
@@ -120,7 +121,7 @@ def get_alias(name: str, alias: str, caller: Reader, backend: BackendDep) -> Res
     summary="Create or move an alias to a READY version (a rollback is a move); returns that version",
 )
 def set_alias(name: str, alias: str, body: AliasSet, caller: Writer, backend: BackendDep) -> Response:
-    return JSONResponse(model_version_json(backend.models.set_alias(name, alias, body.version, actor=caller.actor)))
+    return JSONResponse(MODEL_VERSION.encode(backend.models.set_alias(name, alias, body.version, actor=caller.actor)))
 
 
 @router.delete("/{name}/aliases/{alias}", status_code=204, response_class=Response, summary="Remove an alias")

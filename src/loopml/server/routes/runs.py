@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 from starlette.responses import Response
 
 from loopml.core.clock import now_ms
-from loopml.core.records import RunStatus
+from loopml.core.records import Run, RunStatus
+from loopml.core.wire import METRIC, RUN
 from loopml.server.auth import Reader, Writer
 from loopml.server.backend import BackendDep
-from loopml.server.encoding import JSONResponse, metrics_json, run_json
+from loopml.server.encoding import JSONResponse
 from loopml.server.schemas import (
     BatchLog,
     Heartbeat,
@@ -34,7 +37,7 @@ def search_runs(body: RunSearch, caller: Reader, backend: BackendDep) -> Respons
         offset=body.offset,
     )
     stale_after = backend.settings.stale_after_ms
-    return JSONResponse({"runs": [run_json(r, stale_after) for r in runs]})
+    return JSONResponse({"runs": [_run_json(r, stale_after) for r in runs]})
 
 
 @router.post("/heartbeat", status_code=204, summary="The tracking process of these runs is alive (writer)")
@@ -53,7 +56,7 @@ def create_run(body: RunCreate, caller: Writer, backend: BackendDep) -> Response
         start_time=body.start_time,
         actor=caller.actor,
     )
-    return JSONResponse(run_json(run, backend.settings.stale_after_ms), status_code=201)
+    return JSONResponse(_run_json(run, backend.settings.stale_after_ms), status_code=201)
 
 
 @router.get(
@@ -62,13 +65,13 @@ def create_run(body: RunCreate, caller: Writer, backend: BackendDep) -> Response
     summary="A run (by id or unique 4+ hex prefix) with its params, latest metrics and tags",
 )
 def get_run(run_id: str, caller: Reader, backend: BackendDep) -> Response:
-    return JSONResponse(run_json(backend.store.get_run(run_id), backend.settings.stale_after_ms))
+    return JSONResponse(_run_json(backend.store.get_run(run_id), backend.settings.stale_after_ms))
 
 
 @router.patch("/{run_id}", response_model=RunOut, summary="Set a run's status (terminal states record end_time)")
 def update_run(run_id: str, body: RunUpdate, caller: Writer, backend: BackendDep) -> Response:
     backend.store.set_run_status(run_id, RunStatus(body.status), end_time=body.end_time, actor=caller.actor)
-    return JSONResponse(run_json(backend.store.get_run(run_id), backend.settings.stale_after_ms))
+    return JSONResponse(_run_json(backend.store.get_run(run_id), backend.settings.stale_after_ms))
 
 
 @router.post("/{run_id}/batch", status_code=204, summary="Log metrics, params and tags in one transaction")
@@ -84,4 +87,11 @@ def log_batch(run_id: str, body: BatchLog, caller: Writer, backend: BackendDep) 
 
 @router.get("/{run_id}/metrics/history", response_model=MetricHistory, summary="Every point of one metric")
 def get_metric_history(run_id: str, key: str, caller: Reader, backend: BackendDep) -> Response:
-    return JSONResponse({"metrics": metrics_json(backend.store.get_metric_history(run_id, key))})
+    return JSONResponse({"metrics": METRIC.encode_many(backend.store.get_metric_history(run_id, key))})
+
+
+def _run_json(run: Run, stale_after_ms: int) -> dict[str, Any]:
+    """The run as its codec sends it, plus whether it looks abandoned (computed per request)."""
+    data = RUN.encode(run)
+    data["stale"] = run.is_stale(stale_after_ms)
+    return data

@@ -6,9 +6,10 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 from loopml.core.errors import Forbidden
+from loopml.core.wire import TOKEN
 from loopml.server.auth import Admin
 from loopml.server.backend import Backend, BackendDep
-from loopml.server.encoding import JSONResponse, token_json
+from loopml.server.encoding import JSONResponse
 from loopml.server.schemas import TokenCreate, TokenCreated, TokenList
 
 router = APIRouter(prefix="/tokens", tags=["tokens"])
@@ -18,13 +19,13 @@ router = APIRouter(prefix="/tokens", tags=["tokens"])
 def create_token(body: TokenCreate, caller: Admin, backend: BackendDep) -> Response:
     _require_auth(backend)
     token, secret = backend.tokens.create(body.name, body.role, actor=caller.actor)
-    return JSONResponse({**token_json(token), "token": secret}, status_code=201)
+    return JSONResponse({**TOKEN.encode(token), "token": secret}, status_code=201)
 
 
 @router.get("", response_model=TokenList, summary="All tokens (never their secrets)")
 def list_tokens(caller: Admin, backend: BackendDep) -> Response:
     _require_auth(backend)
-    return JSONResponse({"tokens": [token_json(t) for t in backend.tokens.list()]})
+    return JSONResponse({"tokens": TOKEN.encode_many(backend.tokens.list())})
 
 
 @router.delete("/{name}", status_code=204, summary="Revoke a token")

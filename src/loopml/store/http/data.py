@@ -17,7 +17,6 @@ import hashlib
 import json
 import os
 import tempfile
-from dataclasses import fields
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
@@ -25,12 +24,11 @@ import orjson
 
 from loopml.core.errors import IntegrityError, InvalidInput, NotFound
 from loopml.core.hashing import CHUNK_SIZE, is_sha256, sha256_bytes
-from loopml.core.records import Blob, DatasetVersion, LineageEdge
+from loopml.core.records import Blob, DatasetSummary, DatasetVersion, LineageEdge
 from loopml.core.uris import check_name
+from loopml.core.wire import DATASET, DATASET_VERSION, LINEAGE_EDGE
 from loopml.store.http.transport import HttpTransport, segment
 from loopml.store.http.wire import SHA256_HEADER
-
-_VERSION_FIELDS = tuple(f.name for f in fields(DatasetVersion))
 
 
 class HttpDatasetStore:
@@ -78,14 +76,16 @@ class HttpDatasetStore:
             actor=actor,
         )
         data = orjson.loads(response.content)
-        return dataset_version(data["version"]), bool(data["created"])
+        return DATASET_VERSION.decode(data["version"]), bool(data["created"])
 
     def find_by_content(self, name: str, sha256: str) -> DatasetVersion | None:
         """The version of ``name`` with this content hash, or ``None``."""
         if not isinstance(sha256, str) or not is_sha256(sha256):
             return None  # no stored version can have it
         try:
-            return dataset_version(self.transport.request_json("GET", f"/datasets/{segment(name)}/by-content/{sha256}"))
+            return DATASET_VERSION.decode(
+                self.transport.request_json("GET", f"/datasets/{segment(name)}/by-content/{sha256}")
+            )
         except NotFound:
             return None
 
@@ -98,16 +98,18 @@ class HttpDatasetStore:
             )
         if isinstance(version, int) and version < 0:
             raise NotFound(f"Dataset version datasets:/{name}/{version} does not exist.")
-        return dataset_version(self.transport.request_json("GET", f"/datasets/{segment(name)}/versions/{version}"))
+        return DATASET_VERSION.decode(
+            self.transport.request_json("GET", f"/datasets/{segment(name)}/versions/{version}")
+        )
 
     def list_versions(self, name: str) -> list[DatasetVersion]:
         """Every version of ``name``, oldest first (``NotFound`` for an unknown dataset)."""
         data = self.transport.request_json("GET", f"/datasets/{segment(name)}/versions")
-        return [dataset_version(v) for v in data["versions"]]
+        return DATASET_VERSION.decode_many(data["versions"])
 
-    def list_datasets(self) -> list[dict[str, Any]]:
-        """``[{"name", "created_at", "versions", "latest"}]`` sorted by name."""
-        return list(self.transport.request_json("GET", "/datasets")["datasets"])
+    def list_datasets(self) -> list[DatasetSummary]:
+        """Every dataset, sorted by name."""
+        return DATASET.decode_many(self.transport.request_json("GET", "/datasets")["datasets"])
 
 
 class HttpLineageStore:
@@ -128,14 +130,14 @@ class HttpLineageStore:
             "target_id": target[1],
             "relation": relation,
         }
-        return lineage_edge(self.transport.request_json("POST", "/lineage", json=body, actor=actor))
+        return LINEAGE_EDGE.decode(self.transport.request_json("POST", "/lineage", json=body, actor=actor))
 
     def edges(
         self, object_type: str, object_id: str, *, direction: Literal["in", "out", "both"] = "both"
     ) -> list[LineageEdge]:
         """Edges into (``in``), out of (``out``) or touching (``both``) one object."""
         params = {"object_type": object_type, "object_id": object_id, "direction": direction}
-        return [lineage_edge(e) for e in self.transport.request_json("GET", "/lineage", params=params)["edges"]]
+        return LINEAGE_EDGE.decode_many(self.transport.request_json("GET", "/lineage", params=params)["edges"])
 
 
 class HttpBlobStore:
@@ -236,23 +238,6 @@ class HttpBlobStore:
             f"Blob {sha256} from {self.transport.base_url} does not match its SHA-256: "
             "the transfer was corrupted or the stored file was modified."
         )
-
-
-def dataset_version(data: dict[str, Any]) -> DatasetVersion:
-    """A :class:`DatasetVersion` from its JSON form (``uri`` and unknown keys are ignored)."""
-    return DatasetVersion(**{key: data[key] for key in _VERSION_FIELDS if key in data})
-
-
-def lineage_edge(data: dict[str, Any]) -> LineageEdge:
-    """A :class:`LineageEdge` from its JSON form."""
-    return LineageEdge(
-        data["source_type"],
-        data["source_id"],
-        data["target_type"],
-        data["target_id"],
-        data["relation"],
-        data["created_at"],
-    )
 
 
 def _blob_url(sha256: str) -> str:

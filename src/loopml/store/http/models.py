@@ -13,20 +13,18 @@ that is not a number, tags that are not a mapping) and raises the same errors th
 from __future__ import annotations
 
 import json
-from dataclasses import fields
 from typing import Any
 
 import orjson
 
-from loopml.core.codec import decode_float, encode_float
+from loopml.core.codec import encode_float
 from loopml.core.errors import InvalidInput
-from loopml.core.records import ModelVersion
+from loopml.core.records import ModelVersion, RegisteredModel
 from loopml.core.uris import check_name
 from loopml.core.validation import check_key, check_metric_value, stringify
+from loopml.core.wire import MODEL, MODEL_VERSION
 from loopml.store.http.tracking import _string_dict
 from loopml.store.http.transport import HttpTransport, segment
-
-_VERSION_FIELDS = tuple(f.name for f in fields(ModelVersion))
 
 
 class HttpModelRegistry:
@@ -77,13 +75,13 @@ class HttpModelRegistry:
             headers={"Content-Type": "application/json"},
             actor=actor,
         )
-        return model_version(orjson.loads(response.content))
+        return MODEL_VERSION.decode(orjson.loads(response.content))
 
     def set_alias(self, name: str, alias: str, version: int, *, actor: str) -> ModelVersion:
         """Point ``alias`` at ``version`` (creating or moving it); returns the version it now names."""
         check_name(alias, field="alias")
         body = {"version": _check_number(version)}
-        return model_version(self.transport.request_json("PUT", _alias(name, alias), json=body, actor=actor))
+        return MODEL_VERSION.decode(self.transport.request_json("PUT", _alias(name, alias), json=body, actor=actor))
 
     def delete_alias(self, name: str, alias: str, *, actor: str) -> None:
         """Remove ``alias`` from model ``name`` (``NotFound`` when it does not exist)."""
@@ -92,7 +90,7 @@ class HttpModelRegistry:
 
     def archive_version(self, name: str, version: int, *, actor: str) -> ModelVersion:
         """Mark a version ``ARCHIVED`` (kept, loadable by number, but no alias may point at it)."""
-        return model_version(
+        return MODEL_VERSION.decode(
             self.transport.request_json("POST", f"{_version_path(name, version)}/archive", actor=actor)
         )
 
@@ -119,7 +117,7 @@ class HttpModelRegistry:
                 check_key(k, field="tag"): None if v is None else stringify(v, field="tag", key=k)
                 for k, v in _mapping(tags).items()
             }
-        return model_version(self.transport.request_json("PATCH", path, json=body, actor=actor))
+        return MODEL_VERSION.decode(self.transport.request_json("PATCH", path, json=body, actor=actor))
 
     # -- reads ----------------------------------------------------------------------------------
 
@@ -132,22 +130,15 @@ class HttpModelRegistry:
                 details=[{"field": "version", "problem": "exactly one of version and alias is required"}],
             )
         path = _version_path(name, version) if version is not None else _alias(name, alias)  # type: ignore[arg-type]
-        return model_version(self.transport.request_json("GET", path))
+        return MODEL_VERSION.decode(self.transport.request_json("GET", path))
 
     def list_versions(self, name: str) -> list[ModelVersion]:
         """Every version of ``name``, oldest first, with its aliases."""
-        return [model_version(v) for v in self.transport.request_json("GET", f"{_model(name)}/versions")["versions"]]
+        return MODEL_VERSION.decode_many(self.transport.request_json("GET", f"{_model(name)}/versions")["versions"])
 
-    def list_models(self) -> list[dict[str, Any]]:
-        """``[{"name", "description", "versions", "latest", "aliases", "created_at", "updated_at"}]`` by name."""
-        return list(self.transport.request_json("GET", "/models")["models"])
-
-
-def model_version(data: dict[str, Any]) -> ModelVersion:
-    """A :class:`ModelVersion` from its JSON form (``uri`` and unknown keys are ignored)."""
-    values = {key: data[key] for key in _VERSION_FIELDS if key in data}
-    values["metrics"] = {k: decode_float(v) for k, v in values.get("metrics", {}).items()}
-    return ModelVersion(**values)
+    def list_models(self) -> list[RegisteredModel]:
+        """Every registered model, by name, with its aliases."""
+        return MODEL.decode_many(self.transport.request_json("GET", "/models")["models"])
 
 
 def _model(name: str) -> str:

@@ -25,12 +25,10 @@ import orjson
 from loopml.core.errors import NotFound
 from loopml.core.hashing import is_sha256
 from loopml.core.records import PipelineRunRecord, PipelineRunSummary, PipelineStatus, StepRunRecord
+from loopml.core.wire import PIPELINE_RUN, PIPELINE_RUN_SUMMARY, STEP_RUN
 from loopml.store.http.transport import HttpTransport
 from loopml.store.pipelines import (
     FINAL_RUN_STATUSES,
-    RUN_CODEC,
-    STEP_CODEC,
-    SUMMARY_CODEC,
     check_changes,
     check_id,
     check_limit,
@@ -59,7 +57,7 @@ class HttpPipelineStore:
 
     def create_run(self, run: PipelineRunRecord, *, actor: str) -> None:
         """Record a pipeline run."""
-        encoded = RUN_CODEC.encode(check_run(run))
+        encoded = PIPELINE_RUN.encode(check_run(run))
         body = {key: encoded[key] for key in _RUN_BODY}
         body["params"] = jsonable(run.params, "run.params")
         self._send("POST", "/pipelines/runs", body, actor)
@@ -82,7 +80,7 @@ class HttpPipelineStore:
 
     def insert_step(self, step: StepRunRecord, *, actor: str) -> None:
         """Record a step run of a recorded pipeline run."""
-        self._send("POST", "/pipelines/steps", STEP_CODEC.encode(check_step(step)), actor)
+        self._send("POST", "/pipelines/steps", STEP_RUN.encode(check_step(step)), actor)
 
     def update_step(self, step_run_id: str, changes: Mapping[str, Any], *, actor: str) -> None:
         """Change some fields of a step run (a terminal ``status`` is audited)."""
@@ -99,30 +97,32 @@ class HttpPipelineStore:
         if not isinstance(cache_key, str) or not is_sha256(cache_key):
             return None  # no step run can have it
         try:
-            return STEP_CODEC.decode(self.transport.request_json("GET", f"/pipelines/cache/{cache_key}"))
+            return STEP_RUN.decode(self.transport.request_json("GET", f"/pipelines/cache/{cache_key}"))
         except NotFound:
             return None
 
     def get_run(self, run_id: str) -> PipelineRunRecord:
         """A pipeline run by id or unique id prefix (at least 4 characters)."""
-        return RUN_CODEC.decode(self.transport.request_json("GET", f"/pipelines/runs/{check_run_ref(run_id)}"))
+        return PIPELINE_RUN.decode(self.transport.request_json("GET", f"/pipelines/runs/{check_run_ref(run_id)}"))
 
     def list_runs(self, *, pipeline: str | None = None, limit: int = 50) -> list[PipelineRunSummary]:
         """Newest pipeline runs first (ties by id), with step counts (``steps``, ``cached``, ``failed``)."""
         params: dict[str, Any] = {"limit": check_limit(limit)}
         if check_pipeline_name(pipeline) is not None:
             params["pipeline"] = pipeline
-        return SUMMARY_CODEC.decode_many(self.transport.request_json("GET", "/pipelines/runs", params=params)["runs"])
+        return PIPELINE_RUN_SUMMARY.decode_many(
+            self.transport.request_json("GET", "/pipelines/runs", params=params)["runs"]
+        )
 
     def get_step(self, step_run_id: str) -> StepRunRecord:
         """One step run by full id."""
         path = f"/pipelines/steps/{check_id(step_run_id, 'step_run_id')}"
-        return STEP_CODEC.decode(self.transport.request_json("GET", path))
+        return STEP_RUN.decode(self.transport.request_json("GET", path))
 
     def list_steps(self, pipeline_run_id: str) -> list[StepRunRecord]:
         """The step runs of a pipeline run in topological order (``NotFound`` for an unknown run)."""
         path = f"/pipelines/runs/{check_id(pipeline_run_id, 'pipeline_run_id')}/steps"
-        return STEP_CODEC.decode_many(self.transport.request_json("GET", path)["steps"])
+        return STEP_RUN.decode_many(self.transport.request_json("GET", path)["steps"])
 
     def _send(self, method: str, path: str, body: dict[str, Any], actor: str) -> None:
         headers = {"Content-Type": "application/json"}

@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from loopml.core.codec import decode_float, encode_float
+from loopml.core.codec import encode_float
 from loopml.core.errors import InvalidInput, PartialWrite, StoreError
 from loopml.core.ids import check_run_ref
 from loopml.core.records import ArtifactInfo, AuditEvent, Experiment, Metric, Run, RunStatus
@@ -34,6 +34,7 @@ from loopml.core.validation import (
     check_timestamp,
     stringify,
 )
+from loopml.core.wire import ARTIFACT, AUDIT_EVENT, EXPERIMENT, METRIC, RUN
 from loopml.store.base import MetricPoint
 from loopml.store.http.transport import HttpTransport, segment
 
@@ -70,19 +71,19 @@ class HttpTrackingStore:
 
     def create_experiment(self, name: str, *, tags: dict[str, str] | None = None, actor: str) -> Experiment:
         body = {"name": name, "tags": _string_dict(tags, "tag")}
-        return _experiment(self.transport.request_json("POST", "/experiments", json=body, actor=actor))
+        return EXPERIMENT.decode(self.transport.request_json("POST", "/experiments", json=body, actor=actor))
 
     def get_experiment(self, id_or_name: str) -> Experiment:
-        return _experiment(self.transport.request_json("GET", f"/experiments/{segment(id_or_name)}"))
+        return EXPERIMENT.decode(self.transport.request_json("GET", f"/experiments/{segment(id_or_name)}"))
 
     def get_or_create_experiment(self, name: str, *, actor: str) -> Experiment:
         """The experiment called ``name``, created if needed (safe under concurrency)."""
-        return _experiment(
+        return EXPERIMENT.decode(
             self.transport.request_json("POST", "/experiments/get-or-create", json={"name": name}, actor=actor)
         )
 
     def list_experiments(self) -> list[Experiment]:
-        return [_experiment(e) for e in self.transport.request_json("GET", "/experiments")["experiments"]]
+        return EXPERIMENT.decode_many(self.transport.request_json("GET", "/experiments")["experiments"])
 
     # -- runs -------------------------------------------------------------------------------------
 
@@ -103,10 +104,10 @@ class HttpTrackingStore:
             "tags": _string_dict(tags, "tag"),
             "start_time": start_time,
         }
-        return _run(self.transport.request_json("POST", "/runs", json=body, actor=actor))
+        return RUN.decode(self.transport.request_json("POST", "/runs", json=body, actor=actor))
 
     def get_run(self, run_id: str) -> Run:
-        return _run(self.transport.request_json("GET", f"/runs/{segment(run_id)}"))
+        return RUN.decode(self.transport.request_json("GET", f"/runs/{segment(run_id)}"))
 
     def resolve_run_id(self, ref: str) -> str:
         """The full id of the run ``ref`` names: one ``GET /runs/{ref}`` (the server resolves prefixes)."""
@@ -139,8 +140,9 @@ class HttpTrackingStore:
             self.transport.request("POST", path, json={"metrics": [], "params": {}, "tags": {}}, actor=actor)
             return
         budget = self.transport.max_body_bytes()
-        content: bytes | None = orjson.dumps({"metrics": points, "params": params, "tags": tags})
-        per_request = len(points) if len(content) <= budget else max(1, int(len(points) * budget / len(content)))
+        whole = orjson.dumps({"metrics": points, "params": params, "tags": tags})
+        per_request = len(points) if len(whole) <= budget else max(1, int(len(points) * budget / len(whole)))
+        content: bytes | None = whole
         written = 0
         while True:
             chunk = points[written : written + per_request]
@@ -193,7 +195,7 @@ class HttpTrackingStore:
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         check_key(key, field="metric")
         data = self.transport.request_json("GET", f"/runs/{segment(run_id)}/metrics/history", params={"key": key})
-        return [Metric(m["key"], decode_float(m["value"]), m["step"], m["timestamp"]) for m in data["metrics"]]
+        return METRIC.decode_many(data["metrics"])
 
     def search_runs(
         self,
@@ -211,7 +213,7 @@ class HttpTrackingStore:
             "max_results": max_results,
             "offset": offset,
         }
-        return [_run(r) for r in self.transport.request_json("POST", "/runs/search", json=body)["runs"]]
+        return RUN.decode_many(self.transport.request_json("POST", "/runs/search", json=body)["runs"])
 
     # -- artifacts and audit ----------------------------------------------------------------------
 
@@ -219,13 +221,13 @@ class HttpTrackingStore:
         """Record blobs the server already stores (``InvalidInput`` if one is missing there)."""
         if not artifacts:
             return
-        body = {"artifacts": [{"path": a.path, "sha256": a.sha256, "size": a.size} for a in artifacts]}
+        body = {"artifacts": ARTIFACT.encode_many(artifacts)}
         self.transport.request("POST", f"/runs/{segment(run_id)}/artifacts", json=body, actor=actor)
 
     def list_artifacts(self, run_id: str, prefix: str = "") -> list[ArtifactInfo]:
         params = {"prefix": prefix} if prefix else None
         data = self.transport.request_json("GET", f"/runs/{segment(run_id)}/artifacts", params=params)
-        return [ArtifactInfo(a["path"], a["sha256"], a["size"]) for a in data["artifacts"]]
+        return ARTIFACT.decode_many(data["artifacts"])
 
     def list_audit_events(
         self, *, object_type: str | None = None, object_id: str | None = None, limit: int = 100
@@ -235,10 +237,7 @@ class HttpTrackingStore:
             params["object_type"] = object_type
         if object_id:
             params["object_id"] = object_id
-        return [
-            AuditEvent(e["id"], e["time"], e["actor"], e["action"], e["object_type"], e["object_id"], e["details"])
-            for e in self.transport.request_json("GET", "/audit", params=params)["events"]
-        ]
+        return AUDIT_EVENT.decode_many(self.transport.request_json("GET", "/audit", params=params)["events"])
 
 
 # -- encoding ---------------------------------------------------------------------------------------
@@ -255,13 +254,12 @@ def _string_dict(values: Mapping[str, Any] | None, field: str) -> dict[str, str]
 
 def _metric_points(points: Sequence[MetricPoint]) -> list[dict[str, Any]]:
     """Metric points as JSON objects. The buffer's points are already checked; others are checked here."""
-    out = []
+    out: list[dict[str, Any]] = []
     append = out.append
-    for key, value, step, timestamp in points:
-        if value.__class__ is not float:
-            value = check_metric_value(key, value)
-        if value - value != 0:
-            value = encode_float(value)
+    for key, number, step, timestamp in points:
+        if number.__class__ is not float:
+            number = check_metric_value(key, number)
+        value: float | str = number if number - number == 0 else encode_float(number)
         if step.__class__ is not int or not INT64_MIN <= step <= INT64_MAX:
             step = check_step(key, step)
         if timestamp.__class__ is not int or not 0 <= timestamp <= INT64_MAX:
@@ -277,25 +275,4 @@ def _partial(error: StoreError, run_id: str, written: int, total: int) -> StoreE
     return PartialWrite(
         f"Metric batch of run {run_id} failed after {written} of {total} points were stored: {error.message}",
         written=written,
-    )
-
-
-def _experiment(data: dict[str, Any]) -> Experiment:
-    return Experiment(data["id"], data["name"], data["created_at"], data["tags"])
-
-
-def _run(data: dict[str, Any]) -> Run:
-    return Run(
-        data["id"],
-        data["experiment_id"],
-        data["name"],
-        RunStatus(data["status"]),
-        data["start_time"],
-        data["end_time"],
-        data["parent_run_id"],
-        data["user"],
-        data["params"],
-        {k: decode_float(v) for k, v in data["metrics"].items()},
-        data["tags"],
-        data.get("heartbeat_at"),
     )

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 from loopml.core.clock import now_ms
 from loopml.core.errors import InvalidInput, NotFound
 from loopml.core.ids import new_id
-from loopml.core.records import DatasetVersion
+from loopml.core.records import DatasetSummary, DatasetVersion
 from loopml.core.uris import check_name
 from loopml.store.sql import schema as t
 from loopml.store.sql.database import Database
@@ -120,7 +120,7 @@ class SqlDatasetStore:
                 raise NotFound(f"Dataset {name!r} does not exist.")
         return [_version(name, r._mapping) for r in rows]
 
-    def list_datasets(self) -> list[dict[str, Any]]:
+    def list_datasets(self) -> list[DatasetSummary]:
         """Each dataset with its number of versions and latest version."""
         v = t.dataset_versions.c
         query = (
@@ -135,7 +135,7 @@ class SqlDatasetStore:
             .order_by(t.datasets.c.name)
         )
         with self.db.read() as conn:
-            return [dict(r._mapping) for r in conn.execute(query)]
+            return [DatasetSummary(str(r.name), r.created_at, r.versions, r.latest) for r in conn.execute(query)]
 
     def _dataset_id(self, conn: sa.Connection, name: str, *, create: bool) -> str:
         found = conn.execute(sa.select(t.datasets.c.id).where(t.datasets.c.name == name)).scalar()

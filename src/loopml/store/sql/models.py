@@ -32,7 +32,7 @@ from loopml.core.clock import now_ms
 from loopml.core.errors import Conflict, InvalidInput, NotFound, invalid
 from loopml.core.hashing import is_sha256
 from loopml.core.ids import is_id, new_id
-from loopml.core.records import ModelVersion
+from loopml.core.records import ModelVersion, RegisteredModel
 from loopml.core.uris import check_name, parse_uri
 from loopml.core.validation import check_key, check_metric_value, stringify
 from loopml.store.sql import schema as t
@@ -254,8 +254,8 @@ class SqlModelRegistry:
             aliases = _aliases_of(conn, [r["id"] for r in rows])
         return [_version(name, r, aliases.get(r["id"], [])) for r in rows]
 
-    def list_models(self) -> list[dict[str, Any]]:
-        """``[{"name", "description", "versions", "latest", "aliases", "created_at", "updated_at"}]`` by name.
+    def list_models(self) -> list[RegisteredModel]:
+        """Every registered model, by name.
 
         ``versions`` counts the stored versions, ``latest`` is the newest ``READY`` version (the
         one ``models:/<name>@latest`` names; ``None`` when none is ready), ``aliases`` maps each
@@ -277,13 +277,16 @@ class SqlModelRegistry:
             .order_by(_a.alias)
         )
         with self.db.read() as conn:
-            models = [dict(r._mapping) for r in conn.execute(counts)]
+            rows = conn.execute(counts).all()
             aliases: dict[str, dict[str, int]] = defaultdict(dict)
             for r in conn.execute(alias_query):
-                aliases[r.model_id][r.alias] = r.version
-        for model in models:
-            model["aliases"] = aliases.get(model.pop("id"), {})
-        return models
+                aliases[r.model_id][str(r.alias)] = r.version
+        return [
+            RegisteredModel(
+                str(r.name), r.description, r.versions, r.latest, aliases.get(r.id, {}), r.created_at, r.updated_at
+            )
+            for r in rows
+        ]
 
 
 # -- helpers --------------------------------------------------------------------------------------
