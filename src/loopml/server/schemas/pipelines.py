@@ -161,10 +161,10 @@ class StepRunUpdate(TypedDict, total=False):
     miss_reason: Text | None
 
 
-PipelineRunOut = response_model(PIPELINE_RUN, overrides={"status": PipelineRunStatus})
+PipelineRunOut = response_model(PIPELINE_RUN, overrides={"status": PipelineRunStatus}, name="PipelineRunOut")
 PipelineRunSummary = response_model(
     PIPELINE_RUN_SUMMARY, overrides={"status": PipelineRunStatus}, name="PipelineRunSummary"
 )
 PipelineRunList = list_model("PipelineRunList", "runs", PipelineRunSummary, "Newest first.")
-StepRunOut = response_model(STEP_RUN)
+StepRunOut = response_model(STEP_RUN, name="StepRunOut")
 StepRunList = list_model("StepRunList", "steps", StepRunOut, "In topological order.")
