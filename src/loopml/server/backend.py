@@ -1,9 +1,9 @@
-"""What the server works against: SQL stores (tracking, tokens, datasets, lineage, models, pipelines) and blobs."""
+"""What the server works against: the SQL side of every store in :data:`~loopml.store.table.STORES`, and blobs."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends
 from starlette.requests import Request
@@ -18,6 +18,7 @@ from loopml.store.sql.lineage import SqlLineageStore
 from loopml.store.sql.models import SqlModelRegistry
 from loopml.store.sql.pipelines import SqlPipelineStore
 from loopml.store.sql.tokens import SqlTokenStore
+from loopml.store.table import STORES, open_store
 from loopml.tracking.artifacts import LocalRunArtifacts
 
 
@@ -35,6 +36,8 @@ class Backend:
     lineage: SqlLineageStore
     models: SqlModelRegistry
     pipelines: SqlPipelineStore
+    stores: dict[str, Any]
+    """Every store of :data:`~loopml.store.table.STORES` by name, over the server's database."""
 
     @classmethod
     def open(cls, settings: Settings, *, auth: bool) -> Backend:
@@ -46,23 +49,23 @@ class Backend:
             )
         db = Database(settings.tracking_uri)
         try:
-            store = SqlTrackingStore(db)
-            tokens = SqlTokenStore(db)
-            artifacts = LocalRunArtifacts(store, open_blob_store(settings.artifact_uri))
+            stores = {name: open_store(name, db) for name in STORES}
+            artifacts = LocalRunArtifacts(stores["tracking"], open_blob_store(settings.artifact_uri))
         except BaseException:
             db.dispose()
             raise
         return cls(
             settings,
-            store,
-            tokens,
+            stores["tracking"],
+            stores["tokens"],
             artifacts,
             auth,
-            TokenCache(tokens.verify),
-            SqlDatasetStore(db),
-            SqlLineageStore(db),
-            SqlModelRegistry(db),
-            SqlPipelineStore(db),
+            TokenCache(stores["tokens"].verify),
+            stores["datasets"],
+            stores["lineage"],
+            stores["models"],
+            stores["pipelines"],
+            stores,
         )
 
     def close(self) -> None:

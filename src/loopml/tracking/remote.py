@@ -20,6 +20,7 @@ from loopml.artifacts.paths import safe_relpath
 from loopml.core.errors import IntegrityError, InvalidInput, NotFound
 from loopml.core.hashing import CHUNK_SIZE, sha256_bytes, sha256_file
 from loopml.core.records import ArtifactInfo
+from loopml.core.wire import ARTIFACT
 from loopml.store.http.tracking import HttpTrackingStore
 from loopml.store.http.transport import HttpTransport
 from loopml.store.http.wire import ACTOR_HEADER, SHA256_HEADER
@@ -82,7 +83,7 @@ class HttpRunArtifacts:
             raise IntegrityError(
                 f"Server stored {path!r} of run {run_id} with SHA-256 {info.get('sha256')}, expected {sha256}."
             )
-        return ArtifactInfo(info["path"], info["sha256"], info["size"])
+        return ARTIFACT.decode(info)
 
     def _fetch(self, run_id: str, info: ArtifactInfo, target: Path) -> Path:
         """Stream one artifact into ``target`` atomically, verifying its hash on the way."""

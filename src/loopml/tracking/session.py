@@ -6,11 +6,12 @@ import atexit
 import functools
 import threading
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from loopml.config import Settings, load_settings
 from loopml.core.errors import InvalidInput
 from loopml.store.base import TrackingStore
+from loopml.store.table import open_store
 from loopml.tracking.artifacts import RunArtifacts
 from loopml.tracking.buffer import MetricBuffer
 from loopml.tracking.context import current_user
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from loopml.artifacts.base import BlobStore
     from loopml.store.base import DatasetStore, LineageStore, ModelRegistry
     from loopml.store.http.pipelines import HttpPipelineStore
+    from loopml.store.http.transport import HttpTransport
     from loopml.store.sql.database import Database
     from loopml.store.sql.pipelines import SqlPipelineStore
 
@@ -30,8 +32,11 @@ class Session:
         self.settings = settings
         self.actor = actor or current_user()
         self.store, self.artifacts = open_backend(settings, actor=self.actor)
-        # the local database and blob store, for capabilities built on them (datasets, lineage)
+        # the local database or the server's transport, and the local blob store, for the other stores
         self.db: Database | None = getattr(self.store, "db", None)
+        self.transport: HttpTransport | None = getattr(self.store, "transport", None)
+        self._backend = cast("Database | HttpTransport", self.db if self.db is not None else self.transport)
+        self._stores: dict[str, Any] = {}
         self.blobs: BlobStore | None = getattr(self.artifacts, "blobs", None)
         self.experiment_id: str | None = None
         self.runs: list[Any] = []  # stack of ActiveRun, innermost last
@@ -46,49 +51,35 @@ class Session:
             heartbeat_interval=settings.heartbeat_interval,
         )
 
-    @functools.cached_property
+    def open_store(self, name: str) -> Any:
+        """The ``name`` store of :data:`~loopml.store.table.STORES`, next to the runs (opened once)."""
+        found = self._stores.get(name)
+        if found is None:
+            with self.lock:
+                found = self._stores.get(name)
+                if found is None:
+                    found = self._stores[name] = open_store(name, self._backend)
+        return found
+
+    @property
     def datasets(self) -> DatasetStore:
         """Dataset versions in the same place as runs (database, or the server when remote)."""
-        if self.db is not None:
-            from loopml.store.sql.datasets import SqlDatasetStore
+        return self.open_store("datasets")
 
-            return SqlDatasetStore(self.db)
-        from loopml.store.http.data import HttpDatasetStore
-
-        return HttpDatasetStore(self.store.transport)  # type: ignore[attr-defined]
-
-    @functools.cached_property
+    @property
     def lineage(self) -> LineageStore:
         """Lineage edges, next to the runs they connect."""
-        if self.db is not None:
-            from loopml.store.sql.lineage import SqlLineageStore
+        return self.open_store("lineage")
 
-            return SqlLineageStore(self.db)
-        from loopml.store.http.data import HttpLineageStore
-
-        return HttpLineageStore(self.store.transport)  # type: ignore[attr-defined]
-
-    @functools.cached_property
+    @property
     def models(self) -> ModelRegistry:
         """The model registry, next to the runs it points at (database, or the server when remote)."""
-        if self.db is not None:
-            from loopml.store.sql.models import SqlModelRegistry
+        return self.open_store("models")
 
-            return SqlModelRegistry(self.db)
-        from loopml.store.http.models import HttpModelRegistry
-
-        return HttpModelRegistry(self.store.transport)  # type: ignore[attr-defined]
-
-    @functools.cached_property
+    @property
     def pipelines(self) -> SqlPipelineStore | HttpPipelineStore:
         """Pipeline and step runs, next to the runs their steps track (database, or the server when remote)."""
-        if self.db is not None:
-            from loopml.store.sql.pipelines import SqlPipelineStore
-
-            return SqlPipelineStore(self.db)
-        from loopml.store.http.pipelines import HttpPipelineStore
-
-        return HttpPipelineStore(self.store.transport)  # type: ignore[attr-defined]
+        return self.open_store("pipelines")
 
     @functools.cached_property
     def blob_store(self) -> BlobStore:
@@ -97,7 +88,7 @@ class Session:
             return self.blobs
         from loopml.store.http.data import HttpBlobStore
 
-        return HttpBlobStore(self.store.transport)  # type: ignore[attr-defined]
+        return HttpBlobStore(cast("HttpTransport", self._backend))
 
     def close(self) -> None:
         """Flush pending metrics, stop the background writer and release connections."""
@@ -108,16 +99,16 @@ class Session:
 def open_backend(settings: Settings, *, actor: str) -> tuple[TrackingStore, RunArtifacts]:
     """The tracking store and run artifacts that ``settings`` point at."""
     if settings.is_remote:
-        from loopml.store.http.tracking import HttpTrackingStore
+        from loopml.store.http.transport import HttpTransport
         from loopml.tracking.remote import HttpRunArtifacts
 
-        http_store = HttpTrackingStore(settings.tracking_uri, token=settings.token, actor=actor)
+        http_store = open_store("tracking", HttpTransport(settings.tracking_uri, token=settings.token, actor=actor))
         return http_store, HttpRunArtifacts(http_store)
     from loopml.artifacts import open_blob_store
-    from loopml.store.sql import Database, SqlTrackingStore
+    from loopml.store.sql import Database
     from loopml.tracking.artifacts import LocalRunArtifacts
 
-    sql_store = SqlTrackingStore(Database(settings.tracking_uri))
+    sql_store = open_store("tracking", Database(settings.tracking_uri))
     return sql_store, LocalRunArtifacts(sql_store, open_blob_store(settings.artifact_uri))
 
 

@@ -48,7 +48,7 @@ def api_router() -> APIRouter:
 def route_methods() -> list[tuple[str, set[str]]]:
     """``(path template, methods)`` of every ``/api/v1`` route, for the ``Allow`` header of a 405."""
     return [
-        (API_PREFIX + route.path, set(route.methods))
+        (API_PREFIX + route.path, set(route.methods or ()))
         for module in (health, *_MODULES)
         for route in module.router.routes
         if isinstance(route, APIRoute)

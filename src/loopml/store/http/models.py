@@ -23,7 +23,7 @@ from loopml.core.records import ModelVersion, RegisteredModel
 from loopml.core.uris import check_name
 from loopml.core.validation import check_key, check_metric_value, stringify
 from loopml.core.wire import MODEL, MODEL_VERSION
-from loopml.store.http.tracking import _string_dict
+from loopml.store import checks
 from loopml.store.http.transport import HttpTransport, segment
 
 
@@ -66,7 +66,7 @@ class HttpModelRegistry:
             },
             "dataset_version": dataset_version,
             "description": str(description or ""),
-            "tags": _string_dict(tags, "tag"),
+            "tags": checks.string_dict(tags, "tag"),
         }
         response = self.transport.request(
             "POST",
@@ -80,7 +80,7 @@ class HttpModelRegistry:
     def set_alias(self, name: str, alias: str, version: int, *, actor: str) -> ModelVersion:
         """Point ``alias`` at ``version`` (creating or moving it); returns the version it now names."""
         check_name(alias, field="alias")
-        body = {"version": _check_number(version)}
+        body = {"version": checks.model_version_number(version)}
         return MODEL_VERSION.decode(self.transport.request_json("PUT", _alias(name, alias), json=body, actor=actor))
 
     def delete_alias(self, name: str, alias: str, *, actor: str) -> None:
@@ -150,17 +150,7 @@ def _alias(name: str, alias: str) -> str:
 
 
 def _version_path(name: str, version: object) -> str:
-    return f"{_model(name)}/versions/{_check_number(version)}"
-
-
-def _check_number(version: object) -> int:
-    """A version number as the SQL registry checks it (the same error for anything else)."""
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise InvalidInput(
-            f"Invalid model version {version!r}: expected a version number (1, 2, ...).",
-            details=[{"field": "version", "problem": "not a positive integer"}],
-        )
-    return version
+    return f"{_model(name)}/versions/{checks.model_version_number(version)}"
 
 
 def _mapping(tags: Any) -> dict[str, Any]:

@@ -16,7 +16,7 @@ says how many points were stored, so a retry resends only the rest.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -32,9 +32,9 @@ from loopml.core.validation import (
     check_metric_value,
     check_step,
     check_timestamp,
-    stringify,
 )
 from loopml.core.wire import ARTIFACT, AUDIT_EVENT, EXPERIMENT, METRIC, RUN
+from loopml.store import checks
 from loopml.store.base import MetricPoint
 from loopml.store.http.transport import HttpTransport, segment
 
@@ -70,7 +70,7 @@ class HttpTrackingStore:
     # -- experiments ------------------------------------------------------------------------------
 
     def create_experiment(self, name: str, *, tags: dict[str, str] | None = None, actor: str) -> Experiment:
-        body = {"name": name, "tags": _string_dict(tags, "tag")}
+        body = {"name": name, "tags": checks.string_dict(tags, "tag")}
         return EXPERIMENT.decode(self.transport.request_json("POST", "/experiments", json=body, actor=actor))
 
     def get_experiment(self, id_or_name: str) -> Experiment:
@@ -101,7 +101,7 @@ class HttpTrackingStore:
             "experiment_id": experiment_id,
             "name": name,
             "parent_run_id": parent_run_id,
-            "tags": _string_dict(tags, "tag"),
+            "tags": checks.string_dict(tags, "tag"),
             "start_time": start_time,
         }
         return RUN.decode(self.transport.request_json("POST", "/runs", json=body, actor=actor))
@@ -114,11 +114,7 @@ class HttpTrackingStore:
         return self.get_run(check_run_ref(ref)).id
 
     def set_run_status(self, run_id: str, status: RunStatus, *, end_time: int | None = None, actor: str) -> None:
-        try:
-            status = RunStatus(status)
-        except ValueError:
-            valid = ", ".join(s.value for s in RunStatus)
-            raise InvalidInput(f"Invalid run status {status!r}; valid statuses are {valid}.") from None
+        status = checks.run_status(status)
         body = {"status": status.value, "end_time": end_time}
         self.transport.request("PATCH", f"/runs/{segment(run_id)}", json=body, actor=actor)
 
@@ -132,8 +128,8 @@ class HttpTrackingStore:
         actor: str,
     ) -> None:
         """Write in one request, or in several under the server's body limit (params and tags go first)."""
-        params = _string_dict(params, "param")
-        tags = _string_dict(tags, "tag")
+        params = checks.string_dict(params, "param")
+        tags = checks.string_dict(tags, "tag")
         points = _metric_points(metrics)
         path = f"/runs/{segment(run_id)}/batch"
         if not (points or params or tags):  # nothing to write; the server still checks the run exists
@@ -164,10 +160,9 @@ class HttpTrackingStore:
 
     def heartbeat(self, run_ids: Sequence[str], *, actor: str) -> None:
         """Tell the server the process tracking ``run_ids`` is alive."""
-        if isinstance(run_ids, str) or not all(isinstance(i, str) and i for i in run_ids):
-            raise InvalidInput(f"run_ids must be a list of run id strings, got {run_ids!r}.")
-        if run_ids:
-            self.transport.request("POST", "/runs/heartbeat", json={"run_ids": list(run_ids)}, actor=actor)
+        ids = checks.run_ids(run_ids)
+        if ids:
+            self.transport.request("POST", "/runs/heartbeat", json={"run_ids": ids}, actor=actor)
 
     def _post_batch(
         self, path: str, content: bytes, actor: str, run_id: str, written: int, total: int, count: int
@@ -241,15 +236,6 @@ class HttpTrackingStore:
 
 
 # -- encoding ---------------------------------------------------------------------------------------
-
-
-def _string_dict(values: Mapping[str, Any] | None, field: str) -> dict[str, str]:
-    """Params/tags as the SQL store stores them: validated keys, values converted to strings."""
-    if not values:
-        return {}
-    if not isinstance(values, Mapping):
-        raise InvalidInput(f"{field}s must be a mapping of key to value, got {type(values).__name__}.")
-    return {check_key(k, field=field): stringify(v, field=field, key=k) for k, v in values.items()}
 
 
 def _metric_points(points: Sequence[MetricPoint]) -> list[dict[str, Any]]:

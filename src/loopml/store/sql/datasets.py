@@ -14,8 +14,8 @@ from loopml.core.ids import new_id
 from loopml.core.records import DatasetSummary, DatasetVersion
 from loopml.core.uris import check_name
 from loopml.store.sql import schema as t
+from loopml.store.sql.audit import record_audit
 from loopml.store.sql.database import Database
-from loopml.store.sql.tracking import record_audit
 
 _ATTEMPTS = 5
 

@@ -10,8 +10,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from loopml.core.clock import now_ms
 from loopml.core.records import LineageEdge
 from loopml.store.sql import schema as t
+from loopml.store.sql.audit import record_audit
 from loopml.store.sql.database import Database
-from loopml.store.sql.tracking import record_audit
 
 
 class SqlLineageStore:

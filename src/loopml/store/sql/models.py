@@ -35,9 +35,10 @@ from loopml.core.ids import is_id, new_id
 from loopml.core.records import ModelVersion, RegisteredModel
 from loopml.core.uris import check_name, parse_uri
 from loopml.core.validation import check_key, check_metric_value, stringify
+from loopml.store import checks
 from loopml.store.sql import schema as t
+from loopml.store.sql.audit import record_audit
 from loopml.store.sql.database import Database
-from loopml.store.sql.tracking import record_audit
 
 READY, ARCHIVED = "READY", "ARCHIVED"
 LATEST = "latest"
@@ -91,7 +92,7 @@ class SqlModelRegistry:
             ),
             "dataset_version": dataset_version,
             "description": description or "",
-            "tags": json.dumps(_tags(tags)),
+            "tags": json.dumps(checks.string_dict(tags, "tag")),
             "status": READY,
             "created_by": actor,
         }
@@ -123,7 +124,7 @@ class SqlModelRegistry:
         Only ``READY`` versions can carry an alias (``Conflict`` for an archived one).
         """
         _check_alias(alias)
-        _check_number(version)
+        checks.model_version_number(version)
         with self.db.write() as conn:
             model_id, _ = _lock_model(conn, name, create=False)
             row = _version_row(conn, name, model_id, version)
@@ -159,7 +160,7 @@ class SqlModelRegistry:
 
     def archive_version(self, name: str, version: int, *, actor: str) -> ModelVersion:
         """Mark a version ``ARCHIVED`` (kept, loadable by number, but no alias may point at it)."""
-        _check_number(version)
+        checks.model_version_number(version)
         with self.db.write() as conn:
             model_id, _ = _lock_model(conn, name, create=False)
             row = _version_row(conn, name, model_id, version)
@@ -171,7 +172,7 @@ class SqlModelRegistry:
 
     def delete_version(self, name: str, version: int, *, actor: str) -> None:
         """Delete a version's record (its number is never reused; the run's artifacts stay)."""
-        _check_number(version)
+        checks.model_version_number(version)
         with self.db.write() as conn:
             model_id, _ = _lock_model(conn, name, create=False)
             row = _version_row(conn, name, model_id, version)
@@ -192,7 +193,7 @@ class SqlModelRegistry:
         actor: str,
     ) -> ModelVersion:
         """Change a version's description and/or tags (merged; a ``None`` value removes a tag)."""
-        _check_number(version)
+        checks.model_version_number(version)
         with self.db.write() as conn:
             model_id, _ = _lock_model(conn, name, create=False)
             row = _version_row(conn, name, model_id, version)
@@ -232,7 +233,7 @@ class SqlModelRegistry:
         with self.db.read() as conn:
             model_id = _model_id(conn, name)
             if version is not None:
-                _check_number(version)
+                checks.model_version_number(version)
                 row = _version_row(conn, name, model_id, version)
             elif alias == LATEST:
                 row = _first(conn, _versions_query(model_id, status=READY).order_by(_v.version.desc()).limit(1))
@@ -472,23 +473,6 @@ def _check_alias(alias: str) -> None:
             f"Invalid alias {alias!r}: an alias cannot be a number (it would read like a version).",
             details=[{"field": "alias", "problem": "numeric"}],
         )
-
-
-def _check_number(version: object) -> int:
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise InvalidInput(
-            f"Invalid model version {version!r}: expected a version number (1, 2, ...).",
-            details=[{"field": "version", "problem": "not a positive integer"}],
-        )
-    return version
-
-
-def _tags(tags: dict[str, Any] | None) -> dict[str, str]:
-    if not tags:
-        return {}
-    if not isinstance(tags, dict):
-        raise InvalidInput(f"tags must be a mapping of key to value, got {type(tags).__name__}.")
-    return {check_key(k, field="tag"): stringify(v, field="tag", key=k) for k, v in tags.items()}
 
 
 def _loads(value: Any) -> Any:

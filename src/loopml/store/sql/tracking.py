@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -24,18 +23,19 @@ from loopml.core.validation import (
     check_metric_value,
     check_step,
     check_timestamp,
-    stringify,
 )
+from loopml.store import checks
 from loopml.store.base import MetricPoint
 from loopml.store.search import (
-    NUMERIC_ATTRIBUTES,
-    Comparison,
-    OrderBy,
     parse_filter,
     parse_order_by,
 )
 from loopml.store.sql import schema as t
+from loopml.store.sql.audit import audit_event, record_audit
 from loopml.store.sql.database import Database
+from loopml.store.sql.filters import order_runs, run_condition
+
+__all__ = ["MAX_SEARCH_RESULTS", "SqlTrackingStore", "record_audit"]  # record_audit: still imported from here
 
 MAX_SEARCH_RESULTS = 50_000
 
@@ -75,7 +75,7 @@ class SqlTrackingStore:
 
     def create_experiment(self, name: str, *, tags: dict[str, str] | None = None, actor: str) -> Experiment:
         check_name(name, field="experiment name")
-        tags = _string_dict(tags, "tag")
+        tags = checks.string_dict(tags, "tag")
         experiment = Experiment(new_id(), name, now_ms(), tags)
         try:
             with self.db.write() as conn:
@@ -87,7 +87,7 @@ class SqlTrackingStore:
                         t.experiment_tags.insert(),
                         [{"experiment_id": experiment.id, "key": k, "value": v} for k, v in tags.items()],
                     )
-                _audit(conn, actor, "experiment.create", "experiment", experiment.id, {"name": name})
+                record_audit(conn, actor, "experiment.create", "experiment", experiment.id, {"name": name})
         except SqlIntegrityError:
             raise Conflict(f"Experiment {name!r} already exists.") from None
         return experiment
@@ -136,7 +136,7 @@ class SqlTrackingStore:
         start_time: int | None = None,
         actor: str,
     ) -> Run:
-        tags = _string_dict(tags, "tag")
+        tags = checks.string_dict(tags, "tag")
         run_id = new_id()
         name = name or f"run-{run_id[:8]}"
         if not isinstance(name, str) or len(name) > 256:
@@ -162,7 +162,7 @@ class SqlTrackingStore:
             )
             if tags:
                 conn.execute(t.tags.insert(), [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()])
-            _audit(conn, actor, "run.create", "run", run_id, {"experiment_id": experiment_id, "name": name})
+            record_audit(conn, actor, "run.create", "run", run_id, {"experiment_id": experiment_id, "name": name})
         return Run(
             run_id, experiment_id, name, RunStatus.RUNNING, start, None, parent_run_id, actor, {}, {}, tags, start
         )
@@ -181,11 +181,7 @@ class SqlTrackingStore:
             return _resolve_run_id(conn, ref)
 
     def set_run_status(self, run_id: str, status: RunStatus, *, end_time: int | None = None, actor: str) -> None:
-        try:
-            status = RunStatus(status)
-        except ValueError:
-            valid = ", ".join(s.value for s in RunStatus)
-            raise InvalidInput(f"Invalid run status {status!r}; valid statuses are {valid}.") from None
+        status = checks.run_status(status)
         end = None if status is RunStatus.RUNNING else (end_time or now_ms())
         values: dict[str, Any] = {"status": status.value, "end_time": end}
         if status is RunStatus.RUNNING:
@@ -193,11 +189,11 @@ class SqlTrackingStore:
         with self.db.write() as conn:
             _require_run(conn, run_id)
             conn.execute(t.runs.update().where(t.runs.c.id == run_id).values(**values))
-            _audit(conn, actor, "run.set_status", "run", run_id, {"status": status.value})
+            record_audit(conn, actor, "run.set_status", "run", run_id, {"status": status.value})
 
     def heartbeat(self, run_ids: Sequence[str], *, actor: str) -> None:
         """Record that the processes tracking ``run_ids`` are alive (running runs only; one UPDATE, no audit)."""
-        ids = _run_ids(run_ids)
+        ids = checks.run_ids(run_ids)
         if not ids:
             return
         runs = t.runs.c
@@ -219,8 +215,8 @@ class SqlTrackingStore:
         tags: dict[str, str] | None = None,
         actor: str,
     ) -> None:
-        params = _string_dict(params, "param")
-        tags = _string_dict(tags, "tag")
+        params = checks.string_dict(params, "param")
+        tags = checks.string_dict(tags, "tag")
         metric_rows = _metric_rows(run_id, metrics)
         if not (metric_rows or params or tags):
             with self.db.read() as conn:  # nothing to write, but the batch still names a run
@@ -235,7 +231,7 @@ class SqlTrackingStore:
             if metric_rows:
                 conn.execute(self._metrics_insert, metric_rows)
                 conn.execute(self._latest_upsert, _latest_rows(metric_rows))
-            _audit(
+            record_audit(
                 conn,
                 actor,
                 "run.log",
@@ -288,8 +284,8 @@ class SqlTrackingStore:
         if experiment_ids is not None:
             query = query.where(t.runs.c.experiment_id.in_(list(experiment_ids)))
         for comparison in comparisons:
-            query = query.where(_condition(comparison))
-        query = _apply_order(query, ordering).limit(max_results).offset(offset)
+            query = query.where(run_condition(comparison))
+        query = order_runs(query, ordering).limit(max_results).offset(offset)
         with self.db.read() as conn:
             rows = conn.execute(query).all()
             return _hydrate(conn, rows)
@@ -308,7 +304,7 @@ class SqlTrackingStore:
             _require_run(conn, run_id)
             _refuse_path_clash(conn, run_id, [a.path for a in artifacts])
             conn.execute(upsert, rows)
-            _audit(conn, actor, "artifact.log", "run", run_id, {"paths": [a.path for a in artifacts][:100]})
+            record_audit(conn, actor, "artifact.log", "run", run_id, {"paths": [a.path for a in artifacts][:100]})
 
     def list_artifacts(self, run_id: str, prefix: str = "") -> list[ArtifactInfo]:
         a = t.run_artifacts.c
@@ -331,32 +327,7 @@ class SqlTrackingStore:
         if object_id:
             query = query.where(e.object_id == object_id)
         with self.db.read() as conn:
-            return [
-                AuditEvent(r.id, r.time, r.actor, r.action, r.object_type, r.object_id, json.loads(r.details))
-                for r in conn.execute(query)
-            ]
-
-
-def record_audit(
-    conn: Connection, actor: str, action: str, object_type: str, object_id: str, details: dict[str, Any] | None = None
-) -> None:
-    """Write one audit event inside the caller's transaction."""
-    _audit(conn, actor, action, object_type, object_id, details or {})
-
-
-def _audit(
-    conn: Connection, actor: str, action: str, object_type: str, object_id: str, details: dict[str, Any]
-) -> None:
-    conn.execute(
-        t.audit_events.insert().values(
-            time=now_ms(),
-            actor=actor or "unknown",
-            action=action,
-            object_type=object_type,
-            object_id=object_id,
-            details=json.dumps(details, default=str),
-        )
-    )
+            return [audit_event(r) for r in conn.execute(query)]
 
 
 _SHOWN_MATCHES = 5
@@ -432,23 +403,9 @@ def _clash(run_id: str, file: str, nested: str) -> Conflict:
     )
 
 
-def _run_ids(run_ids: Sequence[str]) -> list[str]:
-    if isinstance(run_ids, str) or not all(isinstance(i, str) and i for i in run_ids):
-        raise InvalidInput(f"run_ids must be a list of run id strings, got {run_ids!r}.")
-    return list(run_ids)
-
-
-def _string_dict(values: dict[str, Any] | None, field: str) -> dict[str, str]:
-    if not values:
-        return {}
-    if not isinstance(values, dict):
-        raise InvalidInput(f"{field}s must be a mapping of key to value, got {type(values).__name__}.")
-    return {check_key(k, field=field): stringify(v, field=field, key=k) for k, v in values.items()}
-
-
 def _metric_rows(run_id: str, points: Iterable[MetricPoint]) -> list[dict[str, Any]]:
     """Rows to insert. Exact float/int types in range (the buffer's points) skip the full checks."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     append_row = rows.append
     keys: set[str] = set()
     for point in points:
@@ -527,47 +484,3 @@ def _hydrate(conn: Connection, rows: Sequence[Any]) -> list[Run]:
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def _compare(column: sa.ColumnElement[Any], op: str, value: Any) -> sa.ColumnElement[bool]:
-    match op:
-        case "=":
-            return column == value
-        case "!=":
-            return column != value
-        case "<":
-            return column < value
-        case "<=":
-            return column <= value
-        case ">":
-            return column > value
-        case ">=":
-            return column >= value
-        case "LIKE":
-            return column.like(value)
-        case "ILIKE":
-            return column.ilike(value)
-    raise InvalidInput(f"Unsupported comparator {op!r}.")
-
-
-def _condition(c: Comparison) -> sa.ColumnElement[bool]:
-    if c.kind == "attribute":
-        column = t.runs.c[c.key]
-        value = int(c.value) if c.key in NUMERIC_ATTRIBUTES.values() and float(c.value).is_integer() else c.value
-        return _compare(column, c.op, value)
-    table = {"metric": t.latest_metrics, "param": t.params, "tag": t.tags}[c.kind]
-    subquery = sa.select(table.c.run_id).where(table.c.key == c.key, _compare(table.c.value, c.op, c.value))
-    return t.runs.c.id.in_(subquery)
-
-
-def _apply_order(query: sa.Select[Any], ordering: list[OrderBy]) -> sa.Select[Any]:
-    for index, term in enumerate(ordering):
-        if term.kind == "attribute":
-            column: sa.ColumnElement[Any] = t.runs.c[term.key]
-        else:
-            table = {"metric": t.latest_metrics, "param": t.params, "tag": t.tags}[term.kind]
-            alias = table.alias(f"order_{index}")
-            query = query.outerjoin(alias, sa.and_(alias.c.run_id == t.runs.c.id, alias.c.key == term.key))
-            column = alias.c.value
-        query = query.order_by((column.asc() if term.ascending else column.desc()).nulls_last())
-    return query.order_by(t.runs.c.start_time.desc(), t.runs.c.id)
