@@ -33,9 +33,9 @@ from loopml.store.pipelines import (
     jsonable,
 )
 from loopml.store.sql import schema as t
+from loopml.store.sql.audit import record_audit
 from loopml.store.sql.database import Database
 from loopml.store.sql.lookup import row_by_id_or_prefix
-from loopml.store.sql.audit import record_audit
 
 _JSON_RUN = ("params", "result")
 _JSON_STEP = ("upstream", "inputs", "outputs", "reads")
