@@ -34,10 +34,15 @@ from loopml.core.wire import (
     METRIC,
     MODEL,
     MODEL_VERSION,
+    PIPELINE_RUN,
+    PIPELINE_RUN_SUMMARY,
     RUN,
+    STEP_RUN,
     TOKEN,
 )
+from loopml.server.schemas import pipelines as pipeline_out
 from loopml.server.schemas import records as out
+from loopml.store.pipelines import RUN_STATUSES
 
 RESPONSE_MODELS: dict[RecordCodec[Any], type[BaseModel]] = {
     EXPERIMENT: out.ExperimentOut,
@@ -52,10 +57,15 @@ RESPONSE_MODELS: dict[RecordCodec[Any], type[BaseModel]] = {
     LINEAGE_EDGE: out.LineageEdgeOut,
     MODEL: out.ModelOut,
     MODEL_VERSION: out.ModelVersionOut,
+    PIPELINE_RUN: pipeline_out.PipelineRunOut,
+    PIPELINE_RUN_SUMMARY: pipeline_out.PipelineRunSummary,
+    STEP_RUN: pipeline_out.StepRunOut,
 }
 EXTRA: dict[RecordCodec[Any], dict[str, Any]] = {RUN: {"stale": False}}  # fields a route adds per request
 NARROWED: dict[tuple[RecordCodec[Any], str], st.SearchStrategy[Any]] = {
     (MODEL_VERSION, "status"): st.sampled_from(["READY", "ARCHIVED"]),
+    (PIPELINE_RUN, "status"): st.sampled_from(RUN_STATUSES),  # runs are never SKIPPED
+    (PIPELINE_RUN_SUMMARY, "status"): st.sampled_from(RUN_STATUSES),
 }
 
 TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)  # JSON strings: no lone surrogates

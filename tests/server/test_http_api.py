@@ -372,6 +372,7 @@ def test_openapi_describes_every_endpoint(http: httpx.Client, server: LiveServer
         ("/api/v1/pipelines/runs/{run_id}/steps", "get"),
         ("/api/v1/pipelines/steps", "post"),
         ("/api/v1/pipelines/steps/{step_run_id}", "patch"),
+        ("/api/v1/pipelines/steps/{step_run_id}", "get"),
         ("/api/v1/pipelines/cache/{cache_key}", "get"),
         ("/api/v1/models/{name}/versions", "get"),
         ("/api/v1/models/{name}/versions", "post"),

@@ -31,8 +31,7 @@ def test_each_entry_opens_over_a_database_and_a_transport(name: str, tmp_path: P
         db.dispose()
 
 
-# SqlPipelineStore.get_step is server-side only for now; the pipeline store's rewrite (issue 10) settles it.
-KNOWN_GAPS = {"pipelines": {"get_step"}}
+KNOWN_GAPS: dict[str, set[str]] = {}  # methods an HTTP store may lack (none today)
 
 
 def test_sql_and_http_sides_have_the_same_public_methods() -> None:

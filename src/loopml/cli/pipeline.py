@@ -16,6 +16,7 @@ from rich.text import Text
 
 from loopml.cli import output
 from loopml.core.errors import InvalidInput
+from loopml.core.records import PipelineStatus
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -291,7 +292,7 @@ def scheduler(
             output.print_json([r.to_dict() for r in results])
         else:
             _print_results(results, quiet=False)
-        if any(r.status == "FAILED" for r in results):
+        if any(r.status is PipelineStatus.FAILED for r in results):
             raise typer.Exit(output.EXIT_FAILED)
         return
     if not as_json:
@@ -397,7 +398,7 @@ def print_step(console: Console, run: PipelineRun, step: StepRun) -> None:
     elif step.miss_reason:
         cache = f"miss: {step.miss_reason}"
     else:
-        cache = "miss" if step.status.value in ("SUCCEEDED", "FAILED") else output.MISSING
+        cache = "miss" if step.status in (PipelineStatus.SUCCEEDED, PipelineStatus.FAILED) else output.MISSING
     info = Table.grid(padding=(0, 2))
     info.add_column(style="bold")
     info.add_column()

@@ -229,3 +229,92 @@ class ModelVersion:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary (with the URI)."""
         return {**asdict(self), "uri": self.uri}
+
+
+class PipelineStatus(StrEnum):
+    """Pipeline runs are ``RUNNING``, then ``SUCCEEDED`` or ``FAILED``; step runs can also be ``SKIPPED``
+    (not started because another step failed)."""
+
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    SKIPPED = "SKIPPED"
+
+    @property
+    def terminal(self) -> bool:
+        """Whether nothing follows this status (every status but ``RUNNING``)."""
+        return self is not PipelineStatus.RUNNING
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineRunRecord:
+    """A pipeline run as the pipeline store keeps it (``loopml.pipelines.PipelineRun`` adds its steps).
+
+    ``params`` and ``result`` are the user's JSON values (``result`` spells step outputs as
+    ``{"$step", "$output"}``); ``trigger`` is the dataset version a schedule ran it on, if any.
+    """
+
+    id: str
+    pipeline: str
+    params: dict[str, Any]
+    status: PipelineStatus
+    executor: str
+    start_time: int
+    end_time: int | None = None
+    error: str | None = None
+    resumed_from: str | None = None
+    result: Any = field(
+        default=None, metadata={"description": "What the pipeline returned (step outputs as {'$step', '$output'})."}
+    )
+    created_by: str = ""
+    trigger: str | None = field(
+        default=None, metadata={"description": "The dataset version a schedule ran it on, if any."}
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineRunSummary(PipelineRunRecord):
+    """A listed pipeline run with counts of its step runs: recorded, cache hits, failed."""
+
+    steps: int = field(default=0, metadata={"description": "How many step runs are recorded."})
+    cached: int = field(default=0, metadata={"description": "How many of them were cache hits."})
+    failed: int = field(default=0, metadata={"description": "How many of them failed."})
+
+
+@dataclass(frozen=True, slots=True)
+class StepRunRecord:
+    """One step of one pipeline run as the pipeline store keeps it.
+
+    ``inputs`` maps argument names to input artifact SHA-256; ``outputs`` maps output names to
+    stored artifacts (``loopml.pipelines.materialize.Artifact.to_dict()``); ``reads`` lists what
+    the step resolved that can change (``loopml.core.reads``), ``None`` when recorded before
+    reads were; ``miss_reason`` says why a cached run with the same key was not reused.
+    """
+
+    id: str
+    pipeline_run_id: str
+    name: str
+    position: int = field(metadata={"description": "Topological position in the run's DAG."})
+    status: PipelineStatus
+    upstream: list[str] = field(default_factory=list)
+    cache_key: str | None = None
+    cache_hit: bool = False
+    reused_from: str | None = None
+    attempts: int = 0
+    start_time: int | None = None
+    end_time: int | None = None
+    duration_ms: int | None = None
+    inputs: dict[str, str] = field(
+        default_factory=dict, metadata={"description": "Argument name -> input artifact SHA-256."}
+    )
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    logs: str = ""
+    error: str | None = None
+    traceback: str | None = None
+    reads: list[dict[str, Any]] | None = field(
+        default_factory=list,
+        metadata={"description": "What it resolved that can change (null: recorded before reads were)."},
+    )
+    miss_reason: str | None = field(
+        default=None, metadata={"description": "Why a cached run with its key was not reused."}
+    )

@@ -23,8 +23,11 @@ from loopml.core.records import (
     LineageEdge,
     Metric,
     ModelVersion,
+    PipelineRunRecord,
+    PipelineRunSummary,
     RegisteredModel,
     Run,
+    StepRunRecord,
     Token,
 )
 
@@ -40,6 +43,9 @@ DATASET_VERSION = RecordCodec(DatasetVersion, computed=("uri",))
 LINEAGE_EDGE = RecordCodec(LineageEdge)
 MODEL = RecordCodec(RegisteredModel)
 MODEL_VERSION = RecordCodec(ModelVersion, computed=("uri",))
+PIPELINE_RUN = RecordCodec(PipelineRunRecord)
+PIPELINE_RUN_SUMMARY = RecordCodec(PipelineRunSummary)
+STEP_RUN = RecordCodec(StepRunRecord)
 
 CODECS: tuple[RecordCodec[Any], ...] = (
     EXPERIMENT,
@@ -54,5 +60,8 @@ CODECS: tuple[RecordCodec[Any], ...] = (
     LINEAGE_EDGE,
     MODEL,
     MODEL_VERSION,
+    PIPELINE_RUN,
+    PIPELINE_RUN_SUMMARY,
+    STEP_RUN,
 )
 """Every record codec (the round-trip and schema tests walk them)."""

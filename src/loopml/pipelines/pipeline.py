@@ -30,6 +30,7 @@ from loopml.pipelines.graph import Graph, GraphBuilder
 from loopml.pipelines.progress import step_progress
 from loopml.pipelines.records import PipelineRun, get_run
 from loopml.pipelines.step import BUILDING
+from loopml.store.base import PipelineStore
 
 RESERVED = ("executor", "max_workers", "cache", "resume", "params")
 
@@ -156,17 +157,17 @@ class Pipeline:
             run_id = runner.run()
         return get_run(run_id).trusting(runner.produced, everything=trust, types=extra_types)
 
-    def _previous(self, store: Any, resume: str, given: dict[str, Any]) -> dict[str, Any]:
-        row = store.get_run(resume)
-        if row["pipeline"] != self.name:
-            raise InvalidInput(f"Run {resume!r} is a run of pipeline {row['pipeline']!r}, not {self.name!r}.")
-        changed = sorted(k for k, v in given.items() if _canonical(row["params"].get(k)) != _canonical(v))
+    def _previous(self, store: PipelineStore, resume: str, given: dict[str, Any]) -> dict[str, Any]:
+        run = store.get_run(resume)
+        if run.pipeline != self.name:
+            raise InvalidInput(f"Run {resume!r} is a run of pipeline {run.pipeline!r}, not {self.name!r}.")
+        changed = sorted(k for k, v in given.items() if _canonical(run.params.get(k)) != _canonical(v))
         if changed:
             raise InvalidInput(
                 f"Cannot resume run {resume!r} with different parameters {changed}: resume reuses that run's "
                 "outputs. Start a new run instead (the cache still skips unchanged steps)."
             )
-        return {**row, "steps": store.list_steps(row["id"])}
+        return {"id": run.id, "params": run.params, "steps": store.list_steps(run.id)}
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if BUILDING.get() is None:

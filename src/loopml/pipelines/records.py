@@ -3,59 +3,40 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field, replace
-from enum import StrEnum
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from loopml.core.errors import InvalidInput, NotFound
+from loopml.core.records import PipelineRunRecord, PipelineRunSummary, PipelineStatus, StepRunRecord
 from loopml.core.trust import parse_type_names
+from loopml.core.wire import PIPELINE_RUN_SUMMARY
 from loopml.pipelines import materialize
 from loopml.pipelines.step import StepOutput
+from loopml.store.pipelines import check_limit
 from loopml.tracking.session import get_session
 
+_STEP_FIELDS = tuple(f.name for f in fields(StepRunRecord))
 
-class Status(StrEnum):
-    """Pipeline runs are ``RUNNING``, then ``SUCCEEDED`` or ``FAILED``; steps can also be ``SKIPPED``
-    (not started because another step failed)."""
 
-    RUNNING = "RUNNING"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-    SKIPPED = "SKIPPED"
+Status = PipelineStatus
+"""The statuses of pipeline and step runs (:class:`loopml.core.records.PipelineStatus`)."""
 
 
 @dataclass(frozen=True)
-class StepRun:
-    """One step of one pipeline run: status, cache use, attempts, timing, artifacts, logs, error."""
+class StepRun(StepRunRecord):
+    """One step of one pipeline run: status, cache use, attempts, timing, artifacts, logs, error.
 
-    id: str
-    pipeline_run_id: str
-    name: str
-    position: int
-    upstream: list[str]
-    status: Status
-    cache_key: str | None
-    cache_hit: bool
-    reused_from: str | None
-    attempts: int
-    start_time: int | None
-    end_time: int | None
-    duration_ms: int | None
-    inputs: dict[str, str]
-    outputs: dict[str, dict[str, Any]]
-    logs: str
-    error: str | None
-    traceback: str | None
+    The store's :class:`~loopml.core.records.StepRunRecord` plus loading its outputs and finding
+    the tracking runs it started; ``reads`` is ``[]`` when the run was recorded before reads were.
+    """
+
     reads: list[dict[str, Any]] = field(default_factory=list)
-    """What it resolved that can change: datasets ``@latest``, model aliases, files (``loopml.core.reads``)."""
-    miss_reason: str | None = None
-    """Why a cached run with the same key was not reused (what it read changed), else ``None``."""
+    """What it resolved that can change (``loopml.core.reads``); ``[]`` when recorded before reads were."""
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> StepRun:
-        known = {k: v for k, v in row.items() if k in cls.__dataclass_fields__}
-        return cls(**{**known, "status": Status(row["status"]), "cache_hit": bool(row["cache_hit"]),
-                      "reads": row.get("reads") or []})  # fmt: skip
+    def from_record(cls, record: StepRunRecord) -> StepRun:
+        values = {name: getattr(record, name) for name in _STEP_FIELDS}
+        return cls(**{**values, "reads": record.reads or []})
 
     def load(
         self, output: str | None = None, *, trust: bool = False, trusted_types: Iterable[str] | None = None
@@ -105,7 +86,7 @@ class PipelineRun:
     id: str
     pipeline: str
     params: dict[str, Any]
-    status: Status
+    status: PipelineStatus
     executor: str
     start_time: int
     end_time: int | None
@@ -122,16 +103,14 @@ class PipelineRun:
     """Extra skops types the run that returned this object was given (``run(trusted_types=...)``)."""
 
     @classmethod
-    def from_rows(cls, row: dict[str, Any], steps: list[dict[str, Any]]) -> PipelineRun:
-        skip = ("steps", "result_spec", "status", "trigger", "trusted_outputs", "trusted_types")
-        fields = {k: row[k] for k in cls.__dataclass_fields__ if k not in skip}
+    def from_records(cls, run: PipelineRunRecord, steps: list[StepRunRecord]) -> PipelineRun:
+        """A run as the store returned it, with its step runs."""
         return cls(
-            **fields,
-            status=Status(row["status"]),
-            steps=[StepRun.from_row(s) for s in steps],
-            result_spec=row.get("result"),
-            trigger=row.get("trigger"),
-        )
+            id=run.id, pipeline=run.pipeline, params=run.params, status=run.status, executor=run.executor,
+            start_time=run.start_time, end_time=run.end_time, error=run.error, resumed_from=run.resumed_from,
+            created_by=run.created_by, steps=[StepRun.from_record(s) for s in steps], result_spec=run.result,
+            trigger=run.trigger,
+        )  # fmt: skip
 
     @property
     def duration_ms(self) -> int | None:
@@ -165,7 +144,7 @@ class PipelineRun:
     @property
     def result(self) -> Any:
         """What the pipeline function returned, with each step output loaded (``None`` until it succeeded)."""
-        if self.status != Status.SUCCEEDED:
+        if self.status is not PipelineStatus.SUCCEEDED:
             return None
         return _decode_result(self.result_spec, self)
 
@@ -181,15 +160,18 @@ class PipelineRun:
 def get_run(run_id: str) -> PipelineRun:
     """A pipeline run by id (or a unique prefix of it), with its steps."""
     store = get_session().pipelines
-    row = store.get_run(run_id)
-    return PipelineRun.from_rows(row, store.list_steps(row["id"]))
+    run = store.get_run(run_id)
+    return PipelineRun.from_records(run, store.list_steps(run.id))
 
 
 def list_runs(pipeline: str | None = None, *, limit: int = 50) -> list[dict[str, Any]]:
-    """Recent pipeline runs, newest first, with step counts (``steps``, ``cached``, ``failed``)."""
-    if limit < 1:
-        raise InvalidInput(f"Invalid limit={limit}: use a number >= 1.")
-    return get_session().pipelines.list_runs(pipeline=pipeline, limit=limit)
+    """Recent pipeline runs, newest first, with step counts (``steps``, ``cached``, ``failed``).
+
+    Each run is the JSON form of :class:`~loopml.core.records.PipelineRunSummary` (what
+    ``loopml pipeline list --json`` prints).
+    """
+    runs: list[PipelineRunSummary] = get_session().pipelines.list_runs(pipeline=pipeline, limit=check_limit(limit))
+    return PIPELINE_RUN_SUMMARY.encode_many(runs)
 
 
 def encode_result(value: Any) -> Any:

@@ -29,6 +29,7 @@ from loopml.core import reads
 from loopml.core.clock import now_ms
 from loopml.core.errors import InvalidInput
 from loopml.core.ids import new_id
+from loopml.core.records import PipelineRunRecord, PipelineStatus, StepRunRecord
 from loopml.pipelines import materialize, validity
 from loopml.pipelines.cache import ArtifactRef, cache_key, hook_value
 from loopml.pipelines.capture import truncate
@@ -38,7 +39,7 @@ from loopml.pipelines.graph import Graph, Node, collect_handles, map_handles
 from loopml.pipelines.materialize import Artifact, Unserializable
 from loopml.pipelines.progress import RunListener
 from loopml.pipelines.ray_executor import Input, run_attempt
-from loopml.pipelines.records import Status, encode_result
+from loopml.pipelines.records import encode_result
 from loopml.pipelines.step import StepOutput
 from loopml.tracking.session import Session
 
@@ -81,9 +82,9 @@ class Runner:
         self.resume = resume
         self.listener = listener
         self.pins = dict(pins or {})
-        self.reusable: dict[str, dict[str, Any]] = {}
+        self.reusable: dict[str, StepRunRecord] = {}
         if resume is not None:
-            self.reusable = {s["name"]: s for s in resume["steps"] if s["status"] == Status.SUCCEEDED}
+            self.reusable = {s.name: s for s in resume["steps"] if s.status is PipelineStatus.SUCCEEDED}
         self.outputs: dict[str, dict[str, Artifact]] = {}
         self.trust = trust
         self.trusted_types = trusted_types
@@ -94,33 +95,37 @@ class Runner:
     def run(self) -> str:
         actor = self.session.actor
         self.store.create_run(
-            {
-                "id": self.run_id,
-                "pipeline": self.graph.pipeline,
-                "params": self.params,
-                "status": Status.RUNNING.value,
-                "executor": self.executor.name,
-                "start_time": now_ms(),
-                "resumed_from": None if self.resume is None else self.resume["id"],
-                "trigger": reads.describe_pins(self.pins),
-                "created_by": actor,
-            },
+            PipelineRunRecord(
+                id=self.run_id,
+                pipeline=self.graph.pipeline,
+                params=self.params,
+                status=PipelineStatus.RUNNING,
+                executor=self.executor.name,
+                start_time=now_ms(),
+                resumed_from=None if self.resume is None else self.resume["id"],
+                trigger=reads.describe_pins(self.pins),
+                created_by=actor,
+            ),
             actor=actor,
         )
         try:
             failure = self._schedule()
         except BaseException as exc:  # interrupted, or the store failed: the run must not stay RUNNING
             self.store.finish_run(
-                self.run_id, status=Status.FAILED, end_time=now_ms(), error=f"{type(exc).__name__}: {exc}", actor=actor
+                self.run_id,
+                status=PipelineStatus.FAILED,
+                end_time=now_ms(),
+                error=f"{type(exc).__name__}: {exc}",
+                actor=actor,
             )
             raise
         if failure is None:
             result = encode_result(self.graph.result)
-            self.store.finish_run(self.run_id, status=Status.SUCCEEDED, end_time=now_ms(), error=None,
+            self.store.finish_run(self.run_id, status=PipelineStatus.SUCCEEDED, end_time=now_ms(), error=None,
                                   result=result, actor=actor)  # fmt: skip
             return self.run_id
         message = f"step {failure.node.name!r} failed: {failure.error}"
-        self.store.finish_run(self.run_id, status=Status.FAILED, end_time=now_ms(), error=message, actor=actor)
+        self.store.finish_run(self.run_id, status=PipelineStatus.FAILED, end_time=now_ms(), error=message, actor=actor)
         short = self.run_id[:8]
         cause = (failure.error or "").rstrip(".")
         raise StepFailed(
@@ -166,7 +171,7 @@ class Runner:
         if failure is not None:
             for node in self.graph.nodes:
                 if node.name not in finished:
-                    self.store.insert_step(self._row(node, Status.SKIPPED, {}), actor=self.session.actor)
+                    self.store.insert_step(self._row(node, PipelineStatus.SKIPPED, {}), actor=self.session.actor)
         return failure
 
     def _slots(self, node: Node) -> int:
@@ -190,9 +195,9 @@ class Runner:
         previous = self.reusable.get(node.name)
         notes: list[str] = []
         if previous is not None:
-            outputs = {k: Artifact.from_dict(v) for k, v in previous["outputs"].items()}
+            outputs = {k: Artifact.from_dict(v) for k, v in previous.outputs.items()}
             if self._all_stored(outputs) and self._may_reuse(outputs, "resumed", notes):
-                return self._reuse(node, inputs, outputs, previous, cache_hit=False, reads=previous.get("reads"))
+                return self._reuse(node, inputs, outputs, previous, cache_hit=False, reads=previous.reads)
         try:
             key_args = {
                 k: map_handles(v, lambda h: ArtifactRef(self._artifact(h).sha256)) for k, v in node.arguments.items()
@@ -209,12 +214,12 @@ class Runner:
         paths = validity.parameter_paths(node.arguments)
         checked: dict[str, dict[str, Any]] = {}
         miss_reason: str | None = None
-        if self.cache and step.cache:
+        if self.cache and step.cache and key is not None:
             hit = self.store.find_cached(key)
             if hit is not None:
-                outputs = {k: Artifact.from_dict(v) for k, v in hit["outputs"].items()}
+                outputs = {k: Artifact.from_dict(v) for k, v in hit.outputs.items()}
                 if self._all_stored(outputs) and self._may_reuse(outputs, "cached", notes):
-                    reasons, current = validity.check(hit.get("reads"), paths, self.session, self.pins)
+                    reasons, current = validity.check(hit.reads, paths, self.session, self.pins)
                     if not reasons:
                         return self._reuse(node, inputs, outputs, hit, cache_hit=True, key=key, reads=current)
                     miss_reason = "; ".join(reasons)
@@ -224,7 +229,7 @@ class Runner:
         step_run_id = new_id()
         started = now_ms()
         row = self._row(
-            node, Status.RUNNING, inputs, id=step_run_id, cache_key=key, start_time=started, reads=param_reads,
+            node, PipelineStatus.RUNNING, inputs, id=step_run_id, cache_key=key, start_time=started, reads=param_reads,
             miss_reason=miss_reason,
         )  # fmt: skip
         self.store.insert_step(row, actor=actor)
@@ -249,10 +254,10 @@ class Runner:
             if attempt <= step.retries and step.retry_delay:
                 time.sleep(step.retry_delay)
         ended = now_ms()
-        status = Status.SUCCEEDED if outcome.ok else Status.FAILED
+        status = PipelineStatus.SUCCEEDED if outcome.ok else PipelineStatus.FAILED
         changes = {
             "name": node.name,
-            "status": status.value,
+            "status": status,
             "attempts": attempts,
             "end_time": ended,
             "duration_ms": int((time.perf_counter() - clock) * 1000),
@@ -291,7 +296,7 @@ class Runner:
         node: Node,
         inputs: dict[str, str],
         outputs: dict[str, Artifact],
-        source: dict[str, Any],
+        source: StepRunRecord,
         *,
         cache_hit: bool,
         key: str | None = None,
@@ -299,17 +304,17 @@ class Runner:
     ) -> _Result:
         now = now_ms()
         row = self._row(
-            node, Status.SUCCEEDED, inputs, cache_key=key or source["cache_key"], cache_hit=cache_hit,
-            reused_from=source.get("reused_from") or source["id"], start_time=now, end_time=now, duration_ms=0,
+            node, PipelineStatus.SUCCEEDED, inputs, cache_key=key or source.cache_key, cache_hit=cache_hit,
+            reused_from=source.reused_from or source.id, start_time=now, end_time=now, duration_ms=0,
             outputs={k: a.to_dict() for k, a in outputs.items()}, reads=reads,
         )  # fmt: skip
         self.store.insert_step(row, actor=self.session.actor)
-        self._lineage(row["id"], inputs, outputs)
+        self._lineage(row.id, inputs, outputs)
         return _Result(node, True, outputs, cache_hit=cache_hit)
 
     def _fail_early(self, node: Node, inputs: dict[str, str], error: str) -> _Result:
         now = now_ms()
-        row = self._row(node, Status.FAILED, inputs, start_time=now, end_time=now, duration_ms=0, error=error)
+        row = self._row(node, PipelineStatus.FAILED, inputs, start_time=now, end_time=now, duration_ms=0, error=error)
         self.store.insert_step(row, actor=self.session.actor)
         return _Result(node, False, error=error)
 
@@ -365,28 +370,9 @@ class Runner:
         for sha in dict.fromkeys(a.sha256 for a in outputs.values()):
             lineage.add_edge(("step_run", step_run_id), ("artifact", sha), relation="output", actor=actor)
 
-    def _row(self, node: Node, status: Status, inputs: dict[str, str], **values: Any) -> dict[str, Any]:
-        row = {
-            "id": new_id(),
-            "pipeline_run_id": self.run_id,
-            "name": node.name,
-            "position": node.position,
-            "upstream": list(node.upstream),
-            "status": status.value,
-            "cache_key": None,
-            "cache_hit": False,
-            "reused_from": None,
-            "attempts": 0,
-            "start_time": None,
-            "end_time": None,
-            "duration_ms": None,
-            "inputs": inputs,
-            "outputs": {},
-            "logs": "",
-            "error": None,
-            "traceback": None,
-            "reads": [],
-            "miss_reason": None,
-        }
-        row.update(values)
-        return row
+    def _row(self, node: Node, status: PipelineStatus, inputs: dict[str, str], **values: Any) -> StepRunRecord:
+        values.setdefault("id", new_id())
+        return StepRunRecord(
+            pipeline_run_id=self.run_id, name=node.name, position=node.position, status=status,
+            upstream=list(node.upstream), inputs=inputs, **values,
+        )  # fmt: skip

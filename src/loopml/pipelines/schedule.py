@@ -26,6 +26,7 @@ from loopml.core.clock import now_ms
 from loopml.core.errors import InvalidInput
 from loopml.core.ids import new_id
 from loopml.core.reads import describe_pins, pinned
+from loopml.core.records import PipelineStatus
 from loopml.pipelines.executors import check_executor
 from loopml.pipelines.loader import check_target, load_pipeline
 from loopml.store.sql.schedules import SqlScheduleStore
@@ -49,7 +50,7 @@ class ScheduleResult:
     schedule_id: str
     target: str
     reasons: tuple[str, ...]
-    status: str
+    status: PipelineStatus
     run_id: str | None
     error: str | None
     started_at: int
@@ -59,6 +60,7 @@ class ScheduleResult:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["reasons"] = list(self.reasons)
+        data["status"] = self.status.value
         return data
 
 
@@ -237,7 +239,7 @@ def run_due(now: Now = None) -> list[ScheduleResult]:
             {
                 "last_run_at": at,
                 "last_run_id": None,
-                "last_status": "RUNNING",
+                "last_status": PipelineStatus.RUNNING.value,
                 "last_error": None,
                 "next_run_at": None if not schedule["cron"] else next_cron_time(schedule["cron"], at),
                 "last_dataset_version": (
@@ -252,7 +254,8 @@ def run_due(now: Now = None) -> list[ScheduleResult]:
             pins = {schedule["on_dataset"]: item.dataset_version}
         result = _run_one(schedule, item.reasons, at, pins)
         store.record(
-            schedule["id"], {"last_run_id": result.run_id, "last_status": result.status, "last_error": result.error}
+            schedule["id"],
+            {"last_run_id": result.run_id, "last_status": result.status.value, "last_error": result.error},
         )
         results.append(result)
     return results
@@ -271,7 +274,7 @@ def _run_one(schedule: dict[str, Any], reasons: tuple[str, ...], at: int, pins: 
         run_id, error = exc.run_id, str(exc)
     except Exception as exc:  # a broken target must not stop the other schedules
         error = f"{type(exc).__name__}: {exc}"
-    status = "FAILED" if error else "SUCCEEDED"
+    status = PipelineStatus.FAILED if error else PipelineStatus.SUCCEEDED
     trigger = describe_pins(pins)
     return ScheduleResult(schedule["id"], schedule["target"], reasons, status, run_id, error, at, trigger)
 

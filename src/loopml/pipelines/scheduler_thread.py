@@ -15,6 +15,7 @@ import logging
 import threading
 
 from loopml.core.errors import InvalidInput
+from loopml.core.records import PipelineStatus
 from loopml.pipelines.schedule import ScheduleResult, run_due
 
 logger = logging.getLogger("loopml.scheduler")
@@ -56,7 +57,7 @@ class BackgroundScheduler:
 
 def _log(result: ScheduleResult) -> None:
     reasons = "+".join(result.reasons) + (f" {result.trigger}" if result.trigger else "")
-    if result.status == "SUCCEEDED":
+    if result.status is PipelineStatus.SUCCEEDED:
         logger.info("schedule %s (%s, %s): run %s succeeded", result.schedule_id[:8], result.target, reasons,
                     result.run_id)  # fmt: skip
     else:

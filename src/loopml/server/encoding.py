@@ -1,4 +1,4 @@
-"""JSON out: the orjson response classes (and, until pipeline runs are records, their rows' wire form).
+"""JSON out: the orjson response classes.
 
 Handlers return :class:`JSONResponse` objects built from ``codec.encode(record)``
 (:mod:`loopml.core.wire`), so FastAPI skips its generic (and slow) ``jsonable_encoder`` walk; the
@@ -37,34 +37,6 @@ class AnyJSONResponse(JSONResponse):
             return orjson.dumps(content)
         except TypeError:
             return json.dumps(_finite(content), default=str).encode()
-
-
-_RUN_KEYS = (
-    "id", "pipeline", "params", "status", "executor", "start_time", "end_time", "error", "resumed_from", "result",
-    "created_by", "trigger",
-)  # fmt: skip
-_STEP_KEYS = (
-    "id", "pipeline_run_id", "name", "position", "upstream", "status", "cache_key", "cache_hit", "reused_from",
-    "attempts", "start_time", "end_time", "duration_ms", "inputs", "outputs", "logs", "error", "traceback",
-    "miss_reason",
-)  # fmt: skip
-
-
-def pipeline_run_json(row: dict[str, Any]) -> dict[str, Any]:
-    """A pipeline run row (with ``steps``/``cached``/``failed`` when listed), keys as plain strings."""
-    data = {key: row[key] for key in _RUN_KEYS}
-    for key in ("steps", "cached", "failed"):
-        if key in row:
-            data[key] = row[key]
-    return data
-
-
-def step_run_json(row: dict[str, Any]) -> dict[str, Any]:
-    """A step run row, keys as plain strings and ``cache_hit`` a boolean."""
-    data = {key: row[key] for key in _STEP_KEYS}
-    data["cache_hit"] = bool(data["cache_hit"])
-    data["reads"] = row.get("reads")  # None: stored before steps' reads were recorded
-    return data
 
 
 def _finite(value: Any) -> Any:

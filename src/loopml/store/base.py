@@ -6,7 +6,7 @@ Records in, records out; the SDK, the server and the CLI sit on top of it. Every
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from loopml.core.records import (
@@ -18,9 +18,13 @@ from loopml.core.records import (
     LineageEdge,
     Metric,
     ModelVersion,
+    PipelineRunRecord,
+    PipelineRunSummary,
+    PipelineStatus,
     RegisteredModel,
     Run,
     RunStatus,
+    StepRunRecord,
 )
 
 MetricPoint = tuple[str, float, int, int]
@@ -249,4 +253,61 @@ class ModelRegistry(Protocol):
         actor: str,
     ) -> ModelVersion:
         """Change the description and/or merge tags (a ``None`` value removes a tag)."""
+        ...
+
+
+@runtime_checkable
+class PipelineStore(Protocol):
+    """Pipeline runs and their step runs, and the step cache lookup (``loopml.pipelines`` on top).
+
+    Records in, records out (:class:`~loopml.core.records.PipelineRunRecord`,
+    :class:`~loopml.core.records.StepRunRecord`); arguments are checked by
+    :mod:`loopml.store.pipelines` in every implementation. Starting and finishing a run, and a step
+    run reaching a terminal status, are audited with ``actor``. A duplicate key (run id, step run
+    id, or a step name already used in the run) is ``Conflict``; an unknown id is ``NotFound``.
+    """
+
+    def create_run(self, run: PipelineRunRecord, *, actor: str) -> None:
+        """Record a pipeline run (``RUNNING``, ``SUCCEEDED`` or ``FAILED``)."""
+        ...
+
+    def finish_run(
+        self,
+        run_id: str,
+        *,
+        status: PipelineStatus,
+        end_time: int,
+        error: str | None = None,
+        result: Any = None,
+        actor: str,
+    ) -> None:
+        """End a run ``SUCCEEDED`` or ``FAILED``; ``result`` is JSON-able (what the pipeline returned)."""
+        ...
+
+    def insert_step(self, step: StepRunRecord, *, actor: str) -> None:
+        """Record a step run of a recorded pipeline run."""
+        ...
+
+    def update_step(self, step_run_id: str, changes: Mapping[str, Any], *, actor: str) -> None:
+        """Change some fields of a step run (``loopml.store.pipelines.STEP_CHANGES``)."""
+        ...
+
+    def find_cached(self, cache_key: str) -> StepRunRecord | None:
+        """The newest ``SUCCEEDED`` step run with this cache key, if any (``None`` for a malformed key)."""
+        ...
+
+    def get_run(self, run_id: str) -> PipelineRunRecord:
+        """A pipeline run by id or unique prefix (4+ hex characters)."""
+        ...
+
+    def list_runs(self, *, pipeline: str | None = None, limit: int = 50) -> list[PipelineRunSummary]:
+        """Newest runs first (ties by id), optionally of one pipeline, with step counts."""
+        ...
+
+    def get_step(self, step_run_id: str) -> StepRunRecord:
+        """A step run by full id."""
+        ...
+
+    def list_steps(self, pipeline_run_id: str) -> list[StepRunRecord]:
+        """A run's step runs in topological order (``position``)."""
         ...

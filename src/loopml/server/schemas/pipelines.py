@@ -1,13 +1,21 @@
-"""Request and response bodies of the pipeline endpoints."""
+"""Request and response bodies of the pipeline endpoints.
+
+Requests are validated here for shape; the responses are derived from the record codecs
+(:func:`~loopml.server.schemas.records.response_model`), as the routes send them.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal, NotRequired
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import AfterValidator, ConfigDict, Field, StrictBool, StrictInt, StrictStr, WithJsonSchema
 from typing_extensions import TypedDict  # pydantic needs this one, not typing's, before Python 3.12
 
+from loopml.core.records import PipelineStatus
+from loopml.core.wire import PIPELINE_RUN, PIPELINE_RUN_SUMMARY, STEP_RUN
 from loopml.server.schemas.common import RequestBody as _Request
+from loopml.server.schemas.records import list_model, response_model
+from loopml.store.pipelines import FINAL_RUN_STATUSES, RUN_STATUSES
 
 
 def _no_nul(value: str) -> str:
@@ -21,9 +29,23 @@ def _nul_to_replacement(value: str | None) -> str | None:
     return value if value is None or "\x00" not in value else value.replace("\x00", "\ufffd")
 
 
-# Pipelines: the statuses of ``loopml.pipelines.Status`` (a test pins them), ids from ``new_id()``.
-PipelineStatus = Literal["RUNNING", "SUCCEEDED", "FAILED"]
-StepStatus = Literal["RUNNING", "SUCCEEDED", "FAILED", "SKIPPED"]
+def _among(allowed: tuple[PipelineStatus, ...]) -> tuple[AfterValidator, WithJsonSchema]:
+    """Validation and JSON schema of a :class:`PipelineStatus` limited to ``allowed``."""
+    names = [status.value for status in allowed]
+
+    def check(value: PipelineStatus) -> PipelineStatus:
+        if value not in allowed:
+            raise ValueError(f"expected one of {names}")
+        return value
+
+    return AfterValidator(check), WithJsonSchema({"type": "string", "enum": names})
+
+
+# Statuses: ``loopml.core.records.PipelineStatus`` (runs are never SKIPPED); ids from ``new_id()``.
+_RUN_CHECK, _RUN_SCHEMA = _among(RUN_STATUSES)
+_FINAL_CHECK, _FINAL_SCHEMA = _among(FINAL_RUN_STATUSES)
+PipelineRunStatus = Annotated[PipelineStatus, _RUN_CHECK, _RUN_SCHEMA]
+FinalRunStatus = Annotated[PipelineStatus, _FINAL_CHECK, _FINAL_SCHEMA]
 PipelineExecutor = Literal["local", "process", "ray"]
 HexId = Annotated[StrictStr, Field(pattern=r"^[0-9a-f]{32}$", description="32 lowercase hex characters.")]
 Sha256 = Annotated[StrictStr, Field(pattern=r"^[0-9a-f]{64}$", description="64 lowercase hex characters.")]
@@ -67,7 +89,7 @@ class PipelineRunCreate(_Request):
     id: HexId
     pipeline: PipelineName
     params: dict[str, Any] = Field(default_factory=dict, description="The run's parameters (any JSON values).")
-    status: PipelineStatus = "RUNNING"
+    status: PipelineRunStatus = PipelineStatus.RUNNING
     executor: PipelineExecutor = "local"
     start_time: Millis
     resumed_from: HexId | None = None
@@ -77,7 +99,7 @@ class PipelineRunCreate(_Request):
 class PipelineRunFinish(_Request):
     """``POST /pipelines/runs/{run_id}/finish``: the run ends ``SUCCEEDED`` or ``FAILED``."""
 
-    status: Literal["SUCCEEDED", "FAILED"]
+    status: FinalRunStatus
     end_time: Millis
     error: Text | None = None
     result: Any = Field(default=None, description="What the pipeline returned, as JSON.")
@@ -91,7 +113,7 @@ class StepRunCreate(_Request):
     name: PipelineName
     position: Count = Field(description="Topological position in the run's DAG.")
     upstream: list[PipelineName] = Field(default_factory=list)
-    status: StepStatus
+    status: PipelineStatus
     cache_key: Sha256 | None = None
     cache_hit: StrictBool = False
     reused_from: HexId | None = None
@@ -122,7 +144,7 @@ class StepRunUpdate(TypedDict, total=False):
     name: PipelineName
     position: Count
     upstream: list[PipelineName]
-    status: StepStatus
+    status: PipelineStatus
     cache_key: Sha256 | None
     cache_hit: StrictBool
     reused_from: HexId | None
@@ -139,55 +161,10 @@ class StepRunUpdate(TypedDict, total=False):
     miss_reason: Text | None
 
 
-class PipelineRunOut(BaseModel):
-    id: str
-    pipeline: str
-    params: dict[str, Any]
-    status: PipelineStatus
-    executor: str
-    start_time: int
-    end_time: int | None
-    error: str | None
-    resumed_from: str | None
-    result: Any = Field(description="What the pipeline returned (step outputs as {'$step', '$output'}).")
-    created_by: str
-    trigger: str | None = Field(default=None, description="The dataset version a schedule ran it on, if any.")
-
-
-class PipelineRunSummary(PipelineRunOut):
-    steps: int = Field(description="How many step runs are recorded.")
-    cached: int = Field(description="How many of them were cache hits.")
-    failed: int = Field(description="How many of them failed.")
-
-
-class PipelineRunList(BaseModel):
-    runs: list[PipelineRunSummary]
-
-
-class StepRunOut(BaseModel):
-    id: str
-    pipeline_run_id: str
-    name: str
-    position: int
-    upstream: list[str]
-    status: StepStatus
-    cache_key: str | None
-    cache_hit: bool
-    reused_from: str | None
-    attempts: int
-    start_time: int | None
-    end_time: int | None
-    duration_ms: int | None
-    inputs: dict[str, str]
-    outputs: dict[str, dict[str, Any]]
-    logs: str
-    error: str | None
-    traceback: str | None
-    reads: list[dict[str, Any]] | None = Field(
-        default=None, description="What it resolved that can change (null: recorded before reads were)."
-    )
-    miss_reason: str | None = Field(default=None, description="Why a cached run with its key was not reused.")
-
-
-class StepRunList(BaseModel):
-    steps: list[StepRunOut]
+PipelineRunOut = response_model(PIPELINE_RUN, overrides={"status": PipelineRunStatus}, name="PipelineRunOut")
+PipelineRunSummary = response_model(
+    PIPELINE_RUN_SUMMARY, overrides={"status": PipelineRunStatus}, name="PipelineRunSummary"
+)
+PipelineRunList = list_model("PipelineRunList", "runs", PipelineRunSummary, "Newest first.")
+StepRunOut = response_model(STEP_RUN, name="StepRunOut")
+StepRunList = list_model("StepRunList", "steps", StepRunOut, "In topological order.")
