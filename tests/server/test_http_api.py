@@ -10,7 +10,7 @@ import httpx
 import pytest
 from tests.server.conftest import LiveServer
 
-from loopml import __version__
+from loopml.core.version import __version__
 from loopml.server import schemas
 
 

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Protocol
 
+from loopml.core.hashing import ByteStream
 from loopml.core.records import Blob
 
-__all__ = ["Blob", "BlobStore"]
+__all__ = ["Blob", "BlobStore", "ByteStream"]
 
 
 class BlobStore(Protocol):
     """Stores immutable bytes under their SHA-256. Writes are atomic; reads verify the hash."""
 
-    def put_stream(self, stream: BinaryIO) -> Blob:
+    def put_stream(self, stream: ByteStream) -> Blob:
         """Store everything left in ``stream``."""
         ...
 

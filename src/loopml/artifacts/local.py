@@ -17,9 +17,8 @@ import socket
 import tempfile
 import time
 from pathlib import Path
-from typing import BinaryIO
 
-from loopml.artifacts.base import Blob
+from loopml.artifacts.base import Blob, ByteStream
 from loopml.core.errors import IntegrityError, InvalidInput, NotFound
 from loopml.core.hashing import CHUNK_SIZE, is_sha256
 
@@ -48,7 +47,7 @@ class LocalBlobStore:
             raise InvalidInput(f"Invalid sha256 {sha256!r}: expected 64 lowercase hex characters.")
         return self.root / "sha256" / sha256[:2] / sha256
 
-    def put_stream(self, stream: BinaryIO) -> Blob:
+    def put_stream(self, stream: ByteStream) -> Blob:
         digest = hashlib.sha256()
         size = 0
         fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix=f"{os.getpid()}@{self._host}.")

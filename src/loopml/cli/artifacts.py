@@ -7,7 +7,7 @@ run's artifacts with ``loopml runs artifacts RUN`` and fetch them by their ``run
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.text import Text
@@ -68,7 +68,7 @@ def download(
     if blocked:
         raise Conflict(f"Cannot write below {blocked[0]!r}: it is a file; choose another --output.")
     lm.download_artifacts(run.id, path, out)
-    written = [
+    written: list[dict[str, Any]] = [
         {"path": info.path, "file": str(target), "size": info.size, "sha256": info.sha256} for info, target in targets
     ]
     if as_json:

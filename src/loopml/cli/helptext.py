@@ -9,7 +9,7 @@ sets one, the readable type name otherwise, and no type for flags.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from typer.core import TyperArgument, TyperOption
@@ -32,6 +32,9 @@ TYPE_NAMES = {
 }
 """Python type labels as Typer writes them -> the names help shows."""
 
+if TYPE_CHECKING:  # Typer vendors click as typer._click; the overridden methods take its Context
+    from typer._click.core import Context as ClickContext
+
 
 def readable_type(label: str) -> str:
     """``<str>`` -> ``TEXT``, ``<list[int]>`` -> ``INTEGER``, ``<a|b>`` -> ``[a|b]``."""
@@ -46,7 +49,7 @@ def readable_type(label: str) -> str:
 class ReadableOption(TyperOption):
     """An option whose help shows its metavar or readable type, and nothing for a flag."""
 
-    def display_type_rich(self, ctx: typer.Context) -> str | None:
+    def display_type_rich(self, ctx: ClickContext) -> str | None:
         if self.metavar is not None:
             return self.metavar
         if self.is_flag or self.count:
@@ -57,7 +60,7 @@ class ReadableOption(TyperOption):
 class ReadableArgument(TyperArgument):
     """An argument whose help shows a readable type next to its name (Typer ignores ``metavar`` there)."""
 
-    def display_type_rich(self, ctx: typer.Context) -> str | None:
+    def display_type_rich(self, ctx: ClickContext) -> str | None:
         return readable_type(self.display_type(ctx)) + ("..." if self.nargs != 1 else "")
 
 

@@ -8,7 +8,7 @@ unknown object, conflict) or 1 (anything else); Typer's usage errors exit with 2
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer.core import TyperGroup
@@ -44,6 +44,9 @@ COMMAND_ORDER = (
     "token",
 )
 
+if TYPE_CHECKING:  # Typer vendors click as typer._click; the overridden methods take its Context
+    from typer._click.core import Context as ClickContext
+
 
 class LoopmlGroup(TyperGroup):
     """The root group: maps ``LoopmlError`` raised by any command to a clean message and exit code."""
@@ -52,11 +55,11 @@ class LoopmlGroup(TyperGroup):
         super().__init__(*args, **kwargs)
         helptext.make_readable(self)  # help names types as TEXT, INTEGER, PATH; flags show none
 
-    def list_commands(self, ctx: typer.Context) -> list[str]:
+    def list_commands(self, ctx: ClickContext) -> list[str]:
         names = super().list_commands(ctx)
         return sorted(names, key=lambda name: (COMMAND_ORDER.index(name) if name in COMMAND_ORDER else 99, name))
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    def invoke(self, ctx: ClickContext) -> Any:
         try:
             return super().invoke(ctx)
         except LoopmlError as exc:

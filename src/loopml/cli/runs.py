@@ -364,7 +364,7 @@ def metric_columns(
         return columns, len(set(keys) - set(columns))
     first = [key for key in dict.fromkeys(priority) if key in keys]
     candidates = first + [key for key in keys if key not in first]
-    columns: list[str] = []
+    columns = []
     room = width if width is not None else 10**6
     for key in candidates[:MAX_METRIC_COLUMNS]:
         needed = COLUMN_GAP + max(len(key), *(len(output.fmt_number(run.metrics.get(key))) for run in runs))

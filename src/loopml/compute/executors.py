@@ -148,7 +148,7 @@ class LocalExecutor:
         ok, value = box[0]
         if not ok:
             raise value
-        return value  # type: ignore[no-any-return]  # the task's own return type, T
+        return value
 
 
 class ProcessExecutor:
@@ -198,7 +198,7 @@ class ProcessExecutor:
         ok, value = cloudpickle.loads(payload)
         if not ok:
             raise value
-        return value  # type: ignore[no-any-return]  # the task's own return type, T
+        return value
 
 
 def _child(writer: Any, task: Callable[..., Any], args: tuple[Any, ...]) -> None:

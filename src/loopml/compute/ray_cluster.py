@@ -61,7 +61,7 @@ def ship_by_value(ray: ModuleType, obj: Any) -> None:
     """
     name = getattr(obj, "__module__", None)
     module = sys.modules.get(name or "")
-    if module is None or name == "__main__" or name in _CHECKED:  # __main__ always goes by value
+    if module is None or name is None or name == "__main__" or name in _CHECKED:  # __main__ always goes by value
         return
     _CHECKED.add(name)  # once per module: the search below reads the filesystem
     top = name.partition(".")[0]

@@ -48,7 +48,7 @@ class RayExecutor:
                 ship_by_value(ray, value)
         ref = _remote(ray, task).options(**ray_options(resources)).remote(*args)
         try:
-            return ray.get(ref, timeout=timeout)  # type: ignore[no-any-return]  # the task's own return type, T
+            return ray.get(ref, timeout=timeout)
         except ray.exceptions.GetTimeoutError:
             ray.cancel(ref, force=True)
             raise TimedOut(timeout_message(timeout)) from None

@@ -5,9 +5,17 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from pathlib import Path
-from typing import BinaryIO
+from typing import Protocol
 
 CHUNK_SIZE = 1 << 20
+
+
+class ByteStream(Protocol):
+    """Anything ``put_stream`` reads from: a binary file, ``io.BytesIO``, a request body reader."""
+
+    def read(self, size: int = -1, /) -> bytes:
+        """Up to ``size`` bytes (all that is left when negative); ``b""`` at the end."""
+        ...
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -23,7 +31,7 @@ def sha256_chunks(chunks: Iterable[bytes]) -> str:
     return digest.hexdigest()
 
 
-def sha256_stream(stream: BinaryIO) -> str:
+def sha256_stream(stream: ByteStream) -> str:
     """Hex SHA-256 of everything left in ``stream``."""
     return sha256_chunks(iter(lambda: stream.read(CHUNK_SIZE), b""))
 

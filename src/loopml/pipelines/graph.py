@@ -29,7 +29,7 @@ class Node:
     def call_args(self, resolve: Callable[[StepOutput], Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """Positional and keyword arguments with every handle replaced by ``resolve(handle)``."""
         resolved = {key: map_handles(value, resolve) for key, value in self.arguments.items()}
-        bound = inspect.BoundArguments(self.signature, resolved)  # type: ignore[arg-type]
+        bound = inspect.BoundArguments(self.signature, resolved)
         return bound.args, bound.kwargs
 
 

@@ -92,7 +92,7 @@ class Step:
     @property
     def step_name(self) -> str:
         """The name nodes of this step get in a DAG."""
-        return self.name or getattr(self.fn, "__name__", "step")
+        return self.name or str(getattr(self.fn, "__name__", "step"))
 
     @property
     def output_names(self) -> tuple[str, ...]:

@@ -180,9 +180,10 @@ def _write_package(model: Any, folder: Path, signature: Signature | None, input_
     if input_example is not None:
         frame = input_example if isinstance(input_example, pd.DataFrame) else pd.DataFrame(np.asarray(input_example))
         (folder / "input_example.json").write_text(frame.to_json(orient="split", index=False, date_format="iso"))
-    environment = {"python": platform.python_version(), "packages": _package_versions()}
+    packages = _package_versions()
+    environment = {"python": platform.python_version(), "packages": packages}
     (folder / "requirements.txt").write_text(
-        "".join(f"{name}=={v}\n" for name, v in environment["packages"].items() if name != "loopml")
+        "".join(f"{name}=={v}\n" for name, v in packages.items() if name != "loopml")
     )
     files = {p.name: sha256_file(p) for p in sorted(folder.iterdir()) if p.is_file()}
     manifest = {

@@ -75,7 +75,7 @@ class Backend:
 
 async def get_backend(request: Request) -> Backend:
     """FastAPI dependency: the app's backend."""
-    return request.app.state.backend  # type: ignore[no-any-return]
+    return request.app.state.backend
 
 
 BackendDep = Annotated[Backend, Depends(get_backend)]

@@ -265,7 +265,7 @@ def _finish(
     parent.log_params({f"best.{k}": v for k, v in best.params.items()})
     parent.log_metrics(
         {
-            f"best_{metric.name}": float(best.value),
+            f"best_{metric.name}": float(_value(best)),
             "n_trials_complete": counts[TrialState.COMPLETE],
             "n_trials_pruned": counts[TrialState.PRUNED],
             "n_trials_failed": counts[TrialState.FAIL],
@@ -301,7 +301,7 @@ def _finish(
     return TuneResult(
         run_id=parent.id,
         best_params=dict(best.params),
-        best_value=float(best.value),
+        best_value=float(_value(best)),
         best_trial=best.number,
         best_run_id=best_run_id,
         metric=metric.name,
@@ -359,3 +359,10 @@ def _progress_bar(enabled: bool, total: int | None) -> Iterator[Callable[[], Non
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("tune", total=total)
         yield lambda: bar.advance(task)
+
+
+def _value(trial: optuna.trial.FrozenTrial) -> float:
+    """A completed trial's objective value (Optuna types it optional: failed trials have none)."""
+    if trial.value is None:
+        raise RuntimeError(f"trial {trial.number} has no value")
+    return trial.value

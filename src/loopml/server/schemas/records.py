@@ -49,7 +49,7 @@ def wire_type(annotation: Any) -> Any:
         converted = tuple(wire_type(a) for a in args)
         return typing.Union[converted]  # noqa: UP007 - built from a runtime tuple
     if origin is dict and args == (str, float):
-        return dict[str, OutFloat]  # type: ignore[valid-type]  # OutFloat is an Annotated alias
+        return dict[str, OutFloat]
     return annotation
 
 

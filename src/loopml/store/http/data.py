@@ -23,7 +23,7 @@ from typing import Any, BinaryIO, Literal
 import orjson
 
 from loopml.core.errors import IntegrityError, InvalidInput, NotFound
-from loopml.core.hashing import CHUNK_SIZE, is_sha256, sha256_bytes
+from loopml.core.hashing import CHUNK_SIZE, ByteStream, is_sha256, sha256_bytes
 from loopml.core.records import Blob, DatasetSummary, DatasetVersion, LineageEdge
 from loopml.core.uris import check_name
 from loopml.core.wire import DATASET, DATASET_VERSION, LINEAGE_EDGE
@@ -149,7 +149,7 @@ class HttpBlobStore:
     def __repr__(self) -> str:
         return f"HttpBlobStore({self.transport.base_url!r})"
 
-    def put_stream(self, stream: BinaryIO) -> Blob:
+    def put_stream(self, stream: ByteStream) -> Blob:
         """Store everything left in ``stream`` (spooled to a temporary file while it is hashed)."""
         with tempfile.TemporaryFile(prefix="loopml-blob-") as spool:
             digest = hashlib.sha256()

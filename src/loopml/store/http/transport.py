@@ -25,8 +25,8 @@ from urllib.parse import quote
 import httpx
 import orjson
 
-from loopml.core.version import __version__
 from loopml.core.errors import InvalidInput, LoopmlError, StoreError
+from loopml.core.version import __version__
 from loopml.store.http.wire import (
     ACTOR_HEADER,
     API_PREFIX,
