@@ -121,10 +121,16 @@ def parse(path: Path) -> list[Block]:
                 error = f"{path.relative_to(ROOT)}:{j + 1}: {exc}"
             j -= 1
         if lang in RUNNABLE or markers or error:
-            code = "\n".join(lines[start:end]) + "\n"
+            indent = len(match["indent"])
+            code = "\n".join(_dedent(line, indent) for line in lines[start:end]) + "\n"
             blocks.append(Block(path, start + 1, end + 1, lang, code, tuple(markers), error, len(blocks)))
         i = end + 1
     return blocks
+
+
+def _dedent(line: str, indent: int) -> str:
+    """``line`` without the fence's indentation (a block inside a list item is indented with it)."""
+    return line[min(indent, len(line) - len(line.lstrip(" "))) :]
 
 
 def doc_files() -> list[Path]:
