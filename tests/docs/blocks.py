@@ -186,12 +186,17 @@ def normalise(text: str) -> list[str]:
 
 
 def missing_lines(expected: list[str], actual: list[str]) -> list[str]:
-    """Expected lines (normalised) that do not appear, in order, among the actual ones."""
+    """Expected lines (normalised) that do not appear, in order, in the actual output.
+
+    The actual lines are joined with spaces first, so a line the terminal wrapped still matches.
+    """
+    text = " " + " ".join(actual) + " "
     position = 0
     missing = []
     for line in expected:
-        try:
-            position = actual.index(line, position) + 1
-        except ValueError:
+        found = text.find(f" {line} ", position)
+        if found < 0:
             missing.append(line)
+        else:
+            position = found + len(line) + 1
     return missing
