@@ -167,6 +167,7 @@ _VOLATILE = [
     (re.compile(r"127\.0\.0\.1:\d+|localhost:\d+"), "<host:port>"),
     (re.compile(r"\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{8,}\b"), "<id>"),
     (re.compile(r"lml_[A-Za-z0-9_\-]+"), "<token>"),
+    (re.compile(r"/\S*/\.loopml\b[^\s:;,)]*"), "<loopml home>"),
     (re.compile(r"/\S*/(tmp|pytest)\S*"), "<path>"),
 ]
 _BOX = re.compile(r"[─━│┃┌┐└┘├┤┬┴┼╭╮╰╯═║]+")

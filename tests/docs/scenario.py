@@ -1,9 +1,10 @@
 """One document's blocks as one scenario: a fresh directory, a fresh LOOPML_HOME, shared state.
 
 Python blocks run in one persistent interpreter (``driver.py``); shell blocks run with
-``bash -e -o pipefail`` and see the variables earlier shell blocks exported; ``console`` blocks run
-their ``$ `` commands in one bash and compare the output with the sample (ids, times, durations
-and ports masked; the sample's lines must appear in order, so a sample may leave lines out).
+``bash -e -o pipefail`` and see the variables earlier shell blocks set (they run with
+``set -a``); ``console`` blocks run their ``$ `` commands in one bash and compare the output
+with the sample (ids, times, durations and ports masked; the sample's lines must appear in
+order, so a sample may leave lines out).
 Servers a document starts in the foreground run in the background on a free port that replaces
 the documented one in every block of the document (see ``blocks.py``), so documents can run in
 parallel under xdist.
@@ -11,6 +12,7 @@ parallel under xdist.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -31,6 +33,8 @@ BLOCK_TIMEOUT = 240.0
 SERVER_TIMEOUT = 60.0
 _DRIVER = Path(__file__).with_name("driver.py")
 _SENTINEL = "@@doc-test-rc "
+UPDATE = os.environ.get("LOOPML_DOCS_UPDATE") == "1"
+"""Rewrite console samples with the real output instead of comparing (review the diff after)."""
 
 
 class BlockFailed(AssertionError):
@@ -62,6 +66,7 @@ class Scenario:
         self.results: int | None = None
         self.background: list[tuple[Block, subprocess.Popen[bytes], Path]] = []
         self.failed: str = ""
+        self.updates: list[tuple[Block, list[tuple[str, str]]]] = []
 
     def _environment(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("LOOPML_", "PYTEST_", "COV_"))}
@@ -157,56 +162,72 @@ class Scenario:
 
     def _run_shell(self, block: Block) -> None:
         state = self.shell_state
-        script = (
-            f"set -a; source {state}; set +a; set -eo pipefail\n"
-            f"{self.code(block)}\n"
-            f"export -p > {state}.new\n"
-        )
+        script = f"set -a; source {state}; set -eo pipefail\n{self.code(block)}\nexport -p > {state}.new\n"
         done = self._bash(script)
         expect_failure = block.marker("fails") is not None
         if (done.returncode != 0) != expect_failure:
             what = "succeeded but the document says it fails" if expect_failure else f"exited {done.returncode}"
-            raise BlockFailed(f"{block.id}: shell block {what}\n--- stdout ---\n{done.stdout}\n--- stderr ---\n{done.stderr}")
+            raise BlockFailed(
+                f"{block.id}: shell block {what}\n--- stdout ---\n{done.stdout}\n--- stderr ---\n{done.stderr}"
+            )
         new_state = Path(f"{state}.new")
         if new_state.exists():
             new_state.replace(state)
 
     def _run_console(self, block: Block) -> None:
         commands = console_commands(self.code(block))
-        parts = [f"set -a; source {self.shell_state}; set +a"]
-        for command, _ in commands:
-            parts.append(f"{command}\n__rc=$?; echo; echo '{_SENTINEL}'$__rc; (exit $__rc)")
+        state = self.shell_state
+        parts = [f"set -a; source {state}"]
+        for command, _ in commands:  # stderr joins stdout, as on a terminal
+            parts.append(f"{{ {command}\n}} 2>&1\n__rc=$?; echo; echo '{_SENTINEL}'$__rc; (exit $__rc)")
+        parts.append(f"export -p > {state}")
         done = self._bash("\n".join(parts))
-        chunks = re.split(rf"^{re.escape(_SENTINEL)}(\d+)$", done.stdout, flags=re.M)
+        chunks = re.split(rf"^{re.escape(_SENTINEL)}(\d+)\n?", done.stdout, flags=re.M)
         outputs, codes = chunks[0::2], [int(c) for c in chunks[1::2]]
         if len(codes) != len(commands):
             raise BlockFailed(f"{block.id}: console block stopped early\n{done.stdout}\n{done.stderr}")
-        stderr = done.stderr
+        if UPDATE:
+            self.updates.append((block, [(c, o) for (c, _), o in zip(commands, outputs, strict=False)]))
+            return
         check_output = block.marker("output ignored") is None
         for (command, expected), output, code in zip(commands, outputs, codes, strict=False):
             expected_text = "\n".join(expected)
-            shows_error = "Error" in expected_text or "error" in expected_text
-            if code != 0 and not shows_error:
-                raise BlockFailed(
-                    f"{block.id}: `{command}` exited {code}\n--- stdout ---\n{output}\n--- stderr ---\n{stderr}"
-                )
+            if code != 0 and "Error" not in expected_text and "error" not in expected_text:
+                raise BlockFailed(f"{block.id}: `{command}` exited {code}\n--- output ---\n{output}")
             if not check_output:
                 continue
-            actual = normalise(output + ("\n" + stderr if code != 0 else ""))
-            missing = missing_lines(normalise(expected_text), actual)
+            missing = missing_lines(normalise(expected_text), normalise(output))
             if missing:
                 raise BlockFailed(
                     f"{block.id}: output of `{command}` differs from the document; missing (normalised):\n  "
                     + "\n  ".join(missing)
-                    + f"\n--- actual output ---\n{output}\n--- stderr ---\n{stderr}"
+                    + f"\n--- actual output ---\n{output}"
                 )
+
+    def write_updates(self) -> None:
+        """``LOOPML_DOCS_UPDATE=1``: replace the sample output of the console blocks run with the real one."""
+        if not self.updates:
+            return
+        path = self.updates[0][0].path
+        lines = path.read_text().splitlines()
+        for block, results in sorted(self.updates, key=lambda item: item[0].line, reverse=True):
+            new: list[str] = []
+            for command, output in results:
+                new.append("$ " + command)
+                body = [line.rstrip() for line in output.splitlines()]
+                while body and not body[-1]:
+                    body.pop()
+                new.extend(body)
+            lines[block.line - 1 : block.end_line - 1] = new
+        path.write_text("\n".join(lines) + "\n")
+        self.updates.clear()
 
     def _start_background(self, block: Block) -> None:
         marker = block.marker("background")
         assert marker is not None and marker.port is not None
         port = self.ports[marker.port]
         log = self.dir / f"background-{block.line}.log"
-        script = f"set -a; source {self.shell_state}; set +a; set -e\n{self.code(block)}"
+        script = f"set -a; source {self.shell_state}; set -e\n{self.code(block)}"
         with open(log, "wb") as out:
             process = subprocess.Popen(
                 ["bash", "-c", script], cwd=self.work, env=self.env, stdout=out, stderr=out, start_new_session=True
@@ -227,11 +248,14 @@ class Scenario:
             except OSError:
                 pass
             time.sleep(0.1)
-        raise BlockFailed(f"{block.id}: nothing listened on port {port} within {SERVER_TIMEOUT:.0f} s\n{log.read_text()}")
+        raise BlockFailed(
+            f"{block.id}: nothing listened on port {port} within {SERVER_TIMEOUT:.0f} s\n{log.read_text()}"
+        )
 
     # -- teardown ------------------------------------------------------------------------------
 
     def close(self) -> None:
+        self.write_updates()
         for _block, process, _log in self.background:
             _stop(process)
         self.background.clear()
@@ -256,8 +280,6 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=15)
     except (ProcessLookupError, subprocess.TimeoutExpired):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         process.wait(timeout=15)
