@@ -58,7 +58,7 @@ class Block:
 
     @property
     def rel(self) -> str:
-        return self.path.relative_to(ROOT).as_posix()
+        return _relative(self.path)
 
     @property
     def id(self) -> str:
@@ -66,6 +66,10 @@ class Block:
 
     def marker(self, kind: str) -> Marker | None:
         return next((m for m in self.markers if m.kind == kind), None)
+
+
+def _relative(path: Path) -> str:
+    return path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else str(path)
 
 
 def parse_marker(body: str) -> Marker:
@@ -118,7 +122,7 @@ def parse(path: Path) -> list[Block]:
             try:
                 markers.insert(0, parse_marker(_MARKER.match(lines[j])["body"]))  # type: ignore[index]
             except MarkerError as exc:
-                error = f"{path.relative_to(ROOT)}:{j + 1}: {exc}"
+                error = f"{_relative(path)}:{j + 1}: {exc}"
             j -= 1
         if lang in RUNNABLE or markers or error:
             indent = len(match["indent"])
