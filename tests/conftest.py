@@ -119,3 +119,25 @@ def ray_cluster() -> Iterator[Any]:
     ray = connect()
     yield ray
     ray.shutdown()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Make ``xdist_group`` work under pytest 9 (the Ray tests and each document of tests/docs).
+
+    pytest-xdist 3.8 groups ``xdist_group`` tests by appending ``@group`` to ``item._nodeid``, an
+    attribute pytest 9.2 no longer reads (node ids live in ``item._id``), so under ``--dist loadgroup``
+    the groups were silently ignored. This applies the suffix the way pytest 9 stores node ids; it
+    does nothing where xdist already did, or when not grouping.
+    """
+    if not config.getvalue("loadgroup"):
+        return
+    try:
+        from _pytest.nodeid import NodeId
+    except ImportError:  # an older pytest, where xdist's own suffix works
+        return
+    for item in items:
+        marker = item.get_closest_marker("xdist_group")
+        if marker is None or "@" in item.nodeid:
+            continue
+        item._id = NodeId.parse(f"{item.nodeid}@{marker.args[0]}")

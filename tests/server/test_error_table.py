@@ -18,7 +18,7 @@ from tests.processes import wait_ready
 from tests.server.conftest import LiveServer, settings_for
 
 import loopml
-from loopml.core.errors import ERROR_TYPES, InvalidInput, LoopmlError, StoreError
+from loopml.core.errors import ERROR_TYPES, InvalidInput, LoopmlError, PayloadTooLarge, StoreError
 from loopml.server import create_app
 from loopml.store.http.transport import HttpTransport
 from loopml.store.http.wire import exception_from_body
@@ -76,7 +76,8 @@ def test_error_round_trips_through_a_real_server(raising_server: LiveServer, nam
 
 
 def test_unknown_types_fall_back_to_the_status() -> None:
-    assert type(exception_from_body(413, {"error": "too big", "type": "PayloadTooLarge"})) is InvalidInput
+    assert type(exception_from_body(413, {"error": "too big", "type": "PayloadTooLarge"})) is PayloadTooLarge
+    assert type(exception_from_body(413, {"error": "too big", "type": "BodyTooBig"})) is InvalidInput
     assert type(exception_from_body(503, {"error": "down", "type": "SomethingNew"})) is StoreError
     with pytest.raises(KeyError):
         exception_from_body(500, {"type": "NotFound"})  # not an error body: the transport reports the raw text
