@@ -130,7 +130,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     the groups were silently ignored. This applies the suffix the way pytest 9 stores node ids; it
     does nothing where xdist already did, or when not grouping.
     """
-    if not config.getvalue("loadgroup"):
+    if not getattr(config.option, "loadgroup", False):  # set on xdist workers under --dist loadgroup
         return
     try:
         from _pytest.nodeid import NodeId

@@ -169,7 +169,8 @@ _VOLATILE = [
     (re.compile(r"\b\d+(\.\d+)?(ms|s|m)\b"), "<duration>"),
     (re.compile(r"\b\d{12,}\b"), "<epoch>"),
     (re.compile(r"127\.0\.0\.1:\d+|localhost:\d+"), "<host:port>"),
-    (re.compile(r"\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{8,}\b"), "<id>"),
+    # a short id is 8 hex characters, which may happen to be all digits or all letters (~2% of ids)
+    (re.compile(r"\b(?:[0-9a-f]{8}|(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{9,})\b"), "<id>"),
     (re.compile(r"lml_[A-Za-z0-9_\-]+"), "<token>"),
     (re.compile(r"/\S*/\.loopml\b[^\s:;,)]*"), "<loopml home>"),
     (re.compile(r"/\S*/(tmp|pytest)\S*"), "<path>"),

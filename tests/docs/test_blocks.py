@@ -57,3 +57,8 @@ def test_output_comparison_masks_ids_times_and_wrapping() -> None:
     )
     assert missing_lines(expected, actual) == []
     assert missing_lines(normalise("ended: FAILED"), actual) == ["ended: FAILED"]
+
+
+def test_short_ids_are_masked_whatever_their_digits() -> None:
+    assert normalise(" 99568077   trial-9") == normalise(" 5cb06013   trial-9")
+    assert normalise("abcdefab trial") == normalise("0e604d7e trial")
