@@ -33,6 +33,7 @@ class AsyncBodyReader(io.RawIOBase):
         del self._buffer[:want]
         return data
 
+    # io.RawIOBase.readinto takes any buffer; a body reader only ever fills bytearray or memoryview
     def readinto(self, target: bytearray | memoryview) -> int:  # type: ignore[override]
         data = self.read(len(target))
         target[: len(data)] = data

@@ -54,6 +54,7 @@ def install_error_handlers(app: FastAPI, routes: list[tuple[str, set[str]]]) -> 
     """Register the handlers that give every error the same JSON shape; ``routes`` (path template,
     methods) answer the ``Allow`` header of a 405."""
     app.state.route_methods = RouteMethods(routes)
+    # Starlette types handlers as taking Exception; ours take the subclass they are registered for
     app.add_exception_handler(LoopmlError, _loopml_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]

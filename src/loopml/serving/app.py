@@ -250,6 +250,7 @@ def create_app(config: ServingConfig, *, loader: Loader | None = None, resolver:
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
+        # Starlette types handlers as taking Exception; ours take the subclass they are registered for
         exception_handlers={HTTPException: _http_error, Exception: _unexpected},  # type: ignore[dict-item]
     )
     app.add_middleware(MetricsMiddleware, metrics=metrics)

@@ -35,7 +35,7 @@ MetricPoint = tuple[str, float, int, int]
 class TrackingStore(Protocol):
     """Experiments, runs, their params/metrics/tags and artifact records."""
 
-    def create_experiment(self, name: str, *, tags: dict[str, str] | None = None, actor: str) -> Experiment:
+    def create_experiment(self, name: str, *, tags: Mapping[str, Any] | None = None, actor: str) -> Experiment:
         """Create an experiment; ``Conflict`` if the name is taken."""
         ...
 
@@ -57,7 +57,7 @@ class TrackingStore(Protocol):
         *,
         name: str | None = None,
         parent_run_id: str | None = None,
-        tags: dict[str, str] | None = None,
+        tags: Mapping[str, Any] | None = None,
         start_time: int | None = None,
         actor: str,
     ) -> Run:
@@ -89,8 +89,8 @@ class TrackingStore(Protocol):
         run_id: str,
         *,
         metrics: Sequence[MetricPoint] = (),
-        params: dict[str, str] | None = None,
-        tags: dict[str, str] | None = None,
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
         actor: str,
     ) -> None:
         """Write metrics, params and tags in one transaction; ``Conflict`` if a param changes value."""

@@ -60,8 +60,9 @@ def open_store(name: str, backend: Database | HttpTransport) -> Any:
     remote = isinstance(backend, HttpTransport)
     target = entry.http if remote else entry.sql
     if target is None:
+        where = backend.base_url if isinstance(backend, HttpTransport) else "a database"
         raise InvalidInput(
-            f"The {name} store needs a database; it is not served over HTTP ({backend.base_url}). "  # type: ignore[union-attr]
+            f"The {name} store needs a database; it is not served over HTTP ({where}). "
             "Point LOOPML_TRACKING_URI at sqlite:///... or postgresql+psycopg://... to use it."
         )
     module, _, cls = target.partition(":")

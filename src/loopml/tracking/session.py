@@ -114,7 +114,7 @@ def open_backend(settings: Settings, *, actor: str) -> tuple[TrackingStore, RunA
 
 _lock = threading.RLock()
 _session: Session | None = None
-_overrides: dict[str, str] = {}
+_overrides: dict[str, Any] = {}  # Settings fields set by set_tracking_uri() and set_artifact_uri()
 
 
 def get_session() -> Session:
@@ -127,7 +127,7 @@ def get_session() -> Session:
         if _session is None:
             settings = load_settings()
             if _overrides:
-                settings = replace(settings, **_overrides)  # type: ignore[arg-type]
+                settings = replace(settings, **_overrides)
             _session = Session(settings)
         return _session
 

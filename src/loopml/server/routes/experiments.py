@@ -16,7 +16,7 @@ router = APIRouter(prefix="/experiments", tags=["experiments"])
 
 @router.post("", status_code=201, response_model=ExperimentOut, summary="Create an experiment (409 if taken)")
 def create_experiment(body: ExperimentCreate, caller: Writer, backend: BackendDep) -> Response:
-    experiment = backend.store.create_experiment(body.name, tags=body.tags, actor=caller.actor)  # type: ignore[arg-type]
+    experiment = backend.store.create_experiment(body.name, tags=body.tags, actor=caller.actor)
     return JSONResponse(EXPERIMENT.encode(experiment), status_code=201)
 
 

@@ -52,7 +52,7 @@ def create_run(body: RunCreate, caller: Writer, backend: BackendDep) -> Response
         body.experiment_id,
         name=body.name,
         parent_run_id=body.parent_run_id,
-        tags=body.tags,  # type: ignore[arg-type]
+        tags=body.tags,
         start_time=body.start_time,
         actor=caller.actor,
     )
@@ -78,10 +78,10 @@ def update_run(run_id: str, body: RunUpdate, caller: Writer, backend: BackendDep
 def log_batch(run_id: str, body: BatchLog, caller: Writer, backend: BackendDep) -> Response:
     now = now_ms()
     points = [
-        (m["key"], m["value"], m.get("step", 0), now if m.get("timestamp") is None else m["timestamp"])
+        (m["key"], m["value"], m.get("step", 0), now if (ts := m.get("timestamp")) is None else ts)
         for m in body.metrics
     ]
-    backend.store.log_batch(run_id, metrics=points, params=body.params, tags=body.tags, actor=caller.actor)  # type: ignore[arg-type]
+    backend.store.log_batch(run_id, metrics=points, params=body.params, tags=body.tags, actor=caller.actor)
     return Response(status_code=204)
 
 

@@ -58,6 +58,7 @@ Text = Annotated[StrictStr, AfterValidator(_nul_to_replacement)]
 class StepArtifact(TypedDict):
     """A stored step output (``loopml.pipelines.materialize.Artifact``): its blob and how to load it."""
 
+    # pydantic reads __pydantic_config__ on a TypedDict; typing does not know the key
     __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
 
     sha256: Sha256
@@ -70,6 +71,7 @@ class StepArtifact(TypedDict):
 class StepRead(TypedDict):
     """Something a step resolved that can change (``loopml.core.reads``), checked again on cache lookup."""
 
+    # pydantic reads __pydantic_config__ on a TypedDict; typing does not know the key
     __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
 
     kind: Literal["dataset", "model", "file"]
@@ -139,6 +141,7 @@ class StepRunUpdate(TypedDict, total=False):
     for fields that cannot be empty.
     """
 
+    # pydantic reads __pydantic_config__ on a TypedDict; typing does not know the key
     __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
 
     name: PipelineName

@@ -46,6 +46,7 @@ class MetricIn(TypedDict):
     A TypedDict rather than a model: a batch holds thousands of points and dicts validate ~6x faster.
     """
 
+    # pydantic reads __pydantic_config__ on a TypedDict; typing does not know the key
     __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
 
     key: StrictStr

@@ -129,7 +129,7 @@ class HttpModelRegistry:
                 f"(got version={version!r}, alias={alias!r}).",
                 details=[{"field": "version", "problem": "exactly one of version and alias is required"}],
             )
-        path = _version_path(name, version) if version is not None else _alias(name, alias)  # type: ignore[arg-type]
+        path = _version_path(name, version) if alias is None else _alias(name, alias)
         return MODEL_VERSION.decode(self.transport.request_json("GET", path))
 
     def list_versions(self, name: str) -> list[ModelVersion]:

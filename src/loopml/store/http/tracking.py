@@ -16,7 +16,7 @@ says how many points were stored, so a retry resends only the rest.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -69,7 +69,7 @@ class HttpTrackingStore:
 
     # -- experiments ------------------------------------------------------------------------------
 
-    def create_experiment(self, name: str, *, tags: dict[str, str] | None = None, actor: str) -> Experiment:
+    def create_experiment(self, name: str, *, tags: Mapping[str, Any] | None = None, actor: str) -> Experiment:
         body = {"name": name, "tags": checks.string_dict(tags, "tag")}
         return EXPERIMENT.decode(self.transport.request_json("POST", "/experiments", json=body, actor=actor))
 
@@ -93,7 +93,7 @@ class HttpTrackingStore:
         *,
         name: str | None = None,
         parent_run_id: str | None = None,
-        tags: dict[str, str] | None = None,
+        tags: Mapping[str, Any] | None = None,
         start_time: int | None = None,
         actor: str,
     ) -> Run:
@@ -123,8 +123,8 @@ class HttpTrackingStore:
         run_id: str,
         *,
         metrics: Sequence[MetricPoint] = (),
-        params: dict[str, str] | None = None,
-        tags: dict[str, str] | None = None,
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
         actor: str,
     ) -> None:
         """Write in one request, or in several under the server's body limit (params and tags go first)."""

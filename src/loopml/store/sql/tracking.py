@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -73,7 +73,7 @@ class SqlTrackingStore:
 
     # -- experiments --------------------------------------------------------------------------
 
-    def create_experiment(self, name: str, *, tags: dict[str, str] | None = None, actor: str) -> Experiment:
+    def create_experiment(self, name: str, *, tags: Mapping[str, Any] | None = None, actor: str) -> Experiment:
         check_name(name, field="experiment name")
         tags = checks.string_dict(tags, "tag")
         experiment = Experiment(new_id(), name, now_ms(), tags)
@@ -132,7 +132,7 @@ class SqlTrackingStore:
         *,
         name: str | None = None,
         parent_run_id: str | None = None,
-        tags: dict[str, str] | None = None,
+        tags: Mapping[str, Any] | None = None,
         start_time: int | None = None,
         actor: str,
     ) -> Run:
@@ -211,8 +211,8 @@ class SqlTrackingStore:
         run_id: str,
         *,
         metrics: Sequence[MetricPoint] = (),
-        params: dict[str, str] | None = None,
-        tags: dict[str, str] | None = None,
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
         actor: str,
     ) -> None:
         params = checks.string_dict(params, "param")
