@@ -16,6 +16,7 @@ named as ``"module:Class"`` and imported when first opened, so ``import loopml``
 from __future__ import annotations
 
 import importlib
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -55,15 +56,19 @@ def open_store(name: str, backend: Database | HttpTransport) -> Any:
         entry = STORES[name]
     except KeyError:
         raise InvalidInput(f"Unknown store {name!r}; known stores: {', '.join(sorted(STORES))}.") from None
-    from loopml.store.http.transport import HttpTransport
-
-    remote = isinstance(backend, HttpTransport)
+    remote = _is_transport(backend)
     target = entry.http if remote else entry.sql
     if target is None:
-        where = backend.base_url if isinstance(backend, HttpTransport) else "a database"
         raise InvalidInput(
-            f"The {name} store needs a database; it is not served over HTTP ({where}). "
+            f"The {name} store needs a database; it is not served over HTTP ({getattr(backend, 'base_url', '')}). "
             "Point LOOPML_TRACKING_URI at sqlite:///... or postgresql+psycopg://... to use it."
         )
     module, _, cls = target.partition(":")
     return getattr(importlib.import_module(module), cls)(backend)
+
+
+def _is_transport(backend: object) -> bool:
+    """Whether ``backend`` is an :class:`HttpTransport`, without importing the HTTP client (httpx) on the
+    embedded path: if its module was never imported, no transport exists."""
+    transport = sys.modules.get("loopml.store.http.transport")
+    return transport is not None and isinstance(backend, transport.HttpTransport)
