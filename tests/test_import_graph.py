@@ -22,7 +22,7 @@ import loopml
 SRC = Path(loopml.__file__).parent
 
 CAPABILITIES = {"core", "config", "compute", "store", "artifacts", "tracking", "data", "registry", "serving",
-                "training", "pipelines"}  # fmt: skip
+                "training", "pipelines", "monitoring"}  # fmt: skip
 
 # package -> the loopml packages it may import (besides itself). Lower layers first.
 LAYERS: dict[str, set[str]] = {
@@ -34,7 +34,8 @@ LAYERS: dict[str, set[str]] = {
     "tracking": {"core", "config", "store", "artifacts"},
     "data": {"core", "config", "store", "artifacts", "tracking"},
     "registry": {"core", "config", "store", "artifacts", "tracking", "data"},
-    "serving": {"core", "config", "store", "artifacts", "tracking", "data", "registry"},
+    "monitoring": {"core", "config", "store", "artifacts", "tracking", "data", "registry"},
+    "serving": {"core", "config", "store", "artifacts", "tracking", "data", "registry", "monitoring"},
     "training": {"core", "config", "compute", "store", "artifacts", "tracking", "data", "registry"},
     "pipelines": {"core", "config", "compute", "store", "artifacts", "tracking"},
     # the outer ring: entry points, no business logic
@@ -42,7 +43,7 @@ LAYERS: dict[str, set[str]] = {
     "demo": CAPABILITIES | {"loopml"},
     "cli": CAPABILITIES | {"server", "demo", "loopml"},
     # the public surface (`import loopml as lm`): it re-exports; only the outer ring uses it
-    "loopml": {"core", "tracking", "data", "registry", "training", "pipelines"},
+    "loopml": {"core", "tracking", "data", "registry", "training", "pipelines", "monitoring"},
 }
 TOP = "loopml"
 

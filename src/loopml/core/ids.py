@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import secrets
+import time
 import uuid
 
 from loopml.core.errors import InvalidInput
@@ -39,3 +41,27 @@ def check_run_ref(ref: object) -> str:
             details=[{"field": "run_id", "problem": f"expected 32 hex characters or a prefix of {MIN_ID_PREFIX}+"}],
         )
     return value
+
+
+_REQUEST_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def request_id(now_ms: int | None = None) -> str:
+    """A new time-ordered request id: 12 hex digits of Unix milliseconds, then 20 random hex digits.
+
+    Ids sort by the time they were made, and :func:`request_time` reads that time back, so a label
+    that arrives later finds its prediction's hour partition without scanning the log.
+
+    >>> rid = request_id(1_764_745_200_000)
+    >>> len(rid), request_time(rid)
+    (32, 1764745200000)
+    """
+    millis = int(time.time() * 1000) if now_ms is None else now_ms
+    return f"{millis:012x}{secrets.token_hex(10)}"
+
+
+def request_time(value: object) -> int | None:
+    """The Unix milliseconds a :func:`request_id` was made at; ``None`` for any other string."""
+    if not isinstance(value, str) or not _REQUEST_ID.match(value):
+        return None
+    return int(value[:12], 16)
