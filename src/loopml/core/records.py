@@ -318,3 +318,78 @@ class StepRunRecord:
     miss_reason: str | None = field(
         default=None, metadata={"description": "Why a cached run with its key was not reused."}
     )
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackRecord:
+    """A ground-truth label for one predicted row, keyed by ``(model, request_id, row)``.
+
+    ``label`` is a JSON scalar (str, int, float or bool); ``received_at`` is when it arrived and
+    ``predicted_at`` when the prediction was made (read from the request id), both epoch ms.
+    """
+
+    model: str
+    request_id: str
+    row: int
+    label: Any = field(metadata={"description": "The true value: a string, number or boolean."})
+    received_at: int
+    predicted_at: int | None = field(
+        default=None, metadata={"description": "Epoch ms of the prediction (from the request id); null if unknown."}
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackResult:
+    """What logging a batch of labels did: labels stored, and the request ids no prediction is known for.
+
+    Unknown ids are stored anyway (a label may arrive before the prediction log is flushed); at most
+    100 of them are listed, ``unknown_count`` counts them all.
+    """
+
+    accepted: int
+    unknown: list[str] = field(default_factory=list, metadata={"description": "At most 100 unknown request ids."})
+    unknown_count: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary."""
+        return {"accepted": self.accepted, "unknown": list(self.unknown), "unknown_count": self.unknown_count}
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRecord:
+    """A monitoring alert: a rule's condition that holds (``firing``) or held (``resolved``) for a model.
+
+    At most one alert per ``(rule, model)`` is firing; while the condition persists it is updated
+    (``occurrences`` counts evaluations that found it) instead of opening another.
+    """
+
+    id: str
+    rule: str
+    model: str
+    kind: str = field(metadata={"description": "What the rule watches: drift_share, column_drift, quality, ..."})
+    severity: str
+    state: str = field(metadata={"description": "'firing' or 'resolved'."})
+    value: float | None
+    threshold: float
+    message: str
+    window: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+    report_uri: str | None = None
+    started_at: int = 0
+    updated_at: int = 0
+    resolved_at: int | None = None
+    occurrences: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRecord:
+    """A stored monitoring report (its HTML is a blob of the content-addressed store, by ``sha256``)."""
+
+    id: str
+    model: str
+    version: int | None
+    kind: str
+    created_at: int
+    sha256: str
+    size: int
+    summary: dict[str, Any] = field(default_factory=dict)

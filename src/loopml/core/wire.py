@@ -14,18 +14,22 @@ from typing import Any
 
 from loopml.core.codec import RecordCodec
 from loopml.core.records import (
+    AlertRecord,
     ArtifactInfo,
     AuditEvent,
     Blob,
     DatasetSummary,
     DatasetVersion,
     Experiment,
+    FeedbackRecord,
+    FeedbackResult,
     LineageEdge,
     Metric,
     ModelVersion,
     PipelineRunRecord,
     PipelineRunSummary,
     RegisteredModel,
+    ReportRecord,
     Run,
     StepRunRecord,
     Token,
@@ -46,6 +50,10 @@ MODEL_VERSION = RecordCodec(ModelVersion, computed=("uri",))
 PIPELINE_RUN = RecordCodec(PipelineRunRecord)
 PIPELINE_RUN_SUMMARY = RecordCodec(PipelineRunSummary)
 STEP_RUN = RecordCodec(StepRunRecord)
+FEEDBACK = RecordCodec(FeedbackRecord)
+FEEDBACK_RESULT = RecordCodec(FeedbackResult)
+ALERT = RecordCodec(AlertRecord)
+REPORT = RecordCodec(ReportRecord)
 
 CODECS: tuple[RecordCodec[Any], ...] = (
     EXPERIMENT,
@@ -63,5 +71,9 @@ CODECS: tuple[RecordCodec[Any], ...] = (
     PIPELINE_RUN,
     PIPELINE_RUN_SUMMARY,
     STEP_RUN,
+    FEEDBACK,
+    FEEDBACK_RESULT,
+    ALERT,
+    REPORT,
 )
 """Every record codec (the round-trip and schema tests walk them)."""

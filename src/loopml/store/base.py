@@ -7,14 +7,16 @@ Records in, records out; the SDK, the server and the CLI sit on top of it. Every
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from loopml.core.records import (
+    AlertRecord,
     ArtifactInfo,
     AuditEvent,
     DatasetSummary,
     DatasetVersion,
     Experiment,
+    FeedbackRecord,
     LineageEdge,
     Metric,
     ModelVersion,
@@ -22,10 +24,14 @@ from loopml.core.records import (
     PipelineRunSummary,
     PipelineStatus,
     RegisteredModel,
+    ReportRecord,
     Run,
     RunStatus,
     StepRunRecord,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MetricPoint = tuple[str, float, int, int]
 """``(key, value, step, timestamp_ms)``: the buffered form of a metric point."""
@@ -310,4 +316,89 @@ class PipelineStore(Protocol):
 
     def list_steps(self, pipeline_run_id: str) -> list[StepRunRecord]:
         """A run's step runs in topological order (``position``)."""
+        ...
+
+
+@runtime_checkable
+class MonitoringStore(Protocol):
+    """Feedback labels, alerts, report records and reference profiles of served models.
+
+    Records in, records out (:class:`~loopml.core.records.FeedbackRecord`,
+    :class:`~loopml.core.records.AlertRecord`, :class:`~loopml.core.records.ReportRecord`);
+    arguments are checked by :mod:`loopml.store.monitoring` in every implementation. At most one
+    alert per ``(rule, model)`` is firing: opening a second is ``Conflict``. An unknown alert or
+    report id is ``NotFound``.
+    """
+
+    def add_feedback(self, model: str, items: Sequence[FeedbackRecord]) -> int:
+        """Store labels (a label for a known ``(model, request_id, row)`` replaces it); how many were written."""
+        ...
+
+    def feedback_frame(
+        self,
+        model: str,
+        *,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+        request_ids: Sequence[str] | None = None,
+    ) -> pd.DataFrame:
+        """Labels of ``model`` (columns request_id, row, label, received_at, predicted_at), ``predicted_at``
+        in ``[since_ms, until_ms)``."""
+        ...
+
+    def open_alert(self, record: AlertRecord) -> AlertRecord:
+        """Record a firing alert; ``Conflict`` if one is already firing for its ``(rule, model)``."""
+        ...
+
+    def update_alert(
+        self,
+        alert_id: str,
+        *,
+        value: float | None,
+        evidence: Mapping[str, Any],
+        message: str,
+        updated_at: int,
+        report_uri: str | None = None,
+    ) -> AlertRecord:
+        """A firing alert seen again: new value and evidence, ``occurrences`` + 1."""
+        ...
+
+    def resolve_alert(self, alert_id: str, *, resolved_at: int, value: float | None) -> AlertRecord:
+        """Mark an alert ``resolved`` (its condition cleared)."""
+        ...
+
+    def get_alert(self, alert_id: str) -> AlertRecord:
+        """An alert by id."""
+        ...
+
+    def list_alerts(
+        self,
+        *,
+        model: str | None = None,
+        state: str | None = None,
+        rule: str | None = None,
+        since_ms: int | None = None,
+        limit: int = 100,
+    ) -> list[AlertRecord]:
+        """Alerts, newest ``started_at`` first, optionally filtered (``since_ms`` on ``updated_at``)."""
+        ...
+
+    def add_report(self, record: ReportRecord) -> ReportRecord:
+        """Record a report whose HTML is already a blob (``record.sha256``)."""
+        ...
+
+    def list_reports(self, model: str, *, version: int | None = None, limit: int = 50) -> list[ReportRecord]:
+        """Reports of ``model``, newest first."""
+        ...
+
+    def get_report(self, report_id: str) -> ReportRecord:
+        """A report by id."""
+        ...
+
+    def set_reference_profile(self, model: str, version: int, sha256: str, n_rows: int) -> None:
+        """Point ``model`` version ``version`` at its reference profile (a JSON blob), replacing any."""
+        ...
+
+    def get_reference_profile(self, model: str, version: int) -> str | None:
+        """The SHA-256 of the version's reference profile blob, ``None`` when it has none."""
         ...

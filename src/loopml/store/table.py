@@ -1,7 +1,7 @@
 """One table from store name to its SQL and HTTP implementations.
 
 >>> sorted(STORES)
-['datasets', 'lineage', 'models', 'pipelines', 'schedules', 'tokens', 'tracking']
+['datasets', 'lineage', 'models', 'monitoring', 'pipelines', 'schedules', 'tokens', 'tracking']
 >>> STORES["models"].http
 'loopml.store.http.models:HttpModelRegistry'
 
@@ -44,6 +44,9 @@ STORES: dict[str, StoreEntry] = {
     "models": StoreEntry("loopml.store.sql.models:SqlModelRegistry", "loopml.store.http.models:HttpModelRegistry"),
     "pipelines": StoreEntry(
         "loopml.store.sql.pipelines:SqlPipelineStore", "loopml.store.http.pipelines:HttpPipelineStore"
+    ),
+    "monitoring": StoreEntry(
+        "loopml.store.sql.monitoring:SqlMonitoringStore", "loopml.store.http.monitoring:HttpMonitoringStore"
     ),
     "tokens": StoreEntry("loopml.store.sql.tokens:SqlTokenStore", None),
     "schedules": StoreEntry("loopml.store.sql.schedules:SqlScheduleStore", None),

@@ -19,9 +19,11 @@ from loopml.tracking.context import current_user
 if TYPE_CHECKING:
     from loopml.artifacts.base import BlobStore
     from loopml.store.base import DatasetStore, LineageStore, ModelRegistry
+    from loopml.store.http.monitoring import HttpMonitoringStore
     from loopml.store.http.pipelines import HttpPipelineStore
     from loopml.store.http.transport import HttpTransport
     from loopml.store.sql.database import Database
+    from loopml.store.sql.monitoring import SqlMonitoringStore
     from loopml.store.sql.pipelines import SqlPipelineStore
 
 
@@ -80,6 +82,11 @@ class Session:
     def pipelines(self) -> SqlPipelineStore | HttpPipelineStore:
         """Pipeline and step runs, next to the runs their steps track (database, or the server when remote)."""
         return self.open_store("pipelines")
+
+    @property
+    def monitoring(self) -> SqlMonitoringStore | HttpMonitoringStore:
+        """Feedback, alerts, reports and reference profiles of served models (database, or the server when remote)."""
+        return self.open_store("monitoring")
 
     @functools.cached_property
     def blob_store(self) -> BlobStore:

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 # Autoincrementing 64-bit key that is SQLite's rowid on SQLite.
@@ -285,4 +286,75 @@ pipeline_schedules = Table(
     Column("next_run_at", BigInteger, nullable=True),  # the next cron time (ms), None without cron
     Column("created_at", BigInteger, nullable=False),
     Column("created_by", String(256), nullable=False),
+)
+
+# -- monitoring (migration 0009) -----------------------------------------------------------------
+
+monitor_feedback = Table(
+    "monitor_feedback",
+    metadata,
+    Column("model", String(128), primary_key=True),
+    Column("request_id", String(64), primary_key=True),
+    Column("row", Integer, primary_key=True),
+    Column("label", Text, nullable=False),  # the label as JSON (a string, number or boolean)
+    Column("received_at", BigInteger, nullable=False),
+    Column("predicted_at", BigInteger, nullable=True),  # from the request id; NULL when it is not one
+    Index("ix_monitor_feedback_model_predicted", "model", "predicted_at"),
+)
+
+monitor_alerts = Table(
+    "monitor_alerts",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("rule", String(256), nullable=False),
+    Column("model", String(128), nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("severity", String(32), nullable=False),
+    Column("state", String(16), nullable=False),  # firing | resolved
+    Column("value", Double, nullable=True),
+    Column("threshold", Double, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("window", String(64), nullable=False),
+    Column("evidence", Text, nullable=False),  # JSON object
+    Column("report_uri", Text, nullable=True),
+    Column("started_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("resolved_at", BigInteger, nullable=True),
+    Column("occurrences", Integer, nullable=False),
+    Index("ix_monitor_alerts_model_started", "model", "started_at"),
+    Index("ix_monitor_alerts_state", "state"),
+    Index("ix_monitor_alerts_rule", "rule"),
+    # at most one firing alert per (rule, model): two monitor processes cannot both open one
+    Index(
+        "uq_monitor_alerts_firing",
+        "rule",
+        "model",
+        unique=True,
+        sqlite_where=text("state = 'firing'"),
+        postgresql_where=text("state = 'firing'"),
+    ),
+)
+
+monitor_reports = Table(
+    "monitor_reports",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("model", String(128), nullable=False),
+    Column("version", Integer, nullable=True),
+    Column("kind", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),  # the HTML blob
+    Column("size", BigInteger, nullable=False),
+    Column("summary", Text, nullable=False),  # JSON object
+    Index("ix_monitor_reports_model_created", "model", "created_at"),
+)
+
+monitor_profiles = Table(
+    "monitor_profiles",
+    metadata,
+    Column("model", String(128), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("sha256", String(64), nullable=False),  # the profile JSON blob
+    Column("n_rows", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
 )
