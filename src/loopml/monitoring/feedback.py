@@ -37,8 +37,14 @@ from loopml.store.monitoring import MAX_REQUEST_ID
 from loopml.tracking.session import Session, get_session
 
 MAX_UNKNOWN_SHOWN = 100
-_SCALAR_KINDS = {"string": "str", "integer": "number", "floating": "number", "mixed-integer-float": "number",
-                 "boolean": "bool", "empty": "empty"}  # fmt: skip
+_SCALAR_KINDS = {
+    "string": "str",
+    "integer": "number",
+    "floating": "number",
+    "mixed-integer-float": "number",
+    "boolean": "bool",
+    "empty": "empty",
+}
 _MAX_ROW = 2**31 - 1
 
 
@@ -88,8 +94,11 @@ def log_feedback_file(
         raise invalid("path", "not a readable CSV or Parquet file", f"Cannot read feedback file {path}: {exc}") from exc
     for field, column in zip(("id_column", "label_column", "row_column"), wanted, strict=False):
         if column not in frame.columns:
-            raise invalid(field, f"no column {column!r}", f"Feedback file {path.name} has no column {column!r} "
-                          f"({field}); its columns are {list(frame.columns)}.")  # fmt: skip
+            raise invalid(
+                field,
+                f"no column {column!r}",
+                f"Feedback file {path.name} has no column {column!r} ({field}); its columns are {list(frame.columns)}.",
+            )
     rows = frame[row_column] if row_column else None
     return log_feedback(model, frame[id_column], frame[label_column], rows=rows, session=session)
 
@@ -106,18 +115,27 @@ def normalize_feedback(
     ids = _series(request_ids, "request_ids")
     values = _series(labels, "labels")
     if len(ids) != len(values):
-        raise invalid("labels", f"{len(values)} labels for {len(ids)} request ids",
-                      f"Got {len(values)} labels for {len(ids)} request ids: give one label per request id.")  # fmt: skip
+        raise invalid(
+            "labels",
+            f"{len(values)} labels for {len(ids)} request ids",
+            f"Got {len(values)} labels for {len(ids)} request ids: give one label per request id.",
+        )
     index = None if rows is None else _series(rows, "rows")
     if index is not None and len(index) != len(ids):
-        raise invalid("rows", f"{len(index)} rows for {len(ids)} request ids",
-                      f"Got {len(index)} rows for {len(ids)} request ids: give one row per request id.")  # fmt: skip
+        raise invalid(
+            "rows",
+            f"{len(index)} rows for {len(ids)} request ids",
+            f"Got {len(index)} rows for {len(ids)} request ids: give one row per request id.",
+        )
     _check_ids(ids)
     kind = infer_dtype(values, skipna=False)
     if kind not in _SCALAR_KINDS and _has_lists(values):
         if index is not None:
-            raise invalid("rows", "given with list labels", "A list label labels rows 0..n-1 of its request: "
-                          "do not give rows with list labels.")  # fmt: skip
+            raise invalid(
+                "rows",
+                "given with list labels",
+                "A list label labels rows 0..n-1 of its request: do not give rows with list labels.",
+            )
         ids, values, index = _expand(ids, values)
         kind = infer_dtype(values, skipna=False)
     out_rows = [0] * len(ids) if index is None else _rows(index)
@@ -168,16 +186,22 @@ def _check_ids(ids: pd.Series) -> None:
     kind = infer_dtype(ids, skipna=False)
     if kind not in ("string", "empty"):
         bad = int(np.flatnonzero(~ids.map(lambda v: isinstance(v, str)).to_numpy())[0])
-        raise invalid(f"request_ids.{bad}", "not a string", f"Invalid request_ids[{bad}] {ids.iloc[bad]!r}: request "
-                      "ids are strings (the request_id a prediction response carries).")  # fmt: skip
+        raise invalid(
+            f"request_ids.{bad}",
+            "not a string",
+            f"Invalid request_ids[{bad}] {ids.iloc[bad]!r}: request "
+            "ids are strings (the request_id a prediction response carries).",
+        )
     if len(ids):
         lengths = ids.str.len().to_numpy()
         bad_mask = (lengths < 1) | (lengths > MAX_REQUEST_ID)
         if bad_mask.any():
             bad = int(np.flatnonzero(bad_mask)[0])
-            raise invalid(f"request_ids.{bad}", f"not 1 to {MAX_REQUEST_ID} characters",
-                          f"Invalid request_ids[{bad}] {ids.iloc[bad][:80]!r}: expected 1 to {MAX_REQUEST_ID} "
-                          "characters.")  # fmt: skip
+            raise invalid(
+                f"request_ids.{bad}",
+                f"not 1 to {MAX_REQUEST_ID} characters",
+                f"Invalid request_ids[{bad}] {ids.iloc[bad][:80]!r}: expected 1 to {MAX_REQUEST_ID} characters.",
+            )
 
 
 def _has_lists(values: pd.Series) -> bool:
@@ -194,8 +218,11 @@ def _expand(ids: pd.Series, values: pd.Series) -> tuple[pd.Series, pd.Series, pd
     flat = wrapped.explode(ignore_index=False)
     row_index = flat.groupby(level=0).cumcount()
     position = flat.index.to_numpy()
-    return (ids.iloc[position].reset_index(drop=True), flat.reset_index(drop=True).infer_objects(),
-            row_index.reset_index(drop=True))  # fmt: skip
+    return (
+        ids.iloc[position].reset_index(drop=True),
+        flat.reset_index(drop=True).infer_objects(),
+        row_index.reset_index(drop=True),
+    )
 
 
 def _rows(index: pd.Series) -> list[int]:
@@ -206,8 +233,11 @@ def _rows(index: pd.Series) -> list[int]:
     bad_mask = (values < 0) | (values > _MAX_ROW)
     if bad_mask.any():
         bad = int(np.flatnonzero(bad_mask)[0])
-        raise invalid(f"rows.{bad}", "not an integer >= 0", f"Invalid rows[{bad}] {values[bad]}: row indexes are "
-                      "integers >= 0 (0 is a request's first row).")  # fmt: skip
+        raise invalid(
+            f"rows.{bad}",
+            "not an integer >= 0",
+            f"Invalid rows[{bad}] {values[bad]}: row indexes are integers >= 0 (0 is a request's first row).",
+        )
     return list(values.tolist())
 
 
@@ -227,8 +257,12 @@ def _labels(values: pd.Series, kind: str) -> list[Any]:
         finite = np.isfinite(numbers)
         if not finite.all():
             bad = int(np.flatnonzero(~finite)[0])
-            raise invalid(f"labels.{bad}", "not a finite number", f"Invalid labels[{bad}] {numbers[bad]}: labels "
-                          "must be finite (a missing label is left out, not sent as NaN).")  # fmt: skip
+            raise invalid(
+                f"labels.{bad}",
+                "not a finite number",
+                f"Invalid labels[{bad}] {numbers[bad]}: labels "
+                "must be finite (a missing label is left out, not sent as NaN).",
+            )
         if kind == "floating":
             return list(numbers.tolist())
         as_objects = values.astype(object)  # keep ints as ints when ints and floats mix
@@ -242,13 +276,19 @@ def _raise_label_problem(values: pd.Series) -> None:
     bad_type = np.flatnonzero((kinds == "other").to_numpy())
     if len(bad_type):
         bad = int(bad_type[0])
-        raise invalid(f"labels.{bad}", "not a string, number or boolean", f"Invalid labels[{bad}] "
-                      f"{values.iloc[bad]!r}: a label is a string, a number or a boolean.")  # fmt: skip
+        raise invalid(
+            f"labels.{bad}",
+            "not a string, number or boolean",
+            f"Invalid labels[{bad}] {values.iloc[bad]!r}: a label is a string, a number or a boolean.",
+        )
     first = kinds.iloc[0]
     bad = int(np.flatnonzero((kinds != first).to_numpy())[0])
-    raise invalid("labels", f"mixed label types ({first} and {kinds.iloc[bad]})",
-                  f"Labels mix types: labels[0] is a {first} but labels[{bad}] {values.iloc[bad]!r} is a "
-                  f"{kinds.iloc[bad]}. Send every label of a model as one type (e.g. all 'yes'/'no', or all 1/0).")  # fmt: skip
+    raise invalid(
+        "labels",
+        f"mixed label types ({first} and {kinds.iloc[bad]})",
+        f"Labels mix types: labels[0] is a {first} but labels[{bad}] {values.iloc[bad]!r} is a "
+        f"{kinds.iloc[bad]}. Send every label of a model as one type (e.g. all 'yes'/'no', or all 1/0).",
+    )
 
 
 def _label_family(value: Any) -> str:

@@ -62,9 +62,7 @@ def known_request_ids(layout: PredictionLayout, model: str, request_ids: Iterabl
     times = times[usable]
     hours = times // HOUR_MS
     offset = times % HOUR_MS
-    wanted = np.unique(
-        np.concatenate([hours, hours[offset < _EDGE_MS] - 1, hours[offset >= HOUR_MS - _EDGE_MS] + 1])
-    )
+    wanted = np.unique(np.concatenate([hours, hours[offset < _EDGE_MS] - 1, hours[offset >= HOUR_MS - _EDGE_MS] + 1]))
     logged = _logged_ids(layout, model, wanted)
     if logged is None:
         return set()

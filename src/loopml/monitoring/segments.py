@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +49,11 @@ def check_hour(hour: object, field: str = "hour") -> str:
             return hour
         except InvalidInput:
             pass
-    raise invalid(field, "not an hour YYYY-MM-DDTHH", f"Invalid {field} {str(hour)[:40]!r}: expected the UTC hour "
-                  "as YYYY-MM-DDTHH, e.g. 2026-12-03T07.")  # fmt: skip
+    raise invalid(
+        field,
+        "not an hour YYYY-MM-DDTHH",
+        f"Invalid {field} {str(hour)[:40]!r}: expected the UTC hour as YYYY-MM-DDTHH, e.g. 2026-12-03T07.",
+    )
 
 
 def read_segment(data: bytes, model: str, hour: str) -> pa.Table:
@@ -64,33 +68,58 @@ def read_segment(data: bytes, model: str, hour: str) -> pa.Table:
         raise invalid("body", "not a Parquet file", f"The segment body is not a readable Parquet file: {exc}") from exc
     missing = [name for name in META_TYPES if name not in table.column_names]
     if missing:
-        raise invalid(f"body.{missing[0]}", "missing column", f"The segment lacks the column(s) {missing}; every "
-                      f"segment has {list(META_TYPES)}.")  # fmt: skip
+        raise invalid(
+            f"body.{missing[0]}",
+            "missing column",
+            f"The segment lacks the column(s) {missing}; every segment has {list(META_TYPES)}.",
+        )
     for name, expected in META_TYPES.items():
         actual = table.schema.field(name).type
         if actual != expected and not (expected == pa.string() and actual == pa.large_string()):
-            raise invalid(f"body.{name}", f"type {actual}, expected {expected}",
-                          f"Segment column {name!r} is {actual}; the prediction log stores it as {expected}.")  # fmt: skip
+            raise invalid(
+                f"body.{name}",
+                f"type {actual}, expected {expected}",
+                f"Segment column {name!r} is {actual}; the prediction log stores it as {expected}.",
+            )
     if table.num_rows == 0:
         raise invalid("body", "no rows", "The segment has no rows.")
     _check_all(pc.equal(table["model"], model), "model", f"Every row's model must be {model!r} (the URL's model).")
-    _check_all(pc.match_substring_regex(table["request_id"], _REQUEST_ID), "request_id",
-               "Every request_id must be a request id (32 lowercase hex characters).")  # fmt: skip
+    _check_all(
+        pc.match_substring_regex(table["request_id"], _REQUEST_ID),
+        "request_id",
+        "Every request_id must be a request id (32 lowercase hex characters).",
+    )
     millis = pc.cast(table["time"], pa.int64())
     low, high = pc.min_max(millis).values()
     if low.as_py() is None or pc.any(pc.is_null(millis)).as_py():
         raise invalid("body.time", "null", "Every row needs a time.")
     if low.as_py() < start or high.as_py() >= start + HOUR_MS:
-        raise invalid("body.time", f"outside the hour {hour}", f"Segment times must lie inside the hour {hour} "
-                      "(UTC): the serving process writes one segment per hour partition.")  # fmt: skip
+        raise invalid(
+            "body.time",
+            f"outside the hour {hour}",
+            f"Segment times must lie inside the hour {hour} "
+            "(UTC): the serving process writes one segment per hour partition.",
+        )
     return table
 
 
-def write_segment(layout: PredictionLayout, model: str, hour: str, data: bytes, *, max_bytes: int | None = None) -> Path:
+@dataclass(frozen=True, slots=True)
+class StoredSegment:
+    """A segment written into the prediction log."""
+
+    path: Path
+    rows: int
+
+
+def write_segment(
+    layout: PredictionLayout, model: str, hour: str, data: bytes, *, max_bytes: int | None = None
+) -> StoredSegment:
     """Check ``data`` (:func:`read_segment`) and write it atomically into ``model``'s ``hour`` partition."""
     if max_bytes is not None and len(data) > max_bytes:
-        raise PayloadTooLarge(f"The segment is {len(data)} bytes; the limit is {max_bytes} bytes (server setting "
-                              "LOOPML_SERVER_MAX_ARTIFACT_BYTES).")  # fmt: skip
+        raise PayloadTooLarge(
+            f"The segment is {len(data)} bytes; the limit is {max_bytes} bytes (server setting "
+            "LOOPML_SERVER_MAX_ARTIFACT_BYTES)."
+        )
     table = read_segment(data, model, hour)
     first = table["request_id"][0].as_py()  # checked above: 32 hex characters, safe in a file name
     directory = layout.model_dir(model) / f"hour={hour}"
@@ -107,7 +136,7 @@ def write_segment(layout: PredictionLayout, model: str, hour: str, data: bytes, 
     finally:
         temp.unlink(missing_ok=True)
     _fsync_dir(directory)
-    return target
+    return StoredSegment(target, table.num_rows)
 
 
 def put_segment(model: str, hour: str, data: bytes, *, session: Session | None = None) -> str:
@@ -120,7 +149,7 @@ def put_segment(model: str, hour: str, data: bytes, *, session: Session | None =
     if hasattr(store, "put_segment"):  # the HTTP store: the server checks and writes it
         return str(store.put_segment(model, hour, bytes(data)))
     layout = PredictionLayout(session.settings.artifact_uri)
-    return str(write_segment(layout, model, hour, bytes(data)))
+    return str(write_segment(layout, model, hour, bytes(data)).path)
 
 
 def _check_all(mask: Any, column: str, message: str) -> None:

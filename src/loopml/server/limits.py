@@ -1,10 +1,10 @@
 """Request body size limits: 413 before reading when ``Content-Length`` is too big, or as soon as a
 streamed (chunked) body crosses the limit.
 
-Artifact uploads (``PUT``) get their own, larger limit. Both come from :class:`Limits`, which
-``create_app`` reads from ``LOOPML_SERVER_MAX_JSON_BYTES`` / ``LOOPML_SERVER_MAX_ARTIFACT_BYTES``
-unless given explicitly. A body that stays silent for ``body_timeout`` seconds between two chunks
-(``LOOPML_BODY_TIMEOUT``) ends in 408.
+Artifact uploads (``PUT``, and ``POST`` of prediction log segments) get their own, larger limit.
+Both come from :class:`Limits`, which ``create_app`` reads from ``LOOPML_SERVER_MAX_JSON_BYTES`` /
+``LOOPML_SERVER_MAX_ARTIFACT_BYTES`` unless given explicitly. A body that stays silent for
+``body_timeout`` seconds between two chunks (``LOOPML_BODY_TIMEOUT``) ends in 408.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ DEFAULT_MAX_JSON_BYTES = DEFAULT_SERVER_MAX_JSON_BYTES
 DEFAULT_MAX_ARTIFACT_BYTES = DEFAULT_SERVER_MAX_ARTIFACT_BYTES
 DEFAULT_BODY_TIMEOUT = 30.0
 _BODYLESS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
+UPLOAD_POSTS = ("/segments",)
+"""Paths ending so take a binary upload by POST (prediction log segments): the artifact limit applies."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +75,7 @@ class BodyLimitMiddleware:
         if scope["type"] != "http" or scope["method"] in _BODYLESS:
             await self.app(scope, receive, send)
             return
-        upload = scope["method"] == "PUT"
+        upload = scope["method"] == "PUT" or (scope["method"] == "POST" and scope["path"].endswith(UPLOAD_POSTS))
         limit = self.limits.max_artifact_bytes if upload else self.limits.max_json_bytes
         declared = _content_length(scope)
         if declared is not None and declared > limit:

@@ -40,16 +40,23 @@ def check_model(value: object, field: str = "model") -> str:
     """A model name that can name a prediction-log partition (a registered model's name always can)."""
     if isinstance(value, str) and _MODEL.fullmatch(value):
         return value
-    raise invalid(field, "not a model name", f"Invalid {_name(field)} {_shown(value)!r}: expected letters, "
-                  "digits, '.', '_' or '-' (at most 128, starting with a letter or digit).")  # fmt: skip
+    raise invalid(
+        field,
+        "not a model name",
+        f"Invalid {_name(field)} {_shown(value)!r}: expected letters, "
+        "digits, '.', '_' or '-' (at most 128, starting with a letter or digit).",
+    )
 
 
 def check_id(value: object, field: str) -> str:
     """A full id (32 lowercase hex characters)."""
     if isinstance(value, str) and _ID.fullmatch(value):
         return value
-    raise invalid(field, "not a 32-character hex id", f"Invalid {_name(field)} {_shown(value)!r}: "
-                  "expected 32 lowercase hex characters.")  # fmt: skip
+    raise invalid(
+        field,
+        "not a 32-character hex id",
+        f"Invalid {_name(field)} {_shown(value)!r}: expected 32 lowercase hex characters.",
+    )
 
 
 def check_state(value: object, field: str = "state") -> str:
@@ -73,8 +80,11 @@ def check_millis(value: object, field: str, *, optional: bool = False) -> int | 
         return None
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _INT64:
         return value
-    raise invalid(field, "not epoch milliseconds (an integer >= 0)", f"Invalid {_name(field)} {_shown(value)!r}: "
-                  "expected epoch milliseconds, an integer >= 0.")  # fmt: skip
+    raise invalid(
+        field,
+        "not epoch milliseconds (an integer >= 0)",
+        f"Invalid {_name(field)} {_shown(value)!r}: expected epoch milliseconds, an integer >= 0.",
+    )
 
 
 def check_version(value: object, field: str = "version", *, optional: bool = False) -> int | None:
@@ -83,16 +93,22 @@ def check_version(value: object, field: str = "version", *, optional: bool = Fal
         return None
     if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= _INT32:
         return value
-    raise invalid(field, "not a version number (an integer >= 1)",
-                  f"Invalid {_name(field)} {_shown(value)!r}: expected a version number, an integer >= 1.")  # fmt: skip
+    raise invalid(
+        field,
+        "not a version number (an integer >= 1)",
+        f"Invalid {_name(field)} {_shown(value)!r}: expected a version number, an integer >= 1.",
+    )
 
 
 def check_sha256(value: object, field: str = "sha256") -> str:
     """64 lowercase hex characters."""
     if isinstance(value, str) and _SHA256.fullmatch(value):
         return value
-    raise invalid(field, "not a lowercase hex SHA-256",
-                  f"Invalid {_name(field)} {_shown(value)!r}: expected 64 lowercase hex characters.")  # fmt: skip
+    raise invalid(
+        field,
+        "not a lowercase hex SHA-256",
+        f"Invalid {_name(field)} {_shown(value)!r}: expected 64 lowercase hex characters.",
+    )
 
 
 def check_count(value: object, field: str) -> int:
@@ -108,8 +124,11 @@ def check_text(value: object, field: str, *, max_length: int = 256, optional: bo
         return None
     if isinstance(value, str) and 1 <= len(value) <= max_length and "\x00" not in value:
         return value
-    raise invalid(field, f"not a string of 1 to {max_length} characters without NUL",
-                  f"Invalid {_name(field)} {_shown(value)!r}: use 1 to {max_length} characters, no NUL.")  # fmt: skip
+    raise invalid(
+        field,
+        f"not a string of 1 to {max_length} characters without NUL",
+        f"Invalid {_name(field)} {_shown(value)!r}: use 1 to {max_length} characters, no NUL.",
+    )
 
 
 def check_float(value: object, field: str, *, optional: bool = False) -> float | None:
@@ -135,8 +154,11 @@ def check_label(value: object, field: str = "label") -> Any:
     """A label: a string, integer, finite float or boolean."""
     if isinstance(value, str | bool | int) or (isinstance(value, float) and math.isfinite(value)):
         return value
-    raise invalid(field, "not a string, number or boolean", f"Invalid {_name(field)} {_shown(value)!r}: a label is "
-                  "a string, a number (finite) or a boolean.")  # fmt: skip
+    raise invalid(
+        field,
+        "not a string, number or boolean",
+        f"Invalid {_name(field)} {_shown(value)!r}: a label is a string, a number (finite) or a boolean.",
+    )
 
 
 def label_kind(value: object) -> str:
@@ -155,15 +177,24 @@ def check_feedback(model: str, items: Sequence[FeedbackRecord]) -> list[Feedback
         raise invalid("items", "not a list of FeedbackRecord", "Invalid items: expected a list of FeedbackRecord.")
     for i, item in enumerate(items):
         if not isinstance(item, FeedbackRecord):
-            raise invalid(f"items.{i}", "not a FeedbackRecord", f"Invalid items.{i}: expected a FeedbackRecord, "
-                          f"got {type(item).__name__}.")  # fmt: skip
+            raise invalid(
+                f"items.{i}",
+                "not a FeedbackRecord",
+                f"Invalid items.{i}: expected a FeedbackRecord, got {type(item).__name__}.",
+            )
         if item.model != model:
-            raise invalid(f"items.{i}.model", f"not {model!r}",
-                          f"Invalid items.{i}.model {_shown(item.model)!r}: every label must be for {model!r}.")  # fmt: skip
+            raise invalid(
+                f"items.{i}.model",
+                f"not {model!r}",
+                f"Invalid items.{i}.model {_shown(item.model)!r}: every label must be for {model!r}.",
+            )
         check_text(item.request_id, f"items.{i}.request_id", max_length=MAX_REQUEST_ID)
         if isinstance(item.row, bool) or not isinstance(item.row, int) or not 0 <= item.row <= _INT32:
-            raise invalid(f"items.{i}.row", "not an integer >= 0", f"Invalid items.{i}.row {item.row!r}: "
-                          "expected a row index, an integer >= 0.")  # fmt: skip
+            raise invalid(
+                f"items.{i}.row",
+                "not an integer >= 0",
+                f"Invalid items.{i}.row {item.row!r}: expected a row index, an integer >= 0.",
+            )
         check_label(item.label, f"items.{i}.label")
         check_millis(item.received_at, f"items.{i}.received_at")
         check_millis(item.predicted_at, f"items.{i}.predicted_at", optional=True)
@@ -173,16 +204,21 @@ def check_feedback(model: str, items: Sequence[FeedbackRecord]) -> list[Feedback
 def check_alert(record: AlertRecord) -> AlertRecord:
     """A firing alert about to be opened."""
     if not isinstance(record, AlertRecord):
-        raise invalid("record", "not an AlertRecord", f"Invalid record: expected an AlertRecord, got "
-                      f"{type(record).__name__}.")  # fmt: skip
+        raise invalid(
+            "record", "not an AlertRecord", f"Invalid record: expected an AlertRecord, got {type(record).__name__}."
+        )
     check_id(record.id, "record.id")
     check_text(record.rule, "record.rule")
     check_model(record.model, "record.model")
     check_text(record.kind, "record.kind", max_length=64)
     check_text(record.severity, "record.severity", max_length=32)
     if record.state != "firing":
-        raise invalid("record.state", "not 'firing'", f"Invalid record.state {_shown(record.state)!r}: an alert is "
-                      "opened 'firing' (resolve it with resolve_alert).")  # fmt: skip
+        raise invalid(
+            "record.state",
+            "not 'firing'",
+            f"Invalid record.state {_shown(record.state)!r}: an alert is "
+            "opened 'firing' (resolve it with resolve_alert).",
+        )
     check_float(record.value, "record.value", optional=True)
     check_float(record.threshold, "record.threshold")
     check_text(record.message, "record.message", max_length=100_000)
@@ -192,8 +228,9 @@ def check_alert(record: AlertRecord) -> AlertRecord:
     check_millis(record.started_at, "record.started_at")
     check_millis(record.updated_at, "record.updated_at")
     if record.resolved_at is not None:
-        raise invalid("record.resolved_at", "must be null", "Invalid record.resolved_at: a firing alert is not "
-                      "resolved.")  # fmt: skip
+        raise invalid(
+            "record.resolved_at", "must be null", "Invalid record.resolved_at: a firing alert is not resolved."
+        )
     check_count(record.occurrences, "record.occurrences")
     return record
 
@@ -201,8 +238,9 @@ def check_alert(record: AlertRecord) -> AlertRecord:
 def check_report(record: ReportRecord) -> ReportRecord:
     """A report record about to be stored."""
     if not isinstance(record, ReportRecord):
-        raise invalid("record", "not a ReportRecord", f"Invalid record: expected a ReportRecord, got "
-                      f"{type(record).__name__}.")  # fmt: skip
+        raise invalid(
+            "record", "not a ReportRecord", f"Invalid record: expected a ReportRecord, got {type(record).__name__}."
+        )
     check_id(record.id, "record.id")
     check_model(record.model, "record.model")
     check_version(record.version, "record.version", optional=True)

@@ -16,6 +16,7 @@ from loopml.server.routes import (
     health,
     lineage,
     models,
+    monitoring,
     pipelines,
     runs,
     tokens,
@@ -26,14 +27,17 @@ from loopml.store.http.wire import API_PREFIX
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "Missing, unknown or revoked token (servers started with --auth)"},
     403: {"model": ErrorOut, "description": "The token's role does not allow this"},
-    404: {"model": ErrorOut, "description": "Unknown experiment, run, artifact, blob, dataset, model or pipeline run"},
+    404: {
+        "model": ErrorOut,
+        "description": "Unknown experiment, run, artifact, blob, dataset, model, pipeline run, alert or report",
+    },
     409: {"model": ErrorOut, "description": "Contradicts stored data (name taken, param re-logged, version aliased)"},
     413: {"model": ErrorOut, "description": "Request body over the server's limit"},
     422: {"model": ErrorOut, "description": "Invalid input; details name each field and problem"},
 }
 
 
-_MODULES = (experiments, runs, artifacts, blobs, datasets, lineage, models, pipelines, audit, tokens)
+_MODULES = (experiments, runs, artifacts, blobs, datasets, lineage, models, pipelines, monitoring, audit, tokens)
 
 
 def api_router() -> APIRouter:

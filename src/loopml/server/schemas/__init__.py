@@ -2,7 +2,8 @@
 
 - :mod:`~loopml.server.schemas.common`: wire floats, scalars, health and error bodies;
 - requests per resource: :mod:`~loopml.server.schemas.tracking`, :mod:`~loopml.server.schemas.data`,
-  :mod:`~loopml.server.schemas.models`, :mod:`~loopml.server.schemas.pipelines`;
+  :mod:`~loopml.server.schemas.models`, :mod:`~loopml.server.schemas.pipelines`,
+  :mod:`~loopml.server.schemas.monitoring`;
 - :mod:`~loopml.server.schemas.records`: the response models of the records, derived from their
   codecs (:mod:`loopml.core.wire`), so the document cannot drift from what handlers send.
 
@@ -13,6 +14,23 @@ names, filters, ...) and its messages reach the client unchanged.
 from loopml.server.schemas.common import ErrorDetail, ErrorOut, Health, ServerInfo
 from loopml.server.schemas.data import DatasetVersionCreate, LineageEdgeCreate
 from loopml.server.schemas.models import AliasSet, ModelVersionCreate, ModelVersionUpdate
+from loopml.server.schemas.monitoring import (
+    AlertCreate,
+    AlertList,
+    AlertOut,
+    AlertResolve,
+    AlertUpdate,
+    FeedbackBatch,
+    FeedbackColumns,
+    FeedbackOut,
+    FeedbackResultOut,
+    ProfileOut,
+    ProfileSet,
+    ReportCreate,
+    ReportList,
+    ReportOut,
+    SegmentOut,
+)
 from loopml.server.schemas.pipelines import (
     PipelineExecutor,
     PipelineRunCreate,
@@ -68,6 +86,11 @@ from loopml.server.schemas.tracking import (
 )
 
 __all__ = [
+    "AlertCreate",
+    "AlertList",
+    "AlertOut",
+    "AlertResolve",
+    "AlertUpdate",
     "AliasSet",
     "ArtifactList",
     "ArtifactOut",
@@ -89,6 +112,10 @@ __all__ = [
     "ExperimentList",
     "ExperimentName",
     "ExperimentOut",
+    "FeedbackBatch",
+    "FeedbackColumns",
+    "FeedbackOut",
+    "FeedbackResultOut",
     "Health",
     "Heartbeat",
     "LineageEdgeCreate",
@@ -110,11 +137,17 @@ __all__ = [
     "PipelineRunOut",
     "PipelineRunStatus",
     "PipelineRunSummary",
+    "ProfileOut",
+    "ProfileSet",
+    "ReportCreate",
+    "ReportList",
+    "ReportOut",
     "RunCreate",
     "RunList",
     "RunOut",
     "RunSearch",
     "RunUpdate",
+    "SegmentOut",
     "ServerInfo",
     "StepRunCreate",
     "StepRunList",

@@ -68,9 +68,12 @@ class SqlMonitoringStore:
         profile = dialect_insert(t.monitor_profiles)
         self._profile_upsert = profile.on_conflict_do_update(
             index_elements=["model", "version"],
-            set_={"sha256": profile.excluded.sha256, "n_rows": profile.excluded.n_rows,
-                  "created_at": profile.excluded.created_at},
-        )  # fmt: skip
+            set_={
+                "sha256": profile.excluded.sha256,
+                "n_rows": profile.excluded.n_rows,
+                "created_at": profile.excluded.created_at,
+            },
+        )
 
     def __repr__(self) -> str:
         return f"SqlMonitoringStore({self.db.safe_url!r})"
@@ -83,10 +86,16 @@ class SqlMonitoringStore:
         # one row per key, the last label winning (PostgreSQL refuses to update a row twice in one statement)
         latest = {(item.request_id, item.row): item for item in items}
         rows = [
-            {"model": model, "request_id": rid, "row": row, "label": json.dumps(item.label),
-             "received_at": item.received_at, "predicted_at": item.predicted_at}
+            {
+                "model": model,
+                "request_id": rid,
+                "row": row,
+                "label": json.dumps(item.label),
+                "received_at": item.received_at,
+                "predicted_at": item.predicted_at,
+            }
             for (rid, row), item in latest.items()
-        ]  # fmt: skip
+        ]
         if rows:
             with self.db.write() as conn:
                 conn.execute(self._feedback_upsert, rows)
@@ -170,8 +179,12 @@ class SqlMonitoringStore:
         """Mark a firing alert ``resolved``; ``Conflict`` if it is resolved already."""
         check_id(alert_id, "alert_id")
         at = check_millis(resolved_at, "resolved_at")
-        changes = {"state": "resolved", "resolved_at": at, "updated_at": at,
-                   "value": _finite_or_none(check_float(value, "value", optional=True))}  # fmt: skip
+        changes = {
+            "state": "resolved",
+            "resolved_at": at,
+            "updated_at": at,
+            "value": _finite_or_none(check_float(value, "value", optional=True)),
+        }
         self._change_firing(alert_id, changes, "resolve")
         return self.get_alert(alert_id)
 
@@ -217,8 +230,10 @@ class SqlMonitoringStore:
                 state = conn.execute(sa.select(a.state).where(a.id == alert_id)).scalar()
                 if state is None:
                     raise NotFound(f"Alert {alert_id} does not exist. {ALERT_HINT}")
-                raise Conflict(f"Cannot {action} alert {alert_id}: it is {state}, not firing. A condition that "
-                               "holds again opens a new alert.")  # fmt: skip
+                raise Conflict(
+                    f"Cannot {action} alert {alert_id}: it is {state}, not firing. A condition that "
+                    "holds again opens a new alert."
+                )
 
     def _open_failure(self, record: AlertRecord) -> Exception:
         a = t.monitor_alerts.c
@@ -297,7 +312,9 @@ def feedback_frame(rows: Sequence[Sequence[Any]], *, sort: bool = False) -> pd.D
     """The :data:`FEEDBACK_COLUMNS` frame of ``(request_id, row, label_json, received_at, predicted_at)`` rows."""
     frame = pd.DataFrame.from_records(rows, columns=FEEDBACK_COLUMNS)
     labels = frame["label"].tolist()
-    frame["label"] = pd.Series(json.loads("[" + ",".join(labels) + "]") if labels else [], dtype=None, index=frame.index)
+    frame["label"] = pd.Series(
+        json.loads("[" + ",".join(labels) + "]") if labels else [], dtype=None, index=frame.index
+    )
     frame["row"] = frame["row"].astype("int64")
     frame["received_at"] = frame["received_at"].astype("int64")
     frame["predicted_at"] = frame["predicted_at"].astype("Int64")

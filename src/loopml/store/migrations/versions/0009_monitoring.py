@@ -85,8 +85,12 @@ def downgrade() -> None:
     op.drop_table("monitor_profiles")
     op.drop_index("ix_monitor_reports_model_created", table_name="monitor_reports")
     op.drop_table("monitor_reports")
-    for name in ("uq_monitor_alerts_firing", "ix_monitor_alerts_rule", "ix_monitor_alerts_state",
-                 "ix_monitor_alerts_model_started"):  # fmt: skip
+    for name in (
+        "uq_monitor_alerts_firing",
+        "ix_monitor_alerts_rule",
+        "ix_monitor_alerts_state",
+        "ix_monitor_alerts_model_started",
+    ):
         op.drop_index(name, table_name="monitor_alerts")
     op.drop_table("monitor_alerts")
     op.drop_index("ix_monitor_feedback_model_predicted", table_name="monitor_feedback")
