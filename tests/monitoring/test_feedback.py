@@ -18,7 +18,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from tests.server.conftest import settings_for, thread_server
 
 from loopml.config import load_settings
 from loopml.core.errors import InvalidInput
@@ -29,6 +28,7 @@ from loopml.monitoring.lookup import known_request_ids, request_times
 from loopml.monitoring.segments import put_segment, read_segment, write_segment
 from loopml.tracking import session as sessions
 from loopml.tracking.session import get_session
+from tests.server.conftest import settings_for, thread_server
 
 BASE = 1_764_745_200_000  # 2025-12-03T07:00Z, the start of an hour
 
@@ -143,8 +143,11 @@ def test_a_second_label_replaces_the_first_and_list_labels_cover_rows(layout: Pr
     log_feedback("churn", [ids[1]], [["a", "b", "c"]])  # a request of 3 rows
     frame = get_session().monitoring.feedback_frame("churn")
     assert list(zip(frame["request_id"], frame["row"], frame["label"], strict=True)) == [
-        (ids[0], 0, "no"), (ids[1], 0, "a"), (ids[1], 1, "b"), (ids[1], 2, "c"),
-    ]  # fmt: skip
+        (ids[0], 0, "no"),
+        (ids[1], 0, "a"),
+        (ids[1], 1, "b"),
+        (ids[1], 2, "c"),
+    ]
     log_feedback("churn", [ids[0], ids[0]], ["x", "y"], rows=[4, 5])
     assert len(get_session().monitoring.feedback_frame("churn")) == 6
 
@@ -187,7 +190,7 @@ def test_numpy_and_pandas_inputs_become_python_scalars() -> None:
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_feedback_from_a_file(layout: PredictionLayout, tmp_path: Path, suffix: str) -> None:
     ids = log_predictions(layout, "churn", np.array([BASE + 1, BASE + 2, BASE + 3]))
-    frame = pd.DataFrame({"rid": ids + ["000000000000" + "0" * 20], "y": ["yes", "no", "yes", "no"]})
+    frame = pd.DataFrame({"rid": [*ids, "0" * 32], "y": ["yes", "no", "yes", "no"]})
     path = tmp_path / f"labels{suffix}"
     frame.to_csv(path, index=False) if suffix == ".csv" else frame.to_parquet(path)
     result = log_feedback_file(path, "churn", id_column="rid", label_column="y")

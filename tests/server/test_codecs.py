@@ -23,6 +23,7 @@ from loopml.core.codec import RecordCodec
 from loopml.core.errors import InvalidInput
 from loopml.core.records import Metric, Run, RunStatus
 from loopml.core.wire import (
+    ALERT,
     ARTIFACT,
     AUDIT_EVENT,
     BLOB,
@@ -30,16 +31,20 @@ from loopml.core.wire import (
     DATASET,
     DATASET_VERSION,
     EXPERIMENT,
+    FEEDBACK,
+    FEEDBACK_RESULT,
     LINEAGE_EDGE,
     METRIC,
     MODEL,
     MODEL_VERSION,
     PIPELINE_RUN,
     PIPELINE_RUN_SUMMARY,
+    REPORT,
     RUN,
     STEP_RUN,
     TOKEN,
 )
+from loopml.server.schemas import monitoring as monitoring_out
 from loopml.server.schemas import pipelines as pipeline_out
 from loopml.server.schemas import records as out
 from loopml.store.pipelines import RUN_STATUSES
@@ -60,12 +65,17 @@ RESPONSE_MODELS: dict[RecordCodec[Any], type[BaseModel]] = {
     PIPELINE_RUN: pipeline_out.PipelineRunOut,
     PIPELINE_RUN_SUMMARY: pipeline_out.PipelineRunSummary,
     STEP_RUN: pipeline_out.StepRunOut,
+    FEEDBACK: monitoring_out.FeedbackOut,
+    FEEDBACK_RESULT: monitoring_out.FeedbackResultOut,
+    ALERT: monitoring_out.AlertOut,
+    REPORT: monitoring_out.ReportOut,
 }
 EXTRA: dict[RecordCodec[Any], dict[str, Any]] = {RUN: {"stale": False}}  # fields a route adds per request
 NARROWED: dict[tuple[RecordCodec[Any], str], st.SearchStrategy[Any]] = {
     (MODEL_VERSION, "status"): st.sampled_from(["READY", "ARCHIVED"]),
     (PIPELINE_RUN, "status"): st.sampled_from(RUN_STATUSES),  # runs are never SKIPPED
     (PIPELINE_RUN_SUMMARY, "status"): st.sampled_from(RUN_STATUSES),
+    (ALERT, "state"): st.sampled_from(["firing", "resolved"]),
 }
 
 TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)  # JSON strings: no lone surrogates

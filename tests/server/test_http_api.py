@@ -383,6 +383,19 @@ def test_openapi_describes_every_endpoint(http: httpx.Client, server: LiveServer
         ("/api/v1/models/{name}/aliases/{alias}", "get"),
         ("/api/v1/models/{name}/aliases/{alias}", "put"),
         ("/api/v1/models/{name}/aliases/{alias}", "delete"),
+        ("/api/v1/monitoring/models/{model}/feedback", "post"),
+        ("/api/v1/monitoring/models/{model}/feedback", "get"),
+        ("/api/v1/monitoring/alerts", "post"),
+        ("/api/v1/monitoring/alerts", "get"),
+        ("/api/v1/monitoring/alerts/{alert_id}", "get"),
+        ("/api/v1/monitoring/alerts/{alert_id}", "patch"),
+        ("/api/v1/monitoring/alerts/{alert_id}/resolve", "post"),
+        ("/api/v1/monitoring/models/{model}/reports", "post"),
+        ("/api/v1/monitoring/models/{model}/reports", "get"),
+        ("/api/v1/monitoring/reports/{report_id}", "get"),
+        ("/api/v1/monitoring/models/{model}/versions/{version}/profile", "put"),
+        ("/api/v1/monitoring/models/{model}/versions/{version}/profile", "get"),
+        ("/api/v1/monitoring/models/{model}/segments", "post"),
     }
     assert {(p, m) for p, ops in paths.items() for m in ops} == expected
     batch = paths["/api/v1/runs/{run_id}/batch"]["post"]

@@ -52,17 +52,37 @@ def _label(rid: str, label: Any, row: int = 0, model: str = "churn") -> Feedback
 
 def _alert(rule: str = "drift", model: str = "churn", **values: Any) -> AlertRecord:
     fields: dict[str, Any] = {
-        "id": new_id(), "rule": rule, "model": model, "kind": "drift_share", "severity": "warning",
-        "state": "firing", "value": 0.6, "threshold": 0.5, "message": "3 of 5 columns drifted", "window": "24h",
-        "evidence": {"columns": ["age", "spend"], "share": 0.6}, "report_uri": None, "started_at": 1_000,
-        "updated_at": 1_000, "resolved_at": None, "occurrences": 1,
-    }  # fmt: skip
+        "id": new_id(),
+        "rule": rule,
+        "model": model,
+        "kind": "drift_share",
+        "severity": "warning",
+        "state": "firing",
+        "value": 0.6,
+        "threshold": 0.5,
+        "message": "3 of 5 columns drifted",
+        "window": "24h",
+        "evidence": {"columns": ["age", "spend"], "share": 0.6},
+        "report_uri": None,
+        "started_at": 1_000,
+        "updated_at": 1_000,
+        "resolved_at": None,
+        "occurrences": 1,
+    }
     return AlertRecord(**{**fields, **values})
 
 
 def _report(model: str = "churn", **values: Any) -> ReportRecord:
-    fields: dict[str, Any] = {"id": new_id(), "model": model, "version": 2, "kind": "drift", "created_at": 5_000,
-                              "sha256": "ab" * 32, "size": 1234, "summary": {"drifted": True, "share": 0.6}}  # fmt: skip
+    fields: dict[str, Any] = {
+        "id": new_id(),
+        "model": model,
+        "version": 2,
+        "kind": "drift",
+        "created_at": 5_000,
+        "sha256": "ab" * 32,
+        "size": 1234,
+        "summary": {"drifted": True, "share": 0.6},
+    }
     return ReportRecord(**{**fields, **values})
 
 
@@ -156,7 +176,12 @@ def test_alert_lifecycle_open_update_resolve(store: MonitoringStore) -> None:
     again = store.update_alert(opened.id, value=None, evidence={}, message="again", updated_at=3_000)
     assert again.occurrences == 3 and again.value is None and again.report_uri == "reports:/x"
     resolved = store.resolve_alert(opened.id, resolved_at=4_000, value=0.1)
-    assert (resolved.state, resolved.resolved_at, resolved.value, resolved.updated_at) == ("resolved", 4_000, 0.1, 4_000)
+    assert (resolved.state, resolved.resolved_at, resolved.value, resolved.updated_at) == (
+        "resolved",
+        4_000,
+        0.1,
+        4_000,
+    )
     with pytest.raises(Conflict, match="resolved, not firing"):
         store.update_alert(opened.id, value=1.0, evidence={}, message="late", updated_at=5_000)
     with pytest.raises(Conflict):

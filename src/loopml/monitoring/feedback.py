@@ -252,7 +252,11 @@ def _labels(values: pd.Series, kind: str) -> list[Any]:
         return list(values.astype(bool).tolist())
     if family == "number":
         if kind == "integer":
-            return list(values.astype(np.int64).tolist())
+            try:
+                return list(values.astype(np.int64).tolist())
+            except OverflowError:
+                problem = "integer out of the 64-bit range"
+                raise invalid("labels", problem, "Integer labels must fit in 64 bits.") from None
         numbers = values.astype(np.float64).to_numpy()
         finite = np.isfinite(numbers)
         if not finite.all():

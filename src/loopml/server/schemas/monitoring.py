@@ -21,7 +21,7 @@ Sha256 = Annotated[StrictStr, Field(pattern=r"^[0-9a-f]{64}$", description="64 l
 Millis = Annotated[StrictInt, Field(ge=0, le=2**63 - 1, description="Epoch milliseconds.")]
 Name = Annotated[StrictStr, Field(min_length=1, max_length=256, pattern=r"^[^\x00]*$")]
 ModelName = Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", description="A model name.")]
-Label = StrictStr | StrictBool | StrictInt | StrictFloat
+Label = StrictStr | StrictBool | Annotated[StrictInt, Field(ge=-(2**63), le=2**63 - 1)] | StrictFloat
 Message = Annotated[StrictStr, Field(min_length=1, max_length=100_000, pattern=r"^[^\x00]*$")]
 Uri = Annotated[StrictStr, Field(min_length=1, max_length=4096, pattern=r"^[^\x00]*$")]
 
