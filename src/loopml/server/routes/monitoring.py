@@ -47,7 +47,7 @@ from loopml.store.monitoring import MAX_LIMIT, check_id, check_model, check_vers
 from loopml.store.sql.monitoring import SqlMonitoringStore
 
 router = APIRouter(prefix="/monitoring", tags=["monitoring"])
-_PARQUET = {"application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}}}
+_PARQUET = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}  # a Parquet file
 SinceMs = Annotated[int | None, Query(ge=0, le=2**63 - 1, description="Epoch ms, inclusive.")]
 
 

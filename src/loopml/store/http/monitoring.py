@@ -214,7 +214,7 @@ class HttpMonitoringStore:
     def put_segment(self, model: str, hour: str, data: bytes) -> str:
         """Upload one prediction log segment (Parquet) of ``hour`` (``YYYY-MM-DDTHH``); the server's file name."""
         path = f"/monitoring/models/{segment(check_model(model))}/segments"
-        headers = {"Content-Type": "application/vnd.apache.parquet"}
+        headers = {"Content-Type": "application/octet-stream"}  # a Parquet file
         answer = self.transport.request("POST", path, params={"hour": hour}, content=bytes(data), headers=headers)
         return str(answer.json()["name"])
 
