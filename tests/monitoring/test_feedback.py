@@ -18,10 +18,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from loopml.config import load_settings
 from loopml.core.errors import InvalidInput
-from loopml.core.ids import request_id
+from loopml.core.ids import request_id, request_time
 from loopml.monitoring.feedback import log_feedback, log_feedback_file, normalize_feedback
 from loopml.monitoring.layout import HOUR_MS, PredictionLayout, hour_key
 from loopml.monitoring.lookup import known_request_ids, request_times
@@ -90,6 +92,18 @@ def layout() -> PredictionLayout:
 def test_request_times_are_decoded_vectorised() -> None:
     ids = [request_id(BASE + 7), "not-an-id", request_id(0), "F" * 32, request_id(BASE + HOUR_MS)]
     assert request_times(pa.array(ids)).tolist() == [BASE + 7, -1, 0, -1, BASE + HOUR_MS]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    millis=st.lists(st.integers(0, 16**12 - 1), max_size=20),
+    others=st.lists(st.text(alphabet="0123456789abcdefABCDEF-x", max_size=34), max_size=10),
+)
+def test_request_times_match_request_time(millis: list[int], others: list[str]) -> None:
+    values = [request_id(m) for m in millis] + others
+    assert request_times(pa.array(values, pa.string())).tolist() == [
+        -1 if (t := request_time(v)) is None else t for v in values
+    ]
 
 
 def test_known_ids_read_only_the_hours_the_ids_point_at(
