@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from loopml.core.records import AlertRecord, FeedbackRecord, ReportRecord
 from loopml.store.base import MonitoringStore
 from loopml.store.http.monitoring import HttpMonitoringStore
 from loopml.store.http.transport import HttpTransport
-from loopml.store.sql import Database
+from loopml.store.sql import Database, SqlTrackingStore
 from loopml.store.sql.monitoring import FEEDBACK_COLUMNS, SqlMonitoringStore
 from tests.server.conftest import settings_for, thread_server
 
@@ -30,20 +30,36 @@ HOUR = 3_600_000
 BASE = 1_764_745_200_000  # 2025-12-03T07:00Z
 
 
+@dataclass
+class Backend:
+    store: MonitoringStore
+    db: Database
+    """The database the store writes to (the server's, over HTTP), for the audit trail."""
+
+    def audit(self, object_type: str, object_id: str) -> list[tuple[str, str, dict[str, Any]]]:
+        events = SqlTrackingStore(self.db).list_audit_events(object_type=object_type, object_id=object_id)
+        return [(e.actor, e.action, e.details) for e in reversed(events)]
+
+
 @pytest.fixture(params=["sqlite", "postgresql", "http"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MonitoringStore]:
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     url = request.getfixturevalue("pg_url") if request.param == "postgresql" else f"sqlite:///{tmp_path / 'store.db'}"
     db = Database(url)
     try:
         if request.param != "http":
-            yield SqlMonitoringStore(db)
+            yield Backend(SqlMonitoringStore(db), db)
             return
         with thread_server(settings_for(tmp_path / "server", url)) as live:
             client = HttpTransport(live.url, actor="ann")
-            yield HttpMonitoringStore(client)
+            yield Backend(HttpMonitoringStore(client), db)
             client.close()
     finally:
         db.dispose()
+
+
+@pytest.fixture
+def store(backend: Backend) -> MonitoringStore:
+    return backend.store
 
 
 def _label(rid: str, label: Any, row: int = 0, model: str = "churn") -> FeedbackRecord:
@@ -306,6 +322,27 @@ def test_reference_profiles(store: MonitoringStore) -> None:
     with pytest.raises(InvalidInput) as exc:
         store.set_reference_profile("churn", 1, "A" * 64, 1)
     assert _field(exc) == "sha256"
+
+
+def test_state_changes_are_audited_with_the_actor(backend: Backend) -> None:
+    store = backend.store
+    store.add_feedback("churn", [_label(request_id(BASE), 1), _label(request_id(BASE + 1), 0)], actor="ann")
+    alert = store.open_alert(_alert(), actor="mon-1")
+    store.update_alert(alert.id, value=0.9, evidence={}, message="again", updated_at=2_000)  # not audited
+    store.resolve_alert(alert.id, resolved_at=3_000, value=0.1, actor="mon-2")
+    report = store.add_report(_report(), actor="ann")
+    store.set_reference_profile("churn", 2, "a" * 64, 10)
+    assert backend.audit("alert", alert.id) == [
+        ("mon-1", "monitor.alert.open", {"rule": "drift", "model": "churn", "value": 0.6}),
+        ("mon-2", "monitor.alert.resolve", {"state": "resolved", "value": 0.1}),
+    ]
+    assert backend.audit("report", report.id) == [
+        ("ann", "monitor.report.add", {"model": "churn", "version": 2, "kind": "drift"})
+    ]
+    assert backend.audit("model", "churn") == [
+        ("ann", "monitor.feedback", {"labels": 2}),
+        ("monitor", "monitor.profile.set", {"version": 2, "sha256": "a" * 64, "n_rows": 10}),
+    ]
 
 
 def test_records_are_frozen() -> None:

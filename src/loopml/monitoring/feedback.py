@@ -32,7 +32,7 @@ from loopml.core.errors import invalid
 from loopml.core.records import FeedbackRecord, FeedbackResult
 from loopml.monitoring.layout import PredictionLayout, check_model_name
 from loopml.monitoring.lookup import known_request_ids, request_times
-from loopml.store.base import MonitoringStore
+from loopml.store.base import MONITOR_ACTOR, MonitoringStore
 from loopml.store.monitoring import MAX_REQUEST_ID
 from loopml.tracking.session import Session, get_session
 
@@ -67,8 +67,9 @@ def log_feedback(
     session = session or get_session()
     store: Any = session.monitoring
     if session.transport is not None:  # a loopml server checks against its own prediction log
-        return store.submit_feedback(model, ids, row_index, values)
-    return record_feedback(store, PredictionLayout(session.settings.artifact_uri), model, ids, row_index, values)
+        return store.submit_feedback(model, ids, row_index, values, actor=session.actor)
+    layout = PredictionLayout(session.settings.artifact_uri)
+    return record_feedback(store, layout, model, ids, row_index, values, actor=session.actor)
 
 
 def log_feedback_file(
@@ -151,6 +152,7 @@ def record_feedback(
     labels: Sequence[Any],
     *,
     received_at: int | None = None,
+    actor: str = MONITOR_ACTOR,
 ) -> FeedbackResult:
     """Store checked labels (:func:`normalize_feedback`) and report the ids ``layout``'s log does not hold.
 
@@ -167,7 +169,7 @@ def record_feedback(
         FeedbackRecord(model, rid, row, label, stamp, None if at < 0 else at)
         for rid, row, label, at in zip(request_ids, rows, labels, predicted.tolist(), strict=True)
     ]
-    accepted = store.add_feedback(model, records)
+    accepted = store.add_feedback(model, records, actor=actor)
     return FeedbackResult(accepted, unknown[:MAX_UNKNOWN_SHOWN], len(unknown))
 
 

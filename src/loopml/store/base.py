@@ -33,6 +33,9 @@ from loopml.core.records import (
 if TYPE_CHECKING:
     import pandas as pd
 
+MONITOR_ACTOR = "monitor"
+"""The audit actor of monitoring writes that name none (the monitor service)."""
+
 MetricPoint = tuple[str, float, int, int]
 """``(key, value, step, timestamp_ms)``: the buffered form of a metric point."""
 
@@ -325,12 +328,14 @@ class MonitoringStore(Protocol):
 
     Records in, records out (:class:`~loopml.core.records.FeedbackRecord`,
     :class:`~loopml.core.records.AlertRecord`, :class:`~loopml.core.records.ReportRecord`);
-    arguments are checked by :mod:`loopml.store.monitoring` in every implementation. At most one
+    arguments are checked by :mod:`loopml.store.monitoring` in every implementation. Stored labels
+    (one event per batch), opened and resolved alerts, reports and profiles are audited with
+    ``actor``; alert updates (each evaluation that finds the condition again) are not. At most one
     alert per ``(rule, model)`` is firing: opening a second is ``Conflict``. An unknown alert or
     report id is ``NotFound``.
     """
 
-    def add_feedback(self, model: str, items: Sequence[FeedbackRecord]) -> int:
+    def add_feedback(self, model: str, items: Sequence[FeedbackRecord], *, actor: str = MONITOR_ACTOR) -> int:
         """Store labels (a label for a known ``(model, request_id, row)`` replaces it); how many were written."""
         ...
 
@@ -346,7 +351,7 @@ class MonitoringStore(Protocol):
         in ``[since_ms, until_ms)``."""
         ...
 
-    def open_alert(self, record: AlertRecord) -> AlertRecord:
+    def open_alert(self, record: AlertRecord, *, actor: str = MONITOR_ACTOR) -> AlertRecord:
         """Record a firing alert; ``Conflict`` if one is already firing for its ``(rule, model)``."""
         ...
 
@@ -363,7 +368,9 @@ class MonitoringStore(Protocol):
         """A firing alert seen again: new value and evidence, ``occurrences`` + 1."""
         ...
 
-    def resolve_alert(self, alert_id: str, *, resolved_at: int, value: float | None) -> AlertRecord:
+    def resolve_alert(
+        self, alert_id: str, *, resolved_at: int, value: float | None, actor: str = MONITOR_ACTOR
+    ) -> AlertRecord:
         """Mark an alert ``resolved`` (its condition cleared)."""
         ...
 
@@ -383,7 +390,7 @@ class MonitoringStore(Protocol):
         """Alerts, newest ``started_at`` first, optionally filtered (``since_ms`` on ``updated_at``)."""
         ...
 
-    def add_report(self, record: ReportRecord) -> ReportRecord:
+    def add_report(self, record: ReportRecord, *, actor: str = MONITOR_ACTOR) -> ReportRecord:
         """Record a report whose HTML is already a blob (``record.sha256``)."""
         ...
 
@@ -395,7 +402,9 @@ class MonitoringStore(Protocol):
         """A report by id."""
         ...
 
-    def set_reference_profile(self, model: str, version: int, sha256: str, n_rows: int) -> None:
+    def set_reference_profile(
+        self, model: str, version: int, sha256: str, n_rows: int, *, actor: str = MONITOR_ACTOR
+    ) -> None:
         """Point ``model`` version ``version`` at its reference profile (a JSON blob), replacing any."""
         ...
 

@@ -75,7 +75,7 @@ def post_feedback(model: str, body: FeedbackBatch, caller: Writer, backend: Back
     ids, row_index, labels = normalize_feedback(
         model, [item.request_id for item in items], [item.label for item in items], rows
     )
-    result = record_feedback(_store(backend), _layout(backend), model, ids, row_index, labels)
+    result = record_feedback(_store(backend), _layout(backend), model, ids, row_index, labels, actor=caller.actor)
     return JSONResponse(FEEDBACK_RESULT.encode(result))
 
 
@@ -109,7 +109,7 @@ def get_feedback(
 @router.post("/alerts", status_code=201, response_model=AlertOut, summary="Open a firing alert (409 if one fires)")
 def open_alert(body: AlertCreate, caller: Writer, backend: BackendDep) -> Response:
     record = AlertRecord(**body.model_dump(), resolved_at=None)
-    return JSONResponse(ALERT.encode(_store(backend).open_alert(record)), status_code=201)
+    return JSONResponse(ALERT.encode(_store(backend).open_alert(record, actor=caller.actor)), status_code=201)
 
 
 @router.get("/alerts", response_model=AlertList, summary="Alerts, newest first, optionally filtered")
@@ -149,7 +149,7 @@ def update_alert(alert_id: str, body: AlertUpdate, caller: Writer, backend: Back
 @router.post("/alerts/{alert_id}/resolve", response_model=AlertOut, summary="Resolve a firing alert")
 def resolve_alert(alert_id: str, body: AlertResolve, caller: Writer, backend: BackendDep) -> Response:
     alert = _store(backend).resolve_alert(
-        check_id(alert_id, "path.alert_id"), resolved_at=body.resolved_at, value=body.value
+        check_id(alert_id, "path.alert_id"), resolved_at=body.resolved_at, value=body.value, actor=caller.actor
     )
     return JSONResponse(ALERT.encode(alert))
 
@@ -160,7 +160,7 @@ def resolve_alert(alert_id: str, body: AlertResolve, caller: Writer, backend: Ba
 @router.post("/models/{model}/reports", status_code=201, response_model=ReportOut, summary="Record a report")
 def add_report(model: str, body: ReportCreate, caller: Writer, backend: BackendDep) -> Response:
     record = ReportRecord(model=check_model(model, "path.model"), **body.model_dump())
-    return JSONResponse(REPORT.encode(_store(backend).add_report(record)), status_code=201)
+    return JSONResponse(REPORT.encode(_store(backend).add_report(record, actor=caller.actor)), status_code=201)
 
 
 @router.get("/models/{model}/reports", response_model=ReportList, summary="A model's reports, newest first")
@@ -191,7 +191,7 @@ def get_report(report_id: str, caller: Reader, backend: BackendDep) -> Response:
 def set_profile(model: str, version: int, body: ProfileSet, caller: Writer, backend: BackendDep) -> Response:
     check_model(model, "path.model")
     check_version(version, "path.version")
-    _store(backend).set_reference_profile(model, version, body.sha256, body.n_rows)
+    _store(backend).set_reference_profile(model, version, body.sha256, body.n_rows, actor=caller.actor)
     return JSONResponse({"model": model, "version": version, "sha256": body.sha256})
 
 

@@ -23,6 +23,7 @@ from loopml.core.codec import encode_float
 from loopml.core.errors import NotFound
 from loopml.core.records import AlertRecord, FeedbackRecord, FeedbackResult, ReportRecord
 from loopml.core.wire import ALERT, FEEDBACK_RESULT, REPORT
+from loopml.store.base import MONITOR_ACTOR
 from loopml.store.http.transport import HttpTransport, segment
 from loopml.store.monitoring import (
     check_alert,
@@ -57,15 +58,20 @@ class HttpMonitoringStore:
 
     # -- feedback ---------------------------------------------------------------------------------
 
-    def add_feedback(self, model: str, items: Sequence[FeedbackRecord]) -> int:
+    def add_feedback(self, model: str, items: Sequence[FeedbackRecord], *, actor: str = MONITOR_ACTOR) -> int:
         """Store labels (the server stamps ``received_at``); how many keys were written."""
         items = check_feedback(model, items)
-        return self.submit_feedback(
-            model, [i.request_id for i in items], [i.row for i in items], [i.label for i in items]
-        ).accepted
+        ids, rows, labels = [i.request_id for i in items], [i.row for i in items], [i.label for i in items]
+        return self.submit_feedback(model, ids, rows, labels, actor=actor).accepted
 
     def submit_feedback(
-        self, model: str, request_ids: Sequence[str], rows: Sequence[int], labels: Sequence[Any]
+        self,
+        model: str,
+        request_ids: Sequence[str],
+        rows: Sequence[int],
+        labels: Sequence[Any],
+        *,
+        actor: str | None = None,
     ) -> FeedbackResult:
         """Send checked labels (``loopml.monitoring.feedback.normalize_feedback``); the server reports unknown ids."""
         path = f"/monitoring/models/{segment(check_model(model))}/feedback"
@@ -81,7 +87,7 @@ class HttpMonitoringStore:
                     )
                 ]
             }
-            result = FEEDBACK_RESULT.decode(self.transport.request_json("POST", path, json=body))
+            result = FEEDBACK_RESULT.decode(self.transport.request_json("POST", path, json=body, actor=actor))
             accepted += result.accepted
             unknown.extend(result.unknown[: _MAX_SHOWN - len(unknown)])
             unknown_count += result.unknown_count
@@ -117,11 +123,11 @@ class HttpMonitoringStore:
 
     # -- alerts -----------------------------------------------------------------------------------
 
-    def open_alert(self, record: AlertRecord) -> AlertRecord:
+    def open_alert(self, record: AlertRecord, *, actor: str = MONITOR_ACTOR) -> AlertRecord:
         """Record a firing alert; ``Conflict`` if one is already firing for its ``(rule, model)``."""
         body = ALERT.encode(check_alert(record))
         body.pop("resolved_at")
-        return ALERT.decode(self.transport.request_json("POST", "/monitoring/alerts", json=body))
+        return ALERT.decode(self.transport.request_json("POST", "/monitoring/alerts", json=body, actor=actor))
 
     def update_alert(
         self,
@@ -144,14 +150,16 @@ class HttpMonitoringStore:
         path = f"/monitoring/alerts/{check_id(alert_id, 'alert_id')}"
         return ALERT.decode(self.transport.request_json("PATCH", path, json=body))
 
-    def resolve_alert(self, alert_id: str, *, resolved_at: int, value: float | None) -> AlertRecord:
+    def resolve_alert(
+        self, alert_id: str, *, resolved_at: int, value: float | None, actor: str = MONITOR_ACTOR
+    ) -> AlertRecord:
         """Mark a firing alert ``resolved``."""
         body = {
             "resolved_at": check_millis(resolved_at, "resolved_at"),
             "value": _wire_float(check_float(value, "value", optional=True)),
         }
         path = f"/monitoring/alerts/{check_id(alert_id, 'alert_id')}/resolve"
-        return ALERT.decode(self.transport.request_json("POST", path, json=body))
+        return ALERT.decode(self.transport.request_json("POST", path, json=body, actor=actor))
 
     def get_alert(self, alert_id: str) -> AlertRecord:
         """An alert by id."""
@@ -178,11 +186,11 @@ class HttpMonitoringStore:
 
     # -- reports ----------------------------------------------------------------------------------
 
-    def add_report(self, record: ReportRecord) -> ReportRecord:
+    def add_report(self, record: ReportRecord, *, actor: str = MONITOR_ACTOR) -> ReportRecord:
         """Record a report whose HTML is already a blob."""
         body = REPORT.encode(check_report(record))
         path = f"/monitoring/models/{segment(body.pop('model'))}/reports"
-        return REPORT.decode(self.transport.request_json("POST", path, json=body))
+        return REPORT.decode(self.transport.request_json("POST", path, json=body, actor=actor))
 
     def list_reports(self, model: str, *, version: int | None = None, limit: int = 50) -> list[ReportRecord]:
         """Reports of ``model`` (of one version), newest first."""
@@ -197,10 +205,12 @@ class HttpMonitoringStore:
 
     # -- reference profiles -----------------------------------------------------------------------
 
-    def set_reference_profile(self, model: str, version: int, sha256: str, n_rows: int) -> None:
+    def set_reference_profile(
+        self, model: str, version: int, sha256: str, n_rows: int, *, actor: str = MONITOR_ACTOR
+    ) -> None:
         """Point a model version at its reference profile blob (upload the blob first)."""
         body = {"sha256": check_sha256(sha256), "n_rows": check_count(n_rows, "n_rows")}
-        self.transport.request("PUT", _profile_path(model, version), json=body)
+        self.transport.request("PUT", _profile_path(model, version), json=body, actor=actor)
 
     def get_reference_profile(self, model: str, version: int) -> str | None:
         """The SHA-256 of the version's reference profile blob, ``None`` when it has none."""

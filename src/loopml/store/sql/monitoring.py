@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 from loopml.core.clock import now_ms
 from loopml.core.errors import Conflict, NotFound, invalid
 from loopml.core.records import AlertRecord, FeedbackRecord, ReportRecord
+from loopml.store.base import MONITOR_ACTOR
 from loopml.store.monitoring import (
     ALERT_HINT,
     REPORT_HINT,
@@ -41,6 +42,7 @@ from loopml.store.monitoring import (
     check_version,
 )
 from loopml.store.sql import schema as t
+from loopml.store.sql.audit import record_audit
 from loopml.store.sql.database import Database
 
 FEEDBACK_COLUMNS = ["request_id", "row", "label", "received_at", "predicted_at"]
@@ -80,7 +82,7 @@ class SqlMonitoringStore:
 
     # -- feedback ---------------------------------------------------------------------------------
 
-    def add_feedback(self, model: str, items: Sequence[FeedbackRecord]) -> int:
+    def add_feedback(self, model: str, items: Sequence[FeedbackRecord], *, actor: str = MONITOR_ACTOR) -> int:
         """Store labels in one transaction; a label for a stored key replaces it. Returns how many keys were written."""
         items = check_feedback(model, items)
         # one row per key, the last label winning (PostgreSQL refuses to update a row twice in one statement)
@@ -99,6 +101,7 @@ class SqlMonitoringStore:
         if rows:
             with self.db.write() as conn:
                 conn.execute(self._feedback_upsert, rows)
+                record_audit(conn, actor, "monitor.feedback", "model", model, {"labels": len(rows)})
         return len(rows)
 
     def feedback_frame(
@@ -138,7 +141,7 @@ class SqlMonitoringStore:
 
     # -- alerts -----------------------------------------------------------------------------------
 
-    def open_alert(self, record: AlertRecord) -> AlertRecord:
+    def open_alert(self, record: AlertRecord, *, actor: str = MONITOR_ACTOR) -> AlertRecord:
         """Record a firing alert; ``Conflict`` if one is already firing for its ``(rule, model)``."""
         record = check_alert(record)
         values = {name: getattr(record, name) for name in _ALERT_COLUMNS}
@@ -147,6 +150,8 @@ class SqlMonitoringStore:
         try:
             with self.db.write() as conn:
                 conn.execute(t.monitor_alerts.insert().values(**values))
+                details = {"rule": record.rule, "model": record.model, "value": values["value"]}
+                record_audit(conn, actor, "monitor.alert.open", "alert", record.id, details)
         except SqlIntegrityError as exc:
             raise self._open_failure(record) from exc
         return self.get_alert(record.id)
@@ -175,7 +180,9 @@ class SqlMonitoringStore:
         self._change_firing(alert_id, changes, "update")
         return self.get_alert(alert_id)
 
-    def resolve_alert(self, alert_id: str, *, resolved_at: int, value: float | None) -> AlertRecord:
+    def resolve_alert(
+        self, alert_id: str, *, resolved_at: int, value: float | None, actor: str = MONITOR_ACTOR
+    ) -> AlertRecord:
         """Mark a firing alert ``resolved``; ``Conflict`` if it is resolved already."""
         check_id(alert_id, "alert_id")
         at = check_millis(resolved_at, "resolved_at")
@@ -185,7 +192,7 @@ class SqlMonitoringStore:
             "updated_at": at,
             "value": _finite_or_none(check_float(value, "value", optional=True)),
         }
-        self._change_firing(alert_id, changes, "resolve")
+        self._change_firing(alert_id, changes, "resolve", actor=actor)
         return self.get_alert(alert_id)
 
     def get_alert(self, alert_id: str) -> AlertRecord:
@@ -220,7 +227,7 @@ class SqlMonitoringStore:
         with self.db.read() as conn:
             return [_alert(row._mapping) for row in conn.execute(query)]
 
-    def _change_firing(self, alert_id: str, changes: dict[str, Any], action: str) -> None:
+    def _change_firing(self, alert_id: str, changes: dict[str, Any], action: str, *, actor: str | None = None) -> None:
         a = t.monitor_alerts.c
         with self.db.write() as conn:
             done = conn.execute(
@@ -234,6 +241,9 @@ class SqlMonitoringStore:
                     f"Cannot {action} alert {alert_id}: it is {state}, not firing. A condition that "
                     "holds again opens a new alert."
                 )
+            if actor is not None:  # audited: a state change
+                details = {"state": changes.get("state"), "value": changes.get("value")}
+                record_audit(conn, actor, f"monitor.alert.{action}", "alert", alert_id, details)
 
     def _open_failure(self, record: AlertRecord) -> Exception:
         a = t.monitor_alerts.c
@@ -250,7 +260,7 @@ class SqlMonitoringStore:
 
     # -- reports ----------------------------------------------------------------------------------
 
-    def add_report(self, record: ReportRecord) -> ReportRecord:
+    def add_report(self, record: ReportRecord, *, actor: str = MONITOR_ACTOR) -> ReportRecord:
         """Record a report whose HTML is already a blob; ``Conflict`` for a known id."""
         record = check_report(record)
         values = {name: getattr(record, name) for name in _REPORT_COLUMNS}
@@ -258,6 +268,8 @@ class SqlMonitoringStore:
         try:
             with self.db.write() as conn:
                 conn.execute(t.monitor_reports.insert().values(**values))
+                details = {"model": record.model, "version": record.version, "kind": record.kind}
+                record_audit(conn, actor, "monitor.report.add", "report", record.id, details)
         except SqlIntegrityError as exc:
             raise Conflict(f"Report {record.id} already exists.") from exc
         return self.get_report(record.id)
@@ -287,10 +299,13 @@ class SqlMonitoringStore:
 
     # -- reference profiles -----------------------------------------------------------------------
 
-    def set_reference_profile(self, model: str, version: int, sha256: str, n_rows: int) -> None:
+    def set_reference_profile(
+        self, model: str, version: int, sha256: str, n_rows: int, *, actor: str = MONITOR_ACTOR
+    ) -> None:
         """Point a model version at its reference profile blob (replacing any previous one)."""
+        model = check_model(model)
         values = {
-            "model": check_model(model),
+            "model": model,
             "version": check_version(version),
             "sha256": check_sha256(sha256),
             "n_rows": check_count(n_rows, "n_rows"),
@@ -298,6 +313,8 @@ class SqlMonitoringStore:
         }
         with self.db.write() as conn:
             conn.execute(self._profile_upsert, [values])
+            details = {"version": values["version"], "sha256": values["sha256"], "n_rows": values["n_rows"]}
+            record_audit(conn, actor, "monitor.profile.set", "model", model, details)
 
     def get_reference_profile(self, model: str, version: int) -> str | None:
         """The SHA-256 of the version's reference profile blob, ``None`` when it has none."""
