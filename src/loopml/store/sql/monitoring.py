@@ -47,6 +47,15 @@ from loopml.store.sql.database import Database
 
 FEEDBACK_COLUMNS = ["request_id", "row", "label", "received_at", "predicted_at"]
 """The columns of :meth:`SqlMonitoringStore.feedback_frame`, in order."""
+_FEEDBACK_PARAMS = ("model", "request_id", "row", "label", "received_at", "predicted_at")
+_PG_FEEDBACK_UPSERT = (
+    'INSERT INTO monitor_feedback (model, request_id, "row", label, received_at, predicted_at) '
+    "SELECT %(model)s, u.r, u.w, u.l, u.a, u.p FROM unnest(%(ids)s::varchar[], %(rows)s::int[], %(labels)s::text[], "
+    "%(received)s::bigint[], %(predicted)s::bigint[]) AS u(r, w, l, a, p) "
+    'ON CONFLICT (model, request_id, "row") DO UPDATE SET label = excluded.label, '
+    "received_at = excluded.received_at, predicted_at = excluded.predicted_at"
+)
+"""The feedback upsert on PostgreSQL: the batch as five arrays (keys unique within it)."""
 _ID_CHUNK = 5_000  # request ids per IN (...) list: under every backend's bound-parameter limit
 _ALERT_COLUMNS = tuple(c.name for c in t.monitor_alerts.columns)  # the fields of AlertRecord
 _REPORT_COLUMNS = tuple(c.name for c in t.monitor_reports.columns)  # the fields of ReportRecord
@@ -67,6 +76,10 @@ class SqlMonitoringStore:
                 "predicted_at": feedback.excluded.predicted_at,
             },
         )
+        # executed as driver SQL: SQLAlchemy's per-row parameter processing costs more than the insert itself
+        compiled = self._feedback_upsert.compile(dialect=db.engine.dialect)
+        self._feedback_sql = str(compiled)
+        self._feedback_order: list[str] | None = list(compiled.positiontup or ()) if compiled.positional else None
         profile = dialect_insert(t.monitor_profiles)
         self._profile_upsert = profile.on_conflict_do_update(
             index_elements=["model", "version"],
@@ -87,22 +100,28 @@ class SqlMonitoringStore:
         items = check_feedback(model, items)
         # one row per key, the last label winning (PostgreSQL refuses to update a row twice in one statement)
         latest = {(item.request_id, item.row): item for item in items}
-        rows = [
-            {
-                "model": model,
-                "request_id": rid,
-                "row": row,
-                "label": json.dumps(item.label),
-                "received_at": item.received_at,
-                "predicted_at": item.predicted_at,
-            }
+        dumps = json.dumps
+        values = [
+            (model, rid, row, dumps(item.label), item.received_at, item.predicted_at)
             for (rid, row), item in latest.items()
         ]
-        if rows:
+        if values:
             with self.db.write() as conn:
-                conn.execute(self._feedback_upsert, rows)
-                record_audit(conn, actor, "monitor.feedback", "model", model, {"labels": len(rows)})
-        return len(rows)
+                if self.db.dialect == "postgresql":  # one statement over arrays: no per-row round trip
+                    _, ids, rows, labels, received, predicted = (list(column) for column in zip(*values, strict=True))
+                    arrays = {"model": model, "ids": ids, "rows": rows, "labels": labels, "received": received,
+                              "predicted": predicted}  # fmt: skip
+                    conn.exec_driver_sql(_PG_FEEDBACK_UPSERT, arrays)
+                else:
+                    conn.exec_driver_sql(self._feedback_sql, self._feedback_params(values))
+                record_audit(conn, actor, "monitor.feedback", "model", model, {"labels": len(values)})
+        return len(values)
+
+    def _feedback_params(self, values: list[tuple[Any, ...]]) -> list[Any]:
+        """Rows for the driver's ``executemany``: tuples for positional parameters, else dicts."""
+        if self._feedback_order == list(_FEEDBACK_PARAMS):
+            return values
+        return [dict(zip(_FEEDBACK_PARAMS, value, strict=True)) for value in values]
 
     def feedback_frame(
         self,
@@ -327,7 +346,8 @@ class SqlMonitoringStore:
 
 def feedback_frame(rows: Sequence[Sequence[Any]], *, sort: bool = False) -> pd.DataFrame:
     """The :data:`FEEDBACK_COLUMNS` frame of ``(request_id, row, label_json, received_at, predicted_at)`` rows."""
-    frame = pd.DataFrame.from_records(rows, columns=FEEDBACK_COLUMNS)
+    columns: list[Sequence[Any]] = list(zip(*rows, strict=True)) if rows else [() for _ in FEEDBACK_COLUMNS]
+    frame = pd.DataFrame(dict(zip(FEEDBACK_COLUMNS, columns, strict=True)))  # by column: no per-row attribute probes
     labels = frame["label"].tolist()
     frame["label"] = pd.Series(
         json.loads("[" + ",".join(labels) + "]") if labels else [], dtype=None, index=frame.index
