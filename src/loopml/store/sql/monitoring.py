@@ -76,7 +76,8 @@ class SqlMonitoringStore:
                 "predicted_at": feedback.excluded.predicted_at,
             },
         )
-        # executed as driver SQL: SQLAlchemy's per-row parameter processing costs more than the insert itself
+        # SQLite runs it as driver SQL (SQLAlchemy's per-row parameter processing costs more than the insert
+        # itself); PostgreSQL runs _PG_FEEDBACK_UPSERT over arrays instead
         compiled = self._feedback_upsert.compile(dialect=db.engine.dialect)
         self._feedback_sql = str(compiled)
         self._feedback_order: list[str] | None = list(compiled.positiontup or ()) if compiled.positional else None
