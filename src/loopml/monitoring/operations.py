@@ -60,12 +60,12 @@ def operations(frame: pd.DataFrame, *, window: str = "1h", by_version: bool = Tr
         errors=requests["status"] >= 500, invalid=(requests["status"] >= 400) & (requests["status"] < 500)
     )
     group = ["version", "window_start"]
-    by_request = requests.groupby(group, dropna=False, sort=False)
+    by_request = requests.groupby(group, sort=False)
     result = by_request.agg(requests=("status", "size"), errors=("errors", "sum"), invalid=("invalid", "sum")).join(
         by_request["latency_ms"].quantile(list(_QUANTILES.values())).unstack()
     )
     result = result.rename(columns={q: name for name, q in _QUANTILES.items()})
-    result = result.join(rows.groupby(group, dropna=False, sort=False)["predicted"].sum().rename("rows"))
+    result = result.join(rows.groupby(group, sort=False)["predicted"].sum().rename("rows"))
     result["error_rate"] = result["errors"] / result["requests"]
     result["requests_per_s"] = result["requests"] / (window_ms / 1000)
     return _typed(finish(result.reset_index(), window_ms, OPERATIONS_COLUMNS))

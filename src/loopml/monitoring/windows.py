@@ -61,22 +61,37 @@ def epoch_millis(times: pd.Series) -> np.ndarray:
     )
 
 
+NO_VERSION = -1
+"""The ``version`` key of rows without one (``runs:/`` models, or ``by_version=False``); null in results."""
+
+
 def window_keys(frame: pd.DataFrame, window_ms: int, *, by_version: bool) -> pd.DataFrame:
-    """``version`` (nullable Int64; all null when not ``by_version``) and ``window_start`` (ms) per row."""
+    """Per row: ``version`` (int64, :data:`NO_VERSION` when null or not ``by_version``) and ``window_start`` (ms)."""
     starts = np.zeros(0, dtype="int64") if frame.empty else epoch_millis(frame["time"]) // window_ms * window_ms
     if by_version:
-        versions = pd.array(frame["version"], dtype="Int64")
+        versions = pd.to_numeric(frame["version"]).to_numpy(dtype="float64", na_value=np.nan)
+        versions = np.where(np.isnan(versions), NO_VERSION, versions).astype("int64")
     else:
-        versions = pd.array([pd.NA] * len(frame), dtype="Int64")
+        versions = np.full(len(frame), NO_VERSION, dtype="int64")
     return pd.DataFrame({"version": versions, "window_start": starts}, index=frame.index)
 
 
+def group_ids(keys: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
+    """A dense group number per row of :func:`window_keys` output, and the groups' keys in that order."""
+    codes, groups = pd.MultiIndex.from_frame(keys[["version", "window_start"]]).factorize()
+    return codes.astype("int64"), groups.to_frame(index=False, name=["version", "window_start"])
+
+
 def finish(result: pd.DataFrame, window_ms: int, columns: list[str]) -> pd.DataFrame:
-    """Turn millisecond ``window_start`` into UTC datetimes, add ``window_end``, order rows and columns."""
-    result = result.sort_values(["version", "window_start"], na_position="first", kind="stable")
+    """Make ``window_start`` a UTC datetime, add ``window_end``, null :data:`NO_VERSION`, order rows and columns."""
+    result = result.sort_values(["version", "window_start"], kind="stable")
     start = pd.to_datetime(result["window_start"].astype("int64"), unit="ms", utc=True).astype("datetime64[ms, UTC]")
-    result = result.assign(window_start=start, window_end=start + pd.Timedelta(milliseconds=window_ms))
-    result["version"] = result["version"].astype("Int64")
+    version = result["version"].astype("Int64")
+    result = result.assign(
+        version=version.mask(version == NO_VERSION),
+        window_start=start,
+        window_end=start + pd.Timedelta(milliseconds=window_ms),
+    )
     return result.reindex(columns=KEY_COLUMNS + columns).reset_index(drop=True)
 
 
