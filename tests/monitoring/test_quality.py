@@ -214,6 +214,9 @@ def test_the_positive_class_can_be_chosen() -> None:
 def test_booleans_compare_with_zero_one_labels() -> None:
     result = realised_quality(frame_of(label=[1, 0, 1], prediction=[True, False, False]))
     assert result["accuracy"].iloc[0] == pytest.approx(2 / 3)
+    both = frame_of(label=[True, False, True], prediction=[True, False, False], proba={"False": [0.2, 0.9, 0.6]})
+    result = realised_quality(both.assign(**{"proba.True": 1 - both["proba.False"]}))
+    assert result.attrs["positive"] is True and result["roc_auc"].iloc[0] == 1.0 and result["recall"].iloc[0] == 0.5
 
 
 @pytest.mark.parametrize(

@@ -129,7 +129,7 @@ def aligned_labels(labels: pd.Series, predictions: pd.Series) -> tuple[np.ndarra
             f"the type of the model's output (send {'strings' if label_family != 'string' else other + 's'}).",
             details=[{"field": "label", "problem": f"labels are {label_family}, predictions are {prediction_family}"}],
         )
-    if "string" in families:
+    if "string" in families or families == {"bool"}:  # booleans alone keep their names (proba.True)
         return _objects(labels), _objects(predictions)
     return _numbers(labels), _numbers(predictions)
 
