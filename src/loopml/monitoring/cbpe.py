@@ -33,7 +33,7 @@ import pandas as pd
 from sklearn.isotonic import IsotonicRegression
 
 from loopml.core.errors import InvalidInput
-from loopml.monitoring.quality import PROBA_PREFIX, _classification
+from loopml.monitoring.quality import PROBA_PREFIX, class_names, classification_metrics, ratio, row_nanmean
 from loopml.monitoring.windows import (
     _window_seconds,
     empty_result,
@@ -101,8 +101,13 @@ class CBPE:
         self._check_settings()
         labels = _series(reference_labels, "reference_labels")
         if classes is None and not isinstance(reference_proba, pd.DataFrame):
-            classes = list(pd.unique(labels.dropna()))
-            classes = sorted(classes)
+            try:
+                classes = sorted(pd.unique(labels.dropna()))
+            except TypeError:
+                raise InvalidInput(
+                    "reference_labels mixes value types that do not sort (e.g. strings and numbers).",
+                    details=[{"field": "reference_labels", "problem": "mixed value types"}],
+                ) from None
         proba, names = _proba_matrix(reference_proba, classes, field="reference_proba")
         if len(labels) != len(proba):
             raise InvalidInput(
@@ -257,7 +262,7 @@ class CBPE:
     def _positive_index(self, names: list[str]) -> int:
         if self.positive is None:
             return len(names) - 1
-        name = _render(pd.Series([self.positive]))[0]
+        name = class_names(pd.Series([self.positive], dtype=object))[0]
         if name not in names:
             raise InvalidInput(
                 f"Invalid positive class {self.positive!r}: the classes are {names}.",
@@ -304,7 +309,7 @@ class CBPE:
         calibrated = self._calibrated(proba)
         n = np.bincount(gid, minlength=n_groups).astype("float64")
         rows = np.arange(len(proba))
-        estimates = {"accuracy": _ratio(np.bincount(gid, calibrated[rows, predicted], minlength=n_groups), n)}
+        estimates = {"accuracy": ratio(np.bincount(gid, calibrated[rows, predicted], minlength=n_groups), n)}
         columns = [self.positive_] if len(self.classes_) == 2 else range(len(self.classes_))
         per_class: dict[str, list[np.ndarray]] = {"precision": [], "recall": [], "f1": [], "roc_auc": []}
         for k in columns:
@@ -312,15 +317,15 @@ class CBPE:
             tp = np.bincount(gid, p * is_predicted, minlength=n_groups)
             fp = np.bincount(gid, (1 - p) * is_predicted, minlength=n_groups)
             fn = np.bincount(gid, p * ~is_predicted, minlength=n_groups)
-            per_class["precision"].append(_ratio(tp, tp + fp))
-            per_class["recall"].append(_ratio(tp, tp + fn))
-            per_class["f1"].append(_ratio(2 * tp, 2 * tp + fp + fn))
+            per_class["precision"].append(ratio(tp, tp + fp))
+            per_class["recall"].append(ratio(tp, tp + fn))
+            per_class["f1"].append(ratio(2 * tp, 2 * tp + fp + fn))
             per_class["roc_auc"].append(expected_auc(gid, np.nan_to_num(proba[:, k], nan=0.0), p, n_groups))
         for metric, tables in per_class.items():
-            estimates[metric] = _nanmean(np.column_stack(tables))
+            estimates[metric] = row_nanmean(np.column_stack(tables))
         out = {}
         for metric in METRICS:
-            error = self.reference_std_[metric] * np.sqrt(_ratio(np.full(n_groups, float(self._spread_rows)), n))
+            error = self.reference_std_[metric] * np.sqrt(ratio(np.full(n_groups, float(self._spread_rows)), n))
             estimate = estimates[metric]
             lower = np.clip(estimate - self.band * error, 0.0, 1.0)
             upper = np.clip(estimate + self.band * error, 0.0, 1.0)
@@ -342,7 +347,7 @@ class CBPE:
         index = np.concatenate([index, np.arange(len(proba))])  # the last group is the whole reference
         classes = np.arange(len(self.classes_), dtype="float64")
         scores = {str(k): proba[index, k] for k in range(len(self.classes_))}
-        metrics, _, _ = _classification(
+        metrics, _, _ = classification_metrics(
             gid,
             truth[index].astype("float64"),
             predicted[index].astype("float64"),
@@ -359,7 +364,9 @@ class CBPE:
 def expected_auc(gid: np.ndarray, score: np.ndarray, positive: np.ndarray, n_groups: int) -> np.ndarray:
     """Expected ROC AUC per group: each row is a positive with weight ``positive`` and a negative with
     ``1 - positive``, ranked by ``score`` (ties count half): NannyML's expected ROC curve, integrated."""
-    order = np.lexsort((score, gid))
+    order = np.argsort(score)  # then a stable sort by group (a radix sort on small ints): rows by (group, score)
+    small = gid.astype(np.int16 if n_groups <= np.iinfo(np.int16).max else np.int64)
+    order = order[np.argsort(small[order], kind="stable")]
     gid, score, weight_pos = gid[order], score[order], positive[order]
     weight_neg = 1.0 - weight_pos
     if gid.size == 0:
@@ -378,7 +385,7 @@ def expected_auc(gid: np.ndarray, score: np.ndarray, positive: np.ndarray, n_gro
     numerator = np.bincount(block_gid, block_pos * (neg_before + 0.5 * block_neg), minlength=n_groups)
     total_pos = np.bincount(block_gid, block_pos, minlength=n_groups)
     total_neg = np.bincount(block_gid, block_neg, minlength=n_groups)
-    return _ratio(numerator, total_pos * total_neg)
+    return ratio(numerator, total_pos * total_neg)
 
 
 def _isotonic(score: np.ndarray, is_class: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -395,21 +402,8 @@ def _series(values: Any, field: str) -> pd.Series:
     return pd.Series(array)
 
 
-def _render(values: pd.Series) -> np.ndarray:
-    """Values as class names, the way serving names ``proba.<class>`` columns (integral floats as ints)."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    names = []
-    for value in uniques:
-        if isinstance(value, float | np.floating) and float(value).is_integer():
-            names.append(str(int(value)))
-        else:
-            names.append(str(value.item() if hasattr(value, "item") else value))
-    rendered = np.asarray([*names, ""], dtype=object)
-    return rendered[codes]
-
-
 def _codes(values: pd.Series, names: list[str], field: str) -> np.ndarray:
-    rendered = _render(values)
+    rendered = np.asarray(class_names(values), dtype=object)
     codes = pd.Index(names).get_indexer(rendered)
     if (codes < 0).any():
         unknown = sorted(set(rendered[codes < 0].tolist()))[:10]
@@ -422,7 +416,7 @@ def _codes(values: pd.Series, names: list[str], field: str) -> np.ndarray:
 
 def _proba_matrix(proba: Any, classes: Sequence[Any] | None, *, field: str) -> tuple[np.ndarray, list[str]]:
     """An ``(n, k)`` float matrix and the class names of its columns."""
-    names = None if classes is None else list(_render(pd.Series(list(classes), dtype=object)))
+    names = None if classes is None else class_names(pd.Series(list(classes), dtype=object))
     if isinstance(proba, pd.DataFrame):
         prefixed = [c for c in proba.columns if str(c).startswith(PROBA_PREFIX)]
         given = {str(c)[len(PROBA_PREFIX) :]: c for c in prefixed} or {str(c): c for c in proba.columns}
@@ -457,17 +451,6 @@ def _proba_matrix(proba: Any, classes: Sequence[Any] | None, *, field: str) -> t
 
 FORMAT = 1
 """Version of :meth:`CBPE.to_dict`'s layout."""
-
-
-def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
-    out = np.full(np.shape(numerator), np.nan)
-    np.divide(numerator, denominator, out=out, where=denominator > 0)
-    return out
-
-
-def _nanmean(table: np.ndarray) -> np.ndarray:
-    present = ~np.isnan(table)
-    return _ratio(np.where(present, table, 0.0).sum(axis=1), present.sum(axis=1).astype("float64"))
 
 
 def _nanstd(values: np.ndarray) -> float:

@@ -21,7 +21,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from loopml.monitoring.windows import _window_seconds, empty_result, epoch_millis, finish, require_columns, window_keys
+from loopml.monitoring.windows import (
+    _window_seconds,
+    empty_result,
+    epoch_millis,
+    finish,
+    group_ids,
+    require_columns,
+    window_keys,
+)
 
 OPERATIONS_COLUMNS = [
     "requests",
@@ -49,26 +57,24 @@ def operations(frame: pd.DataFrame, *, window: str = "1h", by_version: bool = Tr
     require_columns(frame, _NEEDED + (["version"] if by_version else []), purpose="operations")
     if frame.empty:
         return _typed(empty_result(OPERATIONS_COLUMNS))
-    keys = window_keys(frame, window_ms, by_version=by_version)
+    gid, groups = group_ids(window_keys(frame, window_ms, by_version=by_version))
+    n_groups = len(groups)
     status = pd.to_numeric(frame["status"]).to_numpy(dtype="float64", na_value=np.nan)
-    rows = keys.assign(predicted=status == 200, request_id=frame["request_id"].to_numpy())
-    requests = keys.assign(
-        status=status, latency_ms=pd.to_numeric(frame["latency_ms"]).to_numpy(dtype="float64", na_value=np.nan)
-    )
-    requests = requests.loc[~frame["request_id"].duplicated().to_numpy()]
-    requests = requests.assign(
-        errors=requests["status"] >= 500, invalid=(requests["status"] >= 400) & (requests["status"] < 500)
-    )
-    group = ["version", "window_start"]
-    by_request = requests.groupby(group, sort=False)
-    result = by_request.agg(requests=("status", "size"), errors=("errors", "sum"), invalid=("invalid", "sum")).join(
-        by_request["latency_ms"].quantile(list(_QUANTILES.values())).unstack()
-    )
-    result = result.rename(columns={q: name for name, q in _QUANTILES.items()})
-    result = result.join(rows.groupby(group, sort=False)["predicted"].sum().rename("rows"))
-    result["error_rate"] = result["errors"] / result["requests"]
-    result["requests_per_s"] = result["requests"] / (window_ms / 1000)
-    return _typed(finish(result.reset_index(), window_ms, OPERATIONS_COLUMNS))
+    latency = pd.to_numeric(frame["latency_ms"]).to_numpy(dtype="float64", na_value=np.nan)
+    first = ~frame["request_id"].duplicated().to_numpy()  # one row per request: its status and latency
+    request_group, request_status = gid[first], status[first]
+    requests = np.bincount(request_group, minlength=n_groups)
+    errors = np.bincount(request_group, request_status >= 500, minlength=n_groups)
+    groups["requests"], groups["errors"] = requests, errors
+    groups["invalid"] = np.bincount(request_group, (request_status >= 400) & (request_status < 500), minlength=n_groups)
+    groups["rows"] = np.bincount(gid, status == 200, minlength=n_groups)
+    groups["error_rate"] = errors / requests
+    groups["requests_per_s"] = requests / (window_ms / 1000)
+    quantiles = pd.Series(latency[first]).groupby(request_group).quantile(list(_QUANTILES.values())).unstack()
+    quantiles = quantiles.reindex(index=range(n_groups))
+    for name, q in _QUANTILES.items():
+        groups[name] = quantiles[q].to_numpy() if q in quantiles.columns else np.nan
+    return _typed(finish(groups, window_ms, OPERATIONS_COLUMNS))
 
 
 def latency_summary(frame: pd.DataFrame) -> dict[str, Any]:

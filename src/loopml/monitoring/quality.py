@@ -103,7 +103,7 @@ def realised_quality(
         scores = proba_columns(frame)
         score_rows = {name: frame[column].to_numpy(dtype="float64")[labelled] for name, column in scores.items()}
         classes = _classes(truth[labelled], predicted[_notna(predicted)])
-        metrics, attrs["average"], attrs["positive"] = _classification(
+        metrics, attrs["average"], attrs["positive"] = classification_metrics(
             gid[labelled], truth[labelled], predicted[labelled], classes, score_rows, positive, n_groups
         )
     for name, values in metrics.items():
@@ -149,11 +149,11 @@ def proba_columns(frame: pd.DataFrame) -> dict[str, str]:
     return {column[len(PROBA_PREFIX) :]: column for column in frame.columns if str(column).startswith(PROBA_PREFIX)}
 
 
-def class_names(classes: np.ndarray) -> list[str]:
-    """Classes rendered the way serving names the ``proba.<class>`` columns (integral floats as ints)."""
-    if classes.dtype == np.float64:
-        return [str(int(c)) if float(c).is_integer() else str(c) for c in classes]
-    return [str(c) for c in classes]
+def class_names(values: np.ndarray | pd.Series) -> list[str]:
+    """Values rendered the way serving names ``proba.<class>`` columns: ``str()``, integral floats as ints."""
+    codes, uniques = pd.factorize(pd.Series(values, dtype=object if isinstance(values, np.ndarray) else None))
+    names = [str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in uniques.tolist()]
+    return list(np.asarray([*names, ""], dtype=object)[codes])
 
 
 def _family(values: pd.Series, field: str) -> str:
@@ -185,7 +185,8 @@ def _notna(values: np.ndarray) -> np.ndarray:
     return np.asarray(pd.notna(values), dtype=bool)
 
 
-def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+def ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """``numerator / denominator`` element-wise, NaN where the denominator is not positive."""
     out = np.full(np.shape(numerator), np.nan)
     np.divide(numerator, denominator, out=out, where=denominator > 0)
     return out
@@ -194,19 +195,19 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
 def _regression(gid: np.ndarray, truth: np.ndarray, predicted: np.ndarray, n_groups: int) -> dict[str, np.ndarray]:
     count = np.bincount(gid, minlength=n_groups).astype("float64")
     error = predicted - truth
-    mean_truth = _ratio(np.bincount(gid, truth, minlength=n_groups), count)
+    mean_truth = ratio(np.bincount(gid, truth, minlength=n_groups), count)
     centred = truth - (mean_truth[gid] if gid.size else 0.0)
     total = np.bincount(gid, centred * centred, minlength=n_groups)
     residual = np.bincount(gid, error * error, minlength=n_groups)
-    r2 = np.where((count >= 2) & (total > 0), 1 - _ratio(residual, total), np.nan)
+    r2 = np.where((count >= 2) & (total > 0), 1 - ratio(residual, total), np.nan)
     return {
-        "rmse": np.sqrt(_ratio(residual, count)),
-        "mae": _ratio(np.bincount(gid, np.abs(error), minlength=n_groups), count),
+        "rmse": np.sqrt(ratio(residual, count)),
+        "mae": ratio(np.bincount(gid, np.abs(error), minlength=n_groups), count),
         "r2": r2,
     }
 
 
-def _classification(
+def classification_metrics(
     gid: np.ndarray,
     truth: np.ndarray,
     predicted: np.ndarray,
@@ -215,9 +216,13 @@ def _classification(
     positive: Any,
     n_groups: int,
 ) -> tuple[dict[str, np.ndarray], str, Any]:
-    """Accuracy, precision, recall, F1 and ROC AUC per group, and the averaging used."""
+    """Accuracy, precision, recall, F1 and ROC AUC per group of labelled rows, the averaging and the positive class.
+
+    ``gid`` numbers each row's group (``0 .. n_groups - 1``); ``classes`` are the sorted classes;
+    ``scores`` maps a class name (see :func:`class_names`) to its probability per row.
+    """
     count = np.bincount(gid, minlength=n_groups).astype("float64")
-    metrics = {"accuracy": _ratio(np.bincount(gid, truth == predicted, minlength=n_groups), count)}
+    metrics = {"accuracy": ratio(np.bincount(gid, truth == predicted, minlength=n_groups), count)}
     names = class_names(classes)
     if len(classes) <= 2 or positive is not None:
         positive = _positive(classes, positive)
@@ -225,9 +230,9 @@ def _classification(
         true_pos = np.bincount(gid, is_true & is_predicted, minlength=n_groups)
         predicted_pos = np.bincount(gid, is_predicted, minlength=n_groups)
         actual_pos = np.bincount(gid, is_true, minlength=n_groups)
-        metrics["precision"] = _ratio(true_pos, predicted_pos)
-        metrics["recall"] = _ratio(true_pos, actual_pos)
-        metrics["f1"] = _ratio(2 * true_pos, predicted_pos + actual_pos)
+        metrics["precision"] = ratio(true_pos, predicted_pos)
+        metrics["recall"] = ratio(true_pos, actual_pos)
+        metrics["f1"] = ratio(2 * true_pos, predicted_pos + actual_pos)
         name = class_names(np.array([positive], dtype=classes.dtype))[0]
         score = scores.get(name)
         if score is None and len(scores) == 2:  # the model names its classes differently: take the other column
@@ -243,11 +248,11 @@ def _classification(
     predicted_n = np.bincount(gid * n_classes + predicted_code, minlength=cells).astype("float64")
     actual_n = np.bincount(gid * n_classes + truth_code, minlength=cells).astype("float64")
     shape = (n_groups, n_classes)
-    metrics["precision"] = _nanmean(_ratio(true_pos, predicted_n).reshape(shape))
-    metrics["recall"] = _nanmean(_ratio(true_pos, actual_n).reshape(shape))
-    metrics["f1"] = _nanmean(_ratio(2 * true_pos, predicted_n + actual_n).reshape(shape))
+    metrics["precision"] = row_nanmean(ratio(true_pos, predicted_n).reshape(shape))
+    metrics["recall"] = row_nanmean(ratio(true_pos, actual_n).reshape(shape))
+    metrics["f1"] = row_nanmean(ratio(2 * true_pos, predicted_n + actual_n).reshape(shape))
     per_class = [_auc(gid, truth_code == k, scores[name], n_groups) for k, name in enumerate(names) if name in scores]
-    metrics["roc_auc"] = _nanmean(np.column_stack(per_class)) if per_class else np.full(n_groups, np.nan)
+    metrics["roc_auc"] = row_nanmean(np.column_stack(per_class)) if per_class else np.full(n_groups, np.nan)
     return metrics, "macro", None
 
 
@@ -283,10 +288,10 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def _nanmean(table: np.ndarray) -> np.ndarray:
+def row_nanmean(table: np.ndarray) -> np.ndarray:
     """Row means ignoring NaN (scikit-learn's ``zero_division=np.nan`` averaging); NaN for all-NaN rows."""
     present = ~np.isnan(table)
-    return _ratio(np.where(present, table, 0.0).sum(axis=1), present.sum(axis=1).astype("float64"))
+    return ratio(np.where(present, table, 0.0).sum(axis=1), present.sum(axis=1).astype("float64"))
 
 
 def _auc(gid: np.ndarray, is_positive: np.ndarray, score: np.ndarray, n_groups: int) -> np.ndarray:
@@ -297,4 +302,4 @@ def _auc(gid: np.ndarray, is_positive: np.ndarray, score: np.ndarray, n_groups: 
     n_pos = np.bincount(gid, is_positive, minlength=n_groups)
     n_neg = np.bincount(gid, ~is_positive, minlength=n_groups)
     rank_sum = np.bincount(gid, ranks * is_positive, minlength=n_groups)
-    return _ratio(rank_sum - n_pos * (n_pos + 1) / 2, n_pos * n_neg)
+    return ratio(rank_sum - n_pos * (n_pos + 1) / 2, n_pos * n_neg)

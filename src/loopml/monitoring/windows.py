@@ -78,8 +78,11 @@ def window_keys(frame: pd.DataFrame, window_ms: int, *, by_version: bool) -> pd.
 
 def group_ids(keys: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
     """A dense group number per row of :func:`window_keys` output, and the groups' keys in that order."""
-    codes, groups = pd.MultiIndex.from_frame(keys[["version", "window_start"]]).factorize()
-    return codes.astype("int64"), groups.to_frame(index=False, name=["version", "window_start"])
+    version_code, versions = pd.factorize(keys["version"].to_numpy())
+    start_code, starts = pd.factorize(keys["window_start"].to_numpy())
+    codes, pairs = pd.factorize(version_code * len(starts) + start_code)
+    groups = pd.DataFrame({"version": versions[pairs // len(starts)], "window_start": starts[pairs % len(starts)]})
+    return codes.astype("int64"), groups
 
 
 def finish(result: pd.DataFrame, window_ms: int, columns: list[str]) -> pd.DataFrame:
