@@ -292,3 +292,35 @@ def test_an_empty_window_gives_an_empty_result_and_nan_estimates() -> None:
     assert result.empty and list(result.columns) == ["version", "window_start", "window_end", *ESTIMATE_COLUMNS]
     nothing = cbpe.estimate(np.zeros((0, 2)))
     assert nothing["n_rows"] == 0 and all(np.isnan(nothing[m]) for m in METRICS)
+
+
+def test_windows_of_a_multiclass_log_get_what_estimate_gives_their_rows() -> None:
+    x, y = make_classification(
+        n_samples=12_000, n_features=6, n_informative=4, n_classes=3, n_clusters_per_class=1, random_state=8
+    )
+    model = LogisticRegression().fit(x[:4000], y[:4000])
+    proba = model.predict_proba(x[4000:])
+    frame = pd.DataFrame(
+        {
+            "time": pd.to_datetime(T0 + np.arange(8000) * 1000, unit="ms", utc=True),  # 1 s apart
+            "version": np.where(np.arange(8000) % 2 == 0, 1, 2),
+            "status": 200,
+            "prediction": model.predict(x[4000:]),
+            **{f"proba.{k}": proba[:, k] for k in range(3)},
+            "label": y[4000:],
+        }
+    )
+    cbpe = CBPE().fit(frame.iloc[:2000], frame["label"].iloc[:2000])  # a labelled window of the log
+    assert cbpe.classes_ == ["0", "1", "2"]
+    result = cbpe.estimate_by_window(frame.iloc[2000:], window="1h")
+    assert result["n_rows"].sum() == 6000 and len(result) == 6  # versions 1 and 2, three hours
+    for rec in result.to_dict("records"):
+        start = rec["window_start"]
+        rows = frame.iloc[2000:]
+        rows = rows[(rows["version"] == rec["version"]) & (rows["time"] >= start) & (rows["time"] < rec["window_end"])]
+        alone = cbpe.estimate(rows[[f"proba.{k}" for k in range(3)]], rows["prediction"])
+        for metric in METRICS:
+            assert rec[f"estimated_{metric}"] == pytest.approx(alone[metric])
+            assert rec[f"{metric}_upper"] == pytest.approx(alone[f"{metric}_upper"])
+        realised = realised_quality(rows, window="1d")
+        assert alone["accuracy"] == pytest.approx(realised["accuracy"].iloc[0], abs=0.05)
