@@ -228,6 +228,9 @@ def test_a_fitted_cbpe_round_trips_through_json(world: dict[str, Any]) -> None:
     x, _ = world["cases"]["moved"]
     assert restored.estimate(model.predict_proba(x)) == cbpe.estimate(model.predict_proba(x))
     assert restored.band == 2.0 and restored.classes_ == ["0", "1"]
+    chosen = CBPE(positive=np.int64(0)).fit(model.predict_proba(x_ref), y_ref)
+    assert json.loads(json.dumps(chosen.to_dict()))["settings"]["positive"] == "0"
+    assert CBPE.from_dict(chosen.to_dict()).positive_ == 0
     with pytest.raises(InvalidInput) as info:
         CBPE.from_dict({**stored, "calibrators": [{"x": [0.0]}]})
     assert info.value.details[0]["field"] == "cbpe"
@@ -273,6 +276,13 @@ def test_bad_input_is_invalid_input_naming_the_field() -> None:
         cbpe.estimate_by_window(frame)
     assert info.value.details[0]["field"] == "proba.1"
     assert field(lambda: cbpe.estimate_by_window(frame.assign(**{"proba.1": 0.7}), window="soon")) == "window"
+    assert field(lambda: cbpe.estimate_by_window(frame.assign(**{"proba.1": "high"}))) == "proba.1"
+    assert field(lambda: cbpe.estimate(pd.DataFrame({"other": [0.5]}))) == "0"  # class-named columns
+    assert field(lambda: CBPE().fit(pd.DataFrame(index=range(3)), [0, 1, 0])) == "classes"
+    assert field(lambda: cbpe.estimate([["a", "b"]])) == "proba"
+    stored = cbpe.to_dict()
+    assert field(lambda: CBPE.from_dict({**stored, "calibrators": [{"x": [0.0, 1.0], "y": [0.5]}]})) == "cbpe"
+    assert field(lambda: CBPE.from_dict({**stored, "positive_index": 5})) == "cbpe"
 
 
 def test_an_empty_window_gives_an_empty_result_and_nan_estimates() -> None:

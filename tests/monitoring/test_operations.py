@@ -152,6 +152,15 @@ def test_missing_columns_are_named() -> None:
     assert len(operations(log_frame(seed=7, n_requests=5).drop(columns=["version"]), by_version=False)) >= 1
 
 
+def test_non_numeric_status_or_latency_is_invalid_input_naming_the_column() -> None:
+    for column in ("status", "latency_ms"):
+        frame = log_frame(seed=9, n_requests=5)
+        frame[column] = "slow"
+        with pytest.raises(InvalidInput) as info:
+            operations(frame)
+        assert info.value.details[0]["field"] == column
+
+
 def test_a_time_column_of_strings_is_invalid_input_naming_time() -> None:
     frame = log_frame(seed=8, n_requests=5)
     frame["time"] = frame["time"].astype(str)

@@ -39,6 +39,7 @@ from loopml.monitoring.windows import (
     empty_result,
     finish,
     group_ids,
+    numeric_column,
     ok_rows,
     require_columns,
     window_keys,
@@ -150,7 +151,7 @@ class CBPE:
         predicted = self._predicted(matrix, predictions, self.classes_, "predictions")
         gid = np.zeros(len(matrix), dtype="int64")
         values = self._estimate_groups(gid, matrix, predicted, 1)
-        result: dict[str, float] = {"n_rows": float(len(matrix))}
+        result: dict[str, float] = {"n_rows": len(matrix)}
         for metric in METRICS:
             estimate, lower, upper, error = (float(v[0]) for v in values[metric])
             result |= {metric: estimate, f"{metric}_lower": lower, f"{metric}_upper": upper}
@@ -171,7 +172,7 @@ class CBPE:
         frame = ok_rows(frame)
         if frame.empty:
             return empty_result(ESTIMATE_COLUMNS).astype({"n_rows": "int64"})
-        matrix = frame[proba_names].to_numpy(dtype="float64", na_value=np.nan)
+        matrix = np.column_stack([numeric_column(frame, name) for name in proba_names])
         logged = frame["prediction"] if "prediction" in frame.columns else None
         predicted = self._predicted(matrix, logged, self.classes_, "prediction")
         gid, groups = group_ids(window_keys(frame, window_ms, by_version=by_version))
@@ -195,7 +196,7 @@ class CBPE:
             "format": FORMAT,
             "settings": {
                 "calibrate": self.calibrate,
-                "positive": self.positive,
+                "positive": None if self.positive is None else self.classes_[self.positive_],
                 "band": self.band,
                 "n_bootstrap": self.n_bootstrap,
                 "bootstrap_size": self.bootstrap_size,
@@ -230,6 +231,7 @@ class CBPE:
             cbpe.n_reference_ = int(data["n_reference"])
             cbpe.reference_metrics_ = {m: _float(data["reference_metrics"][m]) for m in METRICS}
             cbpe.reference_std_ = {m: _float(data["reference_std"][m]) for m in METRICS}
+            _check_state(cbpe)
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidInput(
                 f"Stored CBPE is incomplete or malformed: {exc!r}.",
@@ -388,6 +390,19 @@ def expected_auc(gid: np.ndarray, score: np.ndarray, positive: np.ndarray, n_gro
     return ratio(numerator, total_pos * total_neg)
 
 
+def _check_state(cbpe: CBPE) -> None:
+    """``ValueError`` unless a CBPE read back from a dictionary can estimate."""
+    n_classes = len(cbpe.classes_)
+    if n_classes < 2 or not 0 <= cbpe.positive_ < n_classes:
+        raise ValueError(f"{n_classes} classes and positive index {cbpe.positive_}")
+    if cbpe.calibrators_ is not None:
+        if len(cbpe.calibrators_) != (1 if n_classes == 2 else n_classes):
+            raise ValueError(f"{len(cbpe.calibrators_)} calibrators for {n_classes} classes")
+        for x, y in cbpe.calibrators_:
+            if x.ndim != 1 or x.shape != y.shape or x.size == 0 or np.any(np.diff(x) < 0):
+                raise ValueError("a calibrator needs matching, non-empty, sorted thresholds")
+
+
 def _isotonic(score: np.ndarray, is_class: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     model = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(score, is_class.astype("float64"))
     return np.asarray(model.X_thresholds_, dtype="float64"), np.asarray(model.y_thresholds_, dtype="float64")
@@ -429,9 +444,15 @@ def _proba_matrix(proba: Any, classes: Sequence[Any] | None, *, field: str) -> t
                 f"{field} has no column {column!r} (the classes are {names[:20]}).",
                 details=[{"field": column, "problem": "missing probability column"}],
             )
-        matrix = proba[[given[name] for name in names]].to_numpy(dtype="float64", na_value=np.nan)
+        columns = [numeric_column(proba, given[name]) for name in names]
+        matrix = np.column_stack(columns) if columns else np.zeros((len(proba), 0))
     else:
-        matrix = np.asarray(proba, dtype="float64")
+        try:
+            matrix = np.asarray(proba, dtype="float64")
+        except (ValueError, TypeError):
+            raise InvalidInput(
+                f"{field} holds values that are not numbers.", details=[{"field": field, "problem": "expected numbers"}]
+            ) from None
         if matrix.ndim == 1:
             matrix = np.column_stack([1 - matrix, matrix])
         if names is None:

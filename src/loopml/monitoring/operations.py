@@ -27,6 +27,7 @@ from loopml.monitoring.windows import (
     epoch_millis,
     finish,
     group_ids,
+    numeric_column,
     require_columns,
     window_keys,
 )
@@ -59,8 +60,8 @@ def operations(frame: pd.DataFrame, *, window: str = "1h", by_version: bool = Tr
         return _typed(empty_result(OPERATIONS_COLUMNS))
     gid, groups = group_ids(window_keys(frame, window_ms, by_version=by_version))
     n_groups = len(groups)
-    status = pd.to_numeric(frame["status"]).to_numpy(dtype="float64", na_value=np.nan)
-    latency = pd.to_numeric(frame["latency_ms"]).to_numpy(dtype="float64", na_value=np.nan)
+    status = numeric_column(frame, "status")
+    latency = numeric_column(frame, "latency_ms")
     first = ~frame["request_id"].duplicated().to_numpy()  # one row per request: its status and latency
     request_group, request_status = gid[first], status[first]
     requests = np.bincount(request_group, minlength=n_groups)
@@ -89,8 +90,8 @@ def latency_summary(frame: pd.DataFrame) -> dict[str, Any]:
     if frame.empty:
         return summary
     first = ~frame["request_id"].duplicated().to_numpy()
-    status = pd.to_numeric(frame["status"]).to_numpy(dtype="float64", na_value=np.nan)
-    latency = pd.to_numeric(frame["latency_ms"]).to_numpy(dtype="float64", na_value=np.nan)[first]
+    status = numeric_column(frame, "status")
+    latency = numeric_column(frame, "latency_ms")[first]
     request_status = status[first]
     requests = int(first.sum())
     errors = int((request_status >= 500).sum())

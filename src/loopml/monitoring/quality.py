@@ -33,6 +33,7 @@ from loopml.monitoring.windows import (
     empty_result,
     finish,
     group_ids,
+    numeric_column,
     ok_rows,
     require_columns,
     window_keys,
@@ -101,7 +102,7 @@ def realised_quality(
         metrics = _regression(gid[labelled], truth[labelled], predicted[labelled], n_groups)
     else:
         scores = proba_columns(frame)
-        score_rows = {name: frame[column].to_numpy(dtype="float64")[labelled] for name, column in scores.items()}
+        score_rows = {name: numeric_column(frame, column)[labelled] for name, column in scores.items()}
         classes = _classes(truth[labelled], predicted[_notna(predicted)])
         metrics, attrs["average"], attrs["positive"] = classification_metrics(
             gid[labelled], truth[labelled], predicted[labelled], classes, score_rows, positive, n_groups

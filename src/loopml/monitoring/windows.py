@@ -47,6 +47,17 @@ def require_columns(frame: pd.DataFrame, columns: Iterable[str], *, purpose: str
         )
 
 
+def numeric_column(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """``frame[column]`` as float64 (NaN for nulls); ``InvalidInput`` naming the column when it holds non-numbers."""
+    try:
+        return pd.to_numeric(frame[column]).to_numpy(dtype="float64", na_value=np.nan)
+    except (ValueError, TypeError):
+        raise InvalidInput(
+            f"Column {column!r} has values that are not numbers (dtype {frame[column].dtype}).",
+            details=[{"field": column, "problem": "expected numbers"}],
+        ) from None
+
+
 def epoch_millis(times: pd.Series) -> np.ndarray:
     """Unix milliseconds of a ``time`` column (tz-aware datetimes, naive ones taken as UTC, or integer ms)."""
     if isinstance(times.dtype, pd.DatetimeTZDtype):
@@ -69,7 +80,7 @@ def window_keys(frame: pd.DataFrame, window_ms: int, *, by_version: bool) -> pd.
     """Per row: ``version`` (int64, :data:`NO_VERSION` when null or not ``by_version``) and ``window_start`` (ms)."""
     starts = np.zeros(0, dtype="int64") if frame.empty else epoch_millis(frame["time"]) // window_ms * window_ms
     if by_version:
-        versions = pd.to_numeric(frame["version"]).to_numpy(dtype="float64", na_value=np.nan)
+        versions = numeric_column(frame, "version")
         versions = np.where(np.isnan(versions), NO_VERSION, versions).astype("int64")
     else:
         versions = np.full(len(frame), NO_VERSION, dtype="int64")
@@ -110,4 +121,4 @@ def empty_result(columns: list[str]) -> pd.DataFrame:
 def ok_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """The rows of predicted requests (``status`` 200); failed requests carry no prediction."""
     require_columns(frame, ["status"], purpose="telling predicted rows from failed requests")
-    return frame.loc[(frame["status"] == 200).fillna(False).to_numpy(dtype=bool)]
+    return frame.loc[numeric_column(frame, "status") == 200]
