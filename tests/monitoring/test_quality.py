@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from sklearn import metrics as skm
 
 from loopml.core.errors import InvalidInput
-from loopml.monitoring.quality import CLASSIFICATION_COLUMNS, REGRESSION_COLUMNS, realised_quality
+from loopml.monitoring.quality import CLASSIFICATION_COLUMNS, REGRESSION_COLUMNS, realised_quality, with_labels
 
 T0 = 1_764_745_200_000  # 2025-12-03T07:00Z
 HOUR = 3_600_000
@@ -252,3 +252,24 @@ def test_an_empty_frame_gives_an_empty_result_with_the_documented_columns() -> N
     assert list(realised_quality(frame, task="regression").columns) == KEYS + REGRESSION_COLUMNS
     only_failures = frame_of(label=[None], prediction=[None], status=[422])
     assert realised_quality(only_failures).empty
+
+
+def test_labels_join_on_request_and_row_and_the_latest_label_wins() -> None:
+    log = frame_of(label=[None] * 4, prediction=[1, 0, 1, 1]).drop(columns=["label"])
+    log["request_id"] = ["a", "a", "b", "c"]
+    log["row"] = np.array([0, 1, 0, 0], dtype="int32")
+    feedback = pd.DataFrame(
+        {
+            "request_id": ["a", "a", "b", "zzz", "a"],
+            "row": [0, 1, 0, 0, 0],
+            "label": [0, 0, 1, 1, 1],
+            "received_at": [10, 10, 10, 10, 20],  # the second label of (a, 0) replaces the first
+        }
+    )
+    joined = with_labels(log, feedback)
+    assert joined["label"].tolist()[:3] == [1, 0, 1] and np.isnan(joined["label"].iloc[3])
+    assert joined["row"].dtype == np.int32 and list(joined.index) == list(log.index)
+    assert realised_quality(joined)["n_labelled"].tolist() == [3]
+    with pytest.raises(InvalidInput) as info:
+        with_labels(log, feedback.drop(columns=["label"]))
+    assert info.value.details[0]["field"] == "label"

@@ -114,6 +114,25 @@ def realised_quality(
     return result
 
 
+def with_labels(frame: pd.DataFrame, feedback: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with a ``label`` column from ``feedback`` joined on ``(request_id, row)``, null where none came.
+
+    ``feedback`` has the columns of the monitoring store's ``feedback_frame`` (``request_id, row,
+    label``, and ``received_at``: when one key has several labels the latest wins). Labels of
+    requests that are not in ``frame`` are ignored. One hash join, whatever the number of labels.
+    """
+    keys = ["request_id", "row"]
+    require_columns(frame, keys, purpose="joining labels")
+    require_columns(feedback, [*keys, "label"], purpose="joining labels")
+    if "received_at" in feedback.columns:
+        feedback = feedback.sort_values("received_at", kind="stable")
+    latest = feedback.drop_duplicates(keys, keep="last")[[*keys, "label"]]
+    latest = latest.astype({"request_id": object, "row": "int64"})
+    left = frame.drop(columns=["label"], errors="ignore")
+    joined = left.astype({"request_id": object, "row": "int64"}).merge(latest, on=keys, how="left", validate="m:1")
+    return joined.astype({"row": frame["row"].dtype, "request_id": frame["request_id"].dtype}).set_axis(frame.index)
+
+
 def aligned_labels(labels: pd.Series, predictions: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Labels and predictions as comparable arrays: both float64 (numbers, NaN for missing) or both object.
 
