@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from loopml.core.errors import InvalidInput
 from loopml.core.ids import request_id
 from loopml.monitoring.operations import OPERATIONS_COLUMNS, latency_summary, operations
+from loopml.monitoring.windows import _window_seconds
 
 T0 = 1_764_745_200_000  # 2025-12-03T07:00Z, an hour boundary
 
@@ -193,3 +194,9 @@ def test_every_request_lands_in_exactly_one_window(requests: list[tuple[int, int
     assert (result["p50_ms"] <= result["p95_ms"]).all() and (result["p95_ms"] <= result["p99_ms"]).all()
     starts = result["window_start"].astype("int64")
     assert (starts % 1_800_000 == 0).all() and starts.is_unique
+
+
+@given(st.integers(1, 10_000), st.sampled_from(list("smhdw")), st.sampled_from(["", " "]))
+def test_windows_parse_to_seconds(count: int, unit: str, space: str) -> None:
+    seconds = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}[unit] * count
+    assert _window_seconds(f"{count}{space}{unit}") == seconds

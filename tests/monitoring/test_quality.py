@@ -273,3 +273,20 @@ def test_labels_join_on_request_and_row_and_the_latest_label_wins() -> None:
     with pytest.raises(InvalidInput) as info:
         with_labels(log, feedback.drop(columns=["label"]))
     assert info.value.details[0]["field"] == "label"
+
+
+def test_nullable_dtypes_and_other_time_zones_are_read_as_the_log_writes_them() -> None:
+    frame = frame_of(label=pd.array([1, pd.NA, 0, 1], dtype="Int64"), prediction=[1, 0, 1, 1])
+    frame["version"] = pd.array([1, 1, None, None], dtype="Int64")
+    frame["status"] = pd.array([200, 200, 200, None], dtype="Int16")
+    result = realised_quality(frame)
+    assert result[["n_rows", "n_labelled", "accuracy"]].to_dict("list") == {
+        "n_rows": [1, 2],
+        "n_labelled": [1, 1],
+        "accuracy": [0.0, 1.0],
+    }
+    assert result["version"].isna().tolist() == [True, False]
+    paris = frame.assign(time=frame["time"].dt.tz_convert("Europe/Paris"))
+    assert realised_quality(paris)["window_start"].tolist() == result["window_start"].tolist()
+    millis = frame.assign(time=np.full(4, T0 + 59 * 60_000))
+    assert realised_quality(millis)["window_start"].tolist() == result["window_start"].tolist()
