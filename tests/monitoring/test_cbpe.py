@@ -242,9 +242,11 @@ def test_string_classes_from_proba_columns() -> None:
     rng = np.random.default_rng(5)
     p = rng.random(3000)
     y = np.where(rng.random(3000) < p, "churn", "stay")
-    reference = pd.DataFrame({"proba.churn": p, "proba.stay": 1 - p})
+    reference = pd.DataFrame({"proba.stay": 1 - p, "proba.churn": p})
     cbpe = CBPE(positive="churn").fit(reference, y)
-    assert cbpe.classes_ == ["churn", "stay"] and cbpe.positive_ == 0
+    assert cbpe.classes_ == ["churn", "stay"] and cbpe.positive_ == 0  # sorted, as realised quality sorts
+    numbers = pd.DataFrame({"proba.10": 1 - p, "proba.2": p})
+    assert CBPE().fit(numbers, np.where(y == "churn", 2, 10)).classes_ == ["2", "10"]
     estimate = cbpe.estimate(reference)
     predicted = np.where(p >= 0.5, "churn", "stay")
     assert estimate["precision"] == pytest.approx(skm.precision_score(y, predicted, pos_label="churn"), abs=0.03)

@@ -417,6 +417,14 @@ def _series(values: Any, field: str) -> pd.Series:
     return pd.Series(array)
 
 
+def _natural_order(names: list[str]) -> list[str]:
+    """Class names sorted as their values sort (``"2"`` before ``"10"``), as realised quality sorts classes."""
+    try:
+        return sorted(names, key=float)
+    except ValueError:
+        return sorted(names)
+
+
 def _codes(values: pd.Series, names: list[str], field: str) -> np.ndarray:
     rendered = np.asarray(class_names(values), dtype=object)
     codes = pd.Index(names).get_indexer(rendered)
@@ -436,7 +444,7 @@ def _proba_matrix(proba: Any, classes: Sequence[Any] | None, *, field: str) -> t
         prefixed = [c for c in proba.columns if str(c).startswith(PROBA_PREFIX)]
         given = {str(c)[len(PROBA_PREFIX) :]: c for c in prefixed} or {str(c): c for c in proba.columns}
         if names is None:
-            names = list(given)
+            names = _natural_order(list(given))
         missing = [name for name in names if name not in given]
         if missing:
             column = (PROBA_PREFIX if prefixed else "") + missing[0]
