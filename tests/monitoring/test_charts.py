@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loopml.monitoring.charts import MAX_CATEGORIES, Series, histogram_chart, latency_chart, line_chart
+from loopml.monitoring.charts import MAX_BINS, MAX_CATEGORIES, Series, histogram_chart, latency_chart, line_chart
 from loopml.monitoring.records import ColumnHistogram
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -149,3 +149,16 @@ def test_500_histograms_draw_in_well_under_a_second() -> None:
     elapsed = time.perf_counter() - started
     assert elapsed < 0.6, elapsed
     assert sum(map(len, svgs)) < 5_000_000
+
+
+def test_fine_numeric_histograms_are_merged_to_at_most_max_bins() -> None:
+    ref = list(np.full(120, 1 / 120))
+    cur = [0.0] * 60 + list(np.full(60, 1 / 60))
+    hist = ColumnHistogram("x", "numeric", ref, cur, edges=list(np.arange(121.0)))
+    root = parse(histogram_chart(hist))
+    groups = root.findall(f".//{SVG}g")
+    assert len(groups) == 30 <= MAX_BINS  # groups of 4 adjacent bins
+    tips = [g.find(f"{SVG}title").text for g in groups]  # type: ignore[union-attr]
+    assert tips[0] == "[0, 4): reference 3.3%, current 0.0%"
+    assert tips[-1] == "[116, 120): reference 3.3%, current 6.7%"
+    assert [r.get("class") for r in groups[0].findall(f"{SVG}rect")] == ["ref", "cur"]
