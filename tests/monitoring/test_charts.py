@@ -117,9 +117,9 @@ def test_line_chart_leaves_gaps_at_nan_and_draws_bands() -> None:
 def test_line_chart_thins_long_series_to_a_fixed_size() -> None:
     x = np.arange(200_000) * 60_000.0
     y = np.sin(np.arange(200_000) / 1000)
-    started = time.perf_counter()
+    started = time.process_time()
     svg = line_chart([Series("requests", x, y)], title="Requests", y_label="requests", max_points=300)
-    assert time.perf_counter() - started < 1.0
+    assert time.process_time() - started < 1.0
     root = parse(svg)
     assert len(root.findall(f"{SVG}circle")) == 300
     assert len(svg) < 120_000
@@ -144,10 +144,10 @@ def test_latency_chart_has_three_percentiles_in_milliseconds() -> None:
 def test_500_histograms_draw_in_well_under_a_second() -> None:
     rng = np.random.default_rng(0)
     hists = [numeric(f"col{i}", list(rng.dirichlet(np.ones(30))), list(rng.dirichlet(np.ones(30)))) for i in range(500)]
-    started = time.perf_counter()
+    started = time.process_time()
     svgs = [histogram_chart(h) for h in hists]
-    elapsed = time.perf_counter() - started
-    assert elapsed < 0.6, elapsed
+    elapsed = time.process_time() - started
+    assert elapsed < 0.5, elapsed  # CPU seconds of this process (about 0.12 on a quiet machine)
     assert sum(map(len, svgs)) < 5_000_000
 
 

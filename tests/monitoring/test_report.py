@@ -296,9 +296,9 @@ def test_monitor_report_rejects_frames_of_the_wrong_type() -> None:
 
 def test_500_column_drift_report_is_fast_and_under_budget() -> None:
     report = drift_report(n_columns=500, drifted=120)
-    started = time.perf_counter()
+    started = time.process_time()
     html = drift_html(report)
-    elapsed = time.perf_counter() - started
+    elapsed = time.process_time() - started
     assert elapsed < 2.0, elapsed
     assert len(html.encode()) < SIZE_BUDGET
     assert html.count("<svg") == 500

@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -53,8 +54,9 @@ class Receiver:
     attempts: int = 0
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
+@contextmanager
+def run_receiver() -> Iterator[Receiver]:
+    """Start a :class:`Receiver` on a free port; stop it on exit."""
     state = Receiver("", [])
 
     class Handler(BaseHTTPRequestHandler):
@@ -81,9 +83,17 @@ def receiver() -> Iterator[Receiver]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/alerts"
-    yield state
-    server.shutdown()
-    server.server_close()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with run_receiver() as state:
+        yield state
 
 
 def test_webhook_delivers_the_event_and_the_alert(receiver: Receiver) -> None:

@@ -511,15 +511,16 @@ class AlertStore(Protocol):
     def open_alert(self, record: Any) -> StoredAlert: ...
     def update_alert(
         self,
-        id: str,
+        alert_id: str,
+        /,
         *,
         value: float | None,
-        evidence: dict[str, Any],
+        evidence: Mapping[str, Any],
         message: str,
         updated_at: int,
         report_uri: str | None = None,
     ) -> StoredAlert: ...
-    def resolve_alert(self, id: str, *, resolved_at: int, value: float | None) -> StoredAlert: ...
+    def resolve_alert(self, alert_id: str, /, *, resolved_at: int, value: float | None) -> StoredAlert: ...
     def list_alerts(
         self,
         *,
@@ -577,9 +578,10 @@ class AlertManager:
         for action in actions:
             try:
                 alert, event = self._apply(action, stamp)
-            except NotFound as exc:
+            except (NotFound, Conflict) as exc:  # deleted, or resolved by another monitor meanwhile
+                rule = action.evaluation.rule.name
                 logger.warning(
-                    "alert %s of rule %r is gone, skipped: %s", action.alert_id, action.evaluation.rule.name, exc
+                    "alert %s of rule %r changed meanwhile, %s skipped: %s", action.alert_id, rule, action.kind, exc
                 )
                 continue
             changed.append(alert)
