@@ -92,7 +92,7 @@ def test_any_column_name_and_proportions_give_well_formed_svg(name: str, proport
     hist = ColumnHistogram(name, "numeric", proportions, proportions[::-1], edges=list(range(len(proportions) + 1)))
     root = parse(histogram_chart(hist))
     assert root.get("aria-label") == f"{name}: reference vs current"
-    heights = [float(r.get("height", "nan")) for r in root.findall(f".//{SVG}rect")]
+    heights = [float(r.get("height", "nan")) for r in root.findall(f".//{SVG}g/{SVG}rect")]
     assert len(heights) == 2 * len(proportions)
     assert all(0 <= h <= 170 for h in heights)
 

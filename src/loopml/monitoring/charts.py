@@ -182,8 +182,12 @@ def histogram_chart(hist: Histogram, *, title: str | None = None, width: int = 3
     parts.extend(
         _x_labels(labels, np.asarray(xs + slot / 2, dtype=np.float64), base, categorical=hist.categories is not None)
     )
-    parts.extend(
-        _legend([("reference", REFERENCE_COLOR, False), ("current", CURRENT_COLOR, False)], width - 96.0, top + 4)
+    legend_y = height - 6.0  # one row under the axis labels, clear of the bars
+    parts.append(
+        f'<rect class="ref" x="{left:.0f}" y="{legend_y - 8:.0f}" width="10" height="8"/>'
+        f'<text x="{left + 14:.0f}" y="{legend_y:.0f}" class="legend">reference</text>'
+        f'<rect class="cur" x="{left + 80:.0f}" y="{legend_y - 8:.0f}" width="10" height="8"/>'
+        f'<text x="{left + 94:.0f}" y="{legend_y:.0f}" class="legend">current</text>'
     )
     parts.append("</svg>")
     return "".join(parts)
