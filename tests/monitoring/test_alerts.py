@@ -383,3 +383,31 @@ def _opened_in_run(sequence: list[bool | None], k: int) -> bool:
             run += 1
             reached = reached or run >= k
     return reached
+
+
+def test_snapshot_from_the_latest_window_of_each_frame() -> None:
+    starts = pd.to_datetime(["2026-01-01T00:00Z", "2026-01-01T01:00Z", "2026-01-01T02:00Z", "2026-01-01T02:00Z"])
+    quality = pd.DataFrame(
+        {
+            "version": [3, 3, 3, 2],
+            "window_start": starts,
+            "n_rows": [100, 100, 80, 50],
+            "accuracy": [0.9, 0.85, 0.7, 0.99],
+            "roc_auc": [0.9, 0.9, np.nan, 0.9],
+        }
+    )
+    estimated = quality[["version", "window_start"]].assign(estimated_accuracy=[0.9, 0.8, 0.75, 0.9])
+    operations = quality[["version", "window_start"]].assign(
+        rows=[10, 20, 30, 40], p99_ms=[5, 6, 700, 8], error_rate=0.01
+    )
+    snapshot = MonitorSnapshot.from_results(
+        "churn", version=3, window="1h", quality=quality, estimated=estimated, operations=operations
+    )
+    assert snapshot.quality == {"accuracy": 0.7}  # the latest window of v3; NaN roc_auc left out
+    assert snapshot.estimated == {"accuracy": 0.75}
+    assert (snapshot.latency_p99_ms, snapshot.error_rate, snapshot.n_rows) == (700.0, 0.01, 30)
+    assert evaluate(AlertRule("acc", "churn", "quality", 0.8, metric="accuracy"), snapshot).firing is True
+    assert evaluate(AlertRule("auc", "churn", "quality", 0.8, metric="roc_auc"), snapshot).firing is None
+    assert evaluate(AlertRule("slow", "churn", "latency_p99", 500), snapshot).firing is True
+    empty = MonitorSnapshot.from_results("churn", version=9, quality=quality, operations=operations.iloc[:0])
+    assert (empty.quality, empty.latency_p99_ms, empty.n_rows) == ({}, None, None)

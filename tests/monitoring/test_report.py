@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from html.parser import HTMLParser
@@ -13,7 +14,7 @@ import pytest
 
 from loopml.core.errors import InvalidInput
 from loopml.monitoring.records import DRIFT_COLUMNS, ColumnHistogram, DriftReport
-from loopml.monitoring.report import MAX_CHARTS, MAX_TABLE_ROWS, drift_html, monitor_html, write_html
+from loopml.monitoring.report import MAX_CHARTS, MAX_TABLE_ROWS, drift_html, monitor_html, monitor_summary, write_html
 
 SIZE_BUDGET = 5_000_000
 HOUR = 3_600_000
@@ -333,3 +334,23 @@ def test_very_wide_reports_keep_drifted_charts_and_say_what_is_left_out() -> Non
     assert html.count('<figure class="drifted">') == 30
     assert "Charts of 40 more columns (the least drifted) are left out" in html
     assert len(Page(html).rows) == MAX_CHARTS + 40
+
+
+def test_monitor_summary_is_json_ready() -> None:
+    frame = windows(3, versions=(2,))
+    summary = monitor_summary(
+        model="churn",
+        version=2,
+        window="3h",
+        drift=drift_report(n_columns=3, drifted=2),
+        quality=frame[["version", "window_start", "accuracy"]],
+        estimated=None,
+        operations=frame[["version", "window_start", "p99_ms"]],
+        alerts=[alert("drift", "firing", 2_000)],
+    )
+    parsed = json.loads(json.dumps(summary, allow_nan=False))  # strict JSON: no NaN, no timestamps objects
+    assert parsed["drift"]["drifted_columns"] == ["col_1", "col_0"] and parsed["drift"]["share"] == pytest.approx(2 / 3)
+    assert len(parsed["drift"]["columns"]) == 3 and "histograms" not in parsed["drift"]
+    assert parsed["quality"][0] == {"version": 2, "window_start": "2026-01-01T00:00:00.000Z", "accuracy": None}
+    assert parsed["estimated"] is None and len(parsed["operations"]) == 3
+    assert parsed["alerts"][0]["rule"] == "drift" and parsed["alerts"][0]["evidence"] == {}

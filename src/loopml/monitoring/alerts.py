@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+import pandas as pd
+
 from loopml.core.clock import now_ms
 from loopml.core.errors import Conflict, InvalidInput, NotFound
 from loopml.core.ids import new_id
@@ -331,16 +333,90 @@ class MonitorSnapshot:
     @classmethod
     def from_drift(cls, model: str, report: DriftReport, **fields: Any) -> MonitorSnapshot:
         """A snapshot with the drift share, per-column statistics and drifted columns of ``report``."""
-        judged = report.columns[report.columns["note"].fillna("") == ""]
-        statistics = dict(zip(judged["column"].astype(str), judged["statistic"].astype(float), strict=True))
         return cls(
             model=model,
             drift_share=report.share,
-            column_drift=statistics,
+            column_drift=_column_statistics(report),
             drifted_columns=report.drifted_columns,
             n_rows=fields.pop("n_rows", report.n_current),
             **fields,
         )
+
+    @classmethod
+    def from_results(
+        cls,
+        model: str,
+        *,
+        version: int | None = None,
+        window: str | None = None,
+        computed_at: int | None = None,
+        drift: DriftReport | None = None,
+        quality: pd.DataFrame | None = None,
+        estimated: pd.DataFrame | None = None,
+        operations: pd.DataFrame | None = None,
+        report_uri: str | None = None,
+    ) -> MonitorSnapshot:
+        """A snapshot from what the monitoring functions return: the latest window of each frame.
+
+        Frames have one row per (``version``, ``window_start``) (``realised_quality``, CBPE's
+        ``estimate_by_window``, ``operations``); with ``version`` only that version's rows count.
+        """
+        latest_quality = _latest(quality, version)
+        latest_estimated = _latest(estimated, version)
+        latest_operations = _latest(operations, version)
+        n_rows = drift.n_current if drift is not None else None
+        for row, column in ((latest_operations, "rows"), (latest_quality, "n_rows"), (latest_estimated, "n_rows")):
+            if n_rows is None and row is not None and _number(row.get(column)) is not None:
+                n_rows = int(row[column])
+        return cls(
+            model=model,
+            version=version,
+            window=window,
+            computed_at=computed_at,
+            drift_share=None if drift is None else drift.share,
+            column_drift={} if drift is None else _column_statistics(drift),
+            drifted_columns=() if drift is None else drift.drifted_columns,
+            quality=_metrics(latest_quality, ""),
+            estimated=_metrics(latest_estimated, "estimated_"),
+            latency_p99_ms=None if latest_operations is None else _number(latest_operations.get("p99_ms")),
+            error_rate=None if latest_operations is None else _number(latest_operations.get("error_rate")),
+            n_rows=n_rows,
+            report_uri=report_uri,
+        )
+
+
+def _column_statistics(report: DriftReport) -> dict[str, float]:
+    judged = report.columns[report.columns["note"].fillna("") == ""]
+    return dict(zip(judged["column"].astype(str), judged["statistic"].astype(float), strict=True))
+
+
+def _latest(frame: pd.DataFrame | None, version: int | None) -> pd.Series | None:
+    """The row of ``frame`` with the latest ``window_start`` (of ``version`` when given)."""
+    if frame is None or frame.empty or "window_start" not in frame.columns:
+        return None
+    if version is not None and "version" in frame.columns:
+        frame = frame[frame["version"] == version]
+        if frame.empty:
+            return None
+    return frame.loc[frame["window_start"].idxmax()]
+
+
+def _metrics(row: pd.Series | None, prefix: str) -> dict[str, float]:
+    if row is None:
+        return {}
+    values = {metric: _number(row.get(f"{prefix}{metric}")) for metric in METRICS}
+    return {metric: value for metric, value in values.items() if value is not None}
+
+
+def _number(value: Any) -> float | None:
+    """A finite float, or ``None`` (NaN, NA, missing, not a number)."""
+    if value is None or isinstance(value, bool | str):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 import jinja2
 import numpy as np
+import orjson
 import pandas as pd
 from markupsafe import Markup
 
@@ -175,6 +176,52 @@ def monitor_html(
             operations, ["requests", "rows", "errors", "invalid", "error_rate", "p50_ms", "p95_ms", "p99_ms"]
         ),
     )
+
+
+def monitor_summary(
+    *,
+    model: str,
+    version: int | None,
+    window: str,
+    drift: DriftLike | None,
+    quality: pd.DataFrame | None,
+    estimated: pd.DataFrame | None,
+    operations: pd.DataFrame | None,
+    alerts: Sequence[Any] | None,
+) -> dict[str, Any]:
+    """The monitoring report as JSON-ready data (``loopml monitor report --json``; a stored report's summary).
+
+    Same arguments as :func:`monitor_html`. Frames become lists of records (times in ISO 8601, NaN as
+    ``None``); drift keeps its verdict and per-column table, not its histograms.
+    """
+    drift_part = None
+    if drift is not None:
+        drift_part = {
+            "drifted": bool(drift.drifted),
+            "share": float(drift.share),
+            "share_threshold": float(drift.share_threshold),
+            "n_reference": int(drift.n_reference),
+            "n_current": int(drift.n_current),
+            "drifted_columns": [str(c) for c in drift.columns.loc[drift.columns["drifted"].astype(bool), "column"]],
+            "columns": _records(drift.columns),
+        }
+    return {
+        "model": model,
+        "version": version,
+        "window": window,
+        "drift": drift_part,
+        "quality": _records(quality),
+        "estimated": _records(estimated),
+        "operations": _records(operations),
+        "alerts": [{name: _field(a, name) for name in _ALERT_FIELDS} for a in alerts or []],
+    }
+
+
+def _records(frame: pd.DataFrame | None) -> list[dict[str, Any]] | None:
+    """``frame`` as JSON-ready records (vectorised by pandas' JSON writer)."""
+    if frame is None:
+        return None
+    return list(orjson.loads(frame.to_json(orient="records", date_format="iso", date_unit="ms")))
 
 
 def write_html(html: str, path: str | os.PathLike[str]) -> Path:
@@ -377,6 +424,12 @@ _ALERT_COLUMNS = (
     "occurrences",
     "message",
 )
+
+
+_ALERT_FIELDS = (
+    "id", "rule", "model", "kind", "severity", "state", "value", "threshold", "message", "window", "evidence",
+    "report_uri", "started_at", "updated_at", "resolved_at", "occurrences",
+)  # fmt: skip
 
 
 def _field(alert: Any, name: str) -> Any:
