@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import doctest
+import importlib
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -411,3 +413,9 @@ def test_snapshot_from_the_latest_window_of_each_frame() -> None:
     assert evaluate(AlertRule("slow", "churn", "latency_p99", 500), snapshot).firing is True
     empty = MonitorSnapshot.from_results("churn", version=9, quality=quality, operations=operations.iloc[:0])
     assert (empty.quality, empty.latency_p99_ms, empty.n_rows) == ({}, None, None)
+
+
+@pytest.mark.parametrize("module", ["charts", "report", "alerts", "sinks"])
+def test_docstring_examples_run(module: str) -> None:
+    result = doctest.testmod(importlib.import_module(f"loopml.monitoring.{module}"), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -354,3 +355,18 @@ def test_monitor_summary_is_json_ready() -> None:
     assert parsed["quality"][0] == {"version": 2, "window_start": "2026-01-01T00:00:00.000Z", "accuracy": None}
     assert parsed["estimated"] is None and len(parsed["operations"]) == 3
     assert parsed["alerts"][0]["rule"] == "drift" and parsed["alerts"][0]["evidence"] == {}
+
+
+def test_missing_verdicts_are_not_highlighted() -> None:
+    report = drift_report(n_columns=3, drifted=1)
+    columns = report.columns.astype({"drifted": object})
+    columns.loc[columns["column"] == "col_2", ["drifted", "statistic", "note"]] = [None, np.nan, "all null"]
+    page = Page(drift_html(replace(report, columns=columns)))
+    assert [(cells[0], css) for css, cells in page.rows] == [("col_0", "drifted"), ("col_1", ""), ("col_2", "")]
+    assert summary_drifted(replace(report, columns=columns)) == ["col_0"]
+
+
+def summary_drifted(report: DriftReport) -> list[str]:
+    return monitor_summary(
+        model="m", version=None, window="1h", drift=report, quality=None, estimated=None, operations=None, alerts=None
+    )["drift"]["drifted_columns"]

@@ -45,6 +45,19 @@ MAX_VERSIONS = 5
 """Model versions drawn per chart (the most recent ones)."""
 QUALITY_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "rmse", "mae", "r2")
 """Quality metrics a report looks for, in the order it draws them (whichever are present)."""
+DRIFT_TABLE = (
+    "column",
+    "kind",
+    "method",
+    "statistic",
+    "p_value",
+    "threshold",
+    "drifted",
+    "n_reference",
+    "n_current",
+    "note",
+)
+"""The drift table's columns, as a report shows them."""
 _BOUNDED = frozenset({"accuracy", "precision", "recall", "f1", "roc_auc"})
 
 PAGE_CSS = """
@@ -202,7 +215,7 @@ def monitor_summary(
             "share_threshold": float(drift.share_threshold),
             "n_reference": int(drift.n_reference),
             "n_current": int(drift.n_current),
-            "drifted_columns": [str(c) for c in drift.columns.loc[drift.columns["drifted"].astype(bool), "column"]],
+            "drifted_columns": [str(c) for c in drift.columns.loc[drift.columns["drifted"].eq(True), "column"]],
             "columns": _records(drift.columns),
         }
     return {
@@ -252,7 +265,7 @@ def write_html(html: str, path: str | os.PathLike[str]) -> Path:
 
 def _drift_view(report: DriftLike) -> dict[str, Any]:
     columns = report.columns
-    drifted = columns["drifted"].fillna(False).astype(bool).to_numpy() if len(columns) else np.zeros(0, bool)
+    drifted = columns["drifted"].eq(True).to_numpy(dtype=bool)
     with np.errstate(invalid="ignore", divide="ignore"):
         score = pd.to_numeric(columns.get("statistic"), errors="coerce") / pd.to_numeric(
             columns.get("threshold"), errors="coerce"
@@ -270,33 +283,24 @@ def _drift_view(report: DriftLike) -> dict[str, Any]:
         ("current rows", f"{report.n_current:,}"),
     ]
     facts += [(str(key), _fmt(value)) for key, value in report.meta.items() if not isinstance(value, Mapping | list)]
-    header = [
-        "column",
-        "kind",
-        "method",
-        "statistic",
-        "p_value",
-        "threshold",
-        "drifted",
-        "n_reference",
-        "n_current",
-        "note",
-    ]
+    header = list(DRIFT_TABLE)
+    records = ordered.to_dict("records")
+    flags = drifted[order].tolist()
     rows = [
-        {"css": "drifted" if bool(record.get("drifted")) else "", "cells": [_fmt(record.get(h)) for h in header]}
-        for record in ordered.to_dict("records")
+        {"css": "drifted" if flag else "", "cells": [_fmt(record.get(h)) for h in header]}
+        for record, flag in zip(records, flags, strict=True)
     ]
     charts: list[dict[str, Any]] = []
-    for record in ordered.to_dict("records"):
+    for record, flag in zip(records, flags, strict=True):
         hist = report.histograms.get(str(record["column"]))
         if hist is None or len(charts) >= MAX_CHARTS:
             continue
-        verdict_text = "drifted" if bool(record.get("drifted")) else "no drift"
         note = f" ({record['note']})" if record.get("note") else ""
-        caption = f"{record['column']}: {verdict_text}, {record.get('method')} = {_fmt(record.get('statistic'))}{note}"
-        charts.append(
-            {"svg": Markup(histogram_chart(hist)), "caption": caption, "drifted": bool(record.get("drifted"))}
+        caption = (
+            f"{record['column']}: {'drifted' if flag else 'no drift'}, {record.get('method')} = "
+            f"{_fmt(record.get('statistic'))}{note}"
         )
+        charts.append({"svg": Markup(histogram_chart(hist)), "caption": caption, "drifted": flag})
     return {
         "drifted": report.drifted,
         "verdict": verdict,
