@@ -33,8 +33,12 @@ DRIFT = AlertRule("drift", "churn", "drift_share", 0.5, window="1h")
 
 
 @pytest.fixture
-def store(db_url: str) -> Any:
-    return SqlMonitoringStore(Database(db_url))
+def store(db_url: str) -> Iterator[Any]:
+    db = Database(db_url)
+    try:
+        yield SqlMonitoringStore(db)
+    finally:
+        db.dispose()
 
 
 @pytest.fixture
