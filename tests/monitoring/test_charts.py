@@ -162,3 +162,11 @@ def test_fine_numeric_histograms_are_merged_to_at_most_max_bins() -> None:
     assert tips[0] == "[0, 4): reference 3.3%, current 0.0%"
     assert tips[-1] == "[116, 120): reference 3.3%, current 6.7%"
     assert [r.get("class") for r in groups[0].findall(f"{SVG}rect")] == ["ref", "cur"]
+
+
+def test_histogram_axes_are_labelled() -> None:
+    root = parse(histogram_chart(numeric()))
+    assert [t.text for t in root.findall(f"{SVG}text") if t.get("class") == "axis-label"] == ["share of rows"]
+    assert "value bins" in (root.find(f"{SVG}desc").text or "")  # type: ignore[union-attr]
+    ticks = [t.text for t in root.findall(f"{SVG}text") if t.get("class") == "tick"]
+    assert ticks[:2] == ["40.0%", "0"]  # the y axis: the tallest bar's share, and zero

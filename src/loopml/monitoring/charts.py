@@ -156,8 +156,14 @@ def histogram_chart(hist: Histogram, *, title: str | None = None, width: int = 3
         ranges = [ranges[i] for i in keep] + [others]
     name = title if title is not None else f"{hist.column}: reference vs current"
     parts = _open(width, height, name)
-    left, right, top, bottom = 36.0, 8.0, 24.0, 34.0
+    left, right, top, bottom = 46.0, 8.0, 24.0, 34.0
     plot_w, plot_h = width - left - right, height - top - bottom
+    what = "categories" if hist.categories is not None else "value bins"
+    parts.append(
+        f"<desc>Share of reference and current rows per {what}; hover a bar pair for its numbers.</desc>"
+        f'<text x="10" y="{top + plot_h / 2:.0f}" text-anchor="middle" class="axis-label" '
+        f'transform="rotate(-90 10 {top + plot_h / 2:.0f})">share of rows</text>'
+    )
     n = max(len(reference), 1)
     peak = float(np.nanmax(np.concatenate([reference, current, [0.0]])))
     peak = peak if peak > 0 else 1.0
