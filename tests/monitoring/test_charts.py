@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from loopml.core.errors import InvalidInput
 from loopml.monitoring.charts import MAX_BINS, MAX_CATEGORIES, Series, histogram_chart, latency_chart, line_chart
 from loopml.monitoring.records import ColumnHistogram
 
@@ -170,3 +171,34 @@ def test_histogram_axes_are_labelled() -> None:
     assert "value bins" in (root.find(f"{SVG}desc").text or "")  # type: ignore[union-attr]
     ticks = [t.text for t in root.findall(f"{SVG}text") if t.get("class") == "tick"]
     assert ticks[:2] == ["40.0%", "0"]  # the y axis: the tallest bar's share, and zero
+
+
+finite_or_gap = st.one_of(st.floats(-1e12, 1e12), st.just(float("nan")), st.just(float("inf")))
+
+
+@settings(max_examples=80, deadline=None)
+@given(values=st.lists(finite_or_gap, max_size=60), band=st.booleans())
+def test_any_series_gives_well_formed_svg_with_one_line_per_finite_run(values: list[float], band: bool) -> None:
+    x = np.arange(len(values)) * 60_000.0
+    y = np.array(values, dtype=float)
+    series = Series("s", x, y, lower=y - 1 if band else None, upper=y + 1 if band else None)
+    root = parse(line_chart([series], title="t", y_label="v"))
+    finite = np.isfinite(y)
+    runs = int(np.sum(finite[1:] & ~finite[:-1]) + (finite[0] if finite.size else 0))
+    singles = sum(1 for r in np.split(finite, np.flatnonzero(np.diff(finite)) + 1) if r.size == 1 and r[0])
+    assert len(root.findall(f"{SVG}polyline")) == runs - singles
+    assert len(root.findall(f"{SVG}circle")) == int(finite.sum()) + singles  # tooltips, and a dot per lone point
+    for element in root.iter():
+        for name in ("x", "y", "cx", "cy", "points"):
+            assert "nan" not in (element.get(name) or "").lower()
+
+
+def test_series_of_unequal_lengths_are_refused() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        line_chart([Series("s", [1.0, 2.0], [1.0])], title="t", y_label="v")
+    assert caught.value.details == [{"field": "series.y", "problem": "length differs from x"}]
+
+
+def test_points_without_a_time_are_left_out() -> None:
+    root = parse(line_chart([Series("s", [np.nan, 0.0, 60_000.0], [5.0, 1.0, 2.0])], title="t", y_label="v"))
+    assert len(root.findall(f"{SVG}circle")) == 2

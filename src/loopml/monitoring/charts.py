@@ -13,7 +13,7 @@ Bars and lines carry classes (``ref``, ``cur``, ``axis``, ``grid``, ``tick``, ``
 the report's inline CSS colours; :data:`CHART_CSS` is that style sheet. Every chart has ``role="img"``,
 an ``aria-label``, a ``<title>``, axis labels and a legend. Every piece of text is escaped (column and
 category names are user data). Charts read the shapes they draw through small protocols, so this
-module imports nothing else of loopml.
+module imports nothing else of loopml but its errors.
 
 >>> svg = line_chart([Series("accuracy", [0, 3_600_000], [0.9, 0.8])], title="Accuracy", y_label="accuracy")
 >>> svg.startswith("<svg") and "Accuracy" in svg
@@ -31,6 +31,8 @@ from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
+
+from loopml.core.errors import InvalidInput
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
 REFERENCE_COLOR, CURRENT_COLOR = "#1f77b4", "#ff7f0e"
@@ -334,6 +336,17 @@ def _thin(s: Series, max_points: int) -> tuple[FloatArray, FloatArray, FloatArra
     y = np.asarray(s.y, dtype=np.float64)
     lower = None if s.lower is None else np.asarray(s.lower, dtype=np.float64)
     upper = None if s.upper is None else np.asarray(s.upper, dtype=np.float64)
+    for name, values in (("y", y), ("lower", lower), ("upper", upper)):
+        if values is not None and values.shape != x.shape:
+            raise InvalidInput(
+                f"Series {s.name!r}: {name} has {values.size} values for {x.size} x values.",
+                details=[{"field": f"series.{name}", "problem": "length differs from x"}],
+            )
+    keep = np.isfinite(x)  # a point without a time cannot be placed
+    if not keep.all():
+        x, y = x[keep], y[keep]
+        lower = None if lower is None else lower[keep]
+        upper = None if upper is None else upper[keep]
     order = np.argsort(x, kind="stable")
     x, y = x[order], y[order]
     lower = None if lower is None else lower[order]
