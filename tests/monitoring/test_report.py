@@ -184,7 +184,7 @@ def test_drift_report_puts_verdict_and_drifted_columns_first() -> None:
     assert "Dataset drift detected: 3 of 6 columns drifted (share 0.5, threshold 0.5)" in drift_html(report)
     assert [cells[0] for _, cells in page.rows[:3]] == ["col_0", "col_1", "col_2"]  # strongest drift first
     assert [css for css, _ in page.rows] == ["drifted"] * 3 + [""] * 3
-    figures = [attrs.get("class") for tag, attrs in page.tags if tag == "figure"]
+    figures = [attrs.get("class") or "" for tag, attrs in page.tags if tag == "figure"]
     assert figures == ["drifted"] * 3 + [""] * 3  # one chart per column, same order
     assert page.external_references() == []
 
