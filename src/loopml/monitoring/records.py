@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -90,6 +91,18 @@ class DriftReport:
             "histograms": {name: h.to_dict() for name, h in self.histograms.items()},
             "meta": self.meta,
         }
+
+    def to_html(self, path: str | os.PathLike[str] | None = None) -> str:
+        """The report as one self-contained HTML page (verdict, drift table, a chart per column).
+
+        With ``path`` the page is also written there, atomically.
+        """
+        from loopml.monitoring.report import drift_html, write_html  # Jinja2: loaded when a page is asked for
+
+        html = drift_html(self)
+        if path is not None:
+            write_html(html, path)
+        return html
 
 
 def _jsonable(value: Any) -> Any:
