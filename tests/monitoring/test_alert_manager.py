@@ -15,19 +15,9 @@ from prometheus_client import CollectorRegistry
 
 from loopml.monitoring.alerts import AlertManager, AlertRule, MonitorSnapshot, StoredAlert, evaluate, plan
 from loopml.monitoring.sinks import PrometheusSink, WebhookSink
+from loopml.store.sql import Database
+from loopml.store.sql.monitoring import SqlMonitoringStore
 from tests.monitoring.test_sinks import Receiver, run_receiver, samples
-
-try:
-    from loopml.store.sql.monitoring import SqlMonitoringStore
-
-    from loopml.store.sql import Database
-except ImportError:  # the store branch is not merged yet
-    SqlMonitoringStore = None
-
-pytestmark = pytest.mark.skipif(
-    SqlMonitoringStore is None,
-    reason="loopml.store.sql.monitoring does not exist yet (issue 11 store branch); the integrator removes this guard",
-)
 
 DRIFT = AlertRule("drift", "churn", "drift_share", 0.5, window="1h")
 

@@ -30,7 +30,6 @@ True
 
 from __future__ import annotations
 
-import importlib
 import logging
 import math
 import re
@@ -45,6 +44,7 @@ import pandas as pd
 from loopml.core.clock import now_ms
 from loopml.core.errors import Conflict, InvalidInput, NotFound
 from loopml.core.ids import new_id
+from loopml.core.records import AlertRecord
 from loopml.monitoring.layout import check_model_name
 from loopml.monitoring.records import DriftReport
 
@@ -618,11 +618,6 @@ class Sink(Protocol):
     def observe(self, alert: StoredAlert) -> None: ...
 
 
-def _alert_record(**fields: Any) -> Any:
-    """A ``loopml.core.records.AlertRecord`` (the store branch adds it; looked up when first used)."""
-    return importlib.import_module("loopml.core.records").AlertRecord(**fields)
-
-
 class AlertManager:
     """Applies planned actions through a monitoring store and tells the sinks.
 
@@ -671,7 +666,7 @@ class AlertManager:
         if action.kind == "resolve":
             return self.store.resolve_alert(str(action.alert_id), resolved_at=stamp, value=evaluation.value), "resolved"
         if action.kind == "open":
-            record = _alert_record(
+            record = AlertRecord(
                 id=new_id(), rule=rule.name, model=rule.model, kind=rule.kind, severity=rule.severity, state="firing",
                 value=evaluation.value, threshold=rule.threshold, message=evaluation.message, window=rule.window,
                 evidence=evaluation.evidence, report_uri=evaluation.report_uri, started_at=stamp, updated_at=stamp,
