@@ -43,10 +43,12 @@ BatchObserver = Callable[[int, int, float], None]
 
 @dataclass(frozen=True, slots=True)
 class Prediction:
-    """One request's predictions and the model version that made them."""
+    """One request's predictions and the model version that made them (and class probabilities, when asked)."""
 
     values: np.ndarray
     model: ServedModel
+    proba: np.ndarray | None = None
+    classes: tuple[str, ...] | None = None
 
 
 @dataclass(slots=True)
@@ -65,8 +67,11 @@ class MicroBatcher:
         max_batch_size: int = 64,
         max_wait_ms: float = 2.0,
         observer: BatchObserver | None = None,
+        with_proba: bool = False,
     ) -> None:
         self.slot = slot
+        self.with_proba = with_proba
+        self._classes: tuple[ServedModel | None, tuple[str, ...] | None] = (None, None)
         self.max_batch_size = max_batch_size
         self.max_wait = max_wait_ms / 1000
         self.observer = observer
@@ -179,7 +184,8 @@ class MicroBatcher:
         else:
             started = time.perf_counter()
             columns = [pending.columns for pending in batch]
-            outcomes = await loop.run_in_executor(self._executor, predict_batch, model, columns)
+            classes = self._classes_of(model) if self.with_proba else None
+            outcomes = await loop.run_in_executor(self._executor, predict_batch, model, columns, classes)
             if self.observer is not None:
                 self.observer(len(batch), sum(c.n_rows for c in columns), time.perf_counter() - started)
         for pending, outcome in zip(batch, outcomes, strict=True):
@@ -190,10 +196,33 @@ class MicroBatcher:
             else:
                 pending.future.set_result(outcome)
 
+    def _classes_of(self, model: ServedModel) -> tuple[str, ...] | None:
+        """The class labels of a model with ``predict_proba`` (``str()`` of each), else ``None``; cached per model."""
+        cached, classes = self._classes
+        if cached is not model:
+            classes = proba_classes(model)
+            self._classes = (model, classes)
+        return classes
 
-def predict_batch(model: ServedModel, requests: list[Columns]) -> list[Prediction | BaseException]:
+
+def proba_classes(model: ServedModel) -> tuple[str, ...] | None:
+    """``str()`` of each class of a classifier with ``predict_proba``; ``None`` for any other model."""
+    raw = model.loaded.raw
+    try:
+        if not hasattr(raw, "predict_proba"):
+            return None
+        return tuple(map(str, raw.classes_))
+    except Exception:  # no classes_, or an estimator whose properties fail: no probabilities
+        return None
+
+
+def predict_batch(
+    model: ServedModel, requests: list[Columns], classes: tuple[str, ...] | None = None
+) -> list[Prediction | BaseException]:
     """Validate and predict ``requests`` with one ``predict`` call per group of same-column requests.
 
+    With ``classes`` (see :func:`proba_classes`) each group also gets one ``predict_proba`` call on the
+    same prepared input, for the prediction log; a failure there only leaves the probabilities out.
     Returns one outcome per request: its :class:`Prediction`, or the error to answer with.
     """
     outcomes: list[Prediction | BaseException] = [RuntimeError("not predicted")] * len(requests)
@@ -201,12 +230,16 @@ def predict_batch(model: ServedModel, requests: list[Columns]) -> list[Predictio
     for index, columns in enumerate(requests):
         groups.setdefault(columns.names, []).append(index)
     for indices in groups.values():
-        _predict_group(model, requests, indices, outcomes)
+        _predict_group(model, requests, indices, outcomes, classes)
     return outcomes
 
 
 def _predict_group(
-    model: ServedModel, requests: list[Columns], indices: list[int], outcomes: list[Prediction | BaseException]
+    model: ServedModel,
+    requests: list[Columns],
+    indices: list[int],
+    outcomes: list[Prediction | BaseException],
+    classes: tuple[str, ...] | None = None,
 ) -> None:
     try:
         prepared = _prepare(model, [requests[i] for i in indices])
@@ -240,13 +273,28 @@ def _predict_group(
             outcomes[indices[0]] = _as_error(exc)
             return
         for i in indices:  # the model rejected something validation let through: isolate it
-            _predict_group(model, requests, [i], outcomes)
+            _predict_group(model, requests, [i], outcomes, classes)
         return
+    proba = None if classes is None else _proba(model, prepared, values, classes)
     start = 0
     for i in indices:
         stop = start + requests[i].n_rows
-        outcomes[i] = Prediction(values[start:stop], model)
+        outcomes[i] = Prediction(
+            values[start:stop], model, None if proba is None else proba[start:stop], None if proba is None else classes
+        )
         start = stop
+
+
+def _proba(model: ServedModel, prepared: Any, values: np.ndarray, classes: tuple[str, ...]) -> np.ndarray | None:
+    """One ``predict_proba`` call for the group (logged, never answered); ``None`` when it fails."""
+    try:
+        proba = np.asarray(model.loaded.raw.predict_proba(prepared), dtype=np.float64)
+    except Exception as exc:
+        logger.debug("predict_proba failed; logging without probabilities: %s", exc)
+        return None
+    if proba.shape != (len(values), len(classes)):
+        return None
+    return proba
 
 
 def _prepare(model: ServedModel, requests: list[Columns]) -> Any:
