@@ -5,6 +5,7 @@ Run with the repo's virtualenv (MLflow gets its own venv on first use)::
     .venv/bin/python benchmarks/serving.py                 # table
     .venv/bin/python benchmarks/serving.py --json          # machine-readable
     .venv/bin/python benchmarks/serving.py --seconds 5 --concurrency 16 64
+    .venv/bin/python benchmarks/serving.py --log-compare   # /predict with and without the prediction log
 
 The model is a ``RandomForestClassifier(n_estimators=50, random_state=0)`` fitted on scikit-learn's
 breast-cancer data (30 float features), trained identically in each tool's environment:
@@ -15,6 +16,11 @@ breast-cancer data (30 float features), trained identically in each tool's envir
   ``mlflow models serve --env-manager local -m <dir>`` (``/invocations``, ``dataframe_records``);
 - **raw**: a bare Starlette route that decodes the row with orjson and calls ``model.predict`` on it,
   nothing else (no validation, no metrics): the practical per-request ceiling.
+
+``--log-compare`` runs only loopml: two ``loopml serve`` processes on the same model, one with the
+prediction log (the default: every request logged, with class probabilities) and one with
+``--no-log``, loaded in alternating rounds at 64 connections (``--rounds``), and prints both and the
+ratio (the target: logging costs at most 10% of throughput).
 
 Every server gets one worker process. The load generator is asyncio + httpx in this process on
 loopback: N connections each send one-row requests back to back for a fixed time (after a
@@ -48,7 +54,7 @@ from _peers import PEERS_VENV, ensure_peers, peer_version
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
-REPO_PYTHON = REPO / ".venv" / "bin" / "python"
+REPO_PYTHON = REPO / ".venv" / "bin" / "python" if (REPO / ".venv").exists() else Path(sys.executable)
 HOST = "127.0.0.1"
 STARTUP_TIMEOUT = 120.0
 N_ESTIMATORS = 50
@@ -244,6 +250,100 @@ def prepare_models(workdir: Path, peers_python: Path) -> tuple[str, Path, Path, 
     return f"runs:/{run.id}/model", mlflow_dir, raw, row
 
 
+def prepare_loopml(workdir: Path) -> tuple[str, dict[str, float]]:
+    """The loopml run URI (LOOPML_HOME=workdir/home) of the benchmark model and one row."""
+    os.environ["LOOPML_HOME"] = str(workdir / "home")
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.ensemble import RandomForestClassifier
+
+    import loopml as lm
+
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    model = RandomForestClassifier(n_estimators=N_ESTIMATORS, random_state=0).fit(X, y)
+    with lm.start_run() as run:
+        lm.log_model(model, "model", input_example=X.iloc[:5])
+    lm.flush()
+    return f"runs:/{run.id}/model", {k: float(v) for k, v in X.iloc[0].items()}
+
+
+def run_log_compare(seconds: float, warmup: float, levels: list[int], rounds: int) -> list[Result]:
+    """loopml /predict with the prediction log and with ``--no-log``, alternating rounds per concurrency."""
+    import orjson
+
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory(prefix="loopml-bench-serving-log-") as tmp:
+        workdir = Path(tmp)
+        say("training and logging the model")
+        uri, row = prepare_loopml(workdir)
+        body = orjson.dumps({"inputs": [row]})
+        ports = {name: free_port() for name in ("log", "nolog")}
+        env = base_env(LOOPML_HOME=str(workdir / "home"))
+
+        def command(name: str, *extra: str) -> list[str]:
+            return [str(REPO_PYTHON), "-m", "loopml.cli", "serve", uri, "--port", str(ports[name]),
+                    "--log-level", "warning", *extra]  # fmt: skip
+
+        targets = [
+            Target("loopml /predict, log", f"http://{HOST}:{ports['log']}/predict", body),
+            Target("loopml /predict, --no-log", f"http://{HOST}:{ports['nolog']}/predict", body),
+        ]
+        say("starting loopml serve with and without the prediction log")
+        with (
+            running(command("log"), f"http://{HOST}:{ports['log']}/readyz", workdir / "log.log", env),
+            running(command("nolog", "--no-log"), f"http://{HOST}:{ports['nolog']}/readyz", workdir / "nolog.log", env),
+        ):
+            check_same_predictions(targets, row)
+            for concurrency in levels:
+                for round_ in range(rounds):
+                    for target in targets if round_ % 2 == 0 else targets[::-1]:
+                        say(f"{target.name}: {concurrency} connections for {seconds:g} s (round {round_ + 1})")
+                        results.append(asyncio.run(load(target, concurrency, seconds, warmup)))
+        logged = sum(1 for _ in (workdir / "home" / "artifacts" / "predictions").rglob("*.parquet"))
+        say(f"the logging server wrote {logged} segments")
+    return results
+
+
+def merge_rounds(results: list[Result]) -> list[Result]:
+    """One result per (target, concurrency): requests and seconds summed over rounds, worst p50/p99."""
+    merged: dict[tuple[str, int], Result] = {}
+    for r in results:
+        key = (r.target, r.concurrency)
+        if key not in merged:
+            merged[key] = Result(**asdict(r))
+            continue
+        m = merged[key]
+        m.requests += r.requests
+        m.errors += r.errors
+        m.seconds += r.seconds
+        m.rps = m.requests / m.seconds
+        m.p50_ms = max(m.p50_ms, r.p50_ms)
+        m.p99_ms = max(m.p99_ms, r.p99_ms)
+    return list(merged.values())
+
+
+def print_log_compare(results: list[Result], as_json: bool) -> None:
+    merged = merge_rounds(results)
+    summary = []
+    for concurrency in sorted({r.concurrency for r in merged}):
+        at = {r.target: r for r in merged if r.concurrency == concurrency}
+        with_log, without = at["loopml /predict, log"].rps, at["loopml /predict, --no-log"].rps
+        summary.append({"concurrency": concurrency, "log_vs_no_log": with_log / without if without else None})
+    if as_json:
+        rounds = [asdict(r) for r in results]
+        print(json.dumps({"results": [asdict(r) for r in merged], "rounds": rounds, "ratios": summary}, indent=2))
+        return
+    print(f"Prediction log cost: RandomForest(n_estimators={N_ESTIMATORS}), one-row /predict requests, 1 worker")
+    print(f"python {platform.python_version()}, {os.cpu_count()} CPUs\n")
+    print(f"{'target':<28}{'conns':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
+    for r in merged:
+        print(f"{r.target:<28}{r.concurrency:>6}{r.rps:>10.0f}{r.p50_ms:>9.1f}{r.p99_ms:>9.1f}{r.errors:>8}")
+    print()
+    for r in results:
+        print(f"  round: {r.target:<28}{r.concurrency:>4} conns {r.rps:>8.0f} req/s")
+    for s in summary:
+        print(f"{s['concurrency']:>3} conns: with log / without = {s['log_vs_no_log']:.3f}")
+
+
 def run_all(seconds: float, warmup: float, levels: list[int]) -> tuple[list[Result], dict[str, str]]:
     import orjson
 
@@ -329,7 +429,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds per case (not measured)")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[16, 64])
     parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument("--log-compare", action="store_true", help="loopml with vs without the prediction log only")
+    parser.add_argument("--rounds", type=int, default=4, help="alternating rounds per target (--log-compare)")
     args = parser.parse_args(argv)
+    if args.log_compare:
+        levels = args.concurrency if "--concurrency" in (argv or sys.argv) else [64]
+        print_log_compare(run_log_compare(args.seconds, args.warmup, levels, args.rounds), args.json)
+        return 0
     results, versions = run_all(args.seconds, args.warmup, args.concurrency)
     summary = ratios(results)
     if args.json:

@@ -71,7 +71,7 @@ class MicroBatcher:
     ) -> None:
         self.slot = slot
         self.with_proba = with_proba
-        self._classes: tuple[ServedModel | None, tuple[str, ...] | None] = (None, None)
+        self._plan: tuple[ServedModel | None, ProbaPlan | None] = (None, None)
         self.max_batch_size = max_batch_size
         self.max_wait = max_wait_ms / 1000
         self.observer = observer
@@ -184,8 +184,8 @@ class MicroBatcher:
         else:
             started = time.perf_counter()
             columns = [pending.columns for pending in batch]
-            classes = self._classes_of(model) if self.with_proba else None
-            outcomes = await loop.run_in_executor(self._executor, predict_batch, model, columns, classes)
+            plan = self._plan_of(model) if self.with_proba else None
+            outcomes = await loop.run_in_executor(self._executor, predict_batch, model, columns, plan)
             if self.observer is not None:
                 self.observer(len(batch), sum(c.n_rows for c in columns), time.perf_counter() - started)
         for pending, outcome in zip(batch, outcomes, strict=True):
@@ -196,33 +196,62 @@ class MicroBatcher:
             else:
                 pending.future.set_result(outcome)
 
-    def _classes_of(self, model: ServedModel) -> tuple[str, ...] | None:
-        """The class labels of a model with ``predict_proba`` (``str()`` of each), else ``None``; cached per model."""
-        cached, classes = self._classes
+    def _plan_of(self, model: ServedModel) -> ProbaPlan | None:
+        """:func:`proba_plan` of ``model``, cached while it is served."""
+        cached, plan = self._plan
         if cached is not model:
-            classes = proba_classes(model)
-            self._classes = (model, classes)
-        return classes
+            plan = proba_plan(model)
+            self._plan = (model, plan)
+        return plan
 
 
-def proba_classes(model: ServedModel) -> tuple[str, ...] | None:
-    """``str()`` of each class of a classifier with ``predict_proba``; ``None`` for any other model."""
+@dataclass(frozen=True, slots=True)
+class ProbaPlan:
+    """How to get class probabilities for the log: the labels, and whether ``predict`` is their argmax."""
+
+    classes: tuple[str, ...]
+    """``str()`` of each of the model's ``classes_``, the ``proba.<class>`` column names."""
+    derive: bool
+    """``predict`` is exactly ``classes_.take(argmax(predict_proba))`` (scikit-learn forests, alone or last
+    in a pipeline): one ``predict_proba`` call gives both, so logging probabilities costs nothing more."""
+
+
+def proba_plan(model: ServedModel) -> ProbaPlan | None:
+    """The :class:`ProbaPlan` of a classifier with ``predict_proba``; ``None`` for any other model."""
     raw = model.loaded.raw
     try:
         if not hasattr(raw, "predict_proba"):
             return None
-        return tuple(map(str, raw.classes_))
+        classes = np.asarray(raw.classes_)
+        if classes.ndim != 1:  # multi-output: no one proba.<class> per column
+            return None
+        return ProbaPlan(tuple(map(str, classes)), _predict_is_argmax(raw))
     except Exception:  # no classes_, or an estimator whose properties fail: no probabilities
         return None
 
 
+def _predict_is_argmax(raw: Any) -> bool:
+    try:
+        from sklearn.ensemble._forest import ForestClassifier
+        from sklearn.pipeline import Pipeline
+    except ImportError:
+        return False
+    final = raw.steps[-1][1] if isinstance(raw, Pipeline) else raw
+    return (
+        isinstance(final, ForestClassifier)
+        and type(final).predict is ForestClassifier.predict
+        and getattr(final, "n_outputs_", None) == 1
+    )
+
+
 def predict_batch(
-    model: ServedModel, requests: list[Columns], classes: tuple[str, ...] | None = None
+    model: ServedModel, requests: list[Columns], plan: ProbaPlan | None = None
 ) -> list[Prediction | BaseException]:
     """Validate and predict ``requests`` with one ``predict`` call per group of same-column requests.
 
-    With ``classes`` (see :func:`proba_classes`) each group also gets one ``predict_proba`` call on the
-    same prepared input, for the prediction log; a failure there only leaves the probabilities out.
+    With a ``plan`` (see :func:`proba_plan`) each group also gets class probabilities for the log: from
+    the same ``predict_proba`` call when ``predict`` is its argmax, else from one more call on the same
+    prepared input (a failure there only leaves the probabilities out).
     Returns one outcome per request: its :class:`Prediction`, or the error to answer with.
     """
     outcomes: list[Prediction | BaseException] = [RuntimeError("not predicted")] * len(requests)
@@ -230,7 +259,7 @@ def predict_batch(
     for index, columns in enumerate(requests):
         groups.setdefault(columns.names, []).append(index)
     for indices in groups.values():
-        _predict_group(model, requests, indices, outcomes, classes)
+        _predict_group(model, requests, indices, outcomes, plan)
     return outcomes
 
 
@@ -239,7 +268,7 @@ def _predict_group(
     requests: list[Columns],
     indices: list[int],
     outcomes: list[Prediction | BaseException],
-    classes: tuple[str, ...] | None = None,
+    plan: ProbaPlan | None = None,
 ) -> None:
     try:
         prepared = _prepare(model, [requests[i] for i in indices])
@@ -263,8 +292,13 @@ def _predict_group(
             for i in indices:
                 outcomes[i] = _as_error(exc_again)
             return
+    proba = None
     try:
-        values = np.asarray(model.loaded.raw.predict(prepared))
+        if plan is not None and plan.derive:
+            proba = np.asarray(model.loaded.raw.predict_proba(prepared), dtype=np.float64)
+            values = np.asarray(model.loaded.raw.classes_).take(np.argmax(proba, axis=1), axis=0)
+        else:
+            values = np.asarray(model.loaded.raw.predict(prepared))
         total = sum(requests[i].n_rows for i in indices)
         if values.ndim == 0 or len(values) != total:
             raise RuntimeError(f"the model returned {values.shape} predictions for {total} rows")
@@ -273,15 +307,15 @@ def _predict_group(
             outcomes[indices[0]] = _as_error(exc)
             return
         for i in indices:  # the model rejected something validation let through: isolate it
-            _predict_group(model, requests, [i], outcomes, classes)
+            _predict_group(model, requests, [i], outcomes, plan)
         return
-    proba = None if classes is None else _proba(model, prepared, values, classes)
+    if plan is not None and not plan.derive:
+        proba = _proba(model, prepared, values, plan.classes)
+    classes = None if plan is None or proba is None else plan.classes
     start = 0
     for i in indices:
         stop = start + requests[i].n_rows
-        outcomes[i] = Prediction(
-            values[start:stop], model, None if proba is None else proba[start:stop], None if proba is None else classes
-        )
+        outcomes[i] = Prediction(values[start:stop], model, None if proba is None else proba[start:stop], classes)
         start = stop
 
 
