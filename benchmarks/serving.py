@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import pickle
 import platform
@@ -120,6 +121,10 @@ class Result:
     rps: float
     p50_ms: float
     p99_ms: float
+    completed: int = 0
+    """Requests answered, warm-up included (what the server's CPU time is divided by)."""
+    cpu_ms_per_request: float = float("nan")
+    """Server CPU time (user + system) per answered request: robust to other load on the machine."""
 
 
 def free_port() -> int:
@@ -149,12 +154,12 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
 
 
 @contextmanager
-def running(command: list[str], ready_url: str, log: Path, env: dict[str, str]) -> Iterator[None]:
+def running(command: list[str], ready_url: str, log: Path, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
     with open(log, "ab") as out:
         process = subprocess.Popen(command, stdout=out, stderr=out, env=env, start_new_session=True)
     try:
         wait_ready(ready_url, process, log)
-        yield
+        yield process
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -177,13 +182,14 @@ async def load(target: Target, concurrency: int, seconds: float, warmup: float) 
     headers = {"content-type": "application/json"}
     latencies: list[float] = []
     errors = 0
+    completed = 0
     start = time.perf_counter()
     measure_from = start + warmup
     stop_at = measure_from + seconds
 
     async def connection() -> None:
         # One client per connection: httpx's shared pool slows down badly with many connections.
-        nonlocal errors
+        nonlocal errors, completed
         async with httpx.AsyncClient(timeout=30) as client:
             while True:
                 sent = time.perf_counter()
@@ -195,6 +201,7 @@ async def load(target: Target, concurrency: int, seconds: float, warmup: float) 
                 except httpx.HTTPError:
                     ok = False
                 done = time.perf_counter()
+                completed += ok
                 if sent >= measure_from:
                     if ok:
                         latencies.append(done - sent)
@@ -208,7 +215,15 @@ async def load(target: Target, concurrency: int, seconds: float, warmup: float) 
     def pct(q: float) -> float:
         return latencies[min(count - 1, int(q * count))] * 1000 if count else float("nan")
 
-    return Result(target.name, concurrency, count, errors, seconds, count / seconds, pct(0.50), pct(0.99))
+    return Result(
+        target.name, concurrency, count, errors, seconds, count / seconds, pct(0.50), pct(0.99), completed=completed
+    )
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def check_same_predictions(targets: list[Target], row: dict[str, float]) -> None:
@@ -289,15 +304,21 @@ def run_log_compare(seconds: float, warmup: float, levels: list[int], rounds: in
         ]
         say("starting loopml serve with and without the prediction log")
         with (
-            running(command("log"), f"http://{HOST}:{ports['log']}/readyz", workdir / "log.log", env),
-            running(command("nolog", "--no-log"), f"http://{HOST}:{ports['nolog']}/readyz", workdir / "nolog.log", env),
-        ):
+            running(command("log"), f"http://{HOST}:{ports['log']}/readyz", workdir / "log.log", env) as with_log,
+            running(command("nolog", "--no-log"), f"http://{HOST}:{ports['nolog']}/readyz", workdir / "nolog.log",
+                    env) as without_log,
+        ):  # fmt: skip
+            pids = {targets[0].name: with_log.pid, targets[1].name: without_log.pid}
             check_same_predictions(targets, row)
             for concurrency in levels:
                 for round_ in range(rounds):
                     for target in targets if round_ % 2 == 0 else targets[::-1]:
                         say(f"{target.name}: {concurrency} connections for {seconds:g} s (round {round_ + 1})")
-                        results.append(asyncio.run(load(target, concurrency, seconds, warmup)))
+                        before = cpu_seconds(pids[target.name])
+                        result = asyncio.run(load(target, concurrency, seconds, warmup))
+                        spent = cpu_seconds(pids[target.name]) - before
+                        result.cpu_ms_per_request = spent * 1000 / result.completed if result.completed else math.nan
+                        results.append(result)
         logged = sum(1 for _ in (workdir / "home" / "artifacts" / "predictions").rglob("*.parquet"))
         say(f"the logging server wrote {logged} segments")
     return results
@@ -306,18 +327,23 @@ def run_log_compare(seconds: float, warmup: float, levels: list[int], rounds: in
 def merge_rounds(results: list[Result]) -> list[Result]:
     """One result per (target, concurrency): requests and seconds summed over rounds, worst p50/p99."""
     merged: dict[tuple[str, int], Result] = {}
+    cpu: dict[tuple[str, int], list[float]] = {}
     for r in results:
         key = (r.target, r.concurrency)
+        cpu.setdefault(key, []).append(r.cpu_ms_per_request * r.completed)
         if key not in merged:
             merged[key] = Result(**asdict(r))
             continue
         m = merged[key]
+        m.completed += r.completed
         m.requests += r.requests
         m.errors += r.errors
         m.seconds += r.seconds
         m.rps = m.requests / m.seconds
         m.p50_ms = max(m.p50_ms, r.p50_ms)
         m.p99_ms = max(m.p99_ms, r.p99_ms)
+    for key, m in merged.items():
+        m.cpu_ms_per_request = sum(cpu[key]) / m.completed if m.completed else math.nan
     return list(merged.values())
 
 
@@ -326,22 +352,35 @@ def print_log_compare(results: list[Result], as_json: bool) -> None:
     summary = []
     for concurrency in sorted({r.concurrency for r in merged}):
         at = {r.target: r for r in merged if r.concurrency == concurrency}
-        with_log, without = at["loopml /predict, log"].rps, at["loopml /predict, --no-log"].rps
-        summary.append({"concurrency": concurrency, "log_vs_no_log": with_log / without if without else None})
+        with_log, without = at["loopml /predict, log"], at["loopml /predict, --no-log"]
+        summary.append(
+            {
+                "concurrency": concurrency,
+                "log_vs_no_log": with_log.rps / without.rps if without.rps else None,
+                # CPU per request without / with: the throughput ratio of a CPU-bound server, unaffected by
+                # other processes on the machine
+                "cpu_no_log_vs_log": without.cpu_ms_per_request / with_log.cpu_ms_per_request,
+            }
+        )
     if as_json:
         rounds = [asdict(r) for r in results]
         print(json.dumps({"results": [asdict(r) for r in merged], "rounds": rounds, "ratios": summary}, indent=2))
         return
     print(f"Prediction log cost: RandomForest(n_estimators={N_ESTIMATORS}), one-row /predict requests, 1 worker")
     print(f"python {platform.python_version()}, {os.cpu_count()} CPUs\n")
-    print(f"{'target':<28}{'conns':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
+    print(f"{'target':<28}{'conns':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'CPU ms/req':>12}")
     for r in merged:
-        print(f"{r.target:<28}{r.concurrency:>6}{r.rps:>10.0f}{r.p50_ms:>9.1f}{r.p99_ms:>9.1f}{r.errors:>8}")
+        print(f"{r.target:<28}{r.concurrency:>6}{r.rps:>10.0f}{r.p50_ms:>9.1f}{r.p99_ms:>9.1f}{r.errors:>8}"
+              f"{r.cpu_ms_per_request:>12.3f}")  # fmt: skip
     print()
     for r in results:
-        print(f"  round: {r.target:<28}{r.concurrency:>4} conns {r.rps:>8.0f} req/s")
+        cpu_ms = r.cpu_ms_per_request
+        print(f"  round: {r.target:<28}{r.concurrency:>4} conns {r.rps:>8.0f} req/s {cpu_ms:>8.3f} CPU ms/req")
     for s in summary:
-        print(f"{s['concurrency']:>3} conns: with log / without = {s['log_vs_no_log']:.3f}")
+        print(
+            f"{s['concurrency']:>3} conns: throughput with log / without = {s['log_vs_no_log']:.3f}; "
+            f"server CPU per request without / with = {s['cpu_no_log_vs_log']:.3f}"
+        )
 
 
 def run_all(seconds: float, warmup: float, levels: list[int]) -> tuple[list[Result], dict[str, str]]:

@@ -293,7 +293,8 @@ class PredictionLog:
                 table = build_table(group)
             except Exception as exc:  # data no table can hold: retrying would never succeed
                 rows = sum(e[_N_ROWS] for e in group)
-                self.dropped_rows += rows
+                with self._lock:  # record() counts drops too
+                    self.dropped_rows += rows
                 self.flush_errors += 1
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 logger.error("prediction log: dropped %d rows of %s that could not be converted: %s", rows, model, exc)
