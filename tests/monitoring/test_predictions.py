@@ -16,7 +16,7 @@ from loopml.core.durations import UNITS, parse_duration, parse_since
 from loopml.core.errors import InvalidInput
 from loopml.core.ids import request_id, request_time
 from loopml.monitoring.layout import HOUR_MS, PredictionLayout, hour_key
-from loopml.monitoring.predictions import LocalSegmentSink, PredictionLog, read_predictions
+from loopml.monitoring.predictions import LocalSegmentSink, PredictionLog, StoreSegmentSink, read_predictions
 from loopml.monitoring.retention import Retention
 
 NOW = 1_764_745_200_000 + 30 * 60_000  # 2025-12-03T07:30Z
@@ -229,3 +229,41 @@ def test_bad_reader_arguments() -> None:
         read_predictions("churn", since=NOW, until=NOW - 1)
     with pytest.raises(InvalidInput, match="version"):
         read_predictions("churn", version="2")  # type: ignore[arg-type]
+
+
+def test_holds_since_tells_whether_a_request_may_still_be_in_memory(layout: PredictionLayout) -> None:
+    log = PredictionLog(LocalSegmentSink(layout))
+    assert log.holds_since() is None
+    _record(log, NOW + 5)
+    _record(log, NOW)
+    assert log.holds_since() == NOW + 5  # the head of the buffer: records arrive in response order
+    assert log.flush() and log.holds_since() is None
+
+
+def test_rows_of_a_model_name_no_partition_can_hold_are_dropped_and_counted(layout: PredictionLayout) -> None:
+    log = PredictionLog(LocalSegmentSink(layout))
+    _record(log, NOW, model="../escape")
+    _record(log, NOW)
+    assert log.flush() and log.dropped_rows == 2 and log.written_rows == 2 and log.flush_errors == 1
+    assert layout.models() == ["churn"]
+
+
+class _SegmentStore:
+    """Stands in for the HTTP monitoring store: keeps what ``put_segment`` receives."""
+
+    def __init__(self) -> None:
+        self.segments: list[tuple[str, str, bytes]] = []
+
+    def put_segment(self, model: str, hour: str, data: bytes) -> None:
+        self.segments.append((model, hour, data))
+
+
+def test_the_store_sink_sends_parquet_bytes() -> None:
+    store = _SegmentStore()
+    log = PredictionLog(StoreSegmentSink(store))
+    rid = _record(log, NOW, n=3)
+    assert log.flush()
+    [(model, hour, data)] = store.segments
+    assert (model, hour) == ("churn", hour_key(NOW))
+    table = pq.read_table(pa.BufferReader(data))
+    assert table.column("request_id").to_pylist() == [rid] * 3 and table.column("row").to_pylist() == [0, 1, 2]

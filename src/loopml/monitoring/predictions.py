@@ -290,8 +290,9 @@ class PredictionLog:
         for (model, hour), group in partitions.items():
             self._models.add(model)
             try:
+                check_model_name(model)
                 table = build_table(group)
-            except Exception as exc:  # data no table can hold: retrying would never succeed
+            except Exception as exc:  # a name no partition can have, data no table can hold: never retried
                 rows = sum(e[_N_ROWS] for e in group)
                 with self._lock:  # record() counts drops too
                     self.dropped_rows += rows
