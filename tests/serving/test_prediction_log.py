@@ -187,8 +187,26 @@ def test_every_worker_writes_its_own_segments(tmp_path_factory: pytest.TempPathF
     X, _ = breast_cancer()
     body = {"inputs": X.iloc[:1].to_dict(orient="records")}
     with start_serving(home, "models:/bc@production", *FAST, "--workers", "2") as server:
-        ids = [httpx.post(f"{server.url}/predict", json=body, timeout=30).headers["x-request-id"] for _ in range(60)]
+        # /readyz answered from one worker; the other may still be loading (503, logged as such)
+        responses = [httpx.post(f"{server.url}/predict", json=body, timeout=30) for _ in range(60)]
+        ids = [r.headers["x-request-id"] for r in responses]
         window = _logged(home, ids)
     assert window.n_rows == 60
+    statuses = dict(zip(window.frame["request_id"], window.frame["status"], strict=True))
+    assert [statuses[i] for i in ids] == [r.status_code for r in responses]
+    assert {r.status_code for r in responses} <= {200, 503}
     pids = {path.name.split("-")[1] for path in _layout(home).segments("bc")}
     assert str(server.process.pid) not in pids and all(pid.isdigit() and int(pid) != os.getpid() for pid in pids)
+
+
+def test_requests_before_the_model_loads_are_logged_with_their_503(tmp_path_factory: pytest.TempPathFactory) -> None:
+    home, _ = home_with_production_model(tmp_path_factory, "serving-unloaded")
+    with (
+        start_serving(home, "models:/bc@staging", *FAST, wait_for="/healthz") as server,  # no such alias yet
+        server.client() as http,
+    ):
+        response = http.post("/predict", json={"inputs": [{"mean radius": 1.0}]})
+        assert response.status_code == 503
+        window = _logged(home, [response.headers["x-request-id"]])
+    row = window.frame.iloc[0]
+    assert (row["status"], row["model"], row["endpoint"]) == (503, "bc", "predict") and np.isnan(row["version"])

@@ -30,6 +30,7 @@ from starlette.routing import Route
 from loopml.config import Settings, load_settings
 from loopml.core.errors import LoopmlError, NotFound, PayloadTooLarge, RequestTimeout, StoreError
 from loopml.core.ids import request_id, request_time
+from loopml.core.uris import parse_uri
 from loopml.core.version import __version__
 from loopml.monitoring.layout import PredictionLayout
 from loopml.monitoring.predictions import LocalSegmentSink, PredictionLog, SegmentSink, StoreSegmentSink
@@ -85,6 +86,9 @@ class Endpoints:
         self.budget = budget
         self.body_timeout = body_timeout
         self.log = log
+        uri = parse_uri(config.model_uri)
+        # before the first load, failed requests are filed under the name the URI gives (runs:/ -> "model")
+        self._pending_model = (uri.name if uri.scheme == "models" else "model", uri.version)
 
     async def _run(self, request: Request, decoder: Decoder, call: Call, endpoint: str) -> Prediction | Response:
         """Read, decode and predict one request; an error response (logged) for anything the client got wrong."""
@@ -117,14 +121,13 @@ class Endpoints:
         if log is None:
             return
         model = result.model if result is not None else self.slot.peek()
-        if model is None:  # nothing loaded yet: no model to file the request under
-            return
+        name, version = self._pending_model if model is None else (model.name, model.version)
         columns = call.columns if result is not None else None
         log.record(
             request_id=call.request_id,
             time_ms=call.time_ms,
-            model=model.name,
-            version=model.version,
+            model=name,
+            version=version,
             endpoint=endpoint,
             status=status,
             latency_ms=(time.perf_counter() - call.started) * 1000,
