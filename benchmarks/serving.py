@@ -265,23 +265,33 @@ def prepare_models(workdir: Path, peers_python: Path) -> tuple[str, Path, Path, 
     return f"runs:/{run.id}/model", mlflow_dir, raw, row
 
 
-def prepare_loopml(workdir: Path) -> tuple[str, dict[str, float]]:
-    """The loopml run URI (LOOPML_HOME=workdir/home) of the benchmark model and one row."""
+def prepare_loopml(workdir: Path, kind: str = "forest") -> tuple[str, dict[str, float]]:
+    """The loopml run URI (LOOPML_HOME=workdir/home) of the benchmark model and one row.
+
+    ``kind``: ``forest`` (the model of the whole benchmark) or ``logreg`` (a scaled logistic
+    regression: a fast model, so the serving and logging overheads weigh more).
+    """
     os.environ["LOOPML_HOME"] = str(workdir / "home")
     from sklearn.datasets import load_breast_cancer
     from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
 
     import loopml as lm
 
     X, y = load_breast_cancer(return_X_y=True, as_frame=True)
-    model = RandomForestClassifier(n_estimators=N_ESTIMATORS, random_state=0).fit(X, y)
+    if kind == "logreg":
+        model: Any = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(X, y)
+    else:
+        model = RandomForestClassifier(n_estimators=N_ESTIMATORS, random_state=0).fit(X, y)
     with lm.start_run() as run:
         lm.log_model(model, "model", input_example=X.iloc[:5])
     lm.flush()
     return f"runs:/{run.id}/model", {k: float(v) for k, v in X.iloc[0].items()}
 
 
-def run_log_compare(seconds: float, warmup: float, levels: list[int], rounds: int) -> list[Result]:
+def run_log_compare(seconds: float, warmup: float, levels: list[int], rounds: int, kind: str) -> list[Result]:
     """loopml /predict with the prediction log and with ``--no-log``, alternating rounds per concurrency."""
     import orjson
 
@@ -289,7 +299,7 @@ def run_log_compare(seconds: float, warmup: float, levels: list[int], rounds: in
     with tempfile.TemporaryDirectory(prefix="loopml-bench-serving-log-") as tmp:
         workdir = Path(tmp)
         say("training and logging the model")
-        uri, row = prepare_loopml(workdir)
+        uri, row = prepare_loopml(workdir, kind)
         body = orjson.dumps({"inputs": [row]})
         ports = {name: free_port() for name in ("log", "nolog")}
         env = base_env(LOOPML_HOME=str(workdir / "home"))
@@ -347,7 +357,7 @@ def merge_rounds(results: list[Result]) -> list[Result]:
     return list(merged.values())
 
 
-def print_log_compare(results: list[Result], as_json: bool) -> None:
+def print_log_compare(results: list[Result], as_json: bool, kind: str) -> None:
     merged = merge_rounds(results)
     summary = []
     for concurrency in sorted({r.concurrency for r in merged}):
@@ -366,7 +376,8 @@ def print_log_compare(results: list[Result], as_json: bool) -> None:
         rounds = [asdict(r) for r in results]
         print(json.dumps({"results": [asdict(r) for r in merged], "rounds": rounds, "ratios": summary}, indent=2))
         return
-    print(f"Prediction log cost: RandomForest(n_estimators={N_ESTIMATORS}), one-row /predict requests, 1 worker")
+    model = f"RandomForest(n_estimators={N_ESTIMATORS})" if kind == "forest" else "StandardScaler + LogisticRegression"
+    print(f"Prediction log cost: {model}, one-row /predict requests, 1 worker")
     print(f"python {platform.python_version()}, {os.cpu_count()} CPUs\n")
     print(f"{'target':<28}{'conns':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'CPU ms/req':>12}")
     for r in merged:
@@ -470,10 +481,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument("--log-compare", action="store_true", help="loopml with vs without the prediction log only")
     parser.add_argument("--rounds", type=int, default=4, help="alternating rounds per target (--log-compare)")
+    parser.add_argument("--model", choices=["forest", "logreg"], default="forest", help="model (--log-compare)")
     args = parser.parse_args(argv)
     if args.log_compare:
         levels = args.concurrency if "--concurrency" in (argv or sys.argv) else [64]
-        print_log_compare(run_log_compare(args.seconds, args.warmup, levels, args.rounds), args.json)
+        results = run_log_compare(args.seconds, args.warmup, levels, args.rounds, args.model)
+        print_log_compare(results, args.json, args.model)
         return 0
     results, versions = run_all(args.seconds, args.warmup, args.concurrency)
     summary = ratios(results)

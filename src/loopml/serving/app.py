@@ -23,7 +23,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -104,6 +104,8 @@ class Endpoints:
             return await self.batcher.predict(columns)
         except LoopmlError as exc:
             return self._done(call, endpoint, error_response(exc, _error_headers(exc)), None)
+        except ClientDisconnect:  # the client left: no answer, nothing to log
+            raise
         except Exception:
             self._log(call, endpoint, 500, None)
             raise
