@@ -38,19 +38,22 @@ def _requests(sizes: list[int]) -> list[Columns]:
 
 
 @pytest.mark.parametrize(
-    ("estimator", "derive"),
+    ("estimator", "derive", "split"),
     [
-        (RandomForestClassifier(n_estimators=15, random_state=0), True),
-        (make_pipeline(StandardScaler(), RandomForestClassifier(n_estimators=5, random_state=1)), True),
-        (make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)), False),
+        (RandomForestClassifier(n_estimators=15, random_state=0), True, False),
+        (make_pipeline(StandardScaler(), RandomForestClassifier(n_estimators=5, random_state=1)), True, False),
+        (make_pipeline(StandardScaler(), "passthrough", LogisticRegression(max_iter=1000)), False, True),
+        (LogisticRegression(max_iter=5000), False, False),
     ],
 )
-def test_probabilities_come_with_the_exact_predictions(loopml_home: Path, estimator: Any, derive: bool) -> None:
+def test_probabilities_come_with_the_exact_predictions(
+    loopml_home: Path, estimator: Any, derive: bool, split: bool
+) -> None:
     X, y = breast_cancer()
     fitted = estimator.fit(X, y)
     served = _served(fitted)
     plan = proba_plan(served)
-    assert plan is not None and plan.classes == ("0", "1") and plan.derive is derive
+    assert plan is not None and plan.classes == ("0", "1") and (plan.derive, plan.split) == (derive, split)
     outcomes = predict_batch(served, _requests([3, 1, 60]), plan)
     assert all(isinstance(o, Prediction) for o in outcomes)
     values = np.concatenate([o.values for o in outcomes if isinstance(o, Prediction)])

@@ -214,6 +214,9 @@ class ProbaPlan:
     derive: bool
     """``predict`` is exactly ``classes_.take(argmax(predict_proba))`` (scikit-learn forests, alone or last
     in a pipeline): one ``predict_proba`` call gives both, so logging probabilities costs nothing more."""
+    split: bool = False
+    """A scikit-learn pipeline: its transforms run once, then the final step's ``predict`` and
+    ``predict_proba`` on their output (what ``Pipeline.predict`` does), so only the last step runs twice."""
 
 
 def proba_plan(model: ServedModel) -> ProbaPlan | None:
@@ -225,9 +228,27 @@ def proba_plan(model: ServedModel) -> ProbaPlan | None:
         classes = np.asarray(raw.classes_)
         if classes.ndim != 1:  # multi-output: no one proba.<class> per column
             return None
-        return ProbaPlan(tuple(map(str, classes)), _predict_is_argmax(raw))
+        derive = _predict_is_argmax(raw)
+        return ProbaPlan(tuple(map(str, classes)), derive, split=not derive and _is_plain_pipeline(raw))
     except Exception:  # no classes_, or an estimator whose properties fail: no probabilities
         return None
+
+
+def _is_plain_pipeline(raw: Any) -> bool:
+    try:
+        from sklearn import get_config
+        from sklearn.pipeline import Pipeline
+    except ImportError:
+        return False
+    return type(raw) is Pipeline and not get_config().get("enable_metadata_routing", False) and len(raw.steps) > 1
+
+
+def _transformed(pipeline: Any, data: Any) -> Any:
+    """``data`` through every step of ``pipeline`` but the last, as ``Pipeline.predict`` does it."""
+    for _, step in pipeline.steps[:-1]:
+        if step is not None and not (isinstance(step, str) and step == "passthrough"):
+            data = step.transform(data)
+    return data
 
 
 def _predict_is_argmax(raw: Any) -> bool:
@@ -294,11 +315,15 @@ def _predict_group(
             return
     proba = None
     try:
+        raw = model.loaded.raw
         if plan is not None and plan.derive:
-            proba = np.asarray(model.loaded.raw.predict_proba(prepared), dtype=np.float64)
-            values = np.asarray(model.loaded.raw.classes_).take(np.argmax(proba, axis=1), axis=0)
+            proba = np.asarray(raw.predict_proba(prepared), dtype=np.float64)
+            values = np.asarray(raw.classes_).take(np.argmax(proba, axis=1), axis=0)
+        elif plan is not None and plan.split:
+            raw, prepared = raw.steps[-1][1], _transformed(raw, prepared)
+            values = np.asarray(raw.predict(prepared))
         else:
-            values = np.asarray(model.loaded.raw.predict(prepared))
+            values = np.asarray(raw.predict(prepared))
         total = sum(requests[i].n_rows for i in indices)
         if values.ndim == 0 or len(values) != total:
             raise RuntimeError(f"the model returned {values.shape} predictions for {total} rows")
@@ -310,7 +335,7 @@ def _predict_group(
             _predict_group(model, requests, [i], outcomes, plan)
         return
     if plan is not None and not plan.derive:
-        proba = _proba(model, prepared, values, plan.classes)
+        proba = _proba(raw, prepared, values, plan.classes)
     classes = None if plan is None or proba is None else plan.classes
     start = 0
     for i in indices:
@@ -319,10 +344,10 @@ def _predict_group(
         start = stop
 
 
-def _proba(model: ServedModel, prepared: Any, values: np.ndarray, classes: tuple[str, ...]) -> np.ndarray | None:
+def _proba(estimator: Any, prepared: Any, values: np.ndarray, classes: tuple[str, ...]) -> np.ndarray | None:
     """One ``predict_proba`` call for the group (logged, never answered); ``None`` when it fails."""
     try:
-        proba = np.asarray(model.loaded.raw.predict_proba(prepared), dtype=np.float64)
+        proba = np.asarray(estimator.predict_proba(prepared), dtype=np.float64)
     except Exception as exc:
         logger.debug("predict_proba failed; logging without probabilities: %s", exc)
         return None
