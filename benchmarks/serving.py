@@ -5,6 +5,7 @@ Run with the repo's virtualenv (MLflow gets its own venv on first use)::
     .venv/bin/python benchmarks/serving.py                 # table
     .venv/bin/python benchmarks/serving.py --json          # machine-readable
     .venv/bin/python benchmarks/serving.py --seconds 5 --concurrency 16 64
+    .venv/bin/python benchmarks/serving.py --log-compare   # /predict with and without the prediction log
 
 The model is a ``RandomForestClassifier(n_estimators=50, random_state=0)`` fitted on scikit-learn's
 breast-cancer data (30 float features), trained identically in each tool's environment:
@@ -15,6 +16,11 @@ breast-cancer data (30 float features), trained identically in each tool's envir
   ``mlflow models serve --env-manager local -m <dir>`` (``/invocations``, ``dataframe_records``);
 - **raw**: a bare Starlette route that decodes the row with orjson and calls ``model.predict`` on it,
   nothing else (no validation, no metrics): the practical per-request ceiling.
+
+``--log-compare`` runs only loopml: two ``loopml serve`` processes on the same model, one with the
+prediction log (the default: every request logged, with class probabilities) and one with
+``--no-log``, loaded in alternating rounds at 64 connections (``--rounds``), and prints both and the
+ratio (the target: logging costs at most 10% of throughput).
 
 Every server gets one worker process. The load generator is asyncio + httpx in this process on
 loopback: N connections each send one-row requests back to back for a fixed time (after a
@@ -28,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import pickle
 import platform
@@ -48,7 +55,7 @@ from _peers import PEERS_VENV, ensure_peers, peer_version
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
-REPO_PYTHON = REPO / ".venv" / "bin" / "python"
+REPO_PYTHON = REPO / ".venv" / "bin" / "python" if (REPO / ".venv").exists() else Path(sys.executable)
 HOST = "127.0.0.1"
 STARTUP_TIMEOUT = 120.0
 N_ESTIMATORS = 50
@@ -114,6 +121,10 @@ class Result:
     rps: float
     p50_ms: float
     p99_ms: float
+    completed: int = 0
+    """Requests answered, warm-up included (what the server's CPU time is divided by)."""
+    cpu_ms_per_request: float = float("nan")
+    """Server CPU time (user + system) per answered request: robust to other load on the machine."""
 
 
 def free_port() -> int:
@@ -143,12 +154,12 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
 
 
 @contextmanager
-def running(command: list[str], ready_url: str, log: Path, env: dict[str, str]) -> Iterator[None]:
+def running(command: list[str], ready_url: str, log: Path, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
     with open(log, "ab") as out:
         process = subprocess.Popen(command, stdout=out, stderr=out, env=env, start_new_session=True)
     try:
         wait_ready(ready_url, process, log)
-        yield
+        yield process
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -171,13 +182,14 @@ async def load(target: Target, concurrency: int, seconds: float, warmup: float) 
     headers = {"content-type": "application/json"}
     latencies: list[float] = []
     errors = 0
+    completed = 0
     start = time.perf_counter()
     measure_from = start + warmup
     stop_at = measure_from + seconds
 
     async def connection() -> None:
         # One client per connection: httpx's shared pool slows down badly with many connections.
-        nonlocal errors
+        nonlocal errors, completed
         async with httpx.AsyncClient(timeout=30) as client:
             while True:
                 sent = time.perf_counter()
@@ -189,6 +201,7 @@ async def load(target: Target, concurrency: int, seconds: float, warmup: float) 
                 except httpx.HTTPError:
                     ok = False
                 done = time.perf_counter()
+                completed += ok
                 if sent >= measure_from:
                     if ok:
                         latencies.append(done - sent)
@@ -202,7 +215,15 @@ async def load(target: Target, concurrency: int, seconds: float, warmup: float) 
     def pct(q: float) -> float:
         return latencies[min(count - 1, int(q * count))] * 1000 if count else float("nan")
 
-    return Result(target.name, concurrency, count, errors, seconds, count / seconds, pct(0.50), pct(0.99))
+    return Result(
+        target.name, concurrency, count, errors, seconds, count / seconds, pct(0.50), pct(0.99), completed=completed
+    )
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def check_same_predictions(targets: list[Target], row: dict[str, float]) -> None:
@@ -242,6 +263,135 @@ def prepare_models(workdir: Path, peers_python: Path) -> tuple[str, Path, Path, 
         raise RuntimeError(f"mlflow save_model failed:\n{proc.stderr[-3000:]}")
     row = {k: float(v) for k, v in X.iloc[0].items()}
     return f"runs:/{run.id}/model", mlflow_dir, raw, row
+
+
+def prepare_loopml(workdir: Path, kind: str = "forest") -> tuple[str, dict[str, float]]:
+    """The loopml run URI (LOOPML_HOME=workdir/home) of the benchmark model and one row.
+
+    ``kind``: ``forest`` (the model of the whole benchmark) or ``logreg`` (a scaled logistic
+    regression: a fast model, so the serving and logging overheads weigh more).
+    """
+    os.environ["LOOPML_HOME"] = str(workdir / "home")
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    import loopml as lm
+
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    if kind == "logreg":
+        model: Any = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(X, y)
+    else:
+        model = RandomForestClassifier(n_estimators=N_ESTIMATORS, random_state=0).fit(X, y)
+    with lm.start_run() as run:
+        lm.log_model(model, "model", input_example=X.iloc[:5])
+    lm.flush()
+    return f"runs:/{run.id}/model", {k: float(v) for k, v in X.iloc[0].items()}
+
+
+def run_log_compare(seconds: float, warmup: float, levels: list[int], rounds: int, kind: str) -> list[Result]:
+    """loopml /predict with the prediction log and with ``--no-log``, alternating rounds per concurrency."""
+    import orjson
+
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory(prefix="loopml-bench-serving-log-") as tmp:
+        workdir = Path(tmp)
+        say("training and logging the model")
+        uri, row = prepare_loopml(workdir, kind)
+        body = orjson.dumps({"inputs": [row]})
+        ports = {name: free_port() for name in ("log", "nolog")}
+        env = base_env(LOOPML_HOME=str(workdir / "home"))
+
+        def command(name: str, *extra: str) -> list[str]:
+            return [str(REPO_PYTHON), "-m", "loopml.cli", "serve", uri, "--port", str(ports[name]),
+                    "--log-level", "warning", *extra]  # fmt: skip
+
+        targets = [
+            Target("loopml /predict, log", f"http://{HOST}:{ports['log']}/predict", body),
+            Target("loopml /predict, --no-log", f"http://{HOST}:{ports['nolog']}/predict", body),
+        ]
+        say("starting loopml serve with and without the prediction log")
+        with (
+            running(command("log"), f"http://{HOST}:{ports['log']}/readyz", workdir / "log.log", env) as with_log,
+            running(command("nolog", "--no-log"), f"http://{HOST}:{ports['nolog']}/readyz", workdir / "nolog.log",
+                    env) as without_log,
+        ):  # fmt: skip
+            pids = {targets[0].name: with_log.pid, targets[1].name: without_log.pid}
+            check_same_predictions(targets, row)
+            for concurrency in levels:
+                for round_ in range(rounds):
+                    for target in targets if round_ % 2 == 0 else targets[::-1]:
+                        say(f"{target.name}: {concurrency} connections for {seconds:g} s (round {round_ + 1})")
+                        before = cpu_seconds(pids[target.name])
+                        result = asyncio.run(load(target, concurrency, seconds, warmup))
+                        spent = cpu_seconds(pids[target.name]) - before
+                        result.cpu_ms_per_request = spent * 1000 / result.completed if result.completed else math.nan
+                        results.append(result)
+        logged = sum(1 for _ in (workdir / "home" / "artifacts" / "predictions").rglob("*.parquet"))
+        say(f"the logging server wrote {logged} segments")
+    return results
+
+
+def merge_rounds(results: list[Result]) -> list[Result]:
+    """One result per (target, concurrency): requests and seconds summed over rounds, worst p50/p99."""
+    merged: dict[tuple[str, int], Result] = {}
+    cpu: dict[tuple[str, int], list[float]] = {}
+    for r in results:
+        key = (r.target, r.concurrency)
+        cpu.setdefault(key, []).append(r.cpu_ms_per_request * r.completed)
+        if key not in merged:
+            merged[key] = Result(**asdict(r))
+            continue
+        m = merged[key]
+        m.completed += r.completed
+        m.requests += r.requests
+        m.errors += r.errors
+        m.seconds += r.seconds
+        m.rps = m.requests / m.seconds
+        m.p50_ms = max(m.p50_ms, r.p50_ms)
+        m.p99_ms = max(m.p99_ms, r.p99_ms)
+    for key, m in merged.items():
+        m.cpu_ms_per_request = sum(cpu[key]) / m.completed if m.completed else math.nan
+    return list(merged.values())
+
+
+def print_log_compare(results: list[Result], as_json: bool, kind: str) -> None:
+    merged = merge_rounds(results)
+    summary = []
+    for concurrency in sorted({r.concurrency for r in merged}):
+        at = {r.target: r for r in merged if r.concurrency == concurrency}
+        with_log, without = at["loopml /predict, log"], at["loopml /predict, --no-log"]
+        summary.append(
+            {
+                "concurrency": concurrency,
+                "log_vs_no_log": with_log.rps / without.rps if without.rps else None,
+                # CPU per request without / with: the throughput ratio of a CPU-bound server, unaffected by
+                # other processes on the machine
+                "cpu_no_log_vs_log": without.cpu_ms_per_request / with_log.cpu_ms_per_request,
+            }
+        )
+    if as_json:
+        rounds = [asdict(r) for r in results]
+        print(json.dumps({"results": [asdict(r) for r in merged], "rounds": rounds, "ratios": summary}, indent=2))
+        return
+    model = f"RandomForest(n_estimators={N_ESTIMATORS})" if kind == "forest" else "StandardScaler + LogisticRegression"
+    print(f"Prediction log cost: {model}, one-row /predict requests, 1 worker")
+    print(f"python {platform.python_version()}, {os.cpu_count()} CPUs\n")
+    print(f"{'target':<28}{'conns':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'CPU ms/req':>12}")
+    for r in merged:
+        print(f"{r.target:<28}{r.concurrency:>6}{r.rps:>10.0f}{r.p50_ms:>9.1f}{r.p99_ms:>9.1f}{r.errors:>8}"
+              f"{r.cpu_ms_per_request:>12.3f}")  # fmt: skip
+    print()
+    for r in results:
+        cpu_ms = r.cpu_ms_per_request
+        print(f"  round: {r.target:<28}{r.concurrency:>4} conns {r.rps:>8.0f} req/s {cpu_ms:>8.3f} CPU ms/req")
+    for s in summary:
+        print(
+            f"{s['concurrency']:>3} conns: throughput with log / without = {s['log_vs_no_log']:.3f}; "
+            f"server CPU per request without / with = {s['cpu_no_log_vs_log']:.3f}"
+        )
 
 
 def run_all(seconds: float, warmup: float, levels: list[int]) -> tuple[list[Result], dict[str, str]]:
@@ -329,7 +479,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds per case (not measured)")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[16, 64])
     parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument("--log-compare", action="store_true", help="loopml with vs without the prediction log only")
+    parser.add_argument("--rounds", type=int, default=4, help="alternating rounds per target (--log-compare)")
+    parser.add_argument("--model", choices=["forest", "logreg"], default="forest", help="model (--log-compare)")
     args = parser.parse_args(argv)
+    if args.log_compare:
+        levels = args.concurrency if "--concurrency" in (argv or sys.argv) else [64]
+        results = run_log_compare(args.seconds, args.warmup, levels, args.rounds, args.model)
+        print_log_compare(results, args.json, args.model)
+        return 0
     results, versions = run_all(args.seconds, args.warmup, args.concurrency)
     summary = ratios(results)
     if args.json:

@@ -71,3 +71,31 @@ def test_a_body_limit_above_the_in_flight_budget_is_refused(monkeypatch: pytest.
     monkeypatch.setenv("LOOPML_SERVE_MAX_INFLIGHT_BYTES", "lots")
     result = _invoke("serve", "models:/churn/1")
     assert result.exit_code == 2 and "Config 'LOOPML_SERVE_MAX_INFLIGHT_BYTES' must be a int" in result.stderr
+
+
+def test_log_options_reach_the_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[ServingConfig] = []
+    monkeypatch.setattr("loopml.serving.serve", lambda config, **kwargs: calls.append(config))
+    result = _invoke("serve", "models:/churn/1", "--log-sample", "0.1", "--log-retention", "30d",
+                     "--log-flush-interval", "0.5", "--log-flush-rows", "500", "--no-log-proba")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert calls[-1] == ServingConfig("models:/churn/1", log_sample=0.1, log_retention="30d", log_flush_interval=0.5,
+                                      log_flush_rows=500, log_proba=False)  # fmt: skip
+    assert _invoke("serve", "models:/churn/1", "--no-log").exit_code == 0 and calls[-1].log is False
+    assert ServingConfig.from_env({"LOOPML_SERVE_CONFIG": calls[0].to_env()}) == calls[0]  # every worker
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--log-sample", "0"), "Invalid log_sample 0.0"),
+        (("--log-sample", "1.5"), "Invalid log_sample 1.5"),
+        (("--log-retention", "30"), "Invalid log_retention '30'"),
+        (("--log-retention", "a month"), "e.g. 90m, 12h, 30d"),
+        (("--log-flush-interval", "0"), "Invalid log_flush_interval 0.0"),
+        (("--log-flush-rows", "0"), "Invalid log_flush_rows 0"),
+    ],
+)
+def test_bad_log_options_are_usage_errors(args: tuple[str, ...], message: str) -> None:
+    result = _invoke("serve", "models:/churn/1", *args)
+    assert result.exit_code == 2 and message in result.stderr, result.stderr

@@ -11,7 +11,11 @@ EPILOG = (
     """[bold]curl -d '{"inputs": [{"age": 31}]}' localhost:8080/predict[/bold]. """
     "Alias URIs hot-reload: [bold]loopml models alias churn production --version 2[/bold] switches the served "
     "version with no failed requests. A version whose skops file needs types outside loopml's allow-list "
-    "is refused (the server keeps the version it has) unless you name them: [bold]--trust-types mypkg.Model[/bold]."
+    "is refused (the server keeps the version it has) unless you name them: [bold]--trust-types mypkg.Model[/bold]. "
+    "Every prediction is logged (Parquet under the artifact root, by model and hour; read it with "
+    "[bold]lm.monitoring.predictions('churn', since='24h')[/bold]): "
+    "[bold]loopml serve models:/churn@production --log-sample 0.1 --log-retention 30d[/bold] keeps 10% of "
+    "requests for 30 days; [bold]--no-log[/bold] turns it off."
 )
 
 
@@ -57,6 +61,35 @@ def serve(
         str, typer.Option("--log-level", help="critical, error, warning, info, debug or trace.")
     ] = "info",
     access_log: Annotated[bool, typer.Option("--access-log", help="Log every request (slower).")] = False,
+    log: Annotated[
+        bool,
+        typer.Option(
+            "--log/--no-log", help="Record every prediction in the prediction log (Parquet, by model and hour)."
+        ),
+    ] = True,
+    log_sample: Annotated[
+        float, typer.Option("--log-sample", help="Share of requests to log, e.g. 0.1 for 10% (decided per request).")
+    ] = 1.0,
+    log_retention: Annotated[
+        str | None,
+        typer.Option(
+            "--log-retention", help="Delete logged hours older than this, e.g. 30d, 12h, 90m (default: keep)."
+        ),
+    ] = None,
+    log_flush_interval: Annotated[
+        float,
+        typer.Option(
+            "--log-flush-interval",
+            help="Seconds between log flushes: at most this much (or --log-flush-rows rows) is lost if killed.",
+        ),
+    ] = 1.0,
+    log_flush_rows: Annotated[
+        int, typer.Option("--log-flush-rows", help="Buffered rows that trigger a log flush before the interval.")
+    ] = 10_000,
+    log_proba: Annotated[
+        bool,
+        typer.Option("--log-proba/--no-log-proba", help="Log class probabilities (one predict_proba call per batch)."),
+    ] = True,
 ) -> None:
     """Serve a model: /predict, /invocations (MLflow), /v2 (Open Inference Protocol), /metrics (blocks)."""
     from loopml.config import load_settings
@@ -75,6 +108,12 @@ def serve(
         max_body_bytes=max_body_bytes,
         trust=trust,
         trusted_types=trusted_types,
+        log=log,
+        log_sample=log_sample,
+        log_retention=log_retention,
+        log_flush_interval=log_flush_interval,
+        log_flush_rows=log_flush_rows,
+        log_proba=log_proba,
     )
     run(
         config,

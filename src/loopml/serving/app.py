@@ -1,34 +1,45 @@
 """The app factory: ``create_app(config)`` builds the Starlette app of ``loopml serve``.
 
-Prediction only: ``/predict``, ``/invocations`` (MLflow scoring protocol), the Open Inference
-Protocol v2 (``/v2/...``), ``/healthz``, ``/readyz``, ``/metrics`` and ``/openapi.json``. Each
+``/predict``, ``/invocations`` (MLflow scoring protocol), the Open Inference Protocol v2
+(``/v2/...``), ``/feedback``, ``/healthz``, ``/readyz``, ``/metrics`` and ``/openapi.json``. Each
 prediction request is read under the body limit, decoded column-wise
 (:mod:`loopml.serving.decode`), batched with concurrent requests
-(:mod:`loopml.serving.batching`) and answered with the version of the model that served it.
-The model loads in the background (:mod:`loopml.serving.reload`), so the process listens at once
-and ``/readyz`` says when it can predict.
+(:mod:`loopml.serving.batching`), answered with the version of the model that served it and an
+``x-request-id`` header, and recorded in the prediction log (:mod:`loopml.monitoring.predictions`)
+under that id: the request's decoded columns and prediction array are appended by reference,
+the conversion to Parquet happens on the log's own thread. The model loads in the background
+(:mod:`loopml.serving.reload`), so the process listens at once and ``/readyz`` says when it can predict.
 """
 
 from __future__ import annotations
 
-import uuid
+import asyncio
+import importlib
+import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from loopml.config import load_settings
-from loopml.core.errors import LoopmlError, NotFound, PayloadTooLarge, RequestTimeout
+from loopml.config import Settings, load_settings
+from loopml.core.errors import LoopmlError, NotFound, PayloadTooLarge, RequestTimeout, StoreError
+from loopml.core.ids import request_id, request_time
+from loopml.core.uris import parse_uri
 from loopml.core.version import __version__
+from loopml.monitoring.layout import PredictionLayout
+from loopml.monitoring.predictions import LocalSegmentSink, PredictionLog, SegmentSink, StoreSegmentSink
+from loopml.monitoring.retention import Retention
 from loopml.serving.batching import MicroBatcher, Prediction
 from loopml.serving.body import InflightBudget, Overloaded, read_body
 from loopml.serving.config import ServingConfig
 from loopml.serving.decode import Columns, decode_invocations, decode_predict, decode_v2, parse_json
+from loopml.serving.feedback import parse_feedback
 from loopml.serving.http_errors import http_error
 from loopml.serving.metrics import CONTENT_TYPE, MetricsMiddleware, ServingMetrics
 from loopml.serving.model import ModelSlot, ServedModel
@@ -37,10 +48,26 @@ from loopml.serving.reload import Loader, ModelWatcher, Resolver, registry_loade
 from loopml.serving.responses import JSONResponse, error_response, jsonable, plain_error, v2_output
 
 Decoder = Callable[[Any, ServedModel], Columns]
+logger = logging.getLogger("loopml.serving")
+
+FEEDBACK_MODULE = "loopml.monitoring.feedback"
+"""Where ``log_feedback(model, request_ids, labels, *, rows=None) -> FeedbackResult`` lives."""
+
+
+class Call:
+    """One prediction request in flight: its id, arrival time, and the columns it decoded to."""
+
+    __slots__ = ("columns", "request_id", "started", "time_ms")
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.time_ms = int(time.time() * 1000)
+        self.request_id = request_id(self.time_ms)
+        self.columns: Columns | None = None
 
 
 class Endpoints:
-    """The request handlers, over one process's model slot, batcher and metrics."""
+    """The request handlers, over one process's model slot, batcher, metrics and prediction log."""
 
     def __init__(
         self,
@@ -50,6 +77,7 @@ class Endpoints:
         watcher: ModelWatcher,
         budget: InflightBudget,
         body_timeout: float,
+        log: PredictionLog | None = None,
     ) -> None:
         self.config = config
         self.slot = slot
@@ -57,9 +85,13 @@ class Endpoints:
         self.watcher = watcher
         self.budget = budget
         self.body_timeout = body_timeout
+        self.log = log
+        uri = parse_uri(config.model_uri)
+        # before the first load, failed requests are filed under the name the URI gives (runs:/ -> "model")
+        self._pending_model = (uri.name if uri.scheme == "models" else "model", uri.version)
 
-    async def _run(self, request: Request, decoder: Decoder) -> Prediction | Response:
-        """Read, decode and predict one request; an error response for anything the client got wrong."""
+    async def _run(self, request: Request, decoder: Decoder, call: Call, endpoint: str) -> Prediction | Response:
+        """Read, decode and predict one request; an error response (logged) for anything the client got wrong."""
         held = 0
         try:
             with self.batcher.arriving():
@@ -68,47 +100,115 @@ class Endpoints:
                 held = len(body)
                 columns = decoder(parse_json(body), model)
                 del body
+            call.columns = columns
             return await self.batcher.predict(columns)
         except LoopmlError as exc:
-            return error_response(exc, _error_headers(exc))
+            return self._done(call, endpoint, error_response(exc, _error_headers(exc)), None)
+        except ClientDisconnect:  # the client left: no answer, nothing to log
+            raise
+        except Exception:
+            self._log(call, endpoint, 500, None)
+            raise
         finally:
             self.budget.give(held)
 
-    async def predict(self, request: Request) -> Response:
-        result = await self._run(request, lambda doc, model: decode_predict(doc, model.input_names))
-        if isinstance(result, Response):
-            return result
-        return JSONResponse(
-            {"predictions": jsonable(result.values), "model": result.model.info(), "request_id": uuid.uuid4().hex}
+    def _done(self, call: Call, endpoint: str, response: Response, result: Prediction | None) -> Response:
+        """Stamp the request id on ``response`` and log the request."""
+        response.headers["x-request-id"] = call.request_id
+        self._log(call, endpoint, response.status_code, result)
+        return response
+
+    def _log(self, call: Call, endpoint: str, status: int, result: Prediction | None) -> None:
+        log = self.log
+        if log is None:
+            return
+        model = result.model if result is not None else self.slot.peek()
+        name, version = self._pending_model if model is None else (model.name, model.version)
+        columns = call.columns if result is not None else None
+        log.record(
+            request_id=call.request_id,
+            time_ms=call.time_ms,
+            model=name,
+            version=version,
+            endpoint=endpoint,
+            status=status,
+            latency_ms=(time.perf_counter() - call.started) * 1000,
+            inputs=None if columns is None else columns.data,
+            n_rows=1 if columns is None else columns.n_rows,
+            prediction=None if result is None else result.values,
+            proba=None if result is None else result.proba,
+            classes=None if result is None else result.classes,
         )
 
-    async def invocations(self, request: Request) -> Response:
-        result = await self._run(request, lambda doc, model: decode_invocations(doc, model.input_names))
+    async def predict(self, request: Request) -> Response:
+        call = Call()
+        result = await self._run(request, lambda doc, model: decode_predict(doc, model.input_names), call, "predict")
         if isinstance(result, Response):
             return result
-        return JSONResponse({"predictions": jsonable(result.values)})
+        body = {"predictions": jsonable(result.values), "model": result.model.info(), "request_id": call.request_id}
+        return self._done(call, "predict", JSONResponse(body), result)
+
+    async def invocations(self, request: Request) -> Response:
+        call = Call()
+        result = await self._run(
+            request, lambda doc, model: decode_invocations(doc, model.input_names), call, "invocations"
+        )
+        if isinstance(result, Response):
+            return result
+        return self._done(call, "invocations", JSONResponse({"predictions": jsonable(result.values)}), result)
 
     async def v2_infer(self, request: Request) -> Response:
-        request_id: list[str | None] = [None]
+        call = Call()
+        client_id: list[str | None] = [None]
 
         def decode(doc: Any, model: ServedModel) -> Columns:
             self._check_name(request, model)
             signature = model.signature
             dtypes = None if signature is None else {spec.name: spec.dtype for spec in signature.inputs}
-            columns, request_id[0] = decode_v2(doc, dtypes)
+            columns, client_id[0] = decode_v2(doc, dtypes)
             return columns
 
-        result = await self._run(request, decode)
+        result = await self._run(request, decode, call, "v2")
         if isinstance(result, Response):
             return result
         model = result.model
         body = {
             "model_name": model.name,
             "model_version": None if model.version is None else str(model.version),
-            "id": request_id[0] or uuid.uuid4().hex,
+            "id": client_id[0] or call.request_id,  # OIP: echo the client's id; ours is in x-request-id
             "outputs": [v2_output(result.values)],
         }
-        return JSONResponse(body)
+        return self._done(call, "v2", JSONResponse(body), result)
+
+    async def feedback(self, request: Request) -> Response:
+        """``POST /feedback``: labels for logged predictions of the served model."""
+        held = 0
+        try:
+            model = self.slot.current
+            body = await read_body(request, self.config.max_body_bytes, self.budget, self.body_timeout)
+            held = len(body)
+            batch = parse_feedback(parse_json(body))
+            del body
+            await self._flush_if_buffered(batch.request_ids)
+            log_feedback = _feedback_function()
+            result = await asyncio.to_thread(log_feedback, model.name, batch.request_ids, batch.labels, rows=batch.rows)
+        except LoopmlError as exc:
+            return error_response(exc, _error_headers(exc))
+        finally:
+            self.budget.give(held)
+        return JSONResponse(result.to_dict())
+
+    async def _flush_if_buffered(self, request_ids: list[str]) -> None:
+        """Flush the log (off the loop) when a labelled request may still be in memory, so the store finds it."""
+        log = self.log
+        if log is None:
+            return
+        since = log.holds_since()
+        if since is None:
+            return
+        newest = max((t for t in map(request_time, request_ids) if t is not None), default=None)
+        if newest is not None and newest >= since:
+            await asyncio.to_thread(log.flush)
 
     async def v2_model(self, request: Request) -> Response:
         try:
@@ -198,8 +298,16 @@ def create_app(config: ServingConfig, *, loader: Loader | None = None, resolver:
     """
     slot = ModelSlot()
     metrics = ServingMetrics()
+    settings = load_settings()
+    log = open_prediction_log(config, settings)
+    if log is not None:
+        metrics.watch_log(log)
     batcher = MicroBatcher(
-        slot, max_batch_size=config.max_batch_size, max_wait_ms=config.max_wait_ms, observer=metrics.observe_batch
+        slot,
+        max_batch_size=config.max_batch_size,
+        max_wait_ms=config.max_wait_ms,
+        observer=metrics.observe_batch,
+        with_proba=log is not None and config.log_proba,
     )
     watcher = ModelWatcher(
         config.model_uri,
@@ -211,17 +319,17 @@ def create_app(config: ServingConfig, *, loader: Loader | None = None, resolver:
         on_failure=metrics.load_failed,
     )
     budget, body_timeout = config.max_inflight_bytes, config.body_timeout
-    if budget is None or body_timeout is None:
-        settings = load_settings()
-        budget = settings.serve_max_inflight_bytes if budget is None else budget
-        body_timeout = settings.body_timeout if body_timeout is None else body_timeout
-    endpoints = Endpoints(config, slot, batcher, watcher, InflightBudget(budget), body_timeout)
+    budget = settings.serve_max_inflight_bytes if budget is None else budget
+    body_timeout = settings.body_timeout if body_timeout is None else body_timeout
+    endpoints = Endpoints(config, slot, batcher, watcher, InflightBudget(budget), body_timeout, log)
 
     async def metrics_endpoint(request: Request) -> Response:
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if log is not None:
+            log.start()
         await batcher.start()
         await watcher.start()
         try:
@@ -229,10 +337,13 @@ def create_app(config: ServingConfig, *, loader: Loader | None = None, resolver:
         finally:
             await watcher.stop()
             await batcher.stop()
+            if log is not None:  # SIGTERM ends here too: what is buffered is written before exit
+                await asyncio.to_thread(log.close)
 
     routes = [
         Route("/predict", endpoints.predict, methods=["POST"]),
         Route("/invocations", endpoints.invocations, methods=["POST"]),
+        Route("/feedback", endpoints.feedback, methods=["POST"]),
         Route("/v2", endpoints.v2_server, methods=["GET"]),
         Route("/v2/health/live", endpoints.live, methods=["GET"]),
         Route("/v2/health/ready", endpoints.v2_ready, methods=["GET"]),
@@ -259,7 +370,53 @@ def create_app(config: ServingConfig, *, loader: Loader | None = None, resolver:
     app.state.batcher = batcher
     app.state.watcher = watcher
     app.state.budget = endpoints.budget
+    app.state.prediction_log = log
     return app
+
+
+def open_prediction_log(config: ServingConfig, settings: Settings) -> PredictionLog | None:
+    """The prediction log ``config`` asks for (not started), or ``None`` with ``log=False``.
+
+    Segments go under the artifact root, or to the server's monitoring store when tracking is remote.
+    A sink that cannot be opened turns logging off with an error in the server log: serving goes on.
+    """
+    if not config.log:
+        return None
+    retention = None
+    try:
+        sink: SegmentSink
+        if settings.is_remote:
+            from loopml.tracking.session import get_session
+
+            sink = StoreSegmentSink(get_session().open_store("monitoring"))
+        else:
+            layout = PredictionLayout(settings.artifact_uri.removeprefix("file://"))
+            sink = LocalSegmentSink(layout)
+            if config.log_retention is not None:
+                retention = Retention(layout, config.log_retention)
+    except Exception as exc:
+        logger.error("prediction log disabled: cannot open its storage: %s", exc)
+        return None
+    return PredictionLog(
+        sink,
+        flush_rows=config.log_flush_rows,
+        flush_interval=config.log_flush_interval,
+        sample=config.log_sample,
+        retention=retention,
+    )
+
+
+def _feedback_function() -> Callable[..., Any]:
+    """``loopml.monitoring.feedback.log_feedback``, imported on first use (it opens the monitoring store)."""
+    try:
+        module = importlib.import_module(FEEDBACK_MODULE)
+    except ImportError as exc:
+        raise StoreError(
+            "Feedback storage is not available in this build of loopml (loopml.monitoring.feedback is missing).",
+            details=[{"field": "body", "problem": "feedback storage unavailable"}],
+        ) from exc
+    function: Callable[..., Any] = module.log_feedback
+    return function
 
 
 def create_app_from_env() -> Starlette:

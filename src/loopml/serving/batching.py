@@ -43,10 +43,12 @@ BatchObserver = Callable[[int, int, float], None]
 
 @dataclass(frozen=True, slots=True)
 class Prediction:
-    """One request's predictions and the model version that made them."""
+    """One request's predictions and the model version that made them (and class probabilities, when asked)."""
 
     values: np.ndarray
     model: ServedModel
+    proba: np.ndarray | None = None
+    classes: tuple[str, ...] | None = None
 
 
 @dataclass(slots=True)
@@ -65,8 +67,11 @@ class MicroBatcher:
         max_batch_size: int = 64,
         max_wait_ms: float = 2.0,
         observer: BatchObserver | None = None,
+        with_proba: bool = False,
     ) -> None:
         self.slot = slot
+        self.with_proba = with_proba
+        self._plan: tuple[ServedModel | None, ProbaPlan | None] = (None, None)
         self.max_batch_size = max_batch_size
         self.max_wait = max_wait_ms / 1000
         self.observer = observer
@@ -179,7 +184,8 @@ class MicroBatcher:
         else:
             started = time.perf_counter()
             columns = [pending.columns for pending in batch]
-            outcomes = await loop.run_in_executor(self._executor, predict_batch, model, columns)
+            plan = self._plan_of(model) if self.with_proba else None
+            outcomes = await loop.run_in_executor(self._executor, predict_batch, model, columns, plan)
             if self.observer is not None:
                 self.observer(len(batch), sum(c.n_rows for c in columns), time.perf_counter() - started)
         for pending, outcome in zip(batch, outcomes, strict=True):
@@ -190,10 +196,83 @@ class MicroBatcher:
             else:
                 pending.future.set_result(outcome)
 
+    def _plan_of(self, model: ServedModel) -> ProbaPlan | None:
+        """:func:`proba_plan` of ``model``, cached while it is served."""
+        cached, plan = self._plan
+        if cached is not model:
+            plan = proba_plan(model)
+            self._plan = (model, plan)
+        return plan
 
-def predict_batch(model: ServedModel, requests: list[Columns]) -> list[Prediction | BaseException]:
+
+@dataclass(frozen=True, slots=True)
+class ProbaPlan:
+    """How to get class probabilities for the log: the labels, and whether ``predict`` is their argmax."""
+
+    classes: tuple[str, ...]
+    """``str()`` of each of the model's ``classes_``, the ``proba.<class>`` column names."""
+    derive: bool
+    """``predict`` is exactly ``classes_.take(argmax(predict_proba))`` (scikit-learn forests, alone or last
+    in a pipeline): one ``predict_proba`` call gives both, so logging probabilities costs nothing more."""
+    split: bool = False
+    """A scikit-learn pipeline: its transforms run once, then the final step's ``predict`` and
+    ``predict_proba`` on their output (what ``Pipeline.predict`` does), so only the last step runs twice."""
+
+
+def proba_plan(model: ServedModel) -> ProbaPlan | None:
+    """The :class:`ProbaPlan` of a classifier with ``predict_proba``; ``None`` for any other model."""
+    raw = model.loaded.raw
+    try:
+        if not hasattr(raw, "predict_proba"):
+            return None
+        classes = np.asarray(raw.classes_)
+        if classes.ndim != 1:  # multi-output: no one proba.<class> per column
+            return None
+        derive = _predict_is_argmax(raw)
+        return ProbaPlan(tuple(map(str, classes)), derive, split=not derive and _is_plain_pipeline(raw))
+    except Exception:  # no classes_, or an estimator whose properties fail: no probabilities
+        return None
+
+
+def _is_plain_pipeline(raw: Any) -> bool:
+    try:
+        from sklearn import get_config
+        from sklearn.pipeline import Pipeline
+    except ImportError:
+        return False
+    return type(raw) is Pipeline and not get_config().get("enable_metadata_routing", False) and len(raw.steps) > 1
+
+
+def _transformed(pipeline: Any, data: Any) -> Any:
+    """``data`` through every step of ``pipeline`` but the last, as ``Pipeline.predict`` does it."""
+    for _, step in pipeline.steps[:-1]:
+        if step is not None and not (isinstance(step, str) and step == "passthrough"):
+            data = step.transform(data)
+    return data
+
+
+def _predict_is_argmax(raw: Any) -> bool:
+    try:
+        from sklearn.ensemble._forest import ForestClassifier
+        from sklearn.pipeline import Pipeline
+    except ImportError:
+        return False
+    final = raw.steps[-1][1] if isinstance(raw, Pipeline) else raw
+    return (
+        isinstance(final, ForestClassifier)
+        and type(final).predict is ForestClassifier.predict
+        and getattr(final, "n_outputs_", None) == 1
+    )
+
+
+def predict_batch(
+    model: ServedModel, requests: list[Columns], plan: ProbaPlan | None = None
+) -> list[Prediction | BaseException]:
     """Validate and predict ``requests`` with one ``predict`` call per group of same-column requests.
 
+    With a ``plan`` (see :func:`proba_plan`) each group also gets class probabilities for the log: from
+    the same ``predict_proba`` call when ``predict`` is its argmax, else from one more call on the same
+    prepared input (a failure there only leaves the probabilities out).
     Returns one outcome per request: its :class:`Prediction`, or the error to answer with.
     """
     outcomes: list[Prediction | BaseException] = [RuntimeError("not predicted")] * len(requests)
@@ -201,12 +280,16 @@ def predict_batch(model: ServedModel, requests: list[Columns]) -> list[Predictio
     for index, columns in enumerate(requests):
         groups.setdefault(columns.names, []).append(index)
     for indices in groups.values():
-        _predict_group(model, requests, indices, outcomes)
+        _predict_group(model, requests, indices, outcomes, plan)
     return outcomes
 
 
 def _predict_group(
-    model: ServedModel, requests: list[Columns], indices: list[int], outcomes: list[Prediction | BaseException]
+    model: ServedModel,
+    requests: list[Columns],
+    indices: list[int],
+    outcomes: list[Prediction | BaseException],
+    plan: ProbaPlan | None = None,
 ) -> None:
     try:
         prepared = _prepare(model, [requests[i] for i in indices])
@@ -230,8 +313,17 @@ def _predict_group(
             for i in indices:
                 outcomes[i] = _as_error(exc_again)
             return
+    proba = None
     try:
-        values = np.asarray(model.loaded.raw.predict(prepared))
+        raw = model.loaded.raw
+        if plan is not None and plan.derive:
+            proba = np.asarray(raw.predict_proba(prepared), dtype=np.float64)
+            values = np.asarray(raw.classes_).take(np.argmax(proba, axis=1), axis=0)
+        elif plan is not None and plan.split:
+            raw, prepared = raw.steps[-1][1], _transformed(raw, prepared)
+            values = np.asarray(raw.predict(prepared))
+        else:
+            values = np.asarray(raw.predict(prepared))
         total = sum(requests[i].n_rows for i in indices)
         if values.ndim == 0 or len(values) != total:
             raise RuntimeError(f"the model returned {values.shape} predictions for {total} rows")
@@ -240,13 +332,28 @@ def _predict_group(
             outcomes[indices[0]] = _as_error(exc)
             return
         for i in indices:  # the model rejected something validation let through: isolate it
-            _predict_group(model, requests, [i], outcomes)
+            _predict_group(model, requests, [i], outcomes, plan)
         return
+    if plan is not None and not plan.derive:
+        proba = _proba(raw, prepared, values, plan.classes)
+    classes = None if plan is None or proba is None else plan.classes
     start = 0
     for i in indices:
         stop = start + requests[i].n_rows
-        outcomes[i] = Prediction(values[start:stop], model)
+        outcomes[i] = Prediction(values[start:stop], model, None if proba is None else proba[start:stop], classes)
         start = stop
+
+
+def _proba(estimator: Any, prepared: Any, values: np.ndarray, classes: tuple[str, ...]) -> np.ndarray | None:
+    """One ``predict_proba`` call for the group (logged, never answered); ``None`` when it fails."""
+    try:
+        proba = np.asarray(estimator.predict_proba(prepared), dtype=np.float64)
+    except Exception as exc:
+        logger.debug("predict_proba failed; logging without probabilities: %s", exc)
+        return None
+    if proba.shape != (len(values), len(classes)):
+        return None
+    return proba
 
 
 def _prepare(model: ServedModel, requests: list[Columns]) -> Any:

@@ -10,6 +10,7 @@ import json
 from dataclasses import asdict, dataclass, fields
 
 from loopml.config import handoff
+from loopml.core.durations import parse_duration
 from loopml.core.errors import InvalidInput
 from loopml.core.trust import parse_type_names
 from loopml.core.uris import parse_uri
@@ -39,6 +40,18 @@ class ServingConfig:
     """Longest silence mid-body in seconds (408 then); ``None``: ``LOOPML_BODY_TIMEOUT``."""
     trusted_types: tuple[str, ...] = ()
     """Types skops models may construct beyond loopml's allow-list (the operator's choice, never the model's)."""
+    log: bool = True
+    """Record every prediction in the prediction log (``--no-log``: off)."""
+    log_sample: float = 1.0
+    """Share of requests logged, decided per request (``--log-sample 0.1``)."""
+    log_retention: str | None = None
+    """Delete hour partitions of the log older than this (``"30d"``); ``None`` keeps everything."""
+    log_flush_interval: float = 1.0
+    """Longest time (seconds) a logged prediction waits in memory: what a crash can lose."""
+    log_flush_rows: int = 10_000
+    """Buffered rows that trigger a flush before the interval ends."""
+    log_proba: bool = True
+    """Log ``proba.<class>`` columns for models with ``predict_proba`` (one extra call per batch)."""
 
     def __post_init__(self) -> None:
         names = parse_type_names(self.trusted_types, field="trusted_types")
@@ -54,6 +67,7 @@ class ServingConfig:
         _positive_int("max_body_bytes", self.max_body_bytes)
         _non_negative("max_wait_ms", self.max_wait_ms)
         _non_negative("reload_interval", self.reload_interval, strict=True)
+        _check_log(self)
         if self.body_timeout is not None:
             _non_negative("body_timeout", self.body_timeout, strict=True)
         if self.max_inflight_bytes is not None:
@@ -89,12 +103,36 @@ class ServingConfig:
         return cls(**{k: v for k, v in values.items() if k in known})
 
 
+def _check_log(config: ServingConfig) -> None:
+    for name in ("log", "log_proba"):
+        if not isinstance(getattr(config, name), bool):
+            raise InvalidInput(f"Invalid {name} {getattr(config, name)!r}: expected true or false.",
+                               details=[{"field": name, "problem": "expected a boolean"}])  # fmt: skip
+    sample = config.log_sample
+    if isinstance(sample, bool) or not isinstance(sample, int | float) or not 0 < sample <= 1:
+        raise InvalidInput(
+            f"Invalid log_sample {sample!r}: expected a share of requests in (0, 1], e.g. 0.1 for 10%; "
+            "to log nothing use --no-log.",
+            details=[{"field": "log_sample", "problem": "expected a number in (0, 1]"}],
+        )
+    if config.log_retention is not None:
+        parse_duration(config.log_retention, field="log_retention")
+    _non_negative("log_flush_interval", config.log_flush_interval, strict=True)
+    _positive_int("log_flush_rows", config.log_flush_rows)
+
+
 def _positive_int(name: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidInput(f"Invalid {name} {value!r}: expected a positive integer.")
+        raise InvalidInput(
+            f"Invalid {name} {value!r}: expected a positive integer.",
+            details=[{"field": name, "problem": "expected a positive integer"}],
+        )
 
 
 def _non_negative(name: str, value: object, *, strict: bool = False) -> None:
     if isinstance(value, int | float) and not isinstance(value, bool) and (value > 0 if strict else value >= 0):
         return
-    raise InvalidInput(f"Invalid {name} {value!r}: expected {'a positive number' if strict else 'a number >= 0'}.")
+    expected = "a positive number" if strict else "a number >= 0"
+    raise InvalidInput(
+        f"Invalid {name} {value!r}: expected {expected}.", details=[{"field": name, "problem": f"expected {expected}"}]
+    )

@@ -12,6 +12,13 @@ metric                                     type       labels
 ``loopml_serving_model_reloads_total``     counter    models swapped in (the first load counts)
 ``loopml_serving_model_load_failures_total``  counter  ``error``: loads that failed (``SecurityError``:
                                                        refused for safety), each distinct failure once
+``loopml_prediction_log_written_rows_total``   counter  rows written to the prediction log
+``loopml_prediction_log_segments_total``       counter  segment files written
+``loopml_prediction_log_dropped_total``        counter  rows dropped (sink failing and buffer full, or
+                                                       unconvertible data)
+``loopml_prediction_log_sampled_out_total``    counter  requests not logged because of ``--log-sample``
+``loopml_prediction_log_flush_errors_total``   counter  failed segment writes (retried with backoff)
+``loopml_prediction_log_buffered_rows``        gauge    rows waiting in memory for the next flush
 =========================================  =========  ==================================================
 
 With ``--workers N`` each worker process keeps its own figures; a scrape reads one worker.
@@ -20,11 +27,14 @@ With ``--workers N`` each worker process keeps its own figures; a scrape reads o
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from loopml.monitoring.predictions import PredictionLog
 from loopml.serving.model import ServedModel
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -35,6 +45,7 @@ _STATIC = frozenset(
     {
         "/predict",
         "/invocations",
+        "/feedback",
         "/healthz",
         "/readyz",
         "/metrics",
@@ -116,9 +127,36 @@ class ServingMetrics:
     def load_failed(self, exc: Exception) -> None:
         self.load_failures.labels(type(exc).__name__).inc()
 
+    def watch_log(self, log: PredictionLog) -> None:
+        """Report ``log``'s counters (read at scrape time, so recording costs nothing here)."""
+        self.registry.register(PredictionLogCollector(log))
+
     def render(self) -> bytes:
         """The text exposition format."""
         return generate_latest(self.registry)
+
+
+class PredictionLogCollector:
+    """A custom collector over the counters a :class:`PredictionLog` keeps."""
+
+    def __init__(self, log: PredictionLog) -> None:
+        self.log = log
+
+    def collect(self) -> Iterator[Metric]:
+        log = self.log
+        counters = (
+            ("written_rows", "Rows written to the prediction log.", log.written_rows),
+            ("segments", "Prediction log segment files written.", log.written_segments),
+            ("dropped", "Prediction log rows dropped (sink failing with a full buffer, or unconvertible).",
+             log.dropped_rows),
+            ("sampled_out", "Requests not logged because of --log-sample.", log.sampled_out),
+            ("flush_errors", "Prediction log segment writes that failed (retried with backoff).", log.flush_errors),
+        )  # fmt: skip
+        for name, help_text, value in counters:
+            yield CounterMetricFamily(f"loopml_prediction_log_{name}", help_text, value=value)
+        yield GaugeMetricFamily(
+            "loopml_prediction_log_buffered_rows", "Rows waiting in memory for the next flush.", value=log.buffered_rows
+        )
 
 
 def endpoint_of(path: str) -> str:

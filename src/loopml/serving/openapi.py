@@ -117,7 +117,11 @@ def openapi_document(model: ServedModel | None, config: ServingConfig) -> dict[s
                         "uri": {"type": "string"},
                     },
                 },
-                "request_id": {"type": "string", "description": "uuid4 hex"},
+                "request_id": {
+                    "type": "string",
+                    "description": "32 hex characters, the first 12 the Unix ms of arrival; also the x-request-id "
+                    "header, and the key POST /feedback takes",
+                },
             },
         },
         "InvocationsRequest": {
@@ -175,6 +179,42 @@ def openapi_document(model: ServedModel | None, config: ServingConfig) -> dict[s
                 "outputs": {"type": "array", "items": _ref("Tensor")},
             },
         },
+        "FeedbackItem": {
+            "type": "object",
+            "required": ["request_id", "label"],
+            "properties": {
+                "request_id": {"type": "string", "minLength": 1, "maxLength": 128},
+                "label": {
+                    "description": "A JSON scalar, or a list of them labelling rows 0..n-1 (then no row)",
+                    "oneOf": [
+                        {"type": ["number", "integer", "string", "boolean"]},
+                        {"type": "array", "minItems": 1, "items": {"type": ["number", "integer", "string", "boolean"]}},
+                    ],
+                },
+                "row": {"type": "integer", "minimum": 0, "default": 0},
+            },
+            "additionalProperties": False,
+        },
+        "FeedbackRequest": {
+            "oneOf": [
+                _ref("FeedbackItem"),
+                {
+                    "type": "object",
+                    "required": ["feedback"],
+                    "properties": {"feedback": {"type": "array", "minItems": 1, "items": _ref("FeedbackItem")}},
+                    "additionalProperties": False,
+                },
+            ]
+        },
+        "FeedbackResponse": {
+            "type": "object",
+            "required": ["accepted", "unknown", "unknown_count"],
+            "properties": {
+                "accepted": {"type": "integer"},
+                "unknown": {"type": "array", "items": {"type": "string"}, "description": "at most 100 shown"},
+                "unknown_count": {"type": "integer"},
+            },
+        },
         "ModelMetadata": {
             "type": "object",
             "properties": {
@@ -189,7 +229,7 @@ def openapi_document(model: ServedModel | None, config: ServingConfig) -> dict[s
     status = {"type": "object"}
     name_param = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
     version_param = {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}
-    infer = {
+    infer: dict[str, Any] = {
         "summary": "Open Inference Protocol v2 inference: one named tensor per input column",
         "requestBody": _json_body(_ref("InferRequest")),
         "responses": _responses("Output tensor", _ref("InferResponse"), 404, *predict_errors),
@@ -199,6 +239,13 @@ def openapi_document(model: ServedModel | None, config: ServingConfig) -> dict[s
         "responses": _responses("Metadata", _ref("ModelMetadata"), 404, 503),
     }
     model_ready = {"summary": "Whether this model is ready", "responses": _responses("Ready", status, 404, 503)}
+    request_header = {
+        "x-request-id": {
+            "description": "The id this prediction is logged under (POST /feedback takes it)",
+            "schema": {"type": "string"},
+        }
+    }
+    infer["responses"]["200"]["headers"] = request_header
     paths: dict[str, Any] = {
         "/predict": {
             "post": {
@@ -212,6 +259,20 @@ def openapi_document(model: ServedModel | None, config: ServingConfig) -> dict[s
                 "summary": "MLflow scoring protocol",
                 "requestBody": _json_body(_ref("InvocationsRequest")),
                 "responses": _responses("Predictions", _ref("InvocationsResponse"), *predict_errors),
+            }
+        },
+        "/feedback": {
+            "post": {
+                "summary": "Ground-truth labels for logged predictions (by the request id of each prediction)",
+                "requestBody": _json_body(_ref("FeedbackRequest"), {"request_id": "0" * 32, "label": 1}),
+                "responses": _responses(
+                    "Labels stored; unknown request ids are stored too and counted",
+                    _ref("FeedbackResponse"),
+                    408,
+                    413,
+                    422,
+                    503,
+                ),
             }
         },
         "/v2": {"get": {"summary": "Server metadata", "responses": _responses("Metadata", status)}},
@@ -235,6 +296,8 @@ def openapi_document(model: ServedModel | None, config: ServingConfig) -> dict[s
         },
         "/openapi.json": {"get": {"summary": "This document", "responses": _responses("OpenAPI 3.1", status)}},
     }
+    for path in ("/predict", "/invocations"):
+        paths[path]["post"]["responses"]["200"]["headers"] = request_header
     return {
         "openapi": "3.1.0",
         "info": {
