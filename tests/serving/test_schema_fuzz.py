@@ -9,8 +9,6 @@ it reads ``Function._nodeid``), one hypothesis run per operation and mode.
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -37,11 +35,7 @@ def test_serve_api_conforms_to_its_openapi(served: Served) -> None:
     served_routes = {(method, route.path) for route in routes for method in route.methods if method != "HEAD"}
     # every route is documented (schemathesis leaves out the schema's own URL)
     assert {(op.method.upper(), op.path) for op in operations} == served_routes - {("GET", "/openapi.json")}
-    # POST /feedback stores through loopml.monitoring.feedback; a build without it answers 503 (no storage)
-    storable = importlib.util.find_spec("loopml.monitoring.feedback") is not None
     for operation in operations:
-        if operation.path == "/feedback" and not storable:
-            continue
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
 
             @given(case=operation.as_strategy(generation_mode=mode))

@@ -14,7 +14,6 @@ the conversion to Parquet happens on the log's own thread. The model loads in th
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -28,7 +27,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from loopml.config import Settings, load_settings
-from loopml.core.errors import LoopmlError, NotFound, PayloadTooLarge, RequestTimeout, StoreError
+from loopml.core.errors import LoopmlError, NotFound, PayloadTooLarge, RequestTimeout
 from loopml.core.ids import request_id, request_time
 from loopml.core.uris import parse_uri
 from loopml.core.version import __version__
@@ -50,7 +49,6 @@ from loopml.serving.responses import JSONResponse, error_response, jsonable, pla
 Decoder = Callable[[Any, ServedModel], Columns]
 logger = logging.getLogger("loopml.serving")
 
-FEEDBACK_MODULE = "loopml.monitoring.feedback"
 """Where ``log_feedback(model, request_ids, labels, *, rows=None) -> FeedbackResult`` lives."""
 
 
@@ -408,15 +406,9 @@ def open_prediction_log(config: ServingConfig, settings: Settings) -> Prediction
 
 def _feedback_function() -> Callable[..., Any]:
     """``loopml.monitoring.feedback.log_feedback``, imported on first use (it opens the monitoring store)."""
-    try:
-        module = importlib.import_module(FEEDBACK_MODULE)
-    except ImportError as exc:
-        raise StoreError(
-            "Feedback storage is not available in this build of loopml (loopml.monitoring.feedback is missing).",
-            details=[{"field": "body", "problem": "feedback storage unavailable"}],
-        ) from exc
-    function: Callable[..., Any] = module.log_feedback
-    return function
+    from loopml.monitoring.feedback import log_feedback
+
+    return log_feedback
 
 
 def create_app_from_env() -> Starlette:
