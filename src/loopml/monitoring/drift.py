@@ -173,8 +173,10 @@ def _side(value: Any, role: str) -> _Side:
 
 
 def _columns(ref: _Side, cur: _Side, columns: Iterable[str] | None) -> list[str]:
+    ref_names, cur_names = ref.names, cur.names
     if columns is None:
-        names = [*ref.names, *(c for c in cur.names if c not in ref.names)]
+        known = set(ref_names)
+        names = [*ref_names, *(c for c in cur_names if c not in known)]
     elif isinstance(columns, str):
         raise InvalidInput(
             f"Invalid columns={columns!r}: expected a list of column names.",
@@ -185,11 +187,10 @@ def _columns(ref: _Side, cur: _Side, columns: Iterable[str] | None) -> list[str]
     if not names:
         raise InvalidInput("No columns to compare.", details=[{"field": "columns", "problem": "empty"}])
     details = []
-    for side in (ref, cur):
-        present = set(side.names)
+    for role, side_names in (("reference", ref_names), ("current", cur_names)):
+        present = set(side_names)
         missing = [c for c in names if c not in present]
         if missing:
-            role = "reference" if side is ref else "current"
             details.append({"field": role, "problem": f"missing columns {missing}"})
     if details:
         listed = "; ".join(f"{d['field']} lacks {d['problem'].removeprefix('missing columns ')}" for d in details)
@@ -525,7 +526,9 @@ def _sketch_histogram(column: str, r: NumericSketch, k: NumericSketch) -> Column
         xs = np.concatenate([[side.min], side.edges, [side.max]])
         cum = np.concatenate([[0], side.cumulative(), [side.count]]).astype(np.float64)
         order = np.argsort(xs, kind="stable")
-        parts.append(np.interp(edges, xs[order], cum[order], left=0.0, right=side.count) / side.count)
+        part = np.interp(edges, xs[order], cum[order], left=0.0, right=side.count) / side.count
+        part[0] = 0.0  # the first bin is closed on the left
+        parts.append(part)
     return _hist(column, edges, parts[0], parts[1])
 
 
