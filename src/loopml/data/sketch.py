@@ -279,6 +279,7 @@ def sketch(
     frame = data.to_pandas() if isinstance(data, pa.Table) else data
     if not isinstance(frame, pd.DataFrame):
         raise InvalidInput(f"sketch takes a DataFrame or an Arrow table, got {type(data).__name__}.")
+    frame = string_columns(frame)
     if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
         raise InvalidInput(
             f"Invalid bins={bins!r}: expected a positive int.",
@@ -302,6 +303,13 @@ def sketch(
             columns[name] = sk
     ordered = {str(c): columns[str(c)] for c in frame.columns if str(c) in columns}
     return DataProfile(len(frame), ordered, skipped)
+
+
+def string_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its column labels as strings (what profiles and reports name columns by)."""
+    if all(isinstance(c, str) for c in frame.columns):
+        return frame
+    return frame.rename(columns=str)
 
 
 def numeric_matrix(frame: pd.DataFrame, names: list[str]) -> np.ndarray:

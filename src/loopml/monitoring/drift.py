@@ -43,6 +43,7 @@ from loopml.data.sketch import (
     numeric_matrix,
     sketch,
     sketch_categorical,
+    string_columns,
 )
 from loopml.monitoring import stats
 from loopml.monitoring.profile import OTHER, categorical_counts, numeric_binned, wasserstein_scale
@@ -146,25 +147,26 @@ def _side(value: Any, role: str) -> _Side:
     if isinstance(value, DataProfile):
         return _Side(None, value, "profile")
     if isinstance(value, pd.DataFrame):
-        return _Side(value, None, "DataFrame")
+        return _Side(string_columns(value), None, "DataFrame")
     if isinstance(value, pa.Table):
-        return _Side(value.to_pandas(), None, "Arrow table")
+        return _Side(string_columns(value.to_pandas()), None, "Arrow table")
     if isinstance(value, str) and value.startswith("datasets:/"):
-        return _Side(load(value), None, value)
+        return _Side(string_columns(load(value)), None, value)
     if isinstance(value, str) and value.startswith("models:/"):
         version = get_model_version(value)
         stored = reference_profile(version.uri)
         if stored is not None:
             return _Side(None, stored, f"{version.uri} (reference profile)")
         if version.dataset_version:
-            return _Side(load(version.dataset_version), None, f"{version.uri} ({version.dataset_version})")
+            frame = string_columns(load(version.dataset_version))
+            return _Side(frame, None, f"{version.uri} ({version.dataset_version})")
         raise NotFound(
             f"{version.uri} has no reference profile and no training dataset version: log the model with "
             "lm.log_model(model, 'model', reference_data=X_train), or pass the reference data.",
         )
     inputs = getattr(value, "inputs", None)
     if role == "current" and isinstance(inputs, pd.DataFrame):
-        return _Side(inputs, None, type(value).__name__)
+        return _Side(string_columns(inputs), None, type(value).__name__)
     raise InvalidInput(
         f"Invalid {role}: expected a DataFrame, an Arrow table, a datasets:/ or models:/ URI, or a DataProfile"
         f"{' (or a prediction-log window)' if role == 'current' else ''}; got {type(value).__name__}.",
