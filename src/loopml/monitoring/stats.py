@@ -137,16 +137,20 @@ def wasserstein(ref: SortedColumns, cur: SortedColumns) -> np.ndarray:
     for (n1, n2), idx in _groups(ref, cur).items():
         if n1 == 0 or n2 == 0:
             continue
+        a = ref.values if len(idx) == ref.n_columns else ref.values[:, idx]
+        b = cur.values if len(idx) == cur.n_columns else cur.values[:, idx]
+        if n1 == n2:  # the quantile functions step together: the mean gap between sorted values
+            out[idx] = np.abs(a[:n1] - b[:n2]).mean(axis=0)
+            continue
         # quantile levels of both samples on a common integer grid (units of 1/lcm; fits int64)
         lcm = n1 // math.gcd(n1, n2) * n2
         s1, s2 = lcm // n1, lcm // n2
-        levels = np.union1d(np.arange(1, n1 + 1, dtype=np.int64) * s1, np.arange(1, n2 + 1, dtype=np.int64) * s2)
-        i1 = (levels + s1 - 1) // s1 - 1
-        i2 = (levels + s2 - 1) // s2 - 1
+        levels = np.concatenate([np.arange(1, n1 + 1, dtype=np.int64) * s1, np.arange(1, n2 + 1, dtype=np.int64) * s2])
+        levels.sort()
+        levels = levels[np.concatenate([[True], levels[1:] != levels[:-1]])]
         weights = np.diff(levels, prepend=0) / lcm
-        a = ref.values[np.ix_(i1, idx)]
-        b = cur.values[np.ix_(i2, idx)]
-        out[idx] = weights @ np.abs(a - b)
+        gaps = np.abs(a.take((levels + s1 - 1) // s1 - 1, axis=0) - b.take((levels + s2 - 1) // s2 - 1, axis=0))
+        out[idx] = weights @ gaps
     return out
 
 
