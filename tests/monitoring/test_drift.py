@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import doctest
+import importlib
 import json
 import math
 from dataclasses import dataclass
@@ -302,3 +304,9 @@ def test_report_histograms_and_json() -> None:
     assert np.dot(centers, num.current) - np.dot(centers, num.reference) == pytest.approx(0.5, abs=0.1)
     body = json.loads(json.dumps(report.to_dict(), allow_nan=False))
     assert body["drifted_columns"] == ["x0"] and body["columns"][0]["p_value"] is None
+
+
+@pytest.mark.parametrize("module", ["loopml.data.sketch", "loopml.monitoring.profile", "loopml.monitoring.drift"])
+def test_docstring_examples_run(module: str) -> None:
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0 and result.failed == 0

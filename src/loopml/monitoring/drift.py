@@ -257,7 +257,7 @@ def _check_share(value: float) -> float:
     return float(value)
 
 
-def _resolve(kind: str, chosen: str, n: int, column: str) -> str:
+def _resolve(kind: str, chosen: str, n: int) -> str:
     """The method a column gets: an explicit one if it fits its kind, else the sample-size rule."""
     fits = NUMERIC_METHODS if kind == "numeric" else CATEGORICAL_METHODS
     if chosen != "auto" and chosen in fits:
@@ -358,7 +358,7 @@ def _exact(
         by_method: dict[str, list[int]] = {}
         for j, c in enumerate(numeric):
             n1, n2 = int(a.counts[j]), int(b.counts[j])
-            method = _resolve("numeric", methods[c], min(n1, n2), c)
+            method = _resolve("numeric", methods[c], min(n1, n2))
             constant = n1 > 0 and n2 > 0 and first_a[j] == last_a[j] == first_b[j] == last_b[j]
             note = _note(n1, n2, method, constant)
             rows[c] = _row(c, "numeric", method, n1, n2, note, _limit(c, method, limits))
@@ -420,7 +420,7 @@ def _categorical(
     by_method: dict[str, list[int]] = {}
     for j, c in enumerate(names):
         r, k = refs[j], curs[j]
-        method = _resolve("categorical", methods[c], min(r.count, k.count), c)
+        method = _resolve("categorical", methods[c], min(r.count, k.count))
         keys = set(r.counts) | set(k.counts)
         constant = len(keys) == 1 and not r.other and not k.other
         note = _note(r.count, k.count, method, constant)
@@ -470,7 +470,7 @@ def _profiled(
     for c in numeric:
         r, k = ref_profile.columns[c], cur_profile.columns[c]
         assert isinstance(r, NumericSketch) and isinstance(k, NumericSketch)  # the joint kind is numeric
-        method = _resolve("numeric", methods[c], min(r.count, k.count), c)
+        method = _resolve("numeric", methods[c], min(r.count, k.count))
         constant = r.count > 0 and k.count > 0 and r.min == r.max == k.min == k.max
         note = _note(r.count, k.count, method, constant)
         rows[c] = _row(c, "numeric", method, r.count, k.count, note, _limit(c, method, limits))
