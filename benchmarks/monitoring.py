@@ -164,6 +164,11 @@ def agreement(ours: dict[str, bool], theirs: dict[str, bool]) -> tuple[int, int,
     return len(shared) - len(differ), len(shared), differ
 
 
+def _over(run: dict[str, Any]) -> float:
+    """Peak RSS above what the process held once its data was loaded: the drift computation's own memory."""
+    return float(run["peak_mb"] - run["loaded_mb"])
+
+
 def print_table(results: list[dict[str, Any]]) -> None:
     """A Rich table: ours (raw and from a profile), Evidently, and the ratios."""
     from rich.console import Console
@@ -179,6 +184,7 @@ def print_table(results: list[dict[str, Any]]) -> None:
         "x faster",
         "peak MB",
         "MB after load",
+        "MB over load",
         "drifted",
         "verdicts = Evidently",
     ):
@@ -196,6 +202,7 @@ def print_table(results: list[dict[str, Any]]) -> None:
                 f"{peer['seconds'] / run['seconds']:.0f}x",
                 f"{run['peak_mb']:.0f} ({run['peak_mb'] / peer['peak_mb']:.2f}x)",
                 f"{run['loaded_mb']:.0f}",
+                f"{_over(run):.0f} ({_over(run) / max(_over(peer), 1):.2f}x)",
                 str(sum(run["drifted"].values())),
                 f"{same}/{total}" + (f" (differ: {', '.join(differ)})" if differ else ""),
             )
@@ -207,6 +214,7 @@ def print_table(results: list[dict[str, Any]]) -> None:
             "1x",
             f"{peer['peak_mb']:.0f}",
             f"{peer['loaded_mb']:.0f}",
+            f"{_over(peer):.0f}",
             str(sum(peer["drifted"].values())),
             "",
             end_section=True,
@@ -255,6 +263,8 @@ def main() -> None:
         for name, (rows, columns) in cases.items():
             print(f"[drift] {name}: {rows:,} rows x {columns} columns ...", file=sys.stderr, flush=True)
             results.append(run_case(name, rows, columns, evidently, Path(tmp)))
+            done = {k: results[-1][k]["seconds"] for k in ("raw", "stored", "evidently")}
+            print(f"[drift] {name}: seconds {done}", file=sys.stderr, flush=True)
     print_table(results)
 
 

@@ -298,8 +298,9 @@ def sketch(
             skipped[str(name)] = kind
     if numeric:
         values = numeric_matrix(frame, numeric)
+        values.sort(axis=0)  # our own copy: sorted in place, NaN last
         templates = [like.columns.get(c) if like is not None else None for c in numeric]
-        for name, sk in zip(numeric, sketch_numeric(values, templates, bins=bins), strict=True):
+        for name, sk in zip(numeric, sketch_numeric(values, templates, bins=bins, presorted=True), strict=True):
             columns[name] = sk
     ordered = {str(c): columns[str(c)] for c in frame.columns if str(c) in columns}
     return DataProfile(len(frame), ordered, skipped)
@@ -313,58 +314,75 @@ def string_columns(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def numeric_matrix(frame: pd.DataFrame, names: list[str]) -> np.ndarray:
-    """The named columns as one float64 array (rows x columns, Fortran order); nulls become NaN."""
-    return np.asarray(frame[names].to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64, order="F")
+    """The named columns as a new float64 array (rows x columns, Fortran order); nulls and inf become NaN.
+
+    Filled one column at a time, so no second rows x columns copy exists while it is built; the
+    result is the caller's to sort in place.
+    """
+    out = np.empty((len(frame), len(names)), dtype=np.float64, order="F")
+    for j, name in enumerate(names):  # one vectorised copy per column
+        out[:, j] = frame[name].to_numpy(dtype=np.float64, na_value=np.nan)
+    out[~np.isfinite(out)] = np.nan
+    return out
+
+
+def sorted_moments(block: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and M2 (sum of squared deviations) of every column of a sorted block (valid values first)."""
+    mean = np.full(block.shape[1], np.nan)
+    m2 = np.zeros(block.shape[1])
+    for j, n in enumerate(counts.tolist()):  # per column: temporaries of one column, not the block
+        if n:
+            column = block[:n, j]
+            mean[j] = column.mean()
+            m2[j] = float(np.square(column - mean[j]).sum())
+    return mean, m2
 
 
 def sketch_numeric(
-    values: np.ndarray, templates: list[ColumnSketch | None] | None = None, *, bins: int = NUMERIC_BINS
+    values: np.ndarray,
+    templates: list[ColumnSketch | None] | None = None,
+    *,
+    bins: int = NUMERIC_BINS,
+    presorted: bool = False,
 ) -> list[NumericSketch]:
-    """Sketches of the columns of a 2-D float array; a column with a numeric template uses its edges."""
-    values = np.array(values, dtype=np.float64, order="F", copy=True)
-    values[~np.isfinite(values)] = np.nan
-    n_rows, k = values.shape
+    """Sketches of the columns of a 2-D float array; a column with a numeric template uses its edges.
+
+    The block is sorted once (in place when ``presorted`` says it already is, NaN last); every bin
+    count and sum is then read at the edges of the sorted column.
+    """
+    block = values if presorted else np.sort(np.asarray(values, dtype=np.float64), axis=0)
+    n_rows, k = block.shape
     templates = templates or [None] * k
-    valid = ~np.isnan(values)
-    count = valid.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(count > 0, np.nansum(values, axis=0) / np.maximum(count, 1), np.nan)
-        m2 = np.nansum((values - mean[None, :]) ** 2, axis=0)
-    lo = np.where(count > 0, np.nanmin(np.where(valid, values, np.inf), axis=0), np.nan)
-    hi = np.where(count > 0, np.nanmax(np.where(valid, values, -np.inf), axis=0), np.nan)
-    own = [j for j in range(k) if not isinstance(templates[j], NumericSketch)]
-    own_edges: dict[int, np.ndarray] = {}
-    if own:
-        block = np.sort(values[:, own], axis=0)  # NaN last
-        levels = np.arange(bins + 1) / bins
-        n = count[own]
-        pos = levels[:, None] * np.maximum(n - 1, 0)[None, :]
-        below = np.floor(pos).astype(np.int64)
-        upper = np.minimum(below + 1, np.maximum(n - 1, 0)[None, :])
-        a, b = np.take_along_axis(block, below, 0), np.take_along_axis(block, upper, 0)
-        quant = a + (pos - below) * (b - a)
-        for i, j in enumerate(own):
-            own_edges[j] = np.unique(quant[:, i]) if count[j] else np.array([0.0])
+    count = n_rows - np.isnan(block).sum(axis=0)
+    mean, m2 = sorted_moments(block, count)
+    levels = np.arange(bins + 1) / bins
     out = []
     for j in range(k):
+        n = int(count[j])
+        column = block[:n, j]
         template = templates[j]
-        edges = template.edges if isinstance(template, NumericSketch) else own_edges[j]
-        column = values[:, j]
-        column = column[~np.isnan(column)]
-        bins_of = np.searchsorted(edges, column, side="left")
-        counts = np.bincount(bins_of, minlength=len(edges) + 1)
-        sums = np.bincount(bins_of, weights=column, minlength=len(edges) + 1)
+        if isinstance(template, NumericSketch):
+            edges = template.edges
+        elif n:
+            pos = levels * (n - 1)
+            lower = np.floor(pos).astype(np.int64)
+            upper = np.minimum(lower + 1, n - 1)
+            edges = np.unique(column[lower] + (pos - lower) * (column[upper] - column[lower]))
+        else:
+            edges = np.array([0.0])
+        cum = np.concatenate([[0], np.searchsorted(column, edges, side="right"), [n]])
+        running = np.concatenate([[0.0], np.cumsum(column)])
         out.append(
             NumericSketch(
-                count=int(count[j]),
-                nulls=int(n_rows - count[j]),
+                count=n,
+                nulls=int(n_rows - n),
                 mean=float(mean[j]),
                 m2=float(m2[j]),
-                min=float(lo[j]),
-                max=float(hi[j]),
+                min=float(column[0]) if n else math.nan,
+                max=float(column[-1]) if n else math.nan,
                 edges=edges,
-                counts=counts.astype(np.int64),
-                sums=sums,
+                counts=np.diff(cum).astype(np.int64),
+                sums=np.diff(running[cum]),
             )
         )
     return out

@@ -43,6 +43,7 @@ from loopml.data.sketch import (
     numeric_matrix,
     sketch,
     sketch_categorical,
+    sorted_moments,
     string_columns,
 )
 from loopml.monitoring import stats
@@ -351,8 +352,8 @@ def _exact(
         if kinds[c] not in ("numeric", "categorical"):
             rows[c] = _row(c, "unknown", "none", int(ref[c].count()), int(cur[c].count()), kinds[c], np.nan)
     if numeric:
-        a = stats.sort_columns(numeric_matrix(ref, numeric))
-        b = stats.sort_columns(numeric_matrix(cur, numeric))
+        a = stats.sort_columns(numeric_matrix(ref, numeric), copy=False)
+        b = stats.sort_columns(numeric_matrix(cur, numeric), copy=False)
         first_a, last_a = _ends(a)
         first_b, last_b = _ends(b)
         by_method: dict[str, list[int]] = {}
@@ -367,8 +368,9 @@ def _exact(
             if n1 and n2:
                 histograms[c] = _numeric_histogram(c, a, b, j)
         for method, idx in by_method.items():
-            sub_a = stats.SortedColumns(a.values[:, idx], a.counts[idx])
-            sub_b = stats.SortedColumns(b.values[:, idx], b.counts[idx])
+            every = len(idx) == len(numeric)  # the usual case: no copy of the sorted block
+            sub_a = a if every else stats.SortedColumns(a.values[:, idx], a.counts[idx])
+            sub_b = b if every else stats.SortedColumns(b.values[:, idx], b.counts[idx])
             stat, p = _numeric_exact(method, sub_a, sub_b)
             for i, j in enumerate(idx):
                 results[numeric[j]] = (stat[i], p[i])
@@ -385,19 +387,11 @@ def _numeric_exact(method: str, a: stats.SortedColumns, b: stats.SortedColumns) 
         return stats.ks(a, b)
     if method == "wasserstein":
         raw = stats.wasserstein(a, b)
-        return raw / wasserstein_scale(_std(a), _std(b), _mean(a)), nan
+        mean_a, m2_a = sorted_moments(a.values, a.counts)
+        _, m2_b = sorted_moments(b.values, b.counts)
+        std_a, std_b = np.sqrt(m2_a / np.maximum(a.counts, 1)), np.sqrt(m2_b / np.maximum(b.counts, 1))
+        return raw / wasserstein_scale(std_a, std_b, mean_a), nan
     return stats.psi(a, b), nan
-
-
-def _std(data: stats.SortedColumns) -> np.ndarray:
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = _mean(data)
-        sq = np.nansum((data.values - mean[None, :]) ** 2, axis=0)
-        return np.sqrt(sq / np.maximum(data.counts, 1))
-
-
-def _mean(data: stats.SortedColumns) -> np.ndarray:
-    return np.nansum(data.values, axis=0) / np.maximum(data.counts, 1)
 
 
 def _ends(data: stats.SortedColumns) -> tuple[np.ndarray, np.ndarray]:

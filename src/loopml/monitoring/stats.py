@@ -63,9 +63,12 @@ class SortedColumns:
         return int(self.values.shape[1])
 
 
-def sort_columns(values: np.ndarray) -> SortedColumns:
-    """Sort every column of a 2-D float array once; non-finite values count as missing."""
-    array = np.array(values, dtype=np.float64, order="F", copy=True)
+def sort_columns(values: np.ndarray, *, copy: bool = True) -> SortedColumns:
+    """Sort every column of a 2-D float array once; non-finite values count as missing.
+
+    ``copy=False`` sorts ``values`` in place (when it is a float64 array the caller owns).
+    """
+    array = np.array(values, dtype=np.float64, order="F", copy=copy)
     if array.ndim != 2:
         raise ValueError("sort_columns takes a 2-D array (rows x columns)")
     array[~np.isfinite(array)] = np.nan
@@ -140,7 +143,8 @@ def wasserstein(ref: SortedColumns, cur: SortedColumns) -> np.ndarray:
         a = ref.values if len(idx) == ref.n_columns else ref.values[:, idx]
         b = cur.values if len(idx) == cur.n_columns else cur.values[:, idx]
         if n1 == n2:  # the quantile functions step together: the mean gap between sorted values
-            out[idx] = np.abs(a[:n1] - b[:n2]).mean(axis=0)
+            for i, j in enumerate(idx.tolist()):  # one column at a time: no rows x columns temporary
+                out[j] = np.abs(a[:n1, i] - b[:n2, i]).mean()
             continue
         # quantile levels of both samples on a common integer grid (units of 1/lcm; fits int64)
         lcm = n1 // math.gcd(n1, n2) * n2
