@@ -78,6 +78,8 @@ class NumericSketch:
     edges: np.ndarray
     counts: np.ndarray
     sums: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    deciles: np.ndarray | None = None
+    """The reference's quantiles at 0.1 ... 0.9 (among the edges): PSI's bins, as on the raw data."""
     kind: Literal["numeric"] = "numeric"
 
     @property
@@ -109,6 +111,7 @@ class NumericSketch:
             edges=self.edges,
             counts=self.counts + other.counts,
             sums=self.sums + other.sums,
+            deciles=self.deciles,
         )
 
     def rebinned(self, edges: np.ndarray) -> NumericSketch:
@@ -155,6 +158,7 @@ class NumericSketch:
             "min": _finite(self.min),
             "max": _finite(self.max),
             "sums": self.sums.tolist(),
+            "deciles": None if self.deciles is None else self.deciles.tolist(),
             "edges": self.edges.tolist(),
             "counts": self.counts.tolist(),
         }
@@ -252,6 +256,7 @@ class DataProfile:
                         edges,
                         counts,
                         sums,
+                        None if raw.get("deciles") is None else np.asarray(raw["deciles"], dtype=np.float64),
                     )
                 elif raw["kind"] == "categorical":
                     counts_map = {str(k): int(v) for k, v in raw["counts"].items()}
@@ -361,13 +366,12 @@ def sketch_numeric(
         n = int(count[j])
         column = block[:n, j]
         template = templates[j]
+        deciles: np.ndarray | None = None
         if isinstance(template, NumericSketch):
-            edges = template.edges
+            edges, deciles = template.edges, template.deciles
         elif n:
-            pos = levels * (n - 1)
-            lower = np.floor(pos).astype(np.int64)
-            upper = np.minimum(lower + 1, n - 1)
-            edges = np.unique(column[lower] + (pos - lower) * (column[upper] - column[lower]))
+            edges = np.unique(_quantiles(column, levels))
+            deciles = _quantiles(column, np.arange(1, 10) / 10)  # the same values as levels 100/1000, ...
         else:
             edges = np.array([0.0])
         cum = np.concatenate([[0], np.searchsorted(column, edges, side="right"), [n]])
@@ -383,9 +387,19 @@ def sketch_numeric(
                 edges=edges,
                 counts=np.diff(cum).astype(np.int64),
                 sums=np.diff(running[cum]),
+                deciles=deciles,
             )
         )
     return out
+
+
+def _quantiles(column: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """Quantiles of a sorted column, numpy's linear interpolation (as ``monitoring.stats.quantiles``)."""
+    n = len(column)
+    pos = levels * (n - 1)
+    lower = np.floor(pos).astype(np.int64)
+    upper = np.minimum(lower + 1, n - 1)
+    return np.asarray(column[lower] + (pos - lower) * (column[upper] - column[lower]))
 
 
 def sketch_categorical(series: pd.Series, *, max_categories: int = MAX_CATEGORIES) -> CategoricalSketch:

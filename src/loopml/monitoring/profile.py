@@ -15,8 +15,9 @@ side onto the same edges, then reads every statistic from the two histograms:
 * **Wasserstein**: from the integral of each CDF over every bin (exact: a sketch stores the sum of
   the values in each bin), so it is exact except inside the few bins where the two CDFs cross.
   Measured within 0.01 (normalised) of exact.
-* **PSI**: ten bins whose edges are the fine edges where the reference reaches each decile;
-  measured within 0.01 of the exact PSI.
+* **PSI**: the reference's deciles are stored (they are fine edges), so the ten bins are the exact
+  ones and PSI equals the exact value (profiles without deciles cut where the reference reaches
+  each decile, within 0.01).
 * **chi-squared, Jensen-Shannon, categorical PSI**: exact (value counts), unless a column has more
   than 1,000 values: then the rarest are pooled in ``other`` on both sides.
 """
@@ -84,7 +85,10 @@ def numeric_binned(refs: list[NumericSketch], curs: list[NumericSketch], method:
         for j, (r, c) in enumerate(zip(refs, curs, strict=True)):  # ten bins per column
             cum_r = np.concatenate([[0], r.cumulative(), [r.count]])
             cum_c = np.concatenate([[0], c.cumulative(), [c.count]])
-            cuts = np.searchsorted(cum_r[1:-1] / max(r.count, 1), np.arange(1, stats.PSI_BINS) / stats.PSI_BINS)
+            if r.deciles is not None and stats.PSI_BINS == 10:  # the raw data's bins: exact
+                cuts = np.searchsorted(r.edges, r.deciles, side="left")
+            else:  # where the reference reaches each quantile level, to within a fine bin
+                cuts = np.searchsorted(cum_r[1:-1] / max(r.count, 1), np.arange(1, stats.PSI_BINS) / stats.PSI_BINS)
             cuts = np.unique(np.concatenate([[0], cuts + 1, [len(cum_r) - 1]]))
             out[j] = stats.psi_counts(np.diff(cum_r[cuts])[None, :], np.diff(cum_c[cuts])[None, :])[0]
         return out, np.full(k, np.nan)
