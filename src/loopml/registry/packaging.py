@@ -5,6 +5,9 @@
 * ``model.skops`` (scikit-learn estimators, via skops) or ``model.pkl`` (any object with
   ``predict``, via cloudpickle);
 * ``input_example.json`` (when given) and ``requirements.txt``;
+* ``reference_profile.json`` (with ``reference_data=``): the training data's
+  :class:`~loopml.data.sketch.DataProfile`, what drift compares served traffic with. It is JSON,
+  read with ``json`` and checked field by field (:func:`reference_profile`); nothing in it runs;
 * ``model.json``, the manifest: flavor, loader, signature, environment (Python and package
   versions), the SHA-256 of every other file, and for skops the types the file needs beyond
   skops' own safe set (``needs_types``: for display only).
@@ -17,6 +20,7 @@ uploaded it. Pickles load only with ``trust=True``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
 import tempfile
@@ -28,6 +32,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from loopml.core import reads
 from loopml.core.clock import now_ms
@@ -37,11 +42,13 @@ from loopml.core.records import ArtifactInfo
 from loopml.core.trust import load_skops, parse_type_names
 from loopml.core.uris import parse_uri
 from loopml.core.version import __version__
+from loopml.data.sketch import DataProfile, sketch
 from loopml.registry.signature import Signature, infer_signature
 from loopml.tracking.fluent import ActiveRun, active_run, resolve_run_id
 from loopml.tracking.session import get_session
 
 MANIFEST = "model.json"
+REFERENCE_PROFILE = "reference_profile.json"
 FORMAT_VERSION = 1
 ENV_PACKAGES = ("scikit-learn", "numpy", "pandas", "scipy", "skops", "cloudpickle", "loopml")
 
@@ -101,8 +108,13 @@ def log_model(
     input_example: Any = None,
     signature: Signature | None = None,
     run: ActiveRun | None = None,
+    reference_data: Any = None,
 ) -> ModelInfo:
-    """Package ``model`` as artifacts of the active run (or ``run``) and return where it went."""
+    """Package ``model`` as artifacts of the active run (or ``run``) and return where it went.
+
+    ``reference_data`` (a DataFrame or Arrow table, typically ``X_train``) is profiled and stored
+    as ``reference_profile.json``: drift of the served model compares its traffic with it.
+    """
     run = run or active_run()
     if run is None:
         raise InvalidInput("No active run: call lm.log_model inside `with lm.start_run():`.")
@@ -115,8 +127,11 @@ def log_model(
         except Exception as exc:  # the user's model rejected its own example: say so
             raise InvalidInput(f"model.predict(input_example) failed: {type(exc).__name__}: {exc}") from exc
         signature = infer_signature(example, predictions)
+    profile = _reference(reference_data)
     with tempfile.TemporaryDirectory(prefix="loopml-model-") as tmp:
         folder = Path(tmp)
+        if profile is not None:
+            (folder / REFERENCE_PROFILE).write_text(json.dumps(profile.to_dict(), allow_nan=False))
         manifest = _write_package(model, folder, signature, input_example)
         infos = run.log_artifact(folder, artifact_path)
     manifest_info = next(i for i in infos if i.path == f"{artifact_path.strip('/')}/{MANIFEST}")
@@ -175,6 +190,66 @@ def load_model(uri: str, *, trust: bool = False, trusted_types: Iterable[str] | 
     return LoadedModel(raw, uri=uri, manifest=manifest, name=name, version=version)
 
 
+def reference_profile(model: LoadedModel | str) -> DataProfile | None:
+    """The reference profile stored with a model package (``None`` when it was logged without one).
+
+    ``model`` is a loaded model or a ``runs:/`` / ``models:/`` URI. The file is checked against
+    the SHA-256 in the manifest (and the manifest against the registered version) and parsed as
+    JSON into a :class:`~loopml.data.sketch.DataProfile`; nothing in it is executed.
+
+    >>> lm.registry.reference_profile("models:/churn@production").columns["age"].count  # doctest: +SKIP
+    """
+    uri = model.uri if isinstance(model, LoadedModel) else model
+    if not isinstance(uri, str):
+        raise InvalidInput(
+            f"reference_profile takes a loaded model or a model URI, got {type(model).__name__}.",
+            details=[{"field": "model", "problem": "not a model or URI"}],
+        )
+    parsed = parse_uri(uri)
+    expected_manifest: str | None = None
+    if parsed.scheme == "models":
+        found = get_session().models.get_version(parsed.name, version=parsed.version, alias=parsed.alias)
+        expected_manifest = found.manifest_sha256
+        parsed = parse_uri(found.source, expect="runs")
+    elif parsed.scheme != "runs":
+        raise InvalidInput(f"reference_profile takes runs:/ or models:/ URIs, got {uri!r}.")
+    run_id, path = resolve_run_id(parsed.name), (parsed.path or "model").strip("/")
+    artifacts = get_session().artifacts
+    try:
+        raw_manifest = artifacts.read_bytes(run_id, f"{path}/{MANIFEST}")
+    except NotFound:
+        raise NotFound(f"{uri} is not a loopml model package (no {MANIFEST}).") from None
+    if expected_manifest is not None and hashlib.sha256(raw_manifest).hexdigest() != expected_manifest:
+        raise IntegrityError(f"{uri}: the package's manifest changed since the version was registered.")
+    manifest = json.loads(raw_manifest)
+    name = manifest.get("reference_profile") if isinstance(manifest, dict) else None
+    if name != REFERENCE_PROFILE:
+        return None
+    data = artifacts.read_bytes(run_id, f"{path}/{REFERENCE_PROFILE}")
+    if hashlib.sha256(data).hexdigest() != manifest.get("files", {}).get(REFERENCE_PROFILE):
+        raise IntegrityError(f"{uri}: {REFERENCE_PROFILE} does not match the SHA-256 recorded in its manifest.")
+    try:
+        parsed_json = json.loads(data)
+    except ValueError as exc:
+        raise IntegrityError(f"{uri}: {REFERENCE_PROFILE} is not valid JSON ({exc}).") from exc
+    return DataProfile.from_dict(parsed_json)
+
+
+def _reference(data: Any) -> DataProfile | None:
+    if data is None:
+        return None
+    if isinstance(data, np.ndarray):
+        data = pd.DataFrame(data)
+    if not isinstance(data, pd.DataFrame | pa.Table):
+        raise InvalidInput(
+            f"reference_data must be a DataFrame, an Arrow table or a 2-D array, got {type(data).__name__}.",
+            details=[{"field": "reference_data", "problem": f"unsupported type {type(data).__name__}"}],
+        )
+    if len(data) == 0:
+        raise InvalidInput("reference_data has no rows.", details=[{"field": "reference_data", "problem": "no rows"}])
+    return sketch(data)
+
+
 def _write_package(model: Any, folder: Path, signature: Signature | None, input_example: Any) -> dict[str, Any]:
     flavor, loader, model_file, needs = _save_model(model, folder)
     if input_example is not None:
@@ -196,6 +271,7 @@ def _write_package(model: Any, folder: Path, signature: Signature | None, input_
         "environment": environment,
         "needs_types": needs,
         "files": files,
+        "reference_profile": REFERENCE_PROFILE if REFERENCE_PROFILE in files else None,
         "created_at": now_ms(),
         "loopml_version": __version__,
     }
