@@ -85,7 +85,7 @@ def _peak_mb() -> float:
 def loopml_worker(reference: str, current: str, profile_path: str | None) -> None:
     """Time loopml's drift on the files (from raw frames, or from a saved profile) and print JSON."""
     from loopml.data.sketch import DataProfile
-    from loopml.monitoring.drift import drift
+    from loopml.monitoring.detect import drift
 
     cur = pd.read_parquet(current)
     ref: Any = (
@@ -125,7 +125,7 @@ def run_case(name: str, rows: int, columns: int, evidently: Path, work: Path) ->
     """Generate the data, profile the reference, run the three workers; return their results."""
     import os
 
-    from loopml.monitoring.profile import profile
+    from loopml.monitoring.profiles import profile
 
     ref, cur, spec = generate(rows, columns)
     paths = {side: work / f"{name}-{side}.parquet" for side in ("reference", "current")}

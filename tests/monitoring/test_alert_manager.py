@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from loopml.monitoring.alerts import AlertManager, AlertRule, MonitorSnapshot, StoredAlert, evaluate, plan
+from loopml.monitoring.alerting import AlertManager, AlertRule, MonitorSnapshot, StoredAlert, evaluate, plan
 from loopml.monitoring.sinks import PrometheusSink, WebhookSink
 from loopml.store.sql import Database
 from loopml.store.sql.monitoring import SqlMonitoringStore
@@ -107,7 +107,7 @@ def test_a_failing_sink_does_not_stop_the_monitor(store: Any, caplog: pytest.Log
             raise RuntimeError("pager down")
 
     manager = AlertManager(store, [Broken()])  # type: ignore[list-item]
-    with caplog.at_level(logging.ERROR, logger="loopml.monitoring.alerts"):
+    with caplog.at_level(logging.ERROR, logger="loopml.monitoring.alerting"):
         [opened] = manager.run([DRIFT], snapshot(0.6), now=1_000)
     assert opened.state == "firing"
     assert manager.sink_failures == 2

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loopml.core.errors import InvalidInput
-from loopml.monitoring.alerts import (
+from loopml.monitoring.alerting import (
     Action,
     AlertRule,
     Evaluation,

@@ -27,7 +27,7 @@ from sklearn.naive_bayes import GaussianNB
 
 from loopml.core.errors import InvalidInput
 from loopml.monitoring.cbpe import CBPE, ESTIMATE_COLUMNS, METRICS, expected_auc
-from loopml.monitoring.quality import realised_quality
+from loopml.monitoring.performance import realised_quality
 
 W = np.array([2.0, -1.5, 1.0, 0.5])
 TOLERANCE = {"accuracy": 0.03, "f1": 0.03, "roc_auc": 0.05, "precision": 0.05, "recall": 0.05}

@@ -15,8 +15,8 @@ import pytest
 
 import loopml as lm
 from loopml.core.errors import InvalidInput
-from loopml.monitoring.drift import MIN_ROWS, drift
-from loopml.monitoring.profile import profile
+from loopml.monitoring.detect import MIN_ROWS, drift
+from loopml.monitoring.profiles import profile
 
 CATEGORIES = np.array(["a", "b", "c", "d", "e"])
 WEIGHTS = [0.4, 0.25, 0.15, 0.1, 0.1]
@@ -306,7 +306,7 @@ def test_report_histograms_and_json() -> None:
     assert body["drifted_columns"] == ["x0"] and body["columns"][0]["p_value"] is None
 
 
-@pytest.mark.parametrize("module", ["loopml.data.sketch", "loopml.monitoring.profile", "loopml.monitoring.drift"])
+@pytest.mark.parametrize("module", ["loopml.data.sketch", "loopml.monitoring.profiles", "loopml.monitoring.detect"])
 def test_docstring_examples_run(module: str) -> None:
     result = doctest.testmod(importlib.import_module(module))
     assert result.attempted > 0 and result.failed == 0

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from loopml.core.errors import InvalidInput
 from loopml.core.ids import request_id
-from loopml.monitoring.operations import OPERATIONS_COLUMNS, latency_summary, operations
+from loopml.monitoring.traffic import OPERATIONS_COLUMNS, latency_summary, operations
 from loopml.monitoring.windows import _window_seconds
 
 T0 = 1_764_745_200_000  # 2025-12-03T07:00Z, an hour boundary

@@ -16,7 +16,7 @@ from loopml.core.durations import UNITS, parse_duration, parse_since
 from loopml.core.errors import InvalidInput
 from loopml.core.ids import request_id, request_time
 from loopml.monitoring.layout import HOUR_MS, PredictionLayout, hour_key
-from loopml.monitoring.predictions import LocalSegmentSink, PredictionLog, StoreSegmentSink, read_predictions
+from loopml.monitoring.prediction_log import LocalSegmentSink, PredictionLog, StoreSegmentSink, read_predictions
 from loopml.monitoring.retention import Retention
 
 NOW = 1_764_745_200_000 + 30 * 60_000  # 2025-12-03T07:30Z

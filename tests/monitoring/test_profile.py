@@ -12,8 +12,8 @@ import pytest
 import loopml as lm
 from loopml.core.errors import InvalidInput
 from loopml.data.sketch import MAX_CATEGORIES, CategoricalSketch, DataProfile, NumericSketch, sketch
-from loopml.monitoring.drift import drift
-from loopml.monitoring.profile import profile
+from loopml.monitoring.detect import drift
+from loopml.monitoring.profiles import profile
 
 TOLERANCE = 0.01
 """The documented accuracy of profile-based statistics (KS, normalised Wasserstein, PSI) vs exact."""

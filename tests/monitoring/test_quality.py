@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from sklearn import metrics as skm
 
 from loopml.core.errors import InvalidInput
-from loopml.monitoring.quality import CLASSIFICATION_COLUMNS, REGRESSION_COLUMNS, realised_quality, with_labels
+from loopml.monitoring.performance import CLASSIFICATION_COLUMNS, REGRESSION_COLUMNS, realised_quality, with_labels
 
 T0 = 1_764_745_200_000  # 2025-12-03T07:00Z
 HOUR = 3_600_000

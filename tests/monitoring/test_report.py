@@ -15,7 +15,7 @@ import pytest
 
 from loopml.core.errors import InvalidInput
 from loopml.monitoring.records import DRIFT_COLUMNS, ColumnHistogram, DriftReport
-from loopml.monitoring.report import MAX_CHARTS, MAX_TABLE_ROWS, drift_html, monitor_html, monitor_summary, write_html
+from loopml.monitoring.reports import MAX_CHARTS, MAX_TABLE_ROWS, drift_html, monitor_html, monitor_summary, write_html
 
 SIZE_BUDGET = 5_000_000
 HOUR = 3_600_000

@@ -15,7 +15,7 @@ import pytest
 
 from loopml.core.ids import request_time
 from loopml.monitoring.layout import PredictionLayout
-from loopml.monitoring.predictions import PredictionWindow, read_predictions
+from loopml.monitoring.prediction_log import PredictionWindow, read_predictions
 from tests.serving.conftest import Serving, breast_cancer, home_with_production_model, start_serving
 
 FAST = ("--log-level", "warning", "--log-flush-interval", "0.2")

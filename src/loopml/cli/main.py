@@ -20,6 +20,7 @@ from loopml.cli import (
     experiments,
     helptext,
     models,
+    monitor,
     output,
     pipeline,
     quickstart,
@@ -94,6 +95,7 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(artifacts.app, name="artifacts")
 app.add_typer(models.app, name="models")
 app.add_typer(pipeline.app, name="pipeline")
+app.add_typer(monitor.app, name="monitor")
 app.add_typer(token.app, name="token")
 app.command("server", epilog=server.EPILOG)(server.server)
 app.command("serve", epilog=serve.EPILOG)(serve.serve)

@@ -10,7 +10,8 @@ EPILOG = (
     "Example: [bold]loopml server --port 5050[/bold]; to share it on the network: "
     "[bold]loopml token create --role admin --name me[/bold] then "
     "[bold]loopml server --host 0.0.0.0 --auth[/bold]; to also run pipeline schedules: "
-    "[bold]loopml server --scheduler[/bold]"
+    "[bold]loopml server --scheduler[/bold]; to watch served models and raise alerts: "
+    "[bold]loopml server --monitor[/bold]"
 )
 
 
@@ -33,11 +34,19 @@ def server(
     scheduler_interval: Annotated[
         float, typer.Option("--scheduler-interval", min=0.1, help="Seconds between scheduler passes.")
     ] = 30.0,
+    monitor: Annotated[
+        bool,
+        typer.Option(
+            "--monitor",
+            help="Also run the monitor service (what `loopml monitor run` does, per [monitoring] in loopml.toml); "
+            "its alert gauges are on GET /metrics.",
+        ),
+    ] = False,
 ) -> None:
     """Serve the tracking REST API under /api/v1 on the configured database (blocks; Ctrl+C stops it)."""
     from loopml.server import serve
 
     serve(
         host=host, port=port, auth=auth, insecure=insecure, workers=workers, log_level=log_level,
-        scheduler_interval=scheduler_interval if scheduler else None,
+        scheduler_interval=scheduler_interval if scheduler else None, monitor=monitor,
     )  # fmt: skip

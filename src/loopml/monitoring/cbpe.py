@@ -33,7 +33,7 @@ import pandas as pd
 from sklearn.isotonic import IsotonicRegression
 
 from loopml.core.errors import InvalidInput
-from loopml.monitoring.quality import PROBA_PREFIX, class_names, classification_metrics, ratio, row_nanmean
+from loopml.monitoring.performance import PROBA_PREFIX, class_names, classification_metrics, ratio, row_nanmean
 from loopml.monitoring.windows import (
     _window_seconds,
     empty_result,
@@ -162,7 +162,7 @@ class CBPE:
         """Estimated metrics per (``version``, ``window_start``) of a prediction-log frame (no labels needed).
 
         Columns: ``version, window_start, window_end, n_rows`` and for each metric ``estimated_<metric>,
-        <metric>_lower, <metric>_upper``; merge with :func:`~loopml.monitoring.quality.realised_quality`
+        <metric>_lower, <metric>_upper``; merge with :func:`~loopml.monitoring.performance.realised_quality`
         on ``version, window_start`` to show realised next to estimated.
         """
         self._check_fitted()

@@ -97,7 +97,7 @@ class DriftReport:
 
         With ``path`` the page is also written there, atomically.
         """
-        from loopml.monitoring.report import drift_html, write_html  # Jinja2: loaded when a page is asked for
+        from loopml.monitoring.reports import drift_html, write_html  # Jinja2: loaded when a page is asked for
 
         html = drift_html(self)
         if path is not None:

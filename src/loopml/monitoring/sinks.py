@@ -1,6 +1,6 @@
 """Where alerts go: the log, a webhook, Prometheus gauges.
 
-A sink has two methods (:class:`loopml.monitoring.alerts.Sink`): ``notify(event, alert)`` when an
+A sink has two methods (:class:`loopml.monitoring.alerting.Sink`): ``notify(event, alert)`` when an
 alert opens (``"firing"``) or resolves (``"resolved"``), once each (repeats while it keeps firing are
 deduplicated before sinks hear of them), and ``observe(alert)`` after every change, for sinks that
 mirror state (Prometheus). No sink raises into the monitor loop: failures are logged and counted.
@@ -24,7 +24,7 @@ import orjson
 from prometheus_client import CollectorRegistry, Gauge
 
 from loopml.core.errors import InvalidInput
-from loopml.monitoring.alerts import AlertEvent, StoredAlert
+from loopml.monitoring.alerting import AlertEvent, StoredAlert
 
 logger = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ Categorical columns arrive as aligned count matrices (columns x categories, zero
 * :func:`psi_counts` - PSI on the category proportions.
 
 The ``binned_*`` functions compute KS, Wasserstein and PSI from histograms on shared edges (what a
-stored reference profile holds); see :mod:`loopml.monitoring.profile` for their accuracy.
+stored reference profile holds); see :mod:`loopml.monitoring.profiles` for their accuracy.
 """
 
 from __future__ import annotations

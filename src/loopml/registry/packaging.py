@@ -8,6 +8,8 @@
 * ``reference_profile.json`` (with ``reference_data=``): the training data's
   :class:`~loopml.data.sketch.DataProfile`, what drift compares served traffic with. It is JSON,
   read with ``json`` and checked field by field (:func:`reference_profile`); nothing in it runs;
+* ``reference_scores.parquet`` (with ``reference_labels=``): a classifier's probabilities on the
+  reference data next to the true labels, what quality estimation without labels calibrates on;
 * ``model.json``, the manifest: flavor, loader, signature, environment (Python and package
   versions), the SHA-256 of every other file, and for skops the types the file needs beyond
   skops' own safe set (``needs_types``: for display only).
@@ -33,6 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from loopml.core import reads
 from loopml.core.clock import now_ms
@@ -49,6 +52,8 @@ from loopml.tracking.session import get_session
 
 MANIFEST = "model.json"
 REFERENCE_PROFILE = "reference_profile.json"
+REFERENCE_SCORES = "reference_scores.parquet"
+REFERENCE_SCORE_ROWS = 50_000
 FORMAT_VERSION = 1
 ENV_PACKAGES = ("scikit-learn", "numpy", "pandas", "scipy", "skops", "cloudpickle", "loopml")
 
@@ -109,11 +114,15 @@ def log_model(
     signature: Signature | None = None,
     run: ActiveRun | None = None,
     reference_data: Any = None,
+    reference_labels: Any = None,
 ) -> ModelInfo:
     """Package ``model`` as artifacts of the active run (or ``run``) and return where it went.
 
     ``reference_data`` (a DataFrame or Arrow table, typically ``X_train``) is profiled and stored
-    as ``reference_profile.json``: drift of the served model compares its traffic with it.
+    as ``reference_profile.json``: drift of the served model compares its traffic with it. With
+    ``reference_labels`` (``y_train``) a classifier's probabilities on that data (at most
+    :data:`REFERENCE_SCORE_ROWS` rows) are stored with the labels as ``reference_scores.parquet``:
+    what estimating quality without labels (CBPE) calibrates on.
     """
     run = run or active_run()
     if run is None:
@@ -128,10 +137,13 @@ def log_model(
             raise InvalidInput(f"model.predict(input_example) failed: {type(exc).__name__}: {exc}") from exc
         signature = infer_signature(example, predictions)
     profile = _reference(reference_data)
+    scores = _scores(model, reference_data, reference_labels)
     with tempfile.TemporaryDirectory(prefix="loopml-model-") as tmp:
         folder = Path(tmp)
         if profile is not None:
             (folder / REFERENCE_PROFILE).write_text(json.dumps(profile.to_dict(), allow_nan=False))
+        if scores is not None:
+            pq.write_table(pa.Table.from_pandas(scores, preserve_index=False), folder / REFERENCE_SCORES)
         manifest = _write_package(model, folder, signature, input_example)
         infos = run.log_artifact(folder, artifact_path)
     manifest_info = next(i for i in infos if i.path == f"{artifact_path.strip('/')}/{MANIFEST}")
@@ -199,10 +211,43 @@ def reference_profile(model: LoadedModel | str) -> DataProfile | None:
 
     >>> lm.registry.reference_profile("models:/churn@production").columns["age"].count  # doctest: +SKIP
     """
+    found = _package_file(model, REFERENCE_PROFILE, "reference_profile")
+    if found is None:
+        return None
+    uri, data = found
+    try:
+        parsed_json = json.loads(data)
+    except ValueError as exc:
+        raise IntegrityError(f"{uri}: {REFERENCE_PROFILE} is not valid JSON ({exc}).") from exc
+    return DataProfile.from_dict(parsed_json)
+
+
+def reference_scores(model: LoadedModel | str) -> pd.DataFrame | None:
+    """The model's class probabilities on its reference data with the true labels (``label``,
+    ``proba.<class>``), stored by ``log_model(..., reference_labels=y)``; ``None`` without them.
+
+    What quality estimation without labels (CBPE) is calibrated on. Checked against the manifest's
+    SHA-256 and read as Parquet data (columns only; nothing in it runs).
+    """
+    found = _package_file(model, REFERENCE_SCORES, "reference_scores")
+    if found is None:
+        return None
+    uri, data = found
+    try:
+        frame = pq.read_table(pa.BufferReader(data)).to_pandas()
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise IntegrityError(f"{uri}: {REFERENCE_SCORES} is not a Parquet file ({exc}).") from exc
+    if "label" not in frame.columns or not any(str(c).startswith("proba.") for c in frame.columns):
+        raise IntegrityError(f"{uri}: {REFERENCE_SCORES} has no label or proba.* columns.")
+    return frame
+
+
+def _package_file(model: LoadedModel | str, name: str, key: str) -> tuple[str, bytes] | None:
+    """``(uri, bytes)`` of the optional package file the manifest names under ``key``, hash-checked."""
     uri = model.uri if isinstance(model, LoadedModel) else model
     if not isinstance(uri, str):
         raise InvalidInput(
-            f"reference_profile takes a loaded model or a model URI, got {type(model).__name__}.",
+            f"{key} takes a loaded model or a model URI, got {type(model).__name__}.",
             details=[{"field": "model", "problem": "not a model or URI"}],
         )
     parsed = parse_uri(uri)
@@ -212,7 +257,7 @@ def reference_profile(model: LoadedModel | str) -> DataProfile | None:
         expected_manifest = found.manifest_sha256
         parsed = parse_uri(found.source, expect="runs")
     elif parsed.scheme != "runs":
-        raise InvalidInput(f"reference_profile takes runs:/ or models:/ URIs, got {uri!r}.")
+        raise InvalidInput(f"{key} takes runs:/ or models:/ URIs, got {uri!r}.")
     run_id, path = resolve_run_id(parsed.name), (parsed.path or "model").strip("/")
     artifacts = get_session().artifacts
     try:
@@ -222,17 +267,46 @@ def reference_profile(model: LoadedModel | str) -> DataProfile | None:
     if expected_manifest is not None and hashlib.sha256(raw_manifest).hexdigest() != expected_manifest:
         raise IntegrityError(f"{uri}: the package's manifest changed since the version was registered.")
     manifest = json.loads(raw_manifest)
-    name = manifest.get("reference_profile") if isinstance(manifest, dict) else None
-    if name != REFERENCE_PROFILE:
+    if not isinstance(manifest, dict) or manifest.get(key) != name:
         return None
-    data = artifacts.read_bytes(run_id, f"{path}/{REFERENCE_PROFILE}")
-    if hashlib.sha256(data).hexdigest() != manifest.get("files", {}).get(REFERENCE_PROFILE):
-        raise IntegrityError(f"{uri}: {REFERENCE_PROFILE} does not match the SHA-256 recorded in its manifest.")
+    data = artifacts.read_bytes(run_id, f"{path}/{name}")
+    if hashlib.sha256(data).hexdigest() != manifest.get("files", {}).get(name):
+        raise IntegrityError(f"{uri}: {name} does not match the SHA-256 recorded in its manifest.")
+    return uri, data
+
+
+def _scores(model: Any, data: Any, labels: Any) -> pd.DataFrame | None:
+    """The model's probabilities on (a sample of) the reference data, with the labels."""
+    if labels is None:
+        return None
+    if data is None:
+        raise InvalidInput(
+            "reference_labels needs reference_data (the rows they label).",
+            details=[{"field": "reference_labels", "problem": "given without reference_data"}],
+        )
+    if not callable(getattr(model, "predict_proba", None)):
+        raise InvalidInput(
+            f"reference_labels are for classifiers with predict_proba; {type(model).__name__} has none.",
+            details=[{"field": "reference_labels", "problem": "the model has no predict_proba"}],
+        )
+    frame = data.to_pandas() if isinstance(data, pa.Table) else data
+    truth = np.asarray(labels)
+    if truth.ndim != 1 or len(truth) != len(frame):
+        raise InvalidInput(
+            f"reference_labels has {len(truth)} labels for {len(frame)} rows of reference_data.",
+            details=[{"field": "reference_labels", "problem": "length differs from reference_data"}],
+        )
+    if len(frame) > REFERENCE_SCORE_ROWS:  # a calibration set, not a copy of the training data
+        keep = np.sort(np.random.default_rng(0).choice(len(frame), REFERENCE_SCORE_ROWS, replace=False))
+        frame, truth = frame.iloc[keep] if isinstance(frame, pd.DataFrame) else frame[keep], truth[keep]
     try:
-        parsed_json = json.loads(data)
-    except ValueError as exc:
-        raise IntegrityError(f"{uri}: {REFERENCE_PROFILE} is not valid JSON ({exc}).") from exc
-    return DataProfile.from_dict(parsed_json)
+        proba = np.asarray(model.predict_proba(frame), dtype=np.float64)
+    except Exception as exc:  # the user's model rejected its own reference data: say so
+        raise InvalidInput(f"model.predict_proba(reference_data) failed: {type(exc).__name__}: {exc}") from exc
+    classes = getattr(model, "classes_", range(proba.shape[1]))
+    scores = pd.DataFrame({f"proba.{c}": proba[:, i] for i, c in enumerate(classes)})
+    scores.insert(0, "label", truth)
+    return scores
 
 
 def _reference(data: Any) -> DataProfile | None:
@@ -272,6 +346,7 @@ def _write_package(model: Any, folder: Path, signature: Signature | None, input_
         "needs_types": needs,
         "files": files,
         "reference_profile": REFERENCE_PROFILE if REFERENCE_PROFILE in files else None,
+        "reference_scores": REFERENCE_SCORES if REFERENCE_SCORES in files else None,
         "created_at": now_ms(),
         "loopml_version": __version__,
     }

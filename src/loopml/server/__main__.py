@@ -20,6 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-level", default="info", choices=LOG_LEVELS)
     parser.add_argument("--scheduler", type=float, default=None, metavar="SECONDS",
                         help="also run due pipeline schedules, a pass every SECONDS")  # fmt: skip
+    parser.add_argument("--monitor", action="store_true", help="also run the monitor service ([monitoring])")
     args = parser.parse_args(argv)
     try:
         serve(
@@ -30,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
             workers=args.workers,
             log_level=args.log_level,
             scheduler_interval=args.scheduler,
+            monitor=args.monitor,
         )
     except LoopmlError as exc:
         print(f"error: {exc}", file=sys.stderr)

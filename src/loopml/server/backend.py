@@ -38,6 +38,16 @@ class Backend:
     pipelines: SqlPipelineStore
     stores: dict[str, Any]
     """Every store of :data:`~loopml.store.table.STORES` by name, over the server's database."""
+    _session: Any = None
+
+    def session(self) -> Any:
+        """An SDK session over the server's own database and artifacts (made on first use), for
+        handlers that call capability functions written against a session (monitoring views)."""
+        if self._session is None:
+            from loopml.tracking.session import Session
+
+            self._session = Session(self.settings, actor="server")
+        return self._session
 
     @classmethod
     def open(cls, settings: Settings, *, auth: bool) -> Backend:
@@ -70,6 +80,8 @@ class Backend:
 
     def close(self) -> None:
         """Release the database connections."""
+        if self._session is not None:
+            self._session.close()
         self.store.close()
 
 

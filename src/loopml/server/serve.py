@@ -6,7 +6,7 @@ from typing import Any
 
 from loopml.config import load_settings
 from loopml.core.errors import InvalidInput
-from loopml.server.app import AUTH_ENV, SCHEDULER_ENV, create_app
+from loopml.server.app import AUTH_ENV, MONITOR_ENV, SCHEDULER_ENV, create_app
 from loopml.serving.connection import is_loopback, warn_if_exposed
 from loopml.serving.run import LOG_LEVELS, check_listen_options, run_uvicorn
 
@@ -34,6 +34,7 @@ def serve(
     workers: int = 1,
     log_level: str = "info",
     scheduler_interval: float | None = None,
+    monitor: bool = False,
 ) -> None:
     """Run ``loopml server`` until interrupted (blocks).
 
@@ -41,13 +42,19 @@ def serve(
     (unless ``insecure=True``, which prints a warning on stderr at every start) and for bad options.
     Header, body and keep-alive timeouts come from the settings (``docs/server.md``).
     ``scheduler_interval`` (seconds) hosts the pipeline scheduler in each worker (schedules are
-    claimed, so a due run starts once).
+    claimed, so a due run starts once). ``monitor`` hosts the monitor service (``[monitoring]`` of
+    ``loopml.toml``) in each worker (alerts are deduplicated by the store).
     """
     check_exposure(host, auth=auth, insecure=insecure)
     check_listen_options(port=port, workers=workers, log_level=log_level)
     # opens and migrates the database: fail before listening
     settings = load_settings()
-    app = create_app(settings, auth=auth, scheduler_interval=scheduler_interval)
+    monitor_config = None
+    if monitor:
+        from loopml.monitoring.service import MonitorConfig
+
+        monitor_config = MonitorConfig.load()  # a bad [monitoring] table fails before listening
+    app = create_app(settings, auth=auth, scheduler_interval=scheduler_interval, monitor=monitor_config)
     if not auth:
         warn_if_exposed(host, what="loopml server", consequence="read and change every run, model and dataset")
     target: Any = app
@@ -58,4 +65,6 @@ def serve(
         handoff[AUTH_ENV] = "1" if auth else "0"
         if scheduler_interval is not None:
             handoff[SCHEDULER_ENV] = str(scheduler_interval)
+        if monitor:
+            handoff[MONITOR_ENV] = "1"
     run_uvicorn(target, settings, host=host, port=port, workers=workers, log_level=log_level, handoff=handoff)

@@ -5,7 +5,7 @@
 prediction request is read under the body limit, decoded column-wise
 (:mod:`loopml.serving.decode`), batched with concurrent requests
 (:mod:`loopml.serving.batching`), answered with the version of the model that served it and an
-``x-request-id`` header, and recorded in the prediction log (:mod:`loopml.monitoring.predictions`)
+``x-request-id`` header, and recorded in the prediction log (:mod:`loopml.monitoring.prediction_log`)
 under that id: the request's decoded columns and prediction array are appended by reference,
 the conversion to Parquet happens on the log's own thread. The model loads in the background
 (:mod:`loopml.serving.reload`), so the process listens at once and ``/readyz`` says when it can predict.
@@ -32,7 +32,7 @@ from loopml.core.ids import request_id, request_time
 from loopml.core.uris import parse_uri
 from loopml.core.version import __version__
 from loopml.monitoring.layout import PredictionLayout
-from loopml.monitoring.predictions import LocalSegmentSink, PredictionLog, SegmentSink, StoreSegmentSink
+from loopml.monitoring.prediction_log import LocalSegmentSink, PredictionLog, SegmentSink, StoreSegmentSink
 from loopml.monitoring.retention import Retention
 from loopml.serving.batching import MicroBatcher, Prediction
 from loopml.serving.body import InflightBudget, Overloaded, read_body

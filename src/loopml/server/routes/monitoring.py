@@ -11,7 +11,7 @@ for a rule and model a 409.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
@@ -232,3 +232,119 @@ async def upload_segment(
     limit = request.app.state.limits.max_artifact_bytes
     stored = await run_in_threadpool(write_segment, _layout(backend), model, hour, data, max_bytes=limit)
     return JSONResponse({"model": model, "hour": hour, "name": stored.path.name, "rows": stored.rows}, status_code=201)
+
+
+# -- views of the prediction log (computed on the server, over its log) ------------------------------
+UntilMs = Annotated[int | None, Query(ge=0, le=2**63 - 1, description="Epoch ms, exclusive.")]
+VersionQuery = Annotated[int | None, Query(ge=1, le=2**63 - 1, description="Only this model version.")]
+WindowQuery = Annotated[str, Query(description="Width of each time bucket: 15m, 1h, 1d.")]
+
+
+def _window(backend: Backend, model: str, since_ms: int | None, until_ms: int | None, version: int | None) -> Any:
+    from loopml.monitoring.api import predictions
+
+    check_model(model, "path.model")
+    return predictions(model, since=since_ms, until=until_ms, version=version, session=backend.session())
+
+
+@router.get("/models", summary="Models with a prediction log on this server")
+def logged_models(caller: Reader, backend: BackendDep) -> Response:
+    return JSONResponse({"models": _layout(backend).models()})
+
+
+@router.get("/models/{model}/predictions", summary="Logged predictions of a model, oldest first, a page at a time")
+def list_predictions(
+    model: str,
+    caller: Reader,
+    backend: BackendDep,
+    since_ms: SinceMs = None,
+    until_ms: UntilMs = None,
+    version: VersionQuery = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Rows per page.")] = 100,
+    after: Annotated[str | None, Query(description="The next_page token of the previous page.")] = None,
+) -> Response:
+    from loopml.monitoring.api import page_of
+
+    page = page_of(_window_after(backend, model, since_ms, until_ms, version, after), after=after, limit=limit)
+    return JSONResponse(page)
+
+
+def _window_after(
+    backend: Backend, model: str, since_ms: int | None, until_ms: int | None, version: int | None, after: str | None
+) -> Any:
+    from loopml.monitoring.api import page_start
+
+    start = page_start(after)
+    if start is not None:
+        since_ms = start if since_ms is None else max(since_ms, start)
+    return _window(backend, model, since_ms, until_ms, version)
+
+
+@router.get(
+    "/models/{model}/predictions.parquet",
+    summary="A window of a model's prediction log as one Parquet file (what a remote SDK reads)",
+    responses={200: {"content": _PARQUET}},
+)
+def predictions_parquet(
+    model: str,
+    caller: Reader,
+    backend: BackendDep,
+    since_ms: SinceMs = None,
+    until_ms: UntilMs = None,
+    version: VersionQuery = None,
+) -> Response:
+    from loopml.monitoring.api import window_parquet
+
+    data = window_parquet(_window(backend, model, since_ms, until_ms, version))
+    return Response(data, media_type="application/octet-stream")
+
+
+@router.get(
+    "/models/{model}/drift", summary="Drift of a window of the prediction log against the served version's reference"
+)
+def window_drift(
+    model: str,
+    caller: Reader,
+    backend: BackendDep,
+    since_ms: SinceMs = None,
+    until_ms: UntilMs = None,
+    version: VersionQuery = None,
+) -> Response:
+    from loopml.monitoring.api import window_drift as compute
+
+    window = _window(backend, model, since_ms, until_ms, version)
+    return AnyJSONResponse(compute(window, session=backend.session()).to_dict())
+
+
+@router.get("/models/{model}/quality", summary="Realised (labels) and estimated (CBPE) quality per version and window")
+def window_quality(
+    model: str,
+    caller: Reader,
+    backend: BackendDep,
+    since_ms: SinceMs = None,
+    until_ms: UntilMs = None,
+    version: VersionQuery = None,
+    window: WindowQuery = "1h",
+) -> Response:
+    from loopml.monitoring.api import quality
+
+    check_model(model, "path.model")
+    result = quality(model, since=since_ms, until=until_ms, version=version, window=window, session=backend.session())
+    return AnyJSONResponse(result.to_dict())
+
+
+@router.get("/models/{model}/operations", summary="Requests, errors and latency percentiles per version and window")
+def window_operations(
+    model: str,
+    caller: Reader,
+    backend: BackendDep,
+    since_ms: SinceMs = None,
+    until_ms: UntilMs = None,
+    version: VersionQuery = None,
+    window: WindowQuery = "1h",
+) -> Response:
+    from loopml.monitoring.api import frame_records, operations
+
+    check_model(model, "path.model")
+    frame = operations(model, since=since_ms, until=until_ms, version=version, window=window, session=backend.session())
+    return AnyJSONResponse({"model": model, "operations": frame_records(frame)})

@@ -239,3 +239,12 @@ def _params(**values: Any) -> dict[str, Any]:
 
 def _wire_float(value: float | None) -> float | str | None:
     return None if value is None else encode_float(value)
+
+
+def read_window(
+    transport: HttpTransport, model: str, *, since_ms: int | None, until_ms: int | None, version: int | None
+) -> bytes:
+    """The server's prediction log of ``model`` in ``[since_ms, until_ms)`` as one Parquet file."""
+    path = f"/monitoring/models/{segment(check_model(model))}/predictions.parquet"
+    params = _params(since_ms=since_ms, until_ms=until_ms, version=version)
+    return transport.request("GET", path, params=params).content

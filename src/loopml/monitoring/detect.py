@@ -47,7 +47,7 @@ from loopml.data.sketch import (
     string_columns,
 )
 from loopml.monitoring import stats
-from loopml.monitoring.profile import OTHER, categorical_counts, numeric_binned, wasserstein_scale
+from loopml.monitoring.profiles import OTHER, categorical_counts, numeric_binned, wasserstein_scale
 from loopml.monitoring.records import DRIFT_COLUMNS, ColumnHistogram, DriftReport
 from loopml.registry.models import get_model_version
 from loopml.registry.packaging import reference_profile

@@ -415,9 +415,13 @@ class PredictionWindow:
 
     @property
     def inputs(self) -> pd.DataFrame:
-        """The model's input columns, named without the ``inputs.`` prefix."""
+        """The model's input columns of the predicted rows, named without the ``inputs.`` prefix
+        (failed requests, logged with null inputs, are left out)."""
         names = [c for c in self.frame.columns if c.startswith(INPUT_PREFIX)]
-        return self.frame[names].rename(columns=lambda c: c[len(INPUT_PREFIX) :])
+        rows = self.frame
+        if "status" in rows.columns and not rows.empty:
+            rows = rows[(rows["status"] == 200).to_numpy()]
+        return rows[names].rename(columns=lambda c: c[len(INPUT_PREFIX) :])
 
     @property
     def predictions(self) -> pd.Series:

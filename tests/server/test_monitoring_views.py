@@ -1,0 +1,70 @@
+"""Views of the prediction log on the platform API, and the remote SDK reading through them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from tests.monitoring.test_feedback import BASE, parquet_bytes, segment_table
+from tests.server.conftest import LiveServer, settings_for
+
+import loopml as lm
+from loopml.core.ids import request_id
+from loopml.monitoring.layout import PredictionLayout, hour_key
+from loopml.monitoring.segments import write_segment
+
+
+def _fill(server: LiveServer, n: int = 250) -> list[str]:
+    layout = PredictionLayout(settings_for(server.home).artifact_uri)
+    times = [BASE + i * 1000 for i in range(n)]
+    ids = [request_id(t) for t in times]
+    write_segment(layout, "churn", hour_key(BASE), parquet_bytes(segment_table(ids, times)))
+    return ids
+
+
+def test_predictions_page_in_request_order_until_the_last(live: LiveServer) -> None:
+    ids = _fill(live)
+    seen: list[str] = []
+    after = None
+    with httpx.Client(base_url=f"{live.url}/api/v1/monitoring", timeout=30) as client:
+        assert client.get("/models").json() == {"models": ["churn"]}
+        while True:
+            params = {"limit": 100, **({"after": after} if after else {})}
+            page = client.get("/models/churn/predictions", params=params)
+            assert page.status_code == 200, page.text
+            body = page.json()
+            seen.extend(row["request_id"] for row in body["rows"])
+            after = body["next_page"]
+            if after is None:
+                break
+        assert seen == sorted(ids)
+        assert body["rows"][-1]["time"] == BASE + 249_000  # times as Unix ms
+        bad = client.get("/models/churn/predictions", params={"after": "nonsense"})
+        assert bad.status_code == 422 and bad.json()["details"][0]["field"] == "after"
+        bad = client.get("/models/churn/predictions", params={"limit": 0})
+        assert bad.status_code == 422
+        bad = client.get("/models/no%20such/predictions")
+        assert bad.status_code == 422 and "model" in bad.json()["details"][0]["field"]
+
+
+def test_operations_and_quality_are_computed_on_the_server(live: LiveServer) -> None:
+    ids = _fill(live, 100)
+    lm.monitoring.log_feedback("churn", ids, (np.arange(100) % 2).tolist())
+    with httpx.Client(base_url=f"{live.url}/api/v1/monitoring", timeout=30) as client:
+        ops = client.get("/models/churn/operations", params={"window": "1h"}).json()["operations"]
+        assert ops[0]["requests"] == 100 and ops[0]["p99_ms"] == pytest.approx(1.5)
+        quality = client.get("/models/churn/quality", params={"window": "1h"}).json()
+        assert quality["n_labelled"] == 100 and quality["realised"][0]["accuracy"] == pytest.approx(1.0)
+        bad = client.get("/models/churn/quality", params={"window": "soon"})
+        assert bad.status_code == 422 and bad.json()["details"][0]["field"] == "window"
+
+
+def test_the_remote_sdk_reads_the_servers_log(live: LiveServer, loopml_home: Path) -> None:
+    ids = _fill(live, 30)
+    window = lm.monitoring.predictions("churn", since=BASE, until=BASE + 3_600_000)
+    assert window.n_rows == 30 and sorted(window.frame["request_id"]) == sorted(ids)
+    assert list(window.inputs.columns) == ["age"]
+    assert not PredictionLayout(loopml_home / "artifacts").models()  # nothing was read or written locally
+    assert lm.monitoring.operations("churn", since=BASE, until=BASE + 3_600_000)["requests"].sum() == 30
