@@ -1,6 +1,7 @@
 """Benchmark: loopml drift vs Evidently's DataDriftPreset (and, separately, serving with the prediction log).
 
     .venv/bin/python benchmarks/monitoring.py [--quick] [--cases 100k,1m,wide]
+    .venv/bin/python benchmarks/monitoring.py --serving [--serving-model logreg]   # the prediction log's cost
 
 Drift: the same synthetic data for both tools, written once to Parquet. Each case has a
 reference and a current table; 5 columns of the current are changed (3 numeric columns shifted by
@@ -227,22 +228,28 @@ def print_table(results: list[dict[str, Any]]) -> None:
         )
 
 
-# ---- serving (another part of issue 11) ----
+# ---- serving: the cost of the prediction log ----
 
 
 def serving_scenario(args: argparse.Namespace) -> None:
-    """Serving throughput at 64 connections with and without the prediction log.
+    """Serving throughput at 64 connections with and without the prediction log, same run.
 
-    Placeholder: the prediction-log part of issue 11 fills this in (it owns the serving code).
+    The measurement lives with the serving benchmark (``benchmarks/serving.py --log-compare``: two
+    ``loopml serve`` processes on one model, alternating rounds, server CPU per request); this runs it.
     """
-    raise SystemExit("the serving scenario is not implemented in this benchmark yet")
+    script = Path(__file__).with_name("serving.py")
+    command = [sys.executable, str(script), "--log-compare", "--model", args.serving_model]
+    raise SystemExit(subprocess.call(command))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small cases (a smoke run)")
     parser.add_argument("--cases", default=None, help=f"comma-separated subset of {', '.join(CASES)}")
-    parser.add_argument("--serving", action="store_true", help="run the serving scenario instead of drift")
+    parser.add_argument(
+        "--serving", action="store_true", help="serving throughput with and without the prediction log instead"
+    )
+    parser.add_argument("--serving-model", choices=["forest", "logreg"], default="forest", help="model (--serving)")
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
