@@ -2,18 +2,43 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
+import uvicorn
+from fastapi import FastAPI
+from tests.conftest import free_port
 from tests.monitoring.test_feedback import BASE, parquet_bytes, segment_table
+from tests.processes import wait_ready
 from tests.server.conftest import LiveServer, settings_for
 
 import loopml as lm
 from loopml.core.ids import request_id
 from loopml.monitoring.layout import PredictionLayout, hour_key
 from loopml.monitoring.segments import write_segment
+from loopml.monitoring.service import MonitorConfig
+from loopml.server.app import create_app
+
+
+@contextmanager
+def _running(app: FastAPI) -> Iterator[str]:
+    """``app`` on uvicorn in a thread (its lifespan starts the hosted monitor); its base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/api/v1/health", alive=thread.is_alive)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
 
 
 def _fill(server: LiveServer, n: int = 250) -> list[str]:
@@ -68,3 +93,28 @@ def test_the_remote_sdk_reads_the_servers_log(live: LiveServer, loopml_home: Pat
     assert list(window.inputs.columns) == ["age"]
     assert not PredictionLayout(loopml_home / "artifacts").models()  # nothing was read or written locally
     assert lm.monitoring.operations("churn", since=BASE, until=BASE + 3_600_000)["requests"].sum() == 30
+
+
+def test_server_monitor_hosts_the_service_and_its_gauges(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path / "server")
+    layout = PredictionLayout(settings.artifact_uri)
+    now = int(time.time() * 1000)
+    times = [now - 30_000 + i for i in range(20)]
+    write_segment(layout, "churn", hour_key(times[0]), parquet_bytes(segment_table([request_id(t) for t in times],
+                                                                                    times)))  # fmt: skip
+    if hour_key(times[-1]) != hour_key(times[0]):  # pragma: no cover - the minute straddles an hour
+        pytest.skip("the test's minute straddles an hour boundary")
+    rule = lm.monitoring.AlertRule("slow", "churn", "latency_p99", 1.0)  # the log says 1.5 ms
+    app = create_app(settings, monitor=MonitorConfig(interval=1.0, rules=(rule,)))
+
+    with _running(app) as url:
+        deadline = time.monotonic() + 20
+        text = ""
+        while time.monotonic() < deadline:
+            text = httpx.get(f"{url}/metrics").text
+            if 'loopml_alert_firing{model="churn",rule="slow"} 1.0' in text:
+                break
+            time.sleep(0.2)
+        assert 'loopml_alert_firing{model="churn",rule="slow"} 1.0' in text
+        alerts = httpx.get(f"{url}/api/v1/monitoring/alerts", params={"state": "firing"}).json()["alerts"]
+        assert [(a["rule"], a["value"]) for a in alerts] == [("slow", 1.5)]

@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -267,9 +267,17 @@ def run_pass(config: MonitorConfig, *, session: Session | None = None) -> list[M
 class BackgroundMonitor:
     """Run :func:`run_pass` every ``config.interval`` seconds in a daemon thread until :meth:`stop`."""
 
-    def __init__(self, config: MonitorConfig, *, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self,
+        config: MonitorConfig,
+        *,
+        registry: CollectorRegistry | None = None,
+        session: Callable[[], Session] | None = None,
+    ) -> None:
         self.config = config
         self.registry = registry
+        self.session = session
+        """Makes the session the passes use (a server passes its own); default: the process's."""
         self.passes = 0
         self.last: Sequence[ModelPass] = ()
         self.monitor: Monitor | None = None
@@ -292,7 +300,8 @@ class BackgroundMonitor:
         while not self._stop.is_set():
             try:
                 if self.monitor is None:
-                    self.monitor = Monitor(self.config, registry=self.registry)
+                    session = None if self.session is None else self.session()
+                    self.monitor = Monitor(self.config, session=session, registry=self.registry)
                 self.last = self.monitor.run_pass()
             except Exception:  # one bad pass (database unreachable) must not end the host's monitor
                 logger.exception("monitor pass failed; retrying in %gs", self.config.interval)

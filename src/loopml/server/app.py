@@ -59,7 +59,7 @@ def create_app(
     if monitor is not None:
         from loopml.monitoring.service import BackgroundMonitor
 
-        watcher = BackgroundMonitor(monitor, registry=registry)
+        watcher = BackgroundMonitor(monitor, registry=registry, session=backend.session)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
