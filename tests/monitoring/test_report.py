@@ -370,3 +370,17 @@ def summary_drifted(report: DriftReport) -> list[str]:
     return monitor_summary(
         model="m", version=None, window="1h", drift=report, quality=None, estimated=None, operations=None, alerts=None
     )["drift"]["drifted_columns"]
+
+
+def test_a_real_drift_report_of_a_million_rows_is_self_contained_and_small() -> None:
+    from loopml.monitoring.detect import drift
+
+    rng = np.random.default_rng(3)
+    n = 1_000_000
+    reference = pd.DataFrame({"x": rng.normal(0, 1, n), "y": rng.exponential(1, n), "c": rng.choice(list("abcd"), n)})
+    current = reference.assign(x=reference["x"] + 0.3).sample(frac=1.0, random_state=1)
+    html = drift(reference, current).to_html()
+    assert len(html.encode()) < 5 * 1024 * 1024
+    lowered = html.lower()
+    assert "<script" not in lowered and "src=" not in lowered and "@import" not in lowered
+    assert "https://" not in lowered and "http://" not in lowered.replace("http://www.w3.org/2000/svg", "")
