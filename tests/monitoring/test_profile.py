@@ -163,3 +163,13 @@ def test_profile_of_a_dataset_uri_and_bad_input() -> None:
         profile([1, 2, 3])  # type: ignore[arg-type]
     assert info.value.details[0]["field"] == "data"
     assert profile(frame.assign(when=pd.Timestamp("2026-01-01"))).skipped == {"when": "unsupported type"}
+
+
+def test_merging_an_all_null_column_adds_only_nulls() -> None:
+    values = profile(pd.DataFrame({"x": np.arange(50.0)}))
+    empty = profile(pd.DataFrame({"x": [np.nan] * 5}))
+    for merged in (values.merge(empty), empty.merge(values)):
+        column = _numeric(merged, "x")
+        assert (column.count, column.nulls, column.mean) == (50, 5, 24.5)
+        np.testing.assert_array_equal(column.edges, _numeric(values, "x").edges)
+        assert np.isfinite(column.sums).all()

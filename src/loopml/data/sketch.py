@@ -28,6 +28,7 @@ Columns of other types (datetimes, mixed object columns) are listed in ``skipped
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -93,6 +94,9 @@ class NumericSketch:
 
     def merge(self, other: NumericSketch) -> NumericSketch:
         """The sketch of both columns' rows together."""
+        if not self.count or not other.count:  # an all-null side adds only nulls; keep the other's edges
+            kept = other if not self.count and other.count else self
+            return dataclasses.replace(kept, nulls=self.nulls + other.nulls)
         if not np.array_equal(self.edges, other.edges):
             other = other.rebinned(self.edges)
         n = self.count + other.count
@@ -123,7 +127,7 @@ class NumericSketch:
         # values assumed in the middle of their new bin; the outer bins end at min and max
         lows = np.concatenate([[min(self.min, edges[0])], edges])
         highs = np.concatenate([edges, [max(self.max, edges[-1])]])
-        sums = counts * (lows + highs) / 2
+        sums = counts * (lows + highs) / 2 if self.count else np.zeros(len(counts))
         return NumericSketch(self.count, self.nulls, self.mean, self.m2, self.min, self.max, edges, counts, sums)
 
     def cdf_integrals(self) -> np.ndarray:
