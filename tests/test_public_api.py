@@ -15,7 +15,7 @@ EXPORTED = {
     "ActiveRun", "Conflict", "Experiment", "Forbidden", "IntegrityError", "InvalidInput", "LoopmlError",
     "Metric", "MetricsLost", "NotFound", "Run", "RunStatus", "SecurityError", "StoreError", "Unauthorized",
     "__version__",
-    "active_run", "configure", "data", "download_artifacts", "end_run", "flush", "get_experiment",
+    "active_run", "configure", "data", "monitoring", "download_artifacts", "end_run", "flush", "get_experiment",
     "get_metric_history", "get_run", "list_artifacts", "list_experiments", "load_model", "log_artifact",
     "log_artifacts", "log_model", "registry", "ModelVersion", "archive_model_version", "delete_model_alias",
     "delete_model_version", "diff_model_versions", "get_model_version", "list_model_versions", "list_models",
@@ -42,6 +42,24 @@ def test_exported_names_are_pinned_and_resolve() -> None:
     assert set(loopml.data.__all__) == DATA_EXPORTED
     for name in loopml.data.__all__:
         assert getattr(loopml.data, name) is not None, name
+
+
+MONITORING_FUNCTIONS = ("predictions", "drift", "profile", "quality", "operations", "report", "alerts",
+                        "log_feedback", "run_pass")  # fmt: skip
+
+
+def test_monitoring_names_stay_functions_whatever_is_imported() -> None:
+    """No monitoring submodule is named like an SDK function: importing it would replace the function."""
+    code = (
+        "import importlib, pkgutil, loopml.monitoring as m;"
+        "[importlib.import_module(f'loopml.monitoring.{i.name}') for i in pkgutil.iter_modules(m.__path__)];"
+        f"print(sorted(n for n in {MONITORING_FUNCTIONS!r} if not callable(getattr(m, n)) or "
+        "type(getattr(m, n)).__name__ == 'module'))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+    for name in loopml.monitoring.__all__:
+        assert getattr(loopml.monitoring, name) is not None, name
 
 
 def test_import_is_light() -> None:

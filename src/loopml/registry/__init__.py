@@ -13,7 +13,15 @@ from loopml.registry.models import (
     set_model_alias,
     update_model_version,
 )
-from loopml.registry.packaging import LoadedModel, ModelInfo, load_model, log_model, read_manifest
+from loopml.registry.packaging import (
+    LoadedModel,
+    ModelInfo,
+    load_model,
+    log_model,
+    read_manifest,
+    reference_profile,
+    reference_scores,
+)
 from loopml.registry.signature import ColumnSpec, Signature, infer_signature
 
 __all__ = [
@@ -33,6 +41,8 @@ __all__ = [
     "load_model",
     "log_model",
     "read_manifest",
+    "reference_profile",
+    "reference_scores",
     "register_model",
     "set_model_alias",
     "update_model_version",
