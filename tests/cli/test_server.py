@@ -18,7 +18,7 @@ def test_options_are_passed_to_serve(cli: Invoke, monkeypatch: pytest.MonkeyPatc
     assert result.exit_code == 0, result.output
     assert calls == [
         {"host": "0.0.0.0", "port": 6060, "auth": True, "insecure": False, "workers": 2, "log_level": "debug",
-         "scheduler_interval": None}
+         "scheduler_interval": None, "monitor": False}
     ]  # fmt: skip
     assert cli("server").exit_code == 0
     assert calls[-1] == {
@@ -29,7 +29,9 @@ def test_options_are_passed_to_serve(cli: Invoke, monkeypatch: pytest.MonkeyPatc
         "workers": 1,
         "log_level": "info",
         "scheduler_interval": None,
+        "monitor": False,
     }
+    assert cli("server", "--monitor").exit_code == 0 and calls[-1]["monitor"] is True
     assert cli("server", "--scheduler", "--scheduler-interval", "5").exit_code == 0
     assert calls[-1]["scheduler_interval"] == 5.0
     assert cli("server", "--scheduler").exit_code == 0 and calls[-1]["scheduler_interval"] == 30.0

@@ -415,7 +415,7 @@ def test_snapshot_from_the_latest_window_of_each_frame() -> None:
     assert (empty.quality, empty.latency_p99_ms, empty.n_rows) == ({}, None, None)
 
 
-@pytest.mark.parametrize("module", ["charts", "report", "alerts", "sinks"])
+@pytest.mark.parametrize("module", ["charts", "reports", "alerting", "sinks"])
 def test_docstring_examples_run(module: str) -> None:
     result = doctest.testmod(importlib.import_module(f"loopml.monitoring.{module}"), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0

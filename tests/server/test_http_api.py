@@ -396,6 +396,12 @@ def test_openapi_describes_every_endpoint(http: httpx.Client, server: LiveServer
         ("/api/v1/monitoring/models/{model}/versions/{version}/profile", "put"),
         ("/api/v1/monitoring/models/{model}/versions/{version}/profile", "get"),
         ("/api/v1/monitoring/models/{model}/segments", "post"),
+        ("/api/v1/monitoring/models", "get"),
+        ("/api/v1/monitoring/models/{model}/predictions", "get"),
+        ("/api/v1/monitoring/models/{model}/predictions.parquet", "get"),
+        ("/api/v1/monitoring/models/{model}/drift", "get"),
+        ("/api/v1/monitoring/models/{model}/quality", "get"),
+        ("/api/v1/monitoring/models/{model}/operations", "get"),
     }
     assert {(p, m) for p, ops in paths.items() for m in ops} == expected
     batch = paths["/api/v1/runs/{run_id}/batch"]["post"]

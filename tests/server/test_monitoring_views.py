@@ -118,3 +118,22 @@ def test_server_monitor_hosts_the_service_and_its_gauges(tmp_path: Path) -> None
         assert 'loopml_alert_firing{model="churn",rule="slow"} 1.0' in text
         alerts = httpx.get(f"{url}/api/v1/monitoring/alerts", params={"state": "firing"}).json()["alerts"]
         assert [(a["rule"], a["value"]) for a in alerts] == [("slow", 1.5)]
+
+
+def test_drift_of_a_window_against_the_served_versions_profile(live: LiveServer) -> None:
+    import pandas as pd
+    from sklearn.dummy import DummyClassifier
+
+    reference = pd.DataFrame({"age": np.arange(1000, 2000, dtype=np.int64)})  # the log's ages are 0..249
+    model = DummyClassifier().fit(reference, np.zeros(len(reference), dtype=int))
+    for _ in range(3):  # the log was written by version 3
+        with lm.start_run() as run:
+            lm.log_model(model, "model", input_example=reference.iloc[:5], reference_data=reference)
+        lm.register_model(f"runs:/{run.id}/model", name="churn")
+    _fill(live)
+    with httpx.Client(base_url=f"{live.url}/api/v1/monitoring", timeout=30) as client:
+        report = client.get("/models/churn/drift")
+        assert report.status_code == 200, report.text
+        assert report.json()["drifted"] is True and report.json()["drifted_columns"] == ["age"]
+        empty = client.get("/models/churn/drift", params={"since_ms": 1, "until_ms": 2})
+        assert empty.status_code == 422 and empty.json()["details"][0]["field"] == "since"

@@ -33,11 +33,16 @@ from loopml.server.schemas import (
     AlertOut,
     AlertResolve,
     AlertUpdate,
+    DriftOut,
     FeedbackBatch,
     FeedbackColumns,
     FeedbackResultOut,
+    LoggedModelsOut,
+    OperationsOut,
+    PredictionPageOut,
     ProfileOut,
     ProfileSet,
+    QualityOut,
     ReportCreate,
     ReportList,
     ReportOut,
@@ -247,12 +252,16 @@ def _window(backend: Backend, model: str, since_ms: int | None, until_ms: int | 
     return predictions(model, since=since_ms, until=until_ms, version=version, session=backend.session())
 
 
-@router.get("/models", summary="Models with a prediction log on this server")
+@router.get("/models", response_model=LoggedModelsOut, summary="Models with a prediction log on this server")
 def logged_models(caller: Reader, backend: BackendDep) -> Response:
     return JSONResponse({"models": _layout(backend).models()})
 
 
-@router.get("/models/{model}/predictions", summary="Logged predictions of a model, oldest first, a page at a time")
+@router.get(
+    "/models/{model}/predictions",
+    response_model=PredictionPageOut,
+    summary="Logged predictions of a model in request order, a page at a time",
+)
 def list_predictions(
     model: str,
     caller: Reader,
@@ -282,6 +291,7 @@ def _window_after(
 
 @router.get(
     "/models/{model}/predictions.parquet",
+    response_class=Response,
     summary="A window of a model's prediction log as one Parquet file (what a remote SDK reads)",
     responses={200: {"content": _PARQUET}},
 )
@@ -300,7 +310,9 @@ def predictions_parquet(
 
 
 @router.get(
-    "/models/{model}/drift", summary="Drift of a window of the prediction log against the served version's reference"
+    "/models/{model}/drift",
+    response_model=DriftOut,
+    summary="Drift of a window of the prediction log against the served version's reference",
 )
 def window_drift(
     model: str,
@@ -316,7 +328,11 @@ def window_drift(
     return AnyJSONResponse(compute(window, session=backend.session()).to_dict())
 
 
-@router.get("/models/{model}/quality", summary="Realised (labels) and estimated (CBPE) quality per version and window")
+@router.get(
+    "/models/{model}/quality",
+    response_model=QualityOut,
+    summary="Realised (labels) and estimated (CBPE) quality per version and window",
+)
 def window_quality(
     model: str,
     caller: Reader,
@@ -333,7 +349,11 @@ def window_quality(
     return AnyJSONResponse(result.to_dict())
 
 
-@router.get("/models/{model}/operations", summary="Requests, errors and latency percentiles per version and window")
+@router.get(
+    "/models/{model}/operations",
+    response_model=OperationsOut,
+    summary="Requests, errors and latency percentiles per version and window",
+)
 def window_operations(
     model: str,
     caller: Reader,

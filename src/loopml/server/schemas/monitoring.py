@@ -131,3 +131,55 @@ AlertOut = response_model(ALERT, overrides={"state": Literal["firing", "resolved
 AlertList = list_model("AlertList", "alerts", AlertOut, "Newest first.")
 ReportOut = response_model(REPORT, name="ReportOut")
 ReportList = list_model("ReportList", "reports", ReportOut, "Newest first.")
+
+
+# -- views of the prediction log (computed on the server) ------------------------------------------
+
+
+class LoggedModelsOut(BaseModel):
+    """``GET /monitoring/models``: the models with a prediction log."""
+
+    models: list[str]
+
+
+class PredictionPageOut(BaseModel):
+    """``GET /monitoring/models/{model}/predictions``: rows in (request id, row) order and the next page's token.
+
+    A row has the log's columns (``request_id``, ``row``, ``time`` in epoch ms, ``version``,
+    ``endpoint``, ``status``, ``latency_ms``, ``inputs.<name>``, ``prediction``, ``proba.<class>``).
+    """
+
+    model: str
+    rows: list[dict[str, Any]]
+    next_page: str | None = Field(description="Pass as `after` for the next page; null on the last one.")
+
+
+class DriftOut(BaseModel):
+    """``GET /monitoring/models/{model}/drift``: a drift report (``DriftReport.to_dict()``)."""
+
+    drifted: bool
+    share: float
+    share_threshold: float
+    n_reference: int
+    n_current: int
+    drifted_columns: list[str]
+    columns: list[dict[str, Any]] = Field(description="One row per column: column, kind, method, statistic, ...")
+    histograms: dict[str, Any]
+    meta: dict[str, Any]
+
+
+class QualityOut(BaseModel):
+    """``GET /monitoring/models/{model}/quality``: realised quality per version and window, and the estimate."""
+
+    model: str
+    task: str | None
+    n_labelled: int
+    realised: list[dict[str, Any]]
+    estimated: list[dict[str, Any]] | None
+
+
+class OperationsOut(BaseModel):
+    """``GET /monitoring/models/{model}/operations``: requests, errors and latency per version and window."""
+
+    model: str
+    operations: list[dict[str, Any]]
