@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import pandas as pd
 
 from loopml.core.errors import InvalidInput, NotFound
+from loopml.core.wire import REPORT
 from loopml.monitoring.layout import check_model_name
 
 if TYPE_CHECKING:
@@ -68,7 +69,7 @@ class MonitorReport:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary (the HTML left out: it is a blob, ``sha256`` names it)."""
         return {
-            "report": self.record.to_dict() if hasattr(self.record, "to_dict") else _as_dict(self.record),
+            "report": REPORT.encode(self.record),
             "path": None if self.path is None else str(self.path),
             "drift": None if self.drift is None else self.drift.to_dict(),
             "quality": None if self.quality is None else self.quality.to_dict(),
@@ -229,21 +230,28 @@ def quality(
     The estimate needs the served version's reference scores (``lm.log_model(...,
     reference_data=X, reference_labels=y)``) and class probabilities in the log.
     """
+    session = session_or_default(session)
+    current = predictions(model, since=since, until=until, version=version, session=session)
+    return quality_of(model, labelled(current, session=session), window=window, task=task, session=session)
+
+
+def quality_of(
+    model: str,
+    joined: pd.DataFrame,
+    *,
+    window: str,
+    task: Literal["classification", "regression"] | None = None,
+    session: Session | None = None,
+) -> QualityResult:
+    """Realised and estimated quality of a log window already joined with its labels (``labelled``)."""
     from loopml.monitoring.performance import realised_quality
 
     session = session_or_default(session)
-    current = predictions(model, since=since, until=until, version=version, session=session)
-    frame = labelled(current, session=session)
-    ok = frame[frame["status"] == 200] if "status" in frame else frame
-    n_labelled = int(ok[_LABEL].notna().sum()) if _LABEL in ok else 0
-    realised = realised_quality(frame, task=task, window=window) if not frame.empty else pd.DataFrame()
-    estimate = estimated(model, frame, window=window, session=session)
-    inferred = task
-    if inferred is None and not realised.empty and "rmse" in realised.columns:
-        inferred = "regression"
-    elif inferred is None and not realised.empty:
-        inferred = "classification"
-    return QualityResult(model, realised, estimate, n_labelled, inferred)
+    ok = joined[joined["status"] == 200] if "status" in joined.columns else joined
+    n_labelled = int(ok[_LABEL].notna().sum()) if _LABEL in ok.columns else 0
+    realised = realised_quality(joined, task=task, window=window) if not joined.empty else pd.DataFrame()
+    estimate = estimated(model, joined, window=window, session=session)
+    return QualityResult(model, realised, estimate, n_labelled, realised.attrs.get("task", task))
 
 
 def operations(
@@ -344,15 +352,9 @@ def report(
         if reference is not None:
             drift_report = drift(reference, served_inputs(current))
             drift_report.meta["current"] = f"predictions of {model}, {describe_window(current)}"
-    labelled_frame = labelled(current, session=session)
     quality_result = None
     if not frame.empty:
-        from loopml.monitoring.performance import realised_quality
-
-        realised = realised_quality(labelled_frame, window=window)
-        estimate = estimated(model, labelled_frame, window=window, session=session)
-        n_labelled = int(labelled_frame[_LABEL].notna().sum())
-        quality_result = QualityResult(model, realised, estimate, n_labelled, None)
+        quality_result = quality_of(model, labelled(current, session=session), window=window, session=session)
     ops = per_window(frame, window=window) if not frame.empty else None
     alerts = session.monitoring.list_alerts(model=model, limit=50)
     html = monitor_html(
@@ -476,9 +478,3 @@ def _plain(value: Any) -> Any:
     if hasattr(value, "item"):
         return value.item()
     return value
-
-
-def _as_dict(record: Any) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    return asdict(record)

@@ -160,7 +160,6 @@ def measure(
     """Measure ``model`` over the last ``window_seconds`` of its prediction log (one read of the log)."""
     from loopml.monitoring import api
     from loopml.monitoring.detect import drift
-    from loopml.monitoring.performance import realised_quality
     from loopml.monitoring.traffic import operations
 
     now = int(time.time() * 1000) if now_ms is None else now_ms
@@ -180,15 +179,15 @@ def measure(
             logger.warning("no drift for %s: %s", model, exc.message)
         else:
             report = drift(reference, api.served_inputs(current))
-    joined = api.labelled(current, session=session)
+    quality = api.quality_of(model, api.labelled(current, session=session), window=whole, session=session)
     return MonitorSnapshot.from_results(
         model,
         version=version,
         window=window,
         computed_at=now,
         drift=report,
-        quality=realised_quality(joined, window=whole),
-        estimated=api.estimated(model, joined, window=whole, session=session),
+        quality=quality.realised,
+        estimated=quality.estimated,
         operations=operations(frame, window=whole),
     )
 
