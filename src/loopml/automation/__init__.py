@@ -1,0 +1,41 @@
+"""Automation: the promotion gate (champion vs challenger on the same rows, with evidence).
+
+>>> from loopml.automation import PromotionPolicy, evaluate_gate                       # doctest: +SKIP
+>>> policy = PromotionPolicy(metric="roc_auc", guardrails={"accuracy": ("no_worse", 0.01)}, slices="region")
+>>> decision = evaluate_gate(policy, champion, challenger, holdout, target="churned")  # doctest: +SKIP
+>>> decision.passed, decision.reasons                                                  # doctest: +SKIP
+
+Names are imported on first use, so ``import loopml.automation`` stays light.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS: dict[str, str] = {
+    "Comparison": "loopml.automation.significance",
+    "paired_bootstrap": "loopml.automation.significance",
+    "mcnemar": "loopml.automation.significance",
+    "delong": "loopml.automation.significance",
+}
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:
+    from loopml.automation.significance import Comparison as Comparison
+    from loopml.automation.significance import delong as delong
+    from loopml.automation.significance import mcnemar as mcnemar
+    from loopml.automation.significance import paired_bootstrap as paired_bootstrap
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'loopml.automation' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
