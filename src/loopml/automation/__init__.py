@@ -14,6 +14,11 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS: dict[str, str] = {
+    "PromotionPolicy": "loopml.automation.gate",
+    "GateDecision": "loopml.automation.gate",
+    "SliceResult": "loopml.automation.gate",
+    "GuardrailResult": "loopml.automation.gate",
+    "evaluate_gate": "loopml.automation.gate",
     "Comparison": "loopml.automation.significance",
     "paired_bootstrap": "loopml.automation.significance",
     "mcnemar": "loopml.automation.significance",
@@ -22,6 +27,11 @@ _EXPORTS: dict[str, str] = {
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
+    from loopml.automation.gate import GateDecision as GateDecision
+    from loopml.automation.gate import GuardrailResult as GuardrailResult
+    from loopml.automation.gate import PromotionPolicy as PromotionPolicy
+    from loopml.automation.gate import SliceResult as SliceResult
+    from loopml.automation.gate import evaluate_gate as evaluate_gate
     from loopml.automation.significance import Comparison as Comparison
     from loopml.automation.significance import delong as delong
     from loopml.automation.significance import mcnemar as mcnemar
