@@ -446,10 +446,12 @@ def _p(value: float) -> str:
 
 def _primary_reason(policy: PromotionPolicy, c: Comparison) -> tuple[bool, str]:
     sign = 1.0 if c.higher_is_better else -1.0
+    gain = c.improvement
+    if gain < 0:  # the interval in the verb's sense: "got worse by 0.05 (CI 0.02 to 0.08)"
+        sign = -sign
     low, high = sorted((sign * c.difference_ci[0], sign * c.difference_ci[1]))
     level = f"{100 * (1 - policy.significance):.0f}%"
     evidence = f"({level} CI {_fmt(low)} to {_fmt(high)}, {_TEST_NAMES[c.test]} {_p(c.p_value)})"
-    gain = c.improvement
     verb = f"improved by {_fmt(gain)}" if gain > 0 else f"got worse by {_fmt(-gain)}" if gain < 0 else "did not change"
     if gain < policy.min_improvement or gain <= 0:
         need = f", less than the {policy.min_improvement:g} required" if gain > 0 else ""
