@@ -171,6 +171,17 @@ class PromotionPolicy:
         _integer(self.min_slice_rows, "min_slice_rows", 1)
 
     @property
+    def tolerances(self) -> dict[str, float]:
+        """The ``no_worse`` guardrails: metric -> how much worse the challenger may be."""
+        return {name: bound[1] for name, bound in self.guardrails.items() if isinstance(bound, tuple)}
+
+    @property
+    def latency_bound(self) -> float | None:
+        """The ``latency_p99_ms`` guardrail in milliseconds, or None."""
+        bound = self.guardrails.get(LATENCY)
+        return None if bound is None or isinstance(bound, tuple) else float(bound)
+
+    @property
     def slice_columns(self) -> list[str]:
         """The slice columns as a list (empty without slices)."""
         return list(self.slices or ())
@@ -494,20 +505,19 @@ def measure_latency_p99_ms(model: Any, features: pd.DataFrame) -> float:
 
 
 def _latency(policy: PromotionPolicy, challenger: _Scored, given: float | None) -> GuardrailResult | None:
-    if LATENCY not in policy.guardrails:
+    bound = policy.latency_bound
+    if bound is None:
         return None
-    bound = float(policy.guardrails[LATENCY])  # type: ignore[arg-type]
     if given is not None:
-        value = _number(given, "challenger_latency_p99_ms", low=0.0)
-        how = "as given"
+        value, how = _number(given, "challenger_latency_p99_ms", low=0.0), "as given"
     else:
         value = measure_latency_p99_ms(challenger.model, challenger.features)
         how = f"per row, batches of up to {LATENCY_BATCH_ROWS}"
-    if value > bound:
-        return GuardrailResult(LATENCY, "max", bound, "overall", None, value, False,
-                               f"{LATENCY} is {value:.3g} ms ({how}), over the {bound:g} ms allowed")  # fmt: skip
-    return GuardrailResult(LATENCY, "max", bound, "overall", None, value, True,
-                           f"{LATENCY} is {value:.3g} ms ({how}), within the {bound:g} ms allowed")  # fmt: skip
+    ok = value <= bound
+    verdict = f"within the {bound:g} ms allowed" if ok else f"over the {bound:g} ms allowed"
+    return GuardrailResult(
+        LATENCY, "max", bound, "overall", None, value, ok, f"{LATENCY} is {value:.3g} ms ({how}), {verdict}"
+    )
 
 
 def _slice_name(columns: list[str], key: Any) -> tuple[str, dict[str, Any]]:
@@ -522,21 +532,17 @@ def _slice_name(columns: list[str], key: Any) -> tuple[str, dict[str, Any]]:
 def _judge_slices(
     policy: PromotionPolicy, data: pd.DataFrame, y: np.ndarray, champion: _Scored | None, challenger: _Scored
 ) -> tuple[list[SliceResult], list[GuardrailResult]]:
+    """Per slice: the gate's metric for both models and, when judged, every metric guardrail."""
     columns = policy.slice_columns
     if not columns:
         return [], []
     groups = data.groupby(columns if len(columns) > 1 else columns[0], sort=True, dropna=False).indices
-    metric_guards = {m: g for m, g in policy.guardrails.items() if m != LATENCY}
     results, guards = [], []
-    for key, positions in groups.items():  # one pass per slice; the metrics are vectorised within it
+    for key, rows in groups.items():  # one pass per slice; the metrics are vectorised within it
         name, values = _slice_name(columns, key)
-        n = len(positions)
-        chall = score(policy.metric, y[positions], _subset(challenger.for_metric(policy.metric), positions))
-        champ = (
-            None
-            if champion is None
-            else score(policy.metric, y[positions], _subset(champion.for_metric(policy.metric), positions))
-        )
+        n = len(rows)
+        chall = score(policy.metric, y[rows], challenger.for_metric(policy.metric)[rows])
+        champ = None if champion is None else score(policy.metric, y[rows], champion.for_metric(policy.metric)[rows])
         if champion is None or n < policy.min_slice_rows:
             why = (
                 "no champion to compare with"
@@ -547,21 +553,65 @@ def _judge_slices(
                 SliceResult(name, values, n, champ, chall, False, None, f"slice {name}: {why}; reported, not judged")
             )
             continue
-        held = []
-        for metric, bound in metric_guards.items():
-            a = score(metric, y[positions], _subset(champion.for_metric(metric), positions))
-            b = score(metric, y[positions], _subset(challenger.for_metric(metric), positions))
-            result = _no_worse(metric, bound[1], name, a, b)  # type: ignore[index]
-            guards.append(result)
-            held.append(result.passed is not False)
-        ok = all(held)
+        judged = [
+            _no_worse(
+                metric,
+                tolerance,
+                name,
+                score(metric, y[rows], champion.for_metric(metric)[rows]),
+                score(metric, y[rows], challenger.for_metric(metric)[rows]),
+            )
+            for metric, tolerance in policy.tolerances.items()
+        ]
+        guards.extend(judged)
+        ok = all(g.passed is not False for g in judged)
         reason = f"slice {name}: " + ("every guardrail held" if ok else "a guardrail failed")
         results.append(SliceResult(name, values, n, champ, chall, True, ok, reason))
     return results, guards
 
 
-def _subset(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
-    return values[positions]
+def _without_champion(
+    policy: PromotionPolicy, y: np.ndarray, challenger: _Scored
+) -> tuple[bool, list[str], list[GuardrailResult]]:
+    """No champion yet: the absolute thresholds decide; comparative guardrails are not judged."""
+    passed, reasons = True, []
+    if not policy.absolute:
+        reasons.append("no champion and no absolute thresholds: the challenger becomes the champion")
+    for metric, threshold in policy.absolute.items():
+        value = score(metric, y, challenger.for_metric(metric))
+        higher = METRICS[metric].higher_is_better
+        ok = math.isfinite(value) and (value >= threshold if higher else value <= threshold)
+        word = "meets" if ok else "is below" if higher else "is above"
+        reasons.append(f"no champion: {metric} {_fmt(value)} {word} the absolute threshold {threshold:g}")
+        passed = passed and ok
+    guards = [
+        GuardrailResult(
+            metric,
+            NO_WORSE,
+            tolerance,
+            "overall",
+            None,
+            None,
+            None,
+            f"{metric}: no champion to compare with; not judged",
+        )
+        for metric, tolerance in policy.tolerances.items()
+    ]
+    return passed, reasons, guards
+
+
+def _compare(policy: PromotionPolicy, y: np.ndarray, champion: _Scored, challenger: _Scored) -> Comparison:
+    return compare(
+        y,
+        champion.for_metric(policy.metric),
+        challenger.for_metric(policy.metric),
+        policy.metric,
+        test=policy.test,
+        significance=policy.significance,
+        n_resamples=policy.n_resamples,
+        seed=policy.seed,
+        classes=np.unique(y) if METRICS[policy.metric].kind == "proba" else None,
+    )
 
 
 def evaluate_gate(
@@ -581,70 +631,58 @@ def evaluate_gate(
     to the models (a model with ``feature_names_in_`` gets those columns).
     """
     target = _check_data(policy, data, target)
-    y = data[target].to_numpy()
-    features = data.drop(columns=[target])
     if challenger is None:
         raise invalid("challenger", "there is no challenger to evaluate")
+    y = data[target].to_numpy()
+    features = data.drop(columns=[target])
     chall = _Scored(challenger, "challenger", features, y)
     champ = None if champion is None else _Scored(champion, "champion", features, y)
-    reasons: list[str] = []
-    guards: list[GuardrailResult] = []
     if champ is None:
-        passed, comparison = True, None
-        chall_score = score(policy.metric, y, chall.for_metric(policy.metric))
-        if not policy.absolute:
-            reasons.append("no champion and no absolute thresholds: the challenger becomes the champion")
-        for metric, threshold in policy.absolute.items():
-            value = score(metric, y, chall.for_metric(metric))
-            higher = METRICS[metric].higher_is_better
-            ok = math.isfinite(value) and (value >= threshold if higher else value <= threshold)
-            word = ("meets" if ok else "is below") if higher else ("meets" if ok else "is above")
-            reasons.append(f"no champion: {metric} {_fmt(value)} {word} the absolute threshold {threshold:g}")
-            passed = passed and ok
-        for metric, bound in policy.guardrails.items():
-            if metric != LATENCY:
-                guards.append(GuardrailResult(metric, NO_WORSE, bound[1], "overall", None, None, None,  # type: ignore[index]
-                                              f"{metric}: no champion to compare with; not judged"))  # fmt: skip
-    else:
-        comparison = compare(
+        comparison = None
+        passed, reasons, guards = _without_champion(policy, y, chall)
+        classes = np.unique(y) if METRICS[policy.metric].kind == "proba" else None
+        pred = chall.for_metric(policy.metric)  # the challenger against itself: its own interval
+        own = paired_bootstrap(
             y,
-            champ.for_metric(policy.metric),
-            chall.for_metric(policy.metric),
+            pred,
+            pred,
             policy.metric,
-            test=policy.test,
+            policy.n_resamples,
+            policy.seed,
             significance=policy.significance,
-            n_resamples=policy.n_resamples,
-            seed=policy.seed,
-            classes=np.unique(y) if METRICS[policy.metric].kind == "proba" else None,
+            classes=classes,
         )
+        challenger_score, challenger_ci = own.score_b, own.ci_b
+    else:
+        comparison = _compare(policy, y, champ, chall)
         passed, reason = _primary_reason(policy, comparison)
-        reasons.append(reason)
-        chall_score = comparison.score_b
-        for metric, bound in policy.guardrails.items():
-            if metric == LATENCY:
-                continue
-            a, b = score(metric, y, champ.for_metric(metric)), score(metric, y, chall.for_metric(metric))
-            guards.append(_no_worse(metric, bound[1], "overall", a, b))  # type: ignore[index]
+        reasons = [reason]
+        guards = [
+            _no_worse(
+                metric,
+                tolerance,
+                "overall",
+                score(metric, y, champ.for_metric(metric)),
+                score(metric, y, chall.for_metric(metric)),
+            )
+            for metric, tolerance in policy.tolerances.items()
+        ]
+        challenger_score, challenger_ci = comparison.score_b, comparison.ci_b
     latency = _latency(policy, chall, challenger_latency_p99_ms)
-    if latency is not None:
-        guards.append(latency)
     slices, slice_guards = _judge_slices(policy, data, y, champ, chall)
-    guards.extend(slice_guards)
+    guards = [*guards, *([latency] if latency else []), *slice_guards]
     failed = [g for g in guards if g.passed is False]
     reasons.extend(g.reason for g in failed)
     if guards and not failed:
-        judged = sum(g.passed is True for g in guards)
-        reasons.append(f"all {judged} guardrail checks held")
+        reasons.append(f"all {sum(g.passed is True for g in guards)} guardrail checks held")
     reasons.extend(s.reason for s in slices if not s.judged and champ is not None)
-    passed = passed and not failed
-    chall_ci = comparison.ci_b if comparison else _bootstrap_ci(policy, y, chall)
     return GateDecision(
-        passed=passed,
+        passed=passed and not failed,
         metric=policy.metric,
         champion_score=comparison.score_a if comparison else None,
-        challenger_score=chall_score,
+        challenger_score=challenger_score,
         champion_ci=comparison.ci_a if comparison else None,
-        challenger_ci=chall_ci,
+        challenger_ci=challenger_ci,
         difference=comparison.difference if comparison else None,
         difference_ci=comparison.difference_ci if comparison else None,
         p_value=comparison.p_value if comparison else None,
@@ -655,12 +693,3 @@ def evaluate_gate(
         n_rows=len(y),
         evaluated_at=now_ms(),
     )
-
-
-def _bootstrap_ci(policy: PromotionPolicy, y: np.ndarray, model: _Scored) -> tuple[float, float]:
-    """The challenger's own interval when there is no champion: a bootstrap of it against itself."""
-    pred = model.for_metric(policy.metric)
-    classes = np.unique(y) if METRICS[policy.metric].kind == "proba" else None
-    one = paired_bootstrap(y, pred, pred, policy.metric, policy.n_resamples, policy.seed,
-                           significance=policy.significance, classes=classes)  # fmt: skip
-    return one.ci_b

@@ -446,12 +446,19 @@ def delong(y_true: Any, score_a: Any, score_b: Any, *, significance: float = 0.0
     )
 
 
+_AUTO_TESTS: dict[str, TestName] = {"roc_auc": "delong", "accuracy": "mcnemar"}
+
+
 def choose_test(metric: str, test: str = "auto") -> TestName:
     """``auto``: DeLong for roc_auc, McNemar for accuracy, the paired bootstrap otherwise."""
     if test == "auto":
-        return {"roc_auc": "delong", "accuracy": "mcnemar"}.get(metric, "bootstrap")  # type: ignore[return-value]
-    if test == "bootstrap" or (test, metric) in {("delong", "roc_auc"), ("mcnemar", "accuracy")}:
-        return test  # type: ignore[return-value]
+        return _AUTO_TESTS.get(metric, "bootstrap")
+    if test == "bootstrap":
+        return "bootstrap"
+    if (test, metric) == ("delong", "roc_auc"):
+        return "delong"
+    if (test, metric) == ("mcnemar", "accuracy"):
+        return "mcnemar"
     if test in ("delong", "mcnemar"):
         needs = "roc_auc" if test == "delong" else "accuracy"
         raise invalid("test", f"{test} compares {needs} only, not {metric}; use 'bootstrap' or 'auto'")
