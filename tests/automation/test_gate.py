@@ -9,11 +9,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.datasets import load_breast_cancer, load_diabetes
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 from sklearn.dummy import DummyRegressor
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.svm import LinearSVC
 from sklearn.tree import DecisionTreeClassifier
 
 import loopml as lm
@@ -276,3 +277,23 @@ def test_bad_gate_input_is_refused_by_name(
             target=target,
         )
     assert exc.value.details[0]["field"] == field
+
+
+def test_multiclass_targets_and_decision_scores() -> None:
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    data = X.assign(species=y)
+    stump = DecisionTreeClassifier(max_depth=1, random_state=0).fit(X, y)  # can tell only one class apart
+    logistic = LogisticRegression(max_iter=1000).fit(X, y)
+    for metric in ("f1", "log_loss", "accuracy"):
+        decision = evaluate_gate(
+            PromotionPolicy(metric=metric, n_resamples=300), stump, logistic, data, target="species"
+        )
+        assert decision.passed, decision.reasons
+    with pytest.raises(InvalidInput) as exc:
+        evaluate_gate(PromotionPolicy(), stump, logistic, data, target="species")
+    assert exc.value.details[0]["field"] == "target"
+    binary = data[data["species"] > 0]  # versicolor vs virginica
+    svm = LinearSVC(random_state=0).fit(binary[X.columns], binary["species"])  # decision_function, no predict_proba
+    stump = DecisionTreeClassifier(max_depth=1, random_state=0).fit(binary[X.columns], binary["species"])
+    decision = evaluate_gate(PromotionPolicy(), stump, svm, binary, target="species")
+    assert decision.challenger_score > 0.95 and decision.test == "delong"

@@ -379,6 +379,10 @@ class _Scored:
         except Exception as exc:  # the model itself rejected the evaluation data: refuse it, naming the role
             raise invalid(self.role, f"{method}() failed on the evaluation data: {type(exc).__name__}: {exc}") from exc
 
+    def has(self, method: str) -> bool:
+        """Whether the model (or a LoadedModel's underlying model) has ``method``."""
+        return any(callable(getattr(m, method, None)) for m in (self.model, getattr(self.model, "raw", None)))
+
     def labels(self) -> np.ndarray:
         if self._labels is None:
             self._labels = self._call("predict", "every metric")
@@ -416,9 +420,9 @@ class _Scored:
             if not np.issubdtype(labels.dtype, np.number):
                 raise invalid(self.role, f"{metric} needs numeric predictions, got {labels.dtype}")
             return labels
-        if kind == "score":
-            if len(np.unique(self.y)) > 2:
-                raise invalid("metric", f"{metric} in the gate needs a binary target; use accuracy, f1 or log_loss")
+        if kind == "score":  # binary (checked with the data): the greater label's probability or decision score
+            if not self.has("predict_proba") and self.has("decision_function"):
+                return self._call("decision_function", metric).astype(np.float64)
             return self.proba(metric)[:, -1]
         return self.proba(metric)
 
@@ -442,8 +446,17 @@ def _check_data(policy: PromotionPolicy, data: Any, target: str | None) -> str:
     absent = [c for c in policy.slice_columns if c not in data.columns]
     if absent:
         raise invalid("slices", f"columns {absent} are not in the evaluation data; columns: {list(data.columns)}")
-    if METRICS[policy.metric].kind == "regression" and not pd.api.types.is_numeric_dtype(data[target]):
+    kinds = {METRICS[m].kind for m in (policy.metric, *policy.tolerances, *policy.absolute)}
+    if "regression" in kinds and not pd.api.types.is_numeric_dtype(data[target]):
         raise invalid("metric", f"{policy.metric} needs a numeric target; {target!r} is {data[target].dtype}")
+    if "score" in kinds:
+        counts = data[target].value_counts()
+        if len(counts) != 2 or counts.min() < 2:
+            raise invalid(
+                "target",
+                f"roc_auc needs a binary target with at least two rows of each class; {target!r} has "
+                f"{dict(counts.head(5))}. Use accuracy, f1 or log_loss for more classes",
+            )
     return target
 
 
