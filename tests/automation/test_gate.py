@@ -297,3 +297,19 @@ def test_multiclass_targets_and_decision_scores() -> None:
     stump = DecisionTreeClassifier(max_depth=1, random_state=0).fit(binary[X.columns], binary["species"])
     decision = evaluate_gate(PromotionPolicy(), stump, svm, binary, target="species")
     assert decision.challenger_score > 0.95 and decision.test == "delong"
+
+
+def test_the_package_exports_its_names_lazily() -> None:
+    import subprocess
+    import sys
+
+    import loopml.automation as automation
+
+    assert automation.__all__ == [
+        "Comparison", "GateDecision", "GuardrailResult", "PromotionPolicy", "SliceResult", "delong",
+        "evaluate_gate", "mcnemar", "paired_bootstrap",
+    ]  # fmt: skip
+    assert all(getattr(automation, name) is not None for name in automation.__all__)
+    code = "import sys, loopml.automation; print('loopml.automation.gate' in sys.modules, 'scipy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
