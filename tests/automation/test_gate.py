@@ -313,3 +313,14 @@ def test_the_package_exports_its_names_lazily() -> None:
     code = "import sys, loopml.automation; print('loopml.automation.gate' in sys.modules, 'scipy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_a_challenger_whose_signature_the_data_does_not_match_is_refused(cancer: dict[str, Any]) -> None:
+    with lm.start_run() as run:
+        lm.log_model(cancer["strong"], "model", input_example=cancer["X"].iloc[:5])
+    challenger = lm.load_model(f"runs:/{run.id}/model")
+    holdout = cancer["holdout"].drop(columns=["mean radius"])
+    with pytest.raises(InvalidInput) as exc:
+        evaluate_gate(PromotionPolicy(), None, challenger, holdout, target="target")
+    assert exc.value.details[0]["field"] == "challenger"
+    assert {"field": "inputs.mean radius"}.items() <= exc.value.details[1].items()

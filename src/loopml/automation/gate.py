@@ -361,21 +361,18 @@ class _Scored:
         self._proba: np.ndarray | None = None
 
     def _call(self, method: str, what: str) -> np.ndarray:
-        target = self.model
-        frame: Any = self.features
+        target, prepare = self.model, None
         if not callable(getattr(target, method, None)):
             raw, prepare = getattr(target, "raw", None), getattr(target, "prepare", None)
-            if callable(getattr(raw, method, None)) and callable(prepare):  # a LoadedModel: validate, then call raw
-                target, frame = raw, prepare(frame)
-            else:
+            if not (callable(getattr(raw, method, None)) and callable(prepare)):
                 raise invalid(self.role, f"has no {method}(), which {what} needs")
-        frame = _columns(target, frame)
+            target = raw  # a LoadedModel: validate against its signature, then call the model it wraps
         try:
+            frame = _columns(target, prepare(self.features) if prepare is not None else self.features)
             return np.asarray(getattr(target, method)(frame))
-        except InvalidInput as exc:
-            raise InvalidInput(
-                f"{self.role}: {exc.message}", details=[{"field": self.role, "problem": exc.message}]
-            ) from exc
+        except InvalidInput as exc:  # e.g. the rows do not match the model's signature
+            details = [{"field": self.role, "problem": exc.message}, *exc.details]
+            raise InvalidInput(f"{self.role}: {exc.message}", details=details) from exc
         except Exception as exc:  # the model itself rejected the evaluation data: refuse it, naming the role
             raise invalid(self.role, f"{method}() failed on the evaluation data: {type(exc).__name__}: {exc}") from exc
 
