@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 from sklearn.dummy import DummyRegressor
 from sklearn.linear_model import LinearRegression, LogisticRegression
@@ -324,3 +326,20 @@ def test_a_challenger_whose_signature_the_data_does_not_match_is_refused(cancer:
         evaluate_gate(PromotionPolicy(), None, challenger, holdout, target="target")
     assert exc.value.details[0]["field"] == "challenger"
     assert {"field": "inputs.mean radius"}.items() <= exc.value.details[1].items()
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    st.integers(min_value=40, max_value=300),
+    st.integers(min_value=0, max_value=2**16),
+    st.sampled_from(["accuracy", "precision", "recall", "f1"]),
+)
+def test_equal_never_passes_and_a_passing_challenger_loses_when_swapped(n: int, seed: int, metric: str) -> None:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"y": rng.integers(0, 2, n), "a": rng.integers(0, 2, n), "b": rng.integers(0, 2, n)})
+    policy = PromotionPolicy(metric=metric, n_resamples=200, seed=seed)
+    assert not evaluate_gate(policy, Column("a"), Column("a"), frame, target="y").passed
+    forward = evaluate_gate(policy, Column("a"), Column("b"), frame, target="y")
+    backward = evaluate_gate(policy, Column("b"), Column("a"), frame, target="y")
+    assert not (forward.passed and backward.passed)
+    assert forward.difference == pytest.approx(-backward.difference)  # type: ignore[operator]
