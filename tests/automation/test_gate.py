@@ -343,3 +343,19 @@ def test_equal_never_passes_and_a_passing_challenger_loses_when_swapped(n: int, 
     backward = evaluate_gate(policy, Column("b"), Column("a"), frame, target="y")
     assert not (forward.passed and backward.passed)
     assert forward.difference == pytest.approx(-backward.difference)  # type: ignore[operator]
+
+
+def test_slices_keep_the_positive_class_when_one_class_is_missing() -> None:
+    """In a slice where every label and prediction is 0, f1 is about class 1 for both models (0, as in
+    scikit-learn), not about class 0."""
+    rows = 200
+    frame = pd.DataFrame({
+        "y": np.r_[np.zeros(rows, int), np.tile([0, 1], rows // 2)],
+        "region": ["quiet"] * rows + ["busy"] * rows,
+        "a": np.r_[np.zeros(rows, int), np.tile([0, 1], rows // 2)],
+        "b": np.r_[np.zeros(rows - 1, int), 1, np.tile([0, 1], rows // 2)],
+    })  # fmt: skip
+    policy = PromotionPolicy(metric="accuracy", guardrails={"f1": ("no_worse", 0.0)}, slices="region")
+    decision = evaluate_gate(policy, Column("a"), Column("b"), frame, target="y")
+    quiet = next(g for g in decision.guardrails if g.scope == "region=quiet")
+    assert (quiet.champion_value, quiet.challenger_value) == (0.0, 0.0)

@@ -359,6 +359,8 @@ class _Scored:
         self.model, self.role, self.features, self.y = model, role, features, y
         self._labels: np.ndarray | None = None
         self._proba: np.ndarray | None = None
+        self.classes_seen: np.ndarray | None = None
+        """Every label of the evaluation (targets and both models' predictions); set by the gate."""
 
     def _call(self, method: str, what: str) -> np.ndarray:
         target, prepare = self.model, None
@@ -375,6 +377,16 @@ class _Scored:
             raise InvalidInput(f"{self.role}: {exc.message}", details=details) from exc
         except Exception as exc:  # the model itself rejected the evaluation data: refuse it, naming the role
             raise invalid(self.role, f"{method}() failed on the evaluation data: {type(exc).__name__}: {exc}") from exc
+
+    def score(self, metric: str, rows: np.ndarray | None = None) -> float:
+        """``metric`` on all rows, or on ``rows`` (positions), with the classes of the whole evaluation."""
+        pred = self.for_metric(metric)
+        y = self.y
+        if rows is not None:
+            y, pred = y[rows], pred[rows]
+        kind = METRICS[metric].kind
+        classes = self.classes_seen if kind == "label" else np.unique(self.y) if kind == "proba" else None
+        return score(metric, y, pred, classes=classes)
 
     def has(self, method: str) -> bool:
         """Whether the model (or a LoadedModel's underlying model) has ``method``."""
@@ -551,8 +563,8 @@ def _judge_slices(
     for key, rows in groups.items():  # one pass per slice; the metrics are vectorised within it
         name, values = _slice_name(columns, key)
         n = len(rows)
-        chall = score(policy.metric, y[rows], challenger.for_metric(policy.metric)[rows])
-        champ = None if champion is None else score(policy.metric, y[rows], champion.for_metric(policy.metric)[rows])
+        chall = challenger.score(policy.metric, rows)
+        champ = None if champion is None else champion.score(policy.metric, rows)
         if champion is None or n < policy.min_slice_rows:
             why = (
                 "no champion to compare with"
@@ -568,8 +580,8 @@ def _judge_slices(
                 metric,
                 tolerance,
                 name,
-                score(metric, y[rows], champion.for_metric(metric)[rows]),
-                score(metric, y[rows], challenger.for_metric(metric)[rows]),
+                champion.score(metric, rows),
+                challenger.score(metric, rows),
             )
             for metric, tolerance in policy.tolerances.items()
         ]
@@ -588,7 +600,7 @@ def _without_champion(
     if not policy.absolute:
         reasons.append("no champion and no absolute thresholds: the challenger becomes the champion")
     for metric, threshold in policy.absolute.items():
-        value = score(metric, y, challenger.for_metric(metric))
+        value = challenger.score(metric)
         higher = METRICS[metric].higher_is_better
         ok = math.isfinite(value) and (value >= threshold if higher else value <= threshold)
         word = "meets" if ok else "is below" if higher else "is above"
@@ -647,6 +659,11 @@ def evaluate_gate(
     features = data.drop(columns=[target])
     chall = _Scored(challenger, "challenger", features, y)
     champ = None if champion is None else _Scored(champion, "champion", features, y)
+    if any(METRICS[m].kind == "label" for m in (policy.metric, *policy.tolerances, *policy.absolute)):
+        models = [m for m in (champ, chall) if m is not None]
+        seen = np.unique(np.concatenate([y, *(m.labels() for m in models)]))
+        for m in models:
+            m.classes_seen = seen
     if champ is None:
         comparison = None
         passed, reasons, guards = _without_champion(policy, y, chall)
@@ -672,8 +689,8 @@ def evaluate_gate(
                 metric,
                 tolerance,
                 "overall",
-                score(metric, y, champ.for_metric(metric)),
-                score(metric, y, chall.for_metric(metric)),
+                champ.score(metric),
+                chall.score(metric),
             )
             for metric, tolerance in policy.tolerances.items()
         ]

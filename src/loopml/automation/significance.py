@@ -155,9 +155,10 @@ def _prepare(metric: str, y_true: Any, pred: Any, field: str, classes: Any = Non
     if kind == "proba":
         return _Prepared(metric, np.zeros(len(y), dtype=np.int64), _row_log_loss(y, pred, field, classes))
     labels = _as_1d(pred, field, len(y))
-    # codes against the sorted union of labels: the same for both models (the union of y and *both*
-    # predictions is not known here, so codes come from y and this model; class order is by value)
-    union = np.unique(np.concatenate([y, labels]))
+    # codes against the sorted union of the labels (and ``classes``: pass the union over both models
+    # and all rows so that a subset of rows keeps the same positive class)
+    extra = [] if classes is None else [np.asarray(classes)]
+    union = np.unique(np.concatenate([y, labels, *extra]))
     return _Prepared(metric, np.searchsorted(union, y), np.searchsorted(union, labels), len(union))
 
 
@@ -242,7 +243,12 @@ def _scores(p: _Prepared, idx: np.ndarray) -> np.ndarray:
 
 
 def score(metric: str, y_true: Any, pred: Any, *, classes: Any = None) -> float:
-    """One model's ``metric`` on all rows (NaN when undefined, e.g. ROC AUC with one class)."""
+    """One model's ``metric`` on all rows (NaN when undefined, e.g. ROC AUC with one class).
+
+    ``classes``: for log_loss the probability columns' classes; for precision, recall and f1 every
+    class of the problem (the positive class of a binary one is the greater), so that scores on a
+    subset of rows where one class is missing are still about the same positive class.
+    """
     prepared = _prepare(metric, y_true, pred, "pred", classes)
     return float(_scores(prepared, np.arange(len(prepared.y))[None, :])[0])
 
