@@ -22,7 +22,7 @@ import loopml
 SRC = Path(loopml.__file__).parent
 
 CAPABILITIES = {"core", "config", "compute", "store", "artifacts", "tracking", "data", "registry", "serving",
-                "training", "pipelines", "monitoring"}  # fmt: skip
+                "training", "pipelines", "monitoring", "automation"}  # fmt: skip
 
 # package -> the loopml packages it may import (besides itself). Lower layers first.
 LAYERS: dict[str, set[str]] = {
@@ -38,6 +38,19 @@ LAYERS: dict[str, set[str]] = {
     "serving": {"core", "config", "store", "artifacts", "tracking", "data", "registry", "monitoring"},
     "training": {"core", "config", "compute", "store", "artifacts", "tracking", "data", "registry"},
     "pipelines": {"core", "config", "compute", "store", "artifacts", "tracking"},
+    "automation": {
+        "core",
+        "config",
+        "compute",
+        "store",
+        "artifacts",
+        "tracking",
+        "data",
+        "registry",
+        "monitoring",
+        "pipelines",
+        "training",
+    },
     # the outer ring: entry points, no business logic
     "server": CAPABILITIES,
     "demo": CAPABILITIES | {"loopml"},
