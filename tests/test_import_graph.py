@@ -56,7 +56,7 @@ LAYERS: dict[str, set[str]] = {
     "demo": CAPABILITIES | {"loopml"},
     "cli": CAPABILITIES | {"server", "demo", "loopml"},
     # the public surface (`import loopml as lm`): it re-exports; only the outer ring uses it
-    "loopml": {"core", "tracking", "data", "registry", "training", "pipelines", "monitoring"},
+    "loopml": {"core", "tracking", "data", "registry", "training", "pipelines", "monitoring", "automation"},
 }
 TOP = "loopml"
 

@@ -308,8 +308,9 @@ def test_the_package_exports_its_names_lazily() -> None:
     import loopml.automation as automation
 
     assert automation.__all__ == [
-        "Comparison", "GateDecision", "GuardrailResult", "PromotionPolicy", "SliceResult", "delong",
-        "evaluate_gate", "mcnemar", "paired_bootstrap",
+        "Comparison", "CronTrigger", "DriftTrigger", "GateDecision", "GuardrailResult", "NewDataTrigger",
+        "PromotionPolicy", "QualityTrigger", "RetrainPolicy", "SliceResult", "TriggerContext", "check_trigger",
+        "delong", "evaluate_gate", "load_policies", "mcnemar", "paired_bootstrap",
     ]  # fmt: skip
     assert all(getattr(automation, name) is not None for name in automation.__all__)
     code = "import sys, loopml.automation; print('loopml.automation.gate' in sys.modules, 'scipy' in sys.modules)"

@@ -1,4 +1,5 @@
-"""Automation: the promotion gate (champion vs challenger on the same rows, with evidence).
+"""Automation: retrain policies and their triggers, and the promotion gate (champion vs challenger
+on the same rows, with evidence).
 
 >>> from loopml.automation import PromotionPolicy, evaluate_gate                       # doctest: +SKIP
 >>> policy = PromotionPolicy(metric="roc_auc", guardrails={"accuracy": ("no_worse", 0.01)}, slices="region")
@@ -23,6 +24,14 @@ _EXPORTS: dict[str, str] = {
     "paired_bootstrap": "loopml.automation.significance",
     "mcnemar": "loopml.automation.significance",
     "delong": "loopml.automation.significance",
+    "RetrainPolicy": "loopml.automation.policy",
+    "load_policies": "loopml.automation.policy",
+    "DriftTrigger": "loopml.automation.triggers",
+    "QualityTrigger": "loopml.automation.triggers",
+    "NewDataTrigger": "loopml.automation.triggers",
+    "CronTrigger": "loopml.automation.triggers",
+    "TriggerContext": "loopml.automation.triggers",
+    "check_trigger": "loopml.automation.triggers",
 }
 __all__ = sorted(_EXPORTS)
 
@@ -32,10 +41,18 @@ if TYPE_CHECKING:
     from loopml.automation.gate import PromotionPolicy as PromotionPolicy
     from loopml.automation.gate import SliceResult as SliceResult
     from loopml.automation.gate import evaluate_gate as evaluate_gate
+    from loopml.automation.policy import RetrainPolicy as RetrainPolicy
+    from loopml.automation.policy import load_policies as load_policies
     from loopml.automation.significance import Comparison as Comparison
     from loopml.automation.significance import delong as delong
     from loopml.automation.significance import mcnemar as mcnemar
     from loopml.automation.significance import paired_bootstrap as paired_bootstrap
+    from loopml.automation.triggers import CronTrigger as CronTrigger
+    from loopml.automation.triggers import DriftTrigger as DriftTrigger
+    from loopml.automation.triggers import NewDataTrigger as NewDataTrigger
+    from loopml.automation.triggers import QualityTrigger as QualityTrigger
+    from loopml.automation.triggers import TriggerContext as TriggerContext
+    from loopml.automation.triggers import check_trigger as check_trigger
 
 
 def __getattr__(name: str) -> Any:
