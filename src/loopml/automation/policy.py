@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
+from loopml.automation.gate import PromotionPolicy
 from loopml.automation.triggers import (
     TRIGGER_KINDS,
     Trigger,
@@ -47,7 +48,9 @@ from loopml.monitoring.layout import check_model_name
 
 EXECUTORS = ("local", "process", "ray")
 _PIPELINE = re.compile(r"^[A-Za-z_][\w.]*(?:\.py)?:[A-Za-z_]\w*$|^[^:]+\.py:[A-Za-z_]\w*$")
-_POLICY_KEYS = ("model", "pipeline", "params", "triggers", "cooldown", "executor", "timeout", "data_param", "name")
+_POLICY_KEYS = (
+    "model", "pipeline", "params", "triggers", "cooldown", "executor", "timeout", "data_param", "name", "promotion",
+)  # fmt: skip
 
 
 def _bad(field_name: str, problem: str, message: str) -> InvalidInput:
@@ -72,6 +75,8 @@ class RetrainPolicy:
     timeout: str = "1h"
     data_param: str | None = None
     name: str | None = None
+    promotion: PromotionPolicy | None = None
+    """How a challenger is gated against the champion (``None``: the gate's defaults)."""
 
     def __post_init__(self) -> None:
         check_model_name(self.model)
@@ -117,6 +122,8 @@ class RetrainPolicy:
             )
         if self.name is not None:
             check_model_name(self.name)
+        if self.promotion is not None and not isinstance(self.promotion, PromotionPolicy):
+            raise _bad("promotion", "not a PromotionPolicy", "promotion must be a PromotionPolicy(...).")
 
     @property
     def key(self) -> str:
@@ -159,6 +166,7 @@ class RetrainPolicy:
             "executor": self.executor,
             "timeout": self.timeout,
             "data_param": self.data_param,
+            "promotion": None if self.promotion is None else self.promotion.to_dict(),
         }
 
 
@@ -209,7 +217,16 @@ def policy_from_mapping(table: Mapping[str, Any], *, where: str = "policy") -> R
         raise _bad(f"{where}.triggers", "expected a list", f"{where}.triggers must be a list of tables.")
     triggers = [trigger_from_mapping(item, where=f"{where}.triggers[{i}]") if isinstance(item, Mapping)
                 else _not_a_table(f"{where}.triggers[{i}]") for i, item in enumerate(raw)]  # fmt: skip
-    fields = {k: v for k, v in table.items() if k != "triggers"}
+    fields = {k: v for k, v in table.items() if k not in ("triggers", "promotion")}
+    promotion = table.get("promotion")
+    if promotion is not None:
+        if not isinstance(promotion, Mapping):
+            raise _bad(f"{where}.promotion", "expected a table", f"{where}.promotion must be a table.")
+        try:
+            fields["promotion"] = PromotionPolicy.from_dict(promotion)
+        except InvalidInput as exc:
+            key = exc.details[0]["field"] if exc.details else "?"
+            raise _bad(f"{where}.promotion.{key}", "invalid", f"{where}.promotion: {exc.message}") from None
     try:
         return RetrainPolicy(triggers=triggers, **fields)
     except InvalidInput as exc:

@@ -16,6 +16,7 @@ from typer.exceptions import TyperException
 
 from loopml.cli import (
     artifacts,
+    ci,
     data,
     experiments,
     helptext,
@@ -96,6 +97,7 @@ app.add_typer(artifacts.app, name="artifacts")
 app.add_typer(models.app, name="models")
 app.add_typer(pipeline.app, name="pipeline")
 app.add_typer(monitor.app, name="monitor")
+app.add_typer(ci.app, name="ci")
 app.add_typer(token.app, name="token")
 app.command("server", epilog=server.EPILOG)(server.server)
 app.command("serve", epilog=serve.EPILOG)(serve.serve)
