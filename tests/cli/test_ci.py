@@ -111,3 +111,15 @@ def test_the_policy_in_loopml_toml_is_used(models: dict[str, int], tmp_path: Pat
                  "--config", str(tmp_path / "loopml.toml"), "--json")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["decision"]["metric"] == "accuracy"
+
+
+def test_the_shipped_ci_examples_are_valid_yaml_that_run_the_gate(cli: Invoke) -> None:
+    import yaml
+
+    root = Path(__file__).resolve().parents[2] / "examples" / "ci"
+    for name in ("github-actions.yml", "gitlab-ci.yml"):
+        text = (root / name).read_text()
+        assert isinstance(yaml.safe_load(text), dict), name
+        assert "loopml ci check" in text and "--junit gate.xml" in text, name
+    options = cli("ci", "check", "--help").stdout
+    assert all(flag in options for flag in ("--junit", "--markdown", "--no-worse", "--slice", "--data-check"))
