@@ -7,6 +7,8 @@ database the store wrote to.
 
 from __future__ import annotations
 
+import doctest
+import importlib
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -266,3 +268,9 @@ def test_unknown_and_malformed_ids_and_bad_listing_arguments(store: DecisionStor
 
 def test_implements_the_protocol(store: DecisionStore) -> None:
     assert isinstance(store, DecisionStore)
+
+
+@pytest.mark.parametrize("module", ["loopml.store.decisions", "loopml.store.audit", "loopml.store.table"])
+def test_docstring_examples_run(module: str) -> None:
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
