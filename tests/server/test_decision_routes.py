@@ -124,7 +124,8 @@ def test_audit_filters_by_object_actor_action_and_time(http: httpx.Client) -> No
     assert events[0]["details"]["decision"] == body["id"]
     created = http.get("/audit", params={"object": "models:/churn", "action": "model.version"}).json()["events"]
     assert [e["object_id"] for e in created] == ["churn/3", "churn/2", "churn/1"]
-    both = http.get("/audit", params=[("object", "models:/churn"), ("action", "model.create"), ("action", "model.decision")])
+    query = [("object", "models:/churn"), ("action", "model.create"), ("action", "model.decision")]
+    both = http.get("/audit", params=query)
     assert {e["action"] for e in both.json()["events"]} == {"model.create", "model.decision.record"}
     one = http.get("/audit", params={"object": "models:/churn/2"}).json()["events"]
     assert [(e["object_type"], e["object_id"]) for e in one] == [("model_version", "churn/2")]
