@@ -21,8 +21,9 @@ from loopml.core.errors import Conflict, InvalidInput, NotFound
 from loopml.core.hashing import sha256_bytes
 from loopml.core.ids import new_id
 from loopml.core.records import ArtifactInfo, DecisionRecord, PipelineRunRecord, PipelineStatus
-from loopml.store.base import DecisionStore
+from loopml.store.base import DecisionStore, TrackingStore
 from loopml.store.http.decisions import HttpDecisionStore
+from loopml.store.http.tracking import HttpTrackingStore
 from loopml.store.http.transport import HttpTransport
 from loopml.store.sql import Database, SqlTrackingStore
 from loopml.store.sql.datasets import SqlDatasetStore
@@ -49,6 +50,8 @@ class Backend:
     db: Database
     """The database the store writes to (the server's, over HTTP), for audit, lineage and fixtures."""
     actor: str
+    tracking: TrackingStore
+    """The tracking store next to it (the HTTP one over HTTP), for reading the audit log as users do."""
 
     def audit(self, object_type: str, object_id: str) -> list[tuple[str, str, dict[str, Any]]]:
         events = SqlTrackingStore(self.db).list_audit_events(object_type=object_type, object_id=object_id)
@@ -62,11 +65,11 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
     try:
         _register_versions(db, "churn", 3)
         if request.param != "http":
-            yield Backend(SqlDecisionStore(db), db, "ann")
+            yield Backend(SqlDecisionStore(db), db, "ann", SqlTrackingStore(db))
             return
         with thread_server(settings_for(tmp_path / "server", url)) as live:
             client = HttpTransport(live.url, actor="ann")
-            yield Backend(HttpDecisionStore(client), db, "ann")
+            yield Backend(HttpDecisionStore(client), db, "ann", HttpTrackingStore(client))
             client.close()
     finally:
         db.dispose()
@@ -268,6 +271,46 @@ def test_unknown_and_malformed_ids_and_bad_listing_arguments(store: DecisionStor
 
 def test_implements_the_protocol(store: DecisionStore) -> None:
     assert isinstance(store, DecisionStore)
+
+
+def test_audit_reads_filter_by_object_actor_action_and_time(backend: Backend) -> None:
+    _register_versions(backend.db, "churn_v2", 1)  # '_' is a LIKE wildcard: churn_v2 must not match churn
+    _register_versions(backend.db, "churnXv2", 1)
+    SqlModelRegistry(backend.db).set_alias("churn", "prod_1", 2, actor="bob")
+    dataset_id = _dataset(backend.db)
+    decision = backend.store.add_decision(_decision(alias="prod_1"), actor="gate")
+    read = backend.tracking.list_audit_events
+
+    def pairs(**filters: Any) -> list[tuple[str, str]]:
+        return [(e.action, e.object_id) for e in read(limit=1000, **filters)]
+
+    churn = pairs(object_uri="models:/churn")
+    assert churn[:2] == [("model.decision.record", "churn"), ("model.alias.set", "churn@prod_1")]
+    assert {object_id for _, object_id in churn} == {"churn", "churn/1", "churn/2", "churn/3", "churn@prod_1"}
+    assert pairs(object_uri="models:/churn_v2") == [("model.version.create", "churn_v2/1"),
+                                                    ("model.create", "churn_v2")]  # fmt: skip
+    assert pairs(object_uri="models:/churn/2") == [("model.version.create", "churn/2")]
+    assert pairs(object_uri="models:/churn@prod_1") == [("model.alias.set", "churn@prod_1")]
+    assert pairs(object_uri="datasets:/customers") == [("dataset.version.create", dataset_id)]
+    assert pairs(object_uri="datasets:/customers/2") == []
+    assert pairs(actor="gate") == [("model.decision.record", "churn")]
+    assert read(actor="gate")[0].details["decision"] == decision.id
+    assert [a for a, _ in pairs(actions=["model.alias", "model.decision"])] == ["model.decision.record",
+                                                                                "model.alias.set"]  # fmt: skip
+    assert {a for a, _ in pairs(actions=["model.version"])} == {"model.version.create"}
+    assert pairs(actions=["model.vers"]) == []  # a prefix is whole words
+    newest = read(limit=1)[0]
+    assert [e.id for e in read(since_ms=newest.time)][-1] <= newest.id
+    assert read(since_ms=newest.time + 60_000) == []
+    assert len(read(object_uri="models:/churn", limit=2)) == 2
+    for filters, field in (
+        ({"object_uri": "models:/"}, "object"),
+        ({"object_uri": "runs:/abc"}, "object"),
+        ({"actions": ["Model Alias"]}, "action"),
+    ):
+        with pytest.raises(InvalidInput) as exc:
+            read(**filters)
+        assert _field(exc).rpartition(".")[2] == field
 
 
 @pytest.mark.parametrize("module", ["loopml.store.decisions", "loopml.store.audit", "loopml.store.table"])
