@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from loopml.core.errors import Conflict, InvalidInput, NotFound
@@ -155,6 +156,13 @@ def test_first_champion_and_missing_scores_are_none(store: DecisionStore) -> Non
 def test_nan_scores_read_back_as_none_and_infinities_are_kept(store: DecisionStore) -> None:
     stored = store.add_decision(_decision(champion_score=math.nan, challenger_score=math.inf), actor="ann")
     assert stored.champion_score is None and stored.challenger_score == math.inf
+
+
+def test_evidence_with_nan_and_numpy_values_is_stored_as_json(store: DecisionStore) -> None:
+    evidence = {"ci": (0.8, math.nan), "n": np.int64(500), "deltas": np.array([0.1, math.inf]), "at": Path("x")}
+    stored = store.add_decision(_decision(evidence=evidence), actor="ann")
+    assert stored.evidence == {"ci": [0.8, "NaN"], "n": 500, "deltas": [0.1, "Infinity"], "at": "x"}
+    assert store.get_decision(stored.id).evidence == stored.evidence
 
 
 def test_list_is_newest_first_and_filters_by_outcome(store: DecisionStore) -> None:

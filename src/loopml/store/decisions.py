@@ -18,8 +18,11 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
+from loopml.core.codec import encode_float
 from loopml.core.errors import invalid
 from loopml.core.records import DecisionRecord
 from loopml.store.monitoring import (
@@ -33,11 +36,15 @@ from loopml.store.monitoring import (
 
 DECISION_HINT = "List a model's decisions with `loopml models decisions MODEL` (GET /api/v1/decisions?model=MODEL)."
 MAX_REASONS = 1_000
+_MAX_DEPTH = 64
 _DATASET_VERSION = re.compile(r"datasets:/(?P<name>[A-Za-z0-9][A-Za-z0-9_.\-]*)/(?P<version>[1-9][0-9]{0,9})")
 
 
 def check_decision(record: DecisionRecord) -> DecisionRecord:
-    """A decision about to be stored: every field of the right type and shape (``InvalidInput`` naming it)."""
+    """A decision about to be stored: every field of the right type and shape (``InvalidInput`` naming it).
+
+    Returns the record with ``evidence`` made JSON-safe by :func:`jsonable` (what is stored and sent).
+    """
     if not isinstance(record, DecisionRecord):
         raise invalid(
             "record", "not a DecisionRecord", f"Invalid record: expected a DecisionRecord, got {type(record).__name__}."
@@ -61,8 +68,8 @@ def check_decision(record: DecisionRecord) -> DecisionRecord:
         raise invalid(
             "record.p_value", "not in [0, 1]", f"Invalid record.p_value {record.p_value!r}: a p-value is in [0, 1]."
         )
-    check_reasons(record.reasons, "record.reasons")
-    check_evidence(record.evidence, "record.evidence")
+    reasons = check_reasons(record.reasons, "record.reasons")
+    evidence = check_evidence(jsonable(record.evidence, "record.evidence"), "record.evidence")
     check_text(record.trigger, "record.trigger", max_length=4096, optional=True)
     if record.dataset_version is not None:
         check_dataset_version(record.dataset_version, "record.dataset_version")
@@ -79,7 +86,34 @@ def check_decision(record: DecisionRecord) -> DecisionRecord:
             f"Invalid record.alias_moved: an alias moved {problem} (set alias, and move it only when passed).",
         )
     check_millis(record.created_at, "record.created_at")
-    return record
+    return replace(record, reasons=reasons, evidence=evidence)
+
+
+def jsonable(value: Any, field: str = "evidence") -> Any:
+    """``value`` as JSON can hold it: numpy scalars and arrays as Python values, tuples as lists, non-finite
+    floats as ``"NaN"``, ``"Infinity"`` and ``"-Infinity"`` (as on the wire), anything else unknown by ``str``.
+
+    >>> jsonable({"ci": (0.8, float("nan")), "n": __import__("numpy").int64(3)})
+    {'ci': [0.8, 'NaN'], 'n': 3}
+    """
+    return _jsonable(value, field, 0)
+
+
+def _jsonable(value: Any, field: str, depth: int) -> Any:
+    if depth > _MAX_DEPTH:
+        raise invalid(field, f"nested deeper than {_MAX_DEPTH}", f"Invalid {field}: nested deeper than {_MAX_DEPTH}.")
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else encode_float(value)
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v, field, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(v, field, depth + 1) for v in value]
+    convert = getattr(value, "tolist", None) or getattr(value, "item", None)  # numpy scalars and arrays
+    if callable(convert):
+        return _jsonable(convert(), field, depth + 1)
+    return str(value)
 
 
 def check_bool(value: object, field: str) -> bool:
