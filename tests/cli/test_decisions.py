@@ -75,6 +75,7 @@ def test_json_and_outcome_filters(cli: Invoke, churn: None) -> None:
     assert every[1]["evidence"] == {"gate": {"passed": True}} and every[1]["created_by"] == "gate"
     assert every[0]["champion_score"] is None
     assert [d["id"] for d in stdout_json(cli("models", "decisions", "churn", "--passed", "--json"))] == [passed.id]
+    assert stdout_json(cli("models", "decisions", "models:/churn", "--json")) == every
     assert [d["id"] for d in stdout_json(cli("models", "decisions", "churn", "--refused", "--json"))] == [refused.id]
     assert [d["id"] for d in stdout_json(cli("models", "decisions", "churn", "--limit", "1", "--json"))] == [refused.id]
 

@@ -298,7 +298,7 @@ def delete(
     ),
 )
 def decisions(
-    name: Annotated[str, typer.Argument(help="Model name.")],
+    name: Annotated[str, typer.Argument(help="Model name (or models:/NAME).")],
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=10_000, help="At most this many.")] = 20,
     passed: Annotated[bool, typer.Option("--passed", help="Only the decisions that passed.")] = False,
     refused: Annotated[bool, typer.Option("--refused", help="Only the decisions that refused the challenger.")] = False,
@@ -310,6 +310,7 @@ def decisions(
     if passed and refused:
         raise InvalidInput("Pass --passed or --refused, not both (neither lists every decision).")
     outcome = True if passed else (False if refused else None)
+    name = name.removeprefix("models:/")
     session = get_session()
     found = session.decisions.list_decisions(name, limit=limit, passed=outcome)
     if not found:
