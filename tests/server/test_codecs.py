@@ -30,6 +30,7 @@ from loopml.core.wire import (
     CODECS,
     DATASET,
     DATASET_VERSION,
+    DECISION,
     EXPERIMENT,
     FEEDBACK,
     FEEDBACK_RESULT,
@@ -44,6 +45,7 @@ from loopml.core.wire import (
     STEP_RUN,
     TOKEN,
 )
+from loopml.server.schemas import decisions as decision_out
 from loopml.server.schemas import monitoring as monitoring_out
 from loopml.server.schemas import pipelines as pipeline_out
 from loopml.server.schemas import records as out
@@ -69,6 +71,7 @@ RESPONSE_MODELS: dict[RecordCodec[Any], type[BaseModel]] = {
     FEEDBACK_RESULT: monitoring_out.FeedbackResultOut,
     ALERT: monitoring_out.AlertOut,
     REPORT: monitoring_out.ReportOut,
+    DECISION: decision_out.DecisionOut,
 }
 EXTRA: dict[RecordCodec[Any], dict[str, Any]] = {RUN: {"stale": False}}  # fields a route adds per request
 NARROWED: dict[tuple[RecordCodec[Any], str], st.SearchStrategy[Any]] = {

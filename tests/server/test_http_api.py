@@ -402,6 +402,9 @@ def test_openapi_describes_every_endpoint(http: httpx.Client, server: LiveServer
         ("/api/v1/monitoring/models/{model}/drift", "get"),
         ("/api/v1/monitoring/models/{model}/quality", "get"),
         ("/api/v1/monitoring/models/{model}/operations", "get"),
+        ("/api/v1/decisions", "post"),
+        ("/api/v1/decisions", "get"),
+        ("/api/v1/decisions/{decision_id}", "get"),
     }
     assert {(p, m) for p, ops in paths.items() for m in ops} == expected
     batch = paths["/api/v1/runs/{run_id}/batch"]["post"]

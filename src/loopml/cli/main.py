@@ -16,6 +16,7 @@ from typer.exceptions import TyperException
 
 from loopml.cli import (
     artifacts,
+    audit,
     ci,
     data,
     experiments,
@@ -42,6 +43,9 @@ COMMAND_ORDER = (
     "artifacts",
     "models",
     "serve",
+    "monitor",
+    "ci",
+    "audit",
     "server",
     "token",
 )
@@ -103,6 +107,7 @@ app.command("server", epilog=server.EPILOG)(server.server)
 app.command("serve", epilog=serve.EPILOG)(serve.serve)
 app.command("quickstart", epilog=quickstart.EPILOG)(quickstart.quickstart)
 app.command("scheduler", epilog=pipeline.SCHEDULER_EPILOG)(pipeline.scheduler)
+app.command("audit", epilog=audit.EPILOG)(audit.audit)
 
 
 def _version(value: bool) -> None:

@@ -1,10 +1,11 @@
-"""``loopml models``: list, show, register and compare model versions; move aliases (and roll back)."""
+"""``loopml models``: list, show, register and compare model versions; move aliases (and roll back); gate decisions."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from loopml.cli import output
@@ -12,6 +13,8 @@ from loopml.core.errors import InvalidInput
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from loopml.core.records import DecisionRecord
 
 app = typer.Typer(
     help="Models: registered versions, aliases (production, staging, ...), rollbacks and diffs.",
@@ -285,6 +288,73 @@ def delete(
     output.stdout().print(
         f"Deleted [bold]models:/{name}/{version}[/bold] (its number is not reused; the run's artifacts stay)."
     )
+
+
+@app.command(
+    "decisions",
+    epilog=(
+        "Example: [bold]loopml models decisions churn[/bold]  (newest first)\n\n"
+        "[bold]loopml models decisions churn --refused --limit 5 --json[/bold]"
+    ),
+)
+def decisions(
+    name: Annotated[str, typer.Argument(help="Model name (or models:/NAME).")],
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=10_000, help="At most this many.")] = 20,
+    passed: Annotated[bool, typer.Option("--passed", help="Only the decisions that passed.")] = False,
+    refused: Annotated[bool, typer.Option("--refused", help="Only the decisions that refused the challenger.")] = False,
+    as_json: output.JsonFlag = False,
+) -> None:
+    """Promotion gate decisions on model NAME: challenger vs champion, scores, p-value, outcome and why."""
+    from loopml.tracking.session import get_session
+
+    if passed and refused:
+        raise InvalidInput("Pass --passed or --refused, not both (neither lists every decision).")
+    outcome = True if passed else (False if refused else None)
+    name = name.removeprefix("models:/")
+    session = get_session()
+    found = session.decisions.list_decisions(name, limit=limit, passed=outcome)
+    if not found:
+        session.models.list_versions(name)  # NotFound (exit 2) naming the registered models for a typo
+    if as_json:
+        output.print_json([d.to_dict() for d in found])
+        return
+    console = output.stdout()
+    if not found:
+        which = {True: "passed ", False: "refused ", None: ""}[outcome]
+        console.print(
+            f"No {which}decisions on model [bold]{name}[/bold] yet. A retrain policy's gate records one each time "
+            "it judges a challenger."
+        )
+        return
+    table = output.new_table(f"Decisions on {name}")
+    for column, priority, whole in (
+        ("When", 3, True), ("Challenger", 0, True), ("Champion", 0, True), ("Metric", 4, False),
+        ("Scores", 1, False), ("p-value", 2, True), ("Outcome", 0, True), ("Reason", 5, False),
+        ("Alias", 1, True),
+    ):  # fmt: skip
+        table.add_column(column, priority=priority, whole=whole)
+    for d in found:
+        champion = f"v{d.champion_version}" if d.champion_version is not None else "none"
+        scores = f"{output.fmt_number(d.challenger_score)} vs {output.fmt_number(d.champion_score)}"
+        table.add_row(
+            output.fmt_time(d.created_at), f"v{d.challenger_version}", champion, d.metric, scores,
+            _p_value(d.p_value), "[green]passed[/]" if d.passed else "[red]refused[/]",
+            escape(d.reasons[0]) if d.reasons else output.MISSING, _alias_move(d),
+        )  # fmt: skip
+    console.print(table)
+
+
+def _p_value(value: float | None) -> str:
+    if value is None:
+        return output.MISSING
+    return f"{value:.2g}" if value < 0.001 else f"{value:.3f}"
+
+
+def _alias_move(decision: DecisionRecord) -> str:
+    """``production -> v4`` when the decision moved the alias to the challenger, else a dash."""
+    if not decision.alias_moved or decision.alias is None:
+        return output.MISSING
+    return f"{escape(decision.alias)} -> v{decision.challenger_version}"
 
 
 def _current_target(name: str, alias_name: str) -> int | None:

@@ -393,3 +393,42 @@ class ReportRecord:
     sha256: str
     size: int
     summary: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRecord:
+    """A promotion gate's decision on a challenger, stored with its evidence.
+
+    ``evidence`` is the full ``GateDecision.to_dict()`` plus what led to it (trigger, data, pipeline
+    run); the top-level fields repeat what lists and filters need. ``champion_version`` is ``None``
+    when the model had no champion yet; ``alias_moved`` says whether ``alias`` was moved to the
+    challenger because of this decision. Scores and the p-value are ``None`` when not computed.
+    """
+
+    id: str
+    model: str
+    challenger_version: int
+    champion_version: int | None
+    passed: bool
+    metric: str
+    champion_score: float | None
+    challenger_score: float | None
+    p_value: float | None
+    reasons: list[str] = field(default_factory=list, metadata={"description": "Why it passed or was refused."})
+    evidence: dict[str, Any] = field(
+        default_factory=dict, metadata={"description": "GateDecision.to_dict() plus trigger, data and run references."}
+    )
+    trigger: str | None = field(default=None, metadata={"description": "What started the cycle (drift, cron, ...)."})
+    dataset_version: str | None = field(
+        default=None, metadata={"description": "The data the challenger was trained on: datasets:/NAME/VERSION."}
+    )
+    pipeline_run_id: str | None = None
+    policy: str | None = None
+    alias: str | None = field(default=None, metadata={"description": "The alias the gate guards (production)."})
+    alias_moved: bool = False
+    created_at: int = field(default_factory=now_ms)
+    created_by: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary."""
+        return asdict(self)

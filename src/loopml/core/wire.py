@@ -20,6 +20,7 @@ from loopml.core.records import (
     Blob,
     DatasetSummary,
     DatasetVersion,
+    DecisionRecord,
     Experiment,
     FeedbackRecord,
     FeedbackResult,
@@ -54,6 +55,7 @@ FEEDBACK = RecordCodec(FeedbackRecord)
 FEEDBACK_RESULT = RecordCodec(FeedbackResult)
 ALERT = RecordCodec(AlertRecord)
 REPORT = RecordCodec(ReportRecord)
+DECISION = RecordCodec(DecisionRecord)
 
 CODECS: tuple[RecordCodec[Any], ...] = (
     EXPERIMENT,
@@ -75,5 +77,6 @@ CODECS: tuple[RecordCodec[Any], ...] = (
     FEEDBACK_RESULT,
     ALERT,
     REPORT,
+    DECISION,
 )
 """Every record codec (the round-trip and schema tests walk them)."""

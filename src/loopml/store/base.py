@@ -15,6 +15,7 @@ from loopml.core.records import (
     AuditEvent,
     DatasetSummary,
     DatasetVersion,
+    DecisionRecord,
     Experiment,
     FeedbackRecord,
     LineageEdge,
@@ -130,9 +131,22 @@ class TrackingStore(Protocol):
         ...
 
     def list_audit_events(
-        self, *, object_type: str | None = None, object_id: str | None = None, limit: int = 100
+        self,
+        *,
+        object_type: str | None = None,
+        object_id: str | None = None,
+        object_uri: str | None = None,
+        actor: str | None = None,
+        actions: Sequence[str] | None = None,
+        since_ms: int | None = None,
+        limit: int = 100,
     ) -> list[AuditEvent]:
-        """Newest audit events first, optionally for one object."""
+        """Newest audit events first, matching every filter given.
+
+        ``object_uri`` names an object and what belongs to it (``models:/churn``: the model, its versions,
+        aliases and decisions; see :mod:`loopml.store.audit`); ``actions`` are actions or prefixes of them
+        (``model.alias``); ``since_ms`` keeps events at or after it.
+        """
         ...
 
     def close(self) -> None:
@@ -410,4 +424,28 @@ class MonitoringStore(Protocol):
 
     def get_reference_profile(self, model: str, version: int) -> str | None:
         """The SHA-256 of the version's reference profile blob, ``None`` when it has none."""
+        ...
+
+
+@runtime_checkable
+class DecisionStore(Protocol):
+    """Promotion decisions: what a gate decided on a challenger, with its evidence.
+
+    Records in, records out (:class:`~loopml.core.records.DecisionRecord`), checked by
+    :mod:`loopml.store.decisions` in every implementation. Storing a decision writes, in the same
+    transaction, a ``model.decision.record`` audit event on the model (``actor``) and the lineage
+    edges that place it in the loop (data -> decision -> challenger, decision -> alias when moved).
+    Decisions are immutable: a known id is ``Conflict``; an unknown id is ``NotFound``.
+    """
+
+    def add_decision(self, record: DecisionRecord, *, actor: str) -> DecisionRecord:
+        """Store a decision; ``NotFound`` naming the field when a version or reference it names does not exist."""
+        ...
+
+    def list_decisions(self, model: str, *, limit: int = 50, passed: bool | None = None) -> list[DecisionRecord]:
+        """Decisions on ``model``, newest first; ``passed=True``/``False`` keeps the passed/refused ones."""
+        ...
+
+    def get_decision(self, decision_id: str) -> DecisionRecord:
+        """A decision by id."""
         ...

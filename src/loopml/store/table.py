@@ -1,7 +1,7 @@
 """One table from store name to its SQL and HTTP implementations.
 
 >>> sorted(STORES)
-['datasets', 'lineage', 'models', 'monitoring', 'pipelines', 'schedules', 'tokens', 'tracking']
+['datasets', 'decisions', 'lineage', 'models', 'monitoring', 'pipelines', 'schedules', 'tokens', 'tracking']
 >>> STORES["models"].http
 'loopml.store.http.models:HttpModelRegistry'
 
@@ -47,6 +47,9 @@ STORES: dict[str, StoreEntry] = {
     ),
     "monitoring": StoreEntry(
         "loopml.store.sql.monitoring:SqlMonitoringStore", "loopml.store.http.monitoring:HttpMonitoringStore"
+    ),
+    "decisions": StoreEntry(
+        "loopml.store.sql.decisions:SqlDecisionStore", "loopml.store.http.decisions:HttpDecisionStore"
     ),
     "tokens": StoreEntry("loopml.store.sql.tokens:SqlTokenStore", None),
     "schedules": StoreEntry("loopml.store.sql.schedules:SqlScheduleStore", None),

@@ -18,7 +18,7 @@ from loopml.tracking.context import current_user
 
 if TYPE_CHECKING:
     from loopml.artifacts.base import BlobStore
-    from loopml.store.base import DatasetStore, LineageStore, ModelRegistry
+    from loopml.store.base import DatasetStore, DecisionStore, LineageStore, ModelRegistry
     from loopml.store.http.monitoring import HttpMonitoringStore
     from loopml.store.http.pipelines import HttpPipelineStore
     from loopml.store.http.transport import HttpTransport
@@ -87,6 +87,11 @@ class Session:
     def monitoring(self) -> SqlMonitoringStore | HttpMonitoringStore:
         """Feedback, alerts, reports and reference profiles of served models (database, or the server when remote)."""
         return self.open_store("monitoring")
+
+    @property
+    def decisions(self) -> DecisionStore:
+        """Promotion decisions with their evidence, next to the models they judge (database, or the server)."""
+        return self.open_store("decisions")
 
     @functools.cached_property
     def blob_store(self) -> BlobStore:

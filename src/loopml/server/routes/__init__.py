@@ -12,6 +12,7 @@ from loopml.server.routes import (
     audit,
     blobs,
     datasets,
+    decisions,
     experiments,
     health,
     lineage,
@@ -29,7 +30,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: {"model": ErrorOut, "description": "The token's role does not allow this"},
     404: {
         "model": ErrorOut,
-        "description": "Unknown experiment, run, artifact, blob, dataset, model, pipeline run, alert or report",
+        "description": (
+            "Unknown experiment, run, artifact, blob, dataset, model, pipeline run, alert, report or decision"
+        ),
     },
     409: {"model": ErrorOut, "description": "Contradicts stored data (name taken, param re-logged, version aliased)"},
     413: {"model": ErrorOut, "description": "Request body over the server's limit"},
@@ -37,7 +40,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-_MODULES = (experiments, runs, artifacts, blobs, datasets, lineage, models, pipelines, monitoring, audit, tokens)
+_MODULES = (
+    experiments, runs, artifacts, blobs, datasets, lineage, models, pipelines, monitoring, decisions, audit, tokens,
+)  # fmt: skip
 
 
 def api_router() -> APIRouter:

@@ -1,4 +1,4 @@
-"""``GET /audit``: the audit log, newest first."""
+"""``GET /audit``: the audit log, newest first, filtered by object, actor, action and time."""
 
 from __future__ import annotations
 
@@ -12,17 +12,36 @@ from loopml.server.auth import Reader
 from loopml.server.backend import BackendDep
 from loopml.server.encoding import JSONResponse
 from loopml.server.schemas import AuditList
+from loopml.store.audit import OBJECT_FORMS, check_actions, check_audit_object
 
 router = APIRouter(tags=["audit"])
 
 
-@router.get("/audit", response_model=AuditList, summary="Audit events, newest first, optionally for one object")
+@router.get("/audit", response_model=AuditList, summary="Audit events, newest first, optionally filtered")
 def list_audit_events(
     caller: Reader,
     backend: BackendDep,
     object_type: str | None = None,
     object_id: str | None = None,
+    object: Annotated[
+        str | None, Query(max_length=512, description=f"{OBJECT_FORMS}: the object and what belongs to it.")
+    ] = None,
+    actor: Annotated[str | None, Query(max_length=256)] = None,
+    action: Annotated[
+        list[str] | None, Query(description="Actions or action prefixes (model.alias matches model.alias.set).")
+    ] = None,
+    since_ms: Annotated[int | None, Query(ge=0, le=2**63 - 1, description="Epoch ms, inclusive.")] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
 ) -> Response:
-    events = backend.store.list_audit_events(object_type=object_type, object_id=object_id, limit=limit)
+    if object is not None:
+        check_audit_object(object, "query.object")
+    events = backend.store.list_audit_events(
+        object_type=object_type,
+        object_id=object_id,
+        object_uri=object,
+        actor=actor,
+        actions=check_actions(action, "query.action") if action else None,
+        since_ms=since_ms,
+        limit=limit,
+    )
     return JSONResponse({"events": AUDIT_EVENT.encode_many(events)})

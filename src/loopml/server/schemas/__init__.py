@@ -3,7 +3,7 @@
 - :mod:`~loopml.server.schemas.common`: wire floats, scalars, health and error bodies;
 - requests per resource: :mod:`~loopml.server.schemas.tracking`, :mod:`~loopml.server.schemas.data`,
   :mod:`~loopml.server.schemas.models`, :mod:`~loopml.server.schemas.pipelines`,
-  :mod:`~loopml.server.schemas.monitoring`;
+  :mod:`~loopml.server.schemas.monitoring`, :mod:`~loopml.server.schemas.decisions`;
 - :mod:`~loopml.server.schemas.records`: the response models of the records, derived from their
   codecs (:mod:`loopml.core.wire`), so the document cannot drift from what handlers send.
 
@@ -13,6 +13,7 @@ names, filters, ...) and its messages reach the client unchanged.
 
 from loopml.server.schemas.common import ErrorDetail, ErrorOut, Health, ServerInfo
 from loopml.server.schemas.data import DatasetVersionCreate, LineageEdgeCreate
+from loopml.server.schemas.decisions import DecisionCreate, DecisionList, DecisionOut
 from loopml.server.schemas.models import AliasSet, ModelVersionCreate, ModelVersionUpdate
 from loopml.server.schemas.monitoring import (
     AlertCreate,
@@ -111,6 +112,9 @@ __all__ = [
     "DatasetVersionCreated",
     "DatasetVersionList",
     "DatasetVersionOut",
+    "DecisionCreate",
+    "DecisionList",
+    "DecisionOut",
     "DriftOut",
     "ErrorDetail",
     "ErrorOut",

@@ -35,6 +35,7 @@ from loopml.core.validation import (
 )
 from loopml.core.wire import ARTIFACT, AUDIT_EVENT, EXPERIMENT, METRIC, RUN
 from loopml.store import checks
+from loopml.store.audit import check_actions, check_audit_object
 from loopml.store.base import MetricPoint
 from loopml.store.http.transport import HttpTransport, segment
 
@@ -225,13 +226,31 @@ class HttpTrackingStore:
         return ARTIFACT.decode_many(data["artifacts"])
 
     def list_audit_events(
-        self, *, object_type: str | None = None, object_id: str | None = None, limit: int = 100
+        self,
+        *,
+        object_type: str | None = None,
+        object_id: str | None = None,
+        object_uri: str | None = None,
+        actor: str | None = None,
+        actions: Sequence[str] | None = None,
+        since_ms: int | None = None,
+        limit: int = 100,
     ) -> list[AuditEvent]:
+        """Newest audit events first, matching every filter given (``GET /audit``)."""
         params: dict[str, Any] = {"limit": limit}
         if object_type:
             params["object_type"] = object_type
         if object_id:
             params["object_id"] = object_id
+        if object_uri is not None:
+            check_audit_object(object_uri)
+            params["object"] = object_uri
+        if actor:
+            params["actor"] = actor
+        if actions:
+            params["action"] = check_actions(actions)
+        if since_ms is not None:
+            params["since_ms"] = since_ms
         return AUDIT_EVENT.decode_many(self.transport.request_json("GET", "/audit", params=params)["events"])
 
 

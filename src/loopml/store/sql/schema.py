@@ -358,3 +358,31 @@ monitor_profiles = Table(
     Column("n_rows", BigInteger, nullable=False),
     Column("created_at", BigInteger, nullable=False),
 )
+
+# -- promotion decisions (migration 0010) --------------------------------------------------------
+
+model_decisions = Table(
+    "model_decisions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("model", String(256), nullable=False),
+    Column("challenger_version", Integer, nullable=False),
+    Column("champion_version", Integer, nullable=True),  # NULL: no champion yet
+    Column("passed", Boolean, nullable=False),
+    Column("metric", String(256), nullable=False),
+    # NULL stands for "not computed" (and NaN: SQLite cannot store NaN)
+    Column("champion_score", Double, nullable=True),
+    Column("challenger_score", Double, nullable=True),
+    Column("p_value", Double, nullable=True),
+    Column("reasons", Text, nullable=False),  # JSON list of strings
+    Column("evidence", Text, nullable=False),  # JSON object: GateDecision.to_dict() plus references
+    Column("trigger", Text, nullable=True),
+    Column("dataset_version", Text, nullable=True),  # datasets:/NAME/VERSION
+    Column("pipeline_run_id", String(32), nullable=True),
+    Column("policy", String(256), nullable=True),
+    Column("alias", String(256), nullable=True),
+    Column("alias_moved", Boolean, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(256), nullable=False),
+    Index("ix_model_decisions_model_created", "model", "created_at"),
+)

@@ -31,7 +31,7 @@ from loopml.store.search import (
     parse_order_by,
 )
 from loopml.store.sql import schema as t
-from loopml.store.sql.audit import audit_event, record_audit
+from loopml.store.sql.audit import audit_event, audit_query, record_audit
 from loopml.store.sql.database import Database
 from loopml.store.sql.filters import order_runs, run_condition
 
@@ -318,14 +318,26 @@ class SqlTrackingStore:
             return [ArtifactInfo(r.path, r.sha256, r.size) for r in conn.execute(query)]
 
     def list_audit_events(
-        self, *, object_type: str | None = None, object_id: str | None = None, limit: int = 100
+        self,
+        *,
+        object_type: str | None = None,
+        object_id: str | None = None,
+        object_uri: str | None = None,
+        actor: str | None = None,
+        actions: Sequence[str] | None = None,
+        since_ms: int | None = None,
+        limit: int = 100,
     ) -> list[AuditEvent]:
-        e = t.audit_events.c
-        query = sa.select(t.audit_events).order_by(e.id.desc()).limit(limit)
-        if object_type:
-            query = query.where(e.object_type == object_type)
-        if object_id:
-            query = query.where(e.object_id == object_id)
+        """Newest audit events first, matching every filter given (:func:`~loopml.store.sql.audit.audit_query`)."""
+        query = audit_query(
+            object_type=object_type,
+            object_id=object_id,
+            object_uri=object_uri,
+            actor=actor,
+            actions=actions,
+            since_ms=since_ms,
+            limit=limit,
+        )
         with self.db.read() as conn:
             return [audit_event(r) for r in conn.execute(query)]
 
