@@ -139,8 +139,11 @@ def _check_roles(config: ServingConfig) -> None:
         if value is None:
             continue
         flag = "--" + name.removesuffix("_uri")
-        uri = parse_uri(value) if isinstance(value, str) else None
-        if uri is None or uri.scheme not in ("runs", "models"):
+        try:
+            scheme = parse_uri(value).scheme if isinstance(value, str) else None
+        except InvalidInput:
+            scheme = None
+        if scheme not in ("runs", "models"):
             raise InvalidInput(
                 f"Invalid {name} {value!r} ({flag}): expected models:/<name>/<version>, models:/<name>@<alias> "
                 "or runs:/<run id>/<path>.",
