@@ -55,23 +55,23 @@ def test_shadow_logs_both_models_for_every_request(loopml_home: Path) -> None:
     sizes = [1, 3, 7, 2, 5] * 8
     sent: dict[str, pd.DataFrame] = {}
     start = 0
-    with start_serving(loopml_home, "models:/bc@production", "--shadow", "models:/bc@challenger", *FAST_LOG) as s:
-        with s.client() as http:
-            _wait_for(lambda: (http.get("/readyz").json().get("shadow") or {}).get("model") is not None)
-            ready = http.get("/readyz").json()
-            assert ready["shadow"]["model"]["version"] == 2 and ready["model"]["version"] == 1
-            for size in sizes:
-                rows = X.iloc[start : start + size]
-                start += size
-                response = http.post("/predict", json={"inputs": rows.to_dict(orient="records")})
-                assert response.status_code == 200, response.text
-                body = response.json()
-                assert body["model"]["version"] == 1 and response.headers["x-model-version"] == "1"
-                assert response.headers["x-served-by"] == "champion"
-                assert body["predictions"] == np.asarray(champion.predict(rows)).tolist()  # type: ignore[attr-defined]
-                sent[body["request_id"]] = rows
-            _wait_for(lambda: _metric(http.get("/metrics").text, "loopml_serving_shadow_scored_total") >= len(sizes))
-            metrics = http.get("/metrics").text
+    uri, shadow = "models:/bc@production", ("--shadow", "models:/bc@challenger")
+    with start_serving(loopml_home, uri, *shadow, *FAST_LOG) as s, s.client() as http:
+        _wait_for(lambda: (http.get("/readyz").json().get("shadow") or {}).get("model") is not None)
+        ready = http.get("/readyz").json()
+        assert ready["shadow"]["model"]["version"] == 2 and ready["model"]["version"] == 1
+        for size in sizes:
+            rows = X.iloc[start : start + size]
+            start += size
+            response = http.post("/predict", json={"inputs": rows.to_dict(orient="records")})
+            assert response.status_code == 200, response.text
+            body = response.json()
+            assert body["model"]["version"] == 1 and response.headers["x-model-version"] == "1"
+            assert response.headers["x-served-by"] == "champion"
+            assert body["predictions"] == np.asarray(champion.predict(rows)).tolist()  # type: ignore[attr-defined]
+            sent[body["request_id"]] = rows
+        _wait_for(lambda: _metric(http.get("/metrics").text, "loopml_serving_shadow_scored_total") >= len(sizes))
+        metrics = http.get("/metrics").text
     assert _metric(metrics, "loopml_serving_shadow_scored_total") == len(sizes)
     assert _metric(metrics, 'loopml_serving_shadow_skipped_total{reason="queue_full"}') == 0
     assert 'loopml_serving_role_model_info{name="bc",role="shadow",version="2"} 1.0' in metrics
