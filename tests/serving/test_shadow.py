@@ -215,3 +215,38 @@ def test_bad_role_options_name_the_field(options: dict[str, object], field: str)
     with pytest.raises(InvalidInput) as caught:
         ServingConfig("models:/bc@production", **options)  # type: ignore[arg-type]
     assert caught.value.details[0]["field"] == field
+
+
+def test_the_log_keeps_roles_apart_and_reads_old_segments_as_served(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from loopml.core.ids import request_id
+    from loopml.monitoring.layout import PredictionLayout, hour_key
+    from loopml.monitoring.prediction_log import LocalSegmentSink, PredictionLog, read_predictions
+
+    now = 1_764_745_200_000 + 30 * 60_000
+    layout = PredictionLayout(tmp_path / "artifacts")
+    log = PredictionLog(LocalSegmentSink(layout))
+    rid = request_id(now)
+    common = {"request_id": rid, "time_ms": now, "model": "churn", "endpoint": "predict", "status": 200,
+              "latency_ms": 1.0, "inputs": {"age": [30, 40]}, "n_rows": 2}  # fmt: skip
+    log.record(**common, version=1, prediction=np.array([0, 1]))  # type: ignore[arg-type]
+    log.record(**common, version=2, prediction=np.array([1, 1]), role="shadow", served_by="challenger")  # type: ignore[arg-type]
+    assert log.flush()
+    old = pa.table(  # a segment written before the role columns existed
+        {"request_id": [request_id(now + 1)], "row": pa.array([0], pa.int32()),
+         "time": pa.array([now + 1], pa.timestamp("ms", tz="UTC")), "model": ["churn"], "version": [1],
+         "endpoint": ["predict"], "status": pa.array([200], pa.int16()), "latency_ms": [1.0], "inputs.age": [50],
+         "prediction": [0]}
+    )  # fmt: skip
+    pq.write_table(old, layout.model_dir("churn") / f"hour={hour_key(now)}" / "old.parquet")
+    window = read_predictions("churn", layout=layout, now_ms=now + 10)
+    frame = window.frame
+    assert len(frame) == 5
+    assert frame.role.tolist().count("shadow") == 2 and frame.role.isna().sum() == 1
+    shadow = frame[frame.role == "shadow"]
+    assert shadow.version.tolist() == [2, 2] and shadow.row.tolist() == [0, 1] and set(shadow.request_id) == {rid}
+    assert window.inputs["age"].tolist() == [30, 40, 50]  # served and old rows only
+    assert window.predictions.tolist() == [0, 1, 0]
+    assert window.served().n_rows == 3 and set(window.served().frame.version) == {1}
