@@ -36,7 +36,6 @@ from loopml.monitoring.prediction_log import LocalSegmentSink, PredictionLog, Se
 from loopml.monitoring.retention import Retention
 from loopml.serving.batching import MicroBatcher, Prediction
 from loopml.serving.body import InflightBudget, Overloaded, read_body
-from loopml.serving.canary import CanaryRouter
 from loopml.serving.config import ServingConfig
 from loopml.serving.decode import Columns, decode_invocations, decode_predict, decode_v2, parse_json
 from loopml.serving.feedback import parse_feedback
@@ -46,7 +45,7 @@ from loopml.serving.model import ModelSlot, ServedModel
 from loopml.serving.openapi import openapi_document, v2_datatype
 from loopml.serving.reload import Loader, ModelWatcher, Resolver, registry_loader, registry_resolver
 from loopml.serving.responses import JSONResponse, error_response, jsonable, plain_error, v2_output
-from loopml.serving.shadow import ShadowScorer
+from loopml.serving.roles import Roles, open_roles
 
 Decoder = Callable[[Any, ServedModel], Columns]
 logger = logging.getLogger("loopml.serving")
@@ -68,38 +67,6 @@ class Call:
         """The prediction log's sampling draw, shared by the served row and its shadow."""
         self.served_by = "champion"
         self.columns: Columns | None = None
-
-
-class Roles:
-    """The optional models beside the champion: a shadow scorer and a canary (its slot, batcher and router)."""
-
-    def __init__(
-        self,
-        *,
-        shadow: ShadowScorer | None = None,
-        shadow_watcher: ModelWatcher | None = None,
-        canary: CanaryRouter | None = None,
-        canary_batcher: MicroBatcher | None = None,
-        canary_watcher: ModelWatcher | None = None,
-    ) -> None:
-        self.shadow = shadow
-        self.shadow_watcher = shadow_watcher
-        self.canary = canary
-        self.canary_batcher = canary_batcher
-        self.canary_watcher = canary_watcher
-
-    def watchers(self) -> list[ModelWatcher]:
-        return [w for w in (self.shadow_watcher, self.canary_watcher) if w is not None]
-
-    def status(self) -> dict[str, Any]:
-        """What ``/readyz`` says of each role: the URI, the version loaded (or ``None``) and the last error."""
-        out: dict[str, Any] = {}
-        for role, watcher in (("shadow", self.shadow_watcher), ("canary", self.canary_watcher)):
-            if watcher is not None:
-                model = watcher.slot.peek()
-                out[role] = {"uri": watcher.model_uri, "model": None if model is None else model.info(),
-                             "last_error": watcher.last_error}  # fmt: skip
-        return out
 
 
 class Endpoints:
@@ -355,7 +322,7 @@ def create_app(config: ServingConfig, *, loader: Loader | None = None, resolver:
     with_proba = log is not None and config.log_proba
     load = loader or registry_loader(trust=config.trust, trusted_types=config.trusted_types)
     resolve = resolver or registry_resolver
-    roles = _roles(config, metrics, log, load, resolve, with_proba)
+    roles = open_roles(config, metrics, log, load, resolve, with_proba)
     batcher = MicroBatcher(
         slot,
         max_batch_size=config.max_batch_size,
@@ -440,38 +407,6 @@ def create_app(config: ServingConfig, *, loader: Loader | None = None, resolver:
     app.state.prediction_log = log
     app.state.roles = roles
     return app
-
-
-def _roles(
-    config: ServingConfig,
-    metrics: ServingMetrics,
-    log: PredictionLog | None,
-    load: Loader,
-    resolve: Resolver,
-    with_proba: bool,
-) -> Roles:
-    """The shadow scorer and the canary ``config`` asks for, each with its own slot and watcher."""
-    roles = Roles()
-    if config.shadow_uri is not None:
-        shadow_slot = ModelSlot()
-        roles.shadow = ShadowScorer(shadow_slot, log, max_batches=config.shadow_queue, with_proba=with_proba)
-        roles.shadow_watcher = ModelWatcher(
-            config.shadow_uri, shadow_slot, interval=config.reload_interval, loader=load, resolver=resolve,
-            on_swap=metrics.role_swapped("shadow"), on_failure=metrics.load_failed,
-        )  # fmt: skip
-        metrics.watch_shadow(roles.shadow)
-    if config.canary_uri is not None and config.canary_share is not None:
-        canary_slot = ModelSlot()
-        roles.canary = CanaryRouter(config.canary_share, key=config.canary_key, slot=canary_slot)
-        roles.canary_batcher = MicroBatcher(
-            canary_slot, max_batch_size=config.max_batch_size, max_wait_ms=config.max_wait_ms, with_proba=with_proba
-        )
-        roles.canary_watcher = ModelWatcher(
-            config.canary_uri, canary_slot, interval=config.reload_interval, loader=load, resolver=resolve,
-            on_swap=metrics.role_swapped("canary"), on_failure=metrics.load_failed,
-        )  # fmt: skip
-        metrics.watch_canary(roles.canary)
-    return roles
 
 
 def open_prediction_log(config: ServingConfig, settings: Settings) -> PredictionLog | None:
