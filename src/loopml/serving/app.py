@@ -9,6 +9,9 @@ prediction request is read under the body limit, decoded column-wise
 under that id: the request's decoded columns and prediction array are appended by reference,
 the conversion to Parquet happens on the log's own thread. The model loads in the background
 (:mod:`loopml.serving.reload`), so the process listens at once and ``/readyz`` says when it can predict.
+A shadow or canary model beside the champion (``--shadow``, ``--canary``) is wired in
+:mod:`loopml.serving.roles`; every answer names its version (``x-model-version``) and who gave it
+(``x-served-by``: ``champion`` or ``canary``).
 """
 
 from __future__ import annotations
