@@ -6,6 +6,7 @@ Run with the repo's virtualenv (MLflow gets its own venv on first use)::
     .venv/bin/python benchmarks/serving.py --json          # machine-readable
     .venv/bin/python benchmarks/serving.py --seconds 5 --concurrency 16 64
     .venv/bin/python benchmarks/serving.py --log-compare   # /predict with and without the prediction log
+    .venv/bin/python benchmarks/serving.py --shadow-compare  # the champion's latency with and without a shadow
 
 The model is a ``RandomForestClassifier(n_estimators=50, random_state=0)`` fitted on scikit-learn's
 breast-cancer data (30 float features), trained identically in each tool's environment:
@@ -21,6 +22,11 @@ breast-cancer data (30 float features), trained identically in each tool's envir
 prediction log (the default: every request logged, with class probabilities) and one with
 ``--no-log``, loaded in alternating rounds at 64 connections (``--rounds``), and prints both and the
 ratio (the target: logging costs at most 10% of throughput).
+
+``--shadow-compare`` runs only loopml: two ``loopml serve`` processes on the same champion, one with
+``--shadow`` (a second model of the same kind, scored on every batch off the request path) and one
+without, loaded in alternating rounds at 16 and 64 connections; it prints the champion's p50/p99
+with and without the shadow, their ratios, and how many requests the shadow scored and skipped.
 
 Every server gets one worker process. The load generator is asyncio + httpx in this process on
 loopback: N connections each send one-row requests back to back for a fixed time (after a
@@ -334,6 +340,102 @@ def run_log_compare(seconds: float, warmup: float, levels: list[int], rounds: in
     return results
 
 
+SHADOW, PLAIN = "loopml /predict, --shadow", "loopml /predict"
+
+
+def run_shadow_compare(
+    seconds: float, warmup: float, levels: list[int], rounds: int, kind: str
+) -> tuple[list[Result], dict[str, float]]:
+    """The champion's /predict with and without a shadow model, alternating rounds per concurrency;
+    also the shadow's scored/skipped counters at the end."""
+    import httpx
+    import orjson
+
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory(prefix="loopml-bench-serving-shadow-") as tmp:
+        workdir = Path(tmp)
+        say("training and logging the champion and the shadow model")
+        uri, row = prepare_loopml(workdir, kind)
+        shadow_uri, _ = prepare_loopml(workdir, kind)
+        body = orjson.dumps({"inputs": [row]})
+        ports = {name: free_port() for name in ("shadow", "plain")}
+        env = base_env(LOOPML_HOME=str(workdir / "home"))
+
+        def command(name: str, *extra: str) -> list[str]:
+            return [str(REPO_PYTHON), "-m", "loopml.cli", "serve", uri, "--port", str(ports[name]),
+                    "--log-level", "warning", *extra]  # fmt: skip
+
+        targets = [
+            Target(SHADOW, f"http://{HOST}:{ports['shadow']}/predict", body),
+            Target(PLAIN, f"http://{HOST}:{ports['plain']}/predict", body),
+        ]
+        shadow_url = f"http://{HOST}:{ports['shadow']}"
+        say("starting loopml serve with and without a shadow model")
+        with (
+            running(command("shadow", "--shadow", shadow_uri), f"{shadow_url}/readyz", workdir / "shadow.log", env),
+            running(command("plain"), f"http://{HOST}:{ports['plain']}/readyz", workdir / "plain.log", env),
+        ):
+            deadline = time.monotonic() + STARTUP_TIMEOUT
+            while (httpx.get(f"{shadow_url}/readyz").json().get("shadow") or {}).get("model") is None:
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the shadow model did not load")
+                time.sleep(0.1)
+            check_same_predictions(targets, row)
+            for concurrency in levels:
+                for round_ in range(rounds):
+                    for target in targets if round_ % 2 == 0 else targets[::-1]:
+                        say(f"{target.name}: {concurrency} connections for {seconds:g} s (round {round_ + 1})")
+                        results.append(asyncio.run(load(target, concurrency, seconds, warmup)))
+            counters = shadow_counters(httpx.get(f"{shadow_url}/metrics").text)
+    return results, counters
+
+
+def shadow_counters(metrics: str) -> dict[str, float]:
+    """``scored`` and the ``skipped`` reasons from a /metrics page."""
+    out: dict[str, float] = {}
+    for line in metrics.splitlines():
+        if line.startswith("loopml_serving_shadow_scored_total "):
+            out["scored"] = float(line.split()[-1])
+        elif line.startswith("loopml_serving_shadow_skipped_total{"):
+            reason = line.split('reason="', 1)[1].split('"', 1)[0]
+            out[f"skipped_{reason}"] = float(line.split()[-1])
+    return out
+
+
+def print_shadow_compare(results: list[Result], counters: dict[str, float], as_json: bool, kind: str) -> None:
+    merged = merge_rounds(results)
+    summary = []
+    for concurrency in sorted({r.concurrency for r in merged}):
+        at = {r.target: r for r in merged if r.concurrency == concurrency}
+        shadow, plain = at[SHADOW], at[PLAIN]
+        summary.append(
+            {
+                "concurrency": concurrency,
+                "p50_shadow_vs_plain": shadow.p50_ms / plain.p50_ms,
+                "p99_shadow_vs_plain": shadow.p99_ms / plain.p99_ms,
+                "rps_shadow_vs_plain": shadow.rps / plain.rps if plain.rps else None,
+            }
+        )
+    if as_json:
+        doc = {"results": [asdict(r) for r in merged], "rounds": [asdict(r) for r in results], "ratios": summary,
+               "shadow": counters}  # fmt: skip
+        print(json.dumps(doc, indent=2))
+        return
+    model = f"RandomForest(n_estimators={N_ESTIMATORS})" if kind == "forest" else "StandardScaler + LogisticRegression"
+    print(f"Shadow cost to the caller: champion and shadow {model}, one-row /predict requests, 1 worker")
+    print(f"python {platform.python_version()}, {os.cpu_count()} CPUs\n")
+    print(f"{'target':<28}{'conns':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
+    for r in merged:
+        print(f"{r.target:<28}{r.concurrency:>6}{r.rps:>10.0f}{r.p50_ms:>9.1f}{r.p99_ms:>9.1f}{r.errors:>8}")
+    print()
+    for s in summary:
+        print(
+            f"{s['concurrency']:>3} conns: with shadow / without: p50 {s['p50_shadow_vs_plain']:.2f}x, "
+            f"p99 {s['p99_shadow_vs_plain']:.2f}x, throughput {s['rps_shadow_vs_plain']:.2f}x"
+        )
+    print("shadow: " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(counters.items())))
+
+
 def merge_rounds(results: list[Result]) -> list[Result]:
     """One result per (target, concurrency): requests and seconds summed over rounds, worst p50/p99."""
     merged: dict[tuple[str, int], Result] = {}
@@ -480,9 +582,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[16, 64])
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument("--log-compare", action="store_true", help="loopml with vs without the prediction log only")
-    parser.add_argument("--rounds", type=int, default=4, help="alternating rounds per target (--log-compare)")
-    parser.add_argument("--model", choices=["forest", "logreg"], default="forest", help="model (--log-compare)")
+    parser.add_argument("--shadow-compare", action="store_true", help="loopml with vs without a shadow model only")
+    parser.add_argument("--rounds", type=int, default=4, help="alternating rounds per target (--log/--shadow-compare)")
+    parser.add_argument("--model", choices=["forest", "logreg"], default="forest", help="model (the compare modes)")
     args = parser.parse_args(argv)
+    if args.shadow_compare:
+        results, counters = run_shadow_compare(args.seconds, args.warmup, args.concurrency, args.rounds, args.model)
+        print_shadow_compare(results, counters, args.json, args.model)
+        return 0
     if args.log_compare:
         levels = args.concurrency if "--concurrency" in (argv or sys.argv) else [64]
         results = run_log_compare(args.seconds, args.warmup, levels, args.rounds, args.model)

@@ -15,7 +15,10 @@ EPILOG = (
     "Every prediction is logged (Parquet under the artifact root, by model and hour; read it with "
     "[bold]lm.monitoring.predictions('churn', since='24h')[/bold]): "
     "[bold]loopml serve models:/churn@production --log-sample 0.1 --log-retention 30d[/bold] keeps 10% of "
-    "requests for 30 days; [bold]--no-log[/bold] turns it off."
+    "requests for 30 days; [bold]--no-log[/bold] turns it off. "
+    "Beside the champion: [bold]--shadow models:/churn@challenger[/bold] scores every request with the "
+    "challenger too, off the request path, and logs it as role=shadow; [bold]--canary models:/churn@challenger "
+    "--canary-share 0.1 --canary-key x-user-id[/bold] answers 10% of users with the canary (sticky per header)."
 )
 
 
@@ -90,6 +93,23 @@ def serve(
         bool,
         typer.Option("--log-proba/--no-log-proba", help="Log class probabilities (one predict_proba call per batch)."),
     ] = True,
+    shadow: Annotated[
+        str | None,
+        typer.Option("--shadow", help="A model URI scored on every request off the request path and logged."),
+    ] = None,
+    shadow_queue: Annotated[
+        int, typer.Option("--shadow-queue", min=1, help="Batches waiting for the shadow at most (beyond: skipped).")
+    ] = 64,
+    canary: Annotated[
+        str | None, typer.Option("--canary", help="A model URI that answers --canary-share of the requests.")
+    ] = None,
+    canary_share: Annotated[
+        float | None, typer.Option("--canary-share", help="Share of requests the canary answers, in (0, 1).")
+    ] = None,
+    canary_key: Annotated[
+        str | None,
+        typer.Option("--canary-key", help="Request header that makes the choice sticky per value, e.g. x-user-id."),
+    ] = None,
 ) -> None:
     """Serve a model: /predict, /invocations (MLflow), /v2 (Open Inference Protocol), /metrics (blocks)."""
     from loopml.config import load_settings
@@ -114,6 +134,11 @@ def serve(
         log_flush_interval=log_flush_interval,
         log_flush_rows=log_flush_rows,
         log_proba=log_proba,
+        shadow_uri=shadow,
+        shadow_queue=shadow_queue,
+        canary_uri=canary,
+        canary_share=canary_share,
+        canary_key=canary_key,
     )
     run(
         config,

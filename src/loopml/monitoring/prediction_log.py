@@ -58,15 +58,21 @@ logger = logging.getLogger("loopml.monitoring")
 INPUT_PREFIX = "inputs."
 PROBA_PREFIX = "proba."
 META_COLUMNS = ("request_id", "row", "time", "model", "version", "endpoint", "status", "latency_ms")
+ROLE_COLUMNS = ("role", "served_by")
+"""``role``: ``served`` (the answer the caller got) or ``shadow`` (scored beside it, never returned);
+``served_by``: ``champion``, ``challenger`` (a shadow) or ``canary``. Segments written before these
+columns existed read them as null, which counts as served."""
+ROLES = ("served", "shadow")
+SERVED_BY = ("champion", "challenger", "canary")
 ENDPOINTS = ("predict", "invocations", "v2")
 MAX_BACKOFF_SECONDS = 30.0
 CLOSE_ATTEMPTS = 3
 
 # one buffered request: (request_id, time_ms, model, version, endpoint, status, latency_ms,
-#                        inputs, n_rows, prediction, proba, classes)
+#                        inputs, n_rows, prediction, proba, classes, role, served_by)
 _Entry = tuple[
     str, int, str, "int | None", str, int, float, "Mapping[str, Sequence[Any]] | None", int,
-    "np.ndarray | None", "np.ndarray | None", "tuple[str, ...] | None",
+    "np.ndarray | None", "np.ndarray | None", "tuple[str, ...] | None", str, str,
 ]  # fmt: skip
 _N_ROWS: Final = 8
 
@@ -185,18 +191,23 @@ class PredictionLog:
         prediction: np.ndarray | None = None,
         proba: np.ndarray | None = None,
         classes: tuple[str, ...] | None = None,
+        role: str = "served",
+        served_by: str = "champion",
+        sampled: bool | None = None,
     ) -> bool:
         """Buffer one request (its columns and predictions by reference); whether it was kept (sampling).
 
-        A failed request is one row with its ``status`` and no inputs or prediction.
+        A failed request is one row with its ``status`` and no inputs or prediction. ``role`` is
+        ``served`` or ``shadow`` and ``served_by`` names the model's part (see :data:`ROLE_COLUMNS`).
+        ``sampled`` overrides the sampling draw (a shadow row follows its served row's draw).
         """
-        if self.sample < 1.0 and self._random() >= self.sample:
+        if not (self.draw() if sampled is None else sampled):
             self.sampled_out += 1
             return False
         if prediction is None:
             n_rows, inputs, proba = 1, None, None
         entry: _Entry = (request_id, time_ms, model, version, endpoint, status, latency_ms, inputs, n_rows,
-                         prediction, proba, classes)  # fmt: skip
+                         prediction, proba, classes, role, served_by)  # fmt: skip
         with self._lock:
             self._buffer.append(entry)
             before = self._rows
@@ -206,6 +217,10 @@ class PredictionLog:
         if before < self.flush_rows <= before + n_rows:
             self._wake.set()
         return True
+
+    def draw(self) -> bool:
+        """One sampling draw (``True``: log this request); pass it as ``sampled`` to log a request's roles alike."""
+        return self.sample >= 1.0 or self._random() < self.sample
 
     def holds_since(self) -> int | None:
         """The time (Unix ms) of the oldest record not yet written, or ``None`` when everything is on disk."""
@@ -348,13 +363,15 @@ def _block_table(entries: list[_Entry]) -> pa.Table:
             "endpoint": pa.array([e[4] for e in entries], pa.string()),
             "status": pa.array([e[5] for e in entries], pa.int16()),
             "latency_ms": pa.array([e[6] for e in entries], pa.float64()),
+            "role": pa.array([e[12] for e in entries], pa.string()),
+            "served_by": pa.array([e[13] for e in entries], pa.string()),
         }
     ).take(pa.array(take))
     columns: dict[str, pa.Array] = {
         "request_id": meta["request_id"],
         "row": pa.array((np.arange(total) - np.repeat(starts, counts)).astype(np.int32)),
     }
-    for name in META_COLUMNS[2:]:
+    for name in (*META_COLUMNS[2:], *ROLE_COLUMNS):
         columns[name] = meta[name]
     first = entries[0]
     if first[7] is not None:
@@ -407,28 +424,48 @@ class PredictionWindow:
     since_ms: int | None
     until_ms: int | None
     frame: pd.DataFrame
-    """Every logged column: ``request_id``, ``row``, ``time``, ... ``inputs.<name>``, ``prediction``, ``proba.<c>``."""
+    """Every logged column: ``request_id``, ``row``, ``time``, ... ``role``, ``served_by``, ``inputs.<name>``,
+    ``prediction``, ``proba.<c>``; rows of both roles (``frame[frame.role == "served"]``: what callers got)."""
 
     @property
     def n_rows(self) -> int:
         return len(self.frame)
 
     @property
+    def served_frame(self) -> pd.DataFrame:
+        """The rows callers were answered with (``role`` ``served`` or null): shadow rows left out."""
+        return served_rows(self.frame)
+
+    def served(self) -> PredictionWindow:
+        """This window without its shadow rows (what drift, quality and traffic should measure)."""
+        frame = self.served_frame
+        return self if frame is self.frame else PredictionWindow(self.model, self.since_ms, self.until_ms, frame)
+
+    @property
     def inputs(self) -> pd.DataFrame:
-        """The model's input columns of the predicted rows, named without the ``inputs.`` prefix
-        (failed requests, logged with null inputs, are left out)."""
-        names = [c for c in self.frame.columns if c.startswith(INPUT_PREFIX)]
-        rows = self.frame
+        """The model's input columns of the served, predicted rows, named without the ``inputs.`` prefix
+        (failed requests, logged with null inputs, and shadow rows are left out)."""
+        rows = self.served_frame
+        names = [c for c in rows.columns if c.startswith(INPUT_PREFIX)]
         if "status" in rows.columns and not rows.empty:
             rows = rows[(rows["status"] == 200).to_numpy()]
         return rows[names].rename(columns=lambda c: c[len(INPUT_PREFIX) :])
 
     @property
     def predictions(self) -> pd.Series:
-        """The ``prediction`` column (empty when the window has none)."""
-        if "prediction" in self.frame:
-            return self.frame["prediction"]
+        """The ``prediction`` column of the served rows (empty when the window has none)."""
+        rows = self.served_frame
+        if "prediction" in rows:
+            return rows["prediction"]
         return pd.Series([], dtype=object, name="prediction")
+
+
+def served_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` without shadow rows; ``frame`` itself when it has no ``role`` column or no shadow row."""
+    if "role" not in frame.columns or frame.empty:
+        return frame
+    shadow = (frame["role"] == "shadow").to_numpy(dtype=bool, na_value=False)
+    return frame if not shadow.any() else frame[~shadow].reset_index(drop=True)
 
 
 def read_predictions(

@@ -9,6 +9,9 @@ prediction request is read under the body limit, decoded column-wise
 under that id: the request's decoded columns and prediction array are appended by reference,
 the conversion to Parquet happens on the log's own thread. The model loads in the background
 (:mod:`loopml.serving.reload`), so the process listens at once and ``/readyz`` says when it can predict.
+A shadow or canary model beside the champion (``--shadow``, ``--canary``) is wired in
+:mod:`loopml.serving.roles`; every answer names its version (``x-model-version``) and who gave it
+(``x-served-by``: ``champion`` or ``canary``).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from loopml.serving.model import ModelSlot, ServedModel
 from loopml.serving.openapi import openapi_document, v2_datatype
 from loopml.serving.reload import Loader, ModelWatcher, Resolver, registry_loader, registry_resolver
 from loopml.serving.responses import JSONResponse, error_response, jsonable, plain_error, v2_output
+from loopml.serving.roles import Roles, open_roles
 
 Decoder = Callable[[Any, ServedModel], Columns]
 logger = logging.getLogger("loopml.serving")
@@ -53,14 +57,18 @@ logger = logging.getLogger("loopml.serving")
 
 
 class Call:
-    """One prediction request in flight: its id, arrival time, and the columns it decoded to."""
+    """One prediction request in flight: its id, arrival time, the columns it decoded to, who answered it."""
 
-    __slots__ = ("columns", "request_id", "started", "time_ms")
+    __slots__ = ("columns", "endpoint", "request_id", "sampled", "served_by", "started", "time_ms")
 
-    def __init__(self) -> None:
+    def __init__(self, endpoint: str, sampled: bool = True) -> None:
         self.started = time.perf_counter()
         self.time_ms = int(time.time() * 1000)
         self.request_id = request_id(self.time_ms)
+        self.endpoint = endpoint
+        self.sampled = sampled
+        """The prediction log's sampling draw, shared by the served row and its shadow."""
+        self.served_by = "champion"
         self.columns: Columns | None = None
 
 
@@ -76,7 +84,9 @@ class Endpoints:
         budget: InflightBudget,
         body_timeout: float,
         log: PredictionLog | None = None,
+        roles: Roles | None = None,
     ) -> None:
+        self.roles = roles or Roles()
         self.config = config
         self.slot = slot
         self.batcher = batcher
@@ -99,7 +109,11 @@ class Endpoints:
                 columns = decoder(parse_json(body), model)
                 del body
             call.columns = columns
-            return await self.batcher.predict(columns)
+            batcher = self.batcher
+            canary = self.roles.canary
+            if canary is not None and self.roles.canary_batcher is not None and canary.pick(request.headers, model):
+                batcher, call.served_by = self.roles.canary_batcher, "canary"
+            return await batcher.predict(columns, call)
         except LoopmlError as exc:
             return self._done(call, endpoint, error_response(exc, _error_headers(exc)), None)
         except ClientDisconnect:  # the client left: no answer, nothing to log
@@ -113,6 +127,9 @@ class Endpoints:
     def _done(self, call: Call, endpoint: str, response: Response, result: Prediction | None) -> Response:
         """Stamp the request id on ``response`` and log the request."""
         response.headers["x-request-id"] = call.request_id
+        if result is not None:
+            response.headers["x-model-version"] = "" if result.model.version is None else str(result.model.version)
+            response.headers["x-served-by"] = call.served_by
         self._log(call, endpoint, response.status_code, result)
         return response
 
@@ -136,10 +153,15 @@ class Endpoints:
             prediction=None if result is None else result.values,
             proba=None if result is None else result.proba,
             classes=None if result is None else result.classes,
+            served_by=call.served_by,
+            sampled=call.sampled,
         )
 
+    def _call(self, endpoint: str) -> Call:
+        return Call(endpoint, True if self.log is None else self.log.draw())
+
     async def predict(self, request: Request) -> Response:
-        call = Call()
+        call = self._call("predict")
         result = await self._run(request, lambda doc, model: decode_predict(doc, model.input_names), call, "predict")
         if isinstance(result, Response):
             return result
@@ -147,7 +169,7 @@ class Endpoints:
         return self._done(call, "predict", JSONResponse(body), result)
 
     async def invocations(self, request: Request) -> Response:
-        call = Call()
+        call = self._call("invocations")
         result = await self._run(
             request, lambda doc, model: decode_invocations(doc, model.input_names), call, "invocations"
         )
@@ -156,7 +178,7 @@ class Endpoints:
         return self._done(call, "invocations", JSONResponse({"predictions": jsonable(result.values)}), result)
 
     async def v2_infer(self, request: Request) -> Response:
-        call = Call()
+        call = self._call("v2")
         client_id: list[str | None] = [None]
 
         def decode(doc: Any, model: ServedModel) -> Columns:
@@ -260,7 +282,7 @@ class Endpoints:
             body = {"status": "loading", "model_uri": self.config.model_uri, "last_error": self.watcher.last_error}
             return JSONResponse({**body, **self._refused()}, status_code=503, headers={"Retry-After": "1"})
         # a newer version refused for safety leaves the server ready, on the version it has
-        return JSONResponse({"status": "ready", "model": model.info(), **self._refused()})
+        return JSONResponse({"status": "ready", "model": model.info(), **self.roles.status(), **self._refused()})
 
     def _refused(self) -> dict[str, Any]:
         refused = self.watcher.refused
@@ -300,26 +322,31 @@ def create_app(config: ServingConfig, *, loader: Loader | None = None, resolver:
     log = open_prediction_log(config, settings)
     if log is not None:
         metrics.watch_log(log)
+    with_proba = log is not None and config.log_proba
+    load = loader or registry_loader(trust=config.trust, trusted_types=config.trusted_types)
+    resolve = resolver or registry_resolver
+    roles = open_roles(config, metrics, log, load, resolve, with_proba)
     batcher = MicroBatcher(
         slot,
         max_batch_size=config.max_batch_size,
         max_wait_ms=config.max_wait_ms,
         observer=metrics.observe_batch,
-        with_proba=log is not None and config.log_proba,
+        with_proba=with_proba,
+        listener=None if roles.shadow is None else roles.shadow.offer,
     )
     watcher = ModelWatcher(
         config.model_uri,
         slot,
         interval=config.reload_interval,
-        loader=loader or registry_loader(trust=config.trust, trusted_types=config.trusted_types),
-        resolver=resolver or registry_resolver,
+        loader=load,
+        resolver=resolve,
         on_swap=metrics.model_swapped,
         on_failure=metrics.load_failed,
     )
     budget, body_timeout = config.max_inflight_bytes, config.body_timeout
     budget = settings.serve_max_inflight_bytes if budget is None else budget
     body_timeout = settings.body_timeout if body_timeout is None else body_timeout
-    endpoints = Endpoints(config, slot, batcher, watcher, InflightBudget(budget), body_timeout, log)
+    endpoints = Endpoints(config, slot, batcher, watcher, InflightBudget(budget), body_timeout, log, roles)
 
     async def metrics_endpoint(request: Request) -> Response:
         return Response(metrics.render(), media_type=CONTENT_TYPE)
@@ -328,13 +355,25 @@ def create_app(config: ServingConfig, *, loader: Loader | None = None, resolver:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if log is not None:
             log.start()
+        if roles.shadow is not None:
+            roles.shadow.start()
         await batcher.start()
+        if roles.canary_batcher is not None:
+            await roles.canary_batcher.start()
         await watcher.start()
+        for role_watcher in roles.watchers():
+            await role_watcher.start()
         try:
             yield
         finally:
+            for role_watcher in roles.watchers():
+                await role_watcher.stop()
             await watcher.stop()
             await batcher.stop()
+            if roles.canary_batcher is not None:
+                await roles.canary_batcher.stop()
+            if roles.shadow is not None:  # score what is queued, so its rows reach the log before it closes
+                await asyncio.to_thread(roles.shadow.stop)
             if log is not None:  # SIGTERM ends here too: what is buffered is written before exit
                 await asyncio.to_thread(log.close)
 
@@ -369,6 +408,7 @@ def create_app(config: ServingConfig, *, loader: Loader | None = None, resolver:
     app.state.watcher = watcher
     app.state.budget = endpoints.budget
     app.state.prediction_log = log
+    app.state.roles = roles
     return app
 
 

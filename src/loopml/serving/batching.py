@@ -40,6 +40,10 @@ logger = logging.getLogger("loopml.serving")
 BatchObserver = Callable[[int, int, float], None]
 """``observer(requests, rows, predict_seconds)``, called once per batch (metrics)."""
 
+BatchListener = Callable[[list[tuple["Columns", "Prediction", object]]], None]
+"""``listener(answered)``, called on the event loop once a batch's answers are delivered, with each
+successful request's ``(columns, prediction, tag)``; it must only hand them on (the shadow queue)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Prediction:
@@ -55,6 +59,7 @@ class Prediction:
 class _Pending:
     columns: Columns
     future: asyncio.Future[Prediction]
+    tag: object = None
 
 
 class MicroBatcher:
@@ -68,8 +73,10 @@ class MicroBatcher:
         max_wait_ms: float = 2.0,
         observer: BatchObserver | None = None,
         with_proba: bool = False,
+        listener: BatchListener | None = None,
     ) -> None:
         self.slot = slot
+        self.listener = listener
         self.with_proba = with_proba
         self._plan: tuple[ServedModel | None, ProbaPlan | None] = (None, None)
         self.max_batch_size = max_batch_size
@@ -109,12 +116,15 @@ class MicroBatcher:
         finally:
             self._arriving -= 1
 
-    async def predict(self, columns: Columns) -> Prediction:
-        """Predictions for one request's rows, made together with whatever else is queued."""
+    async def predict(self, columns: Columns, tag: object = None) -> Prediction:
+        """Predictions for one request's rows, made together with whatever else is queued.
+
+        ``tag`` (the request's identity) is handed to the ``listener`` with the answer.
+        """
         if self._wakeup is None:
             raise RuntimeError("MicroBatcher.start() was not awaited")
         future: asyncio.Future[Prediction] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(columns, future))
+        self._queue.append(_Pending(columns, future, tag))
         self._wakeup.set()
         return await future
 
@@ -188,6 +198,7 @@ class MicroBatcher:
             outcomes = await loop.run_in_executor(self._executor, predict_batch, model, columns, plan)
             if self.observer is not None:
                 self.observer(len(batch), sum(c.n_rows for c in columns), time.perf_counter() - started)
+        answered: list[tuple[Columns, Prediction, object]] = []
         for pending, outcome in zip(batch, outcomes, strict=True):
             if pending.future.done():
                 continue
@@ -195,6 +206,12 @@ class MicroBatcher:
                 pending.future.set_exception(outcome)
             else:
                 pending.future.set_result(outcome)
+                answered.append((pending.columns, outcome, pending.tag))
+        if self.listener is not None and answered:
+            try:
+                self.listener(answered)
+            except Exception:  # a listener never fails the batch
+                logger.exception("batch listener failed")
 
     def _plan_of(self, model: ServedModel) -> ProbaPlan | None:
         """:func:`proba_plan` of ``model``, cached while it is served."""

@@ -52,6 +52,16 @@ class ServingConfig:
     """Buffered rows that trigger a flush before the interval ends."""
     log_proba: bool = True
     """Log ``proba.<class>`` columns for models with ``predict_proba`` (one extra call per batch)."""
+    shadow_uri: str | None = None
+    """A model scored on every champion batch off the request path and logged as ``role=shadow`` (``--shadow``)."""
+    shadow_queue: int = 64
+    """Champion batches waiting for the shadow model at most; beyond, a batch is skipped and counted."""
+    canary_uri: str | None = None
+    """A model that answers ``canary_share`` of the requests instead of the champion (``--canary``)."""
+    canary_share: float | None = None
+    """Share of requests the canary answers, in (0, 1) (``--canary-share``)."""
+    canary_key: str | None = None
+    """A request header whose value picks the model stickily (hash-based, ``--canary-key x-user-id``)."""
 
     def __post_init__(self) -> None:
         names = parse_type_names(self.trusted_types, field="trusted_types")
@@ -68,6 +78,7 @@ class ServingConfig:
         _non_negative("max_wait_ms", self.max_wait_ms)
         _non_negative("reload_interval", self.reload_interval, strict=True)
         _check_log(self)
+        _check_roles(self)
         if self.body_timeout is not None:
             _non_negative("body_timeout", self.body_timeout, strict=True)
         if self.max_inflight_bytes is not None:
@@ -119,6 +130,54 @@ def _check_log(config: ServingConfig) -> None:
         parse_duration(config.log_retention, field="log_retention")
     _non_negative("log_flush_interval", config.log_flush_interval, strict=True)
     _positive_int("log_flush_rows", config.log_flush_rows)
+
+
+def _check_roles(config: ServingConfig) -> None:
+    """Shadow and canary URIs are model URIs other than the champion's; the canary needs a share in (0, 1)."""
+    for name in ("shadow_uri", "canary_uri"):
+        value = getattr(config, name)
+        if value is None:
+            continue
+        flag = "--" + name.removesuffix("_uri")
+        try:
+            scheme = parse_uri(value).scheme if isinstance(value, str) else None
+        except InvalidInput:
+            scheme = None
+        if scheme not in ("runs", "models"):
+            raise InvalidInput(
+                f"Invalid {name} {value!r} ({flag}): expected models:/<name>/<version>, models:/<name>@<alias> "
+                "or runs:/<run id>/<path>.",
+                details=[{"field": name, "problem": "not a model URI"}],
+            )
+        if value == config.model_uri:
+            raise InvalidInput(
+                f"Invalid {name} {value!r} ({flag}): it is the served model itself; name the challenger.",
+                details=[{"field": name, "problem": "same as model_uri"}],
+            )
+    _positive_int("shadow_queue", config.shadow_queue)
+    share, key = config.canary_share, config.canary_key
+    if config.canary_uri is None:
+        for name, value in (("canary_share", share), ("canary_key", key)):
+            if value is not None:
+                flag = "--" + name.replace("_", "-")
+                raise InvalidInput(
+                    f"{flag} needs --canary URI: there is no canary to send requests to.",
+                    details=[{"field": name, "problem": "given without canary_uri"}],
+                )
+        return
+    if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share < 1:
+        raise InvalidInput(
+            f"Invalid canary_share {share!r} (--canary-share): expected a share of requests in (0, 1), e.g. 0.1 "
+            "for 10%; to serve the canary to everyone move the alias instead.",
+            details=[{"field": "canary_share", "problem": "expected a number in (0, 1)"}],
+        )
+    if key is not None and (not isinstance(key, str) or not key.strip() or not key.isascii() or " " in key):
+        raise InvalidInput(
+            f"Invalid canary_key {key!r} (--canary-key): expected an HTTP header name, e.g. x-user-id.",
+            details=[{"field": "canary_key", "problem": "expected a header name"}],
+        )
+    if key is not None:
+        object.__setattr__(config, "canary_key", key.strip().lower())
 
 
 def _positive_int(name: str, value: object) -> None:

@@ -12,6 +12,13 @@ metric                                     type       labels
 ``loopml_serving_model_reloads_total``     counter    models swapped in (the first load counts)
 ``loopml_serving_model_load_failures_total``  counter  ``error``: loads that failed (``SecurityError``:
                                                        refused for safety), each distinct failure once
+``loopml_serving_role_model_info``        gauge      ``role`` (shadow, canary), ``name``, ``version``: 1 each
+``loopml_serving_shadow_scored_total``     counter    requests scored by the shadow model (``--shadow``)
+``loopml_serving_shadow_skipped_total``    counter    ``reason``: requests not shadowed (``queue_full``,
+                                                      ``not_loaded``, ``incompatible``)
+``loopml_serving_shadow_errors_total``     counter    requests the shadow model failed on
+``loopml_serving_shadow_queued_batches``   gauge      batches waiting for the shadow model
+``loopml_serving_canary_requests_total``   counter    requests answered by the canary (``--canary``)
 ``loopml_prediction_log_written_rows_total``   counter  rows written to the prediction log
 ``loopml_prediction_log_segments_total``       counter  segment files written
 ``loopml_prediction_log_dropped_total``        counter  rows dropped (sink failing and buffer full, or
@@ -35,7 +42,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from loopml.monitoring.prediction_log import PredictionLog
+from loopml.serving.canary import CanaryRouter
 from loopml.serving.model import ServedModel
+from loopml.serving.reload import SwapObserver
+from loopml.serving.shadow import ShadowScorer
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
@@ -103,6 +113,12 @@ class ServingMetrics:
             ("error",),
             registry=self.registry,
         )
+        self.role_info = Gauge(
+            "loopml_serving_role_model_info",
+            "The model version loaded for a role beside the champion (value 1).",
+            ("role", "name", "version"),
+            registry=self.registry,
+        )
         self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
 
     def observe_request(self, endpoint: str, status: int, seconds: float) -> None:
@@ -123,6 +139,24 @@ class ServingMetrics:
             self.model_info.remove(old.name, _version(old), old.uri)
         self.model_info.labels(new.name, _version(new), new.uri).set(1)
         self.reloads.inc()
+
+    def role_swapped(self, role: str) -> SwapObserver:
+        """The ``on_swap`` hook of the watcher of ``role`` (``shadow`` or ``canary``)."""
+
+        def swapped(new: ServedModel, old: ServedModel | None) -> None:
+            if old is not None:
+                self.role_info.remove(role, old.name, _version(old))
+            self.role_info.labels(role, new.name, _version(new)).set(1)
+
+        return swapped
+
+    def watch_shadow(self, scorer: ShadowScorer) -> None:
+        """Report the shadow scorer's counters (read at scrape time)."""
+        self.registry.register(ShadowCollector(scorer))
+
+    def watch_canary(self, router: CanaryRouter) -> None:
+        """Report how many requests the canary answered (read at scrape time)."""
+        self.registry.register(CanaryCollector(router))
 
     def load_failed(self, exc: Exception) -> None:
         self.load_failures.labels(type(exc).__name__).inc()
@@ -156,6 +190,43 @@ class PredictionLogCollector:
             yield CounterMetricFamily(f"loopml_prediction_log_{name}", help_text, value=value)
         yield GaugeMetricFamily(
             "loopml_prediction_log_buffered_rows", "Rows waiting in memory for the next flush.", value=log.buffered_rows
+        )
+
+
+class ShadowCollector:
+    """The counters a :class:`ShadowScorer` keeps."""
+
+    def __init__(self, scorer: ShadowScorer) -> None:
+        self.scorer = scorer
+
+    def collect(self) -> Iterator[Metric]:
+        scorer = self.scorer
+        yield CounterMetricFamily(
+            "loopml_serving_shadow_scored", "Requests scored by the shadow model.", value=scorer.scored_requests
+        )
+        skipped = CounterMetricFamily(
+            "loopml_serving_shadow_skipped", "Requests not scored by the shadow model, by reason.", labels=("reason",)
+        )
+        for reason, count in scorer.skipped.items():
+            skipped.add_metric((reason,), count)
+        yield skipped
+        yield CounterMetricFamily(
+            "loopml_serving_shadow_errors", "Requests the shadow model failed to predict.", value=scorer.errors
+        )
+        yield GaugeMetricFamily(
+            "loopml_serving_shadow_queued_batches", "Batches waiting for the shadow model.", value=scorer.queued
+        )
+
+
+class CanaryCollector:
+    """The count a :class:`CanaryRouter` keeps."""
+
+    def __init__(self, router: CanaryRouter) -> None:
+        self.router = router
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(
+            "loopml_serving_canary_requests", "Requests answered by the canary model.", value=self.router.picked
         )
 
 

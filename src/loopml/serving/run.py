@@ -51,6 +51,7 @@ def serve(
     """
     check_exposure(host, insecure=insecure)
     check_listen_options(port=port, workers=workers, log_level=log_level)
+    check_roles(config)
     settings = load_settings()
     config = dataclasses.replace(
         config,
@@ -70,6 +71,44 @@ def serve(
         target, settings, host=host, port=port, workers=workers, log_level=log_level, access_log=access_log,
         log_config=log_config(log_level), handoff={CONFIG_ENV: config.to_env()},
     )  # fmt: skip
+
+
+def check_roles(config: ServingConfig) -> None:
+    """Refuse a ``--shadow``/``--canary`` registry URI that does not exist or whose input columns differ
+    from the champion's (one registry read each; ``runs:/`` URIs are checked when they load)."""
+    from loopml.core.errors import NotFound
+    from loopml.registry.models import get_model_version
+
+    def inputs(uri: str) -> list[str] | None:
+        signature = get_model_version(uri).signature or {}
+        names = [str(spec["name"]) for spec in signature.get("inputs", []) if "name" in spec]
+        return names or None
+
+    roles = [(name, getattr(config, name)) for name in ("shadow_uri", "canary_uri")]
+    roles = [(name, uri) for name, uri in roles if uri is not None and uri.startswith("models:/")]
+    if not roles:
+        return
+    champion = None
+    if config.model_uri.startswith("models:/"):
+        try:
+            champion = inputs(config.model_uri)
+        except NotFound:  # the champion may be registered later: the server waits for it
+            champion = None
+    for name, uri in roles:
+        flag = "--" + name.removesuffix("_uri")
+        try:
+            theirs = inputs(uri)
+        except NotFound as exc:
+            raise NotFound(
+                f"Cannot use {uri!r} as {flag}: {exc.message}", details=[{"field": name, "problem": "not found"}]
+            ) from exc
+        if champion is not None and theirs is not None and sorted(champion) != sorted(theirs):
+            missing, extra = sorted(set(champion) - set(theirs)), sorted(set(theirs) - set(champion))
+            raise InvalidInput(
+                f"Cannot use {uri!r} as {flag}: its input columns differ from {config.model_uri}'s "
+                f"(missing {missing[:5]}, extra {extra[:5]}); a shadow or canary must take the same inputs.",
+                details=[{"field": name, "problem": "input columns differ from the served model's"}],
+            )
 
 
 def check_listen_options(*, port: Any, workers: Any, log_level: Any) -> None:
