@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import pyarrow as pa
 import pytest
 import uvicorn
 from fastapi import FastAPI
@@ -137,3 +138,25 @@ def test_drift_of_a_window_against_the_served_versions_profile(live: LiveServer)
         assert report.json()["drifted"] is True and report.json()["drifted_columns"] == ["age"]
         empty = client.get("/models/churn/drift", params={"since_ms": 1, "until_ms": 2})
         assert empty.status_code == 422 and empty.json()["details"][0]["field"] == "since"
+
+
+def test_pages_keep_shadow_rows_apart_from_the_served_ones(live: LiveServer) -> None:
+    layout = PredictionLayout(settings_for(live.home).artifact_uri)
+    times = [BASE + i * 1000 for i in range(5)]
+    ids = [request_id(t) for t in times]
+    served = segment_table(ids, times, role=pa.array(["served"] * 5), served_by=pa.array(["champion"] * 5))
+    shadow = segment_table(ids, times, role=pa.array(["shadow"] * 5), served_by=pa.array(["challenger"] * 5))
+    write_segment(layout, "churn", hour_key(BASE), parquet_bytes(pa.concat_tables([served, shadow])))
+    seen: list[tuple[str, str]] = []
+    after = None
+    with httpx.Client(base_url=f"{live.url}/api/v1/monitoring", timeout=30) as client:
+        while True:
+            body = client.get("/models/churn/predictions", params={"limit": 3, **({"after": after} if after else {})})
+            assert body.status_code == 200, body.text
+            seen += [(row["request_id"], row["role"]) for row in body.json()["rows"]]
+            after = body.json()["next_page"]
+            if after is None:
+                break
+        ops = client.get("/models/churn/operations").json()["operations"]
+    assert sorted(seen) == sorted([(i, "served") for i in ids] + [(i, "shadow") for i in ids])
+    assert ops[0]["requests"] == 5  # shadow rows are not traffic

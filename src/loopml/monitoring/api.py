@@ -151,8 +151,9 @@ def page_start(after: str | None) -> int | None:
 
     if after is None:
         return None
-    made = request_time(after.partition(":")[0])
-    if made is None or not after.partition(":")[2].isdigit():
+    parts = after.split(":")
+    made = request_time(parts[0])
+    if made is None or not 2 <= len(parts) <= 3 or not all(part.isdigit() for part in parts[1:]):
         raise InvalidInput(
             f"Invalid page token {after[:80]!r}: pass the next_page of the previous page.",
             details=[{"field": "after", "problem": "not a page token"}],
@@ -165,20 +166,37 @@ PAGE_SLACK_MS = 60_000
 
 
 def page_of(window: PredictionWindow, *, after: str | None, limit: int) -> dict[str, Any]:
-    """One page of a window in (request id, row) order, with the token of the next page."""
+    """One page of a window in (request id, row, role) order, with the token of the next page.
+
+    The token is ``<request id>:<row>:<role rank>`` (0 for the served row, 1 for a shadow's).
+    """
     frame = window.frame
+    rank = _role_rank(frame)
     if not frame.empty:
-        frame = frame.sort_values(["request_id", "row"], kind="stable")
+        frame = frame.assign(_rank=rank).sort_values(["request_id", "row", "_rank"], kind="stable")
         if after is not None:
-            rid, _, row = after.partition(":")
-            later = (frame["request_id"] > rid) | ((frame["request_id"] == rid) & (frame["row"] > int(row)))
-            frame = frame[later]
+            rid, row, role = _token(after)
+            same_id = frame["request_id"] == rid
+            later_row = same_id & ((frame["row"] > row) | ((frame["row"] == row) & (frame["_rank"] > role)))
+            frame = frame[(frame["request_id"] > rid) | later_row]
     page = frame.head(limit)
     next_page = None
     if len(frame) > limit:
         last = page.iloc[-1]
-        next_page = f"{last['request_id']}:{int(last['row'])}"
-    return {"model": window.model, "rows": frame_records(page), "next_page": next_page}
+        next_page = f"{last['request_id']}:{int(last['row'])}:{int(last['_rank'])}"
+    rows = page.drop(columns=["_rank"], errors="ignore")
+    return {"model": window.model, "rows": frame_records(rows), "next_page": next_page}
+
+
+def _role_rank(frame: pd.DataFrame) -> pd.Series:
+    if "role" not in frame.columns:
+        return pd.Series(0, index=frame.index, dtype="int64")
+    return frame["role"].eq("shadow").astype("int64")
+
+
+def _token(after: str) -> tuple[str, int, int]:
+    rid, row, role = [*after.split(":"), "0"][:3]
+    return rid, int(row), int(role)
 
 
 def served_inputs(window: PredictionWindow) -> pd.DataFrame:
@@ -196,7 +214,7 @@ def window_drift(window: PredictionWindow, *, session: Session | None = None) ->
             f"No successful predictions of {window.model!r} in the window: nothing to compare.",
             details=[{"field": "since", "problem": "empty window"}],
         )
-    ok = window.frame[window.frame["status"] == 200]
+    ok = window.served_frame[window.served_frame["status"] == 200]
     report = drift(reference_for(window.model, main_version(ok), session=session), inputs)
     report.meta["current"] = f"predictions of {window.model}, {describe_window(window)}"
     return report
@@ -232,7 +250,7 @@ def quality(
     """
     session = session_or_default(session)
     current = predictions(model, since=since, until=until, version=version, session=session)
-    return quality_of(model, labelled(current, session=session), window=window, task=task, session=session)
+    return quality_of(model, labelled(current.served(), session=session), window=window, task=task, session=session)
 
 
 def quality_of(
@@ -266,7 +284,7 @@ def operations(
     """Requests, errors and latency percentiles per version and time window."""
     from loopml.monitoring.traffic import operations as per_window
 
-    frame = predictions(model, since=since, until=until, version=version, session=session).frame
+    frame = predictions(model, since=since, until=until, version=version, session=session).served_frame
     return per_window(frame, window=window)
 
 
@@ -338,7 +356,7 @@ def report(
 
     session = session_or_default(session)
     current = predictions(model, since=since, until=until, version=version, session=session)
-    frame = current.frame
+    frame = current.served_frame
     served = main_version(frame) if version is None else version
     ok = frame[frame["status"] == 200] if not frame.empty else frame
     drift_report = None
@@ -354,7 +372,8 @@ def report(
             drift_report.meta["current"] = f"predictions of {model}, {describe_window(current)}"
     quality_result = None
     if not frame.empty:
-        quality_result = quality_of(model, labelled(current, session=session), window=window, session=session)
+        joined = labelled(current.served(), session=session)
+        quality_result = quality_of(model, joined, window=window, session=session)
     ops = per_window(frame, window=window) if not frame.empty else None
     alerts = session.monitoring.list_alerts(model=model, limit=50)
     html = monitor_html(

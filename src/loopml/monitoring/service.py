@@ -164,7 +164,7 @@ def measure(
 
     now = int(time.time() * 1000) if now_ms is None else now_ms
     current = api.predictions(model, since=now - int(window_seconds * 1000), until=now, session=session)
-    frame = current.frame
+    frame = current.served_frame  # shadow rows (a challenger scored beside the champion) are not traffic
     window = f"{window_seconds:g}s"
     if frame.empty:
         return MonitorSnapshot(model=model, window=window, computed_at=now, n_rows=0)
@@ -179,7 +179,7 @@ def measure(
             logger.warning("no drift for %s: %s", model, exc.message)
         else:
             report = drift(reference, api.served_inputs(current))
-    quality = api.quality_of(model, api.labelled(current, session=session), window=whole, session=session)
+    quality = api.quality_of(model, api.labelled(current.served(), session=session), window=whole, session=session)
     return MonitorSnapshot.from_results(
         model,
         version=version,

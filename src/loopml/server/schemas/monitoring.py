@@ -146,7 +146,8 @@ class PredictionPageOut(BaseModel):
     """``GET /monitoring/models/{model}/predictions``: rows in (request id, row) order and the next page's token.
 
     A row has the log's columns (``request_id``, ``row``, ``time`` in epoch ms, ``version``,
-    ``endpoint``, ``status``, ``latency_ms``, ``inputs.<name>``, ``prediction``, ``proba.<class>``).
+    ``endpoint``, ``status``, ``latency_ms``, ``inputs.<name>``, ``prediction``, ``proba.<class>``, ``role``
+    (``served`` or ``shadow``) and ``served_by`` (``champion``, ``challenger`` or ``canary``)).
     """
 
     model: str
