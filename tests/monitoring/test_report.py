@@ -384,3 +384,15 @@ def test_a_real_drift_report_of_a_million_rows_is_self_contained_and_small() -> 
     lowered = html.lower()
     assert "<script" not in lowered and "src=" not in lowered and "@import" not in lowered
     assert "https://" not in lowered and "http://" not in lowered.replace("http://www.w3.org/2000/svg", "")
+
+
+def test_a_written_report_gets_the_mode_a_plain_file_would(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from loopml.monitoring.reports import write_html
+
+    umask = os.umask(0o022)
+    os.umask(umask)
+    target = write_html("<html></html>", tmp_path / "report.html")
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask

@@ -157,4 +157,7 @@ def _write(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(text)
+    current = os.umask(0o022)
+    os.umask(current)
+    os.chmod(tmp, 0o666 & ~current)  # CI reports are shared files, not secrets
     os.replace(tmp, path)

@@ -179,6 +179,8 @@ def predictions_command(
     as_json: output.JsonFlag = False,
 ) -> None:
     """Show logged predictions of MODEL (request id, time, version, status, latency, inputs, output)."""
+    import pandas as pd
+
     from loopml.monitoring.api import predictions
 
     window = predictions(model, since=since, until=until)
@@ -186,7 +188,15 @@ def predictions_command(
     if as_json:
         output.print_json({"n_rows": window.n_rows, "rows": output.jsonable(frame.to_dict("records"))})
         return
-    _print_frame(output.stdout(), f"Predictions of {model} ({window.n_rows:,} in the window)", frame)
+    # what people look for first: which request, when, by which version, how it went, the answer
+    first = ["request_id", "row", "time", "version", "status", "prediction", "latency_ms", "role"]
+    ordered = [c for c in first if c in frame.columns] + [c for c in frame.columns if c not in first]
+    shown = frame[ordered].drop(columns=["model", "endpoint", "served_by"], errors="ignore")
+    if "time" in shown.columns and not shown.empty:
+        shown = shown.assign(time=pd.to_datetime(shown["time"], utc=True).dt.strftime("%Y-%m-%d %H:%M:%S.%f").str[:-3])
+    if "latency_ms" in shown.columns:
+        shown = shown.assign(latency_ms=shown["latency_ms"].round(3))
+    _print_frame(output.stdout(), f"Predictions of {model} ({window.n_rows:,} in the window)", shown)
 
 
 @app.command(

@@ -252,12 +252,20 @@ def write_html(html: str, path: str | os.PathLike[str]) -> Path:
             handle.write(html)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # a report to share, not a secret: the mode a plain open() gives
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
     return target
+
+
+def _umask() -> int:
+    """The process umask (read by setting it, then putting it back)."""
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
 
 
 # --- drift -------------------------------------------------------------------------------------------
