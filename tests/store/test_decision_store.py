@@ -11,7 +11,7 @@ import doctest
 import importlib
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,17 +22,14 @@ from loopml.core.errors import Conflict, InvalidInput, NotFound
 from loopml.core.hashing import sha256_bytes
 from loopml.core.ids import new_id
 from loopml.core.records import ArtifactInfo, DecisionRecord, PipelineRunRecord, PipelineStatus
-from loopml.store.base import DecisionStore, TrackingStore
-from loopml.store.http.decisions import HttpDecisionStore
-from loopml.store.http.tracking import HttpTrackingStore
-from loopml.store.http.transport import HttpTransport
+from loopml.store.base import DecisionStore
 from loopml.store.sql import Database, SqlTrackingStore
 from loopml.store.sql.datasets import SqlDatasetStore
-from loopml.store.sql.decisions import DECISION_ACTION, SqlDecisionStore
+from loopml.store.sql.decisions import DECISION_ACTION
 from loopml.store.sql.lineage import SqlLineageStore
 from loopml.store.sql.models import SqlModelRegistry
 from loopml.store.sql.pipelines import SqlPipelineStore
-from tests.server.conftest import settings_for, thread_server
+from tests.store.conformance import BACKENDS, Backend, store_backend
 
 GATE = {
     "passed": True,
@@ -45,40 +42,18 @@ GATE = {
 }
 
 
-@dataclass
-class Backend:
-    store: DecisionStore
-    db: Database
-    """The database the store writes to (the server's, over HTTP), for audit, lineage and fixtures."""
-    actor: str
-    tracking: TrackingStore
-    """The tracking store next to it (the HTTP one over HTTP), for reading the audit log as users do."""
-
-    def audit(self, object_type: str, object_id: str) -> list[tuple[str, str, dict[str, Any]]]:
-        events = SqlTrackingStore(self.db).list_audit_events(object_type=object_type, object_id=object_id)
-        return [(e.actor, e.action, e.details) for e in reversed(events)]
-
-
-@pytest.fixture(params=["sqlite", "postgresql", "http"])
+@pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    url = request.getfixturevalue("pg_url") if request.param == "postgresql" else f"sqlite:///{tmp_path / 'store.db'}"
-    db = Database(url)
-    try:
-        _register_versions(db, "churn", 3)
-        if request.param != "http":
-            yield Backend(SqlDecisionStore(db), db, "ann", SqlTrackingStore(db))
-            return
-        with thread_server(settings_for(tmp_path / "server", url)) as live:
-            client = HttpTransport(live.url, actor="ann")
-            yield Backend(HttpDecisionStore(client), db, "ann", HttpTrackingStore(client))
-            client.close()
-    finally:
-        db.dispose()
+    yield from store_backend(request, tmp_path, "decisions", prepare=_three_churn_versions)
 
 
 @pytest.fixture
 def store(backend: Backend) -> DecisionStore:
     return backend.store
+
+
+def _three_churn_versions(db: Database) -> None:
+    _register_versions(db, "churn", 3)
 
 
 def _register_versions(db: Database, name: str, count: int) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,41 +20,16 @@ from loopml.core.errors import Conflict, InvalidInput, NotFound
 from loopml.core.ids import new_id, request_id, request_time
 from loopml.core.records import AlertRecord, FeedbackRecord, ReportRecord
 from loopml.store.base import MonitoringStore
-from loopml.store.http.monitoring import HttpMonitoringStore
-from loopml.store.http.transport import HttpTransport
-from loopml.store.sql import Database, SqlTrackingStore
-from loopml.store.sql.monitoring import FEEDBACK_COLUMNS, SqlMonitoringStore
-from tests.server.conftest import settings_for, thread_server
+from loopml.store.sql.monitoring import FEEDBACK_COLUMNS
+from tests.store.conformance import BACKENDS, Backend, store_backend
 
 HOUR = 3_600_000
 BASE = 1_764_745_200_000  # 2025-12-03T07:00Z
 
 
-@dataclass
-class Backend:
-    store: MonitoringStore
-    db: Database
-    """The database the store writes to (the server's, over HTTP), for the audit trail."""
-
-    def audit(self, object_type: str, object_id: str) -> list[tuple[str, str, dict[str, Any]]]:
-        events = SqlTrackingStore(self.db).list_audit_events(object_type=object_type, object_id=object_id)
-        return [(e.actor, e.action, e.details) for e in reversed(events)]
-
-
-@pytest.fixture(params=["sqlite", "postgresql", "http"])
+@pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    url = request.getfixturevalue("pg_url") if request.param == "postgresql" else f"sqlite:///{tmp_path / 'store.db'}"
-    db = Database(url)
-    try:
-        if request.param != "http":
-            yield Backend(SqlMonitoringStore(db), db)
-            return
-        with thread_server(settings_for(tmp_path / "server", url)) as live:
-            client = HttpTransport(live.url, actor="ann")
-            yield Backend(HttpMonitoringStore(client), db)
-            client.close()
-    finally:
-        db.dispose()
+    yield from store_backend(request, tmp_path, "monitoring")
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ or the server, writes to, with the actor each call named).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,42 +18,16 @@ from loopml.core.errors import Conflict, InvalidInput, NotFound
 from loopml.core.ids import new_id
 from loopml.core.records import PipelineRunRecord, PipelineRunSummary, PipelineStatus, StepRunRecord
 from loopml.store.base import PipelineStore
-from loopml.store.http.pipelines import HttpPipelineStore
-from loopml.store.http.transport import HttpTransport
-from loopml.store.sql import Database, SqlTrackingStore
-from loopml.store.sql.pipelines import SqlPipelineStore
-from tests.server.conftest import settings_for, thread_server
+from tests.store.conformance import BACKENDS, Backend, store_backend
 
 S = PipelineStatus
 ARTIFACT = {"sha256": "a" * 64, "size": 12, "format": "json", "type": "builtins.list"}
 READ = {"kind": "dataset", "ref": "datasets:/customers@latest", "resolved": "datasets:/customers/3"}
 
 
-@dataclass
-class Backend:
-    store: PipelineStore
-    db: Database
-    """The database the store writes to (the server's, over HTTP), for the audit trail."""
-
-    def audit(self, object_type: str, object_id: str) -> list[tuple[str, str, dict[str, Any]]]:
-        events = SqlTrackingStore(self.db).list_audit_events(object_type=object_type, object_id=object_id)
-        return [(e.actor, e.action, e.details) for e in reversed(events)]
-
-
-@pytest.fixture(params=["sqlite", "postgresql", "http"])
+@pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    url = request.getfixturevalue("pg_url") if request.param == "postgresql" else f"sqlite:///{tmp_path / 'store.db'}"
-    db = Database(url)
-    try:
-        if request.param != "http":
-            yield Backend(SqlPipelineStore(db), db)
-            return
-        with thread_server(settings_for(tmp_path / "server", url)) as live:
-            client = HttpTransport(live.url, actor="ann")
-            yield Backend(HttpPipelineStore(client), db)
-            client.close()
-    finally:
-        db.dispose()
+    yield from store_backend(request, tmp_path, "pipelines")
 
 
 @pytest.fixture
