@@ -11,9 +11,10 @@ for a rule and model a 409.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -21,9 +22,21 @@ from starlette.responses import Response
 from loopml.core.errors import NotFound
 from loopml.core.records import AlertRecord, ReportRecord
 from loopml.core.wire import ALERT, FEEDBACK_RESULT, REPORT
+from loopml.monitoring.api import (
+    frame_records,
+    labelled,
+    page_of,
+    page_start,
+    predictions,
+    quality_of,
+    window_drift,
+    window_parquet,
+)
 from loopml.monitoring.feedback import normalize_feedback, record_feedback
 from loopml.monitoring.layout import PredictionLayout
+from loopml.monitoring.prediction_log import PredictionWindow
 from loopml.monitoring.segments import check_hour, write_segment
+from loopml.monitoring.traffic import operations
 from loopml.server.auth import Reader, Writer
 from loopml.server.backend import Backend, BackendDep
 from loopml.server.encoding import AnyJSONResponse, JSONResponse
@@ -245,11 +258,31 @@ VersionQuery = Annotated[int | None, Query(ge=1, le=2**63 - 1, description="Only
 WindowQuery = Annotated[str, Query(description="Width of each time bucket: 15m, 1h, 1d.")]
 
 
-def _window(backend: Backend, model: str, since_ms: int | None, until_ms: int | None, version: int | None) -> Any:
-    from loopml.monitoring.api import predictions
+@dataclass(frozen=True, slots=True)
+class LogSpan:
+    """The stretch of one model's prediction log a view reads (path ``model``, query ``since_ms``,
+    ``until_ms``, ``version``), checked once for every view."""
 
+    model: str
+    since_ms: int | None
+    until_ms: int | None
+    version: int | None
+
+    def read(self, backend: Backend, *, since_ms: int | None = None) -> PredictionWindow:
+        """The window, over the server's own log (``since_ms`` narrows its start)."""
+        start = self.since_ms if since_ms is None else max(since_ms, self.since_ms or 0)
+        return predictions(
+            self.model, since=start, until=self.until_ms, version=self.version, session=backend.session()
+        )
+
+
+def log_span(model: str, since_ms: SinceMs = None, until_ms: UntilMs = None, version: VersionQuery = None) -> LogSpan:
+    """FastAPI dependency: the :class:`LogSpan` of a view's path and query."""
     check_model(model, "path.model")
-    return predictions(model, since=since_ms, until=until_ms, version=version, session=backend.session())
+    return LogSpan(model, since_ms, until_ms, version)
+
+
+SpanDep = Annotated[LogSpan, Depends(log_span)]
 
 
 @router.get("/models", response_model=LoggedModelsOut, summary="Models with a prediction log on this server")
@@ -263,30 +296,14 @@ def logged_models(caller: Reader, backend: BackendDep) -> Response:
     summary="Logged predictions of a model in request order, a page at a time",
 )
 def list_predictions(
-    model: str,
+    span: SpanDep,
     caller: Reader,
     backend: BackendDep,
-    since_ms: SinceMs = None,
-    until_ms: UntilMs = None,
-    version: VersionQuery = None,
     limit: Annotated[int, Query(ge=1, le=1000, description="Rows per page.")] = 100,
     after: Annotated[str | None, Query(description="The next_page token of the previous page.")] = None,
 ) -> Response:
-    from loopml.monitoring.api import page_of
-
-    page = page_of(_window_after(backend, model, since_ms, until_ms, version, after), after=after, limit=limit)
-    return JSONResponse(page)
-
-
-def _window_after(
-    backend: Backend, model: str, since_ms: int | None, until_ms: int | None, version: int | None, after: str | None
-) -> Any:
-    from loopml.monitoring.api import page_start
-
-    start = page_start(after)
-    if start is not None:
-        since_ms = start if since_ms is None else max(since_ms, start)
-    return _window(backend, model, since_ms, until_ms, version)
+    start = page_start(after)  # a page after a token starts near its request's time: fewer hours read
+    return JSONResponse(page_of(span.read(backend, since_ms=start), after=after, limit=limit))
 
 
 @router.get(
@@ -295,18 +312,8 @@ def _window_after(
     summary="A window of a model's prediction log as one Parquet file (what a remote SDK reads)",
     responses={200: {"content": _PARQUET}},
 )
-def predictions_parquet(
-    model: str,
-    caller: Reader,
-    backend: BackendDep,
-    since_ms: SinceMs = None,
-    until_ms: UntilMs = None,
-    version: VersionQuery = None,
-) -> Response:
-    from loopml.monitoring.api import window_parquet
-
-    data = window_parquet(_window(backend, model, since_ms, until_ms, version))
-    return Response(data, media_type="application/octet-stream")
+def predictions_parquet(span: SpanDep, caller: Reader, backend: BackendDep) -> Response:
+    return Response(window_parquet(span.read(backend)), media_type="application/octet-stream")
 
 
 @router.get(
@@ -314,18 +321,8 @@ def predictions_parquet(
     response_model=DriftOut,
     summary="Drift of a window of the prediction log against the served version's reference",
 )
-def window_drift(
-    model: str,
-    caller: Reader,
-    backend: BackendDep,
-    since_ms: SinceMs = None,
-    until_ms: UntilMs = None,
-    version: VersionQuery = None,
-) -> Response:
-    from loopml.monitoring.api import window_drift as compute
-
-    window = _window(backend, model, since_ms, until_ms, version)
-    return AnyJSONResponse(compute(window, session=backend.session()).to_dict())
+def drift_view(span: SpanDep, caller: Reader, backend: BackendDep) -> Response:
+    return AnyJSONResponse(window_drift(span.read(backend), session=backend.session()).to_dict())
 
 
 @router.get(
@@ -333,20 +330,9 @@ def window_drift(
     response_model=QualityOut,
     summary="Realised (labels) and estimated (CBPE) quality per version and window",
 )
-def window_quality(
-    model: str,
-    caller: Reader,
-    backend: BackendDep,
-    since_ms: SinceMs = None,
-    until_ms: UntilMs = None,
-    version: VersionQuery = None,
-    window: WindowQuery = "1h",
-) -> Response:
-    from loopml.monitoring.api import quality
-
-    check_model(model, "path.model")
-    result = quality(model, since=since_ms, until=until_ms, version=version, window=window, session=backend.session())
-    return AnyJSONResponse(result.to_dict())
+def quality_view(span: SpanDep, caller: Reader, backend: BackendDep, window: WindowQuery = "1h") -> Response:
+    joined = labelled(span.read(backend).served(), session=backend.session())
+    return AnyJSONResponse(quality_of(span.model, joined, window=window, session=backend.session()).to_dict())
 
 
 @router.get(
@@ -354,17 +340,6 @@ def window_quality(
     response_model=OperationsOut,
     summary="Requests, errors and latency percentiles per version and window",
 )
-def window_operations(
-    model: str,
-    caller: Reader,
-    backend: BackendDep,
-    since_ms: SinceMs = None,
-    until_ms: UntilMs = None,
-    version: VersionQuery = None,
-    window: WindowQuery = "1h",
-) -> Response:
-    from loopml.monitoring.api import frame_records, operations
-
-    check_model(model, "path.model")
-    frame = operations(model, since=since_ms, until=until_ms, version=version, window=window, session=backend.session())
-    return AnyJSONResponse({"model": model, "operations": frame_records(frame)})
+def operations_view(span: SpanDep, caller: Reader, backend: BackendDep, window: WindowQuery = "1h") -> Response:
+    frame = operations(span.read(backend).served_frame, window=window)
+    return AnyJSONResponse({"model": span.model, "operations": frame_records(frame)})
