@@ -13,8 +13,9 @@ CLI start fast. The ``TYPE_CHECKING`` block repeats the imports for type checker
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from loopml.core.lazy import lazy_exports
 
 
 def _names(module: str, *names: str) -> dict[str, str]:
@@ -213,15 +214,4 @@ if TYPE_CHECKING:
     )
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'loopml' has no attribute {name!r}")
-    imported = import_module(module)
-    value = imported if module == f"loopml.{name}" else getattr(imported, name)
-    globals()[name] = value  # resolved once: later lookups are plain attribute reads
-    return value
-
-
-def __dir__() -> list[str]:
-    return list(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

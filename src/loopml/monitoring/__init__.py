@@ -11,8 +11,9 @@ Names are imported on first use, so ``import loopml.monitoring`` (which serving 
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from loopml.core.lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     # the SDK over a session
@@ -98,14 +99,4 @@ if TYPE_CHECKING:
     from loopml.monitoring.traffic import latency_summary as latency_summary
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'loopml.monitoring' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
