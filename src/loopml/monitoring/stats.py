@@ -33,13 +33,11 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-
-# scipy ships no type information here and no stubs are installed (pyproject's overrides do not list it)
-from scipy import special  # type: ignore[import-untyped]
-from scipy.stats import distributions  # type: ignore[import-untyped]
+from scipy import special
+from scipy.stats import distributions
 
 try:  # scipy's exact two-sample KS distribution (what ks_2samp uses); private, hence the fallback
-    from scipy.stats._stats_py import _attempt_exact_2kssamp  # type: ignore[import-untyped]
+    from scipy.stats._stats_py import _attempt_exact_2kssamp
 except ImportError:  # pragma: no cover - depends on the scipy release
     _attempt_exact_2kssamp = None
 
