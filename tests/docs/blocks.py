@@ -167,10 +167,11 @@ def console_commands(code: str) -> list[tuple[str, list[str]]]:
 _VOLATILE = [
     (re.compile(r"\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?"), "<time>"),
     (re.compile(r"\b\d+(\.\d+)?(ms|s|m)\b"), "<duration>"),
-    (re.compile(r"\b\d{12,}\b"), "<epoch>"),
+    (re.compile(r"\b\d{13,}\b"), "<epoch>"),
     (re.compile(r"127\.0\.0\.1:\d+|localhost:\d+"), "<host:port>"),
-    # a short id is 8 hex characters, which may happen to be all digits or all letters (~2% of ids)
-    (re.compile(r"\b(?:[0-9a-f]{8}|(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{9,})\b"), "<id>"),
+    # a short id is 8 hex characters and a digest prefix 12, either of which may happen to be all
+    # digits or all letters (~2% of short ids, ~0.4% of digest prefixes)
+    (re.compile(r"\b(?:[0-9a-f]{8}|[0-9a-f]{12}|(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{9,})\b"), "<id>"),
     (re.compile(r"lml_[A-Za-z0-9_\-]+"), "<token>"),
     (re.compile(r"/\S*/\.loopml\b[^\s:;,)]*"), "<loopml home>"),
     (re.compile(r"/\S*/(tmp|pytest)\S*"), "<path>"),
