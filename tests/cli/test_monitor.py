@@ -59,7 +59,7 @@ def test_alerts_and_a_pass_with_nothing_logged(loopml_home: Path, tmp_path: Path
     assert json.loads(cli("monitor", "alerts", "--json").stdout) == []
     assert "No alerts" in cli("monitor", "alerts").stdout
     result = cli("monitor", "run", "--once", "--config", str(tmp_path / "none.toml"), "--json")
-    assert result.exit_code == 0 and json.loads(result.stdout) == []
+    assert result.exit_code == 0 and json.loads(result.stdout) == {"models": [], "policies": []}
     empty = cli("monitor", "predictions", "--model", "churn", "--json")
     assert empty.exit_code == 0 and json.loads(empty.stdout)["n_rows"] == 0
 

@@ -119,7 +119,7 @@ def test_a_served_model_is_watched_end_to_end(loopml_home: Path, tmp_path: Path,
         config = str(tmp_path / "loopml.toml")
         first = cli("monitor", "run", "--once", "--config", config, "--json")
         assert first.exit_code == 1, first.output  # an alert is firing
-        passes = json.loads(first.stdout)
+        passes = json.loads(first.stdout)["models"]
         assert passes[0]["model"] == "cancer" and passes[0]["evaluations"][0]["firing"] is True
         second = cli("monitor", "run", "--once", "--config", config, "--json")
         assert second.exit_code == 1, second.output

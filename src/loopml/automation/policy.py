@@ -47,9 +47,12 @@ from loopml.core.errors import InvalidInput
 from loopml.monitoring.layout import check_model_name
 
 EXECUTORS = ("local", "process", "ray")
+CHALLENGER_SOURCES = ("result", "registered")
+_ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
 _PIPELINE = re.compile(r"^[A-Za-z_][\w.]*(?:\.py)?:[A-Za-z_]\w*$|^[^:]+\.py:[A-Za-z_]\w*$")
 _POLICY_KEYS = (
     "model", "pipeline", "params", "triggers", "cooldown", "executor", "timeout", "data_param", "name", "promotion",
+    "alias", "challenger", "promote",
 )  # fmt: skip
 
 
@@ -77,6 +80,14 @@ class RetrainPolicy:
     name: str | None = None
     promotion: PromotionPolicy | None = None
     """How a challenger is gated against the champion (``None``: the gate's defaults)."""
+    alias: str = "production"
+    """The champion is ``models:/MODEL@alias``; a challenger that passes the gate moves it."""
+    challenger: str = "result"
+    """How the pipeline hands over its model: ``result`` (its result is a ``models:/`` or ``runs:/``
+    URI, or a dict with ``model_uri``; a ``runs:/`` URI is registered as a new version) or
+    ``registered`` (the newest version of ``model`` registered by the run's tracked runs)."""
+    promote: bool = True
+    """Move the alias when the gate passes (``False``: record the decision, a person promotes)."""
 
     def __post_init__(self) -> None:
         check_model_name(self.model)
@@ -124,6 +135,16 @@ class RetrainPolicy:
             check_model_name(self.name)
         if self.promotion is not None and not isinstance(self.promotion, PromotionPolicy):
             raise _bad("promotion", "not a PromotionPolicy", "promotion must be a PromotionPolicy(...).")
+        if not isinstance(self.alias, str) or not _ALIAS.match(self.alias):
+            raise _bad("alias", "not an alias name", f"Invalid alias {self.alias!r}: letters, digits, '_' and '-'.")
+        if self.challenger not in CHALLENGER_SOURCES:
+            raise _bad(
+                "challenger",
+                "unknown source",
+                f"Invalid challenger {self.challenger!r}; valid: {', '.join(CHALLENGER_SOURCES)}.",
+            )
+        if not isinstance(self.promote, bool):
+            raise _bad("promote", "expected true or false", f"Invalid promote={self.promote!r}: true or false.")
 
     @property
     def key(self) -> str:
@@ -143,12 +164,14 @@ class RetrainPolicy:
     def due(self, context: TriggerContext) -> PolicyCheck:
         """Which triggers fire now, and whether the cooldown lets a retrain start."""
         results = [check_trigger(trigger, context) for trigger in self.triggers]
-        cooling = None
-        if context.last_retrain_ms is not None:
-            ready_at = context.last_retrain_ms + int(self.cooldown_seconds * 1000)
-            if ready_at > context.now_ms:
-                cooling = ready_at
-        return PolicyCheck(self.key, results, cooling)
+        return PolicyCheck(self.key, results, self.cooling_until(context.last_retrain_ms, context.now_ms))
+
+    def cooling_until(self, last_retrain_ms: int | None, now_ms: int) -> int | None:
+        """When the cooldown after the last retrain ends, if it has not ended at ``now_ms``."""
+        if last_retrain_ms is None:
+            return None
+        ready_at = last_retrain_ms + int(self.cooldown_seconds * 1000)
+        return ready_at if ready_at > now_ms else None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary (the form :func:`policy_from_mapping` reads back)."""
@@ -167,6 +190,9 @@ class RetrainPolicy:
             "timeout": self.timeout,
             "data_param": self.data_param,
             "promotion": None if self.promotion is None else self.promotion.to_dict(),
+            "alias": self.alias,
+            "challenger": self.challenger,
+            "promote": self.promote,
         }
 
 

@@ -25,6 +25,7 @@ from loopml.cli import (
     monitor,
     output,
     pipeline,
+    policy,
     quickstart,
     runs,
     serve,
@@ -44,6 +45,7 @@ COMMAND_ORDER = (
     "models",
     "serve",
     "monitor",
+    "policy",
     "ci",
     "audit",
     "server",
@@ -101,6 +103,7 @@ app.add_typer(artifacts.app, name="artifacts")
 app.add_typer(models.app, name="models")
 app.add_typer(pipeline.app, name="pipeline")
 app.add_typer(monitor.app, name="monitor")
+app.add_typer(policy.app, name="policy")
 app.add_typer(ci.app, name="ci")
 app.add_typer(token.app, name="token")
 app.command("server", epilog=server.EPILOG)(server.server)

@@ -287,30 +287,69 @@ def run_command(
     config: Annotated[Path, typer.Option("--config", help="TOML file with a [monitoring] table.")] = Path(
         "loopml.toml"
     ),
+    no_automation: Annotated[
+        bool,
+        typer.Option("--no-automation", help="Only monitor: do not check retrain policies (loopml policy list)."),
+    ] = False,
     as_json: output.JsonFlag = False,
 ) -> None:
-    """Evaluate every monitored model's drift, quality, latency and alert rules, once or every interval."""
+    """Evaluate every monitored model's drift, quality, latency and alert rules, once or every interval.
+
+    After each pass the applied retrain policies are checked: a policy whose trigger fired (and
+    whose cooldown is over) retrains, gates and promotes its model (see `loopml policy --help`).
+    """
     import dataclasses
     import time
 
     from loopml.core.durations import parse_duration
-    from loopml.monitoring.service import MonitorConfig, run_pass
+    from loopml.monitoring.service import Monitor, MonitorConfig
 
     settings = MonitorConfig.load(config)
     if interval is not None:
         settings = dataclasses.replace(settings, interval=parse_duration(interval, field="interval"))
     if window is not None:
         settings = dataclasses.replace(settings, window=parse_duration(window, field="window"))
+    monitor = Monitor(settings)
     while True:
-        results = run_pass(settings)
+        results = monitor.run_pass()
+        policies = [] if no_automation else _automation_pass(monitor)
         if as_json:
-            output.print_json([r.to_dict() for r in results])
+            output.print_json({"models": [r.to_dict() for r in results], "policies": [p.to_dict() for p in policies]})
         else:
             _print_pass(output.stdout(), results)
+            _print_policies(output.stdout(), policies)
         if once:
             firing = any(e.firing for r in results for e in r.evaluations)
-            raise typer.Exit(output.EXIT_FAILED if firing else output.EXIT_OK)
+            failed = any(p.outcome is not None and p.outcome.status == "failed" for p in policies)
+            raise typer.Exit(output.EXIT_FAILED if firing or failed else output.EXIT_OK)
         time.sleep(settings.interval)
+
+
+def _automation_pass(monitor: Any) -> list[Any]:
+    from loopml.automation.service import after_monitor_pass
+
+    return after_monitor_pass(monitor)
+
+
+def _print_policies(console: Console, passes: list[Any]) -> None:
+    if not passes:
+        return
+    table = output.new_table("Retrain policies")
+    for column, priority, whole in (("Policy", 0, True), ("Model", 1, True), ("Triggers", 2, False),
+                                    ("Outcome", 0, False)):  # fmt: skip
+        table.add_column(column, priority=priority, whole=whole)
+    for p in passes:
+        fired = "—" if p.check is None else ("; ".join(r.reason for r in p.check.fired) or "none fired")
+        if p.error:
+            outcome = f"[red]error[/red]: {p.error}"
+        elif p.outcome is not None:
+            outcome = f"{output.status(p.outcome.status)}: {p.outcome.message}"
+        elif p.check is not None and p.check.fired and p.check.cooling_until_ms is not None:
+            outcome = f"cooling down until {output.fmt_time(p.check.cooling_until_ms)}"
+        else:
+            outcome = "nothing to do"
+        table.add_row(p.policy, p.model, fired, outcome)
+    console.print(table)
 
 
 def _print_pass(console: Console, results: list[Any]) -> None:

@@ -329,6 +329,8 @@ class MonitorSnapshot:
     error_rate: float | None = None
     n_rows: int | None = None
     report_uri: str | None = None
+    n_labelled: int | None = None
+    """Rows of the window with a label (behind the realised quality); ``None``: not computed."""
 
     @classmethod
     def from_drift(cls, model: str, report: DriftReport, **fields: Any) -> MonitorSnapshot:
@@ -382,7 +384,13 @@ class MonitorSnapshot:
             error_rate=None if latest_operations is None else _number(latest_operations.get("error_rate")),
             n_rows=n_rows,
             report_uri=report_uri,
+            n_labelled=None if latest_quality is None else _count(latest_quality.get("n_labelled")),
         )
+
+
+def _count(value: Any) -> int | None:
+    number = _number(value)
+    return None if number is None else int(number)
 
 
 def _column_statistics(report: DriftReport) -> dict[str, float]:

@@ -272,11 +272,14 @@ class BackgroundMonitor:
         *,
         registry: CollectorRegistry | None = None,
         session: Callable[[], Session] | None = None,
+        after_pass: Callable[[Monitor], object] | None = None,
     ) -> None:
         self.config = config
         self.registry = registry
         self.session = session
         """Makes the session the passes use (a server passes its own); default: the process's."""
+        self.after_pass = after_pass
+        """Called with the monitor after each pass (the automation service checks its policies there)."""
         self.passes = 0
         self.last: Sequence[ModelPass] = ()
         self.monitor: Monitor | None = None
@@ -302,6 +305,8 @@ class BackgroundMonitor:
                     session = None if self.session is None else self.session()
                     self.monitor = Monitor(self.config, session=session, registry=self.registry)
                 self.last = self.monitor.run_pass()
+                if self.after_pass is not None:
+                    self.after_pass(self.monitor)
             except Exception:  # one bad pass (database unreachable) must not end the host's monitor
                 logger.exception("monitor pass failed; retrying in %gs", self.config.interval)
             self.passes += 1

@@ -57,9 +57,10 @@ def create_app(
     registry = CollectorRegistry(auto_describe=True)
     watcher = None
     if monitor is not None:
+        from loopml.automation.service import after_monitor_pass
         from loopml.monitoring.service import BackgroundMonitor
 
-        watcher = BackgroundMonitor(monitor, registry=registry, session=backend.session)
+        watcher = BackgroundMonitor(monitor, registry=registry, session=backend.session, after_pass=after_monitor_pass)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
