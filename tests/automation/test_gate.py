@@ -309,7 +309,8 @@ def test_the_package_exports_its_names_lazily() -> None:
 
     assert automation.__all__ == [
         "Comparison", "CronTrigger", "DriftTrigger", "GateDecision", "GuardrailResult", "NewDataTrigger",
-        "PromotionPolicy", "QualityTrigger", "RetrainPolicy", "SliceResult", "TriggerContext", "check_trigger",
+        "PromotionPolicy", "QualityTrigger", "RetrainPolicy", "SliceResult", "TrainingData", "TriggerContext",
+        "check_trigger",
         "delong", "evaluate_gate", "load_policies", "mcnemar", "paired_bootstrap",
     ]  # fmt: skip
     assert all(getattr(automation, name) is not None for name in automation.__all__)

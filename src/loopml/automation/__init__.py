@@ -1,5 +1,5 @@
-"""Automation: retrain policies and their triggers, and the promotion gate (champion vs challenger
-on the same rows, with evidence).
+"""Automation: retrain policies, their triggers and fresh training data, and the promotion gate
+(champion vs challenger on the same rows, with evidence).
 
 >>> from loopml.automation import PromotionPolicy, evaluate_gate                       # doctest: +SKIP
 >>> policy = PromotionPolicy(metric="roc_auc", guardrails={"accuracy": ("no_worse", 0.01)}, slices="region")
@@ -26,6 +26,7 @@ _EXPORTS: dict[str, str] = {
     "mcnemar": "loopml.automation.significance",
     "delong": "loopml.automation.significance",
     "RetrainPolicy": "loopml.automation.policy",
+    "TrainingData": "loopml.automation.data",
     "load_policies": "loopml.automation.policy",
     "DriftTrigger": "loopml.automation.triggers",
     "QualityTrigger": "loopml.automation.triggers",
@@ -37,6 +38,7 @@ _EXPORTS: dict[str, str] = {
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
+    from loopml.automation.data import TrainingData as TrainingData
     from loopml.automation.gate import GateDecision as GateDecision
     from loopml.automation.gate import GuardrailResult as GuardrailResult
     from loopml.automation.gate import PromotionPolicy as PromotionPolicy

@@ -8,6 +8,8 @@ A policy is declared in Python (``RetrainPolicy(...)``) or in ``loopml.toml``::
     params = {C = 0.5}
     cooldown = "6h"
     executor = "local"
+    data_param = "data"
+    data = {dataset = "customers", from_log = true, target = "churned", window = "7d"}
     triggers = [
         {kind = "drift", share = 0.3},
         {kind = "quality", metric = "f1", below = 0.8, estimated = true},
@@ -33,6 +35,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
+from loopml.automation.data import TrainingData
 from loopml.automation.gate import PromotionPolicy
 from loopml.automation.triggers import (
     TRIGGER_KINDS,
@@ -53,6 +56,7 @@ _PIPELINE = re.compile(r"^[A-Za-z_][\w.]*(?:\.py)?:[A-Za-z_]\w*$|^[^:]+\.py:[A-Z
 _POLICY_KEYS = (
     "model", "pipeline", "params", "triggers", "cooldown", "executor", "timeout", "data_param", "name", "promotion",
     "alias", "challenger", "promote",
+    "data",
 )  # fmt: skip
 
 
@@ -64,8 +68,9 @@ def _bad(field_name: str, problem: str, message: str) -> InvalidInput:
 class RetrainPolicy:
     """Retrain ``model`` with ``pipeline`` (``MODULE:PIPELINE``) when any trigger fires.
 
-    ``params`` are passed to the pipeline; with ``data_param`` the fresh training data's dataset URI
-    (``datasets:/name/version``) is passed as that parameter. ``cooldown`` is the least time between
+    ``params`` are passed to the pipeline; ``data`` says where the fresh training data comes from
+    (:class:`TrainingData`) and with ``data_param`` its dataset URI (``datasets:/name/version``) is
+    passed as that parameter. ``cooldown`` is the least time between
     two retrains; ``timeout`` bounds one pipeline run. ``name`` defaults to the model's name.
     """
 
@@ -88,6 +93,8 @@ class RetrainPolicy:
     ``registered`` (the newest version of ``model`` registered by the run's tracked runs)."""
     promote: bool = True
     """Move the alias when the gate passes (``False``: record the decision, a person promotes)."""
+    data: TrainingData | None = None
+    """Where the fresh training data comes from (a dataset's latest version, labelled log rows, or both)."""
 
     def __post_init__(self) -> None:
         check_model_name(self.model)
@@ -145,6 +152,8 @@ class RetrainPolicy:
             )
         if not isinstance(self.promote, bool):
             raise _bad("promote", "expected true or false", f"Invalid promote={self.promote!r}: true or false.")
+        if self.data is not None and not isinstance(self.data, TrainingData):
+            raise _bad("data", "not a TrainingData", "data must be a TrainingData(...) (or a table in loopml.toml).")
 
     @property
     def key(self) -> str:
@@ -193,6 +202,7 @@ class RetrainPolicy:
             "alias": self.alias,
             "challenger": self.challenger,
             "promote": self.promote,
+            "data": None if self.data is None else self.data.to_dict(),
         }
 
 
@@ -243,7 +253,9 @@ def policy_from_mapping(table: Mapping[str, Any], *, where: str = "policy") -> R
         raise _bad(f"{where}.triggers", "expected a list", f"{where}.triggers must be a list of tables.")
     triggers = [trigger_from_mapping(item, where=f"{where}.triggers[{i}]") if isinstance(item, Mapping)
                 else _not_a_table(f"{where}.triggers[{i}]") for i, item in enumerate(raw)]  # fmt: skip
-    fields = {k: v for k, v in table.items() if k not in ("triggers", "promotion")}
+    fields = {k: v for k, v in table.items() if k not in ("triggers", "promotion", "data")}
+    if table.get("data") is not None:
+        fields["data"] = TrainingData.from_mapping(table["data"], where=f"{where}.data")
     promotion = table.get("promotion")
     if promotion is not None:
         if not isinstance(promotion, Mapping):

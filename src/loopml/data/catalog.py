@@ -38,16 +38,18 @@ def ingest(
     query: str | None = None,
     description: str = "",
     progress: bool = False,
+    session: Session | None = None,
 ) -> DatasetVersion:
     """Read ``source`` into a new version of dataset ``name`` (or return the identical existing one).
 
     ``source`` is a CSV/TSV/Parquet/JSON-lines file or folder, an HTTP(S) URL, a SQLAlchemy URL
     with ``query=``, or a DataFrame / Arrow table. Data streams in chunks to a Parquet file, so
-    memory stays bounded; nothing is recorded unless the whole source was read.
+    memory stays bounded; nothing is recorded unless the whole source was read. ``session``: where
+    the version goes (default: the process's session).
     """
     check_name(name, field="dataset name")
     reads.record_path(source)
-    session = get_session()
+    session = session or get_session()
     tmp_root = session.settings.home / "tmp"
     tmp_root.mkdir(parents=True, exist_ok=True)
     with open_source(source, format=format, query=query, tmp_dir=tmp_root) as opened:
