@@ -47,7 +47,7 @@ def test_a_bad_config_names_the_key(table: dict[str, object], field: str) -> Non
     assert exc.value.details and exc.value.details[0]["field"] == field
 
 
-def _log(model: str, frame: pd.DataFrame, version: int, now_ms: int) -> None:
+def log_predictions(model: str, frame: pd.DataFrame, version: int, now_ms: int) -> None:
     """Write ``frame`` (input columns) as predictions of ``model`` made over the last minutes."""
     n = len(frame)
     times = now_ms - 60_000 + np.arange(n) * (50_000 // max(n, 1))
@@ -89,7 +89,7 @@ def test_a_pass_opens_an_alert_once_then_updates_then_resolves(loopml_home: Path
     version = _register(reference)
     now = int(pd.Timestamp.now(tz="UTC").timestamp() * 1000)
     shifted = pd.DataFrame({"age": rng.normal(60, 5, 2000), "spend": rng.normal(100, 10, 2000)})
-    _log("churn", shifted, version, now)
+    log_predictions("churn", shifted, version, now)
     rule = lm.monitoring.AlertRule("age-drift", "churn", "column_drift", 0.1, column="age", window="1h")
     monitor = Monitor(MonitorConfig(rules=(rule,)))
     first = monitor.run_pass()
@@ -109,14 +109,14 @@ def test_a_pass_opens_an_alert_once_then_updates_then_resolves(loopml_home: Path
     # the traffic comes back to normal: a newer log window, the alert resolves
     calm = MonitorConfig(rules=(lm.monitoring.AlertRule("age-drift", "churn", "column_drift", 0.1, column="age",
                                                          window="1m"),))  # fmt: skip
-    _log("churn", reference.sample(2000, random_state=1).reset_index(drop=True), version, now + 120_000)
+    log_predictions("churn", reference.sample(2000, random_state=1).reset_index(drop=True), version, now + 120_000)
     Monitor(calm).run_pass(now_ms=now + 125_000)  # a new monitor process: the store knows the open alert
     assert [a.state for a in lm.monitoring.alerts("churn")] == ["resolved"]
 
 
 def test_a_model_without_a_reference_still_gets_latency_and_errors(loopml_home: Path) -> None:
     frame = pd.DataFrame({"age": np.arange(50.0)})
-    _log("orphan", frame, 7, int(pd.Timestamp.now(tz="UTC").timestamp() * 1000))
+    log_predictions("orphan", frame, 7, int(pd.Timestamp.now(tz="UTC").timestamp() * 1000))
     rule = lm.monitoring.AlertRule("orphan-drift", "orphan", "drift_share", 0.1)
     result = Monitor(MonitorConfig(rules=(rule,))).run_pass()
     assert [p.model for p in result] == ["orphan"] and result[0].error is None
