@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_breast_cancer
 from sklearn.metrics import accuracy_score, roc_auc_score
+from sklearn.model_selection import train_test_split
 
 import loopml as lm
 from loopml.automation import PromotionPolicy, evaluate_gate
@@ -66,15 +67,28 @@ def test_drift_scales_only_the_recalibrated_columns() -> None:
     assert len(DRIFTED_COLUMNS) == 12 and (scale_factors(0.0) == 1.0).all()
 
 
-def test_the_holdout_shares_no_patient_with_traffic() -> None:
+def _patients(rows: pd.DataFrame, original: pd.DataFrame) -> np.ndarray:
+    """The original row each jittered row was drawn from: its nearest row in standardised units."""
+    scale = original.std().to_numpy()
+    a, b = rows[list(FEATURES)].to_numpy() / scale, original.to_numpy() / scale
+    distances = (a**2).sum(axis=1)[:, None] - 2 * a @ b.T + (b**2).sum(axis=1)[None, :]
+    return np.asarray(original.index[distances.argmin(axis=1)])
+
+
+def test_the_holdout_comes_from_the_quickstarts_test_rows_and_traffic_from_its_training_rows() -> None:
+    frame = load_breast_cancer(as_frame=True).frame
+    train, test = train_test_split(frame, test_size=0.25, stratify=frame["target"], random_state=0)
+    original = frame.drop(columns=["target"])
     holdout = evaluation_holdout(500, seed=0)
-    X, _ = production_traffic(2000, seed=0)
+    X, y = production_traffic(2000, seed=0)
     assert list(holdout.columns) == [*FEATURES, "target"]
-    # the jitter is ~2%, so a patient shows as rows within a few percent; none is shared across the pools
-    key = ["mean radius", "mean texture", "worst concavity"]
-    cross = holdout[key].round(0).merge(X[key].round(0).drop_duplicates(), how="inner")
-    assert len(cross) < len(holdout) * 0.9  # rounding collides some; identical pools would collide all
-    assert not holdout.drop(columns=["target"]).equals(evaluation_holdout(500, seed=1).drop(columns=["target"]))
+    seen_in_holdout, seen_in_traffic = _patients(holdout, original), _patients(X, original)
+    assert set(seen_in_holdout) <= set(test.index) and len(set(seen_in_holdout)) > 100
+    assert set(seen_in_traffic) <= set(train.index) and len(set(seen_in_traffic)) > 300
+    # each row keeps its patient's label
+    np.testing.assert_array_equal(holdout["target"], frame.loc[seen_in_holdout, "target"])
+    np.testing.assert_array_equal(y, frame.loc[seen_in_traffic, "target"])
+    assert not holdout.equals(evaluation_holdout(500, seed=1))
 
 
 @pytest.mark.parametrize(
