@@ -7,7 +7,8 @@ SQLite store, so each case costs a process start-up: related checks share a run 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -18,7 +19,8 @@ from loopml.automation.worker import JobOutcome, PipelineJob, run_pipeline_job
 from loopml.config import load_settings
 from loopml.core.errors import InvalidInput
 from loopml.core.records import PipelineStatus
-from loopml.pipelines import get_run, list_runs
+from loopml.pipelines import get_run, list_runs, pipeline, step
+from loopml.pipelines.runner import on_run_created
 from loopml.tracking.session import Session
 from tests.pipelines.conftest import importable_module
 
@@ -85,6 +87,16 @@ def crash():
 """
 
 
+@step
+def double(x: int) -> int:
+    return 2 * x
+
+
+@pipeline
+def doubling(x: int = 2):
+    return double(x)
+
+
 @pytest.fixture
 def flows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A fresh importable module with the pipelines above (the child imports it by name); yields its name."""
@@ -99,6 +111,16 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def _soon(check: Callable[[], bool], within: float = 2.0) -> bool:
+    """Whether ``check()`` holds within ``within`` seconds (a SIGKILLed process takes a moment to go)."""
+    deadline = time.monotonic() + within
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def _group_members(group: int) -> list[int]:
@@ -169,8 +191,7 @@ def test_timeout_stops_the_whole_process_group_and_fails_the_run(flows: str, tmp
     # the step ran in a forked grandchild (executor="process") deaf to SIGTERM: it is gone too, and so is the group
     step_pid, group = map(int, marker.read_text().split())
     assert step_pid != group
-    assert not _alive(step_pid)
-    assert _group_members(group) == []
+    assert _soon(lambda: not _alive(step_pid) and _group_members(group) == [])
     assert outcome.run_id is not None
     run = get_run(outcome.run_id)
     assert run.status is PipelineStatus.FAILED
@@ -231,7 +252,7 @@ def test_an_unknown_or_unconvertible_param_is_failed_naming_it(flows: str) -> No
 def test_a_malformed_job_raises_naming_the_field(fields: dict[str, object], field: str) -> None:
     values: dict[str, object] = {"target": "flows:train", "params": {}, **fields}
     with pytest.raises(InvalidInput) as caught:
-        run_pipeline_job(PipelineJob(**values))  # type: ignore[arg-type]
+        run_pipeline_job(PipelineJob(**values))
     assert caught.value.details[0]["field"] == field
 
 
@@ -244,3 +265,26 @@ def test_outcome_to_dict_is_json_ready() -> None:
         "error": "pipeline 'f:p' timed out after 2 s and was stopped.",
         "seconds": 2.5,
     }
+
+
+def test_on_run_created_names_the_run_while_it_is_running_and_a_failing_callback_fails_it() -> None:
+    seen: list[tuple[str, str, PipelineStatus]] = []
+
+    def note(*, run_id: str, pipeline: str) -> None:
+        seen.append((run_id, pipeline, get_run(run_id).status))
+
+    with on_run_created(note):
+        run = doubling.run(x=4)
+    assert run.result == 8
+    assert seen == [(run.id, "doubling", PipelineStatus.RUNNING)]
+    doubling.run(x=5)  # outside the context: not reported
+    assert len(seen) == 1
+
+    def broken(*, run_id: str, pipeline: str) -> None:
+        raise RuntimeError("cannot write the started file")
+
+    with on_run_created(broken), pytest.raises(RuntimeError, match="started file"):
+        doubling.run(x=6)
+    failed = [r for r in list_runs() if r["params"] == {"x": 6}]
+    assert [r["status"] for r in failed] == ["FAILED"]
+    assert failed[0]["error"] == "RuntimeError: cannot write the started file"

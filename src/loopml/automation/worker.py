@@ -40,9 +40,9 @@ from loopml.core.errors import InvalidInput, LoopmlError, invalid
 
 if TYPE_CHECKING:
     from loopml.config import Settings
+    from loopml.pipelines.pipeline import Pipeline
 
 JobStatus = Literal["succeeded", "failed", "timeout"]
-EXECUTORS = ("local", "process", "ray")
 GRACE_SECONDS = 5.0
 """How long the process group has between SIGTERM and SIGKILL."""
 STDERR_TAIL = 4096
@@ -74,7 +74,10 @@ class PipelineJob:
 @dataclass(frozen=True, slots=True)
 class JobOutcome:
     """How a job ended: ``succeeded``, ``failed`` or ``timeout``, the pipeline run (when it started),
-    its JSON-safe result (when it succeeded), the error and the wall time in seconds."""
+    its JSON-safe result (when it succeeded), the error and the wall time in seconds.
+
+    ``error`` is ``None`` for a success, unless loading what the run returned failed (then ``result`` is ``None``).
+    """
 
     status: JobStatus
     run_id: str | None
@@ -122,12 +125,17 @@ def run_pipeline_job(job: PipelineJob, *, settings: Settings | None = None) -> J
             f": {tail}" if tail else "."
         )
     if run_id is not None:
-        _mark_failed(settings, run_id, error)
+        try:
+            _mark_failed(settings, run_id, error)
+        except Exception as exc:  # the store is unreachable: the outcome still says what happened
+            error += f" Its pipeline run {run_id} could not be marked FAILED ({type(exc).__name__}: {exc})."
     return JobOutcome("timeout" if timed_out else "failed", run_id, None, error, seconds)
 
 
 def check_job(job: PipelineJob) -> bytes:
     """The JSON the child reads for ``job``; ``InvalidInput`` naming the field of a malformed job."""
+    from loopml.compute.executors import EXECUTORS
+
     module, sep, attribute = job.target.rpartition(":") if isinstance(job.target, str) else ("", "", "")
     if not (sep and module and attribute):
         raise invalid("target", "not MODULE:PIPELINE", f"Invalid target {job.target!r}: use MODULE:PIPELINE.")
@@ -146,12 +154,14 @@ def check_job(job: PipelineJob) -> bytes:
         raise invalid("pins", "expected dataset name -> version", f"Invalid pins {job.pins!r}: use {{'name': 5}}.")
     if not isinstance(job.cache, bool):
         raise invalid("cache", "expected true or false", f"Invalid cache={job.cache!r}: expected True or False.")
-    body = {"target": job.target, "params": job.params, "executor": job.executor, "pins": job.pins,
-            "cache": job.cache, "label": str(job.label)}  # fmt: skip
+    body = {"target": job.target, "params": job.params, "executor": job.executor, "pins": job.pins, "cache": job.cache}
     try:
         return json.dumps(body, allow_nan=False).encode()
     except (TypeError, ValueError) as exc:
-        raise invalid("params", "not JSON-able", f"Invalid params for {job.name}: {exc}.") from exc
+        raise invalid(
+            "params", "not JSON-able", f"Invalid params for pipeline {job.name}: {exc}. Use JSON values (strings, "
+            "numbers, booleans, None, lists and dicts of them; no NaN or infinity).",
+        ) from exc  # fmt: skip
 
 
 def started_file(result_file: Path) -> Path:
@@ -299,10 +309,15 @@ def _execute(job: dict[str, Any], result_file: Path) -> dict[str, Any]:
         return failed(exc.message)
     except Exception as exc:
         return failed(f"{type(exc).__name__}: {exc}")
-    return {"status": "succeeded", "run_id": run.id, "result": _safe(run.result), "error": None}
+    result, error = None, None
+    try:
+        result = _safe(run.result)
+    except Exception as exc:  # the run succeeded; only loading what it returned did not
+        error = f"The run succeeded but its result could not be loaded: {type(exc).__name__}: {exc}"
+    return {"status": "succeeded", "run_id": run.id, "result": result, "error": error}
 
 
-def _bind(found: Any, params: dict[str, Any]) -> dict[str, Any]:
+def _bind(found: Pipeline, params: dict[str, Any]) -> dict[str, Any]:
     """String values converted to the parameters' types, the rest as given; unknown names refused."""
     text = {k: v for k, v in params.items() if isinstance(v, str)}
     values = {k: v for k, v in params.items() if not isinstance(v, str)}
