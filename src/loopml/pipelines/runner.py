@@ -20,9 +20,12 @@ and plain scikit-learn outputs are reused as before.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from loopml.compute.executors import Executor
 from loopml.core import reads
@@ -42,6 +45,29 @@ from loopml.pipelines.ray_executor import Input, run_attempt
 from loopml.pipelines.records import encode_result
 from loopml.pipelines.step import StepOutput
 from loopml.tracking.session import Session
+
+
+class RunCreated(Protocol):
+    """Told the id of a pipeline run as soon as it is recorded ``RUNNING`` (before any step runs)."""
+
+    def __call__(self, *, run_id: str, pipeline: str) -> None: ...
+
+
+_ON_CREATED: ContextVar[RunCreated | None] = ContextVar("loopml_pipeline_run_created", default=None)
+
+
+@contextmanager
+def on_run_created(callback: RunCreated) -> Iterator[None]:
+    """Call ``callback(run_id=..., pipeline=...)`` for each pipeline run started in this context.
+
+    A process that may be killed mid-run (``loopml.automation.worker``) reports the id this way, so
+    whoever kills it can mark the run ``FAILED``.
+    """
+    token = _ON_CREATED.set(callback)
+    try:
+        yield
+    finally:
+        _ON_CREATED.reset(token)
 
 
 @dataclass
@@ -109,6 +135,9 @@ class Runner:
             actor=actor,
         )
         try:
+            announce = _ON_CREATED.get()
+            if announce is not None:
+                announce(run_id=self.run_id, pipeline=self.graph.pipeline)
             failure = self._schedule()
         except BaseException as exc:  # interrupted, or the store failed: the run must not stay RUNNING
             self.store.finish_run(
