@@ -66,12 +66,12 @@ class SqlDecisionStore:
         try:
             with self.db.write() as conn:
                 edges = _edges(conn, record)
+                conn.execute(t.model_decisions.insert().values(**values))
                 if record.alias_moved and record.alias is not None:
                     move_alias(
                         conn, record.model, record.alias, record.challenger_version, actor=actor,
                         expect_version=record.champion_version, details={"decision": record.id},
                     )  # fmt: skip
-                conn.execute(t.model_decisions.insert().values(**values))
                 conn.execute(t.lineage_edges.insert(), [{**edge, "created_at": record.created_at} for edge in edges])
                 details = {
                     "decision": record.id,
