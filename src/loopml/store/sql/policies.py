@@ -90,9 +90,9 @@ class SqlPolicyStore:
                         changed = sorted(
                             k for k in keys if before.spec.get(k, _MISSING) != record.spec.get(k, _MISSING)
                         )
-                        moved = changed or before.model != model
+                        differs = changed or before.model != model
                         stored = replace(
-                            before, model=model, spec=record.spec, updated_at=now if moved else before.updated_at
+                            before, model=model, spec=record.spec, updated_at=now if differs else before.updated_at
                         )
                         conn.execute(t.retrain_policies.update().where(_p.name == name).values(**_policy_row(stored)))
                     details = {"model": model, "created": found is None, "changed": changed}
@@ -163,7 +163,7 @@ class SqlPolicyStore:
                 taken, took_over = _take_lock(conn, record, stale_after_ms, actor)
                 if not taken:
                     return None
-                _check_references(conn, record, prefix="record.")
+                _cycle_edges(conn, record, prefix="record.")
                 conn.execute(t.retrain_cycles.insert().values(**_cycle_row(record)))
                 details = {"cycle": record.id, "model": record.model, "reason": record.reason, "took_over": took_over}
                 record_audit(conn, actor, "policy.cycle.start", "policy", record.policy, details)
@@ -199,7 +199,7 @@ class SqlPolicyStore:
             if challenger_version is not None:
                 changes["challenger_version"] = challenger_version
             updated = replace(current, **changes, details={**current.details, **(extra or {})})
-            _check_references(conn, updated, fields=set(changes))
+            _cycle_edges(conn, updated, fields=set(changes))
             row = _cycle_row(updated)
             conn.execute(
                 t.retrain_cycles.update().where(_c.id == cycle_id).values(**{k: row[k] for k in (*changes, "details")})
@@ -328,7 +328,7 @@ def _take_lock(conn: Connection, record: CycleRecord, stale_after_ms: int, actor
 
 def _end_cycle(conn: Connection, ended: CycleRecord, *, actor: str, fields: set[str]) -> None:
     """Store the end of a running cycle, release its lock, write its lineage edges and audit event."""
-    edges = _check_references(conn, ended, fields=fields)
+    edges = _cycle_edges(conn, ended, fields=fields)
     row = _cycle_row(ended)
     del row["id"]
     done = conn.execute(t.retrain_cycles.update().where(_c.id == ended.id, _c.status == "running").values(**row))
@@ -343,7 +343,7 @@ def _end_cycle(conn: Connection, ended: CycleRecord, *, actor: str, fields: set[
     record_audit(conn, actor, f"policy.cycle.{ended.status}", "policy", ended.policy, details)
 
 
-def _check_references(
+def _cycle_edges(
     conn: Connection, cycle: CycleRecord, *, fields: set[str] | None = None, prefix: str = ""
 ) -> list[dict[str, str]]:
     """The lineage edges of ``cycle``. What ``fields`` names (every reference when ``None``) must exist
