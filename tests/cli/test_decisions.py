@@ -23,6 +23,11 @@ def churn() -> None:
         register_model(_logged(), "churn")
 
 
+def _champion() -> None:
+    """``production`` on version 1: the champion the decisions that move it compare against."""
+    get_session().models.set_alias("churn", "production", 1, actor="ann")
+
+
 def _add(**values: Any) -> DecisionRecord:
     fields: dict[str, Any] = {
         "id": new_id(),
@@ -51,6 +56,7 @@ def test_help_has_an_example(cli: Invoke) -> None:
 
 
 def test_table_shows_challenger_champion_scores_outcome_reason_and_alias(cli: Invoke, churn: None) -> None:
+    _champion()
     _add()
     _add(challenger_version=3, champion_version=2, passed=False, alias_moved=False, challenger_score=0.80,
          champion_score=0.86, p_value=0.7, reasons=["roc_auc worse by 0.06"], created_at=1_764_748_800_000)  # fmt: skip
@@ -67,6 +73,7 @@ def test_table_shows_challenger_champion_scores_outcome_reason_and_alias(cli: In
 
 
 def test_json_and_outcome_filters(cli: Invoke, churn: None) -> None:
+    _champion()
     passed = _add()
     refused = _add(challenger_version=3, passed=False, alias_moved=False, created_at=1_764_748_800_000,
                    champion_score=math.nan)  # fmt: skip
@@ -105,6 +112,7 @@ def test_reads_a_server(cli: Invoke, tmp_path: Path, monkeypatch: pytest.MonkeyP
         monkeypatch.setenv("LOOPML_TRACKING_URI", live.url)
         for _ in range(2):
             register_model(_logged(), "churn")
+        _champion()
         stored = _add()
         found = stdout_json(cli("models", "decisions", "churn", "--json"))
         assert [d["id"] for d in found] == [stored.id] and found[0]["created_by"] == "gate"

@@ -14,6 +14,7 @@ from loopml.core.ids import new_id
 from loopml.core.records import Role
 from loopml.store.sql import Database
 from loopml.store.sql.lineage import SqlLineageStore
+from loopml.store.sql.models import SqlModelRegistry
 
 
 @pytest.fixture(scope="module")
@@ -23,6 +24,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         db = Database(server.tracking_uri)
         try:
             _register_versions(db, "churn", 3)
+            SqlModelRegistry(db).set_alias("churn", "production", 1, actor="ann")
         finally:
             db.dispose()
         yield server
@@ -48,7 +50,7 @@ def _body(**values: Any) -> dict[str, Any]:
         "reasons": ["roc_auc improved by 0.05 (p=0.004)"],
         "evidence": {"gate": GATE},
         "alias": "production",
-        "alias_moved": True,
+        "alias_moved": False,  # a decision that moves the alias compares and sets it: test_post_list_and_get
         "created_at": 5_000,
     }
     return {**body, **values}
@@ -66,7 +68,7 @@ def _fields(response: httpx.Response, status: int = 422) -> list[str]:
 
 
 def test_post_list_and_get(http: httpx.Client, live: LiveServer) -> None:
-    body = _body(champion_score="NaN", created_at=7_000)
+    body = _body(champion_score="NaN", created_at=7_000, alias_moved=True)  # production: 1 -> 2
     created = http.post("/decisions", json=body, headers={"X-Loopml-Actor": "gate-bot"})
     assert created.status_code == 201, created.text
     sent = created.json()
@@ -92,7 +94,7 @@ def test_post_list_and_get(http: httpx.Client, live: LiveServer) -> None:
         ({"surprise": 1}, "body.surprise"),
         ({"p_value": 2.0}, "record.p_value"),
         ({"dataset_version": "datasets:/x@latest"}, "record.dataset_version"),
-        ({"passed": False}, "record.alias_moved"),
+        ({"passed": False, "alias_moved": True}, "record.alias_moved"),
     ],
 )
 def test_bad_decisions_are_422_naming_the_field(http: httpx.Client, changes: dict[str, Any], field: str) -> None:

@@ -53,7 +53,9 @@ def store(backend: Backend) -> DecisionStore:
 
 
 def _three_churn_versions(db: Database) -> None:
+    """Versions 1 to 3 of ``churn``, ``production`` on version 1 (the champion the decisions compare against)."""
     _register_versions(db, "churn", 3)
+    SqlModelRegistry(db).set_alias("churn", "production", 1, actor="ann")
 
 
 def _register_versions(db: Database, name: str, count: int) -> None:
@@ -252,6 +254,46 @@ def test_unknown_and_malformed_ids_and_bad_listing_arguments(store: DecisionStor
     assert _field(exc) == "passed"
 
 
+def _alias(db: Database, alias: str = "production") -> int:
+    return SqlModelRegistry(db).get_version("churn", alias=alias).version
+
+
+def test_a_decision_that_moved_its_alias_moves_it_in_its_own_write(backend: Backend) -> None:
+    record = backend.store.add_decision(_decision(), actor="gate")
+    assert _alias(backend.db) == 2
+    actor, action, details = backend.audit("model_alias", "churn@production")[-1]
+    assert (actor, action) == ("gate", "model.alias.set")
+    assert details == {"version": 2, "previous": 1, "decision": record.id}
+
+
+def test_a_stale_champion_is_a_conflict_and_nothing_of_the_decision_is_written(backend: Backend) -> None:
+    first = backend.store.add_decision(_decision(), actor="gate")  # production: 1 -> 2
+    stale = _decision(challenger_version=3, champion_version=1, created_at=6_000)
+    with pytest.raises(Conflict, match=r"models:/churn@production is now version 2, the gate compared against 1"):
+        backend.store.add_decision(stale, actor="gate")
+    assert _alias(backend.db) == 2
+    assert [d.id for d in backend.store.list_decisions("churn")] == [first.id]
+    assert len([e for e in backend.audit("model", "churn") if e[1] == DECISION_ACTION]) == 1
+    assert len(backend.audit("model_alias", "churn@production")) == 2  # set by ann, moved by the first decision
+    assert SqlLineageStore(backend.db).edges("decision", stale.id) == []
+    with pytest.raises(NotFound):
+        backend.store.get_decision(stale.id)
+
+
+def test_a_first_champion_needs_the_alias_to_be_free(backend: Backend) -> None:
+    backend.store.add_decision(_decision(champion_version=None, alias="staging"), actor="gate")
+    assert _alias(backend.db, "staging") == 2
+    again = _decision(challenger_version=3, champion_version=None, alias="staging")
+    with pytest.raises(
+        Conflict, match=r"models:/churn@staging is now version 2, the gate compared against no champion"
+    ):
+        backend.store.add_decision(again, actor="gate")
+    missing = _decision(alias="canary")  # the gate compared against version 1, but no canary alias exists
+    with pytest.raises(Conflict, match=r"models:/churn@canary does not exist, the gate compared against 1"):
+        backend.store.add_decision(missing, actor="gate")
+    assert _alias(backend.db, "staging") == 2 and len(backend.store.list_decisions("churn")) == 1
+
+
 def test_implements_the_protocol(store: DecisionStore) -> None:
     assert isinstance(store, DecisionStore)
 
@@ -259,7 +301,7 @@ def test_implements_the_protocol(store: DecisionStore) -> None:
 def test_audit_reads_filter_by_object_actor_action_and_time(backend: Backend) -> None:
     _register_versions(backend.db, "churn_v2", 1)  # '_' is a LIKE wildcard: churn_v2 must not match churn
     _register_versions(backend.db, "churnXv2", 1)
-    SqlModelRegistry(backend.db).set_alias("churn", "prod_1", 2, actor="bob")
+    SqlModelRegistry(backend.db).set_alias("churn", "prod_1", 1, actor="bob")
     dataset_id = _dataset(backend.db)
     decision = backend.store.add_decision(_decision(alias="prod_1"), actor="gate")
     read = backend.tracking.list_audit_events
@@ -269,16 +311,19 @@ def test_audit_reads_filter_by_object_actor_action_and_time(backend: Backend) ->
 
     churn = pairs(object_uri="models:/churn")
     assert churn[:2] == [("model.decision.record", "churn"), ("model.alias.set", "churn@prod_1")]
-    assert {object_id for _, object_id in churn} == {"churn", "churn/1", "churn/2", "churn/3", "churn@prod_1"}
+    assert {object_id for _, object_id in churn} == {
+        "churn", "churn/1", "churn/2", "churn/3", "churn@prod_1", "churn@production",
+    }  # fmt: skip
     assert pairs(object_uri="models:/churn_v2") == [("model.version.create", "churn_v2/1"),
                                                     ("model.create", "churn_v2")]  # fmt: skip
     assert pairs(object_uri="models:/churn/2") == [("model.version.create", "churn/2")]
-    assert pairs(object_uri="models:/churn@prod_1") == [("model.alias.set", "churn@prod_1")]
+    assert pairs(object_uri="models:/churn@prod_1") == [("model.alias.set", "churn@prod_1")] * 2  # gate, bob
     assert pairs(object_uri="datasets:/customers") == [("dataset.version.create", dataset_id)]
     assert pairs(object_uri="datasets:/customers/2") == []
-    assert pairs(actor="gate") == [("model.decision.record", "churn")]
+    assert pairs(actor="gate") == [("model.decision.record", "churn"), ("model.alias.set", "churn@prod_1")]
     assert read(actor="gate")[0].details["decision"] == decision.id
     assert [a for a, _ in pairs(actions=["model.alias", "model.decision"])] == ["model.decision.record",
+                                                                                "model.alias.set", "model.alias.set",
                                                                                 "model.alias.set"]  # fmt: skip
     assert {a for a, _ in pairs(actions=["model.version"])} == {"model.version.create"}
     assert pairs(actions=["model.vers"]) == []  # a prefix is whole words
@@ -296,7 +341,9 @@ def test_audit_reads_filter_by_object_actor_action_and_time(backend: Backend) ->
         assert _field(exc).rpartition(".")[2] == field
 
 
-@pytest.mark.parametrize("module", ["loopml.store.decisions", "loopml.store.audit", "loopml.store.table"])
+@pytest.mark.parametrize(
+    "module", ["loopml.store.decisions", "loopml.store.audit", "loopml.store.table", "loopml.store.policies"]
+)
 def test_docstring_examples_run(module: str) -> None:
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0

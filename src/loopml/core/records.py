@@ -432,3 +432,60 @@ class DecisionRecord:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary."""
         return asdict(self)
+
+
+CYCLE_STATUSES = ("running", "promoted", "refused", "failed")
+"""States of a retrain cycle: ``running`` until it ends promoted, refused (by the gate) or failed."""
+CYCLE_REASONS = ("triggers", "forced", "schedule")
+"""Why a retrain cycle started: its triggers fired, ``loopml policy run`` forced it, or its schedule came."""
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyRecord:
+    """A stored retrain policy: ``spec`` is ``RetrainPolicy.to_dict()``; a paused policy is not ``enabled``."""
+
+    name: str
+    model: str
+    spec: dict[str, Any] = field(
+        default_factory=dict, metadata={"description": "RetrainPolicy.to_dict(): pipeline, triggers, promotion."}
+    )
+    enabled: bool = True
+    created_at: int = field(default_factory=now_ms)
+    updated_at: int = field(default_factory=now_ms)
+    created_by: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary."""
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class CycleRecord:
+    """One retrain cycle of a policy: trigger -> data -> pipeline run -> challenger -> decision.
+
+    ``status`` is one of :data:`CYCLE_STATUSES` and ``reason`` one of :data:`CYCLE_REASONS`;
+    ``triggers`` are the trigger results that fired it. The other references are filled in as the
+    cycle learns them and stay ``None`` when it ended before.
+    """
+
+    id: str
+    policy: str
+    model: str
+    status: str
+    reason: str
+    triggers: list[dict[str, Any]]
+    started_at: int
+    ended_at: int | None = None
+    dataset_version: str | None = field(
+        default=None, metadata={"description": "The data the challenger was trained on: datasets:/NAME/VERSION."}
+    )
+    pipeline_run_id: str | None = None
+    challenger_version: int | None = None
+    decision_id: str | None = None
+    error: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    created_by: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary."""
+        return asdict(self)

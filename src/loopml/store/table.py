@@ -1,7 +1,7 @@
 """One table from store name to its SQL and HTTP implementations.
 
->>> sorted(STORES)
-['datasets', 'decisions', 'lineage', 'models', 'monitoring', 'pipelines', 'schedules', 'tokens', 'tracking']
+>>> print(*sorted(STORES))
+datasets decisions lineage models monitoring pipelines policies schedules tokens tracking
 >>> STORES["models"].http
 'loopml.store.http.models:HttpModelRegistry'
 
@@ -53,6 +53,7 @@ STORES: dict[str, StoreEntry] = {
     ),
     "tokens": StoreEntry("loopml.store.sql.tokens:SqlTokenStore", None),
     "schedules": StoreEntry("loopml.store.sql.schedules:SqlScheduleStore", None),
+    "policies": StoreEntry("loopml.store.sql.policies:SqlPolicyStore", None),
 }
 
 

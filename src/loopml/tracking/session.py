@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from loopml.store.sql.database import Database
     from loopml.store.sql.monitoring import SqlMonitoringStore
     from loopml.store.sql.pipelines import SqlPipelineStore
+    from loopml.store.sql.policies import SqlPolicyStore
 
 
 class Session:
@@ -92,6 +93,11 @@ class Session:
     def decisions(self) -> DecisionStore:
         """Promotion decisions with their evidence, next to the models they judge (database, or the server)."""
         return self.open_store("decisions")
+
+    @property
+    def policies(self) -> SqlPolicyStore:
+        """Retrain policies, their cycles and the per-model retrain lock (a database only, not a server)."""
+        return self.open_store("policies")
 
     @functools.cached_property
     def blob_store(self) -> BlobStore:

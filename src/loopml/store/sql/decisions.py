@@ -3,7 +3,9 @@
 Implements :class:`~loopml.store.base.DecisionStore`; records are checked by
 :mod:`loopml.store.decisions`. One write transaction stores the decision, checks that the versions
 and references it names exist, writes one ``model.decision.record`` audit event on the model, and
-the lineage edges that place the decision in the loop::
+the lineage edges that place the decision in the loop. A decision that moved its alias moves it in
+that same transaction (:func:`~loopml.store.sql.models.move_alias`, a compare-and-set on the
+champion the gate compared against), so the alias and the decision that moved it never disagree::
 
     dataset_version --data--> decision --challenger--> model_version (the challenger)
     pipeline_run --produced--> decision --champion--> model_version (the champion, if any)
@@ -26,6 +28,7 @@ from loopml.store.monitoring import check_id, check_limit, check_model
 from loopml.store.sql import schema as t
 from loopml.store.sql.audit import record_audit
 from loopml.store.sql.database import Database
+from loopml.store.sql.models import move_alias
 
 DECISION_ACTION = "model.decision.record"
 """The audit action of a stored decision (object ``("model", name)``)."""
@@ -45,8 +48,10 @@ class SqlDecisionStore:
     def add_decision(self, record: DecisionRecord, *, actor: str) -> DecisionRecord:
         """Store a decision (``created_by`` is ``actor``) with its audit event and lineage edges, atomically.
 
-        ``NotFound`` naming the field when the challenger or champion version, the dataset version or
-        the pipeline run does not exist; ``Conflict`` for a known id.
+        When ``alias_moved``, the same transaction moves ``alias`` to the challenger, a compare-and-set
+        on the champion the gate judged: ``Conflict`` (and nothing written) when the alias points
+        elsewhere now. ``NotFound`` naming the field when the challenger or champion version, the
+        dataset version or the pipeline run does not exist; ``Conflict`` for a known id.
         """
         record = check_decision(record)
         values: dict[str, Any] = {name: getattr(record, name) for name in _COLUMNS}
@@ -62,6 +67,11 @@ class SqlDecisionStore:
             with self.db.write() as conn:
                 edges = _edges(conn, record)
                 conn.execute(t.model_decisions.insert().values(**values))
+                if record.alias_moved and record.alias is not None:
+                    move_alias(
+                        conn, record.model, record.alias, record.challenger_version, actor=actor,
+                        expect_version=record.champion_version, details={"decision": record.id},
+                    )  # fmt: skip
                 conn.execute(t.lineage_edges.insert(), [{**edge, "created_at": record.created_at} for edge in edges])
                 details = {
                     "decision": record.id,
@@ -103,18 +113,18 @@ class SqlDecisionStore:
 def _edges(conn: Connection, record: DecisionRecord) -> list[dict[str, str]]:
     """The lineage edges of ``record``, after checking that what they point at exists."""
     node = ("decision", record.id)
-    edges = [_edge(node, ("model_version", _version_id(conn, record, "challenger_version")), "challenger")]
+    edges = [lineage_edge(node, ("model_version", _version_id(conn, record, "challenger_version")), "challenger")]
     if record.champion_version is not None:
-        edges.append(_edge(node, ("model_version", _version_id(conn, record, "champion_version")), "champion"))
+        edges.append(lineage_edge(node, ("model_version", _version_id(conn, record, "champion_version")), "champion"))
     if record.dataset_version is not None:
-        edges.append(_edge(("dataset_version", _dataset_version_id(conn, record.dataset_version)), node, "data"))
+        edges.append(lineage_edge(("dataset_version", dataset_version_id(conn, record.dataset_version)), node, "data"))
     if record.pipeline_run_id is not None:
         found = conn.execute(sa.select(t.pipeline_runs.c.id).where(t.pipeline_runs.c.id == record.pipeline_run_id))
         if found.first() is None:
             raise _missing("record.pipeline_run_id", f"Pipeline run {record.pipeline_run_id} does not exist.")
-        edges.append(_edge(("pipeline_run", record.pipeline_run_id), node, "produced"))
+        edges.append(lineage_edge(("pipeline_run", record.pipeline_run_id), node, "produced"))
     if record.alias_moved and record.alias is not None:
-        edges.append(_edge(node, ("model_alias", f"{record.model}@{record.alias}"), "promoted"))
+        edges.append(lineage_edge(node, ("model_alias", f"{record.model}@{record.alias}"), "promoted"))
     return edges
 
 
@@ -132,18 +142,20 @@ def _version_id(conn: Connection, record: DecisionRecord, field: str) -> str:
     return f"{record.model}/{version}"
 
 
-def _dataset_version_id(conn: Connection, uri: str) -> str:
-    name, version = check_dataset_version(uri, "record.dataset_version")
+def dataset_version_id(conn: Connection, uri: str, field: str = "record.dataset_version") -> str:
+    """The row id of dataset version ``uri`` (``datasets:/NAME/VERSION``); ``NotFound`` naming ``field``."""
+    name, version = check_dataset_version(uri, field)
     ds, dv = t.datasets.c, t.dataset_versions.c
     query = sa.select(dv.id).join(t.datasets, ds.id == dv.dataset_id).where(ds.name == name, dv.version == version)
     found = conn.execute(query).scalar()
     if found is None:
         hint = f"List them with `loopml data versions {name}`."
-        raise _missing("record.dataset_version", f"Dataset version {uri} does not exist. {hint}")
+        raise _missing(field, f"Dataset version {uri} does not exist. {hint}")
     return str(found)
 
 
-def _edge(source: tuple[str, str], target: tuple[str, str], relation: str) -> dict[str, str]:
+def lineage_edge(source: tuple[str, str], target: tuple[str, str], relation: str) -> dict[str, str]:
+    """A ``lineage_edges`` row (without ``created_at``): ``source`` --``relation``--> ``target``."""
     return {
         "source_type": source[0],
         "source_id": source[1],

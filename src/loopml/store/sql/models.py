@@ -7,6 +7,8 @@ Rules the registry keeps:
 - An alias (``production``, ``staging``, ...) points at exactly one ``READY`` version and moves
   atomically: readers see the old or the new version, never neither.
 - A version an alias points at cannot be archived or deleted: move the alias first.
+- :func:`move_alias` moves an alias inside a caller's transaction, optionally as a compare-and-set
+  on the version it points at (a promotion decision moves its alias in its own transaction).
 - ``latest`` is reserved: ``get_version(name, alias="latest")`` is the newest ``READY`` version.
 - A version points at a real package: its ``source`` run exists, has the package's ``model.json``
   recorded, and ``manifest_sha256`` is that artifact's SHA-256 (checked in the write transaction,
@@ -19,9 +21,11 @@ after another, and records its audit event in the same transaction.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import defaultdict
-from typing import Any
+from enum import Enum
+from typing import Any, Final
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -54,12 +58,6 @@ class SqlModelRegistry:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
-        statement = insert(t.model_aliases)
-        self._alias_upsert = statement.on_conflict_do_update(
-            index_elements=["model_id", "alias"],
-            set_={"version_id": statement.excluded.version_id, "updated_at": statement.excluded.updated_at},
-        )
 
     # -- writes ---------------------------------------------------------------------------------
 
@@ -123,28 +121,8 @@ class SqlModelRegistry:
 
         Only ``READY`` versions can carry an alias (``Conflict`` for an archived one).
         """
-        _check_alias(alias)
-        checks.model_version_number(version)
         with self.db.write() as conn:
-            model_id, _ = _lock_model(conn, name, create=False)
-            row = _version_row(conn, name, model_id, version)
-            if row["status"] != READY:
-                raise Conflict(
-                    f"models:/{name}/{version} is {row['status']}; an alias can only point at a READY version. "
-                    f"Ready versions: {_numbers(conn, model_id, status=READY)}."
-                )
-            previous = _alias_target(conn, model_id, alias)
-            now = now_ms()
-            conn.execute(
-                self._alias_upsert.values(model_id=model_id, alias=alias, version_id=row["id"], updated_at=now)
-            )
-            conn.execute(t.registered_models.update().where(_m.id == model_id).values(updated_at=now))
-            record_audit(
-                conn, actor, "model.alias.set", "model_alias", f"{name}@{alias}",
-                {"version": version, "previous": previous},
-            )  # fmt: skip
-            aliases = _aliases_of(conn, [row["id"]]).get(row["id"], [])
-        return _version(name, row, aliases)
+            return move_alias(conn, name, alias, version, actor=actor)
 
     def delete_alias(self, name: str, alias: str, *, actor: str) -> None:
         """Remove ``alias`` from model ``name`` (``NotFound`` when it does not exist)."""
@@ -291,6 +269,71 @@ class SqlModelRegistry:
 
 
 # -- helpers --------------------------------------------------------------------------------------
+
+
+class _Any(Enum):
+    ANY = "any"
+
+
+ANY_VERSION: Final = _Any.ANY
+"""``move_alias(expect_version=ANY_VERSION)``: move the alias wherever it points now."""
+
+
+def move_alias(
+    conn: Connection,
+    name: str,
+    alias: str,
+    version: int,
+    *,
+    actor: str,
+    expect_version: int | _Any | None = ANY_VERSION,
+    details: dict[str, Any] | None = None,
+) -> ModelVersion:
+    """Point ``alias`` at ``version`` inside the caller's write transaction (with its audit event).
+
+    ``expect_version`` makes it a compare-and-set: ``Conflict`` unless the alias points at that
+    version now (``None``: unless the alias does not exist yet). ``details`` are added to the audit
+    event's. ``Conflict`` for a version that is not ``READY``.
+    """
+    _check_alias(alias)
+    checks.model_version_number(version)
+    model_id, _ = _lock_model(conn, name, create=False)
+    row = _version_row(conn, name, model_id, version)
+    if row["status"] != READY:
+        raise Conflict(
+            f"models:/{name}/{version} is {row['status']}; an alias can only point at a READY version. "
+            f"Ready versions: {_numbers(conn, model_id, status=READY)}."
+        )
+    previous = _alias_target(conn, model_id, alias)
+    if expect_version is not ANY_VERSION and previous != expect_version:
+        now_at = "does not exist" if previous is None else f"is now version {previous}"
+        compared = "no champion" if expect_version is None else expect_version
+        raise Conflict(
+            f"The alias moved meanwhile: models:/{name}@{alias} {now_at}, the gate compared against {compared}. "
+            "Gate the challenger again against the current champion.",
+            details=[{"field": "alias", "problem": "moved meanwhile"}],
+        )
+    now = now_ms()
+    conn.execute(_alias_upsert(conn.dialect.name).values(model_id=model_id, alias=alias, version_id=row["id"],
+                                                          updated_at=now))  # fmt: skip
+    conn.execute(t.registered_models.update().where(_m.id == model_id).values(updated_at=now))
+    record_audit(
+        conn, actor, "model.alias.set", "model_alias", f"{name}@{alias}",
+        {"version": version, "previous": previous, **(details or {})},
+    )  # fmt: skip
+    aliases = _aliases_of(conn, [row["id"]]).get(row["id"], [])
+    return _version(name, row, aliases)
+
+
+@functools.cache
+def _alias_upsert(dialect: str) -> Any:
+    """``INSERT ... ON CONFLICT (model_id, alias) DO UPDATE`` of an alias row, in ``dialect``."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(t.model_aliases)
+    return statement.on_conflict_do_update(
+        index_elements=["model_id", "alias"],
+        set_={"version_id": statement.excluded.version_id, "updated_at": statement.excluded.updated_at},
+    )
 
 
 def _check_source(source: str, run_id: str | None, manifest_sha256: str) -> tuple[str, str]:

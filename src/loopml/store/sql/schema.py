@@ -386,3 +386,48 @@ model_decisions = Table(
     Column("created_by", String(256), nullable=False),
     Index("ix_model_decisions_model_created", "model", "created_at"),
 )
+
+# -- retrain policies, their cycles and the per-model lock (migration 0011) -----------------------
+
+retrain_policies = Table(
+    "retrain_policies",
+    metadata,
+    Column("name", String(256), primary_key=True),
+    Column("model", String(256), nullable=False),
+    Column("spec", Text, nullable=False),  # JSON object: RetrainPolicy.to_dict()
+    Column("enabled", Boolean, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("created_by", String(256), nullable=False),
+    Index("ix_retrain_policies_model", "model"),
+)
+
+retrain_cycles = Table(
+    "retrain_cycles",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("policy", String(256), nullable=False),  # no foreign key: cycles outlive a deleted policy
+    Column("model", String(256), nullable=False),
+    Column("status", String(16), nullable=False),  # running, promoted, refused, failed
+    Column("reason", String(16), nullable=False),  # triggers, forced, schedule
+    Column("triggers", Text, nullable=False),  # JSON list of the trigger results that fired
+    Column("started_at", BigInteger, nullable=False),
+    Column("ended_at", BigInteger, nullable=True),
+    Column("dataset_version", Text, nullable=True),  # datasets:/NAME/VERSION
+    Column("pipeline_run_id", String(32), nullable=True),
+    Column("challenger_version", Integer, nullable=True),
+    Column("decision_id", String(32), nullable=True),
+    Column("error", Text, nullable=True),
+    Column("details", Text, nullable=False),  # JSON object
+    Column("created_by", String(256), nullable=False),
+    Index("ix_retrain_cycles_policy_started", "policy", "started_at"),
+    Index("ix_retrain_cycles_model_started", "model", "started_at"),
+)
+
+retrain_locks = Table(
+    "retrain_locks",
+    metadata,
+    Column("model", String(256), primary_key=True),  # one retrain per model at a time
+    Column("cycle_id", String(32), nullable=False),
+    Column("acquired_at", BigInteger, nullable=False),
+)
