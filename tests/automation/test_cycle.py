@@ -141,7 +141,7 @@ def test_the_service_retrains_on_drift_once_then_cools_down(world: World) -> Non
 
 def test_triggers_that_do_not_fire_do_nothing(world: World) -> None:
     quiet = _policy(world, triggers=[QualityTrigger(metric="accuracy", below=0.5, window="1h"),
-                                     NewDataTrigger(dataset="cancer-train"), CronTrigger("0 3 1 1 *")])  # fmt: skip
+                                     NewDataTrigger(dataset="cancer-train", min_rows=10_000), CronTrigger("0 3 1 1 *")])  # fmt: skip
     get_session().policies.start_cycle(
         CycleRecord(id=new_id(), policy="cancer", model="cancer", status="running", reason="forced", triggers=[],
                     started_at=now_ms() - 1000), actor="t", stale_after_ms=1,
