@@ -82,6 +82,14 @@ def test_cron_is_due_after_its_next_time_since_the_last_retrain() -> None:
     assert check_trigger(weekly, week_later).fired is True
 
 
+def test_a_cron_never_fired_counts_from_when_its_policy_was_applied() -> None:
+    weekly = CronTrigger("0 3 * * 0")
+    applied_monday = TriggerContext(now_ms=SUNDAY_3AM - 24 * HOUR, watching_since_ms=SUNDAY_3AM - 6 * 24 * HOUR)
+    assert check_trigger(weekly, applied_monday).fired is False
+    sunday = TriggerContext(now_ms=SUNDAY_3AM + 60_000, watching_since_ms=SUNDAY_3AM - 6 * 24 * HOUR)
+    assert check_trigger(weekly, sunday).fired is True
+
+
 @pytest.mark.parametrize(
     ("make", "field"),
     [

@@ -102,6 +102,7 @@ class AutomationService:
         at = now_ms() if now is None else now
         snapshots = self._snapshots(policy, at)
         last = self.session.policies.last_started(policy.key)
+        since = self._applied_at(policy)
         trained, trained_rows = self._trained_on(policy)
         latest = self._latest(policy)
         results = []
@@ -112,7 +113,7 @@ class AutomationService:
             context = TriggerContext(
                 now_ms=at, snapshot=snapshot, last_retrain_ms=last, trained_dataset_versions=trained,
                 latest_datasets=latest, trained_rows=trained_rows,
-                labelled_rows=None if snapshot is None else snapshot.n_labelled,
+                labelled_rows=None if snapshot is None else snapshot.n_labelled, watching_since_ms=since,
             )  # fmt: skip
             results.append(check_trigger(trigger, context))
         return PolicyCheck(policy.key, results, policy.cooling_until(last, at))
@@ -137,6 +138,13 @@ class AutomationService:
                 logger.info("policy %s: %s", policy.key, outcome.message)
             passes.append(PolicyPass(policy.key, policy.model, check, outcome))
         return passes
+
+    def _applied_at(self, policy: RetrainPolicy) -> int | None:
+        """When the policy was applied (its stored record), else ``None`` (a policy given in code)."""
+        try:
+            return self.session.policies.get_policy(policy.key).created_at
+        except NotFound:
+            return None
 
     def _snapshots(self, policy: RetrainPolicy, at: int) -> dict[float, MonitorSnapshot]:
         """One measurement of the model per window its drift and quality triggers name."""

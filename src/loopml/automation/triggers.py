@@ -160,6 +160,8 @@ class TriggerContext:
     """Dataset name -> rows of the version the model was trained on."""
     labelled_rows: int | None = None
     """Labelled rows behind the snapshot's realised quality (``None``: unknown)."""
+    watching_since_ms: int | None = None
+    """When the policy was applied: a cron trigger's first due time counts from it (``None``: fire at once)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,12 +291,19 @@ def _new_data(trigger: NewDataTrigger, context: TriggerContext, name: str) -> Tr
 def _cron(trigger: CronTrigger, context: TriggerContext, name: str) -> TriggerResult:
     from loopml.pipelines.schedule import next_cron_time
 
-    if context.last_retrain_ms is None:
+    since = context.last_retrain_ms if context.last_retrain_ms is not None else context.watching_since_ms
+    if since is None:
         return TriggerResult(name, True, f"cron {trigger.cron}: never retrained yet", {"last": None})
-    due = next_cron_time(trigger.cron, context.last_retrain_ms)
+    due = next_cron_time(trigger.cron, since)
     fired = due <= context.now_ms
-    reason = f"cron {trigger.cron}: {'due since' if fired else 'next at'} {due} (epoch ms)"
-    return TriggerResult(name, fired, reason, {"last": context.last_retrain_ms, "due": due})
+    reason = f"cron {trigger.cron}: {'due since' if fired else 'next at'} {_utc(due)}"
+    return TriggerResult(name, fired, reason, {"last": context.last_retrain_ms, "since": since, "due": due})
+
+
+def _utc(ms: int) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _count(name: str, value: object) -> None:
