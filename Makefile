@@ -18,7 +18,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 install: $(STAMP)
 
 demo: install
-	$(BIN)/loopml quickstart
+	$(BIN)/loopml quickstart --loop
 
 test: install
 	$(BIN)/ruff check src tests benchmarks

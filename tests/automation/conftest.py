@@ -27,7 +27,7 @@ from tests.serving.conftest import breast_cancer
 SHIFTED = ["mean radius", "mean texture", "mean perimeter", "mean area", "mean smoothness", "mean compactness"]
 TARGET = "target"
 
-RETRAIN = '''
+RETRAIN = """
 from loopml.pipelines import pipeline, step
 
 
@@ -58,7 +58,7 @@ def fit(data: str, weak: bool, fail: bool, sleep: float) -> str:
 @pipeline
 def retrain(data: str = "", weak: bool = False, fail: bool = False, sleep: float = 0.0):
     return fit(data, weak, fail, sleep)
-'''
+"""
 
 
 @dataclass(frozen=True)

@@ -140,12 +140,25 @@ def test_the_service_retrains_on_drift_once_then_cools_down(world: World) -> Non
 
 
 def test_triggers_that_do_not_fire_do_nothing(world: World) -> None:
-    quiet = _policy(world, triggers=[QualityTrigger(metric="accuracy", below=0.5, window="1h"),
-                                     NewDataTrigger(dataset="cancer-train", min_rows=10_000), CronTrigger("0 3 1 1 *")])  # fmt: skip
+    triggers = [
+        QualityTrigger(metric="accuracy", below=0.5, window="1h"),
+        NewDataTrigger(dataset="cancer-train", min_rows=10_000),
+        CronTrigger("0 3 1 1 *"),
+    ]
+    quiet = _policy(world, triggers=triggers)
     get_session().policies.start_cycle(
-        CycleRecord(id=new_id(), policy="cancer", model="cancer", status="running", reason="forced", triggers=[],
-                    started_at=now_ms() - 1000), actor="t", stale_after_ms=1,
-    )  # fmt: skip  (a last retrain, so the cron has a reference time)
+        CycleRecord(
+            id=new_id(),
+            policy="cancer",
+            model="cancer",
+            status="running",
+            reason="forced",
+            triggers=[],
+            started_at=now_ms() - 1000,
+        ),
+        actor="t",
+        stale_after_ms=1,
+    )  # a last retrain, so the cron has a reference time
     passes = AutomationService(policies=[quiet]).run_pass()
     assert passes[0].outcome is None and passes[0].check is not None and not passes[0].check.fired
 
@@ -159,10 +172,22 @@ def test_triggers_that_do_not_fire_do_nothing(world: World) -> None:
         ({"params": {"epochs": 3}}, "params"),
         ({"triggers": [NewDataTrigger(dataset="missing")]}, "triggers[0].dataset"),
         ({"promotion": PromotionPolicy(metric="accuracy", target=TARGET)}, "promotion.evaluation_data"),
-        ({"promotion": PromotionPolicy(metric="rmse", evaluation_data="datasets:/cancer-holdout@latest",
-                                       target=TARGET)}, "promotion.metric"),  # fmt: skip
-        ({"promotion": PromotionPolicy(metric="accuracy", evaluation_data="datasets:/cancer-holdout@latest",
-                                       target="churned")}, "promotion.target"),  # fmt: skip
+        (
+            {
+                "promotion": PromotionPolicy(
+                    metric="rmse", evaluation_data="datasets:/cancer-holdout@latest", target=TARGET
+                )
+            },
+            "promotion.metric",
+        ),
+        (
+            {
+                "promotion": PromotionPolicy(
+                    metric="accuracy", evaluation_data="datasets:/cancer-holdout@latest", target="churned"
+                )
+            },
+            "promotion.target",
+        ),
         ({"triggers": [QualityTrigger(metric="mae", above=3.0)]}, "triggers[0].metric"),
     ],
 )

@@ -23,7 +23,7 @@ import pytest
 import loopml as lm
 from loopml.tracking import session as sessions
 from tests.automation.conftest import TARGET, World
-from tests.automation.conftest import world as world  # noqa: F401  (the fixture)
+from tests.automation.conftest import world as world
 from tests.cli.conftest import Invoke
 from tests.serving.conftest import start_serving
 

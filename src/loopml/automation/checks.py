@@ -169,7 +169,7 @@ def _evaluation_frame(promotion: PromotionPolicy) -> pd.DataFrame:
         raise _bad(
             "promotion.evaluation_data",
             "missing",
-            "The promotion policy needs evaluation_data = \"datasets:/NAME@latest\": the rows champion and "
+            'The promotion policy needs evaluation_data = "datasets:/NAME@latest": the rows champion and '
             "challenger are both scored on.",
         )
     from loopml.data.catalog import get_version, load
@@ -177,5 +177,7 @@ def _evaluation_frame(promotion: PromotionPolicy) -> pd.DataFrame:
     try:
         version = get_version(promotion.evaluation_data)
     except NotFound as exc:
-        raise NotFound(exc.message, details=[{"field": "promotion.evaluation_data", "problem": "does not exist"}]) from None
+        raise NotFound(
+            exc.message, details=[{"field": "promotion.evaluation_data", "problem": "does not exist"}]
+        ) from None
     return load(version.uri)

@@ -27,6 +27,7 @@ cannot run) is recorded as ``failed`` with the error, leaves the alias where it 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -266,7 +267,8 @@ def _challenger(policy: RetrainPolicy, ran: JobOutcome, session: Session) -> int
         found = get_model_version(uri)
         if found.name != policy.model:
             raise InvalidInput(
-                f"The pipeline returned {uri}, a version of {found.name!r}, not of the policy's model {policy.model!r}.",
+                f"The pipeline returned {uri}, a version of {found.name!r}, not of the policy's model "
+                f"{policy.model!r}.",
                 details=[{"field": "challenger", "problem": "another model"}],
             )
         return found.version
@@ -408,10 +410,8 @@ def _notify(sinks: Sequence[Sink], event: str, alert: AlertRecord) -> None:
 def _plan(policy: RetrainPolicy, session: Session, reason: str, fired: list[dict[str, Any]]) -> CycleOutcome:
     """What a cycle would do now, without doing it: the data, the pipeline call, the gate's inputs."""
     champion = None
-    try:
+    with contextlib.suppress(NotFound):
         champion = session.models.get_version(policy.model, alias=policy.alias).version
-    except NotFound:
-        pass
     running = session.policies.running_cycle(policy.model)
     promotion = policy.promotion or PromotionPolicy()
     plan = {
@@ -431,7 +431,7 @@ def _plan(policy: RetrainPolicy, session: Session, reason: str, fired: list[dict
     where = "no champion yet" if champion is None else f"champion version {champion}"
     message = (
         f"would run {policy.pipeline} ({policy.executor}), gate its model against {policy.model}@{policy.alias} "
-        f"({where}) on {promotion.evaluation_data or 'the policy’s evaluation data'}"
+        f"({where}) on {promotion.evaluation_data or 'the evaluation data'}"
     )
     if running is not None:
         message = f"a retrain of {policy.model} is running now (cycle {running.id[:8]}); " + message

@@ -131,7 +131,9 @@ class AutomationService:
             outcome = None
             if check.retrain:
                 fired = [r.to_dict() for r in check.fired]
-                logger.info("policy %s: retraining %s (%s)", policy.key, policy.model, "; ".join(r.reason for r in check.fired))
+                logger.info(
+                    "policy %s: retraining %s (%s)", policy.key, policy.model, "; ".join(r.reason for r in check.fired)
+                )
                 outcome = run_cycle(
                     policy, session=self.session, reason="triggers", triggers=fired, actor=self.actor, sinks=self.sinks
                 )
@@ -185,7 +187,10 @@ class AutomationService:
         found: dict[str, tuple[int, int]] = {}
         for dataset in self.session.datasets.list_datasets():
             if dataset.name in names and dataset.latest is not None:
-                found[dataset.name] = (dataset.latest, int(self.session.datasets.get_version(dataset.name, dataset.latest).n_rows))
+                found[dataset.name] = (
+                    dataset.latest,
+                    int(self.session.datasets.get_version(dataset.name, dataset.latest).n_rows),
+                )
         return found
 
 

@@ -57,16 +57,16 @@ def apply(
         check_policy(policy, session=session)
     applied = []
     for policy in policies:
-        record, created = session.policies.apply_policy(
-            policy.key, policy.model, policy.to_dict(), actor=session.actor
-        )
+        record, created = session.policies.apply_policy(policy.key, policy.model, policy.to_dict(), actor=session.actor)
         applied.append((record, created))
     if as_json:
         output.print_json([{"policy": r.to_dict(), "created": created} for r, created in applied])
         return
     console = output.stdout()
     for record, created in applied:
-        console.print(f"{'Created' if created else 'Updated'} policy [bold]{record.name}[/bold] (model {record.model}).")
+        console.print(
+            f"{'Created' if created else 'Updated'} policy [bold]{record.name}[/bold] (model {record.model})."
+        )
 
 
 @app.command("list", epilog="Example: [bold]loopml policy list --json[/bold]")
@@ -87,7 +87,9 @@ def list_policies(
         return
     console = output.stdout()
     if not records:
-        console.print("No retrain policy yet. Declare one in loopml.toml and run [bold]loopml policy apply loopml.toml[/bold].")
+        console.print(
+            "No retrain policy yet. Declare one in loopml.toml and run [bold]loopml policy apply loopml.toml[/bold]."
+        )
         return
     table = output.new_table("Retrain policies")
     for column, priority, whole in (("Policy", 0, True), ("Model", 1, True), ("Pipeline", 3, False),
@@ -132,7 +134,9 @@ def show(
             "Data": _data(policy),
             "Triggers": _triggers(policy),
             "Cooldown": policy.cooldown,
-            "Gate": output.MISSING if promotion is None else (
+            "Gate": output.MISSING
+            if promotion is None
+            else (
                 f"{promotion.metric} on {promotion.evaluation_data} (significance {promotion.significance:g}, "
                 f"min improvement {promotion.min_improvement:g})"
             ),

@@ -32,11 +32,20 @@ def quickstart(
         float, typer.Option("--min-roc-auc", help="Test ROC AUC the model needs to be registered.")
     ] = 0.9,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Run every step, ignoring cached outputs.")] = False,
+    loop: Annotated[
+        bool,
+        typer.Option(
+            "--loop",
+            help="Then close the loop: drifting traffic, delayed labels, alerts, an automatic retrain, the gate's "
+            "decision, the promotion the server picks up, and a worse challenger refused (about a minute).",
+        ),
+    ] = False,
     as_json: output.JsonFlag = False,
 ) -> None:
     """Run the quickstart pipeline (ingest, validate, split, tune, evaluate, register), then serve and predict.
 
     The pipeline is recorded and cached like any other: run it again and every step comes from the cache.
+    With --loop (what `make demo` runs) the served model then drifts and is retrained, gated and promoted.
     """
     from loopml.demo.quickstart import run_quickstart
     from loopml.pipelines import StepFailed, get_run
@@ -50,7 +59,12 @@ def quickstart(
     }
     progress = output.stderr().is_terminal
     if as_json:
-        output.print_json(run_quickstart(**options, progress=progress))
+        summary = run_quickstart(**options, progress=progress)
+        if loop:
+            from loopml.demo.loop import run_loop
+
+            summary = {"quickstart": summary, "loop": run_loop(champion_version=summary["registered_model"]["version"])}
+        output.print_json(summary)
         return
     console = output.stdout()
     try:
@@ -59,6 +73,37 @@ def quickstart(
         print_run(console, get_run(exc.run_id))  # the steps table, then the error and its hint
         raise
     print_report(console, get_run(summary["run_id"]), summary)
+    if loop:
+        print_loop(console, summary["registered_model"]["version"])
+
+
+def print_loop(console: Console, champion_version: int) -> None:
+    """Run the closed loop (:mod:`loopml.demo.loop`), printing each stage as it happens."""
+    from loopml.demo.loop import run_loop
+    from loopml.demo.pipeline import MODEL_NAME
+
+    console.print(
+        "\n[bold]The closed loop[/bold]: the served model meets drifting data and is retrained without a person."
+    )
+    story = run_loop(
+        champion_version=champion_version,
+        say=lambda stage, line: console.print(f"  [bold cyan]{stage:<8}[/bold cyan] {line}", soft_wrap=True),
+    )
+    requests = story["requests"]
+    console.print(
+        f"Closed in {story['seconds']:.0f} s: {requests['ok']:,} requests answered, {requests['failed']} failed; "
+        f"from the retrain's start to the new version answering: "
+        f"{story['promotion']['seconds_to_served']:.1f} s.",
+        soft_wrap=True,
+    )
+    console.print("\nSee it again:")
+    for command, what in (
+        (f"loopml models decisions {MODEL_NAME}", "the gate's decisions: scores, intervals, p-values, reasons"),
+        (f"loopml policy show {MODEL_NAME}", "the policy and its cycles: trigger, data, pipeline run, outcome"),
+        (f"loopml audit --object models:/{MODEL_NAME}", "who moved what, when (the automation included)"),
+        (f"loopml monitor alerts --model {MODEL_NAME}", "the drift and accuracy alerts the traffic raised"),
+    ):
+        console.print(f"  [bold cyan]{command}[/bold cyan]  [dim]# {what}[/dim]", soft_wrap=True)
 
 
 def print_report(console: Console, run: PipelineRun, summary: dict[str, Any]) -> None:

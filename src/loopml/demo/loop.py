@@ -64,7 +64,12 @@ triggers = [
     {{kind = "drift", share = 0.3, window = "1h", min_rows = 100}},
     {{kind = "quality", metric = "accuracy", below = 0.9, window = "1h", min_labels = 100}},
 ]
-promotion = {{metric = "accuracy", min_improvement = 0.05, evaluation_data = "datasets:/{HOLDOUT}@latest", target = "{TARGET}", guardrails = {{roc_auc = ["no_worse", 0.01]}}}}
+[automation.policies.promotion]
+metric = "accuracy"
+min_improvement = 0.05
+evaluation_data = "datasets:/{HOLDOUT}@latest"
+target = "{TARGET}"
+guardrails = {{roc_auc = ["no_worse", 0.01]}}
 
 [[automation.policies]]
 name = "{WEAK_POLICY}"
@@ -74,7 +79,12 @@ params = {{weak = true}}
 data_param = "data"
 data = {{from_log = true, window = "1h", target = "{TARGET}", output = "{FRESH}", min_rows = 200}}
 triggers = [{{kind = "cron", cron = "0 3 1 1 *"}}]
-promotion = {{metric = "accuracy", min_improvement = 0.05, evaluation_data = "datasets:/{HOLDOUT}@latest", target = "{TARGET}", guardrails = {{roc_auc = ["no_worse", 0.01]}}}}
+[automation.policies.promotion]
+metric = "accuracy"
+min_improvement = 0.05
+evaluation_data = "datasets:/{HOLDOUT}@latest"
+target = "{TARGET}"
+guardrails = {{roc_auc = ["no_worse", 0.01]}}
 """
 MONITORING = """\
 [monitoring]
@@ -163,9 +173,9 @@ class _Server:
         self._lock = threading.Lock()
 
     def __enter__(self) -> _Server:
-        from loopml.demo.serving import _wait_ready
-
         import httpx
+
+        from loopml.demo.serving import _wait_ready
 
         self.thread.start()
         with httpx.Client(base_url=self.url, timeout=30.0) as client:
@@ -180,7 +190,9 @@ class _Server:
         """POST ``frame`` in requests of 10 rows from 8 clients; (request id, first row, version) per answer."""
         import httpx
 
-        chunks = [(start, frame.iloc[start : start + ROWS_PER_REQUEST]) for start in range(0, len(frame), ROWS_PER_REQUEST)]
+        chunks = [
+            (start, frame.iloc[start : start + ROWS_PER_REQUEST]) for start in range(0, len(frame), ROWS_PER_REQUEST)
+        ]
         answers: list[tuple[str, int, int]] = []
 
         def client(part: list[tuple[int, pd.DataFrame]]) -> None:
@@ -272,7 +284,11 @@ def _monitor_and_automate(
     automation = {p.policy: p for p in after_monitor_pass(monitor)}
     done = automation.get(policy.key)
     if done is None or done.outcome is None:
-        why = "no trigger fired" if done is None or done.check is None else "; ".join(r.reason for r in done.check.results)
+        why = (
+            "no trigger fired"
+            if done is None or done.check is None
+            else "; ".join(r.reason for r in done.check.results)
+        )
         raise LoopmlError(f"The loop did not retrain: {why}.")
     outcome = done.outcome
     if outcome.status != "promoted" or outcome.decision is None:
