@@ -308,10 +308,10 @@ def test_the_package_exports_its_names_lazily() -> None:
     import loopml.automation as automation
 
     assert automation.__all__ == [
-        "Comparison", "CronTrigger", "DriftTrigger", "GateDecision", "GuardrailResult", "NewDataTrigger",
-        "PromotionPolicy", "QualityTrigger", "RetrainPolicy", "SliceResult", "TrainingData", "TriggerContext",
-        "check_trigger",
-        "delong", "evaluate_gate", "load_policies", "mcnemar", "paired_bootstrap",
+        "AutomationService", "Comparison", "CronTrigger", "CycleOutcome", "DriftTrigger", "GateDecision",
+        "GuardrailResult", "NewDataTrigger", "PromotionPolicy", "QualityTrigger", "RetrainPolicy", "SliceResult",
+        "TrainingData", "TriggerContext", "check_policy", "check_trigger", "delong", "evaluate_gate",
+        "load_policies", "mcnemar", "paired_bootstrap", "run_cycle",
     ]  # fmt: skip
     assert all(getattr(automation, name) is not None for name in automation.__all__)
     code = "import sys, loopml.automation; print('loopml.automation.gate' in sys.modules, 'scipy' in sys.modules)"

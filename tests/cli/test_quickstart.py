@@ -219,3 +219,25 @@ def test_validate_step_names_every_violation() -> None:
 
     good = lm.data.ingest(pd.DataFrame(load_breast_cancer(as_frame=True).frame), name="breast_cancer")
     assert demo.validate({"uri": good.uri}, "target")["validated_rows"] == 569
+
+
+@pytest.mark.slow
+def test_the_loop_after_the_quickstart_retrains_gates_promotes_and_refuses(cli: Invoke) -> None:
+    story = stdout_json(cli("quickstart", "--loop", "--json", "--n-trials", "3"))
+    champion = story["quickstart"]["registered_model"]["version"]
+    loop = story["loop"]
+    assert loop["traffic"] == {"before": 300, "after": 900, "labels": 900}
+    assert set(loop["monitor"]["alerts"]) == {"drift", "accuracy"} and loop["monitor"]["drift_share"] >= 0.3
+    promotion = loop["promotion"]
+    assert promotion["challenger_version"] != champion
+    assert promotion["served_version"] == promotion["challenger_version"] == loop["served_after_refusal"]
+    assert promotion["dataset_version"].startswith("datasets:/breast_cancer_fresh/")
+    assert loop["refusal"]["status"] == "refused" and loop["requests"]["failed"] == 0
+    assert lm.get_model_version(PRODUCTION).version == promotion["challenger_version"]
+    decisions = stdout_json(cli("models", "decisions", "breast_cancer_classifier", "--json"))
+    assert [d["passed"] for d in decisions[:2]] == [False, True]
+    assert decisions[1]["evidence"]["data"]["log_rows"] == 900
+    assert {"policy.cycle.promoted", "policy.cycle.refused", "model.decision.record"} <= set(loop["audit"]["actions"])
+    text = cli("quickstart", "--loop", "--n-trials", "3")  # again, on the same home: the loop starts over
+    assert text.exit_code == 0, text.output
+    assert "PASSED" in text.stdout and "REFUSED" in text.stdout and ", 0 failed" in text.stdout

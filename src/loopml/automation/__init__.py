@@ -26,6 +26,10 @@ _EXPORTS: dict[str, str] = {
     "mcnemar": "loopml.automation.significance",
     "delong": "loopml.automation.significance",
     "RetrainPolicy": "loopml.automation.policy",
+    "AutomationService": "loopml.automation.service",
+    "run_cycle": "loopml.automation.cycle",
+    "CycleOutcome": "loopml.automation.cycle",
+    "check_policy": "loopml.automation.checks",
     "TrainingData": "loopml.automation.data",
     "load_policies": "loopml.automation.policy",
     "DriftTrigger": "loopml.automation.triggers",
@@ -44,7 +48,11 @@ if TYPE_CHECKING:
     from loopml.automation.gate import PromotionPolicy as PromotionPolicy
     from loopml.automation.gate import SliceResult as SliceResult
     from loopml.automation.gate import evaluate_gate as evaluate_gate
+    from loopml.automation.checks import check_policy as check_policy
+    from loopml.automation.cycle import CycleOutcome as CycleOutcome
+    from loopml.automation.cycle import run_cycle as run_cycle
     from loopml.automation.policy import RetrainPolicy as RetrainPolicy
+    from loopml.automation.service import AutomationService as AutomationService
     from loopml.automation.policy import load_policies as load_policies
     from loopml.automation.significance import Comparison as Comparison
     from loopml.automation.significance import delong as delong

@@ -31,7 +31,9 @@ _MAX_CLASSES = 50
 
 
 def _bad(field: str, problem: str, message: str) -> InvalidInput:
-    return InvalidInput(message, details=[{"field": field, "problem": problem}])
+    """``InvalidInput`` whose message starts with the field it names."""
+    text = message if message.startswith(field) else f"{field}: {message}"
+    return InvalidInput(text, details=[{"field": field, "problem": problem}])
 
 
 def effective_promotion(policy: RetrainPolicy) -> PromotionPolicy:
@@ -124,7 +126,7 @@ def _check_model(policy: RetrainPolicy, session: Session) -> None:
         session.models.list_versions(policy.model)
     except NotFound:
         raise NotFound(
-            f"Model {policy.model!r} is not registered: register a first version (lm.register_model) before a "
+            f"model: {policy.model!r} is not registered: register a first version (lm.register_model) before a "
             "policy retrains it. List models with `loopml models list`.",
             details=[{"field": "model", "problem": "not registered"}],
         ) from None
@@ -159,7 +161,7 @@ def _check_dataset(name: str, field: str, session: Session) -> None:
         session.datasets.get_version(name, "latest")
     except NotFound:
         raise NotFound(
-            f"Dataset {name!r} ({field}) has no version: ingest it first (`loopml data ingest FILE --name {name}`).",
+            f"{field}: dataset {name!r} has no version: ingest it first (`loopml data ingest FILE --name {name}`).",
             details=[{"field": field, "problem": "does not exist"}],
         ) from None
 

@@ -152,6 +152,13 @@ class RetrainPolicy:
             )
         if not isinstance(self.promote, bool):
             raise _bad("promote", "expected true or false", f"Invalid promote={self.promote!r}: true or false.")
+        if self.data_param is not None and self.data is None:
+            raise _bad(
+                "data_param",
+                "needs data",
+                f"data_param {self.data_param!r} receives the fresh training data's URI: give the policy "
+                "data = {dataset = ...} and/or {from_log = true, target = ...}.",
+            )
         if self.data is not None and not isinstance(self.data, TrainingData):
             raise _bad("data", "not a TrainingData", "data must be a TrainingData(...) (or a table in loopml.toml).")
 
@@ -264,13 +271,13 @@ def policy_from_mapping(table: Mapping[str, Any], *, where: str = "policy") -> R
             fields["promotion"] = PromotionPolicy.from_dict(promotion)
         except InvalidInput as exc:
             key = exc.details[0]["field"] if exc.details else "?"
-            raise _bad(f"{where}.promotion.{key}", "invalid", f"{where}.promotion: {exc.message}") from None
+            raise _bad(f"{where}.promotion.{key}", "invalid", f"{where}.promotion.{key}: {exc.message}") from None
     try:
         return RetrainPolicy(triggers=triggers, **fields)
     except InvalidInput as exc:
         key = exc.details[0]["field"] if exc.details else "?"
         raise _bad(
-            f"{where}.{key}", (exc.details or [{}])[0].get("problem", "invalid"), f"{where}: {exc.message}"
+            f"{where}.{key}", (exc.details or [{}])[0].get("problem", "invalid"), f"{where}.{key}: {exc.message}"
         ) from None
 
 

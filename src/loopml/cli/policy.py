@@ -161,12 +161,19 @@ def run(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show the triggers' verdicts and the plan; change nothing.")
     ] = False,
+    config: Annotated[
+        Path, typer.Option("--config", help="TOML file whose [monitoring] webhooks hear a failed retrain's alert.")
+    ] = Path("loopml.toml"),
     as_json: output.JsonFlag = False,
 ) -> None:
     """Force one retrain cycle of policy NAME now: fresh data, pipeline, gate, decision, promotion."""
     from loopml.automation.cycle import run_cycle
     from loopml.automation.service import AutomationService
+    from loopml.monitoring.service import MonitorConfig
+    from loopml.monitoring.sinks import LogSink, WebhookSink
     from loopml.tracking.session import get_session
+
+    sinks = [LogSink(), *(WebhookSink(url) for url in MonitorConfig.load(config).webhooks)]
 
     session = get_session()
     policy = _policy(session.policies.get_policy(name))
@@ -184,7 +191,7 @@ def run(
     progress = output.stderr()
     with progress.status(f"retraining {policy.model}") as status:
         outcome = run_cycle(
-            policy, session=session, reason="forced", triggers=fired, actor=session.actor,
+            policy, session=session, reason="forced", triggers=fired, actor=session.actor, sinks=sinks,
             on_stage=lambda stage: status.update(f"retraining {policy.model}: {stage}"),
         )  # fmt: skip
     if as_json:
