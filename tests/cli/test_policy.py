@@ -10,7 +10,7 @@ import pytest
 import loopml as lm
 from loopml.tracking.session import get_session
 from tests.automation.conftest import TARGET, World
-from tests.automation.conftest import world as world  # noqa: F401  (the fixture)
+from tests.automation.conftest import world as world
 from tests.cli.conftest import Invoke, stdout_json
 
 POLICY = """

@@ -42,18 +42,18 @@ _EXPORTS: dict[str, str] = {
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
+    from loopml.automation.checks import check_policy as check_policy
+    from loopml.automation.cycle import CycleOutcome as CycleOutcome
+    from loopml.automation.cycle import run_cycle as run_cycle
     from loopml.automation.data import TrainingData as TrainingData
     from loopml.automation.gate import GateDecision as GateDecision
     from loopml.automation.gate import GuardrailResult as GuardrailResult
     from loopml.automation.gate import PromotionPolicy as PromotionPolicy
     from loopml.automation.gate import SliceResult as SliceResult
     from loopml.automation.gate import evaluate_gate as evaluate_gate
-    from loopml.automation.checks import check_policy as check_policy
-    from loopml.automation.cycle import CycleOutcome as CycleOutcome
-    from loopml.automation.cycle import run_cycle as run_cycle
     from loopml.automation.policy import RetrainPolicy as RetrainPolicy
-    from loopml.automation.service import AutomationService as AutomationService
     from loopml.automation.policy import load_policies as load_policies
+    from loopml.automation.service import AutomationService as AutomationService
     from loopml.automation.significance import Comparison as Comparison
     from loopml.automation.significance import delong as delong
     from loopml.automation.significance import mcnemar as mcnemar
