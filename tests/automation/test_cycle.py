@@ -75,6 +75,14 @@ def test_a_better_challenger_is_promoted_with_its_evidence(world: World) -> None
     assert {"policy.cycle.start", "policy.cycle.promoted", "model.decision.record", "model.alias.set"} <= set(actions)
 
 
+def test_the_same_model_again_is_not_judged_against_itself(world: World) -> None:
+    assert run_cycle(_policy(world), reason="forced").status == "promoted"
+    versions = len(lm.list_model_versions("cancer"))
+    again = run_cycle(_policy(world, cooldown="1s"), reason="forced")  # same data: the fit step is a cache hit
+    assert again.status == "failed" and again.error is not None and "nothing new to judge" in again.error
+    assert len(lm.list_model_versions("cancer")) == versions  # no copy registered
+
+
 def test_a_worse_challenger_is_refused_and_the_champion_stays(world: World) -> None:
     outcome = run_cycle(_policy(world, params={"weak": True}), reason="forced")
     assert outcome.status == "refused", outcome.message

@@ -213,6 +213,13 @@ def _run(
         raise LoopmlError(ran.error or f"the pipeline {policy.pipeline} ended {ran.status}")
     challenger = _challenger(policy, ran, session)
     outcome.challenger_version = challenger
+    serving = _serving_version(policy, session)
+    if serving == challenger:
+        raise InvalidInput(
+            f"The pipeline produced models:/{policy.model}/{challenger}, the version @{policy.alias} already serves "
+            "(its steps may have come from the cache, on unchanged data): nothing new to judge.",
+            details=[{"field": "challenger", "problem": "the champion itself"}],
+        )
     store.update_cycle(outcome.cycle_id, challenger_version=challenger)
     stage("gate")
     check = _gate(policy, challenger)
@@ -260,6 +267,10 @@ def _challenger(policy: RetrainPolicy, ran: JobOutcome, session: Session) -> int
         if uri.startswith("runs:/"):
             from loopml.registry.models import register_model
 
+            known = [v.version for v in session.models.list_versions(policy.model) if v.source == uri.rstrip("/")]
+            if known:  # a cached step handed back a model registered before: judge that version, not a copy
+                return max(known)
+
             version = register_model(uri, name=policy.model, description=f"retrained by policy {policy.key}")
             return version.version
         from loopml.registry.models import get_model_version
@@ -282,6 +293,13 @@ def _challenger(policy: RetrainPolicy, ran: JobOutcome, session: Session) -> int
             details=[{"field": "challenger", "problem": "no version registered by the run"}],
         )
     return max(v.version for v in versions)
+
+
+def _serving_version(policy: RetrainPolicy, session: Session) -> int | None:
+    try:
+        return session.models.get_version(policy.model, alias=policy.alias).version
+    except NotFound:
+        return None
 
 
 def _tracked_runs(pipeline_run_id: str, session: Session) -> list[str]:

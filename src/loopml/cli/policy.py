@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from loopml.automation.cycle import CycleOutcome
     from loopml.automation.policy import PolicyCheck, RetrainPolicy
     from loopml.core.records import CycleRecord, PolicyRecord
+    from loopml.monitoring.alerting import Sink
 
 app = typer.Typer(
     help="Retrain policies: when a model is retrained, by which pipeline, and how the challenger is gated.",
@@ -173,7 +174,7 @@ def run(
     from loopml.monitoring.sinks import LogSink, WebhookSink
     from loopml.tracking.session import get_session
 
-    sinks = [LogSink(), *(WebhookSink(url) for url in MonitorConfig.load(config).webhooks)]
+    sinks: list[Sink] = [LogSink(), *(WebhookSink(url) for url in MonitorConfig.load(config).webhooks)]
 
     session = get_session()
     policy = _policy(session.policies.get_policy(name))
