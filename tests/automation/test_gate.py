@@ -309,8 +309,9 @@ def test_the_package_exports_its_names_lazily() -> None:
 
     assert automation.__all__ == [
         "AutomationService", "Comparison", "CronTrigger", "CycleOutcome", "DriftTrigger", "GateDecision",
-        "GuardrailResult", "NewDataTrigger", "PromotionPolicy", "QualityTrigger", "RetrainPolicy", "SliceResult",
-        "TrainingData", "TriggerContext", "check_policy", "check_trigger", "delong", "evaluate_gate",
+        "GuardrailResult", "LiveComparison", "NewDataTrigger", "PromotionPolicy", "QualityTrigger", "RetrainPolicy",
+        "SliceResult", "TrainingData", "TriggerContext", "check_policy", "check_trigger", "compare_live", "delong",
+        "evaluate_gate",
         "load_policies", "mcnemar", "paired_bootstrap", "run_cycle",
     ]  # fmt: skip
     assert all(getattr(automation, name) is not None for name in automation.__all__)

@@ -30,6 +30,8 @@ _EXPORTS: dict[str, str] = {
     "run_cycle": "loopml.automation.cycle",
     "CycleOutcome": "loopml.automation.cycle",
     "check_policy": "loopml.automation.checks",
+    "compare_live": "loopml.automation.live",
+    "LiveComparison": "loopml.automation.live",
     "TrainingData": "loopml.automation.data",
     "load_policies": "loopml.automation.policy",
     "DriftTrigger": "loopml.automation.triggers",
@@ -44,6 +46,8 @@ __all__ = sorted(_EXPORTS)
 if TYPE_CHECKING:
     from loopml.automation.checks import check_policy as check_policy
     from loopml.automation.cycle import CycleOutcome as CycleOutcome
+    from loopml.automation.live import LiveComparison as LiveComparison
+    from loopml.automation.live import compare_live as compare_live
     from loopml.automation.cycle import run_cycle as run_cycle
     from loopml.automation.data import TrainingData as TrainingData
     from loopml.automation.gate import GateDecision as GateDecision

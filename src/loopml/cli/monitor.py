@@ -149,6 +149,49 @@ def quality_command(
 
 
 @app.command(
+    "compare",
+    epilog=(
+        "Example: [bold]loopml monitor compare --model churn --since 24h[/bold]  (after "
+        "[bold]loopml serve models:/churn@production --shadow models:/churn@challenger[/bold] and labels)"
+    ),
+)
+def compare_command(
+    model: ModelOption,
+    since: SinceOption = "24h",
+    until: UntilOption = None,
+    metric: Annotated[
+        str, typer.Option("--metric", help="accuracy (McNemar), precision, recall or f1 (paired bootstrap).")
+    ] = "accuracy",
+    significance: Annotated[float, typer.Option("--significance", help="Largest p-value that counts.")] = 0.05,
+    as_json: output.JsonFlag = False,
+) -> None:
+    """The shadow against the champion on live traffic: both answers to the same labelled requests, paired test."""
+    from loopml.automation.live import compare_live
+
+    result = compare_live(model, since=since, until=until, metric=metric, significance=significance)
+    if as_json:
+        output.print_json(result.to_dict())
+        return
+    console = output.stdout()
+    versions = (
+        f"champion version(s) {result.champion_versions or output.MISSING}, "
+        f"shadow version(s) {result.shadow_versions or output.MISSING}"
+    )
+    console.print(f"{model}: {result.n_pairs:,} rows answered by both ({versions}); {result.n_labelled:,} labelled.")
+    c = result.comparison
+    if c is not None:
+        table = output.new_table(f"Live {result.metric}")
+        for column in ("", result.metric, "95% interval"):
+            table.add_column(column, priority=0, whole=True)
+        table.add_row("champion", output.fmt_number(c.score_a), f"{c.ci_a[0]:.4g} to {c.ci_a[1]:.4g}")
+        table.add_row("shadow", output.fmt_number(c.score_b), f"{c.ci_b[0]:.4g} to {c.ci_b[1]:.4g}")
+        table.add_row("difference", output.fmt_number(c.difference),
+                      f"{c.difference_ci[0]:.4g} to {c.difference_ci[1]:.4g}")  # fmt: skip
+        console.print(table)
+    console.print(result.reason[:1].upper() + result.reason[1:] + ".")
+
+
+@app.command(
     "operations", epilog="Example: [bold]loopml monitor operations --model churn --since 6h --window 15m[/bold]"
 )
 def operations_command(
