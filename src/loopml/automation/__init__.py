@@ -46,8 +46,6 @@ __all__ = sorted(_EXPORTS)
 if TYPE_CHECKING:
     from loopml.automation.checks import check_policy as check_policy
     from loopml.automation.cycle import CycleOutcome as CycleOutcome
-    from loopml.automation.live import LiveComparison as LiveComparison
-    from loopml.automation.live import compare_live as compare_live
     from loopml.automation.cycle import run_cycle as run_cycle
     from loopml.automation.data import TrainingData as TrainingData
     from loopml.automation.gate import GateDecision as GateDecision
@@ -55,6 +53,8 @@ if TYPE_CHECKING:
     from loopml.automation.gate import PromotionPolicy as PromotionPolicy
     from loopml.automation.gate import SliceResult as SliceResult
     from loopml.automation.gate import evaluate_gate as evaluate_gate
+    from loopml.automation.live import LiveComparison as LiveComparison
+    from loopml.automation.live import compare_live as compare_live
     from loopml.automation.policy import RetrainPolicy as RetrainPolicy
     from loopml.automation.policy import load_policies as load_policies
     from loopml.automation.service import AutomationService as AutomationService

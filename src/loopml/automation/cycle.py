@@ -164,9 +164,11 @@ def run_cycle(
     clock = _Stopwatch()
     try:
         _run(policy, session, outcome, clock, actor, on_stage or (lambda _stage: None))
-    except (LoopmlError, OSError, ValueError, TypeError, KeyError) as exc:  # a failed retrain is an outcome
+    except Exception as exc:  # a failed retrain is an outcome: recorded, alerted, the champion untouched
         outcome.status, outcome.error = "failed", _message(exc)
         outcome.message = f"retrain of {policy.model} failed: {outcome.error}"
+        if not isinstance(exc, LoopmlError):
+            logger.exception("retrain of %s by policy %s failed unexpectedly", policy.model, policy.key)
     except BaseException as exc:  # stopped mid-cycle (Ctrl+C, shutdown): record it, release the model, go on stopping
         outcome.status, outcome.error = "failed", f"interrupted: {type(exc).__name__}"
         _finish(session, outcome, actor, clock)
@@ -474,7 +476,8 @@ def _version_of(uri: str | None) -> int | None:
 
 
 def _message(exc: BaseException) -> str:
-    return str(getattr(exc, "message", None) or exc) or type(exc).__name__
+    text = str(getattr(exc, "message", None) or exc) or type(exc).__name__
+    return text if isinstance(exc, LoopmlError) else f"{type(exc).__name__}: {text}"
 
 
 def _short(value: Any) -> str:
