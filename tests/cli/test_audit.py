@@ -17,12 +17,12 @@ from tests.cli.test_models import _logged
 
 @pytest.fixture
 def history() -> dict[str, str]:
-    """Model churn (2 versions, production -> 2, one decision), a dataset with 2 versions, a run."""
+    """Model churn (2 versions, production -> 1, then a decision that moves it to 2), a dataset with 2 versions, a run."""
     uris = [_logged(), _logged()]
     for uri in uris:
         register_model(uri, "churn")
-    set_model_alias("churn", "production", 2)
-    decision = _add()
+    set_model_alias("churn", "production", 1)
+    decision = _add()  # the gate's decision moves production to 2, in its own transaction
     for n in (10, 20):
         lm.data.ingest(pd.DataFrame({"x": range(n)}), "customers")
     register_model(_logged(), "fraud")
@@ -43,7 +43,8 @@ def test_a_model_object_covers_its_versions_aliases_and_decisions(cli: Invoke, h
     found = [(e["action"], e["object_type"], e["object_id"]) for e in events]
     assert found == [
         ("model.decision.record", "model", "churn"),
-        ("model.alias.set", "model_alias", "churn@production"),
+        ("model.alias.set", "model_alias", "churn@production"),  # moved by the decision, in its transaction
+        ("model.alias.set", "model_alias", "churn@production"),  # set to the champion by hand
         ("lineage.add", "model_version", "churn/2"),  # run -> version, written by register_model
         ("model.version.create", "model_version", "churn/2"),
         ("lineage.add", "model_version", "churn/1"),
@@ -57,7 +58,9 @@ def test_a_model_object_covers_its_versions_aliases_and_decisions(cli: Invoke, h
         ("model.version.create", "churn/2"),
     ]
     alias = stdout_json(cli("audit", "--object", "models:/churn@production", "--json"))
-    assert [e["action"] for e in alias] == ["model.alias.set"]
+    assert [(e["action"], e["actor"]) for e in alias][0] == ("model.alias.set", "gate")
+    assert [e["action"] for e in alias] == ["model.alias.set", "model.alias.set"]
+    assert alias[0]["details"]["decision"] == history["decision"]
 
 
 def test_runs_datasets_and_object_ids(cli: Invoke, history: dict[str, str]) -> None:
@@ -69,14 +72,14 @@ def test_runs_datasets_and_object_ids(cli: Invoke, history: dict[str, str]) -> N
     second = stdout_json(cli("audit", "--object", "datasets:/customers/2", "--json"))
     assert [e["details"]["version"] for e in second] == [2]
     by_id = stdout_json(cli("audit", "--object-id", "churn@production", "--json"))
-    assert [e["action"] for e in by_id] == ["model.alias.set"]
+    assert [e["action"] for e in by_id] == ["model.alias.set", "model.alias.set"]
 
 
 def test_actor_action_since_and_limit(cli: Invoke, history: dict[str, str]) -> None:
     gate = stdout_json(cli("audit", "--actor", "gate", "--json"))
-    assert [e["action"] for e in gate] == ["model.decision.record"]
+    assert [e["action"] for e in gate] == ["model.decision.record", "model.alias.set"]
     aliases = stdout_json(cli("audit", "--action", "model.alias", "--action", "model.decision", "--json"))
-    assert [e["action"] for e in aliases] == ["model.decision.record", "model.alias.set"]
+    assert [e["action"] for e in aliases] == ["model.decision.record", "model.alias.set", "model.alias.set"]
     exact = stdout_json(cli("audit", "--action", "model.create", "--json"))
     assert sorted(e["object_id"] for e in exact) == ["churn", "fraud"]
     assert stdout_json(cli("audit", "--since", "1h", "--limit", "3", "--json"))[0]["object_id"] == "fraud/1"
