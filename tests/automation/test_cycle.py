@@ -83,6 +83,14 @@ def test_the_same_model_again_is_not_judged_against_itself(world: World) -> None
     assert len(lm.list_model_versions("cancer")) == versions  # no copy registered
 
 
+def test_a_policy_that_does_not_promote_records_a_passing_decision_and_leaves_the_alias(world: World) -> None:
+    outcome = run_cycle(_policy(world, promote=False), reason="forced")
+    assert outcome.status == "passed" and "loopml models alias cancer production" in outcome.message
+    assert outcome.decision is not None and outcome.decision.passed and not outcome.decision.alias_moved
+    assert _alias() == world.champion
+    assert get_session().policies.get_cycle(str(outcome.cycle_id)).status == "passed"
+
+
 def test_a_worse_challenger_is_refused_and_the_champion_stays(world: World) -> None:
     outcome = run_cycle(_policy(world, params={"weak": True}), reason="forced")
     assert outcome.status == "refused", outcome.message

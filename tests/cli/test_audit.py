@@ -17,7 +17,7 @@ from tests.cli.test_models import _logged
 
 @pytest.fixture
 def history() -> dict[str, str]:
-    """Model churn (2 versions, production -> 1, then a decision that moves it to 2), a dataset with 2 versions, a run."""
+    """Model churn (2 versions, production -> 1, a decision moving it to 2), a dataset with 2 versions, a run."""
     uris = [_logged(), _logged()]
     for uri in uris:
         register_model(uri, "churn")
@@ -58,7 +58,7 @@ def test_a_model_object_covers_its_versions_aliases_and_decisions(cli: Invoke, h
         ("model.version.create", "churn/2"),
     ]
     alias = stdout_json(cli("audit", "--object", "models:/churn@production", "--json"))
-    assert [(e["action"], e["actor"]) for e in alias][0] == ("model.alias.set", "gate")
+    assert (alias[0]["action"], alias[0]["actor"]) == ("model.alias.set", "gate")
     assert [e["action"] for e in alias] == ["model.alias.set", "model.alias.set"]
     assert alias[0]["details"]["decision"] == history["decision"]
 

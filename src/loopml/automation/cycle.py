@@ -55,7 +55,7 @@ AUTOMATION_ACTOR = "automation"
 FAILURE_KIND = "retrain_failed"
 LOCK_MARGIN_MS = 10 * 60 * 1000
 """A running cycle's lock is taken over only this long after its pipeline's timeout has passed."""
-STATUSES = ("promoted", "refused", "failed", "skipped", "planned")
+STATUSES = ("promoted", "passed", "refused", "failed", "skipped", "planned")
 
 
 def failure_rule(policy: str) -> str:
@@ -65,8 +65,9 @@ def failure_rule(policy: str) -> str:
 
 @dataclass(slots=True)
 class CycleOutcome:
-    """What one cycle did. ``status``: promoted, refused, failed, skipped (another cycle of the
-    model runs) or planned (a dry run: ``plan`` says what would happen)."""
+    """What one cycle did. ``status``: promoted, passed (the gate passed, the policy does not
+    promote), refused, failed, skipped (another cycle of the model runs) or planned (a dry run:
+    ``plan`` says what would happen)."""
 
     policy: str
     model: str
@@ -241,6 +242,12 @@ def _run(
         outcome.message = (
             f"promoted models:/{policy.model}/{challenger} to @{policy.alias} (was {was}): {stored.reasons[0]}"
         )
+    elif stored.passed:  # promote = false: the decision is recorded, a person moves the alias
+        outcome.status = "passed"
+        outcome.message = (
+            f"models:/{policy.model}/{challenger} passed the gate; promote it with `loopml models alias "
+            f"{policy.model} {policy.alias} --version {challenger}` (the policy does not promote): {stored.reasons[0]}"
+        )
     else:
         outcome.status = "refused"
         outcome.message = f"refused models:/{policy.model}/{challenger}: {'; '.join(stored.reasons[:2])}"
@@ -375,7 +382,7 @@ def _decision(
 
 def _finish(session: Session, outcome: CycleOutcome, actor: str, clock: _Stopwatch) -> None:
     assert outcome.cycle_id is not None
-    status = outcome.status if outcome.status in ("promoted", "refused") else "failed"
+    status = outcome.status if outcome.status in ("promoted", "passed", "refused") else "failed"
     try:
         session.policies.finish_cycle(
             outcome.cycle_id,

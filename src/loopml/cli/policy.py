@@ -153,8 +153,8 @@ def show(
     "run",
     epilog=(
         "Example: [bold]loopml policy run churn --dry-run[/bold]  (trigger verdicts and what a cycle would do)\n\n"
-        "[bold]loopml policy run churn[/bold]  (one cycle now, whatever the triggers say: exit 0 promoted, "
-        "1 refused, failed or skipped)"
+        "[bold]loopml policy run churn[/bold]  (one cycle now, whatever the triggers say: exit 0 promoted "
+        "or passed, 1 refused, failed or skipped)"
     ),
 )
 def run(
@@ -199,7 +199,7 @@ def run(
         output.print_json(outcome.to_dict())
     else:
         _print_outcome(output.stdout(), outcome)
-    if outcome.status != "promoted":
+    if outcome.status not in ("promoted", "passed"):
         raise typer.Exit(output.EXIT_FAILED)
 
 
@@ -315,7 +315,7 @@ def _print_check(console: Console, check: PolicyCheck) -> None:
 
 
 def _print_outcome(console: Console, outcome: CycleOutcome) -> None:
-    colour = {"promoted": "green", "refused": "yellow"}.get(outcome.status, "red")
+    colour = {"promoted": "green", "passed": "green", "refused": "yellow"}.get(outcome.status, "red")
     console.print(f"[{colour}]{outcome.status.upper()}[/{colour}]: {outcome.message}", soft_wrap=True)
     pairs = {
         "Cycle": outcome.cycle_id or output.MISSING,

@@ -434,8 +434,9 @@ class DecisionRecord:
         return asdict(self)
 
 
-CYCLE_STATUSES = ("running", "promoted", "refused", "failed")
-"""States of a retrain cycle: ``running`` until it ends promoted, refused (by the gate) or failed."""
+CYCLE_STATUSES = ("running", "promoted", "passed", "refused", "failed")
+"""States of a retrain cycle: ``running`` until it ends promoted, passed (the gate passed; the policy
+leaves the promotion to a person), refused (by the gate) or failed."""
 CYCLE_REASONS = ("triggers", "forced", "schedule")
 """Why a retrain cycle started: its triggers fired, ``loopml policy run`` forced it, or its schedule came."""
 

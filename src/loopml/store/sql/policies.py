@@ -220,7 +220,7 @@ class SqlPolicyStore:
         details: dict[str, Any] | None = None,
         ended_at: int | None = None,
     ) -> CycleRecord:
-        """End a running cycle as ``promoted``, ``refused`` or ``failed`` and release its model's lock.
+        """End a running cycle as ``promoted``, ``passed``, ``refused`` or ``failed`` and release its model's lock.
 
         The fields given are recorded (``details`` merged) with a ``policy.cycle.<status>`` audit
         event and the cycle's lineage edges, in one transaction. ``Conflict`` when the cycle is not
@@ -230,7 +230,7 @@ class SqlPolicyStore:
         check_id(cycle_id, "cycle_id")
         if check_cycle_status(status) == "running":
             raise invalid(
-                "status", "still running", "Invalid status 'running': a cycle ends promoted, refused or failed."
+                "status", "still running", "Invalid status 'running': a cycle ends promoted, passed, refused or failed."
             )
         check_progress(
             dataset_version=dataset_version, pipeline_run_id=pipeline_run_id,
