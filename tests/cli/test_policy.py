@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 import loopml as lm
 from loopml.tracking.session import get_session
 from tests.automation.conftest import TARGET, World
@@ -76,21 +74,19 @@ def test_run_dry_then_for_real(world: World, tmp_path: Path, cli: Invoke) -> Non
     assert "promoted" in cycles.stdout.lower() and f"v{version}" in cycles.stdout
 
 
-@pytest.mark.parametrize(
-    ("changes", "field"),
-    [
+def test_a_bad_policy_file_is_refused_naming_the_field_and_nothing_is_stored(
+    world: World, tmp_path: Path, cli: Invoke
+) -> None:
+    cases: list[tuple[dict[str, str], str]] = [
         ({"metric": "rmse"}, "promotion.metric"),
         ({"target": "churned"}, "promotion.target"),
         ({"extra": 'executor = "spark"\n'}, "automation.policies[0].executor"),
-    ],
-)
-def test_a_bad_policy_file_is_refused_naming_the_field_and_nothing_is_stored(
-    world: World, tmp_path: Path, cli: Invoke, changes: dict[str, str], field: str
-) -> None:
-    result = cli("policy", "apply", _write(tmp_path, world, **changes))
-    assert result.exit_code == 2
-    assert field in result.stderr, result.stderr
-    assert get_session().policies.list_policies() == []
+    ]
+    for changes, field in cases:
+        result = cli("policy", "apply", _write(tmp_path, world, **changes))
+        assert result.exit_code == 2
+        assert field in result.stderr, result.stderr
+        assert get_session().policies.list_policies() == []
 
 
 def test_unknown_names_and_empty_files(world: World, tmp_path: Path, cli: Invoke) -> None:

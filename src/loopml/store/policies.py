@@ -3,7 +3,7 @@
 >>> check_cycle_status("done")
 Traceback (most recent call last):
 ...
-loopml.core.errors.InvalidInput: Invalid status 'done': use one of ['running', 'promoted', 'refused', 'failed'].
+loopml.core.errors.InvalidInput: Invalid status 'done': use one of ['running', 'promoted', ...].
 
 :class:`~loopml.store.sql.policies.SqlPolicyStore` calls these before it touches the database, so a
 bad argument is an ``InvalidInput`` naming its field. What only the database knows (the dataset
