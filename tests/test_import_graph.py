@@ -52,9 +52,10 @@ LAYERS: dict[str, set[str]] = {
         "training",
     },
     # the outer ring: entry points, no business logic
-    "server": CAPABILITIES,
+    "ui": CAPABILITIES,
+    "server": CAPABILITIES | {"ui"},
     "demo": CAPABILITIES | {"loopml"},
-    "cli": CAPABILITIES | {"server", "demo", "loopml"},
+    "cli": CAPABILITIES | {"server", "ui", "demo", "loopml"},
     # the public surface (`import loopml as lm`): it re-exports; only the outer ring uses it
     "loopml": {"core", "tracking", "data", "registry", "training", "pipelines", "monitoring", "automation"},
 }

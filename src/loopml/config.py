@@ -102,6 +102,8 @@ class Settings:
     """Whether the CLI re-raises an unexpected error (traceback) instead of a one-line message."""
     server_max_json_bytes: int = DEFAULT_SERVER_MAX_JSON_BYTES
     server_max_artifact_bytes: int = DEFAULT_SERVER_MAX_ARTIFACT_BYTES
+    ui_secret: str | None = None
+    """Key that signs the web UI's CSRF tokens; unset: a random key kept in ``HOME/ui-secret``."""
 
     @property
     def is_remote(self) -> bool:
@@ -155,6 +157,7 @@ def load_settings(environ: dict[str, str] | None = None, cwd: Path | None = None
         server_max_artifact_bytes=_number(
             "server_max_artifact_bytes", get("server_max_artifact_bytes") or str(DEFAULT_SERVER_MAX_ARTIFACT_BYTES), int
         ),
+        ui_secret=get("ui_secret"),
     )
 
 

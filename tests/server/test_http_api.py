@@ -214,7 +214,10 @@ def test_nan_token_is_accepted_as_nan(http: httpx.Client, run_id: str) -> None:
 def test_unknown_routes_and_methods_keep_the_error_shape(http: httpx.Client, server: LiveServer) -> None:
     assert "No endpoint" in _error(http.get("/nope"), 404, "NotFound")["error"]
     assert "not allowed" in _error(http.delete("/experiments"), 405, "InvalidInput")["error"]
-    _error(httpx.get(f"{server.url}/"), 404, "NotFound")
+    _error(httpx.get(f"{server.url}/api/nope"), 404, "NotFound")
+    page = httpx.get(f"{server.url}/no-such-page")  # outside /api: the UI answers with an HTML page
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
 
 
 @pytest.mark.parametrize(

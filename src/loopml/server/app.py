@@ -16,6 +16,7 @@ from loopml.server.backend import Backend
 from loopml.server.encoding import JSONResponse
 from loopml.server.errors import install_error_handlers
 from loopml.server.limits import BodyLimitMiddleware, Limits
+from loopml.server.pages import pages_router
 from loopml.server.routes import api_router, route_methods
 
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ def create_app(
     app = FastAPI(
         title="loopml platform API",
         version=__version__,
-        description="Experiments, runs, metrics, artifacts, audit and tokens. See docs/server.md.",
+        description="Experiments, runs, metrics, artifacts, audit and tokens. See docs/server.md. The web UI is at /.",
         default_response_class=JSONResponse,
         lifespan=lifespan,
     )
@@ -92,6 +93,7 @@ def create_app(
 
     app.state.limits = limits
     app.include_router(api_router())
+    app.include_router(pages_router())
     install_error_handlers(app, route_methods())
     app.add_middleware(BodyLimitMiddleware, limits=limits)
     return app

@@ -4,6 +4,10 @@ With auth on, every ``/api/v1`` route but health needs ``Authorization: Bearer <
 the audit actor is the token's name. With auth off, every caller may do everything but manage
 tokens, and the actor is the ``X-Loopml-Actor`` header (percent-encoded; the HTTP client sends
 the OS user) or ``anonymous``.
+
+A browser of the web UI authenticates with its session cookie instead of a header
+(:mod:`loopml.server.session`); a state change made with the cookie must carry the session's
+CSRF token in ``X-CSRF-Token``, or it is refused with 403.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from starlette.requests import Request
 from loopml.core.errors import Forbidden, Unauthorized
 from loopml.core.records import Role
 from loopml.server.backend import BackendDep
+from loopml.server.session import CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE, csrf_ok, session_token
 from loopml.store.http.wire import ACTOR_HEADER
 
 MAX_ACTOR_LENGTH = 256
@@ -41,17 +46,27 @@ async def authenticate(
     backend: BackendDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Caller:
-    """The caller, from the bearer token (auth on) or the actor header (auth off)."""
+    """The caller, from the bearer token or the UI's session cookie (auth on) or the actor header (auth off)."""
+    session = request.cookies.get(SESSION_COOKIE) if credentials is None else None
+    unsafe = request.method not in SAFE_METHODS
+    if session is not None and unsafe and not csrf_ok(backend.ui_key, session, request.headers.get(CSRF_HEADER)):
+        raise Forbidden(
+            f"This request carries the UI's session cookie but no valid CSRF token: send the page's token in "
+            f"the {CSRF_HEADER} header (scripts and the SDK authenticate with 'Authorization: Bearer <token>')."
+        )
     if not backend.auth:
         raw = request.headers.get(ACTOR_HEADER)
         actor = unquote(raw).strip()[:MAX_ACTOR_LENGTH] if raw else ""
         return Caller(actor or "anonymous", Role.ADMIN)
-    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+    if session is not None and (from_cookie := session_token(session)):
+        secret = from_cookie
+    elif credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthorized(
             "This server requires a token: send 'Authorization: Bearer <token>' "
             "(SDK: set LOOPML_TOKEN; create tokens with `loopml token create`)."
         )
-    secret = credentials.credentials
+    else:
+        secret = credentials.credentials
     cache = backend.token_cache
     hit, token = cache.lookup(secret)
     if not hit:

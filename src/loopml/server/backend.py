@@ -11,6 +11,7 @@ from starlette.requests import Request
 from loopml.artifacts import open_blob_store
 from loopml.config import Settings
 from loopml.core.errors import InvalidInput
+from loopml.server.session import ui_key
 from loopml.server.token_cache import TokenCache
 from loopml.store.sql import Database, SqlTrackingStore
 from loopml.store.sql.datasets import SqlDatasetStore
@@ -38,6 +39,8 @@ class Backend:
     pipelines: SqlPipelineStore
     stores: dict[str, Any]
     """Every store of :data:`~loopml.store.table.STORES` by name, over the server's database."""
+    ui_key: bytes = b""
+    """The key that signs the web UI's CSRF tokens (:func:`loopml.server.session.ui_key`)."""
     _session: Any = None
 
     def session(self) -> Any:
@@ -76,6 +79,7 @@ class Backend:
             stores["models"],
             stores["pipelines"],
             stores,
+            ui_key(settings),
         )
 
     def close(self) -> None:

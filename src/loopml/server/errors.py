@@ -24,6 +24,7 @@ from starlette.routing import compile_path
 
 from loopml.core.errors import LoopmlError, Unauthorized
 from loopml.server.encoding import JSONResponse
+from loopml.server.pages.errors import error_page, is_page_path
 from loopml.serving.http_errors import http_error
 
 _MAX_LISTED = 5
@@ -62,11 +63,16 @@ def install_error_handlers(app: FastAPI, routes: list[tuple[str, set[str]]]) -> 
 
 
 async def _loopml_error(request: Request, exc: LoopmlError) -> Response:
+    if is_page_path(request.url.path):
+        return error_page(request, exc.status_code, exc.message, exc)
     return error_response(exc)
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
     details = validation_details(list(exc.errors()))
+    if is_page_path(request.url.path):
+        problems = "; ".join(f"{d['field']}: {d['problem']}" for d in details[:_MAX_LISTED])
+        return error_page(request, 400, f"Invalid request: {problems}.")
     listed = "; ".join(f"{d['field']}: {d['problem']}" for d in details[:_MAX_LISTED])
     more = f" (and {len(details) - _MAX_LISTED} more)" if len(details) > _MAX_LISTED else ""
     message = f"Invalid request to {request.method} {request.url.path}: {listed}{more}."
@@ -75,6 +81,9 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> Re
 
 async def _http_error(request: Request, exc: HTTPException) -> Response:
     status = exc.status_code
+    if is_page_path(request.url.path) and status in (404, 405):
+        message = f"There is no page at {request.url.path}." if status == 404 else "This page does not accept that."
+        return error_page(request, status, message)
     if status == 400:  # FastAPI: the body could not be decoded (not UTF-8), before any validation
         problem = "not valid UTF-8 JSON"
         message = f"Invalid request to {request.method} {request.url.path}: the body is {problem} ({exc.detail})."
@@ -112,5 +121,7 @@ class RouteMethods:
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     # Starlette re-raises after sending this, so the server log gets the traceback.
+    if is_page_path(request.url.path):
+        return error_page(request, 500, "Something went wrong on the server; its log has the details.")
     body = {"error": "Internal server error; the server log has the details.", "type": "LoopmlError", "details": []}
     return JSONResponse(body, status_code=500)

@@ -1,0 +1,92 @@
+"""Jinja2 rendering of the UI's pages, and the filters the templates format values with."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+MISSING = "—"
+
+
+def fmt_number(value: Any) -> str:
+    """A number as the user wrote it (``154.14``, not ``154.14000000000001``); a dash for ``None``."""
+    if value is None:
+        return MISSING
+    if isinstance(value, bool | int):
+        return str(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if not math.isfinite(number):
+        return str(number)
+    if number == int(number) and abs(number) < 1e15:
+        return str(int(number))
+    return repr(number)
+
+
+def fmt_time(ms: int | None) -> str:
+    """Epoch milliseconds as ``2026-12-04 16:31:02`` (UTC); a dash for ``None``."""
+    if ms is None:
+        return MISSING
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def fmt_duration_ms(ms: int | float | None) -> str:
+    """A duration in milliseconds as ``850 ms``, ``12.4 s``, ``3m 05s`` or ``2h 10m``."""
+    if ms is None:
+        return MISSING
+    if ms < 1000:
+        return f"{ms:.0f} ms"
+    seconds = ms / 1000
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
+
+
+def fmt_bytes(size: int | None) -> str:
+    """A size in bytes as ``512 B``, ``3.2 KB``, ``14.0 MB``."""
+    if size is None:
+        return MISSING
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TB"  # pragma: no cover - unreachable
+
+
+class PageRenderer:
+    """Renders the templates of ``templates_dir`` with autoescaping and the UI's filters.
+
+    >>> from loopml.ui import TEMPLATES_DIR
+    >>> PageRenderer(TEMPLATES_DIR).render_string("{{ 154.14 | number }}")
+    '154.14'
+    """
+
+    def __init__(self, templates_dir: Path, *, globals: dict[str, Any] | None = None) -> None:
+        self.env = Environment(
+            loader=FileSystemLoader(templates_dir),
+            autoescape=select_autoescape(("html", "j2", "htm")),
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.env.filters.update(number=fmt_number, time=fmt_time, duration=fmt_duration_ms, bytes=fmt_bytes)
+        self.env.globals.update(globals or {})
+
+    def render(self, template: str, **context: Any) -> str:
+        """The text of ``template`` with ``context``."""
+        return self.env.get_template(template).render(**context)
+
+    def render_string(self, source: str, **context: Any) -> str:
+        """The text of an inline template (for tests and small fragments)."""
+        return self.env.from_string(source).render(**context)
