@@ -31,6 +31,7 @@ from loopml.cli import (
     serve,
     server,
     token,
+    ui,
 )
 from loopml.core.errors import LoopmlError
 from loopml.core.version import installed_version
@@ -49,6 +50,7 @@ COMMAND_ORDER = (
     "ci",
     "audit",
     "server",
+    "ui",
     "token",
 )
 
@@ -111,6 +113,7 @@ app.command("serve", epilog=serve.EPILOG)(serve.serve)
 app.command("quickstart", epilog=quickstart.EPILOG)(quickstart.quickstart)
 app.command("scheduler", epilog=pipeline.SCHEDULER_EPILOG)(pipeline.scheduler)
 app.command("audit", epilog=audit.EPILOG)(audit.audit)
+app.command("ui", epilog=ui.EPILOG)(ui.ui)
 
 
 def _version(value: bool) -> None:

@@ -43,7 +43,7 @@ def server(
         ),
     ] = False,
 ) -> None:
-    """Serve the tracking REST API under /api/v1 on the configured database (blocks; Ctrl+C stops it)."""
+    """Serve the REST API under /api/v1 and the web UI at / on the configured database (blocks; Ctrl+C stops it)."""
     from loopml.server import serve
 
     serve(
