@@ -267,3 +267,10 @@ def test_the_store_sink_sends_parquet_bytes() -> None:
     assert (model, hour) == ("churn", hour_key(NOW))
     table = pq.read_table(pa.BufferReader(data))
     assert table.column("request_id").to_pylist() == [rid] * 3 and table.column("row").to_pylist() == [0, 1, 2]
+
+
+def test_a_window_before_the_first_flush_has_every_column_a_reader_filters_on(layout: PredictionLayout) -> None:
+    window = read_predictions("never-served", since="1h", layout=layout)
+    assert window.n_rows == 0
+    assert {"request_id", "time", "version", "role", "served_by"} <= set(window.frame.columns)
+    assert window.frame["role"].eq("shadow").sum() == 0  # what a poll for shadow rows asks before the first flush

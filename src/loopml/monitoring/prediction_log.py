@@ -505,7 +505,7 @@ def read_predictions(
     schema = _unified_schema(files)
     wanted = None if columns is None else _wanted_columns(columns, schema)
     if schema is None:
-        frame = pd.DataFrame({name: pd.Series(dtype=object) for name in (wanted or META_COLUMNS)})
+        frame = pd.DataFrame({name: pd.Series(dtype=object) for name in (wanted or (*META_COLUMNS, *ROLE_COLUMNS))})
         return PredictionWindow(model, since_ms, until_ms, frame)
     dataset = ds.dataset(files, schema=schema, format="parquet")
     condition = None
