@@ -152,3 +152,19 @@ def test_a_reader_session_cannot_change_anything(auth_server: LiveServer) -> Non
         )
         assert refused.status_code == 403
         assert "reader" in refused.json()["error"]
+
+
+def test_a_revoked_token_sends_the_browser_back_to_login(auth_server: LiveServer) -> None:
+    admin = auth_server.create_token("root", Role.ADMIN)
+    secret = auth_server.create_token("erin", Role.READER)
+    with httpx.Client(base_url=auth_server.url) as browser_like:
+        form = browser_like.get("/login")
+        token = form.text.split('name="csrf_token" value="')[1].split('"')[0]
+        browser_like.post("/login", data={"token": secret, "csrf_token": token, "next": "/"})
+        assert browser_like.get("/").status_code == 200
+        with auth_server.client(admin) as api:
+            assert api.delete("/tokens/erin").status_code == 204
+        back = browser_like.get("/")
+        assert back.status_code == 303
+        assert back.headers["location"] == "/login?next=/"
+        assert browser_like.get("/api/v1/experiments").status_code == 401
