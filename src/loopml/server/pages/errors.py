@@ -23,6 +23,8 @@ def error_page(request: Request, status: int, message: str, exc: Exception | Non
     """The HTML answer to an error on a page path."""
     if isinstance(exc, Unauthorized):
         return redirect(f"/login?next={next_path(request)}")
+    if status == 422:  # an invalid value in the page's address: for a page that is a bad request
+        status = 400
     try:
         reason = HTTPStatus(status).phrase
     except ValueError:
