@@ -46,10 +46,16 @@ _md = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+
+
+def install_filters(env: Environment) -> None:
+    """Add the card's filters (``p_value``, ``interval``, ``md``) to ``env`` (the pages' renderer too)."""
+    env.filters.update(p_value=_p_value, interval=_interval, md=_md_cell)
+
+
+_md.filters.update(number=fmt_number, time=fmt_time, bytes=fmt_bytes)
 for env in (_html.env, _md):
-    env.filters.update(
-        number=fmt_number, time=fmt_time, bytes=fmt_bytes, md=_md_cell, p_value=_p_value, interval=_interval
-    )
+    install_filters(env)
 
 
 def graph_svg(graph: LineageGraph) -> dict[str, Any]:
