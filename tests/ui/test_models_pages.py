@@ -101,6 +101,7 @@ def test_admin_moves_an_alias_and_rolls_it_back(seeded: tuple[LiveServer, Models
     assert page.locator("#confirm-text").inner_text() == "Roll back @production from v2 to v1?"
     page.click("#confirm-ok")
     page.wait_for_selector("#aliases-table tr[data-alias=production] a[href$='/versions/1']")
+    browser_page.screenshot("model-page")
     history = page.locator("#alias-history-table tbody tr").all_inner_texts()
     assert [h.split("\t")[1:4] for h in history[:2]] == [["@production", "v2", "v1"], ["@production", "v1", "v2"]]
     page.select_option("#move-alias-version", "1")
