@@ -6,7 +6,6 @@ object that does not parse, a bad time) is shown next to its box, with no events
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -14,6 +13,7 @@ from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from loopml.core.durations import parse_since
 from loopml.core.errors import InvalidInput
 from loopml.core.records import AuditEvent
 from loopml.server.pages.context import Page, PageContext
@@ -26,20 +26,6 @@ FIELDS = ("actor", "object", "object_type", "object_id", "action", "since", "unt
 MAX_TEXT = 256
 _SHOWN = 120
 """Longest value a diff cell shows before cutting it."""
-
-
-def parse_time(text: str, field: str) -> int:
-    """``2026-12-04`` or ``2026-12-04 16:30[:00]`` (UTC) as epoch milliseconds."""
-    try:
-        parsed = datetime.fromisoformat(text.strip().replace(" ", "T", 1))
-    except ValueError:
-        raise InvalidInput(
-            f"Invalid {field} {text[:40]!r}: use a UTC date such as 2026-12-04 or 2026-12-04 16:30.",
-            details=[{"field": field, "problem": "not a date"}],
-        ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return int(parsed.timestamp() * 1000)
 
 
 def _filters(query: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -60,7 +46,7 @@ def _filters(query: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
             elif name == "action":
                 args["actions"] = check_actions([a.strip() for a in value.split(",") if a.strip()], "action")
             elif name in ("since", "until"):
-                args[f"{name}_ms"] = parse_time(value, name)
+                args[f"{name}_ms"] = parse_since(value, field=name)  # 24h, 7d or a UTC date/time
             else:
                 args[name] = value
         except InvalidInput as exc:
