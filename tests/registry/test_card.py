@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
+from sklearn.linear_model import LogisticRegression
 
+import loopml as lm
 from loopml.core.errors import InvalidInput, NotFound
+from loopml.pipelines import pipeline, step
 from loopml.registry.card import fairness_slices, model_card
 from loopml.tracking.session import Session
 from loopml.ui.card import render_card
@@ -110,3 +114,39 @@ def test_bad_versions_are_refused(seeded: tuple[Session, ModelsSeeded]) -> None:
 def test_fairness_slices_follow_the_naming_convention() -> None:
     found = fairness_slices({"slice/a=b=c/f1": 0.5, "slice/noequals/f1": 1.0, "slice/x=/auc": 0.7, "f1": 0.9})
     assert [(s.column, s.value, s.metric, s.score) for s in found] == [("a", "b=c", "f1", 0.5), ("x", "", "auc", 0.7)]
+
+
+@step
+def _train_step(dataset: str) -> str:
+    """Train and register inside a pipeline step: the lineage gets step run -> run edges."""
+    with lm.start_run(name="pipeline-train") as run:
+        df = lm.data.load(dataset)
+        model = LogisticRegression(max_iter=300).fit(df[["amount", "age"]], df["fraud"])
+        lm.log_metric("accuracy", float(model.score(df[["amount", "age"]], df["fraud"])))
+        lm.log_model(model, "model")
+        lm.register_model(f"runs:/{run.id}/model", "fraud-pipeline")
+    return run.id
+
+
+@pipeline
+def _train_pipeline(dataset: str = ""):
+    return _train_step(dataset)
+
+
+def test_lineage_reaches_the_pipeline_run_through_its_step(tmp_path: Path) -> None:
+    made = seed_models(settings_for(tmp_path), tmp_path)
+    session = Session(settings_for(tmp_path), actor="tester")
+    lm.configure(tracking_uri=session.settings.tracking_uri, artifact_uri=session.settings.artifact_uri)
+    try:
+        ran = _train_pipeline.run(dataset=made.dataset_uri)
+        graph = model_card(session, "fraud-pipeline", 1).lineage
+    finally:
+        session.close()
+    nodes = {n.type: n for n in graph.nodes}
+    assert {"dataset_version", "pipeline_run", "step_run", "run", "model_version"} <= set(nodes)
+    pipeline_node = nodes["pipeline_run"]
+    assert pipeline_node.id == f"pipeline_run:{ran.id}" and pipeline_node.link == f"/pipelines/runs/{ran.id}"
+    links = {(lk.source, lk.target, lk.relation) for lk in graph.links}
+    assert (pipeline_node.id, nodes["step_run"].id, "step") in links
+    assert (nodes["step_run"].id, nodes["run"].id, "tracked") in links
+    assert nodes["dataset_version"].x < pipeline_node.x < nodes["step_run"].x < nodes["run"].x
