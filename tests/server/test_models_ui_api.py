@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import closing
 from html import unescape
 from pathlib import Path
 
@@ -43,10 +44,14 @@ def _text(html: str) -> str:
 
 def _login(live: LiveServer, secret: str) -> httpx.Client:
     client = httpx.Client(base_url=live.url)
-    form = client.get("/login").text
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form)
-    assert csrf is not None
-    assert client.post("/login", data={"token": secret, "csrf_token": csrf[1], "next": "/"}).status_code == 303
+    try:
+        form = client.get("/login").text
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', form)
+        assert csrf is not None
+        assert client.post("/login", data={"token": secret, "csrf_token": csrf[1], "next": "/"}).status_code == 303
+    except BaseException:
+        client.close()
+        raise
     return client
 
 
@@ -201,23 +206,25 @@ def test_audit_api_time_range_and_paging(seeded: tuple[LiveServer, ModelsSeeded]
 
 
 def test_reader_sees_no_alias_controls_and_the_api_refuses(auth_server: LiveServer) -> None:
-    reader = _login(auth_server, auth_server.create_token("rita", Role.READER))
-    page = reader.get(f"/models/{MODEL}").text
-    assert "rita" in page and "Move alias" not in page and 'class="rollback"' not in page
-    csrf = re.search(r'<meta name="csrf-token" content="([^"]+)">', page)
-    assert csrf is not None
-    refused = reader.put(f"/api/v1/models/{MODEL}/aliases/production", json={"version": 2},
-                         headers={"X-CSRF-Token": csrf[1]})  # fmt: skip
-    assert refused.status_code == 403
-    writer = _login(auth_server, auth_server.create_token("walt", Role.WRITER))
-    page = writer.get(f"/models/{MODEL}").text
-    assert "Move alias" in page
-    csrf = re.search(r'<meta name="csrf-token" content="([^"]+)">', page)
-    assert csrf is not None
-    no_csrf = writer.put(f"/api/v1/models/{MODEL}/aliases/production", json={"version": 2})
-    assert no_csrf.status_code == 403
-    moved = writer.put(f"/api/v1/models/{MODEL}/aliases/production", json={"version": 2},
-                       headers={"X-CSRF-Token": csrf[1]})  # fmt: skip
-    assert moved.status_code == 200
-    audit = writer.get("/audit", params={"action": "model.alias.set", "actor": "walt"}).text
-    assert "version: 1 → 2" in _text(audit)
+    with closing(_login(auth_server, auth_server.create_token("rita", Role.READER))) as reader:
+        page = reader.get(f"/models/{MODEL}").text
+        assert "rita" in page and "Move alias" not in page and 'class="rollback"' not in page
+        csrf = re.search(r'<meta name="csrf-token" content="([^"]+)">', page)
+        assert csrf is not None
+        refused = reader.put(
+            f"/api/v1/models/{MODEL}/aliases/production", json={"version": 2}, headers={"X-CSRF-Token": csrf[1]}
+        )
+        assert refused.status_code == 403
+    with closing(_login(auth_server, auth_server.create_token("walt", Role.WRITER))) as writer:
+        page = writer.get(f"/models/{MODEL}").text
+        assert "Move alias" in page
+        csrf = re.search(r'<meta name="csrf-token" content="([^"]+)">', page)
+        assert csrf is not None
+        no_csrf = writer.put(f"/api/v1/models/{MODEL}/aliases/production", json={"version": 2})
+        assert no_csrf.status_code == 403
+        moved = writer.put(
+            f"/api/v1/models/{MODEL}/aliases/production", json={"version": 2}, headers={"X-CSRF-Token": csrf[1]}
+        )
+        assert moved.status_code == 200
+        audit = writer.get("/audit", params={"action": "model.alias.set", "actor": "walt"}).text
+        assert "version: 1 → 2" in _text(audit)
