@@ -380,6 +380,7 @@ def test_openapi_describes_every_endpoint(http: httpx.Client, server: LiveServer
         ("/api/v1/models/{name}/versions", "get"),
         ("/api/v1/models/{name}/versions", "post"),
         ("/api/v1/models/{name}/versions/{version}", "get"),
+        ("/api/v1/models/{name}/versions/{version}/card", "get"),
         ("/api/v1/models/{name}/versions/{version}", "patch"),
         ("/api/v1/models/{name}/versions/{version}", "delete"),
         ("/api/v1/models/{name}/versions/{version}/archive", "post"),

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -342,6 +345,120 @@ def decisions(
             escape(d.reasons[0]) if d.reasons else output.MISSING, _alias_move(d),
         )  # fmt: skip
     console.print(table)
+
+
+@app.command(
+    "card",
+    epilog=(
+        "Example: [bold]loopml models card churn --version 3 -o card.html[/bold]  (a self-contained HTML page)\n\n"
+        "[bold]loopml models card models:/churn/3 -o card.md[/bold]; [bold]loopml models card churn -v 3 --json[/bold]"
+    ),
+)
+def card(
+    model: Annotated[str, typer.Argument(help="Model name, or models:/NAME/VERSION.")],
+    version: VersionOption = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write the card here (.html or .md; written atomically). Default: stdout."),
+    ] = None,
+    fmt: Annotated[
+        str | None, typer.Option("--format", "-f", help="html or md (default: from the -o suffix, else md).")
+    ] = None,
+    as_json: output.JsonFlag = False,
+) -> None:
+    """A model version's card: intended use, training data, metrics, fairness slices, lineage and gate decisions.
+
+    Intended use is the version's intended_use tag, else its description, else the model's description;
+    fairness slices are the source run's metrics named slice/<column>=<value>/<metric>.
+    """
+    from loopml.registry.card import model_card
+    from loopml.tracking.session import get_session
+    from loopml.ui.card import FORMATS, render_card
+
+    name, number = _card_target(model, version)
+    chosen = _card_format(fmt, out, as_json)
+    found = model_card(get_session(), name, number)
+    if as_json:
+        if out is None:
+            output.print_json(found.to_dict())
+            return
+        text = json.dumps(output.jsonable(found.to_dict()), indent=2, allow_nan=False) + "\n"
+    else:
+        assert chosen in FORMATS
+        text = render_card(found, chosen)  # type: ignore[arg-type]
+    if out is None:
+        sys.stdout.write(text)
+        return
+    write_atomic(out, text)
+    output.stdout().print(f"Wrote the card of [bold]{found.uri}[/bold] to {out}.")
+
+
+def _card_target(model: str, version: int | None) -> tuple[str, int]:
+    """``(name, version)`` from NAME with --version, or models:/NAME/VERSION."""
+    name, _, tail = model.removeprefix("models:/").partition("/")
+    if tail:
+        if not tail.isdigit() or int(tail) < 1:
+            raise InvalidInput(
+                f"Invalid model {model!r}: use NAME --version N or models:/NAME/VERSION.",
+                details=[{"field": "model", "problem": "not a model version"}],
+            )
+        if version is not None and version != int(tail):
+            raise InvalidInput(f"{model} names version {tail} but --version says {version}; pass one of them.")
+        return name, int(tail)
+    if version is None:
+        raise InvalidInput(
+            f"Pass --version N (e.g. `loopml models card {name} --version 1`); "
+            f"`loopml models versions {name}` lists them.",
+            details=[{"field": "version", "problem": "missing"}],
+        )
+    return name, version
+
+
+def _card_format(fmt: str | None, out: Path | None, as_json: bool) -> str:
+    """The card's format: --format, else the -o suffix, else Markdown."""
+    if as_json:
+        if fmt is not None:
+            raise InvalidInput("Pass --json or --format, not both.")
+        return "json"
+    if fmt is not None:
+        if fmt not in ("html", "md"):
+            raise InvalidInput(
+                f"Invalid --format {fmt!r}: use html or md.", details=[{"field": "format", "problem": "not html or md"}]
+            )
+        return fmt
+    if out is None:
+        return "md"
+    suffix = out.suffix.lower()
+    if suffix in (".html", ".htm"):
+        return "html"
+    if suffix in (".md", ".markdown"):
+        return "md"
+    raise InvalidInput(
+        f"Cannot tell the card's format from {out.name!r}: name it .html or .md, or pass --format html|md.",
+        details=[{"field": "output", "problem": "unknown suffix"}],
+    )
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder, then rename it into place."""
+    import os
+    import tempfile
+
+    if path.is_dir():
+        raise InvalidInput(f"-o {path} is a folder; name the card's file, e.g. {path / 'card.html'}.")
+    if not path.parent.is_dir():
+        raise InvalidInput(f"-o {path}: folder {path.parent} does not exist.")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        current = os.umask(0o022)
+        os.umask(current)
+        os.chmod(tmp, 0o666 & ~current)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _p_value(value: float | None) -> str:

@@ -139,13 +139,16 @@ class TrackingStore(Protocol):
         actor: str | None = None,
         actions: Sequence[str] | None = None,
         since_ms: int | None = None,
+        until_ms: int | None = None,
+        before_id: int | None = None,
         limit: int = 100,
     ) -> list[AuditEvent]:
         """Newest audit events first, matching every filter given.
 
         ``object_uri`` names an object and what belongs to it (``models:/churn``: the model, its versions,
         aliases and decisions; see :mod:`loopml.store.audit`); ``actions`` are actions or prefixes of them
-        (``model.alias``); ``since_ms`` keeps events at or after it.
+        (``model.alias``); ``since_ms`` keeps events at or after it, ``until_ms`` those before it;
+        ``before_id`` keeps events with a smaller id (the next page after a page ending at that id).
         """
         ...
 

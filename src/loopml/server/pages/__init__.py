@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from loopml.server.pages import assets, home, login
+from loopml.server.pages import assets, audit, home, login, models
 
-_MODULES = (assets, login, home)
+_MODULES = (assets, login, home, models, audit)
 
 
 def pages_router() -> APIRouter:

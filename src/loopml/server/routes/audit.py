@@ -1,4 +1,4 @@
-"""``GET /audit``: the audit log, newest first, filtered by object, actor, action and time."""
+"""``GET /audit``: the audit log, newest first, filtered by object, actor, action and time, paged by id."""
 
 from __future__ import annotations
 
@@ -31,6 +31,10 @@ def list_audit_events(
         list[str] | None, Query(description="Actions or action prefixes (model.alias matches model.alias.set).")
     ] = None,
     since_ms: Annotated[int | None, Query(ge=0, le=2**63 - 1, description="Epoch ms, inclusive.")] = None,
+    until_ms: Annotated[int | None, Query(ge=0, le=2**63 - 1, description="Epoch ms, exclusive.")] = None,
+    before_id: Annotated[
+        int | None, Query(ge=1, le=2**63 - 1, description="Only events with a smaller id: the next page.")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
 ) -> Response:
     if object is not None:
@@ -42,6 +46,8 @@ def list_audit_events(
         actor=actor,
         actions=check_actions(action, "query.action") if action else None,
         since_ms=since_ms,
+        until_ms=until_ms,
+        before_id=before_id,
         limit=limit,
     )
     return JSONResponse({"events": AUDIT_EVENT.encode_many(events)})

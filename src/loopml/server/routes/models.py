@@ -12,13 +12,15 @@ import re
 from fastapi import APIRouter
 from starlette.responses import Response
 
+from loopml.core.codec import NONFINITE
 from loopml.core.errors import invalid
-from loopml.core.wire import MODEL, MODEL_VERSION
+from loopml.core.wire import DECISION, MODEL, MODEL_VERSION
 from loopml.server.auth import Reader, Writer
 from loopml.server.backend import BackendDep
 from loopml.server.encoding import JSONResponse
 from loopml.server.schemas import (
     AliasSet,
+    ModelCardOut,
     ModelList,
     ModelVersionCreate,
     ModelVersionList,
@@ -104,6 +106,29 @@ def archive_version(name: str, version: str, caller: Writer, backend: BackendDep
 def delete_version(name: str, version: str, caller: Writer, backend: BackendDep) -> Response:
     backend.models.delete_version(name, parse_number(version), actor=caller.actor)
     return Response(status_code=204)
+
+
+@router.get(
+    "/{name}/versions/{version}/card",
+    response_model=ModelCardOut,
+    summary="A version's model card: intended use, training data, metrics, fairness slices, lineage, decisions",
+)
+def get_card(name: str, version: str, caller: Reader, backend: BackendDep) -> Response:
+    from loopml.registry.card import model_card
+
+    card = model_card(backend, name, parse_number(version))
+    body = card.to_dict()
+    body["metrics"] = {k: _wire_float(v) for k, v in card.metrics.items()}
+    body["fairness"] = [{**s, "score": _wire_float(s["score"])} for s in body["fairness"]]
+    body["decisions"] = DECISION.encode_many(card.decisions)
+    return JSONResponse(body)
+
+
+def _wire_float(value: float) -> float | str:
+    """A float as the codecs send it: NaN and infinities as strings."""
+    if value != value or value in (float("inf"), float("-inf")):
+        return next(k for k, v in NONFINITE.items() if (v != v and value != value) or v == value)
+    return value
 
 
 @router.get(

@@ -11,6 +11,7 @@ Requests are validated here for shape and type only; the store checks the rest (
 names, filters, ...) and its messages reach the client unchanged.
 """
 
+from loopml.server.schemas.cards import ModelCardOut
 from loopml.server.schemas.common import ErrorDetail, ErrorOut, Health, ServerInfo
 from loopml.server.schemas.data import DatasetVersionCreate, LineageEdgeCreate
 from loopml.server.schemas.decisions import DecisionCreate, DecisionList, DecisionOut
@@ -135,6 +136,7 @@ __all__ = [
     "MetricHistory",
     "MetricIn",
     "MetricOut",
+    "ModelCardOut",
     "ModelList",
     "ModelOut",
     "ModelVersionCreate",

@@ -234,6 +234,8 @@ class HttpTrackingStore:
         actor: str | None = None,
         actions: Sequence[str] | None = None,
         since_ms: int | None = None,
+        until_ms: int | None = None,
+        before_id: int | None = None,
         limit: int = 100,
     ) -> list[AuditEvent]:
         """Newest audit events first, matching every filter given (``GET /audit``)."""
@@ -251,6 +253,10 @@ class HttpTrackingStore:
             params["action"] = check_actions(actions)
         if since_ms is not None:
             params["since_ms"] = since_ms
+        if until_ms is not None:
+            params["until_ms"] = until_ms
+        if before_id is not None:
+            params["before_id"] = before_id
         return AUDIT_EVENT.decode_many(self.transport.request_json("GET", "/audit", params=params)["events"])
 
 

@@ -3,7 +3,8 @@
 >>> record_audit(conn, "ann", "run.create", "run", run_id, {"name": "baseline"})   # doctest: +SKIP
 
 :func:`audit_query` builds the read side: newest first, filtered by object (type and id, or an
-object URI checked by :mod:`loopml.store.audit`), actor, actions or action prefixes, and time.
+object URI checked by :mod:`loopml.store.audit`), actor, actions or action prefixes, and a time range,
+paged by id (``before_id``).
 """
 
 from __future__ import annotations
@@ -50,9 +51,15 @@ def audit_query(
     actor: str | None = None,
     actions: Sequence[str] | None = None,
     since_ms: int | None = None,
+    until_ms: int | None = None,
+    before_id: int | None = None,
     limit: int = 100,
 ) -> sa.Select[Any]:
-    """The ``audit_events`` rows matching every filter given, newest first."""
+    """The ``audit_events`` rows matching every filter given, newest first.
+
+    ``until_ms`` keeps events before it (exclusive); ``before_id`` keeps events with a smaller id: the
+    next page starts before the last id of the previous one.
+    """
     e = t.audit_events.c
     query = sa.select(t.audit_events).order_by(e.id.desc()).limit(limit)
     if object_type:
@@ -69,6 +76,10 @@ def audit_query(
         query = query.where(sa.or_(*matches))
     if since_ms is not None:
         query = query.where(e.time >= since_ms)
+    if until_ms is not None:
+        query = query.where(e.time < until_ms)
+    if before_id is not None:
+        query = query.where(e.id < before_id)
     return query
 
 

@@ -145,7 +145,10 @@ class SqlModelRegistry:
             _refuse_if_aliased(conn, name, row, "archive")
             if row["status"] != ARCHIVED:
                 conn.execute(t.model_versions.update().where(_v.id == row["id"]).values(status=ARCHIVED))
-                record_audit(conn, actor, "model.version.archive", "model_version", f"{name}/{version}", {})
+                record_audit(
+                    conn, actor, "model.version.archive", "model_version", f"{name}/{version}",
+                    {"status": ARCHIVED, "previous": {"status": row["status"]}},
+                )  # fmt: skip
         return _version(name, {**row, "status": ARCHIVED}, [])
 
     def delete_version(self, name: str, version: int, *, actor: str) -> None:
@@ -158,7 +161,12 @@ class SqlModelRegistry:
             conn.execute(t.model_versions.delete().where(_v.id == row["id"]))
             record_audit(
                 conn, actor, "model.version.delete", "model_version", f"{name}/{version}",
-                {"source": row["source"], "manifest_sha256": row["manifest_sha256"]},
+                {
+                    "source": row["source"], "manifest_sha256": row["manifest_sha256"],
+                    "previous": {
+                        "status": row["status"], "description": row["description"], "tags": _loads(row["tags"]),
+                    },
+                },
             )  # fmt: skip
 
     def update_version(
@@ -193,7 +201,10 @@ class SqlModelRegistry:
                 conn.execute(t.model_versions.update().where(_v.id == row["id"]).values(**changes))
                 record_audit(
                     conn, actor, "model.version.update", "model_version", f"{name}/{version}",
-                    {"description": description, "tags": tags},
+                    {
+                        "description": description, "tags": tags,
+                        "previous": {"description": row["description"], "tags": _loads(row["tags"])},
+                    },
                 )  # fmt: skip
             aliases = _aliases_of(conn, [row["id"]]).get(row["id"], [])
         return _version(name, {**row, **changes}, aliases)

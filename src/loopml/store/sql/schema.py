@@ -117,6 +117,8 @@ audit_events = Table(
     Column("details", Text, nullable=False),
     Index("ix_audit_object", "object_type", "object_id"),
     Index("ix_audit_time", "time"),
+    Index("ix_audit_actor", "actor", "id"),
+    Index("ix_audit_action", "action", "id"),
 )
 
 lineage_edges = Table(

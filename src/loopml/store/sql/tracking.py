@@ -326,6 +326,8 @@ class SqlTrackingStore:
         actor: str | None = None,
         actions: Sequence[str] | None = None,
         since_ms: int | None = None,
+        until_ms: int | None = None,
+        before_id: int | None = None,
         limit: int = 100,
     ) -> list[AuditEvent]:
         """Newest audit events first, matching every filter given (:func:`~loopml.store.sql.audit.audit_query`)."""
@@ -336,6 +338,8 @@ class SqlTrackingStore:
             actor=actor,
             actions=actions,
             since_ms=since_ms,
+            until_ms=until_ms,
+            before_id=before_id,
             limit=limit,
         )
         with self.db.read() as conn:
