@@ -30,7 +30,9 @@ from loopml.core.wire import (
     CODECS,
     DATASET,
     DATASET_VERSION,
+    CYCLE,
     DECISION,
+    POLICY,
     EXPERIMENT,
     FEEDBACK,
     FEEDBACK_RESULT,
@@ -46,6 +48,7 @@ from loopml.core.wire import (
     TOKEN,
 )
 from loopml.server.schemas import decisions as decision_out
+from loopml.server.schemas import policies as policy_out
 from loopml.server.schemas import monitoring as monitoring_out
 from loopml.server.schemas import pipelines as pipeline_out
 from loopml.server.schemas import records as out
@@ -72,6 +75,8 @@ RESPONSE_MODELS: dict[RecordCodec[Any], type[BaseModel]] = {
     ALERT: monitoring_out.AlertOut,
     REPORT: monitoring_out.ReportOut,
     DECISION: decision_out.DecisionOut,
+    POLICY: policy_out.PolicyOut,
+    CYCLE: policy_out.CycleOut,
 }
 EXTRA: dict[RecordCodec[Any], dict[str, Any]] = {RUN: {"stale": False}}  # fields a route adds per request
 NARROWED: dict[tuple[RecordCodec[Any], str], st.SearchStrategy[Any]] = {

@@ -15,12 +15,14 @@ from loopml.server.schemas.common import ErrorDetail, ErrorOut, Health, ServerIn
 from loopml.server.schemas.data import DatasetVersionCreate, LineageEdgeCreate
 from loopml.server.schemas.decisions import DecisionCreate, DecisionList, DecisionOut
 from loopml.server.schemas.models import AliasSet, ModelVersionCreate, ModelVersionUpdate
+from loopml.server.schemas.policies import CycleList, CycleOut, PolicyDetail, PolicyList, PolicyOut
 from loopml.server.schemas.monitoring import (
     AlertCreate,
     AlertList,
     AlertOut,
     AlertResolve,
     AlertUpdate,
+    DriftHistoryOut,
     DriftOut,
     FeedbackBatch,
     FeedbackColumns,
@@ -92,6 +94,11 @@ from loopml.server.schemas.tracking import (
 )
 
 __all__ = [
+    "CycleList",
+    "CycleOut",
+    "PolicyDetail",
+    "PolicyList",
+    "PolicyOut",
     "AlertCreate",
     "AlertList",
     "AlertOut",
@@ -115,6 +122,7 @@ __all__ = [
     "DecisionCreate",
     "DecisionList",
     "DecisionOut",
+    "DriftHistoryOut",
     "DriftOut",
     "ErrorDetail",
     "ErrorOut",
