@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from loopml.server.pages import assets, home, login
+from loopml.server.pages import assets, datasets, home, login, monitoring, pipelines
 
-_MODULES = (assets, login, home)
+_MODULES = (assets, login, home, datasets, pipelines, monitoring)
 
 
 def pages_router() -> APIRouter:
