@@ -28,11 +28,10 @@ from loopml.core.wire import (
     AUDIT_EVENT,
     BLOB,
     CODECS,
+    CYCLE,
     DATASET,
     DATASET_VERSION,
-    CYCLE,
     DECISION,
-    POLICY,
     EXPERIMENT,
     FEEDBACK,
     FEEDBACK_RESULT,
@@ -42,15 +41,16 @@ from loopml.core.wire import (
     MODEL_VERSION,
     PIPELINE_RUN,
     PIPELINE_RUN_SUMMARY,
+    POLICY,
     REPORT,
     RUN,
     STEP_RUN,
     TOKEN,
 )
 from loopml.server.schemas import decisions as decision_out
-from loopml.server.schemas import policies as policy_out
 from loopml.server.schemas import monitoring as monitoring_out
 from loopml.server.schemas import pipelines as pipeline_out
+from loopml.server.schemas import policies as policy_out
 from loopml.server.schemas import records as out
 from loopml.store.pipelines import RUN_STATUSES
 

@@ -104,14 +104,18 @@ def test_the_diff_shows_the_added_column_and_the_shifted_one(http: httpx.Client)
         ("/datasets/bad%20name", 400, "path.name"),
     ],
 )
-def test_dataset_pages_refuse_unknown_and_malformed_input(http: httpx.Client, path: str, status: int, text: str) -> None:
+def test_dataset_pages_refuse_unknown_and_malformed_input(
+    http: httpx.Client, path: str, status: int, text: str
+) -> None:
     assert_error_page(http.get(path), status, text)
 
 
 # -- pipelines -----------------------------------------------------------------------------------
 
 
-def test_pipelines_lists_runs_newest_first_and_filters_by_pipeline(http: httpx.Client, seeded: tuple[LiveServer, DataWorld]) -> None:
+def test_pipelines_lists_runs_newest_first_and_filters_by_pipeline(
+    http: httpx.Client, seeded: tuple[LiveServer, DataWorld]
+) -> None:
     world = seeded[1]
     html = http.get("/pipelines").text
     listed = rows(html, "pipeline-runs")
@@ -123,7 +127,9 @@ def test_pipelines_lists_runs_newest_first_and_filters_by_pipeline(http: httpx.C
     assert "No pipeline runs on page 2" in http.get("/pipelines", params={"page": 2}).text
 
 
-def test_a_run_page_has_its_steps_cache_use_and_the_layered_dag(http: httpx.Client, seeded: tuple[LiveServer, DataWorld]) -> None:
+def test_a_run_page_has_its_steps_cache_use_and_the_layered_dag(
+    http: httpx.Client, seeded: tuple[LiveServer, DataWorld]
+) -> None:
     world = seeded[1]
     html = http.get(f"/pipelines/runs/{world.pipeline_run}").text
     steps = {r.split()[1]: r for r in rows(html, "steps") if r.split()[0].isdigit()}
@@ -135,8 +141,11 @@ def test_a_run_page_has_its_steps_cache_use_and_the_layered_dag(http: httpx.Clie
     x = {n["name"]: n["x"] for n in graph["nodes"]}
     assert x["load"] < x["features"] == x["stats"] < x["train"]
     assert {(e["source"], e["target"]) for e in graph["edges"]} == {
-        ("load", "features"), ("load", "stats"), ("features", "train"), ("stats", "train"),
-    }  # fmt: skip
+        ("load", "features"),
+        ("load", "stats"),
+        ("features", "train"),
+        ("stats", "train"),
+    }
     cached = page_data(http.get(f"/pipelines/runs/{world.cached_run[:8]}").text)["graph"]
     assert all(n["cached"] and "cached" in n["label"] for n in cached["nodes"])
 
@@ -158,7 +167,9 @@ def test_a_failed_step_shows_its_error_and_traceback(http: httpx.Client, seeded:
         ("/pipelines?page=abc", 400, "query.page"),
     ],
 )
-def test_pipeline_pages_refuse_unknown_and_malformed_input(http: httpx.Client, path: str, status: int, text: str) -> None:
+def test_pipeline_pages_refuse_unknown_and_malformed_input(
+    http: httpx.Client, path: str, status: int, text: str
+) -> None:
     assert_error_page(http.get(path), status, text)
 
 
@@ -172,7 +183,9 @@ def test_monitoring_lists_the_model_with_its_firing_alert(http: httpx.Client) ->
     assert "67%" in listed[0]  # drift share of the stored report the alert opened with
 
 
-def test_a_model_page_lists_alerts_policies_and_cycles(http: httpx.Client, seeded: tuple[LiveServer, DataWorld]) -> None:
+def test_a_model_page_lists_alerts_policies_and_cycles(
+    http: httpx.Client, seeded: tuple[LiveServer, DataWorld]
+) -> None:
     world = seeded[1]
     html = http.get("/monitoring/cancer").text
     alerts = rows(html, "alerts")
@@ -190,7 +203,9 @@ def test_a_model_page_lists_alerts_policies_and_cycles(http: httpx.Client, seede
 
 def test_the_drift_history_the_page_charts(http: httpx.Client, seeded: tuple[LiveServer, DataWorld]) -> None:
     span = page_data(http.get("/monitoring/cancer").text)["span"]
-    body = http.get("/api/v1/monitoring/models/cancer/drift/history", params={"until_ms": span["until_ms"], "windows": 12})
+    body = http.get(
+        "/api/v1/monitoring/models/cancer/drift/history", params={"until_ms": span["until_ms"], "windows": 12}
+    )
     assert body.status_code == 200, body.text
     windows = body.json()["windows"]
     assert 6 <= len(windows) <= 7 and all(w["end_ms"] - w["start_ms"] == 3600_000 for w in windows)
@@ -210,6 +225,7 @@ def test_the_drift_history_the_page_charts(http: httpx.Client, seeded: tuple[Liv
     ("path", "status", "text"),
     [("/monitoring/nope", 404, "no prediction log, alerts or retrain policies"), ("/monitoring/-x", 400, "path.model")],
 )
-def test_monitoring_pages_refuse_unknown_and_malformed_input(http: httpx.Client, path: str, status: int, text: str) -> None:
+def test_monitoring_pages_refuse_unknown_and_malformed_input(
+    http: httpx.Client, path: str, status: int, text: str
+) -> None:
     assert_error_page(http.get(path), status, text)
-

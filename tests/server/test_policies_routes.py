@@ -32,12 +32,23 @@ def _seed(tracking_uri: str) -> dict[str, Any]:
         ids = []
         for started, status in ((1_000, "failed"), (2_000, "refused"), (3_000, None)):
             cycle = CycleRecord(
-                id=new_id(), policy="churn", model="churn", status="running", reason="triggers",
-                triggers=[{"kind": "drift", "reason": "drift share 0.5 >= 0.3"}], started_at=started,
-            )  # fmt: skip
+                id=new_id(),
+                policy="churn",
+                model="churn",
+                status="running",
+                reason="triggers",
+                triggers=[{"kind": "drift", "reason": "drift share 0.5 >= 0.3"}],
+                started_at=started,
+            )
             assert store.start_cycle(cycle, actor="automation", stale_after_ms=10**12) is not None
             if status is not None:
-                store.finish_cycle(cycle.id, status=status, actor="automation", error="broken" if status == "failed" else None, ended_at=started + 500)
+                store.finish_cycle(
+                    cycle.id,
+                    status=status,
+                    actor="automation",
+                    error="broken" if status == "failed" else None,
+                    ended_at=started + 500,
+                )
             ids.append(cycle.id)
         return {"failed": ids[0], "refused": ids[1], "running": ids[2]}
     finally:
@@ -71,12 +82,15 @@ def test_the_cycle_statuses_of_the_api_are_the_stores() -> None:
 def test_list_policies_by_name_and_filter_them(http: httpx.Client) -> None:
     every = http.get("/policies").json()["policies"]
     assert [(p["name"], p["model"], p["enabled"]) for p in every] == [
-        ("cancer", "cancer", True), ("churn", "churn", True), ("churn-weak", "churn", False),
-    ]  # fmt: skip
+        ("cancer", "cancer", True),
+        ("churn", "churn", True),
+        ("churn-weak", "churn", False),
+    ]
     assert every[1]["spec"]["triggers"][0]["kind"] == "drift" and every[1]["created_by"] == "ann"
     assert [p["name"] for p in http.get("/policies", params={"model": "churn"}).json()["policies"]] == [
-        "churn", "churn-weak",
-    ]  # fmt: skip
+        "churn",
+        "churn-weak",
+    ]
     assert [p["name"] for p in http.get("/policies", params={"enabled": "false"}).json()["policies"]] == ["churn-weak"]
     assert http.get("/policies", params={"model": "nobody"}).json() == {"policies": []}
 
@@ -89,13 +103,17 @@ def test_a_policy_with_its_running_cycle(http: httpx.Client, live: tuple[LiveSer
     assert idle["running"] is None and idle["last_started"] is None
 
 
-def test_a_policys_cycles_newest_first_filtered_and_limited(http: httpx.Client, live: tuple[LiveServer, dict[str, Any]]) -> None:
+def test_a_policys_cycles_newest_first_filtered_and_limited(
+    http: httpx.Client, live: tuple[LiveServer, dict[str, Any]]
+) -> None:
     ids = live[1]
     cycles = http.get("/policies/churn/cycles").json()["cycles"]
     assert [c["id"] for c in cycles] == [ids["running"], ids["refused"], ids["failed"]]
     assert cycles[2]["status"] == "failed" and cycles[2]["error"] == "broken" and cycles[2]["ended_at"] == 1_500
     assert cycles[0]["triggers"] == [{"kind": "drift", "reason": "drift share 0.5 >= 0.3"}]
-    assert [c["id"] for c in http.get("/policies/churn/cycles", params={"limit": 1}).json()["cycles"]] == [ids["running"]]
+    assert [c["id"] for c in http.get("/policies/churn/cycles", params={"limit": 1}).json()["cycles"]] == [
+        ids["running"]
+    ]
     refused = http.get("/policies/churn/cycles", params={"status": "refused"}).json()["cycles"]
     assert [c["id"] for c in refused] == [ids["refused"]]
     assert http.get("/policies/cancer/cycles").json() == {"cycles": []}

@@ -5,6 +5,7 @@ a monitor pass, the policy and decision stores), for the datasets, pipelines and
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,7 +90,9 @@ def _customers(seed: int, n: int, shift: float) -> pd.DataFrame:
     )
 
 
-def _log_predictions(settings: Settings, model: LogisticRegression, frame: pd.DataFrame, version: int, now: int) -> list[str]:
+def _log_predictions(
+    settings: Settings, model: LogisticRegression, frame: pd.DataFrame, version: int, now: int
+) -> list[str]:
     """Write ``frame``'s rows as served predictions spread over the last :data:`HOURS` hours."""
     n = len(frame)
     times = now - HOURS * HOUR_MS + 60_000 + np.arange(n) * ((HOURS * HOUR_MS - 120_000) // n)
@@ -139,10 +142,8 @@ def seed_data(settings: Settings, tmp: Path) -> DataWorld:
         run = churn_training.run(rows=20)
         world.pipeline_run = run.id
         world.cached_run = churn_training.run(rows=20).id
-        try:
+        with contextlib.suppress(LoopmlError):  # the run is recorded as FAILED, then raises
             churn_training.run(rows=20, fail=True)
-        except LoopmlError:
-            pass
         world.failed_run = session.pipelines.list_runs(limit=1)[0].id
 
         X, y = load_breast_cancer(return_X_y=True, as_frame=True)
@@ -151,7 +152,9 @@ def seed_data(settings: Settings, tmp: Path) -> DataWorld:
         for c in (0.5, 1.0):
             model = LogisticRegression(C=c, max_iter=2000).fit(X.iloc[::2], y.iloc[::2])
             with lm.start_run(name=f"cancer-C{c}") as tracked:
-                lm.log_model(model, "model", input_example=X.iloc[:3], reference_data=X.iloc[::2], reference_labels=y.iloc[::2])
+                lm.log_model(
+                    model, "model", input_example=X.iloc[:3], reference_data=X.iloc[::2], reference_labels=y.iloc[::2]
+                )
             versions.append(lm.register_model(f"runs:/{tracked.id}/model", MODEL).version)
         lm.set_model_alias(MODEL, "production", versions[0])
         traffic = X.iloc[1::2].reset_index(drop=True)
@@ -162,40 +165,70 @@ def seed_data(settings: Settings, tmp: Path) -> DataWorld:
         ids = _log_predictions(settings, model, traffic, versions[0], now)
         lm.monitoring.log_feedback(MODEL, ids, [int(v) for v in labels])
         config = MonitorConfig.from_mapping(
-            {"window": "1h", "models": [MODEL],
-             "alerts": [{"name": "drift", "model": MODEL, "kind": "drift_share", "threshold": 0.3}]}
-        )  # fmt: skip
+            {
+                "window": "1h",
+                "models": [MODEL],
+                "alerts": [{"name": "drift", "model": MODEL, "kind": "drift_share", "threshold": 0.3}],
+            }
+        )
         Monitor(config, session=session).run_pass(now_ms=now)
         world.alerts = [a.id for a in session.monitoring.list_alerts(model=MODEL, state="firing")]
 
-        spec = {"model": MODEL, "pipeline": "flows:churn_training", "triggers": [{"kind": "drift", "share": 0.3, "window": "1h"}]}
+        spec = {
+            "model": MODEL,
+            "pipeline": "flows:churn_training",
+            "triggers": [{"kind": "drift", "share": 0.3, "window": "1h"}],
+        }
         session.policies.apply_policy(MODEL, MODEL, spec, actor="ann")
         decision = session.decisions.add_decision(
             DecisionRecord(
-                id=new_id(), model=MODEL, challenger_version=versions[1], champion_version=versions[0], passed=True,
-                metric="accuracy", champion_score=0.88, challenger_score=0.91, p_value=0.01,
-                reasons=["accuracy improved by 0.03 (p=0.01)"], evidence={"gate": {"passed": True}},
-                dataset_version="datasets:/customers/2", pipeline_run_id=run.id, policy=MODEL,
-            ),  # fmt: skip
+                id=new_id(),
+                model=MODEL,
+                challenger_version=versions[1],
+                champion_version=versions[0],
+                passed=True,
+                metric="accuracy",
+                champion_score=0.88,
+                challenger_score=0.91,
+                p_value=0.01,
+                reasons=["accuracy improved by 0.03 (p=0.01)"],
+                evidence={"gate": {"passed": True}},
+                dataset_version="datasets:/customers/2",
+                pipeline_run_id=run.id,
+                policy=MODEL,
+            ),
             actor="automation",
         )
         world.decision = decision.id
         for status in ("failed", "passed"):
             cycle = CycleRecord(
-                id=new_id(), policy=MODEL, model=MODEL, status="running", reason="triggers",
-                triggers=[{"kind": "drift", "reason": "drift share 67% >= 30%"}], started_at=int(time.time() * 1000),
-            )  # fmt: skip
+                id=new_id(),
+                policy=MODEL,
+                model=MODEL,
+                status="running",
+                reason="triggers",
+                triggers=[{"kind": "drift", "reason": "drift share 67% >= 30%"}],
+                started_at=int(time.time() * 1000),
+            )
             session.policies.start_cycle(cycle, actor="automation", stale_after_ms=3_600_000)
             if status == "failed":
                 session.policies.finish_cycle(
-                    cycle.id, status="failed", actor="automation", error="pipeline run failed: the training data is broken",
+                    cycle.id,
+                    status="failed",
+                    actor="automation",
+                    error="pipeline run failed: the training data is broken",
                     pipeline_run_id=world.failed_run,
-                )  # fmt: skip
+                )
             else:
                 session.policies.finish_cycle(
-                    cycle.id, status="passed", actor="automation", decision_id=decision.id, challenger_version=versions[1],
-                    pipeline_run_id=run.id, dataset_version="datasets:/customers/2",
-                )  # fmt: skip
+                    cycle.id,
+                    status="passed",
+                    actor="automation",
+                    decision_id=decision.id,
+                    challenger_version=versions[1],
+                    pipeline_run_id=run.id,
+                    dataset_version="datasets:/customers/2",
+                )
                 world.cycle = cycle.id
     finally:
         sessions.reset()

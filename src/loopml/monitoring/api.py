@@ -254,9 +254,13 @@ def drift_by_window(
         start = since_ms + int(bucket) * width_ms
         out.append(
             {
-                "start_ms": start, "end_ms": start + width_ms, "n_rows": len(part), "share": report.share,
-                "drifted": report.drifted, "columns": columns,
-            }  # fmt: skip
+                "start_ms": start,
+                "end_ms": start + width_ms,
+                "n_rows": len(part),
+                "share": report.share,
+                "drifted": report.drifted,
+                "columns": columns,
+            }
         )
     return out
 

@@ -32,9 +32,16 @@ def dataset_rows(page: PageContext) -> list[dict[str, Any]]:
     )
     query = (
         sa.select(
-            d.name, d.created_at.label("dataset_created"), latest.c.versions, latest.c.latest,
-            v.n_rows, v.n_columns, v.size_bytes, v.created_at, v.created_by,
-        )  # fmt: skip
+            d.name,
+            d.created_at.label("dataset_created"),
+            latest.c.versions,
+            latest.c.latest,
+            v.n_rows,
+            v.n_columns,
+            v.size_bytes,
+            v.created_at,
+            v.created_by,
+        )
         .select_from(
             t.datasets.outerjoin(latest, latest.c.dataset_id == d.id).outerjoin(
                 t.dataset_versions, sa.and_(v.dataset_id == d.id, v.version == latest.c.latest)
@@ -74,7 +81,8 @@ def column_charts(version: DatasetVersion) -> list[dict[str, Any]]:
 
 
 def version_view(page: PageContext, name: str, version: int | str) -> dict[str, Any]:
-    """One version (``dv``: ``version`` is the footer's loopml version): its record, the profile per schema column, the charts and the lineage edges (who read it)."""
+    """One version as ``dv`` (``version`` is the footer's loopml version): the record, the profile per
+    schema column, the charts and the lineage edges (who read it)."""
     backend = page.backend
     found = backend.datasets.get_version(name, version)
     profile = found.profile.get("columns", {})
@@ -136,6 +144,4 @@ async def dataset_version(
 ) -> Response:
     data = await run_in_threadpool(version_view, page, name, parse_version(version))
     charts = data.pop("charts")
-    return page.render(
-        "dataset_version.html.j2", section="/datasets", name=name, page_data={"charts": charts}, **data
-    )
+    return page.render("dataset_version.html.j2", section="/datasets", name=name, page_data={"charts": charts}, **data)

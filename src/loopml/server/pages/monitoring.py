@@ -90,7 +90,12 @@ def model_view(page: PageContext, model: str) -> dict[str, Any]:
     until = newest_hour_end(layout, model)
     alerts = stores["monitoring"].list_alerts(model=model, limit=LISTED)
     policies = stores["policies"].list_policies(model=model)
-    if until is None and not alerts and not policies and model not in {m.name for m in page.backend.models.list_models()}:
+    if (
+        until is None
+        and not alerts
+        and not policies
+        and model not in {m.name for m in page.backend.models.list_models()}
+    ):
         raise NotFound(f"Model {model!r} has no prediction log, alerts or retrain policies on this server.")
     cycles = stores["policies"].list_cycles(model=model, limit=LISTED)
     reports = stores["monitoring"].list_reports(model, limit=10)

@@ -25,7 +25,13 @@ from loopml.store.sql.schedules import SqlScheduleStore
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
 MAX_PAGE = MAX_LIMIT // PAGE_SIZE
-STATUS_COLORS = {"SUCCEEDED": "#1f8a4c", "FAILED": "#c53030", "RUNNING": "#2f6fdf", "PENDING": "#8a94a6", "SKIPPED": "#b7791f"}
+STATUS_COLORS = {
+    "SUCCEEDED": "#1f8a4c",
+    "FAILED": "#c53030",
+    "RUNNING": "#2f6fdf",
+    "PENDING": "#8a94a6",
+    "SKIPPED": "#b7791f",
+}
 CACHED_COLOR = "#6b9e7f"
 X_GAP, Y_GAP = 220, 90
 
@@ -36,7 +42,12 @@ def runs_view(page: PageContext, pipeline: str | None, number: int) -> dict[str,
     found = store.list_runs(pipeline=pipeline, limit=min(MAX_LIMIT, number * PAGE_SIZE + 1))
     rows = found[(number - 1) * PAGE_SIZE : number * PAGE_SIZE]
     with store.db.read() as conn:
-        names = [str(n) for n in conn.execute(sa.select(t.pipeline_runs.c.pipeline).distinct().order_by(t.pipeline_runs.c.pipeline)).scalars()]
+        names = [
+            str(n)
+            for n in conn.execute(
+                sa.select(t.pipeline_runs.c.pipeline).distinct().order_by(t.pipeline_runs.c.pipeline)
+            ).scalars()
+        ]
     schedules = SqlScheduleStore(store.db).list_schedules()
     return {"runs": rows, "has_next": len(found) > number * PAGE_SIZE, "names": names, "schedules": schedules}
 
@@ -45,9 +56,11 @@ def tracking_runs(page: PageContext, steps: list[StepRun]) -> dict[str, list[str
     """Step run id -> the tracking runs it started (a reused step: those of the step run it reused), one query."""
     sources = {s.id: s.reused_from or s.id for s in steps}
     e = t.lineage_edges.c
-    query = sa.select(e.source_id, e.target_id).where(
-        e.source_type == "step_run", e.relation == "tracked", e.source_id.in_(set(sources.values()))
-    ).order_by(e.id)
+    query = (
+        sa.select(e.source_id, e.target_id)
+        .where(e.source_type == "step_run", e.relation == "tracked", e.source_id.in_(set(sources.values())))
+        .order_by(e.id)
+    )
     by_source: dict[str, list[str]] = {}
     with page.backend.lineage.db.read() as conn:
         for source, target in conn.execute(query):
@@ -86,10 +99,18 @@ def layout(steps: list[StepRun]) -> dict[str, Any]:
             label = f"{step.name}\n{fmt_duration_ms(step.duration_ms)}{' · cached' if step.cache_hit else ''}"
             nodes.append(
                 {
-                    "name": step.name, "x": depth * X_GAP, "y": offset + row * Y_GAP, "value": status,
-                    "status": status, "cached": step.cache_hit, "duration_ms": step.duration_ms, "label": label,
-                    "color": CACHED_COLOR if step.cache_hit and status == "SUCCEEDED" else STATUS_COLORS.get(status, "#8a94a6"),
-                }  # fmt: skip
+                    "name": step.name,
+                    "x": depth * X_GAP,
+                    "y": offset + row * Y_GAP,
+                    "value": status,
+                    "status": status,
+                    "cached": step.cache_hit,
+                    "duration_ms": step.duration_ms,
+                    "label": label,
+                    "color": CACHED_COLOR
+                    if step.cache_hit and status == "SUCCEEDED"
+                    else STATUS_COLORS.get(status, "#8a94a6"),
+                }
             )
     names = {s.name for s in steps}
     edges = [{"source": u, "target": s.name} for s in steps for u in s.upstream if u in names]
@@ -106,7 +127,9 @@ def run_view(page: PageContext, run_id: str) -> dict[str, Any]:
 @router.get("/pipelines")
 async def pipelines(
     page: Page,
-    pipeline: Annotated[str, Query(max_length=256, pattern=r"^[^\x00]*$", description="Only this pipeline's runs.")] = "",
+    pipeline: Annotated[
+        str, Query(max_length=256, pattern=r"^[^\x00]*$", description="Only this pipeline's runs.")
+    ] = "",
     number: Annotated[int, Query(alias="page", ge=1, le=MAX_PAGE, description="Page of 50 runs, newest first.")] = 1,
 ) -> Response:
     data = await run_in_threadpool(runs_view, page, pipeline or None, number)
@@ -120,7 +143,8 @@ async def pipeline_run(
     data = await run_in_threadpool(run_view, page, run_id)
     run, tracked = data["run"], data["tracked"]
     steps = [
-        {"step": s, "cache": cache_text(s), "runs": tracked.get(s.id, [])} for s in sorted(run.steps, key=lambda s: s.position)
+        {"step": s, "cache": cache_text(s), "runs": tracked.get(s.id, [])}
+        for s in sorted(run.steps, key=lambda s: s.position)
     ]
     return page.render(
         "pipeline_run.html.j2", section="/pipelines", run=run, steps=steps, page_data={"graph": data["graph"]}

@@ -73,7 +73,9 @@ def list_cycles(
 ) -> Response:
     store = _store(backend)
     policy = store.get_policy(check_model(name, "path.name"))  # an unknown policy is a 404, not an empty list
-    return JSONResponse({"cycles": CYCLE.encode_many(store.list_cycles(policy=policy.name, status=status, limit=limit))})
+    return JSONResponse(
+        {"cycles": CYCLE.encode_many(store.list_cycles(policy=policy.name, status=status, limit=limit))}
+    )
 
 
 @router.get("/cycles", response_model=CycleList, summary="Cycles of every policy (or of one model), newest first")
@@ -85,7 +87,9 @@ def list_all_cycles(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
 ) -> Response:
     model = None if model is None else check_model(model, "query.model")
-    return JSONResponse({"cycles": CYCLE.encode_many(_store(backend).list_cycles(model=model, status=status, limit=limit))})
+    return JSONResponse(
+        {"cycles": CYCLE.encode_many(_store(backend).list_cycles(model=model, status=status, limit=limit))}
+    )
 
 
 @router.get("/cycles/{cycle_id}", response_model=CycleOut, summary="A cycle by id (or a unique prefix of it)")

@@ -15,7 +15,6 @@ from loopml.server.schemas.common import ErrorDetail, ErrorOut, Health, ServerIn
 from loopml.server.schemas.data import DatasetVersionCreate, LineageEdgeCreate
 from loopml.server.schemas.decisions import DecisionCreate, DecisionList, DecisionOut
 from loopml.server.schemas.models import AliasSet, ModelVersionCreate, ModelVersionUpdate
-from loopml.server.schemas.policies import CycleList, CycleOut, PolicyDetail, PolicyList, PolicyOut
 from loopml.server.schemas.monitoring import (
     AlertCreate,
     AlertList,
@@ -52,6 +51,7 @@ from loopml.server.schemas.pipelines import (
     StepRunOut,
     StepRunUpdate,
 )
+from loopml.server.schemas.policies import CycleList, CycleOut, PolicyDetail, PolicyList, PolicyOut
 from loopml.server.schemas.records import (
     ArtifactList,
     ArtifactOut,
@@ -94,11 +94,6 @@ from loopml.server.schemas.tracking import (
 )
 
 __all__ = [
-    "CycleList",
-    "CycleOut",
-    "PolicyDetail",
-    "PolicyList",
-    "PolicyOut",
     "AlertCreate",
     "AlertList",
     "AlertOut",
@@ -113,6 +108,8 @@ __all__ = [
     "AuditList",
     "BatchLog",
     "BlobOut",
+    "CycleList",
+    "CycleOut",
     "DatasetList",
     "DatasetOut",
     "DatasetVersionCreate",
@@ -157,6 +154,9 @@ __all__ = [
     "PipelineRunOut",
     "PipelineRunStatus",
     "PipelineRunSummary",
+    "PolicyDetail",
+    "PolicyList",
+    "PolicyOut",
     "PredictionPageOut",
     "ProfileOut",
     "ProfileSet",
