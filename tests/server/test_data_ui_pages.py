@@ -189,7 +189,8 @@ def test_a_model_page_lists_alerts_policies_and_cycles(
     world = seeded[1]
     html = http.get("/monitoring/cancer").text
     alerts = rows(html, "alerts")
-    assert len(alerts) == 1 and alerts[0].startswith("firing warning drift") and "evidence" in alerts[0]
+    assert len(alerts) == 2 and alerts[0].startswith("firing warning drift") and "evidence" in alerts[0]
+    assert alerts[1].startswith("resolved critical slow latency p99 120 ms") and '"p99_ms": 120.0' in alerts[1]
     assert rows(html, "policies")[0].startswith("cancer flows:churn_training drift enabled")
     cycles = rows(html, "cycles")
     assert [c.split()[2] for c in cycles] == ["passed", "failed"]

@@ -21,7 +21,7 @@ import loopml as lm
 from loopml.config import Settings
 from loopml.core.errors import LoopmlError
 from loopml.core.ids import new_id, request_id
-from loopml.core.records import CycleRecord, DecisionRecord
+from loopml.core.records import AlertRecord, CycleRecord, DecisionRecord
 from loopml.monitoring.layout import HOUR_MS, PredictionLayout, hour_key
 from loopml.monitoring.segments import write_segment
 from loopml.monitoring.service import Monitor, MonitorConfig
@@ -173,6 +173,24 @@ def seed_data(settings: Settings, tmp: Path) -> DataWorld:
         )
         Monitor(config, session=session).run_pass(now_ms=now)
         world.alerts = [a.id for a in session.monitoring.list_alerts(model=MODEL, state="firing")]
+        slow = session.monitoring.open_alert(
+            AlertRecord(
+                id=new_id(),
+                rule="slow",
+                model=MODEL,
+                kind="latency_p99",
+                severity="critical",
+                state="firing",
+                value=120.0,
+                threshold=50.0,
+                message="latency p99 120 ms >= 50 ms over the last 1h",
+                window="1h",
+                evidence={"p99_ms": 120.0, "requests": 40},
+                started_at=now - 5 * HOUR_MS,
+                updated_at=now - 5 * HOUR_MS,
+            )
+        )
+        session.monitoring.resolve_alert(slow.id, resolved_at=now - 4 * HOUR_MS, value=12.0)
 
         spec = {
             "model": MODEL,
