@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
-from tests.server.conftest import LiveServer, settings_for, start_server
+from tests.server.conftest import LiveServer, settings_for, start_server, thread_server
 from tests.ui.seed_data import DRIFTED, DataWorld, seed_data
 
 
@@ -230,3 +231,29 @@ def test_monitoring_pages_refuse_unknown_and_malformed_input(
     http: httpx.Client, path: str, status: int, text: str
 ) -> None:
     assert_error_page(http.get(path), status, text)
+
+
+def test_the_pages_queries_run_on_postgresql(pg_url: str, tmp_path: Path) -> None:
+    """The pages' own queries (latest versions, pipeline names, step lineage) on PostgreSQL."""
+    import pandas as pd
+    from tests.ui.seed_data import churn_training
+
+    import loopml as lm
+    from loopml.tracking import session as sessions
+
+    settings = settings_for(tmp_path, tracking_uri=pg_url)
+    lm.configure(tracking_uri=settings.tracking_uri, artifact_uri=settings.artifact_uri)
+    try:
+        lm.data.ingest(pd.DataFrame({"x": [1.0, 2.0, 3.0]}), name="small")
+        lm.data.ingest(pd.DataFrame({"x": [1.0, 2.0, 5.0], "y": ["a", "b", "b"]}), name="small")
+        run = churn_training.run(rows=5)
+    finally:
+        sessions.reset()
+    with thread_server(settings) as live, httpx.Client(base_url=live.url, timeout=60) as http:
+        assert rows(http.get("/datasets").text, "datasets")[0].startswith("small 2 v2 3 2 ")
+        assert "x" in page_data(http.get("/datasets/small/versions/latest").text)["charts"][0]["column"]
+        assert "mean moved" in http.get("/datasets/small/diff", params={"a": 1, "b": 2}).text
+        assert 'value="churn_training"' in http.get("/pipelines").text
+        steps = rows(http.get(f"/pipelines/runs/{run.id}").text, "steps")
+        assert re.search(r"^4 train SUCCEEDED .* [0-9a-f]{8} logs$", steps[-2]), steps
+        assert http.get("/monitoring").status_code == 200
