@@ -122,7 +122,11 @@ def test_pipelines_lists_runs_newest_first_and_filters_by_pipeline(
     listed = rows(html, "pipeline-runs")
     assert [r.split()[0] for r in listed] == [world.failed_run[:8], world.cached_run[:8], world.pipeline_run[:8]]
     assert listed[0].split()[2] == "FAILED" and listed[1].split()[2:6] == ["SUCCEEDED", "4", "4", "0"]
-    assert "No schedules." in html and 'rel="next"' not in html
+    schedules = rows(html.split('id="schedules"', 1)[1], "schedule-list")
+    assert len(schedules) == 1 and schedules[0].startswith("tests.ui.seed_data:churn_training cron 0 3 * * * UTC and")
+    assert "new versions of customers" in schedules[0] and "rows=50" in schedules[0] and "enabled" in schedules[0]
+    assert re.search(r"UTC and new versions of customers \d{4}-\d\d-\d\d 03:00:00 ", schedules[0]), schedules[0]
+    assert 'rel="next"' not in html
     assert rows(http.get("/pipelines", params={"pipeline": "churn_training"}).text, "pipeline-runs") == listed
     assert "No pipeline runs of other" in http.get("/pipelines", params={"pipeline": "other"}).text
     assert "No pipeline runs on page 2" in http.get("/pipelines", params={"page": 2}).text

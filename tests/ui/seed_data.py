@@ -26,6 +26,7 @@ from loopml.monitoring.layout import HOUR_MS, PredictionLayout, hour_key
 from loopml.monitoring.segments import write_segment
 from loopml.monitoring.service import Monitor, MonitorConfig
 from loopml.pipelines import pipeline, step
+from loopml.pipelines.schedule import create_schedule
 from loopml.tracking import session as sessions
 
 MODEL = "cancer"
@@ -145,6 +146,7 @@ def seed_data(settings: Settings, tmp: Path) -> DataWorld:
         with contextlib.suppress(LoopmlError):  # the run is recorded as FAILED, then raises
             churn_training.run(rows=20, fail=True)
         world.failed_run = session.pipelines.list_runs(limit=1)[0].id
+        create_schedule(f"{__name__}:churn_training", cron="0 3 * * *", on_dataset="customers", params={"rows": 50})
 
         X, y = load_breast_cancer(return_X_y=True, as_frame=True)
         X = X[FEATURES]
