@@ -28,6 +28,7 @@ from loopml.core.wire import (
     AUDIT_EVENT,
     BLOB,
     CODECS,
+    CYCLE,
     DATASET,
     DATASET_VERSION,
     DECISION,
@@ -40,6 +41,7 @@ from loopml.core.wire import (
     MODEL_VERSION,
     PIPELINE_RUN,
     PIPELINE_RUN_SUMMARY,
+    POLICY,
     REPORT,
     RUN,
     STEP_RUN,
@@ -48,6 +50,7 @@ from loopml.core.wire import (
 from loopml.server.schemas import decisions as decision_out
 from loopml.server.schemas import monitoring as monitoring_out
 from loopml.server.schemas import pipelines as pipeline_out
+from loopml.server.schemas import policies as policy_out
 from loopml.server.schemas import records as out
 from loopml.store.pipelines import RUN_STATUSES
 
@@ -72,6 +75,8 @@ RESPONSE_MODELS: dict[RecordCodec[Any], type[BaseModel]] = {
     ALERT: monitoring_out.AlertOut,
     REPORT: monitoring_out.ReportOut,
     DECISION: decision_out.DecisionOut,
+    POLICY: policy_out.PolicyOut,
+    CYCLE: policy_out.CycleOut,
 }
 EXTRA: dict[RecordCodec[Any], dict[str, Any]] = {RUN: {"stale": False}}  # fields a route adds per request
 NARROWED: dict[tuple[RecordCodec[Any], str], st.SearchStrategy[Any]] = {

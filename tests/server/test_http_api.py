@@ -406,9 +406,15 @@ def test_openapi_describes_every_endpoint(http: httpx.Client, server: LiveServer
         ("/api/v1/monitoring/models/{model}/drift", "get"),
         ("/api/v1/monitoring/models/{model}/quality", "get"),
         ("/api/v1/monitoring/models/{model}/operations", "get"),
+        ("/api/v1/monitoring/models/{model}/drift/history", "get"),
         ("/api/v1/decisions", "post"),
         ("/api/v1/decisions", "get"),
         ("/api/v1/decisions/{decision_id}", "get"),
+        ("/api/v1/policies", "get"),
+        ("/api/v1/policies/{name}", "get"),
+        ("/api/v1/policies/{name}/cycles", "get"),
+        ("/api/v1/cycles", "get"),
+        ("/api/v1/cycles/{cycle_id}", "get"),
     }
     assert {(p, m) for p, ops in paths.items() for m in ops} == expected
     batch = paths["/api/v1/runs/{run_id}/batch"]["post"]

@@ -18,6 +18,7 @@ from loopml.core.records import (
     ArtifactInfo,
     AuditEvent,
     Blob,
+    CycleRecord,
     DatasetSummary,
     DatasetVersion,
     DecisionRecord,
@@ -29,6 +30,7 @@ from loopml.core.records import (
     ModelVersion,
     PipelineRunRecord,
     PipelineRunSummary,
+    PolicyRecord,
     RegisteredModel,
     ReportRecord,
     Run,
@@ -56,6 +58,8 @@ FEEDBACK_RESULT = RecordCodec(FeedbackResult)
 ALERT = RecordCodec(AlertRecord)
 REPORT = RecordCodec(ReportRecord)
 DECISION = RecordCodec(DecisionRecord)
+POLICY = RecordCodec(PolicyRecord)
+CYCLE = RecordCodec(CycleRecord)
 
 CODECS: tuple[RecordCodec[Any], ...] = (
     EXPERIMENT,
@@ -78,5 +82,7 @@ CODECS: tuple[RecordCodec[Any], ...] = (
     ALERT,
     REPORT,
     DECISION,
+    POLICY,
+    CYCLE,
 )
 """Every record codec (the round-trip and schema tests walk them)."""

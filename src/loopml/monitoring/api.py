@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
 import pandas as pd
 
 from loopml.core.errors import InvalidInput, NotFound
@@ -218,6 +219,50 @@ def window_drift(window: PredictionWindow, *, session: Session | None = None) ->
     report = drift(reference_for(window.model, main_version(ok), session=session), inputs)
     report.meta["current"] = f"predictions of {window.model}, {describe_window(window)}"
     return report
+
+
+def drift_by_window(
+    span: PredictionWindow, since_ms: int, width_ms: int, *, session: Session | None = None
+) -> list[dict[str, Any]]:
+    """Drift of each ``width_ms`` window of ``span`` (from ``since_ms``) against the reference of the
+    version that served most of the span: per window its bounds, row count, drift share and per-column
+    statistic and verdict. Windows without successful predictions are left out."""
+    from loopml.monitoring.detect import drift
+    from loopml.monitoring.windows import epoch_millis
+
+    served = span.served_frame
+    if served.empty:
+        return []
+    ok = served[(served["status"] == 200).to_numpy()] if "status" in served.columns else served
+    if ok.empty:
+        return []
+    reference = reference_for(span.model, main_version(ok), session=session)
+    inputs = span.inputs
+    buckets = (epoch_millis(ok["time"]) - since_ms) // width_ms
+    out: list[dict[str, Any]] = []
+    for bucket in np.unique(buckets):
+        part = inputs[(buckets == bucket)]
+        report = drift(reference, part)
+        columns = {
+            str(row["column"]): {
+                "method": row["method"],
+                "statistic": _plain(row["statistic"]),
+                "drifted": bool(row["drifted"]),
+            }
+            for row in report.columns.to_dict("records")
+        }
+        start = since_ms + int(bucket) * width_ms
+        out.append(
+            {
+                "start_ms": start,
+                "end_ms": start + width_ms,
+                "n_rows": len(part),
+                "share": report.share,
+                "drifted": report.drifted,
+                "columns": columns,
+            }
+        )
+    return out
 
 
 def labelled(window: PredictionWindow, *, session: Session | None = None) -> pd.DataFrame:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from loopml.server.pages import assets, audit, home, login, models
+from loopml.server.pages import assets, audit, datasets, home, login, models, monitoring, pipelines
 
-_MODULES = (assets, login, home, models, audit)
+_MODULES = (assets, login, home, datasets, pipelines, models, monitoring, audit)
 
 
 def pages_router() -> APIRouter:

@@ -19,6 +19,7 @@ from loopml.server.routes import (
     models,
     monitoring,
     pipelines,
+    policies,
     runs,
     tokens,
 )
@@ -31,7 +32,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {
         "model": ErrorOut,
         "description": (
-            "Unknown experiment, run, artifact, blob, dataset, model, pipeline run, alert, report or decision"
+            "Unknown experiment, run, artifact, blob, dataset, model, pipeline run, alert, report, decision, "
+            "retrain policy or cycle"
         ),
     },
     409: {"model": ErrorOut, "description": "Contradicts stored data (name taken, param re-logged, version aliased)"},
@@ -41,7 +43,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 _MODULES = (
-    experiments, runs, artifacts, blobs, datasets, lineage, models, pipelines, monitoring, decisions, audit, tokens,
+    experiments, runs, artifacts, blobs, datasets, lineage, models, pipelines, monitoring, decisions, policies, audit,
+    tokens,
 )  # fmt: skip
 
 

@@ -23,6 +23,7 @@ from loopml.core.errors import NotFound
 from loopml.core.records import AlertRecord, ReportRecord
 from loopml.core.wire import ALERT, FEEDBACK_RESULT, REPORT
 from loopml.monitoring.api import (
+    drift_by_window,
     frame_records,
     labelled,
     page_of,
@@ -33,10 +34,11 @@ from loopml.monitoring.api import (
     window_parquet,
 )
 from loopml.monitoring.feedback import normalize_feedback, record_feedback
-from loopml.monitoring.layout import PredictionLayout
+from loopml.monitoring.layout import HOUR_MS, PredictionLayout, hour_start
 from loopml.monitoring.prediction_log import PredictionWindow
 from loopml.monitoring.segments import check_hour, write_segment
 from loopml.monitoring.traffic import operations
+from loopml.monitoring.windows import _window_seconds
 from loopml.server.auth import Reader, Writer
 from loopml.server.backend import Backend, BackendDep
 from loopml.server.encoding import AnyJSONResponse, JSONResponse
@@ -46,6 +48,7 @@ from loopml.server.schemas import (
     AlertOut,
     AlertResolve,
     AlertUpdate,
+    DriftHistoryOut,
     DriftOut,
     FeedbackBatch,
     FeedbackColumns,
@@ -343,3 +346,37 @@ def quality_view(span: SpanDep, caller: Reader, backend: BackendDep, window: Win
 def operations_view(span: SpanDep, caller: Reader, backend: BackendDep, window: WindowQuery = "1h") -> Response:
     frame = operations(span.read(backend).served_frame, window=window)
     return AnyJSONResponse({"model": span.model, "operations": frame_records(frame)})
+
+
+MAX_DRIFT_WINDOWS = 48
+
+
+@router.get(
+    "/models/{model}/drift/history",
+    response_model=DriftHistoryOut,
+    summary="Drift per column in each of the last windows of the prediction log (one bounded read)",
+)
+def drift_history(
+    model: str,
+    caller: Reader,
+    backend: BackendDep,
+    window: WindowQuery = "1h",
+    windows: Annotated[int, Query(ge=1, le=MAX_DRIFT_WINDOWS, description="How many windows, newest last.")] = 12,
+    until_ms: UntilMs = None,
+    version: VersionQuery = None,
+) -> Response:
+    """The log is read once, over ``windows`` windows ending at ``until_ms`` (default: the end of the
+    newest logged hour); each window is compared with the reference of the version that served most of
+    the span, as ``GET .../drift`` does for one window."""
+    check_model(model, "path.model")
+    width = _window_seconds(window) * 1000
+    if until_ms is None:
+        hours = list(_layout(backend).partitions(model))
+        if not hours:
+            return AnyJSONResponse({"model": model, "window": window, "windows": []})
+        until_ms = hour_start(hours[-1].name.removeprefix("hour=")) + HOUR_MS
+    since_ms = max(0, until_ms - windows * width)
+    span = predictions(model, since=since_ms, until=until_ms, version=version, session=backend.session())
+    return AnyJSONResponse(
+        {"model": model, "window": window, "windows": drift_by_window(span, since_ms, width, session=backend.session())}
+    )

@@ -22,6 +22,7 @@ from loopml.server.schemas.monitoring import (
     AlertOut,
     AlertResolve,
     AlertUpdate,
+    DriftHistoryOut,
     DriftOut,
     FeedbackBatch,
     FeedbackColumns,
@@ -51,6 +52,7 @@ from loopml.server.schemas.pipelines import (
     StepRunOut,
     StepRunUpdate,
 )
+from loopml.server.schemas.policies import CycleList, CycleOut, PolicyDetail, PolicyList, PolicyOut
 from loopml.server.schemas.records import (
     ArtifactList,
     ArtifactOut,
@@ -107,6 +109,8 @@ __all__ = [
     "AuditList",
     "BatchLog",
     "BlobOut",
+    "CycleList",
+    "CycleOut",
     "DatasetList",
     "DatasetOut",
     "DatasetVersionCreate",
@@ -116,6 +120,7 @@ __all__ = [
     "DecisionCreate",
     "DecisionList",
     "DecisionOut",
+    "DriftHistoryOut",
     "DriftOut",
     "ErrorDetail",
     "ErrorOut",
@@ -151,6 +156,9 @@ __all__ = [
     "PipelineRunOut",
     "PipelineRunStatus",
     "PipelineRunSummary",
+    "PolicyDetail",
+    "PolicyList",
+    "PolicyOut",
     "PredictionPageOut",
     "ProfileOut",
     "ProfileSet",

@@ -169,6 +169,25 @@ class DriftOut(BaseModel):
     meta: dict[str, Any]
 
 
+class DriftWindowOut(BaseModel):
+    """One window of ``GET /monitoring/models/{model}/drift/history``."""
+
+    start_ms: int
+    end_ms: int
+    n_rows: int
+    share: float
+    drifted: bool
+    columns: dict[str, dict[str, Any]] = Field(description="Per column: method, statistic (null: no verdict), drifted.")
+
+
+class DriftHistoryOut(BaseModel):
+    """``GET /monitoring/models/{model}/drift/history``: drift per column in each window, oldest first."""
+
+    model: str
+    window: str
+    windows: list[DriftWindowOut]
+
+
 class QualityOut(BaseModel):
     """``GET /monitoring/models/{model}/quality``: realised quality per version and window, and the estimate."""
 
