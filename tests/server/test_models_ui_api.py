@@ -228,3 +228,13 @@ def test_reader_sees_no_alias_controls_and_the_api_refuses(auth_server: LiveServ
         assert moved.status_code == 200
         audit = writer.get("/audit", params={"action": "model.alias.set", "actor": "walt"}).text
         assert "version: 1 → 2" in _text(audit)
+
+
+def test_a_decision_link_lands_on_its_row_of_the_model_page(seeded: tuple[LiveServer, ModelsSeeded]) -> None:
+    live, made = seeded
+    found = httpx.get(live.url + f"/models/{MODEL}/decisions/{made.decision_id}")
+    assert found.status_code == 303
+    assert found.headers["location"] == f"/models/{MODEL}#decision-{made.decision_id}"
+    assert httpx.get(live.url + f"/models/{MODEL}/decisions/{'0' * 32}").status_code == 404
+    other = httpx.get(live.url + f"/models/someone-else/decisions/{made.decision_id}")
+    assert other.status_code == 404 and "is not a decision of model 'someone-else'" in _text(other.text)

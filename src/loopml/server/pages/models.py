@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
@@ -18,7 +19,7 @@ from starlette.responses import Response
 from loopml.core.errors import InvalidInput, NotFound
 from loopml.core.records import AuditEvent, DecisionRecord
 from loopml.registry.card import SLICE_PREFIX, Y_GAP, ModelCard, model_card
-from loopml.server.pages.context import SECURITY_HEADERS, Page, PageContext, renderer
+from loopml.server.pages.context import SECURITY_HEADERS, Page, PageContext, redirect, renderer
 from loopml.ui.card import card_context, install_filters, render_card
 
 router = APIRouter(include_in_schema=False)
@@ -66,6 +67,15 @@ def model_view(page: PageContext, name: str) -> dict[str, Any]:
 async def model_page(page: Page, name: str) -> Response:
     data = await run_in_threadpool(model_view, page, name)
     return page.render("model.html.j2", section="/models", **data)
+
+
+@router.get("/models/{name}/decisions/{decision_id}")
+async def decision_link(page: Page, name: str, decision_id: str) -> Response:
+    """A decision's address (monitoring and retrain history link here): its row on the model's page."""
+    decision = await run_in_threadpool(page.backend.stores["decisions"].get_decision, decision_id)
+    if decision.model != name:
+        raise NotFound(f"Decision {decision_id!r} is not a decision of model {name!r}; it judged {decision.model!r}.")
+    return redirect(f"/models/{quote(name, safe='')}#decision-{decision.id}")
 
 
 def version_view(page: PageContext, name: str, version: str) -> dict[str, Any]:

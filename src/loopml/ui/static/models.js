@@ -80,9 +80,18 @@
     }
   }
 
+  /** A link to one decision (/models/NAME/decisions/ID lands on #decision-ID): open its evidence. */
+  function openLinkedDecision() {
+    if (!location.hash.startsWith("#decision-")) return;
+    const row = document.getElementById(location.hash.slice(1));
+    const details = row && row.querySelector("details.evidence");
+    if (details) { details.open = true; row.scrollIntoView(); }
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
     const el = document.getElementById("lineage-graph");
     if (el && data.graph) drawLineage(el, data.graph);
     aliasControls();
+    openLinkedDecision();
   });
 })();
