@@ -95,10 +95,10 @@ def test_version_page_embeds_the_card_and_the_graph_data(seeded: tuple[LiveServe
     [
         ("/models/nope", 404, "Model 'nope' does not exist. Registered models: fraud."),
         (f"/models/{MODEL}/versions/9", 404, "Model version models:/fraud/9 does not exist."),
-        (f"/models/{MODEL}/versions/x", 422, "Invalid model version 'x': use a version number"),
+        (f"/models/{MODEL}/versions/x", 400, "Invalid model version 'x': use a version number"),
         (f"/models/{MODEL}/versions/1/card.pdf", 404, "No card format 'pdf'"),
-        ("/audit?limit=7", 422, "Invalid limit '7': use one of 25, 50, 100, 200."),
-        ("/audit?before=abc", 422, "Invalid before 'abc'"),
+        ("/audit?limit=7", 400, "Invalid limit '7': use one of 25, 50, 100, 200."),
+        ("/audit?before=abc", 400, "Invalid before 'abc'"),
     ],
 )
 def test_bad_ids_and_params_are_error_pages(
