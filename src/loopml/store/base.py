@@ -110,6 +110,10 @@ class TrackingStore(Protocol):
         """Every point of one metric, ordered by step then timestamp."""
         ...
 
+    def get_runs(self, run_ids: Sequence[str]) -> list[Run]:
+        """1 to 200 runs by full id, in the order asked; ``NotFound`` naming the first unknown one."""
+        ...
+
     def get_metric_histories(
         self, run_ids: Sequence[str], keys: Sequence[str], *, max_points: int | None = None
     ) -> dict[str, dict[str, list[Metric]]]:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from loopml.server.pages import assets, home, login
+from loopml.server.pages import assets, compare, experiments, home, login, runs
 
-_MODULES = (assets, login, home)
+_MODULES = (assets, login, home, experiments, runs, compare)
 
 
 def pages_router() -> APIRouter:

@@ -8,9 +8,8 @@ from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from loopml.core.clock import now_ms
-from loopml.core.records import Run, RunStatus
 from loopml.core.codec import encode_float
-from loopml.core.records import Metric
+from loopml.core.records import Metric, Run, RunStatus
 from loopml.core.wire import METRIC, RUN
 from loopml.server.auth import Reader, Writer
 from loopml.server.backend import BackendDep
@@ -25,7 +24,7 @@ from loopml.server.schemas import (
     RunSearch,
     RunUpdate,
 )
-from loopml.server.schemas.tracking import MAX_POINTS_LIMIT, HistoryBatch, MetricSeriesList, RunCounts
+from loopml.server.schemas.tracking import MAX_POINTS_LIMIT, HistoryBatch, MetricSeriesList, RunCounts, RunIds
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
@@ -46,6 +45,12 @@ def search_runs(body: RunSearch, caller: Reader, backend: BackendDep) -> Respons
 @router.get("/counts", response_model=RunCounts, summary="How many runs each experiment holds (reader)")
 def count_runs(caller: Reader, backend: BackendDep) -> Response:
     return JSONResponse({"counts": backend.store.count_runs()})
+
+
+@router.post("/get", response_model=RunList, summary="1 to 200 runs by full id, in the order asked (reader)")
+def get_runs(body: RunIds, caller: Reader, backend: BackendDep) -> Response:
+    stale_after = backend.settings.stale_after_ms
+    return JSONResponse({"runs": [_run_json(r, stale_after) for r in backend.store.get_runs(body.run_ids)]})
 
 
 @router.post(

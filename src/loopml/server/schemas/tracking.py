@@ -104,6 +104,12 @@ MAX_POINTS_LIMIT = 10_000
 """The largest ``max_points`` a downsampled history request may ask for."""
 
 
+class RunIds(RequestBody):
+    """``POST /runs/get``: several runs by full id in one request (the compare page)."""
+
+    run_ids: list[StrictStr] = Field(min_length=1, max_length=200, description="1 to 200 full run ids.")
+
+
 class HistoryBatch(RequestBody):
     """``POST /runs/metrics/history``: downsampled curves of several runs in one request (the compare page)."""
 

@@ -194,6 +194,10 @@ class HttpTrackingStore:
         data = self.transport.request_json("GET", f"/runs/{segment(run_id)}/metrics/history", params={"key": key})
         return METRIC.decode_many(data["metrics"])
 
+    def get_runs(self, run_ids: Sequence[str]) -> list[Run]:
+        body = {"run_ids": list(run_ids)}
+        return RUN.decode_many(self.transport.request_json("POST", "/runs/get", json=body)["runs"])
+
     def get_metric_histories(
         self, run_ids: Sequence[str], keys: Sequence[str], *, max_points: int | None = None
     ) -> dict[str, dict[str, list[Metric]]]:

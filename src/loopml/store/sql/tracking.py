@@ -31,11 +31,11 @@ from loopml.store.search import (
     parse_filter,
     parse_order_by,
 )
-from loopml.tracking.downsample import check_max_points, downsample
 from loopml.store.sql import schema as t
 from loopml.store.sql.audit import audit_event, audit_query, record_audit
 from loopml.store.sql.database import Database
 from loopml.store.sql.filters import order_runs, run_condition
+from loopml.tracking.downsample import check_max_points, downsample
 
 __all__ = ["MAX_SEARCH_RESULTS", "SqlTrackingStore", "record_audit"]  # record_audit: still imported from here
 
@@ -181,6 +181,17 @@ class SqlTrackingStore:
                 raise NotFound(f"Run {run_id!r} does not exist.")
             return _hydrate(conn, [row])[0]
 
+    def get_runs(self, run_ids: Sequence[str]) -> list[Run]:
+        """Up to 200 runs by full id, in the order asked (one query plus three for their data);
+        ``NotFound`` naming the first unknown id."""
+        ids = _run_id_list(run_ids)
+        with self.db.read() as conn:
+            rows = {r.id: r for r in conn.execute(sa.select(t.runs).where(t.runs.c.id.in_(ids)))}
+            missing = [i for i in ids if i not in rows]
+            if missing:
+                raise _missing_runs(missing)
+            return _hydrate(conn, [rows[i] for i in ids])
+
     def resolve_run_id(self, ref: str) -> str:
         with self.db.read() as conn:
             return _resolve_run_id(conn, ref)
@@ -283,16 +294,20 @@ class SqlTrackingStore:
             found = {r.id for r in conn.execute(sa.select(t.runs.c.id).where(t.runs.c.id.in_(ids)))}
             missing = [i for i in ids if i not in found]
             if missing:
-                raise NotFound(
-                    f"Run {missing[0]!r} does not exist"
-                    + (f" (nor {len(missing) - 1} more of the runs asked for)." if len(missing) > 1 else "."),
-                    details=[{"field": "run_ids", "problem": f"{len(missing)} unknown run id(s)"}],
+                raise _missing_runs(missing)
+            # by step only: a tie-break on (timestamp, id) would sort every row again (points of one step
+            # are rare and keep their storage order)
+            order = (m.run_id, m.key, m.step)
+            where = (m.run_id.in_(ids), m.key.in_(names))
+            if len(ids) == 1 and len(names) == 1:  # one curve (the run page): no need to read run and key per row
+                result = conn.execute(sa.select(m.step, m.timestamp, m.value).where(*where).order_by(*order))
+                points = result.cursor.fetchall()  # plain tuples: no Row objects for 100,000 points
+                rows: Sequence[Any] = [(ids[0], names[0], *zip(*points, strict=True))] if points else []
+            else:
+                result = conn.execute(
+                    sa.select(m.run_id, m.key, m.step, m.timestamp, m.value).where(*where).order_by(*order)
                 )
-            rows = conn.execute(
-                sa.select(m.run_id, m.key, m.step, m.timestamp, m.value)
-                .where(m.run_id.in_(ids), m.key.in_(names))
-                .order_by(m.run_id, m.key, m.step, m.timestamp, m.id)
-            ).all()
+                rows = _grouped(result.cursor.fetchall())
         return _series(rows, max_points)
 
     def experiment_keys(self, experiment: str) -> dict[str, list[str]]:
@@ -403,15 +418,16 @@ WITH RECURSIVE k(key) AS (
   SELECT (SELECT MIN(key) FROM {table} WHERE key > k.key) FROM k WHERE k.key IS NOT NULL
 )
 SELECT k.key AS key FROM k WHERE k.key IS NOT NULL AND (
-  SELECT 1 FROM {table} AS kv JOIN runs ON runs.id = kv.run_id
-  WHERE kv.key = k.key AND runs.experiment_id = :experiment_id LIMIT 1
+  SELECT 1 FROM {table} AS kv CROSS JOIN runs
+  WHERE kv.key = k.key AND runs.id = kv.run_id AND runs.experiment_id = :experiment_id LIMIT 1
 ) = 1
 ORDER BY k.key
 """
 """The distinct keys of one key/value table among an experiment's runs (a loose index scan).
 
 A scalar ``(... LIMIT 1) = 1`` rather than ``EXISTS``: PostgreSQL would turn ``EXISTS`` into a
-semi-join over every row of the table; the scalar subquery runs once per key and stops at a hit."""
+semi-join over every row of the table; the scalar subquery runs once per key and stops at a hit.
+``CROSS JOIN`` makes SQLite walk the key's rows (``ix_*_key``) rather than every run of the experiment."""
 
 _SHOWN_MATCHES = 5
 """How many matching ids an ambiguous run id prefix's error lists."""
@@ -432,7 +448,7 @@ def _history_request(
             details=[{"field": "run_ids", "problem": f"1 to {MAX_HISTORY_RUNS} runs"}],
         )
     if isinstance(keys, str):
-        raise InvalidInput("keys must be a list of metric keys.", details=[{"field": "keys", "problem": "not a list"}])
+        raise InvalidInput("keys must be a list of metric keys.", details=[{"field": "keys", "problem": "a list"}])
     names = list(dict.fromkeys(check_key(k, field="metric") for k in keys))
     if not names or len(names) > MAX_HISTORY_KEYS:
         raise InvalidInput(
@@ -444,33 +460,62 @@ def _history_request(
     return ids, names
 
 
-def _series(rows: Sequence[Any], max_points: int | None) -> dict[str, dict[str, list[Metric]]]:
-    """Rows ordered by (run, key, step) as points per run and key, each curve downsampled if asked.
+def _run_id_list(run_ids: Sequence[str]) -> list[str]:
+    """1 to :data:`MAX_HISTORY_RUNS` run ids, deduplicated in order; ``InvalidInput`` naming ``run_ids``."""
+    if isinstance(run_ids, str) or not all(isinstance(i, str) for i in run_ids):
+        raise InvalidInput(
+            "run_ids must be a list of run ids.", details=[{"field": "run_ids", "problem": "not a list"}]
+        )
+    ids = list(dict.fromkeys(run_ids))
+    if not ids or len(ids) > MAX_HISTORY_RUNS:
+        raise InvalidInput(
+            f"run_ids must name 1 to {MAX_HISTORY_RUNS} runs, got {len(ids)}.",
+            details=[{"field": "run_ids", "problem": f"1 to {MAX_HISTORY_RUNS} runs"}],
+        )
+    return ids
 
-    Columns go to numpy once; groups are found by comparing neighbouring rows (no per-row loop);
-    only the points kept become :class:`Metric` records.
-    """
-    out: dict[str, dict[str, list[Metric]]] = {}
+
+def _missing_runs(missing: list[str]) -> NotFound:
+    return NotFound(
+        f"Run {missing[0]!r} does not exist"
+        + (f" (nor {len(missing) - 1} more of the runs asked for)." if len(missing) > 1 else "."),
+        details=[{"field": "run_ids", "problem": f"{len(missing)} unknown run id(s)"}],
+    )
+
+
+def _grouped(rows: Sequence[Any]) -> list[tuple[str, str, Sequence[int], Sequence[int], Sequence[Any]]]:
+    """Rows ordered by (run, key, step) as one ``(run_id, key, steps, timestamps, values)`` per curve.
+
+    Groups are found by comparing neighbouring rows in numpy (no per-row Python loop)."""
     if not rows:
-        return out
+        return []
     run_col, key_col, step_col, time_col, value_col = zip(*rows, strict=True)
     runs = np.array(run_col, dtype=object)
     keys = np.array(key_col, dtype=object)
-    steps = np.array(step_col, dtype=np.int64)
-    times = np.array(time_col, dtype=np.int64)
-    values = np.array(value_col, dtype=np.float64)  # None (NaN) reads as nan
-    starts = np.flatnonzero(np.r_[True, (runs[1:] != runs[:-1]) | (keys[1:] != keys[:-1])])
-    ends = np.r_[starts[1:], len(rows)]
-    for lo, hi in zip(starts.tolist(), ends.tolist(), strict=True):
-        run_id, key = runs[lo], keys[lo]
-        if max_points is not None and hi - lo > max_points:
-            index = lo + downsample(steps[lo:hi].astype(np.float64), values[lo:hi], max_points)
+    starts = np.flatnonzero(np.r_[True, (runs[1:] != runs[:-1]) | (keys[1:] != keys[:-1])]).tolist()
+    ends = [*starts[1:], len(rows)]
+    return [
+        (run_col[lo], key_col[lo], step_col[lo:hi], time_col[lo:hi], value_col[lo:hi])
+        for lo, hi in zip(starts, ends, strict=True)
+    ]
+
+
+def _series(
+    curves: Sequence[tuple[str, str, Sequence[int], Sequence[int], Sequence[Any]]], max_points: int | None
+) -> dict[str, dict[str, list[Metric]]]:
+    """Curves as points per run and key, each downsampled if asked; only the points kept become
+    :class:`Metric` records."""
+    out: dict[str, dict[str, list[Metric]]] = {}
+    for run_id, key, step_col, time_col, value_col in curves:
+        values = np.array(value_col, dtype=np.float64)  # None (NaN) reads as nan
+        if max_points is not None and len(values) > max_points:
+            steps = np.array(step_col, dtype=np.int64)
+            index = downsample(steps.astype(np.float64), values, max_points)
+            times = np.array(time_col, dtype=np.int64)
+            kept = zip(steps[index].tolist(), times[index].tolist(), values[index].tolist(), strict=True)
         else:
-            index = np.arange(lo, hi)
-        out.setdefault(run_id, {})[key] = [
-            Metric(key, v, s, ts)
-            for s, ts, v in zip(steps[index].tolist(), times[index].tolist(), values[index].tolist(), strict=True)
-        ]
+            kept = zip(step_col, time_col, values.tolist(), strict=True)
+        out.setdefault(run_id, {})[key] = [Metric(key, v, s, ts) for s, ts, v in kept]
     return out
 
 
