@@ -15,7 +15,7 @@ from loopml.tracking.downsample import _bucket_edges, downsample, lttb
 
 
 def brute_lttb(x: list[float], y: list[float], threshold: int) -> list[int]:
-    """LTTB point by point in plain Python (same buckets, same means, first maximum wins)."""
+    """LTTB point by point in plain Python (same buckets, first maximum wins)."""
     n = len(x)
     if threshold >= n or n <= 2:
         return list(range(n))
@@ -25,8 +25,8 @@ def brute_lttb(x: list[float], y: list[float], threshold: int) -> list[int]:
     for i in range(threshold - 2):
         lo, hi = edges[i], edges[i + 1]
         if i + 1 < threshold - 2:
-            avg_x = float(np.asarray(x[edges[i + 1] : edges[i + 2]]).mean())
-            avg_y = float(np.asarray(y[edges[i + 1] : edges[i + 2]]).mean())
+            avg_x = sum(x[edges[i + 1] : edges[i + 2]]) / (edges[i + 2] - edges[i + 1])
+            avg_y = sum(y[edges[i + 1] : edges[i + 2]]) / (edges[i + 2] - edges[i + 1])
         else:
             avg_x, avg_y = x[n - 1], y[n - 1]
         best, best_area = lo, -1.0

@@ -15,7 +15,10 @@ from loopml.tracking import session as sessions
 
 pytestmark = pytest.mark.slow
 
-HTML_REPORT = "<html><body><h1 id='title'>Report</h1><script>document.title = 'pwned'; parent.document.body.innerHTML = 'pwned';</script></body></html>"
+HTML_REPORT = (
+    "<html><body><h1 id='title'>Report</h1>"
+    "<script>document.title = 'pwned'; parent.document.body.innerHTML = 'pwned';</script></body></html>"
+)
 
 
 @dataclass
@@ -123,9 +126,10 @@ def test_run_page_curves_log_scale_and_previews(world: World, browser_page: Any)
     browser_page.expected_errors.append("Blocked script execution")  # the HTML artifact's script, refused
     page.goto(f"{world.live.url}/runs/{world.report_run[:8]}")
     chart = "document.querySelector('.chart[data-key=\"loss\"]')"
-    page.wait_for_function(
-        f"(() => {{ const c = echarts.getInstanceByDom({chart}); return c && c.getOption().series[0].data.length === 30; }})()"
+    drawn = (
+        f"(() => {{ const c = echarts.getInstanceByDom({chart}); return c && c.getOption().series[0].data.length; }})()"
     )
+    page.wait_for_function(f"{drawn} === 30")
     page.check("#log-scale")
     assert page.evaluate(f"echarts.getInstanceByDom({chart}).getOption().yAxis[0].type") == "log"
     page.fill("#smoothing", "0.6")

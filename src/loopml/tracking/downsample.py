@@ -60,22 +60,21 @@ def lttb(x: FloatArray, y: FloatArray, threshold: int) -> IndexArray:
     if threshold < 2:
         raise InvalidInput(f"LTTB keeps at least 2 points (first and last), got threshold={threshold}.")
     edges = _bucket_edges(n, threshold)
+    buckets = threshold - 2
+    # the mean of every bucket at once; bucket i looks at the mean of bucket i + 1 (the last at the last point)
+    sizes = np.diff(edges)
+    avg_x = np.append(np.add.reduceat(x[: edges[-1]], edges[:-1]) / sizes, x[n - 1])[1:]
+    avg_y = np.append(np.add.reduceat(y[: edges[-1]], edges[:-1]) / sizes, y[n - 1])[1:]
     kept = np.empty(threshold, dtype=np.intp)
     kept[0] = 0
     kept[-1] = n - 1
     a = 0
-    buckets = threshold - 2
+    bounds = edges.tolist()
     for i in range(buckets):
-        lo, hi = edges[i], edges[i + 1]
-        if i + 1 < buckets:
-            nlo, nhi = edges[i + 1], edges[i + 2]
-            avg_x = x[nlo:nhi].mean()
-            avg_y = y[nlo:nhi].mean()
-        else:
-            avg_x, avg_y = x[n - 1], y[n - 1]
+        lo, hi = bounds[i], bounds[i + 1]
         xa, ya = x[a], y[a]
-        area = np.abs((xa - avg_x) * (y[lo:hi] - ya) - (xa - x[lo:hi]) * (avg_y - ya))
-        a = lo + int(np.argmax(area))
+        area = np.abs((xa - avg_x[i]) * (y[lo:hi] - ya) - (xa - x[lo:hi]) * (avg_y[i] - ya))
+        a = lo + int(area.argmax())
         kept[i + 1] = a
     return kept
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -486,18 +488,12 @@ def _missing_runs(missing: list[str]) -> NotFound:
 def _grouped(rows: Sequence[Any]) -> list[tuple[str, str, Sequence[int], Sequence[int], Sequence[Any]]]:
     """Rows ordered by (run, key, step) as one ``(run_id, key, steps, timestamps, values)`` per curve.
 
-    Groups are found by comparing neighbouring rows in numpy (no per-row Python loop)."""
-    if not rows:
-        return []
-    run_col, key_col, step_col, time_col, value_col = zip(*rows, strict=True)
-    runs = np.array(run_col, dtype=object)
-    keys = np.array(key_col, dtype=object)
-    starts = np.flatnonzero(np.r_[True, (runs[1:] != runs[:-1]) | (keys[1:] != keys[:-1])]).tolist()
-    ends = [*starts[1:], len(rows)]
-    return [
-        (run_col[lo], key_col[lo], step_col[lo:hi], time_col[lo:hi], value_col[lo:hi])
-        for lo, hi in zip(starts, ends, strict=True)
-    ]
+    ``groupby`` with ``itemgetter`` and ``zip(*...)`` stay in C: no per-row Python code."""
+    curves = []
+    for (run_id, key), group in groupby(rows, key=itemgetter(0, 1)):
+        _, _, steps, times, values = zip(*group, strict=True)
+        curves.append((run_id, key, steps, times, values))
+    return curves
 
 
 def _series(
