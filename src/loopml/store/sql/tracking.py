@@ -489,7 +489,7 @@ def _grouped(rows: Sequence[Any]) -> list[tuple[str, str, Sequence[int], Sequenc
     """Rows ordered by (run, key, step) as one ``(run_id, key, steps, timestamps, values)`` per curve.
 
     ``groupby`` with ``itemgetter`` and ``zip(*...)`` stay in C: no per-row Python code."""
-    curves = []
+    curves: list[tuple[str, str, Sequence[int], Sequence[int], Sequence[Any]]] = []
     for (run_id, key), group in groupby(rows, key=itemgetter(0, 1)):
         _, _, steps, times, values = zip(*group, strict=True)
         curves.append((run_id, key, steps, times, values))
