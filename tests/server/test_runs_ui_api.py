@@ -183,5 +183,8 @@ def test_artifact_files_are_served_sandboxed(world: World) -> None:
         assert text.headers["content-security-policy"].startswith("sandbox")
         assert text.headers["x-content-type-options"] == "nosniff"
         assert client.get(f"/runs/{run_id}/files/notes.txt", params={"head": "0"}).status_code == 400
+        download = client.get(f"/api/v1/runs/{run_id}/artifacts/notes.txt")
+        assert download.headers["content-type"] == "application/octet-stream"
+        assert download.headers["content-security-policy"] == "sandbox"
         assert client.get(f"/runs/{run_id}/files/missing.txt").status_code == 404
         assert client.get(f"/runs/{run_id}/files/..%2F..%2Fetc/passwd").status_code in (400, 404, 422)
