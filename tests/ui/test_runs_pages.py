@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 from tests.server.conftest import LiveServer, settings_for, thread_server
 from tests.ui.seed import Seeded, seed_store
 
@@ -54,6 +56,19 @@ def rows(page: Any) -> Any:
     return page.locator("#runs-table tbody tr[data-run]")
 
 
+def wait_until(page: Any, expression: str, expected: object, timeout_s: float = 15.0) -> None:
+    """Poll ``expression`` with ``page.evaluate`` until it equals ``expected`` (``wait_for_function``
+    evaluates strings with ``eval``, which the pages' CSP refuses)."""
+    deadline = time.monotonic() + timeout_s
+    value = None
+    while time.monotonic() < deadline:
+        value = page.evaluate(expression)
+        if value == expected:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{expression} is {value!r}, expected {expected!r}")
+
+
 def test_experiments_page_lists_the_experiment(world: World, browser_page: Any) -> None:
     page = browser_page.page
     page.goto(world.live.url + "/experiments")
@@ -74,7 +89,7 @@ def test_filter_sort_columns_and_compare(world: World, browser_page: Any) -> Non
     page.wait_for_selector("#runs-table tbody tr[data-run]")
     page.fill("#filter", "params.lr = '0.1'")
     page.press("#filter", "Enter")
-    page.wait_for_function("document.querySelectorAll('#runs-table tbody tr[data-run]').length === 1")
+    expect(rows(page)).to_have_count(1)
     assert "trial-2" in rows(page).first.inner_text()
     assert "filter=params.lr" in page.url
 
@@ -87,9 +102,9 @@ def test_filter_sort_columns_and_compare(world: World, browser_page: Any) -> Non
 
     page.fill("#filter", "metrics.f1 > 0")
     page.press("#filter", "Enter")
-    page.wait_for_function("document.querySelectorAll('#runs-table tbody tr[data-run]').length === 6")
+    expect(rows(page)).to_have_count(6)
     page.locator("#runs-table th[data-order='metrics.f1']").click()
-    page.wait_for_function("location.search.includes('order=metrics.f1')")
+    wait_until(page, "location.search.includes('order=metrics.f1')", True)
     page.wait_for_selector("#runs-table th.sorted-desc")
     names = [n.strip() for n in page.locator("#runs-table tbody td.name").all_inner_texts()]
     assert names == [f"trial-{i}" for i in (5, 4, 3, 2, 1, 0)]
@@ -105,10 +120,8 @@ def test_filter_sort_columns_and_compare(world: World, browser_page: Any) -> Non
     browser_page.screenshot("runs")
     page.click("#compare")
     page.wait_for_url("**/compare?runs=*")
-    page.wait_for_function(
-        "(() => { const c = echarts.getInstanceByDom(document.getElementById('curve-chart'));"
-        " return c && c.getOption().series.length === 3; })()"
-    )
+    series = "(() => { const c = echarts.getInstanceByDom(document.getElementById('curve-chart'));"
+    wait_until(page, series + " return c ? c.getOption().series.length : 0; })()", 3)
     assert page.locator("#curve-chart canvas").count() >= 1
     series = page.evaluate("echarts.getInstanceByDom(document.getElementById('curve-chart')).getOption().series.length")
     assert series == 3
@@ -129,7 +142,7 @@ def test_run_page_curves_log_scale_and_previews(world: World, browser_page: Any)
     drawn = (
         f"(() => {{ const c = echarts.getInstanceByDom({chart}); return c && c.getOption().series[0].data.length; }})()"
     )
-    page.wait_for_function(f"{drawn} === 30")
+    wait_until(page, drawn, 30)
     page.check("#log-scale")
     assert page.evaluate(f"echarts.getInstanceByDom({chart}).getOption().yAxis[0].type") == "log"
     page.fill("#smoothing", "0.6")
