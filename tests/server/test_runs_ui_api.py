@@ -13,6 +13,7 @@ import pytest
 from tests.server.conftest import LiveServer, settings_for, thread_server
 from tests.ui.seed import Seeded, seed_bulk_runs, seed_store
 
+from loopml.core.errors import InvalidInput, NotFound
 from loopml.store.http.tracking import HttpTrackingStore
 from loopml.store.sql.database import Database
 from loopml.store.sql.tracking import SqlTrackingStore
@@ -188,3 +189,37 @@ def test_artifact_files_are_served_sandboxed(world: World) -> None:
         assert download.headers["content-security-policy"] == "sandbox"
         assert client.get(f"/runs/{run_id}/files/missing.txt").status_code == 404
         assert client.get(f"/runs/{run_id}/files/..%2F..%2Fetc/passwd").status_code in (400, 404, 422)
+
+
+def test_the_store_methods_on_sqlite_and_postgresql(db_url: str) -> None:
+    """The runs pages' store methods on both databases (the keys' loose index scan is raw SQL)."""
+    store = SqlTrackingStore(Database(db_url))
+    try:
+        a = store.create_experiment("a", actor="t")
+        b = store.create_experiment("b", actor="t")
+        runs = [store.create_run(a.id, name=f"r{i}", actor="t") for i in range(3)]
+        other = store.create_run(b.id, name="other", actor="t")
+        store.log_batch(other.id, params={"only_b": 1}, tags={"tb": "x"}, metrics=[("mb", 1.0, 0, 1)], actor="t")
+        for i, run in enumerate(runs):
+            points = [("loss", float(v), s, 1_000 + s) for s, v in enumerate(np.linspace(1, 0, 50) + i)]
+            points.append(("nan", float("nan"), 0, 1))
+            store.log_batch(run.id, params={"lr": 0.1 * i, "z": "last"}, tags={"t": "1"}, metrics=points, actor="t")
+        assert store.experiment_keys("a") == {"params": ["lr", "z"], "metrics": ["loss", "nan"], "tags": ["t"]}
+        assert store.experiment_keys(b.id) == {"params": ["only_b"], "metrics": ["mb"], "tags": ["tb"]}
+        assert store.count_runs() == {a.id: 3, b.id: 1}
+        assert [r.id for r in store.get_runs([runs[2].id, runs[0].id])] == [runs[2].id, runs[0].id]
+        histories = store.get_metric_histories([r.id for r in runs], ["loss", "nan"], max_points=10)
+        for i, run in enumerate(runs):
+            loss = histories[run.id]["loss"]
+            assert len(loss) <= 10 and loss[0].step == 0 and loss[-1].step == 49
+            assert loss[0].value == pytest.approx(1 + i) and loss[-1].value == pytest.approx(i)
+            assert np.isnan(histories[run.id]["nan"][0].value)
+        assert len(store.get_metric_histories([runs[0].id], ["loss"])[runs[0].id]["loss"]) == 50
+        with pytest.raises(NotFound, match="does not exist"):
+            store.get_metric_histories(["0" * 32], ["loss"], max_points=10)
+        with pytest.raises(InvalidInput, match="max_points must be an integer of at least 4"):
+            store.get_metric_histories([runs[0].id], ["loss"], max_points=3)
+        with pytest.raises(InvalidInput, match="run_ids must name 1 to 200 runs"):
+            store.get_runs([f"{i:032x}" for i in range(201)])
+    finally:
+        store.close()
