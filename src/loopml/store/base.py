@@ -110,6 +110,25 @@ class TrackingStore(Protocol):
         """Every point of one metric, ordered by step then timestamp."""
         ...
 
+    def get_runs(self, run_ids: Sequence[str]) -> list[Run]:
+        """1 to 200 runs by full id, in the order asked; ``NotFound`` naming the first unknown one."""
+        ...
+
+    def get_metric_histories(
+        self, run_ids: Sequence[str], keys: Sequence[str], *, max_points: int | None = None
+    ) -> dict[str, dict[str, list[Metric]]]:
+        """The histories of ``keys`` in each of 1-200 ``run_ids`` (run id -> key -> points, by step);
+        with ``max_points`` (4+) each curve is downsampled keeping its extremes (LTTB)."""
+        ...
+
+    def experiment_keys(self, experiment: str) -> dict[str, list[str]]:
+        """The distinct ``params``, ``metrics`` and ``tags`` keys of an experiment's runs (id or name)."""
+        ...
+
+    def count_runs(self) -> dict[str, int]:
+        """How many runs each experiment holds (experiment id -> count)."""
+        ...
+
     def search_runs(
         self,
         experiment_ids: Sequence[str] | None = None,

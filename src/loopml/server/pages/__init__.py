@@ -8,9 +8,21 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from loopml.server.pages import assets, audit, datasets, home, login, models, monitoring, pipelines
+from loopml.server.pages import (
+    assets,
+    audit,
+    compare,
+    datasets,
+    experiments,
+    home,
+    login,
+    models,
+    monitoring,
+    pipelines,
+    runs,
+)
 
-_MODULES = (assets, login, home, datasets, pipelines, models, monitoring, audit)
+_MODULES = (assets, login, home, experiments, runs, compare, datasets, pipelines, models, monitoring, audit)
 
 
 def pages_router() -> APIRouter:

@@ -32,6 +32,7 @@ from loopml.store.http.wire import SHA256_HEADER
 router = APIRouter(prefix="/runs/{run_id}/artifacts", tags=["artifacts"])
 _SHA_FIELD = "header.x-loopml-sha256"
 _BINARY = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+DOWNLOAD_HEADERS = {"Content-Security-Policy": "sandbox", "X-Content-Type-Options": "nosniff"}
 
 
 @router.get("", response_model=ArtifactList, summary="Artifacts at or below a prefix")
@@ -103,7 +104,8 @@ async def upload_artifact(
 async def download_artifact(run_id: str, path: str, caller: Reader, backend: BackendDep) -> Response:
     info = await run_in_threadpool(backend.artifacts.find, run_id, path)
     blobs = backend.artifacts.blobs
-    headers = {SHA256_HEADER: info.sha256}
+    # a download, never a document of this origin: an HTML artifact opened here cannot run script
+    headers = {SHA256_HEADER: info.sha256, **DOWNLOAD_HEADERS}
     if isinstance(blobs, LocalBlobStore):
         file = await run_in_threadpool(_verified_file, blobs, info.sha256)
         return FileResponse(file, media_type="application/octet-stream", headers=headers)

@@ -10,6 +10,7 @@ from loopml.server.auth import Reader, Writer
 from loopml.server.backend import BackendDep
 from loopml.server.encoding import JSONResponse
 from loopml.server.schemas import ExperimentCreate, ExperimentList, ExperimentName, ExperimentOut
+from loopml.server.schemas.tracking import ExperimentKeys
 
 router = APIRouter(prefix="/experiments", tags=["experiments"])
 
@@ -33,3 +34,12 @@ def get_or_create_experiment(body: ExperimentName, caller: Writer, backend: Back
 @router.get("/{id_or_name}", response_model=ExperimentOut, summary="One experiment by id or name")
 def get_experiment(id_or_name: str, caller: Reader, backend: BackendDep) -> Response:
     return JSONResponse(EXPERIMENT.encode(backend.store.get_experiment(id_or_name)))
+
+
+@router.get(
+    "/{id_or_name}/keys",
+    response_model=ExperimentKeys,
+    summary="The distinct param, metric and tag keys of an experiment's runs (reader)",
+)
+def experiment_keys(id_or_name: str, caller: Reader, backend: BackendDep) -> Response:
+    return JSONResponse(backend.store.experiment_keys(id_or_name))

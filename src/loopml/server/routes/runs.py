@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from loopml.core.clock import now_ms
-from loopml.core.records import Run, RunStatus
+from loopml.core.codec import encode_float
+from loopml.core.records import Metric, Run, RunStatus
 from loopml.core.wire import METRIC, RUN
 from loopml.server.auth import Reader, Writer
 from loopml.server.backend import BackendDep
@@ -23,6 +24,7 @@ from loopml.server.schemas import (
     RunSearch,
     RunUpdate,
 )
+from loopml.server.schemas.tracking import MAX_POINTS_LIMIT, HistoryBatch, MetricSeriesList, RunCounts, RunIds
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
@@ -38,6 +40,27 @@ def search_runs(body: RunSearch, caller: Reader, backend: BackendDep) -> Respons
     )
     stale_after = backend.settings.stale_after_ms
     return JSONResponse({"runs": [_run_json(r, stale_after) for r in runs]})
+
+
+@router.get("/counts", response_model=RunCounts, summary="How many runs each experiment holds (reader)")
+def count_runs(caller: Reader, backend: BackendDep) -> Response:
+    return JSONResponse({"counts": backend.store.count_runs()})
+
+
+@router.post("/get", response_model=RunList, summary="1 to 200 runs by full id, in the order asked (reader)")
+def get_runs(body: RunIds, caller: Reader, backend: BackendDep) -> Response:
+    stale_after = backend.settings.stale_after_ms
+    return JSONResponse({"runs": [_run_json(r, stale_after) for r in backend.store.get_runs(body.run_ids)]})
+
+
+@router.post(
+    "/metrics/history",
+    response_model=MetricSeriesList,
+    summary="Downsampled curves of metrics of 1-200 runs in one request (reader)",
+)
+def get_metric_histories(body: HistoryBatch, caller: Reader, backend: BackendDep) -> Response:
+    histories = backend.store.get_metric_histories(body.run_ids, body.keys, max_points=body.max_points)
+    return JSONResponse({"series": series_json(histories)})
 
 
 @router.post("/heartbeat", status_code=204, summary="The tracking process of these runs is alive (writer)")
@@ -85,9 +108,42 @@ def log_batch(run_id: str, body: BatchLog, caller: Writer, backend: BackendDep) 
     return Response(status_code=204)
 
 
-@router.get("/{run_id}/metrics/history", response_model=MetricHistory, summary="Every point of one metric")
-def get_metric_history(run_id: str, key: str, caller: Reader, backend: BackendDep) -> Response:
-    return JSONResponse({"metrics": METRIC.encode_many(backend.store.get_metric_history(run_id, key))})
+@router.get(
+    "/{run_id}/metrics/history",
+    response_model=MetricHistory,
+    summary="Every point of one metric, or at most max_points of them (LTTB keeping the extremes)",
+)
+def get_metric_history(
+    run_id: str,
+    key: str,
+    caller: Reader,
+    backend: BackendDep,
+    max_points: Annotated[
+        int | None,
+        Query(ge=4, le=MAX_POINTS_LIMIT, description="Downsample to at most this many points (4 to 10000)."),
+    ] = None,
+) -> Response:
+    store = backend.store
+    if max_points is None:
+        return JSONResponse({"metrics": METRIC.encode_many(store.get_metric_history(run_id, key))})
+    run = store.get_run(run_id)  # resolves a prefix; NotFound for an unknown run
+    points = store.get_metric_histories([run.id], [key], max_points=max_points).get(run.id, {}).get(key, [])
+    return JSONResponse({"metrics": METRIC.encode_many(points)})
+
+
+def series_json(histories: dict[str, dict[str, list[Metric]]]) -> list[dict[str, Any]]:
+    """Curves as columns: ``{run_id, key, steps, timestamps, values}`` per run and key."""
+    return [
+        {
+            "run_id": run_id,
+            "key": key,
+            "steps": [p.step for p in points],
+            "timestamps": [p.timestamp for p in points],
+            "values": [p.value if p.value - p.value == 0 else encode_float(p.value) for p in points],
+        }
+        for run_id, by_key in histories.items()
+        for key, points in by_key.items()
+    ]
 
 
 def _run_json(run: Run, stale_after_ms: int) -> dict[str, Any]:

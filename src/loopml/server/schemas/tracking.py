@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, NotRequired
 
-from pydantic import ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from typing_extensions import TypedDict  # pydantic needs this one, not typing's, before Python 3.12
 
-from loopml.server.schemas.common import Int64, MetricValue, RequestBody, Scalar
+from loopml.server.schemas.common import Int64, MetricValue, OutFloat, RequestBody, Scalar
 
 
 class ExperimentCreate(RequestBody):
@@ -98,3 +98,53 @@ class TokenCreate(RequestBody):
 
     name: StrictStr
     role: Literal["reader", "writer", "admin"]
+
+
+MAX_POINTS_LIMIT = 10_000
+"""The largest ``max_points`` a downsampled history request may ask for."""
+
+
+class RunIds(RequestBody):
+    """``POST /runs/get``: several runs by full id in one request (the compare page)."""
+
+    run_ids: list[StrictStr] = Field(min_length=1, max_length=200, description="1 to 200 full run ids.")
+
+
+class HistoryBatch(RequestBody):
+    """``POST /runs/metrics/history``: downsampled curves of several runs in one request (the compare page)."""
+
+    run_ids: list[StrictStr] = Field(min_length=1, max_length=200, description="1 to 200 run ids.")
+    keys: list[StrictStr] = Field(min_length=1, max_length=100, description="1 to 100 metric keys.")
+    max_points: Annotated[StrictInt, Field(ge=4, le=MAX_POINTS_LIMIT)] = Field(
+        default=1000, description="Points per curve at most (4 to 10000); LTTB keeping the minimum and maximum."
+    )
+
+
+class MetricSeriesOut(BaseModel):
+    """One run's curve of one metric, as columns (``values`` may hold ``"NaN"``/``"Infinity"``)."""
+
+    run_id: str
+    key: str
+    steps: list[int]
+    timestamps: list[int]
+    values: list[OutFloat]
+
+
+class MetricSeriesList(BaseModel):
+    """``{"series": [...]}``: one entry per run and key that has points."""
+
+    series: list[MetricSeriesOut]
+
+
+class ExperimentKeys(BaseModel):
+    """The distinct keys of an experiment's runs, sorted (the runs table's column chooser)."""
+
+    params: list[str]
+    metrics: list[str]
+    tags: list[str]
+
+
+class RunCounts(BaseModel):
+    """``{"counts": {experiment_id: runs}}``."""
+
+    counts: dict[str, int]

@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from loopml.core.codec import encode_float
+from loopml.core.codec import decode_float, encode_float
 from loopml.core.errors import InvalidInput, PartialWrite, StoreError
 from loopml.core.ids import check_run_ref
 from loopml.core.records import ArtifactInfo, AuditEvent, Experiment, Metric, Run, RunStatus
@@ -38,6 +38,7 @@ from loopml.store import checks
 from loopml.store.audit import check_actions, check_audit_object
 from loopml.store.base import MetricPoint
 from loopml.store.http.transport import HttpTransport, segment
+from loopml.tracking.downsample import check_max_points
 
 
 class HttpTrackingStore:
@@ -192,6 +193,41 @@ class HttpTrackingStore:
         check_key(key, field="metric")
         data = self.transport.request_json("GET", f"/runs/{segment(run_id)}/metrics/history", params={"key": key})
         return METRIC.decode_many(data["metrics"])
+
+    def get_runs(self, run_ids: Sequence[str]) -> list[Run]:
+        body = {"run_ids": list(run_ids)}
+        return RUN.decode_many(self.transport.request_json("POST", "/runs/get", json=body)["runs"])
+
+    def get_metric_histories(
+        self, run_ids: Sequence[str], keys: Sequence[str], *, max_points: int | None = None
+    ) -> dict[str, dict[str, list[Metric]]]:
+        """``POST /runs/metrics/history`` (downsampled, ``max_points`` defaults to the server's 1000),
+        or one ``GET`` per run and key for the full histories."""
+        ids = list(dict.fromkeys(run_ids))
+        names = list(dict.fromkeys(check_key(k, field="metric") for k in keys))
+        out: dict[str, dict[str, list[Metric]]] = {}
+        if max_points is None:
+            for run_id in ids:
+                for key in names:
+                    points = self.get_metric_history(run_id, key)
+                    if points:
+                        out.setdefault(run_id, {})[key] = points
+            return out
+        check_max_points(max_points)
+        body = {"run_ids": ids, "keys": names, "max_points": max_points}
+        for s in self.transport.request_json("POST", "/runs/metrics/history", json=body)["series"]:
+            out.setdefault(s["run_id"], {})[s["key"]] = [
+                Metric(s["key"], decode_float(v), step, ts)
+                for step, ts, v in zip(s["steps"], s["timestamps"], s["values"], strict=True)
+            ]
+        return out
+
+    def experiment_keys(self, experiment: str) -> dict[str, list[str]]:
+        data = self.transport.request_json("GET", f"/experiments/{segment(experiment)}/keys")
+        return {kind: list(data[kind]) for kind in ("params", "metrics", "tags")}
+
+    def count_runs(self) -> dict[str, int]:
+        return dict(self.transport.request_json("GET", "/runs/counts")["counts"])
 
     def search_runs(
         self,

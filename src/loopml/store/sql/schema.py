@@ -62,6 +62,7 @@ params = Table(
     Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
     Column("key", String(250), primary_key=True),
     Column("value", Text, nullable=False),
+    Index("ix_params_key", "key"),
 )
 
 tags = Table(
@@ -70,6 +71,7 @@ tags = Table(
     Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
     Column("key", String(250), primary_key=True),
     Column("value", Text, nullable=False),
+    Index("ix_tags_key", "key"),
 )
 
 metrics = Table(

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
+import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
@@ -34,10 +37,14 @@ from loopml.store.sql import schema as t
 from loopml.store.sql.audit import audit_event, audit_query, record_audit
 from loopml.store.sql.database import Database
 from loopml.store.sql.filters import order_runs, run_condition
+from loopml.tracking.downsample import check_max_points, downsample
 
 __all__ = ["MAX_SEARCH_RESULTS", "SqlTrackingStore", "record_audit"]  # record_audit: still imported from here
 
 MAX_SEARCH_RESULTS = 50_000
+MAX_HISTORY_RUNS = 200
+"""How many runs one :meth:`SqlTrackingStore.get_metric_histories` call reads (the compare page's limit)."""
+MAX_HISTORY_KEYS = 100
 
 
 class SqlTrackingStore:
@@ -176,6 +183,17 @@ class SqlTrackingStore:
                 raise NotFound(f"Run {run_id!r} does not exist.")
             return _hydrate(conn, [row])[0]
 
+    def get_runs(self, run_ids: Sequence[str]) -> list[Run]:
+        """Up to 200 runs by full id, in the order asked (one query plus three for their data);
+        ``NotFound`` naming the first unknown id."""
+        ids = _run_id_list(run_ids)
+        with self.db.read() as conn:
+            rows = {r.id: r for r in conn.execute(sa.select(t.runs).where(t.runs.c.id.in_(ids)))}
+            missing = [i for i in ids if i not in rows]
+            if missing:
+                raise _missing_runs(missing)
+            return _hydrate(conn, [rows[i] for i in ids])
+
     def resolve_run_id(self, ref: str) -> str:
         with self.db.read() as conn:
             return _resolve_run_id(conn, ref)
@@ -263,6 +281,59 @@ class SqlTrackingStore:
             ).all()
         return [Metric(r.key, math.nan if r.value is None else r.value, r.step, r.timestamp) for r in rows]
 
+    def get_metric_histories(
+        self, run_ids: Sequence[str], keys: Sequence[str], *, max_points: int | None = None
+    ) -> dict[str, dict[str, list[Metric]]]:
+        """The histories of ``keys`` in each of ``run_ids`` (run id -> key -> points), read with one query.
+
+        With ``max_points`` each curve is downsampled (:func:`loopml.tracking.downsample.downsample`,
+        LTTB over the steps keeping the global minimum and maximum) to at most that many points.
+        A run without a key has no entry for it.
+        """
+        ids, names = _history_request(run_ids, keys, max_points)
+        m = t.metrics.c
+        with self.db.read() as conn:
+            found = {r.id for r in conn.execute(sa.select(t.runs.c.id).where(t.runs.c.id.in_(ids)))}
+            missing = [i for i in ids if i not in found]
+            if missing:
+                raise _missing_runs(missing)
+            # by step only: a tie-break on (timestamp, id) would sort every row again (points of one step
+            # are rare and keep their storage order)
+            order = (m.run_id, m.key, m.step)
+            where = (m.run_id.in_(ids), m.key.in_(names))
+            if len(ids) == 1 and len(names) == 1:  # one curve (the run page): no need to read run and key per row
+                result = conn.execute(sa.select(m.step, m.timestamp, m.value).where(*where).order_by(*order))
+                points = result.cursor.fetchall()  # plain tuples: no Row objects for 100,000 points
+                rows: Sequence[Any] = [(ids[0], names[0], *zip(*points, strict=True))] if points else []
+            else:
+                result = conn.execute(
+                    sa.select(m.run_id, m.key, m.step, m.timestamp, m.value).where(*where).order_by(*order)
+                )
+                rows = _grouped(result.cursor.fetchall())
+        return _series(rows, max_points)
+
+    def experiment_keys(self, experiment: str) -> dict[str, list[str]]:
+        """The distinct param, metric and tag keys of the runs of ``experiment`` (id or name), sorted.
+
+        One query per kind: a loose index scan walks the distinct keys of the whole table (one index
+        seek per key, over ``ix_params_key``, ``ix_latest_metrics_key_value``, ``ix_tags_key``), and
+        each key is kept if one run of the experiment has it (a subquery that stops at the first).
+        """
+        experiment_id = self.get_experiment(experiment).id
+        keys: dict[str, list[str]] = {}
+        with self.db.read() as conn:
+            for kind, table in (("params", "params"), ("metrics", "latest_metrics"), ("tags", "tags")):
+                query = sa.text(_DISTINCT_KEYS.format(table=table))
+                keys[kind] = [r.key for r in conn.execute(query, {"experiment_id": experiment_id})]
+        return keys
+
+    def count_runs(self) -> dict[str, int]:
+        """How many runs each experiment holds (experiment id -> count; one grouped query)."""
+        runs = t.runs.c
+        query = sa.select(runs.experiment_id, sa.func.count()).group_by(runs.experiment_id)
+        with self.db.read() as conn:
+            return {r[0]: int(r[1]) for r in conn.execute(query)}
+
     # -- search ---------------------------------------------------------------------------------
 
     def search_runs(
@@ -346,8 +417,106 @@ class SqlTrackingStore:
             return [audit_event(r) for r in conn.execute(query)]
 
 
+_DISTINCT_KEYS = """
+WITH RECURSIVE k(key) AS (
+  SELECT MIN(key) FROM {table}
+  UNION ALL
+  SELECT (SELECT MIN(key) FROM {table} WHERE key > k.key) FROM k WHERE k.key IS NOT NULL
+)
+SELECT k.key AS key FROM k WHERE k.key IS NOT NULL AND (
+  SELECT 1 FROM {table} AS kv CROSS JOIN runs
+  WHERE kv.key = k.key AND runs.id = kv.run_id AND runs.experiment_id = :experiment_id LIMIT 1
+) = 1
+ORDER BY k.key
+"""
+"""The distinct keys of one key/value table among an experiment's runs (a loose index scan).
+
+A scalar ``(... LIMIT 1) = 1`` rather than ``EXISTS``: PostgreSQL would turn ``EXISTS`` into a
+semi-join over every row of the table; the scalar subquery runs once per key and stops at a hit.
+``CROSS JOIN`` makes SQLite walk the key's rows (``ix_*_key``) rather than every run of the experiment."""
+
 _SHOWN_MATCHES = 5
 """How many matching ids an ambiguous run id prefix's error lists."""
+
+
+def _history_request(
+    run_ids: Sequence[str], keys: Sequence[str], max_points: int | None
+) -> tuple[list[str], list[str]]:
+    """The checked run ids and keys of a history request (deduplicated, order kept)."""
+    if isinstance(run_ids, str) or not all(isinstance(i, str) for i in run_ids):
+        raise InvalidInput(
+            "run_ids must be a list of run ids.", details=[{"field": "run_ids", "problem": "not a list"}]
+        )
+    ids = list(dict.fromkeys(run_ids))
+    if not ids or len(ids) > MAX_HISTORY_RUNS:
+        raise InvalidInput(
+            f"run_ids must name 1 to {MAX_HISTORY_RUNS} runs, got {len(ids)}.",
+            details=[{"field": "run_ids", "problem": f"1 to {MAX_HISTORY_RUNS} runs"}],
+        )
+    if isinstance(keys, str):
+        raise InvalidInput("keys must be a list of metric keys.", details=[{"field": "keys", "problem": "a list"}])
+    names = list(dict.fromkeys(check_key(k, field="metric") for k in keys))
+    if not names or len(names) > MAX_HISTORY_KEYS:
+        raise InvalidInput(
+            f"keys must name 1 to {MAX_HISTORY_KEYS} metrics, got {len(names)}.",
+            details=[{"field": "keys", "problem": f"1 to {MAX_HISTORY_KEYS} keys"}],
+        )
+    if max_points is not None:
+        check_max_points(max_points)
+    return ids, names
+
+
+def _run_id_list(run_ids: Sequence[str]) -> list[str]:
+    """1 to :data:`MAX_HISTORY_RUNS` run ids, deduplicated in order; ``InvalidInput`` naming ``run_ids``."""
+    if isinstance(run_ids, str) or not all(isinstance(i, str) for i in run_ids):
+        raise InvalidInput(
+            "run_ids must be a list of run ids.", details=[{"field": "run_ids", "problem": "not a list"}]
+        )
+    ids = list(dict.fromkeys(run_ids))
+    if not ids or len(ids) > MAX_HISTORY_RUNS:
+        raise InvalidInput(
+            f"run_ids must name 1 to {MAX_HISTORY_RUNS} runs, got {len(ids)}.",
+            details=[{"field": "run_ids", "problem": f"1 to {MAX_HISTORY_RUNS} runs"}],
+        )
+    return ids
+
+
+def _missing_runs(missing: list[str]) -> NotFound:
+    return NotFound(
+        f"Run {missing[0]!r} does not exist"
+        + (f" (nor {len(missing) - 1} more of the runs asked for)." if len(missing) > 1 else "."),
+        details=[{"field": "run_ids", "problem": f"{len(missing)} unknown run id(s)"}],
+    )
+
+
+def _grouped(rows: Sequence[Any]) -> list[tuple[str, str, Sequence[int], Sequence[int], Sequence[Any]]]:
+    """Rows ordered by (run, key, step) as one ``(run_id, key, steps, timestamps, values)`` per curve.
+
+    ``groupby`` with ``itemgetter`` and ``zip(*...)`` stay in C: no per-row Python code."""
+    curves: list[tuple[str, str, Sequence[int], Sequence[int], Sequence[Any]]] = []
+    for (run_id, key), group in groupby(rows, key=itemgetter(0, 1)):
+        _, _, steps, times, values = zip(*group, strict=True)
+        curves.append((run_id, key, steps, times, values))
+    return curves
+
+
+def _series(
+    curves: Sequence[tuple[str, str, Sequence[int], Sequence[int], Sequence[Any]]], max_points: int | None
+) -> dict[str, dict[str, list[Metric]]]:
+    """Curves as points per run and key, each downsampled if asked; only the points kept become
+    :class:`Metric` records."""
+    out: dict[str, dict[str, list[Metric]]] = {}
+    for run_id, key, step_col, time_col, value_col in curves:
+        values = np.array(value_col, dtype=np.float64)  # None (NaN) reads as nan
+        if max_points is not None and len(values) > max_points:
+            steps = np.array(step_col, dtype=np.int64)
+            index = downsample(steps.astype(np.float64), values, max_points)
+            times = np.array(time_col, dtype=np.int64)
+            kept = zip(steps[index].tolist(), times[index].tolist(), values[index].tolist(), strict=True)
+        else:
+            kept = zip(step_col, time_col, values.tolist(), strict=True)
+        out.setdefault(run_id, {})[key] = [Metric(key, v, s, ts) for s, ts, v in kept]
+    return out
 
 
 def _resolve_run_id(conn: Connection, ref: str) -> str:
