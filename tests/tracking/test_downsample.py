@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from loopml.core.errors import InvalidInput
-from loopml.tracking.downsample import _bucket_edges, downsample, lttb
+from loopml.store.downsample import _bucket_edges, downsample, lttb
 
 
 def brute_lttb(x: list[float], y: list[float], threshold: int) -> list[int]:

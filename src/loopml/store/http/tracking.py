@@ -38,7 +38,7 @@ from loopml.store import checks
 from loopml.store.audit import check_actions, check_audit_object
 from loopml.store.base import MetricPoint
 from loopml.store.http.transport import HttpTransport, segment
-from loopml.tracking.downsample import check_max_points
+from loopml.store.downsample import check_max_points
 
 
 class HttpTrackingStore:

@@ -37,7 +37,7 @@ from loopml.store.sql import schema as t
 from loopml.store.sql.audit import audit_event, audit_query, record_audit
 from loopml.store.sql.database import Database
 from loopml.store.sql.filters import order_runs, run_condition
-from loopml.tracking.downsample import check_max_points, downsample
+from loopml.store.downsample import check_max_points, downsample
 
 __all__ = ["MAX_SEARCH_RESULTS", "SqlTrackingStore", "record_audit"]  # record_audit: still imported from here
 
@@ -286,7 +286,7 @@ class SqlTrackingStore:
     ) -> dict[str, dict[str, list[Metric]]]:
         """The histories of ``keys`` in each of ``run_ids`` (run id -> key -> points), read with one query.
 
-        With ``max_points`` each curve is downsampled (:func:`loopml.tracking.downsample.downsample`,
+        With ``max_points`` each curve is downsampled (:func:`loopml.store.downsample.downsample`,
         LTTB over the steps keeping the global minimum and maximum) to at most that many points.
         A run without a key has no entry for it.
         """
