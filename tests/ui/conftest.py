@@ -82,10 +82,10 @@ class BrowserPage:
     expected_errors: list[str] = field(default_factory=list)
     """Substrings of console errors the test provokes on purpose (e.g. a 403 it asks for)."""
 
-    def screenshot(self, label: str = "") -> Path:
+    def screenshot(self, label: str = "", *, full_page: bool = True) -> Path:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         path = ARTIFACTS / f"{self.name}{'-' + label if label else ''}.png"
-        self.page.screenshot(path=str(path), full_page=True)
+        self.page.screenshot(path=str(path), full_page=full_page)
         return path
 
     def unexpected_errors(self) -> list[str]:
@@ -102,6 +102,7 @@ def browser_page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Brows
     page.on("console", lambda m: errors.console.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda exc: errors.uncaught.append(str(exc)))
     page.on("requestfailed", lambda r: errors.failed_requests.append(f"{r.method} {r.url}: {r.failure}"))
+    page.on("response", lambda r: errors.failed_requests.append(f"{r.status} {r.url}") if r.status >= 400 else None)
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)[:120]
     wrapped = BrowserPage(page, errors, name)
     try:

@@ -340,12 +340,7 @@ def reference_for(model: str, version: int | None, *, session: Session | None = 
     one; else the one profiled from the version's training dataset, computed on first use and stored
     in the monitoring store with the version, so the dataset is read once.
     """
-    import json
-
-    from loopml.data.catalog import load
-    from loopml.data.sketch import DataProfile, sketch
-    from loopml.registry.models import get_model_version
-    from loopml.registry.packaging import reference_profile
+    from loopml.tracking.session import using_session
 
     if version is None:
         raise NotFound(
@@ -353,8 +348,20 @@ def reference_for(model: str, version: int | None, *, session: Session | None = 
             details=[{"field": "reference", "problem": "required when predictions carry no model version"}],
         )
     uri = f"models:/{model}/{version}"
-    stored = reference_profile(uri)
     session = session_or_default(session)
+    with using_session(session):  # the package, the version and its dataset come from this session's store
+        return _reference_for(model, version, uri, session)
+
+
+def _reference_for(model: str, version: int, uri: str, session: Session) -> DataProfile:
+    import json
+
+    from loopml.data.catalog import load
+    from loopml.data.sketch import DataProfile, sketch
+    from loopml.registry.models import get_model_version
+    from loopml.registry.packaging import reference_profile
+
+    stored = reference_profile(uri)
     found = get_model_version(uri)
     inputs = [spec["name"] for spec in (found.signature or {}).get("inputs", []) if "name" in spec]
     if stored is None:
@@ -497,11 +504,13 @@ def _cbpe(model: str, version: int, *, session: Session) -> CBPE | None:
     """The CBPE of a model version, fitted once per process on the reference scores in its package."""
     from loopml.monitoring.cbpe import CBPE
     from loopml.registry.packaging import reference_scores
+    from loopml.tracking.session import using_session
 
     key = (session.settings.tracking_uri, model, version)
     if key not in _CBPE_CACHE:
         try:
-            scores = reference_scores(f"models:/{model}/{version}")
+            with using_session(session):
+                scores = reference_scores(f"models:/{model}/{version}")
         except NotFound:  # a log of a version the registry does not know (deleted, or another registry)
             scores = None
         if scores is None:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import atexit
 import functools
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, cast
 
@@ -135,9 +138,31 @@ _session: Session | None = None
 _overrides: dict[str, Any] = {}  # Settings fields set by set_tracking_uri() and set_artifact_uri()
 
 
+_scoped: ContextVar[Session | None] = ContextVar("loopml_scoped_session", default=None)
+
+
+@contextmanager
+def using_session(session: Session) -> Iterator[Session]:
+    """Make ``session`` what :func:`get_session` returns in this context (this thread or task).
+
+    For code that serves a store other than the process's own, such as a server built with
+    ``create_app(settings)``: the capability functions it calls, and what they call, then read
+    that store instead of the one ``LOOPML_TRACKING_URI`` names.
+    """
+    token = _scoped.set(session)
+    try:
+        yield session
+    finally:
+        _scoped.reset(token)
+
+
 def get_session() -> Session:
-    """The process-wide session, created from settings on first use."""
+    """The session of this context (:func:`using_session`), else the process-wide session, created
+    from settings on first use."""
     global _session
+    scoped = _scoped.get()
+    if scoped is not None:
+        return scoped
     session = _session
     if session is not None:
         return session

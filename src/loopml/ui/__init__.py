@@ -9,9 +9,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from loopml.ui.render import PageRenderer, fmt_bytes, fmt_duration_ms, fmt_number, fmt_time
+from loopml.ui.render import PageRenderer, fmt_bytes, fmt_duration_ms, fmt_measure, fmt_number, fmt_time
 
 STATIC_DIR = Path(__file__).parent / "static"
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 
-__all__ = ["STATIC_DIR", "TEMPLATES_DIR", "PageRenderer", "fmt_bytes", "fmt_duration_ms", "fmt_number", "fmt_time"]
+__all__ = [
+    "STATIC_DIR",
+    "TEMPLATES_DIR",
+    "PageRenderer",
+    "fmt_bytes",
+    "fmt_duration_ms",
+    "fmt_measure",
+    "fmt_number",
+    "fmt_time",
+]

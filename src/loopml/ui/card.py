@@ -13,7 +13,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from loopml.core.version import __version__
 from loopml.registry.card import X_GAP, Y_GAP, LineageGraph, ModelCard
-from loopml.ui import TEMPLATES_DIR, PageRenderer, fmt_bytes, fmt_number, fmt_time
+from loopml.ui import TEMPLATES_DIR, PageRenderer, fmt_bytes, fmt_measure, fmt_number, fmt_time
 
 CardFormat = Literal["html", "md"]
 FORMATS: tuple[str, ...] = ("html", "md")
@@ -53,7 +53,7 @@ def install_filters(env: Environment) -> None:
     env.filters.update(p_value=_p_value, interval=_interval, md=_md_cell)
 
 
-_md.filters.update(number=fmt_number, time=fmt_time, bytes=fmt_bytes)
+_md.filters.update(number=fmt_number, measure=fmt_measure, time=fmt_time, bytes=fmt_bytes)
 for env in (_html.env, _md):
     install_filters(env)
 

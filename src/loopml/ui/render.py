@@ -29,6 +29,19 @@ def fmt_number(value: Any) -> str:
     return repr(number)
 
 
+def fmt_measure(value: Any) -> str:
+    """A measured value (a metric, an alert's value) to four significant digits: ``0.7722``, ``1.2e+06``."""
+    if value is None:
+        return MISSING
+    if isinstance(value, bool | int):
+        return str(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return f"{number:.4g}" if math.isfinite(number) else str(number)
+
+
 def fmt_time(ms: int | None) -> str:
     """Epoch milliseconds as ``2026-12-04 16:31:02`` (UTC); a dash for ``None``."""
     if ms is None:
@@ -80,7 +93,9 @@ class PageRenderer:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.env.filters.update(number=fmt_number, time=fmt_time, duration=fmt_duration_ms, bytes=fmt_bytes)
+        self.env.filters.update(
+            number=fmt_number, measure=fmt_measure, time=fmt_time, duration=fmt_duration_ms, bytes=fmt_bytes
+        )
         self.env.globals.update(globals or {})
 
     def render(self, template: str, **context: Any) -> str:

@@ -37,8 +37,8 @@ from loopml.core.wire import ARTIFACT, AUDIT_EVENT, EXPERIMENT, METRIC, RUN
 from loopml.store import checks
 from loopml.store.audit import check_actions, check_audit_object
 from loopml.store.base import MetricPoint
-from loopml.store.http.transport import HttpTransport, segment
 from loopml.store.downsample import check_max_points
+from loopml.store.http.transport import HttpTransport, segment
 
 
 class HttpTrackingStore:

@@ -29,6 +29,7 @@ from loopml.core.validation import (
 )
 from loopml.store import checks
 from loopml.store.base import MetricPoint
+from loopml.store.downsample import check_max_points, downsample
 from loopml.store.search import (
     parse_filter,
     parse_order_by,
@@ -37,7 +38,6 @@ from loopml.store.sql import schema as t
 from loopml.store.sql.audit import audit_event, audit_query, record_audit
 from loopml.store.sql.database import Database
 from loopml.store.sql.filters import order_runs, run_condition
-from loopml.store.downsample import check_max_points, downsample
 
 __all__ = ["MAX_SEARCH_RESULTS", "SqlTrackingStore", "record_audit"]  # record_audit: still imported from here
 

@@ -34,7 +34,8 @@ const lm = (() => {
 
   function fmt(v) {
     if (v === null || v === undefined) return "—";
-    if (typeof v === "number") return Number.isInteger(v) ? String(v) : String(+v.toPrecision(15));
+    // measured values to four significant digits, as the pages' `measure` filter (the whole value is in the title)
+    if (typeof v === "number") return Number.isInteger(v) ? String(v) : String(+v.toPrecision(4));
     return String(v);
   }
   function time(ms) { return ms ? new Date(ms).toISOString().replace("T", " ").slice(0, 19) : "—"; }

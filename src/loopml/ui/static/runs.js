@@ -98,7 +98,7 @@
       const box = lm.el("input", { type: "checkbox", "aria-label": "select " + run.name, value: run.id });
       box.checked = selected.has(run.id);
       box.addEventListener("change", () => toggle(run, box));
-      const name = lm.el("td", { class: "name" });
+      const name = lm.el("td", { class: "name nowrap" });
       if (run.parent_run_id) {
         name.append(lm.el("span", { class: "child-mark", title: "child run", text: "↳ " }));
       }
@@ -109,12 +109,14 @@
       const status = lm.el("span", { class: "badge " + run.status, text: run.status + (run.stale ? " (stale)" : "") });
       const duration = run.end_time ? formatDuration(run.end_time - run.start_time) : "—";
       const row = lm.el("tr", { "data-run": run.id }, lm.el("td", { class: "select" }, box), name,
-        lm.el("td", {}, status), lm.el("td", { text: lm.time(run.start_time) }), lm.el("td", { class: "num", text: duration }),
+        lm.el("td", {}, status), lm.el("td", { class: "time", text: lm.time(run.start_time) }), lm.el("td", { class: "num", text: duration }),
         lm.el("td", { text: run.user }));
       if (run.parent_run_id) row.classList.add("child");
       for (const col of cols) {
         const value = cellValue(run, col);
-        row.append(lm.el("td", { class: col.startsWith("metrics.") ? "num" : "", text: lm.fmt(value) }));
+        const cell = lm.el("td", { class: col.startsWith("metrics.") ? "num" : "", text: lm.fmt(value) });
+        if (typeof value === "number") cell.title = String(value);  // the whole value on hover
+        row.append(cell);
       }
       body.append(row);
     }
