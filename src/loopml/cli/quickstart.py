@@ -102,6 +102,7 @@ def print_loop(console: Console, champion_version: int) -> None:
         (f"loopml policy show {MODEL_NAME}", "the policy and its cycles: trigger, data, pipeline run, outcome"),
         (f"loopml audit --object models:/{MODEL_NAME}", "who moved what, when (the automation included)"),
         (f"loopml monitor alerts --model {MODEL_NAME}", "the drift and accuracy alerts the traffic raised"),
+        ("loopml ui", "all of it in the browser: runs, lineage, decisions, drift, retrain history"),
     ):
         console.print(f"  [bold cyan]{command}[/bold cyan]  [dim]# {what}[/dim]", soft_wrap=True)
 
@@ -147,6 +148,7 @@ def print_report(console: Console, run: PipelineRun, summary: dict[str, Any]) ->
         (f"loopml models show {model['alias_uri']}", "the registered model, its signature, metrics and dataset"),
         (f"loopml serve {model['alias_uri']}", "serve it on http://127.0.0.1:8080 (POST /predict)"),
         ("loopml pipeline run loopml.demo.pipeline:quickstart --param n_trials=20", "the pipeline alone, more trials"),
+        ("loopml ui", "the runs, the model and its lineage in the browser (http://127.0.0.1:5050)"),
     ):
         console.print(f"  [bold cyan]{command}[/bold cyan]  [dim]# {what}[/dim]", soft_wrap=True)
 
