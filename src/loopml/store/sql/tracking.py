@@ -36,7 +36,7 @@ from loopml.store.search import (
 from loopml.store.sql import schema as t
 from loopml.store.sql.audit import audit_event, audit_query, record_audit
 from loopml.store.sql.database import Database
-from loopml.store.sql.filters import order_runs, run_condition
+from loopml.store.sql.filters import index_walk_pays, order_runs, run_condition, split_on_leading_metric
 from loopml.tracking.downsample import check_max_points, downsample
 
 __all__ = ["MAX_SEARCH_RESULTS", "SqlTrackingStore", "record_audit"]  # record_audit: still imported from here
@@ -358,9 +358,22 @@ class SqlTrackingStore:
             query = query.where(t.runs.c.experiment_id.in_(list(experiment_ids)))
         for comparison in comparisons:
             query = query.where(run_condition(comparison))
-        query = order_runs(query, ordering).limit(max_results).offset(offset)
         with self.db.read() as conn:
-            rows = conn.execute(query).all()
+            split = None
+            if ordering and ordering[0].kind == "metric":
+                ids = None if experiment_ids is None else list(experiment_ids)
+                sqlite = conn.dialect.name == "sqlite"
+                if not sqlite or index_walk_pays(conn, ids, ordering[0].key):
+                    split = split_on_leading_metric(query, ordering, force_index=sqlite)
+            if split is None:
+                rows = conn.execute(order_runs(query, ordering).limit(max_results).offset(offset)).all()
+                return _hydrate(conn, rows)
+            ranked, count, others = split
+            rows = conn.execute(ranked.limit(max_results).offset(offset)).all()
+            if len(rows) < max_results:  # the page reaches past the runs with a value: those without follow
+                valued = offset + len(rows) if rows else conn.execute(count).scalar_one()
+                rest = others.limit(max_results - len(rows)).offset(max(0, offset - valued))
+                rows += conn.execute(rest).all()
             return _hydrate(conn, rows)
 
     # -- artifacts and audit --------------------------------------------------------------------
