@@ -369,7 +369,7 @@ class SqlTrackingStore:
                 rows = conn.execute(order_runs(query, ordering).limit(max_results).offset(offset)).all()
                 return _hydrate(conn, rows)
             ranked, count, others = split
-            rows = conn.execute(ranked.limit(max_results).offset(offset)).all()
+            rows = list(conn.execute(ranked.limit(max_results).offset(offset)).all())
             if len(rows) < max_results:  # the page reaches past the runs with a value: those without follow
                 valued = offset + len(rows) if rows else conn.execute(count).scalar_one()
                 rest = others.limit(max_results - len(rows)).offset(max(0, offset - valued))
