@@ -561,6 +561,11 @@ def _m4_query(curves: Sequence[LongCurve]) -> sa.Select[Any]:
             sa.func.max(finite).label("vmax"),
         )
         .select_from(spec.join(m, sa.and_(m.c.run_id == c.run_id, m.c.key == c.key)))
+        # the same rows again, as constants: the planners then read them by index (a join on the
+        # VALUES list alone may become a sequential scan of the whole table in PostgreSQL)
+        .where(
+            m.c.run_id.in_(sorted({curve[1] for curve in curves})), m.c.key.in_(sorted({curve[2] for curve in curves}))
+        )
         .group_by(c.curve, bucket)
         .cte("m4_buckets")
     )
