@@ -6,7 +6,9 @@ True
 
 Metrics compare on the materialised latest values, params and tags on their key/value tables
 (one ``IN`` subquery per comparison), attributes on the run's own columns. Orderings join the
-key/value table once per term; missing values sort last, then newest runs first.
+key/value table once per term; missing values sort last, then newest runs first. An ordering led
+by a metric is read in two parts (:func:`split_on_leading_metric`) so that a page comes from a
+walk of the metric's index.
 """
 
 from __future__ import annotations
