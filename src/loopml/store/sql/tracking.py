@@ -37,7 +37,7 @@ from loopml.store.search import (
 from loopml.store.sql import schema as t
 from loopml.store.sql.audit import audit_event, audit_query, record_audit
 from loopml.store.sql.database import Database
-from loopml.store.sql.filters import order_runs, run_condition
+from loopml.store.sql.filters import index_walk_pays, order_runs, run_condition, split_on_leading_metric
 
 __all__ = ["MAX_SEARCH_RESULTS", "SqlTrackingStore", "record_audit"]  # record_audit: still imported from here
 
@@ -297,6 +297,8 @@ class SqlTrackingStore:
             missing = [i for i in ids if i not in found]
             if missing:
                 raise _missing_runs(missing)
+            if max_points is not None:
+                return _series(_reduced_curves(conn, ids, names, max_points), max_points)
             # by step only: a tie-break on (timestamp, id) would sort every row again (points of one step
             # are rare and keep their storage order)
             order = (m.run_id, m.key, m.step)
@@ -356,9 +358,22 @@ class SqlTrackingStore:
             query = query.where(t.runs.c.experiment_id.in_(list(experiment_ids)))
         for comparison in comparisons:
             query = query.where(run_condition(comparison))
-        query = order_runs(query, ordering).limit(max_results).offset(offset)
         with self.db.read() as conn:
-            rows = conn.execute(query).all()
+            split = None
+            if ordering and ordering[0].kind == "metric":
+                ids = None if experiment_ids is None else list(experiment_ids)
+                sqlite = conn.dialect.name == "sqlite"
+                if not sqlite or index_walk_pays(conn, ids, ordering[0].key):
+                    split = split_on_leading_metric(query, ordering, force_index=sqlite)
+            if split is None:
+                rows = conn.execute(order_runs(query, ordering).limit(max_results).offset(offset)).all()
+                return _hydrate(conn, rows)
+            ranked, count, others = split
+            rows = list(conn.execute(ranked.limit(max_results).offset(offset)).all())
+            if len(rows) < max_results:  # the page reaches past the runs with a value: those without follow
+                valued = offset + len(rows) if rows else conn.execute(count).scalar_one()
+                rest = others.limit(max_results - len(rows)).offset(max(0, offset - valued))
+                rows += conn.execute(rest).all()
             return _hydrate(conn, rows)
 
     # -- artifacts and audit --------------------------------------------------------------------
@@ -497,6 +512,131 @@ def _grouped(rows: Sequence[Any]) -> list[tuple[str, str, Sequence[int], Sequenc
     for (run_id, key), group in groupby(rows, key=itemgetter(0, 1)):
         _, _, steps, times, values = zip(*group, strict=True)
         curves.append((run_id, key, steps, times, values))
+    return curves
+
+
+REDUCE_FACTOR = 4
+"""A curve of more than ``REDUCE_FACTOR * max_points`` points is reduced in the database first (M4)."""
+_FINITE = 1.7976931348623157e308  # the largest double: values beyond it are infinities, which charts cannot draw
+_SPEC_CHUNK = 1_000  # long curves per reducing query (4 bound parameters each, far below SQLite's 32,766)
+
+Curve = tuple[str, str, Sequence[int], Sequence[int], Sequence[Any]]
+LongCurve = tuple[int, str, str, int, int]
+"""A curve to reduce: its number in the query, run id, key, first step and the steps per bucket."""
+
+
+def _m4_query(curves: Sequence[LongCurve]) -> sa.Select[Any]:
+    """The M4 reduction of ``curves`` in one query (rows ordered by run, key and step).
+
+    Each curve's steps are cut into ranges of ``width`` steps from its first step; per range the
+    database keeps the first and the last point and the (first) points of the smallest and the
+    largest finite value (Jugel et al., 2014), so a chart of the result draws like the whole curve.
+    The stages: the aggregates per bucket (one index range scan per curve, grouped by two
+    integers), the steps holding the extremes (a correlated subquery per bucket: an index range
+    scan of that bucket alone), then the kept rows (an index seek each). Correlated subqueries
+    keep the plan a nested loop over ``ix_metrics_run_key_step`` whatever the planner's statistics."""
+    spec = (
+        sa.values(
+            sa.column("curve", sa.Integer),
+            sa.column("run_id", sa.String),
+            sa.column("key", sa.String),
+            sa.column("lo", sa.BigInteger),
+            sa.column("width", sa.BigInteger),
+            name="m4_curves",
+        )
+        .data(list(curves))
+        .cte("m4_curves")
+    )
+    c = spec.c
+    m = t.metrics.alias("m")
+    bucket = ((m.c.step - c.lo) // c.width).label("bucket")
+    finite = sa.case((m.c.value.between(-_FINITE, _FINITE), m.c.value))
+    agg = (
+        sa.select(
+            c.curve,
+            bucket,
+            sa.func.min(m.c.step).label("s0"),
+            sa.func.max(m.c.step).label("s1"),
+            sa.func.min(finite).label("vmin"),
+            sa.func.max(finite).label("vmax"),
+        )
+        .select_from(spec.join(m, sa.and_(m.c.run_id == c.run_id, m.c.key == c.key)))
+        # the same rows again, as constants: the planners then read them by index (a join on the
+        # VALUES list alone may become a sequential scan of the whole table in PostgreSQL)
+        .where(
+            m.c.run_id.in_(sorted({curve[1] for curve in curves})), m.c.key.in_(sorted({curve[2] for curve in curves}))
+        )
+        .group_by(c.curve, bucket)
+        .cte("m4_buckets")
+    )
+    a = agg.c
+    x = t.metrics.alias("x")
+
+    def first_step_at(value: sa.ColumnElement[Any]) -> sa.ScalarSelect[Any]:
+        return (
+            sa.select(sa.func.min(x.c.step))
+            .where(x.c.run_id == c.run_id, x.c.key == c.key, x.c.step.between(a.s0, a.s1), x.c.value == value)
+            .scalar_subquery()
+        )
+
+    extremes = (
+        sa.select(a.curve, a.s0, a.s1, first_step_at(a.vmin).label("smin"), first_step_at(a.vmax).label("smax"))
+        .select_from(agg.join(spec, c.curve == a.curve))
+        .cte("m4_steps")
+    )
+    e = extremes.c
+    # one row per kept step (UNION drops a step kept twice), then an equality join: an index seek each
+    kept = sa.union(
+        *(sa.select(e.curve, step.label("step")).where(step.is_not(None)) for step in (e.s0, e.s1, e.smin, e.smax))
+    ).cte("m4_kept")
+    k = t.metrics.alias("k")
+    return (
+        sa.select(c.run_id, c.key, k.c.step, k.c.timestamp, k.c.value)
+        .select_from(
+            kept.join(spec, c.curve == kept.c.curve).join(
+                k, sa.and_(k.c.run_id == c.run_id, k.c.key == c.key, k.c.step == kept.c.step)
+            )
+        )
+        .order_by(c.run_id, c.key, k.c.step, k.c.id)
+    )
+
+
+def _reduced_curves(conn: Connection, ids: list[str], names: list[str], max_points: int) -> list[Curve]:
+    """The curves of ``ids`` x ``names``, long ones already reduced by :func:`_m4_query` (``max_points``
+    buckets, at most four points each) for :func:`_series` to finish with LTTB.
+
+    One query counts the points and finds the first and last step of every curve (an index-only
+    scan of ``ix_metrics_run_key_step``); then one query reads the short curves whole and one the
+    long ones reduced: no per-curve round trip. A curve is long when it has more than
+    ``REDUCE_FACTOR`` points per bucket and its steps span at least as many values (a curve logged
+    at a single step has nothing to bucket by)."""
+    m = t.metrics.c
+    stats = conn.execute(
+        sa.select(m.run_id, m.key, sa.func.count(), sa.func.min(m.step), sa.func.max(m.step))
+        .where(m.run_id.in_(ids), m.key.in_(names))
+        .group_by(m.run_id, m.key)
+    ).all()
+    least = REDUCE_FACTOR * max_points
+    long: list[LongCurve] = []
+    short: list[tuple[str, str]] = []
+    for run_id, key, points, lo, hi in stats:  # one row per curve, not per point
+        if points > least and least <= hi - lo <= INT64_MAX:
+            long.append((len(long), run_id, key, lo, (hi - lo) // max_points + 1))
+        else:
+            short.append((run_id, key))
+    curves: list[Curve] = []
+    if long and conn.dialect.name == "postgresql":
+        # the correlated subqueries' estimates cross jit_above_cost: compiling would take longer than running
+        conn.exec_driver_sql("SET LOCAL jit = off")
+    for start in range(0, len(long), _SPEC_CHUNK):
+        chunk = [(i - start, run_id, key, lo, width) for i, run_id, key, lo, width in long[start : start + _SPEC_CHUNK]]
+        curves += _grouped(conn.execute(_m4_query(chunk)).cursor.fetchall())
+    if short:
+        where: list[sa.ColumnElement[bool]] = [m.run_id.in_(ids), m.key.in_(names)]
+        if long:
+            where.append(sa.tuple_(m.run_id, m.key).in_(short))
+        query = sa.select(m.run_id, m.key, m.step, m.timestamp, m.value).where(*where)
+        curves += _grouped(conn.execute(query.order_by(m.run_id, m.key, m.step)).cursor.fetchall())
     return curves
 
 
