@@ -145,13 +145,14 @@ def test_operator_trust_types_admit_an_extra_type(
             _serve(server, reader, tmp_path / "setting", env={"LOOPML_TRUSTED_TYPES": SCALED}) as setting,
         ):
             assert _register(custom.uri) == 2
-            for url in (flag, setting):
-                _wait(lambda u=url: httpx.get(f"{u}/readyz").json()["model"]["version"] == 2, f"{url} to load v2")
-                answer = httpx.post(f"{url}/predict", json=rows).json()
-                assert answer["model"]["version"] == 2 and answer["predictions"] == pytest.approx(expected)
-            _wait(lambda: "refused" in httpx.get(f"{plain}/readyz").json(), "the plain server to refuse v2")
-            assert SCALED in httpx.get(f"{plain}/readyz").json()["refused"][0]["error"]
-            assert httpx.post(f"{plain}/predict", json=rows).json()["model"]["version"] == 1
+            with httpx.Client(timeout=30) as http:  # one client for every poll and request
+                for url in (flag, setting):
+                    _wait(lambda u=url: http.get(f"{u}/readyz").json()["model"]["version"] == 2, f"{url} to load v2")
+                    answer = http.post(f"{url}/predict", json=rows).json()
+                    assert answer["model"]["version"] == 2 and answer["predictions"] == pytest.approx(expected)
+                _wait(lambda: "refused" in http.get(f"{plain}/readyz").json(), "the plain server to refuse v2")
+                assert SCALED in http.get(f"{plain}/readyz").json()["refused"][0]["error"]
+                assert http.post(f"{plain}/predict", json=rows).json()["model"]["version"] == 1
         close_sdk_session()
 
 
