@@ -25,6 +25,7 @@ from loopml.tracking import session as sessions
 from tests.automation.conftest import TARGET, World
 from tests.automation.conftest import world as world
 from tests.cli.conftest import Invoke
+from tests.processes import http_client
 from tests.serving.conftest import start_serving
 
 pytestmark = pytest.mark.slow
@@ -98,7 +99,7 @@ class Traffic:
 
     def _send(self, client: int) -> None:
         i = client
-        with httpx.Client(base_url=self.url, timeout=30) as http:
+        with http_client(base_url=self.url, timeout=30) as http:
             while not self._stop.is_set():
                 row = i % len(self.rows)
                 try:

@@ -16,6 +16,7 @@ import pytest
 from loopml.core.ids import request_time
 from loopml.monitoring.layout import PredictionLayout
 from loopml.monitoring.prediction_log import PredictionWindow, read_predictions
+from tests.processes import http_client
 from tests.serving.conftest import Serving, breast_cancer, home_with_production_model, start_serving
 
 FAST = ("--log-level", "warning", "--log-flush-interval", "0.2")
@@ -191,7 +192,7 @@ def test_every_worker_writes_its_own_segments(tmp_path_factory: pytest.TempPathF
     no_keepalive = httpx.Limits(max_keepalive_connections=0)
     with (
         start_serving(home, "models:/bc@production", *FAST, "--workers", "2") as server,
-        httpx.Client(base_url=server.url, timeout=30, limits=no_keepalive) as http,
+        http_client(base_url=server.url, timeout=30, limits=no_keepalive) as http,
     ):
         # /readyz answered from one worker; the other may still be loading (503, logged as such)
         responses = [http.post("/predict", json=body) for _ in range(60)]
