@@ -20,6 +20,12 @@ from tests.serving.conftest import start_serving
 pytestmark = pytest.mark.slow
 
 
+def _shadow_rows(window: lm.monitoring.PredictionWindow) -> int:
+    """Shadow rows logged so far (before the first flush the window is empty and has no ``role`` column)."""
+    frame = window.frame
+    return int(frame["role"].eq("shadow").sum()) if "role" in frame.columns else 0
+
+
 def test_a_better_shadow_shows_on_live_traffic_and_labels(world: World, loopml_home: Path, cli: Invoke) -> None:
     uri = load_pipeline(world.pipeline).run(data="datasets:/cancer-train/1").result
     challenger = lm.register_model(uri, name="cancer").version
@@ -38,7 +44,7 @@ def test_a_better_shadow_shows_on_live_traffic_and_labels(world: World, loopml_h
             assert answer.status_code == 200 and answer.headers["x-served-by"] == "champion"
             answered.append((answer.json()["request_id"], start))
         deadline = time.monotonic() + 20
-        while (window := lm.monitoring.predictions("cancer", since="1h")).frame["role"].eq("shadow").sum() < len(rows):
+        while _shadow_rows(window := lm.monitoring.predictions("cancer", since="1h")) < len(rows):
             assert time.monotonic() < deadline, served.logs()
             time.sleep(0.2)
     unlabelled = compare_live("cancer")

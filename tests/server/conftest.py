@@ -19,7 +19,7 @@ import httpx
 import pytest
 import uvicorn
 from tests.conftest import free_port
-from tests.processes import spawn_http_process, wait_ready
+from tests.processes import http_client, spawn_http_process, wait_ready
 
 import loopml as lm
 from loopml.artifacts import LocalBlobStore
@@ -46,7 +46,7 @@ class LiveServer:
 
     def client(self, token: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return httpx.Client(base_url=self.api, headers=headers, timeout=30)
+        return http_client(base_url=self.api, headers=headers, timeout=30)
 
     def create_token(self, name: str, role: Role | str) -> str:
         """A token made directly in the server's database (how the first admin token is bootstrapped)."""

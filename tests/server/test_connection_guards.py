@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
-import httpx
 import pytest
+from tests.processes import http_client
 from tests.server.conftest import LiveServer, start_server
 
 pytestmark = pytest.mark.slow
@@ -67,12 +67,12 @@ def test_a_stalled_json_body_gets_408(live: LiveServer) -> None:
     error = json.loads(body)
     assert error["type"] == "RequestTimeout" and "LOOPML_BODY_TIMEOUT" in error["error"]
     assert TIMEOUT * 0.8 <= waited < TIMEOUT + 4
-    with httpx.Client(base_url=live.api, timeout=30) as client:  # the server is fine afterwards
+    with http_client(base_url=live.api, timeout=30) as client:  # the server is fine afterwards
         assert client.post("/experiments", json={"name": "after"}).status_code == 201
 
 
 def test_a_stalled_artifact_upload_gets_408(live: LiveServer, tmp_path: Path) -> None:
-    with httpx.Client(base_url=live.api, timeout=30) as client:
+    with http_client(base_url=live.api, timeout=30) as client:
         exp = client.post("/experiments", json={"name": "uploads"}).json()
         run = client.post("/runs", json={"experiment_id": exp["id"]}).json()
     with _connect(live) as sock:

@@ -16,7 +16,7 @@ import uvicorn
 from fastapi import FastAPI
 from tests.conftest import free_port
 from tests.monitoring.test_feedback import BASE, parquet_bytes, segment_table
-from tests.processes import wait_ready
+from tests.processes import http_client, wait_ready
 from tests.server.conftest import LiveServer, settings_for
 
 import loopml as lm
@@ -54,7 +54,7 @@ def test_predictions_page_in_request_order_until_the_last(live: LiveServer) -> N
     ids = _fill(live)
     seen: list[str] = []
     after = None
-    with httpx.Client(base_url=f"{live.url}/api/v1/monitoring", timeout=30) as client:
+    with http_client(base_url=f"{live.url}/api/v1/monitoring", timeout=30) as client:
         assert client.get("/models").json() == {"models": ["churn"]}
         while True:
             params = {"limit": 100, **({"after": after} if after else {})}
@@ -78,7 +78,7 @@ def test_predictions_page_in_request_order_until_the_last(live: LiveServer) -> N
 def test_operations_and_quality_are_computed_on_the_server(live: LiveServer) -> None:
     ids = _fill(live, 100)
     lm.monitoring.log_feedback("churn", ids, (np.arange(100) % 2).tolist())
-    with httpx.Client(base_url=f"{live.url}/api/v1/monitoring", timeout=30) as client:
+    with http_client(base_url=f"{live.url}/api/v1/monitoring", timeout=30) as client:
         ops = client.get("/models/churn/operations", params={"window": "1h"}).json()["operations"]
         assert ops[0]["requests"] == 100 and ops[0]["p99_ms"] == pytest.approx(1.5)
         quality = client.get("/models/churn/quality", params={"window": "1h"}).json()
@@ -132,7 +132,7 @@ def test_drift_of_a_window_against_the_served_versions_profile(live: LiveServer)
             lm.log_model(model, "model", input_example=reference.iloc[:5], reference_data=reference)
         lm.register_model(f"runs:/{run.id}/model", name="churn")
     _fill(live)
-    with httpx.Client(base_url=f"{live.url}/api/v1/monitoring", timeout=30) as client:
+    with http_client(base_url=f"{live.url}/api/v1/monitoring", timeout=30) as client:
         report = client.get("/models/churn/drift")
         assert report.status_code == 200, report.text
         assert report.json()["drifted"] is True and report.json()["drifted_columns"] == ["age"]
@@ -149,7 +149,7 @@ def test_pages_keep_shadow_rows_apart_from_the_served_ones(live: LiveServer) -> 
     write_segment(layout, "churn", hour_key(BASE), parquet_bytes(pa.concat_tables([served, shadow])))
     seen: list[tuple[str, str]] = []
     after = None
-    with httpx.Client(base_url=f"{live.url}/api/v1/monitoring", timeout=30) as client:
+    with http_client(base_url=f"{live.url}/api/v1/monitoring", timeout=30) as client:
         while True:
             body = client.get("/models/churn/predictions", params={"limit": 3, **({"after": after} if after else {})})
             assert body.status_code == 200, body.text

@@ -30,7 +30,7 @@ from sklearn.preprocessing import StandardScaler
 
 import loopml as lm
 from loopml.tracking import session
-from tests.processes import spawn_http_process
+from tests.processes import http_client, spawn_http_process
 
 
 def breast_cancer() -> tuple[pd.DataFrame, pd.Series]:
@@ -66,7 +66,7 @@ class Serving:
     process: subprocess.Popen[bytes]
 
     def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=30)
+        return http_client(base_url=self.url, timeout=30)
 
     def logs(self) -> str:
         return self.log.read_text() if self.log.exists() else ""

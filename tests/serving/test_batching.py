@@ -11,6 +11,7 @@ import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 
 import loopml as lm
+from tests.processes import http_client
 from tests.serving.conftest import breast_cancer, start_serving
 
 
@@ -34,7 +35,7 @@ def test_concurrent_requests_are_batched_and_bad_ones_isolated(loopml_home: Path
         row = rows.iloc[i].to_dict()
         if i % 8 == 7:
             row["mean radius"] = "not a number"
-        with httpx.Client(base_url=server.url, timeout=30) as http:
+        with http_client(base_url=server.url, timeout=30) as http:
             response = http.post("/predict", json={"inputs": [row]})
         body = response.json()
         return response.status_code, body.get("predictions"), body.get("model")
@@ -66,7 +67,7 @@ def test_multi_row_requests_are_split_back_in_order(loopml_home: Path) -> None:
     with start_serving(loopml_home, f"runs:/{run.id}/model", "--max-batch-size", "50", "--max-wait-ms", "20") as server:
 
         def call(frame: Any) -> list[Any]:
-            with httpx.Client(base_url=server.url, timeout=30) as http:
+            with http_client(base_url=server.url, timeout=30) as http:
                 response = http.post("/predict", json={"inputs": frame.to_dict(orient="records")})
             assert response.status_code == 200, response.text
             return response.json()["predictions"]

@@ -16,6 +16,7 @@ import httpx
 import orjson
 import pytest
 
+from tests.processes import http_client
 from tests.serving.conftest import Serving, breast_cancer, home_with_production_model, start_serving
 
 pytestmark = pytest.mark.slow
@@ -189,7 +190,7 @@ def test_a_burst_of_large_bodies_keeps_memory_bounded(guarded: Guarded) -> None:
     headers = {"content-type": "application/json"}
 
     def post(_: int) -> httpx.Response:
-        with httpx.Client(base_url=guarded.server.url, timeout=60) as client:
+        with http_client(base_url=guarded.server.url, timeout=60) as client:
             return client.post("/predict", content=guarded.body, headers=headers)
 
     with ThreadPoolExecutor(32) as pool:

@@ -16,6 +16,7 @@ import pytest
 from loopml.core.ids import request_time
 from loopml.monitoring.layout import PredictionLayout
 from loopml.monitoring.prediction_log import PredictionWindow, read_predictions
+from tests.processes import http_client
 from tests.serving.conftest import Serving, breast_cancer, home_with_production_model, start_serving
 
 FAST = ("--log-level", "warning", "--log-flush-interval", "0.2")
@@ -186,9 +187,15 @@ def test_every_worker_writes_its_own_segments(tmp_path_factory: pytest.TempPathF
     home, _ = home_with_production_model(tmp_path_factory, "serving-workers")
     X, _ = breast_cancer()
     body = {"inputs": X.iloc[:1].to_dict(orient="records")}
-    with start_serving(home, "models:/bc@production", *FAST, "--workers", "2") as server:
+    # a new connection per request (no keep-alive), so the kernel spreads them over the workers; one client
+    # for all of them (a client per request loads the CA bundle each time, ~30 ms of CPU)
+    no_keepalive = httpx.Limits(max_keepalive_connections=0)
+    with (
+        start_serving(home, "models:/bc@production", *FAST, "--workers", "2") as server,
+        http_client(base_url=server.url, timeout=30, limits=no_keepalive) as http,
+    ):
         # /readyz answered from one worker; the other may still be loading (503, logged as such)
-        responses = [httpx.post(f"{server.url}/predict", json=body, timeout=30) for _ in range(60)]
+        responses = [http.post("/predict", json=body) for _ in range(60)]
         ids = [r.headers["x-request-id"] for r in responses]
         window = _logged(home, ids)
     assert window.n_rows == 60

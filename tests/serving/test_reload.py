@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.processes import http_client
 from tests.serving.conftest import breast_cancer, set_alias, start_serving, train_and_register
 
 CLIENTS = 8
@@ -35,7 +36,7 @@ def test_alias_swap_and_rollback_under_load(loopml_home: Path) -> None:
     stop = threading.Event()
 
     def client(url: str) -> None:
-        with httpx.Client(base_url=url, timeout=30) as http:
+        with http_client(base_url=url, timeout=30) as http:
             while not stop.is_set():
                 try:
                     response = http.post("/predict", json=body)

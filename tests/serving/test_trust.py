@@ -17,14 +17,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
 import loopml as lm
-from tests.processes import spawn_http_process
+from tests.processes import http_client, spawn_http_process
 from tests.registry.malicious import PAYLOAD_TYPE, log_poisoned_model
 from tests.registry.test_trust import Scaled
 from tests.server.conftest import LiveServer, close_sdk_session, start_server
@@ -94,7 +93,7 @@ def test_alias_moved_by_a_writer_to_a_payload_never_runs_it(
             first = lm.log_model(good, "model", input_example=X.iloc[:5])
         assert _register(first.uri) == 1
         rows = {"inputs": X.iloc[:8].to_dict(orient="records")}
-        with _serve(server, reader, tmp_path / "serve") as url, httpx.Client(base_url=url, timeout=30) as http:
+        with _serve(server, reader, tmp_path / "serve") as url, http_client(base_url=url, timeout=30) as http:
             assert http.get("/readyz").json()["model"]["version"] == 1
             with lm.start_run():
                 poisoned = log_poisoned_model(LogisticRegression(C=0.5).fit(X, y), marker, X.iloc[:5])
@@ -145,13 +144,14 @@ def test_operator_trust_types_admit_an_extra_type(
             _serve(server, reader, tmp_path / "setting", env={"LOOPML_TRUSTED_TYPES": SCALED}) as setting,
         ):
             assert _register(custom.uri) == 2
-            for url in (flag, setting):
-                _wait(lambda u=url: httpx.get(f"{u}/readyz").json()["model"]["version"] == 2, f"{url} to load v2")
-                answer = httpx.post(f"{url}/predict", json=rows).json()
-                assert answer["model"]["version"] == 2 and answer["predictions"] == pytest.approx(expected)
-            _wait(lambda: "refused" in httpx.get(f"{plain}/readyz").json(), "the plain server to refuse v2")
-            assert SCALED in httpx.get(f"{plain}/readyz").json()["refused"][0]["error"]
-            assert httpx.post(f"{plain}/predict", json=rows).json()["model"]["version"] == 1
+            with http_client(timeout=30) as http:  # one client for every poll and request
+                for url in (flag, setting):
+                    _wait(lambda u=url: http.get(f"{u}/readyz").json()["model"]["version"] == 2, f"{url} to load v2")
+                    answer = http.post(f"{url}/predict", json=rows).json()
+                    assert answer["model"]["version"] == 2 and answer["predictions"] == pytest.approx(expected)
+                _wait(lambda: "refused" in http.get(f"{plain}/readyz").json(), "the plain server to refuse v2")
+                assert SCALED in http.get(f"{plain}/readyz").json()["refused"][0]["error"]
+                assert http.post(f"{plain}/predict", json=rows).json()["model"]["version"] == 1
         close_sdk_session()
 
 

@@ -55,3 +55,22 @@ def test_unknown_store_lists_the_known_ones(tmp_path: Path) -> None:
             open_store("monitors", db)
     finally:
         db.dispose()
+
+
+def test_transports_load_the_ca_bundle_once_per_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    import certifi
+
+    from loopml.store.http.transport import _tls_context
+
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    default = _tls_context()
+    assert _tls_context() is default  # every transport (one per session) reuses it
+    bundle = tmp_path / "ca.pem"
+    shutil.copy(certifi.where(), bundle)
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))  # what httpx reads: a new setting loads its own
+    custom = _tls_context()
+    assert custom is not default and _tls_context() is custom
+    HttpTransport("http://127.0.0.1:9", actor="ann").close()  # never contacted: opening sends nothing

@@ -14,7 +14,9 @@ fresh pool; a pickled transport (sent to a Ray worker, say) opens a pool of its 
 
 from __future__ import annotations
 
+import functools
 import os
+import ssl
 import time
 import weakref
 from collections.abc import Iterator, Mapping
@@ -70,6 +72,7 @@ class HttpTransport:
             base_url=self.base_url + API_PREFIX,
             headers=self._headers,
             timeout=self.timeout,
+            verify=_tls_context(),
             # Drop idle connections before the server's keep-alive timeout (15 s) closes them.
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=32, keepalive_expiry=10.0),
         )
@@ -202,6 +205,21 @@ def segment(value: str) -> str:
 
 
 _LIVE: weakref.WeakSet[HttpTransport] = weakref.WeakSet()
+
+
+def _tls_context() -> ssl.SSLContext:
+    """httpx's default certificate verification, loaded once per CA setting instead of once per client.
+
+    Loading the CA bundle takes ~30 ms of CPU; every transport (one per SDK session, one per pool a
+    forked child opens) would pay it again. The key is what httpx reads: ``SSL_CERT_FILE``, then
+    ``SSL_CERT_DIR``, else certifi's bundle.
+    """
+    return _tls_context_for(os.environ.get("SSL_CERT_FILE") or None, os.environ.get("SSL_CERT_DIR") or None)
+
+
+@functools.lru_cache(maxsize=8)
+def _tls_context_for(cafile: str | None, capath: str | None) -> ssl.SSLContext:
+    return httpx.create_ssl_context()  # reads the same two variables, so the key matches what it loads
 
 
 def _reopen(base_url: str, token: str | None, actor: str, timeout: float) -> HttpTransport:
