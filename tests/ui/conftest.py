@@ -92,6 +92,13 @@ class BrowserPage:
         return [e for e in self.errors.all() if not any(x in e for x in self.expected_errors)]
 
 
+def _failed(errors: PageErrors, request: Any) -> None:
+    """A request that failed; one the browser cancelled because the page navigated away is not an error."""
+    if "ERR_ABORTED" in str(request.failure):
+        return
+    errors.failed_requests.append(f"{request.method} {request.url}: {request.failure}")
+
+
 @pytest.fixture
 def browser_page(browser: Any, request: pytest.FixtureRequest) -> Iterator[BrowserPage]:
     """A fresh browser context and page; fails the test on console errors and saves a screenshot."""
@@ -101,7 +108,7 @@ def browser_page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Brows
     errors = PageErrors()
     page.on("console", lambda m: errors.console.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda exc: errors.uncaught.append(str(exc)))
-    page.on("requestfailed", lambda r: errors.failed_requests.append(f"{r.method} {r.url}: {r.failure}"))
+    page.on("requestfailed", lambda r: _failed(errors, r))
     page.on("response", lambda r: errors.failed_requests.append(f"{r.status} {r.url}") if r.status >= 400 else None)
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)[:120]
     wrapped = BrowserPage(page, errors, name)

@@ -9,24 +9,10 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-MISSING = "—"
+from loopml.core.display import MISSING, fmt_duration
+from loopml.core.display import fmt_number as fmt_number  # one formatter for the CLI and the pages
 
-
-def fmt_number(value: Any) -> str:
-    """A number as the user wrote it (``154.14``, not ``154.14000000000001``); a dash for ``None``."""
-    if value is None:
-        return MISSING
-    if isinstance(value, bool | int):
-        return str(value)
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    if not math.isfinite(number):
-        return str(number)
-    if number == int(number) and abs(number) < 1e15:
-        return str(int(number))
-    return repr(number)
+fmt_duration_ms = fmt_duration  # the pages' name for it
 
 
 def fmt_measure(value: Any) -> str:
@@ -47,22 +33,6 @@ def fmt_time(ms: int | None) -> str:
     if ms is None:
         return MISSING
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def fmt_duration_ms(ms: int | float | None) -> str:
-    """A duration in milliseconds as ``850 ms``, ``12.4 s``, ``3m 05s`` or ``2h 10m``."""
-    if ms is None:
-        return MISSING
-    if ms < 1000:
-        return f"{ms:.0f} ms"
-    seconds = ms / 1000
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m {secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m"
 
 
 def fmt_bytes(size: int | None) -> str:
