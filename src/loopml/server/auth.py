@@ -23,8 +23,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from loopml.core.errors import Forbidden, Unauthorized
-from loopml.core.records import Role
-from loopml.server.backend import BackendDep
+from loopml.core.records import Role, Token
+from loopml.server.backend import Backend, BackendDep
 from loopml.server.session import CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE, csrf_ok, session_token
 from loopml.store.http.wire import ACTOR_HEADER
 
@@ -67,14 +67,20 @@ async def authenticate(
         )
     else:
         secret = credentials.credentials
+    token = await verify_token(backend, secret)
+    if token is None:
+        raise Unauthorized("Unknown or revoked token; check LOOPML_TOKEN or ask an admin for a new one.")
+    return Caller(token.name, token.role)
+
+
+async def verify_token(backend: Backend, secret: str) -> Token | None:
+    """The token whose secret is ``secret`` (``None``: unknown, revoked or expired), through the token cache."""
     cache = backend.token_cache
     hit, token = cache.lookup(secret)
     if not hit:
         token = await run_in_threadpool(cache.verify, secret)
         cache.store(secret, token)
-    if token is None:
-        raise Unauthorized("Unknown or revoked token; check LOOPML_TOKEN or ask an admin for a new one.")
-    return Caller(token.name, token.role)
+    return token
 
 
 def require(role: Role) -> Callable[..., Awaitable[Caller]]:

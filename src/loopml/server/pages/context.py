@@ -7,14 +7,13 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import Depends
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from loopml.core.errors import Unauthorized
 from loopml.core.records import Role
 from loopml.core.version import __version__
-from loopml.server.auth import Caller
+from loopml.server.auth import Caller, verify_token
 from loopml.server.backend import Backend, BackendDep
 from loopml.server.pages.assets import static_url
 from loopml.server.session import SESSION_COOKIE, anonymous_session, csrf_token, session_token
@@ -107,11 +106,7 @@ async def page_context(request: Request, backend: BackendDep) -> PageContext:
     secret = session_token(session) if session else None
     if not session or not secret:
         raise Unauthorized("Log in with a token to see this page.")
-    cache = backend.token_cache
-    hit, token = cache.lookup(secret)
-    if not hit:
-        token = await run_in_threadpool(cache.verify, secret)
-        cache.store(secret, token)
+    token = await verify_token(backend, secret)
     if token is None:
         raise Unauthorized("Your token is unknown, revoked or expired; log in again.")
     return PageContext(request, backend, Caller(token.name, token.role), session)

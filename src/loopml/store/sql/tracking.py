@@ -458,16 +458,7 @@ def _history_request(
     run_ids: Sequence[str], keys: Sequence[str], max_points: int | None
 ) -> tuple[list[str], list[str]]:
     """The checked run ids and keys of a history request (deduplicated, order kept)."""
-    if isinstance(run_ids, str) or not all(isinstance(i, str) for i in run_ids):
-        raise InvalidInput(
-            "run_ids must be a list of run ids.", details=[{"field": "run_ids", "problem": "not a list"}]
-        )
-    ids = list(dict.fromkeys(run_ids))
-    if not ids or len(ids) > MAX_HISTORY_RUNS:
-        raise InvalidInput(
-            f"run_ids must name 1 to {MAX_HISTORY_RUNS} runs, got {len(ids)}.",
-            details=[{"field": "run_ids", "problem": f"1 to {MAX_HISTORY_RUNS} runs"}],
-        )
+    ids = _run_id_list(run_ids)
     if isinstance(keys, str):
         raise InvalidInput("keys must be a list of metric keys.", details=[{"field": "keys", "problem": "a list"}])
     names = list(dict.fromkeys(check_key(k, field="metric") for k in keys))
