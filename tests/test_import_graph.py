@@ -22,7 +22,7 @@ import loopml
 SRC = Path(loopml.__file__).parent
 
 CAPABILITIES = {"core", "config", "compute", "store", "artifacts", "tracking", "data", "registry", "serving",
-                "training", "pipelines", "monitoring", "automation"}  # fmt: skip
+                "training", "pipelines", "monitoring", "automation", "features"}  # fmt: skip
 
 # package -> the loopml packages it may import (besides itself). Lower layers first.
 LAYERS: dict[str, set[str]] = {
@@ -35,7 +35,8 @@ LAYERS: dict[str, set[str]] = {
     "data": {"core", "config", "store", "artifacts", "tracking"},
     "registry": {"core", "config", "store", "artifacts", "tracking", "data"},
     "monitoring": {"core", "config", "store", "artifacts", "tracking", "data", "registry"},
-    "serving": {"core", "config", "store", "artifacts", "tracking", "data", "registry", "monitoring"},
+    "features": {"core", "config", "store", "artifacts", "tracking", "data", "registry", "monitoring"},
+    "serving": {"core", "config", "store", "artifacts", "tracking", "data", "registry", "monitoring", "features"},
     "training": {"core", "config", "compute", "store", "artifacts", "tracking", "data", "registry"},
     "pipelines": {"core", "config", "compute", "store", "artifacts", "tracking"},
     "automation": {
@@ -57,7 +58,7 @@ LAYERS: dict[str, set[str]] = {
     "demo": CAPABILITIES | {"loopml"},
     "cli": CAPABILITIES | {"server", "ui", "demo", "loopml"},
     # the public surface (`import loopml as lm`): it re-exports; only the outer ring uses it
-    "loopml": {"core", "tracking", "data", "registry", "training", "pipelines", "monitoring", "automation"},
+    "loopml": {"core", "tracking", "data", "registry", "training", "pipelines", "monitoring", "automation", "features"},
 }
 TOP = "loopml"
 

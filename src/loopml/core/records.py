@@ -490,3 +490,64 @@ class CycleRecord:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary."""
         return asdict(self)
+
+
+FEATURE_KINDS = ("entity", "feature_view", "on_demand_feature_view")
+"""What a feature definition is: an entity, a feature view over a source, or an on-demand view."""
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureDefinitionRecord:
+    """One version of a registered feature definition (``kind`` is one of :data:`FEATURE_KINDS`).
+
+    ``spec`` is the definition's JSON form (``Entity.to_spec()``, ``FeatureView.to_spec()``, ...);
+    ``spec_hash`` is the SHA-256 of its canonical JSON, so applying an unchanged definition adds no
+    version. A deleted definition keeps its versions with ``deleted`` set on the last one.
+    """
+
+    kind: str
+    name: str
+    version: int
+    spec: dict[str, Any]
+    spec_hash: str
+    created_at: int = field(default_factory=now_ms)
+    created_by: str = ""
+    deleted: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary."""
+        return asdict(self)
+
+
+MATERIALIZATION_STATUSES = ("running", "succeeded", "failed")
+"""Where a materialisation is: writing, done, or stopped by an error (nothing half-counted)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MaterializationRecord:
+    """One materialisation of a feature view into an online store, over ``[start_ms, end_ms]``.
+
+    ``online_store`` names the store written (its URI with any password masked); ``rows_read`` is
+    the number of source rows in the window and ``entities_written`` the number of entity keys
+    whose latest row was written. ``profile`` holds a mergeable profile per feature (what skew
+    checks compare); ``view_version`` is the definition version that was materialised.
+    """
+
+    id: str
+    view: str
+    view_version: int
+    online_store: str
+    start_ms: int
+    end_ms: int
+    status: str
+    started_at: int
+    ended_at: int | None = None
+    rows_read: int = 0
+    entities_written: int = 0
+    profile: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    created_by: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary."""
+        return asdict(self)

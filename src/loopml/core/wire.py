@@ -23,9 +23,11 @@ from loopml.core.records import (
     DatasetVersion,
     DecisionRecord,
     Experiment,
+    FeatureDefinitionRecord,
     FeedbackRecord,
     FeedbackResult,
     LineageEdge,
+    MaterializationRecord,
     Metric,
     ModelVersion,
     PipelineRunRecord,
@@ -60,6 +62,8 @@ REPORT = RecordCodec(ReportRecord)
 DECISION = RecordCodec(DecisionRecord)
 POLICY = RecordCodec(PolicyRecord)
 CYCLE = RecordCodec(CycleRecord)
+FEATURE_DEFINITION = RecordCodec(FeatureDefinitionRecord)
+MATERIALIZATION = RecordCodec(MaterializationRecord)
 
 CODECS: tuple[RecordCodec[Any], ...] = (
     EXPERIMENT,
@@ -84,5 +88,7 @@ CODECS: tuple[RecordCodec[Any], ...] = (
     DECISION,
     POLICY,
     CYCLE,
+    FEATURE_DEFINITION,
+    MATERIALIZATION,
 )
 """Every record codec (the round-trip and schema tests walk them)."""
