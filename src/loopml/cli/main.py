@@ -20,6 +20,7 @@ from loopml.cli import (
     ci,
     data,
     experiments,
+    features,
     helptext,
     models,
     monitor,
@@ -39,6 +40,7 @@ from loopml.core.version import installed_version
 COMMAND_ORDER = (
     "quickstart",
     "data",
+    "features",
     "pipeline",
     "experiments",
     "runs",
@@ -99,6 +101,7 @@ app = typer.Typer(
     context_settings={"help_option_names": helptext.HELP_OPTION_NAMES},
 )
 app.add_typer(data.app, name="data")
+app.add_typer(features.app, name="features")
 app.add_typer(experiments.app, name="experiments")
 app.add_typer(runs.app, name="runs")
 app.add_typer(artifacts.app, name="artifacts")

@@ -132,7 +132,7 @@ def _from_table(table: pa.Table, description: dict[str, Any]) -> Source:
 def _from_path(path: Path, format: str | None, *, uri: str | None = None) -> Source:
     if not path.exists():
         raise NotFound(f"Source {str(path)!r} does not exist.", details=[{"field": "source", "problem": "not found"}])
-    files = _files(path, format)
+    files = list_files(path, format)
     fmt = format or _format_of(files[0])
     description = {"kind": "file", "uri": uri or str(path.resolve()), "format": fmt, "files": len(files)}
     if fmt == "json" and not _is_json_lines(files[0]):
@@ -204,7 +204,7 @@ def _parquet_stream(files: list[Path]) -> tuple[pa.Schema, Iterator[pa.RecordBat
     return schema, batches()
 
 
-def _files(path: Path, format: str | None) -> list[Path]:
+def list_files(path: Path, format: str | None) -> list[Path]:
     if path.is_file():
         if format is None and path.suffix.lower() not in _EXTENSIONS:
             raise InvalidInput(

@@ -17,8 +17,10 @@ from loopml.core.records import (
     DatasetVersion,
     DecisionRecord,
     Experiment,
+    FeatureDefinitionRecord,
     FeedbackRecord,
     LineageEdge,
+    MaterializationRecord,
     Metric,
     ModelVersion,
     PipelineRunRecord,
@@ -470,4 +472,78 @@ class DecisionStore(Protocol):
 
     def get_decision(self, decision_id: str) -> DecisionRecord:
         """A decision by id."""
+        ...
+
+
+@runtime_checkable
+class FeatureStore(Protocol):
+    """Versioned feature definitions: entities, feature views and on-demand views (``kind``).
+
+    Feature views and on-demand views share one namespace of names; entities have their own.
+    A definition's versions are numbered from 1; applying a spec equal to the current one (same
+    ``spec_hash``) adds no version. Deleting adds a version marked ``deleted`` (the history stays).
+    Every change writes an audit event (object ``feature_view:NAME`` / ``entity:NAME``, before and
+    after specs) in the same transaction.
+    """
+
+    def apply(
+        self,
+        definitions: Sequence[tuple[str, str, Mapping[str, Any]]],
+        *,
+        delete: Sequence[tuple[str, str]] = (),
+        actor: str,
+    ) -> list[FeatureDefinitionRecord]:
+        """Store each changed ``(kind, name, spec)`` as a new version and delete ``(kind, name)`` pairs,
+        all in one transaction (all or nothing). Returns the versions written, in input order."""
+        ...
+
+    def get_definition(self, kind: str, name: str, *, version: int | None = None) -> FeatureDefinitionRecord:
+        """A definition's current version (``NotFound`` when unknown or deleted), or the given version."""
+        ...
+
+    def list_definitions(self, kind: str | None = None) -> list[FeatureDefinitionRecord]:
+        """The current version of every live definition (of one kind), by kind then name."""
+        ...
+
+    def definition_history(self, kind: str, name: str) -> list[FeatureDefinitionRecord]:
+        """Every version of one definition, oldest first (``NotFound`` when it never existed)."""
+        ...
+
+
+@runtime_checkable
+class MaterializationStore(Protocol):
+    """The record of each materialisation of a feature view into an online store."""
+
+    def start_materialization(self, record: MaterializationRecord, *, actor: str) -> None:
+        """Record a materialisation that starts (status ``running``)."""
+        ...
+
+    def finish_materialization(
+        self,
+        materialization_id: str,
+        *,
+        status: str,
+        rows_read: int = 0,
+        entities_written: int = 0,
+        profile: Mapping[str, Any] | None = None,
+        error: str | None = None,
+        ended_at: int | None = None,
+        actor: str,
+    ) -> MaterializationRecord:
+        """End a running materialisation (``succeeded`` or ``failed``); returns the stored record."""
+        ...
+
+    def get_materialization(self, materialization_id: str) -> MaterializationRecord:
+        """One materialisation (``NotFound`` when unknown)."""
+        ...
+
+    def list_materializations(
+        self,
+        *,
+        view: str | None = None,
+        online_store: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+    ) -> list[MaterializationRecord]:
+        """Materialisations, newest first (by ``started_at``), optionally of one view, store and status."""
         ...

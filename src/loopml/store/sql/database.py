@@ -22,7 +22,7 @@ from sqlalchemy.exc import DatabaseError, OperationalError, ProgrammingError, SQ
 
 from loopml.core.errors import InvalidInput, StoreError
 
-HEAD_REVISION = "0013"
+HEAD_REVISION = "0014"
 _WRITE = "loopml_write"
 _MIGRATION_LOCK_KEY = 0x6C6F6F706D6C  # "loopml"
 _VERSIONS_DIR = Path(__file__).resolve().parent.parent / "migrations" / "versions"

@@ -435,3 +435,40 @@ retrain_locks = Table(
     Column("cycle_id", String(32), nullable=False),
     Column("acquired_at", BigInteger, nullable=False),
 )
+
+
+# -- feature store: definitions and materialisations (migration 0014) -------------------------------
+
+feature_definitions = Table(
+    "feature_definitions",
+    metadata,
+    Column("kind", String(32), primary_key=True),  # entity, feature_view, on_demand_feature_view
+    Column("name", String(128), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("spec", Text, nullable=False),  # JSON object: the definition's to_spec()
+    Column("spec_hash", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(256), nullable=False),
+    Column("deleted", Boolean, nullable=False),  # set on the version that records a deletion
+    Index("ix_feature_definitions_name", "name"),
+)
+
+feature_materializations = Table(
+    "feature_materializations",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("view", String(128), nullable=False),  # no foreign key: history outlives a deleted view
+    Column("view_version", Integer, nullable=False),
+    Column("online_store", Text, nullable=False),  # the online store's URI, password masked
+    Column("start_ms", BigInteger, nullable=False),
+    Column("end_ms", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),  # running, succeeded, failed
+    Column("started_at", BigInteger, nullable=False),
+    Column("ended_at", BigInteger, nullable=True),
+    Column("rows_read", BigInteger, nullable=False),
+    Column("entities_written", BigInteger, nullable=False),
+    Column("profile", Text, nullable=False),  # JSON object: a mergeable profile per feature
+    Column("error", Text, nullable=True),
+    Column("created_by", String(256), nullable=False),
+    Index("ix_feature_materializations_view_started", "view", "started_at"),
+)
