@@ -529,7 +529,8 @@ class MaterializationRecord:
 
     ``online_store`` names the store written (its URI with any password masked); ``rows_read`` is
     the number of source rows in the window and ``entities_written`` the number of entity keys
-    whose latest row was written. ``profile`` holds a mergeable profile per feature (what skew
+    whose latest row was written; ``newest_event_ms`` is the newest event time among them.
+    ``profile`` holds a mergeable profile per feature (what skew
     checks compare); ``view_version`` is the definition version that was materialised.
     """
 
@@ -544,6 +545,9 @@ class MaterializationRecord:
     ended_at: int | None = None
     rows_read: int = 0
     entities_written: int = 0
+    newest_event_ms: int | None = field(
+        default=None, metadata={"description": "The newest event timestamp written (epoch ms): how fresh it is."}
+    )
     profile: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     created_by: str = ""

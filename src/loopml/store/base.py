@@ -525,6 +525,7 @@ class MaterializationStore(Protocol):
         status: str,
         rows_read: int = 0,
         entities_written: int = 0,
+        newest_event_ms: int | None = None,
         profile: Mapping[str, Any] | None = None,
         error: str | None = None,
         ended_at: int | None = None,

@@ -467,6 +467,7 @@ feature_materializations = Table(
     Column("ended_at", BigInteger, nullable=True),
     Column("rows_read", BigInteger, nullable=False),
     Column("entities_written", BigInteger, nullable=False),
+    Column("newest_event_ms", BigInteger, nullable=True),
     Column("profile", Text, nullable=False),  # JSON object: a mergeable profile per feature
     Column("error", Text, nullable=True),
     Column("created_by", String(256), nullable=False),

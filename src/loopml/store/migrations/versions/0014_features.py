@@ -42,6 +42,7 @@ def upgrade() -> None:
         sa.Column("ended_at", sa.BigInteger, nullable=True),
         sa.Column("rows_read", sa.BigInteger, nullable=False),
         sa.Column("entities_written", sa.BigInteger, nullable=False),
+        sa.Column("newest_event_ms", sa.BigInteger, nullable=True),
         sa.Column("profile", sa.Text, nullable=False),
         sa.Column("error", sa.Text, nullable=True),
         sa.Column("created_by", sa.String(256), nullable=False),
