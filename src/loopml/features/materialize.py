@@ -35,8 +35,8 @@ from loopml.store.base import MaterializationStore
 from loopml.tracking.session import get_session
 
 BATCH_ROWS = 50_000
-BEGINNING_MS = int(datetime(1, 1, 1, tzinfo=UTC).timestamp() * 1000)
-"""Where an incremental materialisation of a view without TTL and without history starts."""
+BEGINNING_MS = 0
+"""Where an incremental materialisation of a view without TTL and without history starts (1970-01-01 UTC)."""
 
 Progress = Callable[[str, int], None]
 """``progress(view, entities_written_so_far)``, called after each batch."""
@@ -65,6 +65,7 @@ def to_ms(value: datetime | str | int, what: str) -> int:
 @dataclass(frozen=True)
 class _Window:
     view: FeatureView
+    version: int
     start_ms: int
     end_ms: int
 
@@ -87,8 +88,11 @@ def materialize(
     start_ms, end_ms = to_ms(start, "start"), to_ms(end, "end")
     if start_ms > end_ms:
         raise invalid("start", "after end", f"Invalid window: start {start} is after end {end}.")
+    if start_ms < BEGINNING_MS:
+        raise invalid("start", "before 1970", f"Invalid start {start}: windows start at 1970-01-01 UTC or later.")
     online = _store(store)
-    return [_run(_Window(view, start_ms, end_ms), online, progress) for view in _views(views)]
+    windows = [_Window(view, version, start_ms, end_ms) for view, version in _views(views)]
+    return [_run(window, online, progress) for window in windows]
 
 
 def materialize_incremental(
@@ -107,7 +111,7 @@ def materialize_incremental(
     online = _store(store)
     records = _records()
     windows = []
-    for view in _views(views):
+    for view, version in _views(views):
         done = records.list_materializations(view=view.name, online_store=online.uri, status="succeeded", limit=1)
         if done:
             start_ms = done[0].end_ms
@@ -115,7 +119,7 @@ def materialize_incremental(
             start_ms = end_ms - int(view.ttl / timedelta(milliseconds=1))
         else:
             start_ms = BEGINNING_MS
-        windows.append(_Window(view, min(start_ms, end_ms), end_ms))
+        windows.append(_Window(view, version, max(BEGINNING_MS, min(start_ms, end_ms)), end_ms))
     return [_run(window, online, progress) for window in windows]
 
 
@@ -128,12 +132,12 @@ def _records() -> MaterializationStore:
     return store
 
 
-def _views(views: Iterable[FeatureView | str] | None) -> list[FeatureView]:
+def _views(views: Iterable[FeatureView | str] | None) -> list[tuple[FeatureView, int]]:
     if views is None:
         chosen = [v for v in list_views() if isinstance(v, FeatureView) and v.online]
         if not chosen:
             raise NotFound("No online feature views are registered: apply definitions first (loopml features apply).")
-        return chosen
+        return [(view, _version(view)) for view in chosen]
     items = [views] if isinstance(views, str | FeatureView) else list(views)
     if not items:
         raise invalid("views", "empty", "No views given to materialise.")
@@ -150,14 +154,18 @@ def _views(views: Iterable[FeatureView | str] | None) -> list[FeatureView]:
                 "(on-demand views are computed at request time).",
             )
         result.append(view)
-    return result
+    return [(view, _version(view)) for view in result]
 
 
 def _version(view: FeatureView) -> int:
     try:
         return view_version(view.name)
     except NotFound:
-        return 0  # a view passed as an object without being registered
+        raise NotFound(
+            f"Feature view {view.name!r} is not registered: apply it first (loopml features apply defs.py); "
+            "a materialisation records the view version it wrote.",
+            details=[{"field": "views", "problem": f"{view.name} not registered"}],
+        ) from None
 
 
 def _run(window: _Window, online: OnlineStore, progress: Progress | None) -> MaterializationRecord:
@@ -167,7 +175,7 @@ def _run(window: _Window, online: OnlineStore, progress: Progress | None) -> Mat
     record = MaterializationRecord(
         id=new_id(),
         view=view.name,
-        view_version=_version(view),
+        view_version=window.version,
         online_store=online.uri,
         start_ms=window.start_ms,
         end_ms=window.end_ms,
@@ -226,8 +234,8 @@ def _write(window: _Window, online: OnlineStore, stats: _Stats, progress: Progre
     con = connect()
     try:
         with open_relation(view, con) as relation:
-            reader = con.execute(latest_rows_sql(relation), [window.start_ms * 1000, window.end_ms * 1000])
-            batches = reader.fetch_record_batch(BATCH_ROWS)
+            query = con.sql(latest_rows_sql(relation), params=[window.start_ms * 1000, window.end_ms * 1000])
+            batches = query.to_arrow_reader(BATCH_ROWS)
             features = list(view.feature_names)
             for batch in batches:
                 if batch.num_rows == 0:

@@ -99,7 +99,7 @@ def encode_keys(view: str, columns: Sequence[tuple[str, Sequence[Any]]]) -> list
         name, values = columns[0]
         return [key_part(value, view, name) for value in values]
     parts = [[key_part(value, view, name) for value in values] for name, values in columns]
-    return [None if None in row else "".join(row) for row in zip(*parts, strict=True)]  # type: ignore[arg-type]
+    return [None if None in row else "".join(row) for row in zip(*parts, strict=True)]
 
 
 def key_sql(column_sql: str, dtype: str) -> str:

@@ -32,7 +32,8 @@ from loopml.features.registry import load_views
 from loopml.tracking.session import get_session
 
 Views = Mapping[str, AnyView] | Iterable[AnyView]
-EntityRows = Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]] | pd.DataFrame
+EntityRows = Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]] | Any
+"""A list of dicts, a dict of columns, or a pandas DataFrame."""
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _PANDAS = {"int": "Int64", "bool": "boolean", "float": "float64", "string": "object"}
@@ -336,8 +337,10 @@ def _reader(
     now = time.monotonic()
     with _READERS_LOCK:
         cached = _READERS.get(key)
-    if cached is not None and now - cached[0] < PLAN_SECONDS and (
-        not isinstance(store, OnlineStore) or cached[1].store is store
+    if (
+        cached is not None
+        and now - cached[0] < PLAN_SECONDS
+        and (not isinstance(store, OnlineStore) or cached[1].store is store)
     ):
         return cached[1]
     reader = OnlineFeatureReader(refs, store=store, full_feature_names=full)
@@ -367,7 +370,9 @@ def entity_columns(entity_rows: EntityRows) -> dict[str, list[Any]]:
     if isinstance(entity_rows, Sequence) and not isinstance(entity_rows, str | bytes):
         rows = list(entity_rows)
         if not all(isinstance(row, Mapping) for row in rows):
-            raise invalid("entity_rows", "not rows", "entity_rows must be a list of dicts, a dict of columns or a DataFrame.")
+            raise invalid(
+                "entity_rows", "not rows", "entity_rows must be a list of dicts, a dict of columns or a DataFrame."
+            )
         names = list(dict.fromkeys(name for row in rows for name in row))
         return {str(name): [row.get(name) for row in rows] for name in names}
     raise invalid("entity_rows", "not rows", "entity_rows must be a list of dicts, a dict of columns or a DataFrame.")
