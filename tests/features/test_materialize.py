@@ -121,7 +121,7 @@ def test_a_failure_is_recorded_and_names_the_view(source: Path, tmp_path: Path) 
 
 def test_bad_arguments(source: Path) -> None:
     apply([DRIVER, stats_view(source)])
-    with pytest.raises(InvalidInput, match="start .* is after end"):
+    with pytest.raises(InvalidInput, match=r"start .* is after end"):
         materialize(at(5), at(0))
     with pytest.raises(InvalidInput, match="ISO-8601"):
         materialize("yesterday", at(0))

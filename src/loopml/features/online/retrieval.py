@@ -252,7 +252,8 @@ def _column_of(columns: Mapping[str, Sequence[Any]], key: str, view: str) -> Seq
         raise invalid(
             f"{view}.{key}",
             "missing join key",
-            f"The entity rows have no join key {key!r} of view {view!r} (they have: {', '.join(columns) or 'nothing'}).",
+            f"The entity rows have no join key {key!r} of view {view!r} "
+            f"(they have: {', '.join(columns) or 'nothing'}).",
         )
     return values
 
