@@ -221,8 +221,7 @@ class OnlineFeatureReader:
                     f"On-demand view {view.name!r}: its function did not return column {feature.name!r} "
                     f"(it returned: {', '.join(map(str, computed.columns))}).",
                 )
-            series = _series(computed[feature.name].tolist(), feature.dtype)
-            out[output] = [None if v is pd.NA or v is pd.NaT or v != v else v for v in series.tolist()]
+            out[output] = _python_values(computed[feature.name], feature.dtype, f"{view.name}.{feature.name}")
         return out
 
 
@@ -237,6 +236,21 @@ def _series(values: list[Any], dtype: Dtype) -> pd.Series:
     if dtype == "datetime":
         return pd.Series(pd.to_datetime(values, utc=True))
     return pd.Series(values, dtype=_PANDAS[dtype])
+
+
+_NULLABLE = {"int": "Int64", "bool": "boolean", "float": "Float64", "string": "object"}
+
+
+def _python_values(values: pd.Series, dtype: Dtype, where: str) -> list[Any]:
+    """A computed column as Python values of ``dtype``, ``None`` for missing ones."""
+    try:
+        if dtype == "datetime":
+            series = pd.to_datetime(values.reset_index(drop=True), utc=True)
+            return [None if v is pd.NaT else v.to_pydatetime() for v in series.tolist()]
+        series = values.reset_index(drop=True).astype(_NULLABLE[dtype])
+    except (TypeError, ValueError) as exc:
+        raise invalid(where, "wrong dtype", f"Feature {where!r} is declared {dtype}, but: {exc}") from exc
+    return [None if v is pd.NA or v is None or v != v else v for v in series.tolist()]
 
 
 def _length(columns: Mapping[str, Sequence[Any]]) -> int:
