@@ -88,3 +88,19 @@ def test_bad_input_names_the_view_and_column(tmp_path: Path) -> None:
         online_profile("bad name")
     with pytest.raises(InvalidInput, match="None of the training columns is a feature of a registered"):
         skew(_training(0.0))  # nothing registered
+
+
+def test_end_to_end_with_materialize(tmp_path: Path) -> None:
+    from loopml.features.materialize import materialize
+    from loopml.features.stats import feature_stats
+
+    frame = driver_frame(400, seed=2)
+    view = driver_view(tmp_path, frame)
+    apply([Entity("driver", ["driver_id"]), view])
+    (record,) = materialize("2025-12-31T00:00:00Z", "2026-01-02T00:00:00Z", views=["driver_stats"])
+    stats = feature_stats("driver_stats")
+    assert stats.last_materialization is not None and stats.last_materialization.id == record.id
+    assert stats.lag_ms == 0 and stats.feature("plan").count == 400
+    assert stats.feature("rate").nulls == 8 and stats.feature("trips").mean == pytest.approx(frame["trips"].mean())
+    assert not skew(_training(0.0)).drifted
+    assert skew(_training(0.3)).drifted
