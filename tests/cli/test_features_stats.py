@@ -56,3 +56,16 @@ def test_unknown_view_exits_2_naming_it(cli: Invoke, tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "Unknown feature view 'nope'" in result.stderr and "driver_stats" in result.stderr
     assert cli("features", "stats", "--help").exit_code == 0
+
+
+def test_html_report_is_self_contained_with_a_histogram_per_feature(cli: Invoke, tmp_path: Path) -> None:
+    _registered(tmp_path)
+    out = tmp_path / "report" / "stats.html"
+    result = cli("features", "stats", "driver_stats", "--html", str(out))
+    assert result.exit_code == 0, result.output
+    assert "Report written to" in result.stdout
+    page = out.read_text()
+    assert page.startswith("<!doctype html>") and "<script" not in page and "<link" not in page and "src=" not in page
+    assert "Feature statistics: driver_stats" in page and page.count("<svg") == 3
+    assert "written online" in page and "current" not in page
+    assert "Online lag behind the source" in page and "1h 40m" in page

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -41,7 +42,8 @@ def _age(ms: int | None) -> str:
     "stats",
     epilog=(
         "Example: [bold]loopml features stats driver_stats[/bold]\n\n"
-        "[bold]loopml features stats driver_stats --json[/bold]  (freshness in epoch milliseconds)"
+        "[bold]loopml features stats driver_stats --json[/bold]  (freshness in epoch milliseconds)\n\n"
+        "[bold]loopml features stats driver_stats --html driver_stats.html[/bold]"
     ),
 )
 def stats_command(
@@ -52,16 +54,25 @@ def stats_command(
     no_source: Annotated[
         bool, typer.Option("--no-source", help="Do not read the source for its newest event time.")
     ] = False,
+    html: Annotated[
+        Path | None, typer.Option("--html", "-o", help="Also write a self-contained HTML report with histograms.")
+    ] = None,
     as_json: output.JsonFlag = False,
 ) -> None:
     """Freshness, the last materialisation, and null rates and distributions of VIEW's online values."""
     from loopml.features.stats import feature_stats
 
     stats = feature_stats(view, online_store=online_store, source=not no_source)
+    if html is not None:
+        from loopml.features.stats_report import stats_html, write_html
+
+        write_html(stats_html(stats), html)
     if as_json:
         output.print_json(stats.to_dict())
         return
     console = output.stdout()
+    if html is not None:
+        console.print(f"Report written to [bold]{html}[/bold].")
     last = stats.last_materialization
     pairs: dict[str, Any] = {
         "Newest online event": output.fmt_time(stats.newest_online_event_ms),

@@ -137,8 +137,19 @@ def _legend(items: Sequence[tuple[str, str, bool]], x: float, y: float) -> list[
     return parts
 
 
-def histogram_chart(hist: Histogram, *, title: str | None = None, width: int = 360, height: int = 170) -> str:
-    """Reference vs current proportions of one column, overlaid (bars side by side per bin)."""
+def histogram_chart(
+    hist: Histogram,
+    *,
+    title: str | None = None,
+    width: int = 360,
+    height: int = 170,
+    names: tuple[str, str] | tuple[str] = ("reference", "current"),
+) -> str:
+    """Reference vs current proportions of one column, overlaid (bars side by side per bin).
+
+    ``names`` labels the two series in the legend and tooltips; one name draws ``reference`` alone
+    (one distribution, such as the values a feature view wrote online).
+    """
     reference = np.asarray(hist.reference, dtype=np.float64)
     current = np.asarray(hist.current, dtype=np.float64)
     edges = None if hist.edges is None else np.asarray(hist.edges, dtype=np.float64)
@@ -156,13 +167,17 @@ def histogram_chart(hist: Histogram, *, title: str | None = None, width: int = 3
         current = np.append(current[keep], current[rest].sum())
         labels = [labels[i] for i in keep] + ["other"]
         ranges = [ranges[i] for i in keep] + [others]
-    name = title if title is not None else f"{hist.column}: reference vs current"
+    single = len(names) == 1
+    second_name = names[-1]  # the current series' name (unused when single)
+    if single:
+        current = np.zeros_like(reference)
+    name = title if title is not None else f"{hist.column}: {' vs '.join(names)}"
     parts = _open(width, height, name)
     left, right, top, bottom = 46.0, 8.0, 24.0, 34.0
     plot_w, plot_h = width - left - right, height - top - bottom
     what = "categories" if hist.categories is not None else "value bins"
     parts.append(
-        f"<desc>Share of reference and current rows per {what}; hover a bar pair for its numbers.</desc>"
+        f"<desc>Share of {_text(' and '.join(names))} rows per {what}; hover a bar for its numbers.</desc>"
         f'<text x="10" y="{top + plot_h / 2:.0f}" text-anchor="middle" class="axis-label" '
         f'transform="rotate(-90 10 {top + plot_h / 2:.0f})">share of rows</text>'
     )
@@ -170,7 +185,7 @@ def histogram_chart(hist: Histogram, *, title: str | None = None, width: int = 3
     peak = float(np.nanmax(np.concatenate([reference, current, [0.0]])))
     peak = peak if peak > 0 else 1.0
     slot = plot_w / n
-    bar = max(slot * 0.42, 0.5)
+    bar = max(slot * (0.84 if single else 0.42), 0.5)
     base = top + plot_h
     ref_h = np.nan_to_num(reference / peak * plot_h)
     cur_h = np.nan_to_num(current / peak * plot_h)
@@ -181,11 +196,19 @@ def histogram_chart(hist: Histogram, *, title: str | None = None, width: int = 3
         f'<text x="{left - 4:.0f}" y="{base:.0f}" text-anchor="end" class="tick">0</text>'
     )
     for i in range(len(reference)):
-        tip = f"{ranges[i]}: reference {_percent(reference[i])}, current {_percent(current[i])}"
+        shares = [f"{names[0]} {_percent(reference[i])}"] + (
+            [] if single else [f"{second_name} {_percent(current[i])}"]
+        )
+        tip = f"{ranges[i]}: {', '.join(shares)}"
+        second = (
+            ""
+            if single
+            else f'<rect class="cur" x="{xs[i] + slot * 0.5:.1f}" y="{base - cur_h[i]:.1f}" width="{bar:.1f}" '
+            f'height="{cur_h[i]:.1f}"/>'
+        )
         parts.append(
             f'<g><title>{_text(tip)}</title><rect class="ref" x="{xs[i] + slot * 0.08:.1f}" '
-            f'y="{base - ref_h[i]:.1f}" width="{bar:.1f}" height="{ref_h[i]:.1f}"/><rect class="cur" '
-            f'x="{xs[i] + slot * 0.5:.1f}" y="{base - cur_h[i]:.1f}" width="{bar:.1f}" height="{cur_h[i]:.1f}"/></g>'
+            f'y="{base - ref_h[i]:.1f}" width="{bar:.1f}" height="{ref_h[i]:.1f}"/>{second}</g>'
         )
     parts.extend(
         _x_labels(labels, np.asarray(xs + slot / 2, dtype=np.float64), base, categorical=hist.categories is not None)
@@ -193,10 +216,13 @@ def histogram_chart(hist: Histogram, *, title: str | None = None, width: int = 3
     legend_y = height - 6.0  # one row under the axis labels, clear of the bars
     parts.append(
         f'<rect class="ref" x="{left:.0f}" y="{legend_y - 8:.0f}" width="10" height="8"/>'
-        f'<text x="{left + 14:.0f}" y="{legend_y:.0f}" class="legend">reference</text>'
-        f'<rect class="cur" x="{left + 80:.0f}" y="{legend_y - 8:.0f}" width="10" height="8"/>'
-        f'<text x="{left + 94:.0f}" y="{legend_y:.0f}" class="legend">current</text>'
+        f'<text x="{left + 14:.0f}" y="{legend_y:.0f}" class="legend">{_text(names[0])}</text>'
     )
+    if not single:
+        parts.append(
+            f'<rect class="cur" x="{left + 80:.0f}" y="{legend_y - 8:.0f}" width="10" height="8"/>'
+            f'<text x="{left + 94:.0f}" y="{legend_y:.0f}" class="legend">{_text(second_name)}</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 
