@@ -30,6 +30,15 @@ def numeric(name: str = "age", ref: list[float] | None = None, cur: list[float] 
     return ColumnHistogram(name, "numeric", ref, cur, edges=list(np.linspace(0.0, 50.0, len(ref) + 1)))
 
 
+def test_one_named_series_draws_one_distribution() -> None:
+    svg = histogram_chart(numeric(), names=("written online",))
+    root = parse(svg)
+    rects = root.findall(f".//{SVG}g/{SVG}rect")
+    assert len(rects) == 5 and {r.get("class") for r in rects} == {"ref"}
+    assert "written online" in svg and "current" not in svg and "reference" not in svg
+    assert "current" in histogram_chart(numeric())  # two series by default, as before
+
+
 def test_histogram_bars_are_proportional_to_the_numbers() -> None:
     root = parse(histogram_chart(numeric()))
     rects = root.findall(f".//{SVG}g/{SVG}rect")
