@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import orjson
 import pandas as pd
 import pytest
 
@@ -163,14 +164,18 @@ def test_bad_input_names_the_view_and_column(store: OnlineStore, views: list[Fea
 
 
 def test_ttl_is_relative_to_now(tmp_path: Path) -> None:
-    path = tmp_path / "s.parquet"
-    pd.DataFrame(
-        {"driver_id": [1], "event_timestamp": [datetime.now(UTC) - timedelta(seconds=1)], "x": [1.0]}
-    ).to_parquet(path)
-    view = FeatureView("short", entities=[DRIVER], source=str(path), features=[Feature("x")], ttl=timedelta(seconds=2))
-    apply([DRIVER, view])
-    materialize(ago(1), datetime.now(UTC))
-    reader = OnlineFeatureReader(["short:x"], views=[view])
-    assert reader.read({"driver_id": [1]}) == {"x": [1.0]}
-    time.sleep(1.2)
-    assert reader.read({"driver_id": [1]}) == {"x": [None]}
+    view = FeatureView(
+        "short",
+        entities=[DRIVER],
+        source=str(tmp_path / "unused.parquet"),
+        features=[Feature("x")],
+        ttl=timedelta(hours=1),
+    )
+    store = open_online_store(f"sqlite:///{tmp_path / 'ttl.db'}")
+    now_ms = int(time.time() * 1000)
+    ages = [59 * 60_000, 61 * 60_000]  # just inside and just past the hour
+    records = [orjson.dumps([now_ms - age, 0, float(i)]) for i, age in enumerate(ages)]
+    store.write("short", ["i1", "i2"], [now_ms - age for age in ages], [0, 0], records)
+    reader = OnlineFeatureReader(["short:x"], views=[view], store=store)
+    assert reader.read({"driver_id": [1, 2, 3]}) == {"x": [0.0, None, None]}
+    close_online_stores()
