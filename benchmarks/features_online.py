@@ -41,7 +41,7 @@ def main() -> None:
     os.environ["LOOPML_HOME"] = str(work / "home")
 
     from loopml.features.definitions import Entity, Feature, FeatureView
-    from loopml.features.materialize import materialize
+    from loopml.features.materialization import materialize
     from loopml.features.online.base import open_online_store
     from loopml.features.online.retrieval import OnlineFeatureReader
     from loopml.features.registry import apply

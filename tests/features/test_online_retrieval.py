@@ -20,7 +20,7 @@ from loopml.features.definitions import (
     RequestSource,
     on_demand_feature_view,
 )
-from loopml.features.materialize import materialize
+from loopml.features.materialization import materialize
 from loopml.features.online.base import OnlineStore, close_online_stores, open_online_store
 from loopml.features.online.retrieval import OnlineFeatureReader, get_online_features
 from loopml.features.registry import apply

@@ -41,7 +41,7 @@ def _split(text: str | None) -> list[str] | None:
 
 
 def _materialised(records: list[Any], as_json: bool) -> None:
-    from loopml.features.materialize import summary_rows
+    from loopml.features.materialization import summary_rows
 
     rows = summary_rows(records)
     if as_json:
@@ -93,7 +93,7 @@ def materialize_command(
     as_json: output.JsonFlag = False,
 ) -> None:
     """Write the latest row per entity with event time in [START, END] of each view into the online store."""
-    from loopml.features.materialize import materialize
+    from loopml.features.materialization import materialize
 
     records = _with_progress(
         lambda progress: materialize(start, end, views=_split(views), store=store, progress=progress), as_json
@@ -115,7 +115,7 @@ def materialize_incremental_command(
     as_json: output.JsonFlag = False,
 ) -> None:
     """Materialise each view from the end of its last successful materialisation (else END - ttl) to END."""
-    from loopml.features.materialize import materialize_incremental
+    from loopml.features.materialization import materialize_incremental
 
     records = _with_progress(
         lambda progress: materialize_incremental(end, views=_split(views), store=store, progress=progress), as_json
