@@ -179,3 +179,15 @@ def test_ttl_is_relative_to_now(tmp_path: Path) -> None:
     reader = OnlineFeatureReader(["short:x"], views=[view], store=store)
     assert reader.read({"driver_id": [1, 2, 3]}) == {"x": [0.0, None, None]}
     close_online_stores()
+
+
+def test_on_demand_view_online_equals_offline_retrieval(store: OnlineStore, views: list[FeatureView]) -> None:
+    """The same on-demand function gives the same values through both paths (runs once offline.py is merged)."""
+    offline = pytest.importorskip("loopml.features.offline")
+    refs = ["fares:expected_fare", "driver_stats:rate", "driver_stats:trips"]
+    entity_df = pd.DataFrame({"driver_id": [1, 3, 99], "distance": [2.0, 3.0, 4.0], "event_timestamp": [NOW, NOW, NOW]})
+    historical = offline.get_historical_features(entity_df, refs, views=[*views, fares])
+    online = get_online_features(entity_df.drop(columns="event_timestamp"), refs, store=store).to_dict()
+    for name in ("expected_fare", "rate", "trips"):
+        expected = [None if pd.isna(v) else v for v in historical[name].tolist()]
+        assert online[name] == pytest.approx(expected, nan_ok=True), name
