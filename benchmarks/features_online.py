@@ -42,8 +42,8 @@ def main() -> None:
 
     from loopml.features.definitions import Entity, Feature, FeatureView
     from loopml.features.materialization import materialize
-    from loopml.features.online.base import open_online_store
     from loopml.features.online.retrieval import OnlineFeatureReader
+    from loopml.features.online.stores import open_online_store
     from loopml.features.registry import apply
 
     rng = np.random.default_rng(0)

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from loopml.features.definitions import Entity, Feature, FeatureView
-from loopml.features.online.base import close_online_stores
+from loopml.features.online.stores import close_online_stores
 from loopml.features.registry import apply
 from tests.cli.conftest import Invoke, stdout_json
 

@@ -12,7 +12,7 @@ import pytest
 from loopml.core.errors import InvalidInput, NotFound
 from loopml.features.definitions import Entity, Feature, FeatureView
 from loopml.features.materialization import materialize, materialize_incremental
-from loopml.features.online.base import close_online_stores, open_online_store
+from loopml.features.online.stores import close_online_stores, open_online_store
 from loopml.features.registry import apply
 from loopml.tracking.session import get_session
 

@@ -21,8 +21,9 @@ from loopml.features.definitions import (
     on_demand_feature_view,
 )
 from loopml.features.materialization import materialize
-from loopml.features.online.base import OnlineStore, close_online_stores, open_online_store
+from loopml.features.online.base import OnlineStore
 from loopml.features.online.retrieval import OnlineFeatureReader, get_online_features
+from loopml.features.online.stores import close_online_stores, open_online_store
 from loopml.features.registry import apply
 
 NOW = datetime.now(UTC).replace(microsecond=0)

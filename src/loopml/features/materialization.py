@@ -27,7 +27,8 @@ from loopml.core.ids import new_id
 from loopml.core.records import MaterializationRecord
 from loopml.data.sketch import DataProfile
 from loopml.features.definitions import FeatureView
-from loopml.features.online.base import OnlineStore, key_sql, open_online_store
+from loopml.features.online.base import OnlineStore, key_sql
+from loopml.features.online.stores import open_online_store
 from loopml.features.registry import list_views, load_views, view_version
 from loopml.features.sources import SourceRelation, connect, open_relation, quote
 from loopml.monitoring.profiles import profile

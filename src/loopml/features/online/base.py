@@ -20,13 +20,11 @@ record of a materialisation in one vectorised expression and orjson is already a
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
-from loopml.config import load_settings
-from loopml.core.errors import InvalidInput, invalid
+from loopml.core.errors import invalid
 
 EntityKey = str
 """An encoded entity key (:func:`encode_key`)."""
@@ -111,10 +109,7 @@ def key_sql(column_sql: str, dtype: str) -> str:
     return f"('s' || CAST(length({column_sql}) AS VARCHAR) || ':' || {column_sql})"
 
 
-# -- the table of stores ---------------------------------------------------------------------------
-
-_OPEN: dict[str, OnlineStore] = {}
-_OPEN_LOCK = threading.Lock()
+# -- URIs ------------------------------------------------------------------------------------------
 
 
 def mask_uri(uri: str) -> str:
@@ -124,45 +119,3 @@ def mask_uri(uri: str) -> str:
         return uri
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
     return parts._replace(netloc=netloc).geturl()
-
-
-def open_online_store(uri: str | None = None) -> OnlineStore:
-    """The online store at ``uri`` (default: the ``LOOPML_ONLINE_STORE_URI`` setting), opened once per process.
-
-    ``sqlite:///path/online.db`` (or a plain path) or ``redis://[:password@]host:port/db[?prefix=...]``.
-    """
-    if uri is None:
-        uri = load_settings().online_store_uri
-    if not isinstance(uri, str) or not uri:
-        raise invalid("online_store_uri", "empty", "The online store URI is empty: use sqlite:///PATH or redis://HOST.")
-    with _OPEN_LOCK:
-        store = _OPEN.get(uri)
-        if store is None:
-            store = _create(uri)
-            _OPEN[uri] = store
-        return store
-
-
-def close_online_stores() -> None:
-    """Close every store :func:`open_online_store` opened (tests, and a process that changes settings)."""
-    with _OPEN_LOCK:
-        stores = list(_OPEN.values())
-        _OPEN.clear()
-    for store in stores:
-        store.close()
-
-
-def _create(uri: str) -> OnlineStore:
-    scheme = uri.split("://", 1)[0].lower() if "://" in uri else ""
-    if scheme in ("", "sqlite", "file"):
-        from loopml.features.online.sqlite import SqliteOnlineStore
-
-        return SqliteOnlineStore(uri)
-    if scheme in ("redis", "rediss", "unix"):
-        from loopml.features.online.redis import RedisOnlineStore
-
-        return RedisOnlineStore(uri)
-    raise InvalidInput(
-        f"Unknown online store {mask_uri(uri)!r}: use sqlite:///PATH (the default) or redis://HOST:PORT/DB.",
-        details=[{"field": "online_store_uri", "problem": "unknown scheme"}],
-    )

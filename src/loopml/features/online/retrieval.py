@@ -26,7 +26,8 @@ import pandas as pd
 from loopml.core.errors import InvalidInput, invalid
 from loopml.data.schema.dtypes import Dtype
 from loopml.features.definitions import AnyView, Feature, FeatureView, OnDemandFeatureView
-from loopml.features.online.base import OnlineStore, encode_keys, open_online_store
+from loopml.features.online.base import OnlineStore, encode_keys
+from loopml.features.online.stores import open_online_store
 from loopml.features.refs import output_names, parse_refs, resolve, view_names
 from loopml.features.registry import load_views
 from loopml.tracking.session import get_session
