@@ -156,3 +156,47 @@ def test_composite_keys_and_a_redis_store(tmp_path: Path, redis_url: str) -> Non
         assert values == [2.5, 3.5]
     finally:
         store.delete_prefix()  # type: ignore[attr-defined]
+
+
+def test_values_round_trip_exactly(tmp_path: Path) -> None:
+    """Floats (shortest repr), big ints, unicode strings, bools and datetimes come back as written."""
+    import numpy as np
+
+    from loopml.features.online.retrieval import OnlineFeatureReader
+
+    rng = np.random.default_rng(7)
+    n = 500
+    frame = pd.DataFrame(
+        {
+            "driver_id": np.arange(n),
+            "event_timestamp": [at(1)] * n,
+            "x": rng.normal(size=n) * 10.0 ** rng.integers(-30, 30, size=n),
+            "big": rng.integers(-(2**62), 2**62, size=n),
+            "name": [f"é\"\\'{i}\n👍" for i in range(n)],
+            "flag": rng.integers(0, 2, size=n).astype(bool),
+            "when": pd.to_datetime(rng.integers(0, 2**40, size=n), unit="us", utc=True),
+        }
+    )
+    frame.to_parquet(tmp_path / "values.parquet")
+    view = FeatureView(
+        "values",
+        entities=[DRIVER],
+        source=str(tmp_path / "values.parquet"),
+        features=[
+            Feature("x", "float"),
+            Feature("big", "int"),
+            Feature("name", "string"),
+            Feature("flag", "bool"),
+            Feature("when", "datetime"),
+        ],
+    )
+    apply([DRIVER, view])
+    materialize(at(0), at(2))
+    got = OnlineFeatureReader(["values:x", "values:big", "values:name", "values:flag", "values:when"]).read(
+        {"driver_id": frame["driver_id"].tolist()}
+    )
+    assert got["x"] == frame["x"].tolist()
+    assert got["big"] == frame["big"].tolist()
+    assert got["name"] == frame["name"].tolist()
+    assert got["flag"] == frame["flag"].tolist()
+    assert got["when"] == [t.to_pydatetime() for t in frame["when"]]
