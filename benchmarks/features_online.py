@@ -6,7 +6,9 @@
 fresh ``LOOPML_HOME`` and materialised into each online store (the time is printed). Then
 ``OnlineFeatureReader.read`` (what serving calls per micro-batch: key encoding, one store read,
 decoding, TTL check) is timed for 1 and for 100 random entities per call, in this process, after
-a warm-up. Targets (issue 14): p99 under 1 ms on Redis and under 2 ms on SQLite for one entity.
+a warm-up, and so is the store's own read of one key (the floor: for Redis, one redis-py ``MGET``), so
+the reader's cost can be told from the machine's. Targets (issue 14): p99 under 1 ms on Redis
+and under 2 ms on SQLite for one entity.
 
 Feast's online stores are measured only when ``benchmarks/.venv-feast`` exists (another benchmark
 creates it); otherwise the script says so.
@@ -84,6 +86,8 @@ def main() -> None:
             calls = args.calls if per_call == 1 else args.calls // 4
             p50, p99 = _time(reader, args.entities, per_call, calls)
             print(f"{label:8} {per_call:>13} {p50:>8.3f} {p99:>8.3f} {calls:>7}")
+        floor50, floor99 = _time_store(store, args.entities, args.calls)
+        print(f"{label:8} {'1 (store only)':>13} {floor50:>8.3f} {floor99:>8.3f} {args.calls:>7}")
         if label == "redis":
             store.delete_prefix()  # type: ignore[attr-defined]
     feast = BENCH_DIR / ".venv-feast" / "bin" / "python"
@@ -92,6 +96,22 @@ def main() -> None:
     else:
         print(f"Feast: {feast} exists, but this script does not drive Feast's online stores yet")
     sys.stdout.flush()
+
+
+def _time_store(store: object, entities: int, calls: int) -> tuple[float, float]:
+    """The floor: the store's own read of one encoded key (for Redis, one redis-py MGET), without the reader."""
+    rnd = random.Random(2)
+    keys = [[("driver_stats", f"i{rnd.randrange(entities)}")] for _ in range(calls + 100)]
+    read = store.read  # type: ignore[attr-defined]
+    for items in keys[:100]:
+        read(items)
+    samples = []
+    for items in keys[100:]:
+        start = time.perf_counter_ns()
+        read(items)
+        samples.append(time.perf_counter_ns() - start)
+    ms = np.array(samples) / 1e6
+    return float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
 
 
 def _time(reader: object, entities: int, per_call: int, calls: int) -> tuple[float, float]:
