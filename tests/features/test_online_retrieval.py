@@ -21,7 +21,7 @@ from loopml.features.definitions import (
     on_demand_feature_view,
 )
 from loopml.features.materialization import materialize
-from loopml.features.online.base import OnlineStore
+from loopml.features.online.base import OnlineStore, record_layout
 from loopml.features.online.retrieval import OnlineFeatureReader, get_online_features
 from loopml.features.online.stores import close_online_stores, open_online_store
 from loopml.features.registry import apply
@@ -175,7 +175,8 @@ def test_ttl_is_relative_to_now(tmp_path: Path) -> None:
     store = open_online_store(f"sqlite:///{tmp_path / 'ttl.db'}")
     now_ms = int(time.time() * 1000)
     ages = [59 * 60_000, 61 * 60_000]  # just inside and just past the hour
-    records = [orjson.dumps([now_ms - age, 0, float(i)]) for i, age in enumerate(ages)]
+    layout = record_layout([("x", "float")])
+    records = [orjson.dumps([now_ms - age, 0, layout, float(i)]) for i, age in enumerate(ages)]
     store.write("short", ["i1", "i2"], [now_ms - age for age in ages], [0, 0], records)
     reader = OnlineFeatureReader(["short:x"], views=[view], store=store)
     assert reader.read({"driver_id": [1, 2, 3]}) == {"x": [0.0, None, None]}
@@ -192,3 +193,18 @@ def test_on_demand_view_online_equals_offline_retrieval(store: OnlineStore, view
     for name in ("expected_fare", "rate", "trips"):
         expected = [None if pd.isna(v) else v for v in historical[name].tolist()]
         assert online[name] == pytest.approx(expected, nan_ok=True), name
+
+
+def test_records_of_another_feature_list_read_as_missing(store: OnlineStore, views: list[FeatureView]) -> None:
+    """A view whose features changed since the last materialisation never reads values at the wrong place."""
+    changed = FeatureView(
+        "driver_stats",
+        entities=[DRIVER],
+        source=views[0].source,
+        features=[Feature("trips", "int"), Feature("rate", "float")],
+        ttl=timedelta(hours=24),
+    )
+    reader = OnlineFeatureReader(["driver_stats:rate"], views=[changed], store=store)
+    assert reader.read({"driver_id": [1]}) == {"rate": [None]}
+    materialize(ago(48), NOW, views=[changed], store=store)
+    assert reader.read({"driver_id": [1]}) == {"rate": [0.5]}

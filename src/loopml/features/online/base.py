@@ -7,8 +7,11 @@ It works at the bytes level; what a record means is decided here, once, for ever
   different types never collide: an int is ``i<digits>``, a string ``s<length>:<text>`` (the
   length makes a composite key self-delimiting), a bool ``b1``/``b0``. ``driver_id=1`` and
   ``driver_id="1"`` are two entities (``i1`` and ``s1:1``); ``(1, "a")`` is ``i1s1:a``.
-* **Record**: a JSON array ``[event_ms, created_ms, value, ...]``, the view's features in
-  declaration order (datetimes as epoch microseconds, non-finite floats as null). The store
+* **Record**: a JSON array ``[event_ms, created_ms, layout, value, ...]``, the view's features
+  in declaration order (datetimes as epoch microseconds, non-finite floats as null). ``layout``
+  (:func:`record_layout`) names the feature list the record was written for: a reader of a view
+  whose features changed since treats older records as missing until they are materialised again,
+  instead of reading values at the wrong positions. The store
   compares ``(event_ms, created_ms)`` of the stored and the new record and keeps the newer
   (equal: the new one), so writing an old window again is harmless and materialising twice
   leaves the same state.
@@ -20,6 +23,7 @@ record of a materialisation in one vectorised expression and orjson is already a
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
@@ -98,6 +102,12 @@ def encode_keys(view: str, columns: Sequence[tuple[str, Sequence[Any]]]) -> list
         return [key_part(value, view, name) for value in values]
     parts = [[key_part(value, view, name) for value in values] for name, values in columns]
     return [None if None in row else "".join(row) for row in zip(*parts, strict=True)]
+
+
+def record_layout(features: Sequence[tuple[str, str]]) -> str:
+    """Eight hex digits naming a record's layout: the view's ``(feature, dtype)`` list, in order."""
+    text = ";".join(f"{name}:{dtype}" for name, dtype in features)
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
 def key_sql(column_sql: str, dtype: str) -> str:
