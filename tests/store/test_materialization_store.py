@@ -153,50 +153,49 @@ def test_unknown_ids_are_not_found(store: MaterializationStore) -> None:
         store.finish_materialization(new_id(), status="succeeded", actor="ann")
 
 
-@pytest.mark.parametrize(
-    ("values", "field"),
-    [
-        ({"id": "nope"}, "record.id"),
-        ({"view": "driver-stats"}, "record.view"),
-        ({"view": ""}, "record.view"),
-        ({"view_version": 0}, "record.view_version"),
-        ({"online_store": ""}, "record.online_store"),
-        ({"start_ms": -1}, "record.start_ms"),
-        ({"start_ms": 6_000}, "record.end_ms"),
-        ({"status": "succeeded"}, "record.status"),
-        ({"started_at": 1.5}, "record.started_at"),
-        ({"ended_at": 9}, "record.ended_at"),
-        ({"rows_read": -1}, "record.rows_read"),
-        ({"entities_written": True}, "record.entities_written"),
-        ({"newest_event_ms": "now"}, "record.newest_event_ms"),
-        ({"profile": [1, 2]}, "record.profile"),
-    ],
-)
-def test_bad_records_name_the_field(store: MaterializationStore, values: dict[str, Any], field: str) -> None:
-    with pytest.raises(InvalidInput) as exc:
-        store.start_materialization(_record(**values), actor="ann")
-    assert _field(exc) == field
+BAD_RECORDS: list[tuple[dict[str, Any], str]] = [
+    ({"id": "nope"}, "record.id"),
+    ({"view": "driver-stats"}, "record.view"),
+    ({"view": ""}, "record.view"),
+    ({"view_version": 0}, "record.view_version"),
+    ({"online_store": ""}, "record.online_store"),
+    ({"start_ms": -1}, "record.start_ms"),
+    ({"start_ms": 6_000}, "record.end_ms"),
+    ({"status": "succeeded"}, "record.status"),
+    ({"started_at": 1.5}, "record.started_at"),
+    ({"ended_at": 9}, "record.ended_at"),
+    ({"rows_read": -1}, "record.rows_read"),
+    ({"entities_written": True}, "record.entities_written"),
+    ({"newest_event_ms": "now"}, "record.newest_event_ms"),
+    ({"profile": [1, 2]}, "record.profile"),
+]
+BAD_FINISHES: list[tuple[dict[str, Any], str]] = [
+    ({"status": "running"}, "status"),
+    ({"status": "done"}, "status"),
+    ({"rows_read": -2}, "rows_read"),
+    ({"entities_written": 1.0}, "entities_written"),
+    ({"newest_event_ms": -5}, "newest_event_ms"),
+    ({"profile": "x"}, "profile"),
+    ({"error": 3}, "error"),
+    ({"ended_at": "later"}, "ended_at"),
+]
 
 
-@pytest.mark.parametrize(
-    ("values", "field"),
-    [
-        ({"status": "running"}, "status"),
-        ({"status": "done"}, "status"),
-        ({"rows_read": -2}, "rows_read"),
-        ({"entities_written": 1.0}, "entities_written"),
-        ({"newest_event_ms": -5}, "newest_event_ms"),
-        ({"profile": "x"}, "profile"),
-        ({"error": 3}, "error"),
-        ({"ended_at": "later"}, "ended_at"),
-    ],
-)
-def test_bad_finish_arguments_name_the_field(store: MaterializationStore, values: dict[str, Any], field: str) -> None:
+def test_bad_records_name_the_field(store: MaterializationStore) -> None:
+    for values, field in BAD_RECORDS:
+        with pytest.raises(InvalidInput) as exc:
+            store.start_materialization(_record(**values), actor="ann")
+        assert _field(exc) == field, values
+    assert store.list_materializations() == []
+
+
+def test_bad_finish_arguments_name_the_field(store: MaterializationStore) -> None:
     record = _record()
     store.start_materialization(record, actor="ann")
-    with pytest.raises(InvalidInput) as exc:
-        store.finish_materialization(record.id, **{"status": "succeeded", **values}, actor="ann")
-    assert _field(exc) == field
+    for values, field in BAD_FINISHES:
+        with pytest.raises(InvalidInput) as exc:
+            store.finish_materialization(record.id, **{"status": "succeeded", **values}, actor="ann")
+        assert _field(exc) == field, values
     assert store.get_materialization(record.id).status == "running"
 
 

@@ -147,12 +147,15 @@ def check_finish(
     }
 
 
-def check_filters(view: object, online_store: object, status: object) -> tuple[str | None, str | None, str | None]:
-    """The optional filters of a listing: a view name, an online store URI, a status."""
+def check_filters(
+    view: object, online_store: object, status: object, prefix: str = ""
+) -> tuple[str | None, str | None, str | None]:
+    """The optional filters of a listing: a view name, an online store URI, a status (fields named ``prefix`` +
+    name: the routes pass ``query.``)."""
     return (
-        None if view is None else check_view_name(view),
-        None if online_store is None else check_online_store(online_store),
-        None if status is None else check_materialization_status(status),
+        None if view is None else check_view_name(view, f"{prefix}view"),
+        None if online_store is None else check_online_store(online_store, f"{prefix}online_store"),
+        None if status is None else check_materialization_status(status, f"{prefix}status"),
     )
 
 

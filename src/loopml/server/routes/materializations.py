@@ -53,7 +53,7 @@ def list_materializations(
     status: Annotated[str | None, Query(max_length=16, description="running, succeeded or failed.")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
 ) -> Response:
-    view, online_store, status = check_filters(view, online_store, status)
+    view, online_store, status = check_filters(view, online_store, status, "query.")
     found = _store(backend).list_materializations(view=view, online_store=online_store, status=status, limit=limit)
     return JSONResponse({"materializations": MATERIALIZATION.encode_many(found)})
 
