@@ -11,13 +11,15 @@ import pytest
 
 from loopml.core.errors import InvalidInput, NotFound
 from loopml.features.definitions import Entity, Feature, FeatureView
-from loopml.features.materialize import materialize, materialize_incremental
-from loopml.features.online.base import close_online_stores, open_online_store
+from loopml.features.materialization import materialize, materialize_incremental
+from loopml.features.online.base import record_layout
+from loopml.features.online.stores import close_online_stores, open_online_store
 from loopml.features.registry import apply
 from loopml.tracking.session import get_session
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
 DRIVER = Entity("driver", ["driver_id"])
+LAYOUT = record_layout([("rate", "float"), ("trips", "int"), ("city", "string")])
 
 
 def at(hours: float) -> datetime:
@@ -72,8 +74,8 @@ def test_latest_row_per_entity_with_created_ties_and_a_profile(source: Path) -> 
     assert record.newest_event_ms == int(at(2).timestamp() * 1000)
     assert record.online_store == open_online_store().uri
     assert online_rows("driver_stats", ["i1", "i2", "i3"]) == [
-        [int(at(2).timestamp() * 1000), int(at(3).timestamp() * 1000), 0.9, 9, "late"],
-        [int(at(1).timestamp() * 1000), int(at(1).timestamp() * 1000), 0.3, 3, "b"],
+        [int(at(2).timestamp() * 1000), int(at(3).timestamp() * 1000), LAYOUT, 0.9, 9, "late"],
+        [int(at(1).timestamp() * 1000), int(at(1).timestamp() * 1000), LAYOUT, 0.3, 3, "b"],
         None,  # outside the window
     ]
     profile = record.profile
@@ -101,7 +103,7 @@ def test_incremental_windows_follow_the_last_success(source: Path) -> None:
     (second,) = materialize_incremental(at(12))
     assert second.start_ms == first.end_ms and second.end_ms == int(at(12).timestamp() * 1000)
     assert second.entities_written == 1  # driver 3 at t10; NaN rate stored as null
-    assert online_rows("driver_stats", ["i3"])[0] == [int(at(10).timestamp() * 1000)] * 2 + [None, 7, None]
+    assert online_rows("driver_stats", ["i3"])[0] == [int(at(10).timestamp() * 1000)] * 2 + [LAYOUT, None, 7, None]
 
 
 def test_incremental_without_ttl_starts_at_the_beginning(source: Path) -> None:
@@ -152,7 +154,51 @@ def test_composite_keys_and_a_redis_store(tmp_path: Path, redis_url: str) -> Non
     try:
         (record,) = materialize(at(0), at(2), store=store)
         assert record.entities_written == 3 and record.online_store.startswith("redis://")
-        values = [orjson.loads(v or b"")[2] for v in store.read([("fares", "i1s1:y"), ("fares", "i2s1:x")])]
+        values = [orjson.loads(v or b"")[3] for v in store.read([("fares", "i1s1:y"), ("fares", "i2s1:x")])]
         assert values == [2.5, 3.5]
     finally:
         store.delete_prefix()  # type: ignore[attr-defined]
+
+
+def test_values_round_trip_exactly(tmp_path: Path) -> None:
+    """Floats (shortest repr), big ints, unicode strings, bools and datetimes come back as written."""
+    import numpy as np
+
+    from loopml.features.online.retrieval import OnlineFeatureReader
+
+    rng = np.random.default_rng(7)
+    n = 500
+    frame = pd.DataFrame(
+        {
+            "driver_id": np.arange(n),
+            "event_timestamp": [at(1)] * n,
+            "x": rng.normal(size=n) * 10.0 ** rng.integers(-30, 30, size=n),
+            "big": rng.integers(-(2**62), 2**62, size=n),
+            "name": [f"é\"\\'{i}\n👍" for i in range(n)],
+            "flag": rng.integers(0, 2, size=n).astype(bool),
+            "when": pd.to_datetime(rng.integers(0, 2**40, size=n), unit="us", utc=True),
+        }
+    )
+    frame.to_parquet(tmp_path / "values.parquet")
+    view = FeatureView(
+        "values",
+        entities=[DRIVER],
+        source=str(tmp_path / "values.parquet"),
+        features=[
+            Feature("x", "float"),
+            Feature("big", "int"),
+            Feature("name", "string"),
+            Feature("flag", "bool"),
+            Feature("when", "datetime"),
+        ],
+    )
+    apply([DRIVER, view])
+    materialize(at(0), at(2))
+    got = OnlineFeatureReader(["values:x", "values:big", "values:name", "values:flag", "values:when"]).read(
+        {"driver_id": frame["driver_id"].tolist()}
+    )
+    assert got["x"] == frame["x"].tolist()
+    assert got["big"] == frame["big"].tolist()
+    assert got["name"] == frame["name"].tolist()
+    assert got["flag"] == frame["flag"].tolist()
+    assert got["when"] == [t.to_pydatetime() for t in frame["when"]]

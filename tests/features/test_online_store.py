@@ -10,15 +10,9 @@ import orjson
 import pytest
 
 from loopml.core.errors import InvalidInput, StoreError
-from loopml.features.online.base import (
-    OnlineStore,
-    close_online_stores,
-    encode_keys,
-    key_part,
-    mask_uri,
-    open_online_store,
-)
+from loopml.features.online.base import OnlineStore, encode_keys, key_part, mask_uri
 from loopml.features.online.redis import RedisOnlineStore
+from loopml.features.online.stores import close_online_stores, open_online_store
 
 
 @pytest.fixture(params=["sqlite", "redis"])

@@ -91,7 +91,7 @@ def test_bad_input_names_the_view_and_column(tmp_path: Path) -> None:
 
 
 def test_end_to_end_with_materialize(tmp_path: Path) -> None:
-    from loopml.features.materialize import materialize
+    from loopml.features.materialization import materialize
     from loopml.features.stats import feature_stats
 
     frame = driver_frame(400, seed=2)

@@ -7,8 +7,11 @@ It works at the bytes level; what a record means is decided here, once, for ever
   different types never collide: an int is ``i<digits>``, a string ``s<length>:<text>`` (the
   length makes a composite key self-delimiting), a bool ``b1``/``b0``. ``driver_id=1`` and
   ``driver_id="1"`` are two entities (``i1`` and ``s1:1``); ``(1, "a")`` is ``i1s1:a``.
-* **Record**: a JSON array ``[event_ms, created_ms, value, ...]``, the view's features in
-  declaration order (datetimes as epoch microseconds, non-finite floats as null). The store
+* **Record**: a JSON array ``[event_ms, created_ms, layout, value, ...]``, the view's features
+  in declaration order (datetimes as epoch microseconds, non-finite floats as null). ``layout``
+  (:func:`record_layout`) names the feature list the record was written for: a reader of a view
+  whose features changed since treats older records as missing until they are materialised again,
+  instead of reading values at the wrong positions. The store
   compares ``(event_ms, created_ms)`` of the stored and the new record and keeps the newer
   (equal: the new one), so writing an old window again is harmless and materialising twice
   leaves the same state.
@@ -20,13 +23,12 @@ record of a materialisation in one vectorised expression and orjson is already a
 
 from __future__ import annotations
 
-import threading
+import hashlib
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
-from loopml.config import load_settings
-from loopml.core.errors import InvalidInput, invalid
+from loopml.core.errors import invalid
 
 EntityKey = str
 """An encoded entity key (:func:`encode_key`)."""
@@ -102,6 +104,12 @@ def encode_keys(view: str, columns: Sequence[tuple[str, Sequence[Any]]]) -> list
     return [None if None in row else "".join(row) for row in zip(*parts, strict=True)]
 
 
+def record_layout(features: Sequence[tuple[str, str]]) -> str:
+    """Eight hex digits naming a record's layout: the view's ``(feature, dtype)`` list, in order."""
+    text = ";".join(f"{name}:{dtype}" for name, dtype in features)
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
 def key_sql(column_sql: str, dtype: str) -> str:
     """DuckDB SQL encoding one join key column exactly as :func:`key_part` does (``dtype``: int/string/bool)."""
     if dtype == "int":
@@ -111,10 +119,7 @@ def key_sql(column_sql: str, dtype: str) -> str:
     return f"('s' || CAST(length({column_sql}) AS VARCHAR) || ':' || {column_sql})"
 
 
-# -- the table of stores ---------------------------------------------------------------------------
-
-_OPEN: dict[str, OnlineStore] = {}
-_OPEN_LOCK = threading.Lock()
+# -- URIs ------------------------------------------------------------------------------------------
 
 
 def mask_uri(uri: str) -> str:
@@ -124,45 +129,3 @@ def mask_uri(uri: str) -> str:
         return uri
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
     return parts._replace(netloc=netloc).geturl()
-
-
-def open_online_store(uri: str | None = None) -> OnlineStore:
-    """The online store at ``uri`` (default: the ``LOOPML_ONLINE_STORE_URI`` setting), opened once per process.
-
-    ``sqlite:///path/online.db`` (or a plain path) or ``redis://[:password@]host:port/db[?prefix=...]``.
-    """
-    if uri is None:
-        uri = load_settings().online_store_uri
-    if not isinstance(uri, str) or not uri:
-        raise invalid("online_store_uri", "empty", "The online store URI is empty: use sqlite:///PATH or redis://HOST.")
-    with _OPEN_LOCK:
-        store = _OPEN.get(uri)
-        if store is None:
-            store = _create(uri)
-            _OPEN[uri] = store
-        return store
-
-
-def close_online_stores() -> None:
-    """Close every store :func:`open_online_store` opened (tests, and a process that changes settings)."""
-    with _OPEN_LOCK:
-        stores = list(_OPEN.values())
-        _OPEN.clear()
-    for store in stores:
-        store.close()
-
-
-def _create(uri: str) -> OnlineStore:
-    scheme = uri.split("://", 1)[0].lower() if "://" in uri else ""
-    if scheme in ("", "sqlite", "file"):
-        from loopml.features.online.sqlite import SqliteOnlineStore
-
-        return SqliteOnlineStore(uri)
-    if scheme in ("redis", "rediss", "unix"):
-        from loopml.features.online.redis import RedisOnlineStore
-
-        return RedisOnlineStore(uri)
-    raise InvalidInput(
-        f"Unknown online store {mask_uri(uri)!r}: use sqlite:///PATH (the default) or redis://HOST:PORT/DB.",
-        details=[{"field": "online_store_uri", "problem": "unknown scheme"}],
-    )

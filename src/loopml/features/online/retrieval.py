@@ -26,7 +26,8 @@ import pandas as pd
 from loopml.core.errors import InvalidInput, invalid
 from loopml.data.schema.dtypes import Dtype
 from loopml.features.definitions import AnyView, Feature, FeatureView, OnDemandFeatureView
-from loopml.features.online.base import OnlineStore, encode_keys, open_online_store
+from loopml.features.online.base import OnlineStore, encode_keys, record_layout
+from loopml.features.online.stores import open_online_store
 from loopml.features.refs import output_names, parse_refs, resolve, view_names
 from loopml.features.registry import load_views
 from loopml.tracking.session import get_session
@@ -47,6 +48,7 @@ class _Fetch:
 
     view: FeatureView
     ttl_ms: int | None
+    layout: str
 
 
 @dataclass(frozen=True)
@@ -109,10 +111,10 @@ class OnlineFeatureReader:
         if index is None:
             index = len(self._fetches)
             ttl = None if view.ttl is None else int(view.ttl / timedelta(milliseconds=1))
-            self._fetches.append(_Fetch(view, ttl))
+            self._fetches.append(_Fetch(view, ttl, record_layout([(f.name, f.dtype) for f in view.features])))
             self._fetch_index[view.name] = index
         position = view.feature_names.index(feature)
-        return _Column(index, position + 2, view.features[position].dtype)
+        return _Column(index, position + 3, view.features[position].dtype)
 
     def _inputs(self, view: OnDemandFeatureView, mapping: Mapping[str, AnyView]) -> tuple[tuple[str, _Column], ...]:
         if view.function is None:
@@ -164,12 +166,13 @@ class OnlineFeatureReader:
         fetched: list[list[tuple[Any, ...]]] = []
         for i, fetch in enumerate(self._fetches):
             rows = decoded[i * n : (i + 1) * n]
-            empty = [None] * (len(fetch.view.features) + 2)
+            empty = [None] * (len(fetch.view.features) + 3)
+            layout = fetch.layout
             if fetch.ttl_ms is None:
-                rows = [empty if r is None else r for r in rows]
+                rows = [r if r is not None and r[2] == layout else empty for r in rows]
             else:
                 cutoff = now - fetch.ttl_ms
-                rows = [r if r is not None and r[0] >= cutoff else empty for r in rows]
+                rows = [r if r is not None and r[0] >= cutoff and r[2] == layout else empty for r in rows]
             fetched.append(list(zip(*rows, strict=True)) if rows else [() for _ in empty])
         result: dict[str, list[Any]] = {}
         for output, column in self._direct:

@@ -103,19 +103,26 @@ class SqliteOnlineStore:
         return written
 
     def read(self, items: Sequence[tuple[str, EntityKey]]) -> list[bytes | None]:
-        """Every item's record in one query (a batch of more than 16,000 items in several)."""
+        """Every item's record in one query (``view = ? AND entity_key IN (...)`` per view, joined by
+        ``UNION ALL``, so each part is a primary-key lookup); more than 16,000 items take several."""
         if not items:
             return []
         con = self._connection()
         found: dict[tuple[str, str], bytes] = {}
         for start in range(0, len(items), _MAX_PAIRS):
-            chunk = items[start : start + _MAX_PAIRS]
-            values = ",".join(["(?,?)"] * len(chunk))
-            params = [part for item in chunk for part in item]
-            cursor = con.execute(
-                f"SELECT view, entity_key, record FROM online_features WHERE (view, entity_key) IN (VALUES {values})",
-                params,
-            )
+            by_view: dict[str, list[str]] = {}
+            for view, key in items[start : start + _MAX_PAIRS]:
+                by_view.setdefault(view, []).append(key)
+            parts: list[str] = []
+            params: list[str] = []
+            for view, keys in by_view.items():
+                parts.append(
+                    "SELECT view, entity_key, record FROM online_features "
+                    f"WHERE view = ? AND entity_key IN ({','.join('?' * len(keys))})"
+                )
+                params.append(view)
+                params.extend(keys)
+            cursor = con.execute(" UNION ALL ".join(parts), params)
             found.update(((view, key), record) for view, key, record in cursor)
         return [found.get(item) for item in items]
 

@@ -21,15 +21,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from loopml.core.errors import InvalidInput, LoopmlError, NotFound, StoreError, invalid
 from loopml.core.ids import new_id
 from loopml.core.records import MaterializationRecord
 from loopml.data.sketch import DataProfile
 from loopml.features.definitions import FeatureView
-from loopml.features.online.base import OnlineStore, key_sql, open_online_store
+from loopml.features.online.base import OnlineStore, key_sql, record_layout
+from loopml.features.online.stores import open_online_store
 from loopml.features.registry import list_views, load_views, view_version
-from loopml.features.sources import SourceRelation, connect, open_relation, quote
+from loopml.features.sources import SourceRelation, connect, literal, open_relation, quote
 from loopml.monitoring.profiles import profile
 from loopml.store.base import MaterializationStore
 from loopml.tracking.session import get_session
@@ -240,7 +242,7 @@ def _write(window: _Window, online: OnlineStore, stats: _Stats, progress: Progre
             for batch in batches:
                 if batch.num_rows == 0:
                     continue
-                stats.rows_read += int(pa.compute.sum(batch.column("__n")).as_py())
+                stats.rows_read += int(pc.sum(batch.column("__n")).as_py())
                 event_ms: list[int] = batch.column("__event_ms").to_pylist()
                 stats.entities_written += online.write(
                     view.name,
@@ -286,6 +288,7 @@ def latest_rows_sql(relation: SourceRelation) -> str:
     selected = ", ".join(f"{value} AS {quote(f.name)}" for value, f in zip(values, view.features, strict=True))
     not_null = " AND ".join(f"{k} IS NOT NULL" for k in keys)
     feature_columns = ", ".join(quote(f.name) for f in view.features)
+    layout = literal(record_layout([(f.name, f.dtype) for f in view.features]))
     return f"""
         WITH windowed AS (
             SELECT {", ".join(keys)}, {event} AS __ts, {created} AS __created, {selected}
@@ -303,8 +306,9 @@ def latest_rows_sql(relation: SourceRelation) -> str:
             {" || ".join(key_parts)} AS __key,
             epoch_ms(__ts) AS __event_ms,
             coalesce(epoch_ms(__created), 0) AS __created_ms,
-            encode(CAST(json_array(epoch_ms(__ts), coalesce(epoch_ms(__created), 0), {feature_columns}) AS VARCHAR))
-                AS __record,
+            encode(CAST(
+                json_array(epoch_ms(__ts), coalesce(epoch_ms(__created), 0), {layout}, {feature_columns}) AS VARCHAR
+            )) AS __record,
             __n,
             {feature_columns}
         FROM latest
