@@ -37,6 +37,7 @@ from loopml.features.definitions import (
 from loopml.features.repo import Definitions, check_definitions, load_definitions
 from loopml.features.sources import describe_columns
 from loopml.store.base import FeatureStore
+from loopml.store.features import LABELS
 from loopml.tracking.session import get_session
 
 Action = Literal["added", "changed", "unchanged", "removed"]
@@ -203,9 +204,9 @@ def _check_view_names(
         other = VIEW_KINDS[1 - VIEW_KINDS.index(kind)]
         if (other, view.name) in current and (other, view.name) not in removed:
             raise Conflict(
-                f"Cannot register {kind.replace('_', ' ')} {view.name!r}: an {other.replace('_', ' ')} of that name is "
-                "registered (views and on-demand views share names). Rename it, or apply with --prune after removing "
-                "the other from the file.",
+                f"Cannot register {LABELS[kind].split(' ', 1)[1]} {view.name!r}: the name is taken by {LABELS[other]} "
+                "(feature views and on-demand views share names). Rename it, or remove the other from the file and "
+                "apply with --prune.",
                 details=[{"field": f"{view.name}", "problem": "name taken by another kind of view"}],
             )
 

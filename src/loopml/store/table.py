@@ -51,9 +51,7 @@ STORES: dict[str, StoreEntry] = {
     "decisions": StoreEntry(
         "loopml.store.sql.decisions:SqlDecisionStore", "loopml.store.http.decisions:HttpDecisionStore"
     ),
-    "features": StoreEntry(
-        "loopml.store.sql.features:SqlFeatureStore", "loopml.store.http.features:HttpFeatureStore"
-    ),
+    "features": StoreEntry("loopml.store.sql.features:SqlFeatureStore", "loopml.store.http.features:HttpFeatureStore"),
     "tokens": StoreEntry("loopml.store.sql.tokens:SqlTokenStore", None),
     "schedules": StoreEntry("loopml.store.sql.schedules:SqlScheduleStore", None),
     "policies": StoreEntry("loopml.store.sql.policies:SqlPolicyStore", None),
