@@ -342,17 +342,23 @@ def get_view(name: str, version: int | None = None) -> AnyView:
     return _view(view_record(name, version))
 
 
-def get_entity(name: str) -> Entity:
-    """Registered entity ``name``; ``NotFound`` listing the known entities."""
+def entity_record(name: str, version: int | None = None) -> FeatureDefinitionRecord:
+    """The stored record of entity ``name``, current or ``version``; ``NotFound`` listing the known entities."""
     store = _store()
     try:
-        return Entity.from_spec(store.get_definition("entity", name).spec)
+        return store.get_definition("entity", name, version=version)
     except NotFound:
         known = ", ".join(r.name for r in store.list_definitions("entity")) or "none registered"
+        at = f" version {version}" if version is not None else ""
         raise NotFound(
-            f"Unknown entity {name!r}; known entities: {known}. {_HINT}",
+            f"Unknown entity {name!r}{at}; known entities: {known}. {_HINT}",
             details=[{"field": "name", "problem": "not registered"}],
         ) from None
+
+
+def get_entity(name: str) -> Entity:
+    """Registered entity ``name``; ``NotFound`` listing the known entities."""
+    return Entity.from_spec(entity_record(name).spec)
 
 
 def load_views(names: Iterable[str]) -> dict[str, AnyView]:
