@@ -167,13 +167,13 @@ def _plan(defs: Definitions, records: Sequence[FeatureDefinitionRecord], *, prun
     wanted = {(kind_of(d), d.name) for d in defs.all()}
     removed = sorted(key for key in current if prune and key not in wanted)
     removed_set = set(removed)
+    _check_removed_entities(defs, records, removed_set)
     check_definitions(
         defs,
         entities={n: e for n, e in registered_entities.items() if ("entity", n) not in removed_set},
         views={n: v for n, v in registered_views.items() if (kind_of(v), n) not in removed_set},
     )
     _check_view_names(defs, current, removed_set)
-    _check_removed_entities(defs, records, removed_set)
     if check_sources:
         for view in defs.views.values():
             describe_columns(view)
