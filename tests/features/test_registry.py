@@ -106,7 +106,7 @@ def test_sources_are_checked_before_writing(tmp_path: Path, source: Path) -> Non
     assert registry.definitions() == []  # nothing written
     frame = pd.read_parquet(source).drop(columns=["rate"])
     frame.to_parquet(source)
-    with pytest.raises(InvalidInput, match="Feature view 'driver_stats': its source .* has no feature column 'rate'"):
+    with pytest.raises(InvalidInput, match=r"Feature view 'driver_stats': its source .* has no feature column 'rate'"):
         registry.plan(_defs(tmp_path, source))
     assert registry.plan(_defs(tmp_path, source), check_sources=False).has_changes
 

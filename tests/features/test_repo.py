@@ -86,7 +86,8 @@ def test_a_plain_import_registers_on_demand_functions(tmp_path: Path, monkeypatc
         (
             HEAD + "\nd = Entity('d', ['d_id'])\n"
             "v = FeatureView('v', entities=[d], source='s.parquet', features=[Feature('f')])\n"
-            "@on_demand_feature_view(name='v', sources=['v'], features=[Feature('g')])\ndef g(frame):\n    return frame\n",
+            "@on_demand_feature_view(name='v', sources=['v'], features=[Feature('g')])\n"
+            "def g(frame):\n    return frame\n",
             "Duplicate view name 'v'",
         ),
     ],
@@ -100,7 +101,7 @@ def test_bad_files(tmp_path: Path, text: str, message: str) -> None:
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(InvalidInput, match="Definitions file '.*nope.py' does not exist"):
+    with pytest.raises(InvalidInput, match=r"Definitions file '.*nope\.py' does not exist"):
         load_definitions(tmp_path / "nope.py")
 
 
