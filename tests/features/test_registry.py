@@ -8,10 +8,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+import loopml as lm
 from loopml.core.errors import Conflict, InvalidInput, NotFound
+from loopml.core.records import Role
 from loopml.features import registry
 from loopml.features.definitions import Entity, Feature, FeatureView, OnDemandFeatureView, RequestSource
 from loopml.tracking.session import get_session
+from tests.server.conftest import close_sdk_session, settings_for, thread_server
 
 DEFS = """
 from datetime import timedelta
@@ -166,3 +169,19 @@ def test_on_demand_view_without_its_code(tmp_path: Path, source: Path) -> None:
     assert isinstance(view, OnDemandFeatureView) and view.function is None
     with pytest.raises(InvalidInput, match="import the module that defines it"):
         view.compute(pd.DataFrame({"rate": [1.0]}))
+
+
+def test_over_a_server_with_roles(tmp_path: Path, source: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with thread_server(settings_for(tmp_path / "server"), auth=True) as server:
+        monkeypatch.setenv("LOOPML_TOKEN", server.create_token("ci", Role.WRITER))
+        lm.configure(tracking_uri=server.url)
+        assert registry.apply(_defs(tmp_path, source)).summary() == "3 added, 0 changed, 0 removed"
+        assert registry.load_views(["driver_stats"])["driver_stats"].join_keys == ("driver_id",)
+        assert registry.history("driver_stats")[0].created_by == "ci"
+        close_sdk_session()
+        monkeypatch.setenv("LOOPML_TOKEN", server.create_token("viewer", Role.READER))
+        lm.configure(tracking_uri=server.url)
+        assert [v.name for v in registry.list_views()] == ["driver_stats", "scored"]
+        with pytest.raises(lm.Forbidden, match="needs 'writer'"):
+            registry.apply([Entity("rider", ["rider_id"])])
+        close_sdk_session()

@@ -134,3 +134,12 @@ def test_concurrent_applies_take_distinct_versions(kind: str, tmp_path: Path, re
         results = pool.starmap(_apply_many, [(url, 0), (url, 1)])
     versions = sorted(v for found in results for v in found)
     assert versions == list(range(1, 11))
+
+
+def test_route_kinds_are_the_record_kinds() -> None:
+    import typing
+
+    from loopml.core.records import FEATURE_KINDS
+    from loopml.server.schemas.features import FeatureKind
+
+    assert typing.get_args(FeatureKind) == FEATURE_KINDS
