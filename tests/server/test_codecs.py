@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 from loopml.core.codec import RecordCodec
 from loopml.core.errors import InvalidInput
-from loopml.core.records import Metric, Run, RunStatus
+from loopml.core.records import FEATURE_KINDS, Metric, Run, RunStatus
 from loopml.core.wire import (
     ALERT,
     ARTIFACT,
@@ -33,6 +33,7 @@ from loopml.core.wire import (
     DATASET_VERSION,
     DECISION,
     EXPERIMENT,
+    FEATURE_DEFINITION,
     FEEDBACK,
     FEEDBACK_RESULT,
     LINEAGE_EDGE,
@@ -49,6 +50,7 @@ from loopml.core.wire import (
     TOKEN,
 )
 from loopml.server.schemas import decisions as decision_out
+from loopml.server.schemas import features as feature_out
 from loopml.server.schemas import materializations as materialization_out
 from loopml.server.schemas import monitoring as monitoring_out
 from loopml.server.schemas import pipelines as pipeline_out
@@ -80,6 +82,7 @@ RESPONSE_MODELS: dict[RecordCodec[Any], type[BaseModel]] = {
     POLICY: policy_out.PolicyOut,
     CYCLE: policy_out.CycleOut,
     MATERIALIZATION: materialization_out.MaterializationOut,
+    FEATURE_DEFINITION: feature_out.FeatureDefinitionOut,
 }
 EXTRA: dict[RecordCodec[Any], dict[str, Any]] = {RUN: {"stale": False}}  # fields a route adds per request
 NARROWED: dict[tuple[RecordCodec[Any], str], st.SearchStrategy[Any]] = {
@@ -87,6 +90,7 @@ NARROWED: dict[tuple[RecordCodec[Any], str], st.SearchStrategy[Any]] = {
     (PIPELINE_RUN, "status"): st.sampled_from(RUN_STATUSES),  # runs are never SKIPPED
     (PIPELINE_RUN_SUMMARY, "status"): st.sampled_from(RUN_STATUSES),
     (ALERT, "state"): st.sampled_from(["firing", "resolved"]),
+    (FEATURE_DEFINITION, "kind"): st.sampled_from(FEATURE_KINDS),
 }
 
 TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)  # JSON strings: no lone surrogates

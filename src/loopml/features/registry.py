@@ -37,6 +37,7 @@ from loopml.features.definitions import (
 from loopml.features.repo import Definitions, check_definitions, load_definitions
 from loopml.features.sources import describe_columns
 from loopml.store.base import FeatureStore
+from loopml.store.features import LABELS
 from loopml.tracking.session import get_session
 
 Action = Literal["added", "changed", "unchanged", "removed"]
@@ -166,13 +167,13 @@ def _plan(defs: Definitions, records: Sequence[FeatureDefinitionRecord], *, prun
     wanted = {(kind_of(d), d.name) for d in defs.all()}
     removed = sorted(key for key in current if prune and key not in wanted)
     removed_set = set(removed)
+    _check_removed_entities(defs, records, removed_set)
     check_definitions(
         defs,
         entities={n: e for n, e in registered_entities.items() if ("entity", n) not in removed_set},
         views={n: v for n, v in registered_views.items() if (kind_of(v), n) not in removed_set},
     )
     _check_view_names(defs, current, removed_set)
-    _check_removed_entities(defs, records, removed_set)
     if check_sources:
         for view in defs.views.values():
             describe_columns(view)
@@ -203,9 +204,9 @@ def _check_view_names(
         other = VIEW_KINDS[1 - VIEW_KINDS.index(kind)]
         if (other, view.name) in current and (other, view.name) not in removed:
             raise Conflict(
-                f"Cannot register {kind.replace('_', ' ')} {view.name!r}: an {other.replace('_', ' ')} of that name is "
-                "registered (views and on-demand views share names). Rename it, or apply with --prune after removing "
-                "the other from the file.",
+                f"Cannot register {LABELS[kind].split(' ', 1)[1]} {view.name!r}: the name is taken by {LABELS[other]} "
+                "(feature views and on-demand views share names). Rename it, or remove the other from the file and "
+                "apply with --prune.",
                 details=[{"field": f"{view.name}", "problem": "name taken by another kind of view"}],
             )
 
@@ -341,17 +342,23 @@ def get_view(name: str, version: int | None = None) -> AnyView:
     return _view(view_record(name, version))
 
 
-def get_entity(name: str) -> Entity:
-    """Registered entity ``name``; ``NotFound`` listing the known entities."""
+def entity_record(name: str, version: int | None = None) -> FeatureDefinitionRecord:
+    """The stored record of entity ``name``, current or ``version``; ``NotFound`` listing the known entities."""
     store = _store()
     try:
-        return Entity.from_spec(store.get_definition("entity", name).spec)
+        return store.get_definition("entity", name, version=version)
     except NotFound:
         known = ", ".join(r.name for r in store.list_definitions("entity")) or "none registered"
+        at = f" version {version}" if version is not None else ""
         raise NotFound(
-            f"Unknown entity {name!r}; known entities: {known}. {_HINT}",
+            f"Unknown entity {name!r}{at}; known entities: {known}. {_HINT}",
             details=[{"field": "name", "problem": "not registered"}],
         ) from None
+
+
+def get_entity(name: str) -> Entity:
+    """Registered entity ``name``; ``NotFound`` listing the known entities."""
+    return Entity.from_spec(entity_record(name).spec)
 
 
 def load_views(names: Iterable[str]) -> dict[str, AnyView]:

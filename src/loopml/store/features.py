@@ -76,6 +76,10 @@ def check_version(value: object, field: str = "version") -> int:
     raise invalid(field, "not a version", f"Invalid {field} {value!r}: a version is an integer from 1.")
 
 
+LABELS = {"entity": "an entity", "feature_view": "a feature view", "on_demand_feature_view": "an on-demand view"}
+"""How messages name each kind."""
+
+
 def namespace(kind: str) -> str:
     """Where ``kind``'s names live: ``"view"`` for both kinds of view, ``"entity"`` for entities."""
     return "view" if kind in VIEW_KINDS else "entity"

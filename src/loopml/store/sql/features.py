@@ -27,6 +27,7 @@ from loopml.core.errors import Conflict, NotFound
 from loopml.core.records import FeatureDefinitionRecord
 from loopml.store.features import (
     FEATURE_HINT,
+    LABELS,
     VIEW_KINDS,
     check_apply,
     check_kind,
@@ -160,8 +161,8 @@ def _apply(
             taken = _current(conn, other, name)
             if taken is not None and not taken.deleted:
                 raise Conflict(
-                    f"Cannot register {kind.replace('_', ' ')} {name!r}: an {other.replace('_', ' ')} of that name "
-                    "is registered (views and on-demand views share names). Rename one, or delete the other first.",
+                    f"Cannot register {LABELS[kind].split(' ', 1)[1]} {name!r}: the name is taken by {LABELS[other]} "
+                    "(feature views and on-demand views share names). Rename one, or delete the other first.",
                     details=[{"field": "name", "problem": "taken by another kind of view"}],
                 )
         current = _current(conn, kind, name)
