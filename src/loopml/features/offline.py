@@ -184,7 +184,10 @@ def get_historical_features(
         fetched.index = entity_df.index
     else:
         base = fetched[[c for c in entities.columns]]
-    result = pd.concat([base, _assemble(fetched, base, plan)], axis=1)
+    features_frame = _assemble(fetched, base, plan)
+    # positional, never by label: an entity frame may repeat index labels
+    result = pd.concat([base.reset_index(drop=True), features_frame.reset_index(drop=True)], axis=1)
+    result.index = base.index
     _record(plan, entity_df, save_as=save_as, frame=result)
     return result
 
