@@ -228,7 +228,7 @@ def test_on_demand_view_errors(stats: FeatureView) -> None:
     typed = OnDemandFeatureView(
         "odv", sources=[stats], features=[Feature("x", "int")], function=lambda f: pd.DataFrame({"x": ["nope"]})
     )
-    with pytest.raises(InvalidInput, match="'odv.x' is declared int"):
+    with pytest.raises(InvalidInput, match=r"'odv\.x' is declared int"):
         get_historical_features(frame, ["odv:x"], views=[stats, typed])
 
 
@@ -258,7 +258,7 @@ def test_bad_sources_and_arguments(tmp_path: Path, stats: FeatureView) -> None:
     driver_rows().drop(columns="rate").assign(trips=lambda f: f["trips"].astype(str)).to_parquet(path)
     missing = FeatureView("bad", entities=[DRIVER], source=str(path), features=[Feature("rate")])
     frame = entities([1], ["2024-01-01 10:00"])
-    with pytest.raises(InvalidInput, match="'bad'.*no feature column 'rate'"):
+    with pytest.raises(InvalidInput, match=r"'bad'.*no feature column 'rate'"):
         get_historical_features(frame, ["bad:rate"], views=[missing])
     wrong = FeatureView("bad", entities=[DRIVER], source=str(path), features=[Feature("trips", "int")])
     with pytest.raises(InvalidInput, match="feature 'trips' is declared int"):
