@@ -51,7 +51,9 @@ def test_sql_and_http_sides_have_the_same_public_methods() -> None:
 def test_unknown_store_lists_the_known_ones(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path / 'loopml.db'}")
     try:
-        with pytest.raises(InvalidInput, match="Unknown store 'monitors'; known stores: datasets, decisions, lineage"):
+        with pytest.raises(
+            InvalidInput, match="Unknown store 'monitors'; known stores: datasets, decisions, features, lineage"
+        ):
             open_store("monitors", db)
     finally:
         db.dispose()

@@ -1,7 +1,7 @@
 """One table from store name to its SQL and HTTP implementations.
 
 >>> print(*sorted(STORES))
-datasets decisions lineage models monitoring pipelines policies schedules tokens tracking
+datasets decisions features lineage models monitoring pipelines policies schedules tokens tracking
 >>> STORES["models"].http
 'loopml.store.http.models:HttpModelRegistry'
 
@@ -51,6 +51,7 @@ STORES: dict[str, StoreEntry] = {
     "decisions": StoreEntry(
         "loopml.store.sql.decisions:SqlDecisionStore", "loopml.store.http.decisions:HttpDecisionStore"
     ),
+    "features": StoreEntry("loopml.store.sql.features:SqlFeatureStore", "loopml.store.http.features:HttpFeatureStore"),
     "tokens": StoreEntry("loopml.store.sql.tokens:SqlTokenStore", None),
     "schedules": StoreEntry("loopml.store.sql.schedules:SqlScheduleStore", None),
     "policies": StoreEntry("loopml.store.sql.policies:SqlPolicyStore", None),

@@ -14,6 +14,7 @@ from loopml.server.routes import (
     datasets,
     decisions,
     experiments,
+    features,
     health,
     lineage,
     models,
@@ -33,7 +34,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         "model": ErrorOut,
         "description": (
             "Unknown experiment, run, artifact, blob, dataset, model, pipeline run, alert, report, decision, "
-            "retrain policy or cycle"
+            "retrain policy or cycle, feature definition"
         ),
     },
     409: {"model": ErrorOut, "description": "Contradicts stored data (name taken, param re-logged, version aliased)"},
@@ -43,8 +44,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 _MODULES = (
-    experiments, runs, artifacts, blobs, datasets, lineage, models, pipelines, monitoring, decisions, policies, audit,
-    tokens,
+    experiments, runs, artifacts, blobs, datasets, lineage, models, pipelines, monitoring, decisions, policies,
+    features, audit, tokens,
 )  # fmt: skip
 
 

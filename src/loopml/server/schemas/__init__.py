@@ -15,6 +15,13 @@ from loopml.server.schemas.cards import ModelCardOut
 from loopml.server.schemas.common import ErrorDetail, ErrorOut, Health, ServerInfo
 from loopml.server.schemas.data import DatasetVersionCreate, LineageEdgeCreate
 from loopml.server.schemas.decisions import DecisionCreate, DecisionList, DecisionOut
+from loopml.server.schemas.features import (
+    DefinitionIn,
+    DefinitionRef,
+    FeatureApply,
+    FeatureDefinitionList,
+    FeatureDefinitionOut,
+)
 from loopml.server.schemas.models import AliasSet, ModelVersionCreate, ModelVersionUpdate
 from loopml.server.schemas.monitoring import (
     AlertCreate,
@@ -120,6 +127,8 @@ __all__ = [
     "DecisionCreate",
     "DecisionList",
     "DecisionOut",
+    "DefinitionIn",
+    "DefinitionRef",
     "DriftHistoryOut",
     "DriftOut",
     "ErrorDetail",
@@ -128,6 +137,9 @@ __all__ = [
     "ExperimentList",
     "ExperimentName",
     "ExperimentOut",
+    "FeatureApply",
+    "FeatureDefinitionList",
+    "FeatureDefinitionOut",
     "FeedbackBatch",
     "FeedbackColumns",
     "FeedbackOut",
