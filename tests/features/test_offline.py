@@ -12,6 +12,7 @@ import pytest
 
 import loopml as lm
 from loopml.core.errors import InvalidInput, NotFound
+from loopml.features import registry
 from loopml.features.definitions import (
     Entity,
     Feature,
@@ -351,3 +352,17 @@ def test_save_as_records_lineage_and_run_tag(tmp_path: Path) -> None:
     assert ("feature_view", "driver_stats", "features") in into_training
     assert ("dataset_version", version.id, "feature_source") in into_training
     assert lm.data.load(training.uri)["trips"].tolist() == [4]
+
+
+def test_views_from_the_registry(stats: FeatureView) -> None:
+    @on_demand_feature_view(sources=[stats], features=[Feature("double", "int")])
+    def doubled(f: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame({"double": f["trips"] * 2})
+
+    registry.apply([DRIVER, stats, doubled])
+    frame = entities([1], ["2024-01-01 12:00"])
+    result = get_historical_features(frame, ["doubled:double", "driver_stats:rate"])
+    assert result["double"].tolist() == [8]
+    assert result["rate"].tolist() == [0.4]
+    with pytest.raises(NotFound, match="Unknown feature view 'nope'"):
+        get_historical_features(frame, ["nope:x"])

@@ -556,13 +556,11 @@ def _assemble(fetched: pd.DataFrame, entities: pd.DataFrame, plan: _Plan) -> pd.
 def _run_on_demand(
     view: OnDemandFeatureView, inputs: Mapping[str, str], fetched: pd.DataFrame, entities: pd.DataFrame
 ) -> pd.DataFrame:
-    if view.function is None:  # pragma: no cover - _plan refuses it first
-        raise InvalidInput(f"On-demand view {view.name!r} has no function loaded.")
     data = {f.name: entities[f.name].to_numpy() for f in view.request_fields}
     data.update({short: fetched[alias].array for short, alias in inputs.items()})
     frame = pd.DataFrame(data, index=pd.RangeIndex(len(fetched)))
     try:
-        result = view.function(frame)
+        result = view.compute(frame)
     except InvalidInput:
         raise
     except Exception as exc:
