@@ -60,7 +60,7 @@ from loopml.features.definitions import AnyView, DatasetSource, Feature, Feature
 from loopml.features.refs import ViewRequest, output_names, parse_refs, resolve, view_names
 from loopml.features.sources import SourceRelation, connect, dtype_of, literal, open_relation, quote, utc_timestamp
 from loopml.tracking.fluent import active_run
-from loopml.tracking.session import get_session
+from loopml.tracking.session import current_session, get_session
 
 ENTITY_TIMESTAMP = "event_timestamp"
 """The entity frame's column holding the time each row wants its features as of."""
@@ -665,8 +665,10 @@ def _record(
             sources.append(get_version(view.source.uri))
         elif isinstance(view.source, FileSource):
             reads.record_path(view.source.path)
+    run = active_run() if current_session() is not None else None  # no session yet: no run either
+    if run is None and save_as is None:
+        return None
     session = get_session()
-    run = active_run()
     if run is not None:
         run.set_tags({RUN_TAG: json.dumps(plan.refs)})
         for name in _all_view_names(plan):
