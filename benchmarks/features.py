@@ -69,7 +69,8 @@ def generate(folder: Path, entity_rows: int, feature_rows: int, seed: int = 7) -
         for i in range(FEATURES):
             data[f"f{i}"] = rng.normal(size=feature_rows)
         path = folder / f"{view}.parquet"
-        pd.DataFrame(data).to_parquet(path, row_group_size=1_000_000)
+        # one row per (key, time): without a created timestamp a tie has no defined winner to compare
+        pd.DataFrame(data).drop_duplicates([key, "event_timestamp"]).to_parquet(path, row_group_size=1_000_000)
         paths["views"][view] = str(path)
         del data
     entities = pd.DataFrame(

@@ -473,32 +473,50 @@ def _check_keys(entities: _Entities, relations: Mapping[str, SourceRelation]) ->
 
 
 def _query(entities: _Entities, relations: Mapping[str, SourceRelation], plan: _Plan, *, keep_columns: bool) -> str:
+    """The retrieval as one DuckDB query, in two passes per view.
+
+    1. ``m``: the entity rows ASOF-joined to each view's (keys, event time) only, narrow rows that
+       sort fast and small; the matched time is nulled when older than the TTL.
+    2. ``p{i}``: the view's rows whose (keys, event time) some entity row matched (a semi-join, so
+       only those rows are kept), one per (keys, event time): the latest created wins. Each is
+       joined back to ``m`` on (keys, matched time).
+    """
     event = utc_timestamp(quote(ENTITY_TIMESTAMP), entities.columns[ENTITY_TIMESTAMP])
     ctes = [f"e AS (SELECT *, {event} AS {_TS} FROM {entities.sql})"]
-    joins: list[str] = []
-    selected = [f"e.{quote(c)}" for c in entities.columns] if keep_columns else [f"e.{_ROW}"]
+    narrow: list[str] = []
+    asof: list[str] = []
+    matched: list[str] = []
+    payload: list[str] = []
+    selected = [f"m.{quote(c)}" for c in entities.columns] if keep_columns else [f"m.{_ROW}"]
     for index, (name, columns) in enumerate(plan.joins.items()):
-        relation, view, alias = relations[name], relations[name].view, f"f{index}"
+        relation, view = relations[name], relations[name].view
+        times, rows, at = f"k{index}", f"p{index}", f"{_INTERNAL}t{index}"
         keys = [quote(k) for k in view.join_keys]
-        values = [f"{_cast_sql(relation, c.feature)} AS {quote(c.alias)}" for c in columns]
         stamp = relation.timestamp(view.timestamp_field)
-        reduce = ""
-        if view.created_timestamp_field is not None:
-            created = relation.timestamp(view.created_timestamp_field)
-            reduce = f" QUALIFY row_number() OVER (PARTITION BY {', '.join(keys)}, {stamp} ORDER BY {created} DESC) = 1"
-        ctes.append(
-            f"{alias} AS (SELECT {', '.join(keys)}, {stamp} AS {_TS}, {', '.join(values)} FROM {relation.sql} "
-            f"WHERE {stamp} IS NOT NULL{reduce})"
+        narrow.append(
+            f"{times} AS (SELECT {', '.join(keys)}, {stamp} AS {_TS} FROM {relation.sql} WHERE {stamp} IS NOT NULL)"
         )
-        on = " AND ".join(f"e.{k} = {alias}.{k}" for k in keys)
-        joins.append(f"ASOF LEFT JOIN {alias} ON {on} AND e.{_TS} >= {alias}.{_TS}")
-        for column in columns:
-            value = f"{alias}.{quote(column.alias)}"
-            if view.ttl is not None:
-                micros = round(view.ttl.total_seconds() * 1_000_000)
-                value = f"CASE WHEN {alias}.{_TS} >= e.{_TS} - to_microseconds({micros}) THEN {value} END"
-            selected.append(f"{value} AS {quote(column.alias)}")
-    return f"WITH {', '.join(ctes)} SELECT {', '.join(selected)} FROM e {' '.join(joins)} ORDER BY e.{_ROW}"
+        on = " AND ".join(f"e.{k} = {times}.{k}" for k in keys)
+        asof.append(f"ASOF LEFT JOIN {times} ON {on} AND e.{_TS} >= {times}.{_TS}")
+        found = f"{times}.{_TS}"
+        if view.ttl is not None:
+            micros = round(view.ttl.total_seconds() * 1_000_000)
+            found = f"CASE WHEN {found} >= e.{_TS} - to_microseconds({micros}) THEN {found} END"
+        matched.append(f"{found} AS {at}")
+        order = ""
+        if view.created_timestamp_field is not None:
+            order = f" ORDER BY {relation.timestamp(view.created_timestamp_field)} DESC NULLS LAST"
+        values = [f"{_cast_sql(relation, c.feature)} AS {quote(c.alias)}" for c in columns]
+        ctes.append(
+            f"{rows} AS (SELECT {', '.join(keys)}, {stamp} AS {_TS}, {', '.join(values)} FROM {relation.sql} "
+            f"WHERE ({', '.join(keys)}, {stamp}) IN (SELECT {', '.join(keys)}, {at} FROM m WHERE {at} IS NOT NULL) "
+            f"QUALIFY row_number() OVER (PARTITION BY {', '.join(keys)}, {stamp}{order}) = 1)"
+        )
+        on = " AND ".join(f"m.{k} = {rows}.{k}" for k in keys)
+        payload.append(f"LEFT JOIN {rows} ON {on} AND m.{at} = {rows}.{_TS}")
+        selected += [f"{rows}.{quote(c.alias)}" for c in columns]
+    ctes[1:1] = [*narrow, f"m AS (SELECT e.*, {', '.join(matched)} FROM e {' '.join(asof)})"]
+    return f"WITH {', '.join(ctes)} SELECT {', '.join(selected)} FROM m {' '.join(payload)} ORDER BY m.{_ROW}"
 
 
 def _cast_sql(relation: SourceRelation, feature: Feature) -> str:
