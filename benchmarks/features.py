@@ -100,6 +100,7 @@ def _summary(frame: pd.DataFrame) -> dict[str, list[float]]:
 
 
 def loopml_worker(paths: dict[str, Any]) -> None:
+    """Time ``get_historical_features`` (DuckDB capped at ``paths["memory_limit"]``) and print JSON."""
     from datetime import timedelta
 
     from loopml.features.definitions import Entity, Feature, FeatureView
@@ -119,7 +120,9 @@ def loopml_worker(paths: dict[str, Any]) -> None:
     ]
     refs = [f"{view}:f{i}" for view in VIEWS for i in range(FEATURES)]
     started = time.perf_counter()
-    result = get_historical_features(entities, refs, views=views, full_feature_names=True)
+    result = get_historical_features(
+        entities, refs, views=views, full_feature_names=True, memory_limit=paths.get("memory_limit")
+    )
     seconds = time.perf_counter() - started
     print(json.dumps({"seconds": seconds, "loaded_mb": loaded, "peak_mb": _peak_mb(), "summary": _summary(result)}))
 
@@ -235,12 +238,20 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=None, help="entity rows (overrides --scale)")
     parser.add_argument("--feature-rows", type=int, default=None, help="rows per feature view (overrides --scale)")
     parser.add_argument("--no-feast", action="store_true", help="skip Feast")
+    parser.add_argument(
+        "--memory-limit", default="1GB", help="loopml's memory_limit= for DuckDB (it spills past it); 'none' for none"
+    )
     parser.add_argument("--feast-timeout", type=float, default=1800, help="seconds before Feast is given up on")
     parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--generate", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         side, paths = args.worker
         {"loopml": loopml_worker, "pandas": pandas_worker}[side](json.loads(paths))
+        return
+    if args.generate:
+        folder, rows, features = args.generate
+        print(json.dumps(generate(Path(folder), int(rows), int(features))))
         return
     entity_rows, feature_rows = SCALES[args.scale]
     entity_rows = args.rows or entity_rows
@@ -251,7 +262,16 @@ def main() -> None:
         print(
             f"[features] generating {entity_rows:,} entity rows, 3 views x {feature_rows:,} rows ...", file=sys.stderr
         )
-        paths = generate(work, entity_rows, feature_rows)
+        # in a child process: Linux keeps a process's peak RSS across fork and exec, so the workers
+        # started from a parent that held the generated tables would report the parent's peak
+        made = subprocess.run(
+            [sys.executable, __file__, "--generate", str(work), str(entity_rows), str(feature_rows)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        paths = json.loads(made.stdout.strip().splitlines()[-1])
+        paths["memory_limit"] = None if args.memory_limit == "none" else args.memory_limit
         me = [sys.executable, __file__, "--worker"]
         results: dict[str, dict[str, Any]] = {}
         for side in ("loopml", "pandas"):
@@ -276,17 +296,19 @@ def main() -> None:
                 else:
                     results["feast"] = run
                     feast_note = f"feast {run['version']}"
-    print_table(results, entity_rows, feature_rows, feast_note)
+    print_table(results, entity_rows, feature_rows, feast_note, args.memory_limit)
 
 
-def print_table(results: dict[str, dict[str, Any]], entity_rows: int, feature_rows: int, feast_note: str) -> None:
+def print_table(
+    results: dict[str, dict[str, Any]], entity_rows: int, feature_rows: int, feast_note: str, memory_limit: str
+) -> None:
     """Ours, the peers and the ratios (time and peak memory)."""
     ours = results["loopml"]
     if "error" in ours:
         raise SystemExit(f"loopml failed:\n{ours['error']}")
     print(
         f"point-in-time retrieval: {entity_rows:,} entity rows x 3 views x {FEATURES} features, "
-        f"{feature_rows:,} rows per view (TTL {TTL_DAYS} days)"
+        f"{feature_rows:,} rows per view (TTL {TTL_DAYS} days); loopml memory_limit={memory_limit}"
     )
     print(f"{'tool':<22}{'seconds':>10}{'peak MB':>10}{'MB after load':>15}{'ours faster':>13}{'ours / memory':>15}")
     labels = {"loopml": "loopml (DuckDB ASOF)", "pandas": "pandas merge_asof", "feast": "Feast (file store)"}
