@@ -177,18 +177,18 @@ def get_historical_features(
         entities,
         sql,
     ):
-        table = _fetch(con, sql, plan)
+        table = _fetch(con, sql)
     fetched = _to_frame(table, plan)
     if isinstance(entity_df, pd.DataFrame):
         base = entity_df
         fetched.index = entity_df.index
     else:
-        base = fetched[[c for c in entities.columns]]
+        base = fetched[list(entities.columns)]
     features_frame = _assemble(fetched, base, plan)
     # positional, never by label: an entity frame may repeat index labels
     result = pd.concat([base.reset_index(drop=True), features_frame.reset_index(drop=True)], axis=1)
     result.index = base.index
-    _record(plan, entity_df, save_as=save_as, frame=result)
+    _record(plan, save_as=save_as, frame=result)
     return result
 
 
@@ -228,7 +228,7 @@ def write_historical_features(
     rows = int(row[0])
     nulls = {name: rows - int(count) for name, count in zip(plan.outputs, row[1:], strict=True)}
     columns = [*entities.columns, *plan.outputs]
-    dataset = _record(plan, entity_source, save_as=save_as, path=output)
+    dataset = _record(plan, save_as=save_as, path=output)
     return HistoricalSummary(output, rows, columns, nulls, time.perf_counter() - started, dataset)
 
 
@@ -526,7 +526,7 @@ def _cast_sql(relation: SourceRelation, feature: Feature) -> str:
     return f"CAST({column} AS {_SQL_TYPES[feature.dtype]})"
 
 
-def _fetch(con: duckdb.DuckDBPyConnection, sql: str, plan: _Plan) -> pa.Table:
+def _fetch(con: duckdb.DuckDBPyConnection, sql: str) -> pa.Table:
     try:
         return con.sql(sql).to_arrow_table()
     except duckdb.Error as exc:
@@ -670,7 +670,6 @@ def _output_dtypes(plan: _Plan) -> dict[str, Dtype]:
 
 def _record(
     plan: _Plan,
-    entities: EntitySource,
     *,
     save_as: str | None,
     frame: pd.DataFrame | None = None,
