@@ -203,7 +203,36 @@ def _relation(view: FeatureView, con: duckdb.DuckDBPyConnection) -> SourceRelati
         for path in cleanup:
             path.unlink(missing_ok=True)
         raise InvalidInput(f"Feature view {view.name!r}: cannot read its source {source.describe()!r}: {exc}") from exc
-    return SourceRelation(view, sql, {row[0]: str(row[1]) for row in described}, cleanup)
+    columns = {row[0]: str(row[1]) for row in described}
+    if isinstance(source, SqlSource):
+        sql, columns = _parse_text_times(view, sql, columns, con)
+    return SourceRelation(view, sql, columns, cleanup)
+
+
+def _parse_text_times(
+    view: FeatureView, sql: str, columns: dict[str, str], con: duckdb.DuckDBPyConnection
+) -> tuple[str, dict[str, str]]:
+    """A SQL source's timestamp columns that arrive as text (SQLite has no timestamp type), parsed.
+
+    Text with an offset is converted to UTC; text without one is taken as UTC, like naive timestamps.
+    """
+    times = [view.timestamp_field, view.created_timestamp_field]
+    times += [f.name for f in view.features if f.dtype == "datetime"]
+    text = [c for c in times if c is not None and columns.get(c) == "VARCHAR"]
+    if not text:
+        return sql, columns
+    replaced = ", ".join(f"CAST({quote(c)} AS TIMESTAMPTZ) AS {quote(c)}" for c in text)
+    sql = f"(SELECT * REPLACE ({replaced}) FROM {sql})"
+    try:
+        con.execute(f"SELECT {', '.join(quote(c) for c in text)} FROM {sql}").fetchall()
+    except duckdb.Error as exc:
+        raise invalid(
+            f"{view.name}.{text[0]}",
+            "not a timestamp",
+            f"Feature view {view.name!r}: a timestamp column of {view.source.describe()!r} holds text that is "
+            f"not a timestamp: {exc}",
+        ) from exc
+    return sql, {**columns, **dict.fromkeys(text, "TIMESTAMP WITH TIME ZONE")}
 
 
 def _file_sql(view: FeatureView, source: FileSource) -> str:
