@@ -9,6 +9,9 @@ variable                   meaning                                     default
 ``LOOPML_TRACKING_URI``    ``sqlite:///...``, ``postgresql+psycopg://  ``sqlite:///$LOOPML_HOME/loopml.db``
                            ...`` or ``http(s)://host:port``
 ``LOOPML_ARTIFACT_URI``    a directory for the artifact store          ``$LOOPML_HOME/artifacts``
+``LOOPML_ONLINE_STORE_URI`` the feature store's online store:          ``sqlite:///$LOOPML_HOME/online.db``
+                           ``sqlite:///PATH`` or ``redis://HOST:PORT/
+                           DB[?prefix=...]``
 ``LOOPML_TOKEN``           bearer token for a remote server            none
 ``LOOPML_FLUSH_INTERVAL``  seconds between background metric flushes   ``1.0``
 ``LOOPML_FLUSH_SIZE``      buffered metric points that force a flush   ``5000``
@@ -64,7 +67,7 @@ _KEYS = (
     "home", "tracking_uri", "artifact_uri", "token", "flush_interval", "flush_size", "ray_address",
     "buffer_max_points", "flush_retries", "heartbeat_interval",
     "header_timeout", "body_timeout", "keep_alive_timeout", "serve_max_inflight_bytes", "trusted_types",
-    "experiment", "debug", "server_max_json_bytes", "server_max_artifact_bytes",
+    "experiment", "debug", "server_max_json_bytes", "server_max_artifact_bytes", "online_store_uri",
 )  # fmt: skip
 DEFAULT_SERVE_MAX_INFLIGHT_BYTES = 64 << 20
 DEFAULT_SERVER_MAX_JSON_BYTES = 16 << 20
@@ -104,6 +107,8 @@ class Settings:
     server_max_artifact_bytes: int = DEFAULT_SERVER_MAX_ARTIFACT_BYTES
     ui_secret: str | None = None
     """Key that signs the web UI's CSRF tokens; unset: a random key kept in ``HOME/ui-secret``."""
+    online_store_uri: str = ""
+    """Where materialised features live for online reads (``sqlite:///...`` or ``redis://...``)."""
 
     @property
     def is_remote(self) -> bool:
@@ -158,6 +163,7 @@ def load_settings(environ: dict[str, str] | None = None, cwd: Path | None = None
             "server_max_artifact_bytes", get("server_max_artifact_bytes") or str(DEFAULT_SERVER_MAX_ARTIFACT_BYTES), int
         ),
         ui_secret=get("ui_secret"),
+        online_store_uri=get("online_store_uri") or f"sqlite:///{home / 'online.db'}",
     )
 
 

@@ -36,6 +36,7 @@ from loopml.core.wire import (
     FEEDBACK,
     FEEDBACK_RESULT,
     LINEAGE_EDGE,
+    MATERIALIZATION,
     METRIC,
     MODEL,
     MODEL_VERSION,
@@ -48,6 +49,7 @@ from loopml.core.wire import (
     TOKEN,
 )
 from loopml.server.schemas import decisions as decision_out
+from loopml.server.schemas import materializations as materialization_out
 from loopml.server.schemas import monitoring as monitoring_out
 from loopml.server.schemas import pipelines as pipeline_out
 from loopml.server.schemas import policies as policy_out
@@ -77,6 +79,7 @@ RESPONSE_MODELS: dict[RecordCodec[Any], type[BaseModel]] = {
     DECISION: decision_out.DecisionOut,
     POLICY: policy_out.PolicyOut,
     CYCLE: policy_out.CycleOut,
+    MATERIALIZATION: materialization_out.MaterializationOut,
 }
 EXTRA: dict[RecordCodec[Any], dict[str, Any]] = {RUN: {"stale": False}}  # fields a route adds per request
 NARROWED: dict[tuple[RecordCodec[Any], str], st.SearchStrategy[Any]] = {

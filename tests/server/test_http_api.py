@@ -419,6 +419,10 @@ def test_openapi_describes_every_endpoint(http: httpx.Client, server: LiveServer
         ("/api/v1/policies/{name}/cycles", "get"),
         ("/api/v1/cycles", "get"),
         ("/api/v1/cycles/{cycle_id}", "get"),
+        ("/api/v1/features/materializations", "post"),
+        ("/api/v1/features/materializations", "get"),
+        ("/api/v1/features/materializations/{materialization_id}", "get"),
+        ("/api/v1/features/materializations/{materialization_id}/finish", "post"),
     }
     assert {(p, m) for p, ops in paths.items() for m in ops} == expected
     batch = paths["/api/v1/runs/{run_id}/batch"]["post"]

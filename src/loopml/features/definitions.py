@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import re
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -502,6 +503,9 @@ class OnDemandFeatureView:
         object.__setattr__(self, "code_sha256", code_sha256 or function_code_sha256(function))
         object.__setattr__(self, "tags", _tags(tags, f"on-demand view {name!r}"))
         object.__setattr__(self, "description", str(description))
+        if function is not None:
+            with _FUNCTIONS_LOCK:
+                _FUNCTIONS[(name, self.code_sha256)] = function
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -523,6 +527,18 @@ class OnDemandFeatureView:
             "unknown feature",
             f"Unknown feature {name!r} in on-demand view {self.name!r}; it has: {', '.join(self.feature_names)}.",
         )
+
+    def compute(self, frame: Any) -> Any:
+        """``function(frame)``; ``InvalidInput`` saying what to import when the function is not loaded."""
+        if self.function is None:
+            raise InvalidInput(
+                f"On-demand view {self.name!r} was read from the registry without its function "
+                f"{self.function_name or '?'} (code sha256 {self.code_sha256[:12]}), which this process has not "
+                "loaded: import the module that defines it (import defs) or pass the definitions file "
+                "(loopml.features.repo.load_definitions('defs.py')) first. If you changed the function, apply "
+                "the definitions again (loopml features apply defs.py)."
+            )
+        return self.function(frame)
 
     def to_spec(self) -> dict[str, Any]:
         """JSON form: the function's name and source hash, never its code."""
@@ -553,6 +569,21 @@ class OnDemandFeatureView:
             function_name=spec["function_name"],
             code_sha256=spec["code_sha256"],
         )
+
+
+_FUNCTIONS: dict[tuple[str, str], OnDemandFunction] = {}
+_FUNCTIONS_LOCK = threading.Lock()
+
+
+def loaded_function(name: str, code_sha256: str) -> OnDemandFunction | None:
+    """The function of on-demand view ``name`` with source hash ``code_sha256`` if this process defined it.
+
+    Every :class:`OnDemandFeatureView` built with a function registers it here (a plain ``import
+    defs`` counts), keyed by ``(view name, code_sha256)``: the registry gives a stored on-demand
+    view its function only when the code this process loaded is the code that was applied.
+    """
+    with _FUNCTIONS_LOCK:
+        return _FUNCTIONS.get((name, code_sha256))
 
 
 def on_demand_feature_view(

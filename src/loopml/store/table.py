@@ -1,7 +1,7 @@
 """One table from store name to its SQL and HTTP implementations.
 
 >>> print(*sorted(STORES))
-datasets decisions lineage models monitoring pipelines policies schedules tokens tracking
+datasets decisions features lineage materializations models monitoring pipelines policies schedules tokens tracking
 >>> STORES["models"].http
 'loopml.store.http.models:HttpModelRegistry'
 
@@ -50,6 +50,13 @@ STORES: dict[str, StoreEntry] = {
     ),
     "decisions": StoreEntry(
         "loopml.store.sql.decisions:SqlDecisionStore", "loopml.store.http.decisions:HttpDecisionStore"
+    ),
+    "materializations": StoreEntry(
+        "loopml.store.sql.materializations:SqlMaterializationStore",
+        "loopml.store.http.materializations:HttpMaterializationStore",
+    ),
+    "features": StoreEntry(
+        "loopml.store.sql.features:SqlFeatureStore", "loopml.store.http.features:HttpFeatureStore"
     ),
     "tokens": StoreEntry("loopml.store.sql.tokens:SqlTokenStore", None),
     "schedules": StoreEntry("loopml.store.sql.schedules:SqlScheduleStore", None),

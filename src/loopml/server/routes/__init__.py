@@ -16,6 +16,7 @@ from loopml.server.routes import (
     experiments,
     health,
     lineage,
+    materializations,
     models,
     monitoring,
     pipelines,
@@ -33,7 +34,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         "model": ErrorOut,
         "description": (
             "Unknown experiment, run, artifact, blob, dataset, model, pipeline run, alert, report, decision, "
-            "retrain policy or cycle"
+            "retrain policy or cycle, materialisation"
         ),
     },
     409: {"model": ErrorOut, "description": "Contradicts stored data (name taken, param re-logged, version aliased)"},
@@ -44,7 +45,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 _MODULES = (
     experiments, runs, artifacts, blobs, datasets, lineage, models, pipelines, monitoring, decisions, policies, audit,
-    tokens,
+    tokens, materializations,
 )  # fmt: skip
 
 
