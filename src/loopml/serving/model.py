@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from loopml.core.errors import LoopmlError
-
 from loopml.serving.features import FeatureLookup, feature_lookup
 
 if TYPE_CHECKING:
