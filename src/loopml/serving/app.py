@@ -34,6 +34,7 @@ from loopml.core.errors import LoopmlError, NotFound, PayloadTooLarge, RequestTi
 from loopml.core.ids import request_id, request_time
 from loopml.core.uris import parse_uri
 from loopml.core.version import __version__
+from loopml.features.repo import load_definitions
 from loopml.monitoring.layout import PredictionLayout
 from loopml.monitoring.prediction_log import LocalSegmentSink, PredictionLog, SegmentSink, StoreSegmentSink
 from loopml.monitoring.retention import Retention
@@ -317,6 +318,8 @@ def create_app(config: ServingConfig, *, loader: Loader | None = None, resolver:
     >>> app = create_app(ServingConfig("models:/churn@production"))   # doctest: +SKIP
     >>> uvicorn.run(app, port=8080)                                    # doctest: +SKIP
     """
+    if config.feature_defs is not None:  # the operator's on-demand view code, imported before any model loads
+        load_definitions(config.feature_defs)
     slot = ModelSlot()
     metrics = ServingMetrics()
     settings = load_settings()

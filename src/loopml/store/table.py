@@ -55,9 +55,7 @@ STORES: dict[str, StoreEntry] = {
         "loopml.store.sql.materializations:SqlMaterializationStore",
         "loopml.store.http.materializations:HttpMaterializationStore",
     ),
-    "features": StoreEntry(
-        "loopml.store.sql.features:SqlFeatureStore", "loopml.store.http.features:HttpFeatureStore"
-    ),
+    "features": StoreEntry("loopml.store.sql.features:SqlFeatureStore", "loopml.store.http.features:HttpFeatureStore"),
     "tokens": StoreEntry("loopml.store.sql.tokens:SqlTokenStore", None),
     "schedules": StoreEntry("loopml.store.sql.schedules:SqlScheduleStore", None),
     "policies": StoreEntry("loopml.store.sql.policies:SqlPolicyStore", None),
