@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -110,6 +111,13 @@ def serve(
         str | None,
         typer.Option("--canary-key", help="Request header that makes the choice sticky per value, e.g. x-user-id."),
     ] = None,
+    feature_defs: Annotated[
+        Path | None,
+        typer.Option(
+            "--feature-defs",
+            help="Feature definitions file to import: the code of the on-demand views the model's features use.",
+        ),
+    ] = None,
 ) -> None:
     """Serve a model: /predict, /invocations (MLflow), /v2 (Open Inference Protocol), /metrics (blocks)."""
     from loopml.config import load_settings
@@ -139,6 +147,7 @@ def serve(
         canary_uri=canary,
         canary_share=canary_share,
         canary_key=canary_key,
+        feature_defs=None if feature_defs is None else str(feature_defs),
     )
     run(
         config,

@@ -11,8 +11,9 @@
 * ``reference_scores.parquet`` (with ``reference_labels=``): a classifier's probabilities on the
   reference data next to the true labels, what quality estimation without labels calibrates on;
 * ``model.json``, the manifest: flavor, loader, signature, environment (Python and package
-  versions), the SHA-256 of every other file, and for skops the types the file needs beyond
-  skops' own safe set (``needs_types``: for display only).
+  versions), the SHA-256 of every other file, for skops the types the file needs beyond
+  skops' own safe set (``needs_types``: for display only), and the feature references the model
+  reads from the feature store (``features``: ``loopml serve`` fetches them by entity key).
 
 Loading re-checks every hash (the blob store and the manifest). What a skops file may construct
 is decided by the loader (:mod:`loopml.core.trust`: a built-in allow-list extended only by
@@ -25,8 +26,9 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import re
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -55,6 +57,11 @@ REFERENCE_PROFILE = "reference_profile.json"
 REFERENCE_SCORES = "reference_scores.parquet"
 REFERENCE_SCORE_ROWS = 50_000
 FORMAT_VERSION = 1
+FEATURES_TAG = "loopml.features"
+"""The run tag ``get_historical_features`` sets: the JSON list of feature references it retrieved."""
+FEATURE_REF = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}:[A-Za-z_][A-Za-z0-9_]{0,127}$")
+"""A feature reference, ``view:feature`` (the grammar of :mod:`loopml.features.refs`)."""
+FULL_NAME_SEPARATOR = "__"
 ENV_PACKAGES = ("scikit-learn", "numpy", "pandas", "scipy", "skops", "cloudpickle", "loopml")
 
 
@@ -88,6 +95,7 @@ class LoadedModel:
         self.version = version
         self.flavor: str = manifest["flavor"]
         self.signature = Signature.from_dict(manifest["signature"]) if manifest.get("signature") else None
+        self.features, self.full_feature_names = manifest_features(manifest, uri)
 
     def prepare(self, data: Any) -> Any:
         """Turn ``data`` into what the underlying model's ``predict`` takes (validated)."""
@@ -115,8 +123,14 @@ def log_model(
     run: ActiveRun | None = None,
     reference_data: Any = None,
     reference_labels: Any = None,
+    features: Sequence[str] | None = None,
 ) -> ModelInfo:
     """Package ``model`` as artifacts of the active run (or ``run``) and return where it went.
+
+    ``features`` are the feature references (``"view:feature"``) the model's inputs come from:
+    ``loopml serve`` then takes requests with entity keys and fetches them from the online store.
+    By default they are the references the run retrieved with ``get_historical_features`` (its
+    ``loopml.features`` tag) whose columns are inputs of the signature.
 
     ``reference_data`` (a DataFrame or Arrow table, typically ``X_train``) is profiled and stored
     as ``reference_profile.json``: drift of the served model compares its traffic with it. With
@@ -136,6 +150,7 @@ def log_model(
         except Exception as exc:  # the user's model rejected its own example: say so
             raise InvalidInput(f"model.predict(input_example) failed: {type(exc).__name__}: {exc}") from exc
         signature = infer_signature(example, predictions)
+    declared = _declared_features(features, run, signature)
     profile = _reference(reference_data)
     scores = _scores(model, reference_data, reference_labels)
     with tempfile.TemporaryDirectory(prefix="loopml-model-") as tmp:
@@ -144,7 +159,7 @@ def log_model(
             (folder / REFERENCE_PROFILE).write_text(json.dumps(profile.to_dict(), allow_nan=False))
         if scores is not None:
             pq.write_table(pa.Table.from_pandas(scores, preserve_index=False), folder / REFERENCE_SCORES)
-        manifest = _write_package(model, folder, signature, input_example)
+        manifest = _write_package(model, folder, signature, input_example, declared)
         infos = run.log_artifact(folder, artifact_path)
     manifest_info = next(i for i in infos if i.path == f"{artifact_path.strip('/')}/{MANIFEST}")
     return ModelInfo(
@@ -324,7 +339,13 @@ def _reference(data: Any) -> DataProfile | None:
     return sketch(data)
 
 
-def _write_package(model: Any, folder: Path, signature: Signature | None, input_example: Any) -> dict[str, Any]:
+def _write_package(
+    model: Any,
+    folder: Path,
+    signature: Signature | None,
+    input_example: Any,
+    features: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     flavor, loader, model_file, needs = _save_model(model, folder)
     if input_example is not None:
         frame = input_example if isinstance(input_example, pd.DataFrame) else pd.DataFrame(np.asarray(input_example))
@@ -347,6 +368,7 @@ def _write_package(model: Any, folder: Path, signature: Signature | None, input_
         "files": files,
         "reference_profile": REFERENCE_PROFILE if REFERENCE_PROFILE in files else None,
         "reference_scores": REFERENCE_SCORES if REFERENCE_SCORES in files else None,
+        "features": features,
         "created_at": now_ms(),
         "loopml_version": __version__,
     }
@@ -419,3 +441,77 @@ def _package_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             continue
     return versions
+
+
+def manifest_features(manifest: dict[str, Any], uri: str) -> tuple[tuple[str, ...], bool]:
+    """The feature references a package declares and whether its columns are ``view__feature``.
+
+    The manifest is untrusted: anything but a list of ``view:feature`` strings is an ``IntegrityError``.
+    """
+    declared = manifest.get("features")
+    if declared is None:
+        return (), False
+    refs = declared.get("refs") if isinstance(declared, dict) else None
+    full = declared.get("full_feature_names", False) if isinstance(declared, dict) else None
+    if (
+        not isinstance(refs, list)
+        or not all(isinstance(ref, str) and FEATURE_REF.match(ref) for ref in refs)
+        or not isinstance(full, bool)
+    ):
+        raise IntegrityError(f"{uri}: the manifest's features are malformed (expected view:feature references).")
+    return tuple(refs), full
+
+
+def feature_column(ref: str, full_feature_names: bool) -> str:
+    """The input column a feature reference fills: ``feature``, or ``view__feature`` with full names."""
+    view, feature = ref.split(":")
+    return f"{view}{FULL_NAME_SEPARATOR}{feature}" if full_feature_names else feature
+
+
+def _declared_features(
+    features: Sequence[str] | None, run: ActiveRun, signature: Signature | None
+) -> dict[str, Any] | None:
+    """``{"refs", "full_feature_names"}`` for the manifest: the ``features`` given, else the run's tag."""
+    inputs = None if signature is None else {spec.name for spec in signature.inputs}
+    if features is not None:
+        refs = [features] if isinstance(features, str) else list(features)
+        for ref in refs:
+            if not isinstance(ref, str) or not FEATURE_REF.match(ref):
+                raise InvalidInput(
+                    f"Invalid feature reference {ref!r}: use 'view:feature'.",
+                    details=[{"field": "features", "problem": "not view:feature"}],
+                )
+        if len(set(refs)) != len(refs):
+            raise InvalidInput(
+                "features lists a reference twice.", details=[{"field": "features", "problem": "duplicate"}]
+            )
+        if not refs:
+            return None
+        full = _full_names(refs, inputs)
+        if inputs is not None:
+            missing = [ref for ref in refs if feature_column(ref, full) not in inputs]
+            if missing:
+                raise InvalidInput(
+                    f"Feature {missing[0]!r} is not an input of the model's signature "
+                    f"(inputs: {', '.join(sorted(inputs))}).",
+                    details=[{"field": "features", "problem": "not a signature input"}],
+                )
+        return {"refs": refs, "full_feature_names": full}
+    tagged = run.info.tags.get(FEATURES_TAG)
+    if not tagged:
+        return None
+    try:
+        refs = json.loads(tagged)
+    except ValueError:
+        return None
+    if not isinstance(refs, list) or not all(isinstance(r, str) and FEATURE_REF.match(r) for r in refs):
+        return None
+    full = _full_names(refs, inputs)
+    if inputs is not None:
+        refs = [ref for ref in refs if feature_column(ref, full) in inputs]
+    return {"refs": refs, "full_feature_names": full} if refs else None
+
+
+def _full_names(refs: list[str], inputs: set[str] | None) -> bool:
+    """Whether the signature names feature columns ``view__feature`` (when every reference's full name is an input)."""
+    return inputs is not None and all(feature_column(ref, True) in inputs for ref in refs)

@@ -34,6 +34,7 @@ from loopml.core.errors import LoopmlError, NotFound, PayloadTooLarge, RequestTi
 from loopml.core.ids import request_id, request_time
 from loopml.core.uris import parse_uri
 from loopml.core.version import __version__
+from loopml.features.repo import load_definitions
 from loopml.monitoring.layout import PredictionLayout
 from loopml.monitoring.prediction_log import LocalSegmentSink, PredictionLog, SegmentSink, StoreSegmentSink
 from loopml.monitoring.retention import Retention
@@ -113,7 +114,10 @@ class Endpoints:
             canary = self.roles.canary
             if canary is not None and self.roles.canary_batcher is not None and canary.pick(request.headers, model):
                 batcher, call.served_by = self.roles.canary_batcher, "canary"
-            return await batcher.predict(columns, call)
+            result = await batcher.predict(columns, call)
+            if result.inputs is not None:  # the fetched features join the request's columns in the log
+                call.columns = result.inputs
+            return result
         except LoopmlError as exc:
             return self._done(call, endpoint, error_response(exc, _error_headers(exc)), None)
         except ClientDisconnect:  # the client left: no answer, nothing to log
@@ -162,7 +166,7 @@ class Endpoints:
 
     async def predict(self, request: Request) -> Response:
         call = self._call("predict")
-        result = await self._run(request, lambda doc, model: decode_predict(doc, model.input_names), call, "predict")
+        result = await self._run(request, lambda doc, model: decode_predict(doc, model.request_names), call, "predict")
         if isinstance(result, Response):
             return result
         body = {"predictions": jsonable(result.values), "model": result.model.info(), "request_id": call.request_id}
@@ -171,7 +175,7 @@ class Endpoints:
     async def invocations(self, request: Request) -> Response:
         call = self._call("invocations")
         result = await self._run(
-            request, lambda doc, model: decode_invocations(doc, model.input_names), call, "invocations"
+            request, lambda doc, model: decode_invocations(doc, model.request_names), call, "invocations"
         )
         if isinstance(result, Response):
             return result
@@ -183,9 +187,7 @@ class Endpoints:
 
         def decode(doc: Any, model: ServedModel) -> Columns:
             self._check_name(request, model)
-            signature = model.signature
-            dtypes = None if signature is None else {spec.name: spec.dtype for spec in signature.inputs}
-            columns, client_id[0] = decode_v2(doc, dtypes)
+            columns, client_id[0] = decode_v2(doc, model.request_dtypes)
             return columns
 
         result = await self._run(request, decode, call, "v2")
@@ -316,6 +318,8 @@ def create_app(config: ServingConfig, *, loader: Loader | None = None, resolver:
     >>> app = create_app(ServingConfig("models:/churn@production"))   # doctest: +SKIP
     >>> uvicorn.run(app, port=8080)                                    # doctest: +SKIP
     """
+    if config.feature_defs is not None:  # the operator's on-demand view code, imported before any model loads
+        load_definitions(config.feature_defs)
     slot = ModelSlot()
     metrics = ServingMetrics()
     settings = load_settings()

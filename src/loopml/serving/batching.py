@@ -24,7 +24,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import chain
 from typing import Any
 
@@ -53,6 +53,8 @@ class Prediction:
     model: ServedModel
     proba: np.ndarray | None = None
     classes: tuple[str, ...] | None = None
+    inputs: Columns | None = None
+    """The request's columns with the features fetched for it (models that declare features), for the log."""
 
 
 @dataclass(slots=True)
@@ -293,11 +295,29 @@ def predict_batch(
     Returns one outcome per request: its :class:`Prediction`, or the error to answer with.
     """
     outcomes: list[Prediction | BaseException] = [RuntimeError("not predicted")] * len(requests)
+    enriched = list(requests)
+    failed: set[int] = set()
+    if model.features is not None:  # one online-store read for the whole batch
+        try:
+            fetched = model.features.enrich(requests)
+        except Exception as exc:
+            return [_as_error(exc)] * len(requests)
+        for index, columns in enumerate(fetched):
+            if isinstance(columns, Columns):
+                enriched[index] = columns
+            else:
+                outcomes[index] = _as_error(columns)
+                failed.add(index)
     groups: dict[tuple[str, ...], list[int]] = {}
-    for index, columns in enumerate(requests):
-        groups.setdefault(columns.names, []).append(index)
+    for index, columns in enumerate(enriched):
+        if index not in failed:
+            groups.setdefault(columns.names, []).append(index)
     for indices in groups.values():
-        _predict_group(model, requests, indices, outcomes, plan)
+        _predict_group(model, enriched, indices, outcomes, plan)
+    if model.features is not None:
+        for index, outcome in enumerate(outcomes):
+            if isinstance(outcome, Prediction):
+                outcomes[index] = replace(outcome, inputs=enriched[index])
     return outcomes
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 
 from loopml.config import handoff
 from loopml.core.durations import parse_duration
@@ -62,6 +63,8 @@ class ServingConfig:
     """Share of requests the canary answers, in (0, 1) (``--canary-share``)."""
     canary_key: str | None = None
     """A request header whose value picks the model stickily (hash-based, ``--canary-key x-user-id``)."""
+    feature_defs: str | None = None
+    """A feature definitions file to import (``--feature-defs defs.py``): the code of on-demand views."""
 
     def __post_init__(self) -> None:
         names = parse_type_names(self.trusted_types, field="trusted_types")
@@ -79,6 +82,14 @@ class ServingConfig:
         _non_negative("reload_interval", self.reload_interval, strict=True)
         _check_log(self)
         _check_roles(self)
+        if self.feature_defs is not None:
+            path = Path(self.feature_defs).expanduser()
+            if not path.is_file():
+                raise InvalidInput(
+                    f"Feature definitions file {self.feature_defs!r} does not exist.",
+                    details=[{"field": "feature_defs", "problem": "not found"}],
+                )
+            object.__setattr__(self, "feature_defs", str(path.resolve()))
         if self.body_timeout is not None:
             _non_negative("body_timeout", self.body_timeout, strict=True)
         if self.max_inflight_bytes is not None:

@@ -45,6 +45,8 @@ V2_FOR_DTYPE: dict[str, tuple[str, ...]] = {
     "bool": ("BOOL",),
     "string": ("BYTES",),
     "datetime": ("BYTES",),
+    "key": ("INT", "UINT", "BYTES"),
+    "any": ("BOOL", "INT", "UINT", "FP", "BYTES"),
 }
 """Datatype prefixes a tensor may use for each signature dtype."""
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from loopml.core.errors import LoopmlError
+from loopml.serving.features import FeatureLookup, feature_lookup
 
 if TYPE_CHECKING:
     from loopml.registry import LoadedModel
@@ -34,11 +35,14 @@ class ServedModel:
     version: int | None
     uri: str
     loaded_at: float = field(default_factory=time.time)
+    features: FeatureLookup | None = None
+    """How the model's declared features are fetched from the online store (``None``: it declares none)."""
 
     @classmethod
     def wrap(cls, loaded: LoadedModel) -> ServedModel:
-        """Name a loaded model: its registry name, or ``model`` for a ``runs:/`` URI."""
-        return cls(loaded, loaded.name or "model", loaded.version, loaded.uri)
+        """Name a loaded model (its registry name, or ``model`` for a ``runs:/`` URI) and plan its feature
+        lookups (registry reads: call it off the event loop)."""
+        return cls(loaded, loaded.name or "model", loaded.version, loaded.uri, features=feature_lookup(loaded))
 
     @property
     def signature(self) -> Signature | None:
@@ -49,6 +53,22 @@ class ServedModel:
         """Input columns in signature order, or ``None`` when the model has no signature."""
         signature = self.loaded.signature
         return None if signature is None else [spec.name for spec in signature.inputs]
+
+    @property
+    def request_names(self) -> list[str] | None:
+        """The columns a request carries: the inputs, or for a model with features its entity keys,
+        request fields and the inputs the online store does not fill."""
+        if self.features is not None:
+            return list(self.features.request_names)
+        return self.input_names
+
+    @property
+    def request_dtypes(self) -> dict[str, str] | None:
+        """The dtype of each request column (``key`` for a join key), for the Open Inference Protocol."""
+        if self.features is not None:
+            return dict(self.features.request_dtypes)
+        signature = self.loaded.signature
+        return None if signature is None else {spec.name: spec.dtype for spec in signature.inputs}
 
     def info(self) -> dict[str, Any]:
         """``{"name", "version", "uri"}`` as every ``/predict`` response reports it."""

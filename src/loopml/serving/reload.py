@@ -119,7 +119,7 @@ class ModelWatcher:
         except SecurityError as exc:
             self.refused[target] = exc.message
             raise
-        served = ServedModel.wrap(loaded)
+        served = await asyncio.to_thread(ServedModel.wrap, loaded)
         previous = self.slot.swap(served)
         if self.on_swap is not None:
             self.on_swap(served, previous)
