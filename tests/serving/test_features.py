@@ -23,7 +23,7 @@ import pytest
 from sklearn.ensemble import HistGradientBoostingRegressor
 
 import loopml as lm
-from loopml.features.materialize import materialize
+from loopml.features.materialization import materialize
 from loopml.features.offline import get_historical_features
 from loopml.features.registry import apply
 from loopml.features.repo import load_definitions
