@@ -15,7 +15,7 @@ EXPORTED = {
     "ActiveRun", "Conflict", "Experiment", "Forbidden", "IntegrityError", "InvalidInput", "LoopmlError",
     "Metric", "MetricsLost", "NotFound", "Run", "RunStatus", "SecurityError", "StoreError", "Unauthorized",
     "__version__",
-    "active_run", "automation", "configure", "data", "monitoring", "download_artifacts", "end_run", "flush",
+    "active_run", "automation", "configure", "data", "features", "monitoring", "download_artifacts", "end_run", "flush",
     "get_experiment",
     "get_metric_history", "get_run", "list_artifacts", "list_experiments", "load_model", "log_artifact",
     "log_artifacts", "log_model", "registry", "ModelVersion", "archive_model_version", "delete_model_alias",
@@ -43,6 +43,25 @@ def test_exported_names_are_pinned_and_resolve() -> None:
     assert set(loopml.data.__all__) == DATA_EXPORTED
     for name in loopml.data.__all__:
         assert getattr(loopml.data, name) is not None, name
+
+
+FEATURES_FUNCTIONS = ("plan", "apply", "list_views", "get_view", "get_historical_features", "materialize",
+                      "materialize_incremental", "get_online_features", "feature_stats", "skew",
+                      "online_profile")  # fmt: skip
+
+
+def test_feature_names_stay_functions_whatever_is_imported() -> None:
+    """No features submodule is named like an SDK function: importing it would replace the function."""
+    code = (
+        "import importlib, pkgutil, loopml.features as m;"
+        "[importlib.import_module(f'loopml.features.{i.name}') for i in pkgutil.walk_packages(m.__path__, '')];"
+        f"print(sorted(n for n in {FEATURES_FUNCTIONS!r} if not callable(getattr(m, n)) or "
+        "type(getattr(m, n)).__name__ == 'module'))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+    for name in loopml.features.__all__:
+        assert getattr(loopml.features, name) is not None, name
 
 
 MONITORING_FUNCTIONS = ("predictions", "drift", "profile", "quality", "operations", "report", "alerts",

@@ -45,7 +45,10 @@ _EXPORTS: dict[str, str] = {
         "set_model_alias", "update_model_version",
     ),
     # subpackages: `lm.data.ingest(...)` without importing loopml.data first
-    **{name: f"loopml.{name}" for name in ("automation", "data", "monitoring", "pipelines", "registry", "training")},
+    **{
+        name: f"loopml.{name}"
+        for name in ("automation", "data", "features", "monitoring", "pipelines", "registry", "training")
+    },
 }  # fmt: skip
 
 __all__ = sorted(_EXPORTS)
@@ -54,6 +57,7 @@ if TYPE_CHECKING:
     # `X as X`: an explicit re-export for type checkers and editors (PEP 484)
     from loopml import automation as automation
     from loopml import data as data
+    from loopml import features as features
     from loopml import monitoring as monitoring
     from loopml import pipelines as pipelines
     from loopml import registry as registry

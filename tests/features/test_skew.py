@@ -13,7 +13,7 @@ from loopml.data.catalog import ingest
 from loopml.data.sketch import DataProfile
 from loopml.features.definitions import Entity
 from loopml.features.registry import apply
-from loopml.features.skew import online_profile, skew
+from loopml.features.serving_skew import online_profile, skew
 from tests.features.helpers_mat import driver_frame, driver_view, record_materialization
 
 
