@@ -48,7 +48,7 @@ class FeatureServing:
         with _home(self.home):
             load_definitions(self.defs)
             frame = get_historical_features(entities, FEATURES)
-        return self.model.predict(frame[["conv_rate", "trips", "rate_per_km", "distance"]]).tolist()
+        return self.model.predict(frame[["conv_rate", "trips", "rate_per_km", "distance"]].astype("float64")).tolist()
 
 
 DEFS = '''
@@ -123,7 +123,7 @@ def feature_serving(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Featur
             }
         )
         train = get_historical_features(entities, FEATURES)
-        X = train[["conv_rate", "trips", "rate_per_km", "distance"]]
+        X = train[["conv_rate", "trips", "rate_per_km", "distance"]].astype("float64")
         y = X["conv_rate"] * 10 + X["trips"] / 10 - X["distance"] / 5
         model = HistGradientBoostingRegressor(max_iter=30, random_state=0).fit(X, y)
         with lm.start_run() as run:
@@ -179,7 +179,7 @@ def test_an_unknown_entity_gets_null_features_not_an_error(feature_serving: Feat
     with feature_serving.server.client() as client:
         response = client.post("/predict", json={"inputs": [{"driver_id": 99_999, "distance": 3.0}]})
     assert response.status_code == 200, response.text
-    # the model (gradient boosting) takes missing values; the answer is its prediction for all-missing features
+    # the model (gradient boosting) takes missing values: the answer is its prediction for all-missing features
     expected = feature_serving.model.predict(
         pd.DataFrame({"conv_rate": [np.nan], "trips": [np.nan], "rate_per_km": [np.nan], "distance": [3.0]})
     )

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from itertools import chain
 from typing import Any
 
+import numpy as np
+
 from loopml.core.errors import LoopmlError
 from loopml.features.online.base import OnlineStore
 from loopml.features.online.retrieval import OnlineFeatureReader
@@ -44,6 +46,10 @@ class FeatureLookup:
     """What a request carries: ``keys`` then every other signature input."""
     request_dtypes: dict[str, str]
     reader: OnlineFeatureReader
+    floats: tuple[str, ...] = ()
+    """Filled columns of dtype ``float``: their missing values become NaN."""
+    numbers: tuple[str, ...] = ()
+    """Filled columns of dtype ``float`` or ``int`` (an ``int`` column with a missing value becomes float)."""
 
     def enrich(self, requests: Sequence[Columns]) -> list[Columns | BaseException]:
         """Each request with the fetched feature columns added, from one read for the whole batch.
@@ -68,7 +74,11 @@ class FeatureLookup:
             keys: Mapping[str, Sequence[Any]] = {name: requests[0].data[name] for name in self.keys}
         else:
             keys = {name: list(chain.from_iterable(r.data[name] for r in requests)) for name in self.keys}
-        fetched = self.reader.read(keys)
+        fetched: dict[str, Any] = dict(self.reader.read(keys))  # lists, or float arrays (below)
+        for name in self.numbers:  # None -> NaN: a missing entity's numbers stay numbers for the signature check
+            values = fetched[name]
+            if name in self.floats or None in values:
+                fetched[name] = np.asarray(values, dtype=np.float64)
         out: list[Columns] = []
         start = 0
         for columns in requests:
@@ -106,4 +116,6 @@ def feature_lookup(loaded: LoadedModel, store: OnlineStore | str | None = None) 
         request_names=(*keys, *others),
         request_dtypes={**keys, **others},
         reader=reader,
+        floats=tuple(name for name in filled if reader.dtypes.get(name) == "float"),
+        numbers=tuple(name for name in filled if reader.dtypes.get(name) in ("float", "int")),
     )
