@@ -366,3 +366,32 @@ def test_views_from_the_registry(stats: FeatureView) -> None:
     assert result["rate"].tolist() == [0.4]
     with pytest.raises(NotFound, match="Unknown feature view 'nope'"):
         get_historical_features(frame, ["nope:x"])
+
+
+@pytest.mark.parametrize("unit", ["ns", "us", "ms", "s"])
+@pytest.mark.parametrize("zone", [None, "UTC", "Asia/Tokyo"])
+def test_every_pandas_timestamp_unit_and_zone_is_accepted(
+    tmp_path: Path, stats: FeatureView, unit: str, zone: str | None
+) -> None:
+    """pandas' own default (datetime64[ns, UTC]) and every other unit, naive (UTC) or zoned (converted)."""
+    times = pd.to_datetime(["2024-01-01 11:00", "2024-01-01 13:00"]).as_unit(unit)
+    times = times.tz_localize("UTC") if zone is not None else times
+    times = times.tz_convert(zone) if zone not in (None, "UTC") else times
+    frame = pd.DataFrame({"driver_id": [1, 1], "event_timestamp": times})
+    out = get_historical_features(frame, ["driver_stats:trips"], views=[stats])
+    assert vals(out["trips"]) == [3, 4]  # 10:00 (latest created wins), then 12:00
+    assert out["event_timestamp"].dtype == frame["event_timestamp"].dtype  # the user's column, untouched
+    source = tmp_path / "ns_source.parquet"
+    rows = driver_rows()
+    rows["event_timestamp"] = rows["event_timestamp"].dt.as_unit("ns").dt.tz_localize("UTC")
+    rows.to_parquet(source)
+    zoned = FeatureView(
+        "driver_stats_ns",
+        entities=[DRIVER],
+        source=str(source),
+        created_timestamp_field="created",
+        features=[Feature("trips", "int")],
+        ttl=timedelta(hours=3),
+    )
+    again = get_historical_features(frame, ["driver_stats_ns:trips"], views=[zoned])
+    assert vals(again["trips"]) == [3, 4]

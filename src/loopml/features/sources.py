@@ -53,9 +53,15 @@ def dtype_of(duckdb_type: str) -> Dtype | None:
         return "bool"
     if kind == "VARCHAR" or kind.startswith("ENUM"):
         return "string"
-    if kind in _TIME_TYPES or kind == "TIMESTAMPTZ":
+    if kind in _TIME_TYPES or kind.startswith("TIMESTAMP"):  # every unit, with or without a time zone
         return "datetime"
     return None
+
+
+def is_zoned(duckdb_type: str) -> bool:
+    """Whether a DuckDB timestamp type carries a time zone (``TIMESTAMP WITH TIME ZONE``, ``TIMESTAMPTZ_NS``)."""
+    kind = duckdb_type.upper()
+    return "TIME ZONE" in kind or kind.startswith("TIMESTAMPTZ") or kind.startswith("TIMESTAMP_TZ")
 
 
 def compatible(declared: Dtype, actual: Dtype | None) -> bool:
@@ -81,6 +87,8 @@ def utc_timestamp(expression: str, duckdb_type: str) -> str:
     kind = duckdb_type.upper()
     if kind in ("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"):
         return f"timezone('UTC', {expression})"
+    if is_zoned(kind):  # another unit (nanoseconds from pandas): to microseconds first
+        return f"timezone('UTC', CAST({expression} AS TIMESTAMPTZ))"
     if kind == "TIMESTAMP":
         return expression
     return f"CAST({expression} AS TIMESTAMP)"
