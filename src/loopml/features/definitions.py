@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pandas as pd
 
 from loopml.core.errors import InvalidInput, invalid
 from loopml.data.schema.dtypes import DTYPES, Dtype
@@ -528,17 +529,87 @@ class OnDemandFeatureView:
             f"Unknown feature {name!r} in on-demand view {self.name!r}; it has: {', '.join(self.feature_names)}.",
         )
 
-    def compute(self, frame: Any) -> Any:
-        """``function(frame)``; ``InvalidInput`` saying what to import when the function is not loaded."""
+    def require_function(self) -> OnDemandFunction:
+        """The view's function; ``InvalidInput`` saying what to import when this process has not loaded it."""
         if self.function is None:
-            raise InvalidInput(
-                f"On-demand view {self.name!r} was read from the registry without its function "
-                f"{self.function_name or '?'} (code sha256 {self.code_sha256[:12]}), which this process has not "
-                "loaded: import the module that defines it (import defs) or pass the definitions file "
-                "(loopml.features.repo.load_definitions('defs.py')) first. If you changed the function, apply "
-                "the definitions again (loopml features apply defs.py)."
+            raise invalid(
+                self.name,
+                "function not loaded",
+                f"On-demand view {self.name!r} has no function in this process (the registry keeps only its "
+                f"name, {self.function_name or '?'!r}, and the SHA-256 of its code, never the code): import the "
+                "module that defines it (import defs) or load the definitions file "
+                "(lm.features.load_definitions('defs.py')) first. If you changed the function, apply the "
+                "definitions again (loopml features apply defs.py).",
             )
-        return self.function(frame)
+        return self.function
+
+    def compute(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``function(frame)``, checked: a DataFrame with one row per input row and every declared column.
+
+        The same check offline and online; what the function raises, or returns wrong, is an
+        ``InvalidInput`` naming this view (and the column).
+        """
+        function = self.require_function()
+        try:
+            result = function(frame)
+        except InvalidInput:
+            raise
+        except Exception as exc:
+            raise InvalidInput(
+                f"On-demand view {self.name!r}: its function {self.function_name!r} failed: {exc!r}"
+            ) from exc
+        if not isinstance(result, pd.DataFrame):
+            raise invalid(
+                self.name,
+                "not a DataFrame",
+                f"On-demand view {self.name!r}: its function returned {type(result).__name__}, not a DataFrame.",
+            )
+        if len(result) != len(frame):
+            raise invalid(
+                self.name,
+                "wrong length",
+                f"On-demand view {self.name!r}: its function returned {len(result)} rows for {len(frame)}.",
+            )
+        missing = [f.name for f in self.features if f.name not in result.columns]
+        if missing:
+            raise invalid(
+                f"{self.name}.{missing[0]}",
+                "missing column",
+                f"On-demand view {self.name!r}: its function did not return column(s) {', '.join(missing)} "
+                f"(it returned: {', '.join(map(str, result.columns))}).",
+            )
+        return result
+
+    def source_features(self, views: Mapping[str, Any]) -> list[tuple[str, FeatureView]]:
+        """``(feature name, source view)`` of every input the function reads from a source view.
+
+        Checks, naming this view, that its function is loaded, that every source view is among
+        ``views`` (a mapping of names to views) and that no input name is taken twice (request
+        fields and features share the frame the function receives).
+        """
+        self.require_function()
+        inputs: list[tuple[str, FeatureView]] = []
+        taken = {f.name: self.name for f in self.request_fields}
+        for name in self.sources:
+            source = views.get(name)
+            if not isinstance(source, FeatureView):
+                raise invalid(
+                    f"{self.name}.sources",
+                    "unknown view",
+                    f"On-demand view {self.name!r} reads feature view {name!r}, which is not among the views given"
+                    f" (known: {', '.join(sorted(views)) or 'none'}).",
+                )
+            for feature in source.features:
+                if feature.name in taken:
+                    raise invalid(
+                        f"{self.name}.{feature.name}",
+                        "name clash",
+                        f"On-demand view {self.name!r}: input {feature.name!r} comes from both "
+                        f"{taken[feature.name]!r} and {name!r}; rename one of them.",
+                    )
+                taken[feature.name] = name
+                inputs.append((feature.name, source))
+        return inputs
 
     def to_spec(self) -> dict[str, Any]:
         """JSON form: the function's name and source hash, never its code."""

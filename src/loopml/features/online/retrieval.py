@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 import pandas as pd
 
-from loopml.core.errors import InvalidInput, invalid
+from loopml.core.errors import invalid
 from loopml.data.schema.dtypes import Dtype
 from loopml.features.definitions import AnyView, Feature, FeatureView, OnDemandFeatureView
 from loopml.features.online.base import OnlineStore, encode_keys, record_layout
@@ -117,35 +117,7 @@ class OnlineFeatureReader:
         return _Column(index, position + 3, view.features[position].dtype)
 
     def _inputs(self, view: OnDemandFeatureView, mapping: Mapping[str, AnyView]) -> tuple[tuple[str, _Column], ...]:
-        if view.function is None:
-            raise invalid(
-                view.name,
-                "function not loaded",
-                f"On-demand view {view.name!r} has no function in this process (the registry keeps only its name, "
-                f"{view.function_name!r}): import the module that defines it, or pass views=[...] with the definition.",
-            )
-        inputs: list[tuple[str, _Column]] = []
-        taken = {f.name: view.name for f in view.request_fields}
-        for name in view.sources:
-            source = mapping.get(name)
-            if not isinstance(source, FeatureView):
-                raise invalid(
-                    f"{view.name}.sources",
-                    "unknown view",
-                    f"On-demand view {view.name!r} reads feature view {name!r}, which is not among the views given"
-                    f" (known: {', '.join(sorted(mapping)) or 'none'}).",
-                )
-            for feature in source.features:
-                if feature.name in taken:
-                    raise invalid(
-                        f"{view.name}.{feature.name}",
-                        "name clash",
-                        f"On-demand view {view.name!r}: input {feature.name!r} comes from both "
-                        f"{taken[feature.name]!r} and {name!r}; rename one of them.",
-                    )
-                taken[feature.name] = name
-                inputs.append((feature.name, self._column(source, feature.name)))
-        return tuple(inputs)
+        return tuple((name, self._column(source, name)) for name, source in view.source_features(mapping))
 
     def read(self, entity_columns: Mapping[str, Sequence[Any]]) -> dict[str, list[Any]]:
         """The feature columns (named as :attr:`output_names`) for entities given as columns.
@@ -197,33 +169,9 @@ class OnlineFeatureReader:
         for short, column in od.inputs:
             data[short] = _series(_values(fetched, column), column.dtype)
         frame = pd.DataFrame(data, index=pd.RangeIndex(n))
-        function = view.function
-        if function is None:  # pragma: no cover - refused when the plan is built
-            raise InvalidInput(f"On-demand view {view.name!r} has no function loaded.")
-        try:
-            computed = function(frame)
-        except InvalidInput:
-            raise
-        except Exception as exc:
-            raise InvalidInput(
-                f"On-demand view {view.name!r}: its function {view.function_name!r} failed: {exc!r}"
-            ) from exc
-        if not isinstance(computed, pd.DataFrame) or len(computed) != n:
-            got = f"{len(computed)} rows" if isinstance(computed, pd.DataFrame) else type(computed).__name__
-            raise invalid(
-                view.name,
-                "wrong result",
-                f"On-demand view {view.name!r}: its function must return a DataFrame of {n} rows, got {got}.",
-            )
+        computed = view.compute(frame)
         out: dict[str, list[Any]] = {}
         for feature, output in od.outputs:
-            if feature.name not in computed.columns:
-                raise invalid(
-                    f"{view.name}.{feature.name}",
-                    "missing column",
-                    f"On-demand view {view.name!r}: its function did not return column {feature.name!r} "
-                    f"(it returned: {', '.join(map(str, computed.columns))}).",
-                )
             out[output] = _python_values(computed[feature.name], feature.dtype, f"{view.name}.{feature.name}")
         return out
 
