@@ -99,11 +99,16 @@ def _join_view(
     con: duckdb.DuckDBPyConnection, fetch: ViewFetch, entities: pa.Table, at: np.ndarray, valid: np.ndarray
 ) -> dict[str, pa.ChunkedArray]:
     relation = fetch.relation
-    rows = _match(con, fetch, entities, at, valid)
+    rows, count = _match(con, fetch, entities, at, valid)
     found = rows >= 0
-    needed = np.unique(rows[found])
+    mark = np.zeros(count, dtype=bool)
+    mark[rows[found]] = True
+    needed = np.flatnonzero(mark)
     gathered = _gather(con, fetch, _where(relation, at, valid), needed)
-    index = np.searchsorted(needed, np.where(found, rows, 0))
+    rank = np.cumsum(mark, dtype=np.int64)
+    del mark
+    index = np.zeros(len(rows), dtype=np.int64)
+    index[found] = rank[rows[found]] - 1
     taken = gathered.take(pa.array(index, mask=~found))
     return {alias: taken.column(alias) for _, alias in fetch.values}
 
@@ -123,8 +128,8 @@ def _where(relation: SourceRelation, at: np.ndarray, valid: np.ndarray) -> str:
 
 def _match(
     con: duckdb.DuckDBPyConnection, fetch: ViewFetch, entities: pa.Table, at: np.ndarray, valid: np.ndarray
-) -> np.ndarray:
-    """For each entity row, the position of its matching feature row in the filtered scan, or -1."""
+) -> tuple[np.ndarray, int]:
+    """For each entity row, the position of its matching feature row in the filtered scan (or -1); its size."""
     relation, view = fetch.relation, fetch.relation.view
     keys = [quote(k) for k in view.join_keys]
     stamp = f"epoch_us({relation.timestamp(view.timestamp_field)}) AS {_T}"
@@ -136,7 +141,7 @@ def _match(
     ).to_arrow_table()
     rows = np.full(len(at), -1, dtype=np.int64)
     if narrow.num_rows == 0 or not valid.any():
-        return rows
+        return rows, narrow.num_rows
     mine, theirs, count = _codes(
         [narrow.column(k) for k in view.join_keys], [entities.column(k) for k in view.join_keys]
     )
@@ -152,21 +157,26 @@ def _match(
     else:
         offset = (t - start) // step
     key = np.where(usable, theirs * span + offset, -1)
+    del offset, theirs, t, usable
     order, sorted_key = _sort(key, None if view.created_timestamp_field is None else narrow.column(_C))
+    del key, narrow
     if ranks is None:  # floor division keeps the comparisons exact: feature times are multiples of step
         shifted = np.clip((at - start) // step, -1, span - 1)
     else:
         shifted = np.searchsorted(ranks, at, side="right") - 1
     wanted = valid & (mine >= 0) & (shifted >= 0)
+    # probes in sorted order: searchsorted walks the keys forwards and the reads below stay local
     probe = np.where(wanted, mine * span + shifted, -1)
-    position = np.searchsorted(sorted_key, probe, side="right") - 1
-    wanted &= position >= 0
-    hit = order[np.clip(position, 0, None)]
-    wanted &= theirs[hit] == mine
+    probes = np.argsort(probe)
+    position = np.searchsorted(sorted_key, probe[probes], side="right") - 1
+    hit = sorted_key[np.clip(position, 0, None)]
+    ok = (position >= 0) & (hit // span == mine[probes]) & wanted[probes]
     if view.ttl is not None:
-        wanted &= t[hit] >= at - round(view.ttl.total_seconds() * 1_000_000)
-    rows[wanted] = hit[wanted]
-    return rows
+        offsets = hit % span
+        when = start + offsets * step if ranks is None else ranks[offsets]
+        ok &= when >= at[probes] - round(view.ttl.total_seconds() * 1_000_000)
+    rows[probes[ok]] = order[position[ok]]
+    return rows, len(order)
 
 
 def _step(offsets: np.ndarray) -> int:
