@@ -22,10 +22,13 @@ event timestamp at or before the entity row's ``event_timestamp`` and no older t
 latest ``created_timestamp_field`` wins. No match gives nulls. Every entity row is kept, in order,
 duplicates included.
 
-DuckDB does the work out of core (it spills to disk past ``memory_limit``): each view's rows are
+Two engines (``engine=``): ``"memory"`` (:mod:`loopml.features.offline_asof`) sorts each view's
+(keys, time) once and binary-searches the entity rows, then fetches only the matched rows;
+``"duckdb"`` works out of core (it spills to disk past ``memory_limit``): each view's rows are
 reduced to one per (keys, event time) when the view has a created timestamp, ASOF-joined to the
 entity rows on the keys with ``entity_ts >= feature_ts``, and a match older than the TTL is
-nulled. A row-number column keeps the entity order. Time follows ``features.sources``: aware
+nulled; a row-number column keeps the entity order. ``"auto"`` takes the first when the largest
+view's narrow columns fit the memory limit. Time follows ``features.sources``: aware
 timestamps are converted to UTC, naive ones are taken as UTC, at microsecond precision.
 
 Feature columns come back with their declared dtype, nullable: ``int`` as ``Int64``, ``float`` as
@@ -567,16 +570,14 @@ def _to_frame(table: pa.Table, plan: _Plan) -> pd.DataFrame:
     """The fetched table as pandas: feature columns nullable, everything else as Arrow converts it."""
     fetched = {c.alias for columns in plan.joins.values() for c in columns}
     nullable = {f.name for f in table.schema if f.name not in fetched and table.column(f.name).null_count}
-    frame = pd.DataFrame(
+    return pd.DataFrame(
         {
-            f.name: table.column(f.name).to_pandas(types_mapper=_NULLABLE_ANY.get if f.name in nullable else None)
+            f.name: table.column(f.name).to_pandas(
+                types_mapper=_NULLABLE.get if f.name in fetched else _NULLABLE_ANY.get if f.name in nullable else None
+            )
             for f in table.schema
         }
     )
-    for name in fetched:
-        column = table.column(name)
-        frame[name] = column.to_pandas(types_mapper=_NULLABLE.get)
-    return frame
 
 
 def _assemble(fetched: pd.DataFrame, entities: pd.DataFrame, plan: _Plan) -> pd.DataFrame:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import duckdb
@@ -32,7 +33,10 @@ from loopml.features.sources import SourceRelation, quote
 ROW = "__loopml_row"
 _T = "__loopml_t"
 _C = "__loopml_c"
-_BATCH_ROWS = 1_000_000
+_BATCH_ROWS = 131_072
+PARALLEL_VIEWS = 2
+"""Views joined at the same time (each in its own thread; the memory budget counts this many)."""
+_SLICE = 1 << 20
 _BYTES_PER_ROW = 56
 """Working set per feature row in the in-memory path: keys, times, codes, sort key and order."""
 _UNITS = {"": 1, "B": 1, "BYTES": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "TB": 1000**4}
@@ -58,13 +62,13 @@ def memory_budget(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def fits(con: duckdb.DuckDBPyConnection, fetches: Sequence[ViewFetch], budget: int) -> bool:
-    """Whether the largest view's narrow working set fits ``budget`` bytes (views are joined one at a time)."""
-    largest = 0
+    """Whether the narrow working sets of the views joined at once (the largest ones) fit ``budget`` bytes."""
+    sizes = []
     for fetch in fetches:
         rows = con.execute(f"SELECT count(*) FROM {fetch.relation.sql}").fetchall()
         width = _BYTES_PER_ROW + 8 * len(fetch.relation.view.join_keys)
-        largest = max(largest, (int(rows[0][0]) if rows else 0) * width)
-    return largest <= budget
+        sizes.append((int(rows[0][0]) if rows else 0) * width)
+    return sum(sorted(sizes)[-PARALLEL_VIEWS:]) <= budget
 
 
 def join(
@@ -89,9 +93,19 @@ def join(
     valid = ~_null_mask(times)
     at = times.fill_null(0).to_numpy().astype(np.int64, copy=False)
     out = {name: entities.column(name) for name in selected}
-    for fetch in fetches:
-        for alias, column in _join_view(con, fetch, entities, at, valid).items():
-            out[alias] = column
+
+    def one(fetch: ViewFetch) -> dict[str, pa.ChunkedArray]:
+        cursor = con.cursor()  # a connection per thread: same database and global settings
+        try:
+            cursor.execute("SET TimeZone = 'UTC'")  # a session setting: TIMESTAMPTZ values come back in UTC
+            return _join_view(cursor, fetch, entities, at, valid)
+        finally:
+            cursor.close()
+
+    # NumPy and DuckDB release the GIL: two views at a time keep two cores busy
+    with ThreadPoolExecutor(max(min(len(fetches), PARALLEL_VIEWS), 1)) as pool:
+        for joined in pool.map(one, fetches):
+            out.update(joined)
     return pa.table(out)
 
 
@@ -145,19 +159,26 @@ def _match(
     mine, theirs, count = _codes(
         [narrow.column(k) for k in view.join_keys], [entities.column(k) for k in view.join_keys]
     )
-    t = narrow.column(_T).to_numpy().astype(np.int64, copy=False)
-    usable = theirs >= 0
-    start = int(t[usable].min()) if usable.any() else 0
-    step = _step(t[usable] - start) if usable.any() else 1
-    span = ((int(t[usable].max()) - start) // step + 1) if usable.any() else 1
+    t = _writable(narrow.column(_T))
+    usable: np.ndarray | None = None if int(theirs.min()) >= 0 else theirs >= 0
+    some = t if usable is None else t[usable]
+    start, end = (int(some.min()), int(some.max())) if some.size else (0, 0)
+    step = _step(some, start) if some.size else 1
+    del some
+    span = (end - start) // step + 1
     ranks: np.ndarray | None = None
     if count * span >= 2**62:  # rank the times instead: at most one rank per feature row
         ranks, t_rank = np.unique(t, return_inverse=True)
-        offset, span = t_rank.astype(np.int64), len(ranks)
-    else:
-        offset = (t - start) // step
-    key = np.where(usable, theirs * span + offset, -1)
-    del offset, theirs, t, usable
+        t, span = t_rank.astype(np.int64), len(ranks)
+    else:  # in place: these arrays are as long as the view
+        t -= start
+        t //= step
+    key = theirs
+    key *= span
+    key += t
+    if usable is not None:
+        key[~usable] = -1
+    del t, theirs, usable
     order, sorted_key = _sort(key, None if view.created_timestamp_field is None else narrow.column(_C))
     del key, narrow
     if ranks is None:  # floor division keeps the comparisons exact: feature times are multiples of step
@@ -179,19 +200,28 @@ def _match(
     return rows, len(order)
 
 
-def _step(offsets: np.ndarray) -> int:
-    """The coarsest of second, millisecond and microsecond that every time offset is a multiple of."""
+def _step(times: np.ndarray, start: int) -> int:
+    """The coarsest of second, millisecond and microsecond that every ``time - start`` is a multiple of."""
     for step in (1_000_000, 1_000):
-        if not (offsets % step).any():
+        # a sample first, then slices: no temporary as long as the view
+        if not ((times[:4096] - start) % step).any() and not any(
+            ((times[i : i + _SLICE] - start) % step).any() for i in range(0, len(times), _SLICE)
+        ):
             return step
     return 1
 
 
-def _sort(key: np.ndarray, created: pa.ChunkedArray | None) -> tuple[np.ndarray, np.ndarray]:
-    """The order that sorts ``key`` (then ``created``, nulls first) and the sorted keys.
+def _writable(column: pa.ChunkedArray) -> np.ndarray:
+    """An int64 column as a NumPy array this module may change in place."""
+    values = column.to_numpy()
+    return values.astype(np.int64, copy=not values.flags.writeable)
 
-    Without a created time and when key and row position fit 63 bits together, one value sort of
-    ``key << bits | position`` does it (several times faster than ``argsort``).
+
+def _sort(key: np.ndarray, created: pa.ChunkedArray | None) -> tuple[np.ndarray, np.ndarray]:
+    """The order that sorts ``key`` (then ``created``, nulls first) and the sorted keys (``key`` is reused).
+
+    Without a created time and when key and row position fit 63 bits together, one in-place value
+    sort of ``key << bits | position`` does it (several times faster than ``argsort``).
     """
     if created is not None:
         tie = np.where(_null_mask(created), np.iinfo(np.int64).min, created.fill_null(0).to_numpy())
@@ -199,8 +229,14 @@ def _sort(key: np.ndarray, created: pa.ChunkedArray | None) -> tuple[np.ndarray,
         return order, key[order]
     bits = max(int(len(key) - 1).bit_length(), 1)
     if int(key.max()) + 1 < 2 ** (62 - bits):
-        packed = np.sort((key + 1) << bits | np.arange(len(key), dtype=np.int64))
-        return packed & ((1 << bits) - 1), (packed >> bits) - 1
+        key += 1
+        key <<= bits
+        key |= np.arange(len(key), dtype=np.int64)
+        key.sort()
+        order = key & ((1 << bits) - 1)
+        key >>= bits
+        key -= 1
+        return order, key
     order = np.argsort(key, kind="stable")
     return order, key[order]
 
@@ -237,7 +273,8 @@ def _integer_codes(theirs: pa.ChunkedArray, mine: pa.ChunkedArray) -> tuple[np.n
     low, high = (int(v.as_py()) for v in pc.min_max(theirs).values())
     if high - low >= 2**40:
         return None
-    f = theirs.cast(pa.int64()).fill_null(low - 1).to_numpy() - low
+    f = _writable(theirs.cast(pa.int64()).fill_null(low - 1))
+    f -= low
     e = mine.cast(pa.int64()).fill_null(low - 1).to_numpy()
     e = np.where((e >= low) & (e <= high), e - low, -1)
     return e, f, high - low + 1
