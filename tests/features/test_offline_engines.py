@@ -13,7 +13,7 @@ from loopml.core.errors import InvalidInput
 from loopml.features import offline_asof
 from loopml.features.definitions import Entity, Feature, FeatureView
 from loopml.features.offline import get_historical_features
-from loopml.features.sources import connect
+from loopml.features.sources import connect, open_relation
 
 START = pd.Timestamp("2024-01-01")
 
@@ -140,5 +140,31 @@ def test_engine_is_checked_and_budget_read(tmp_path: Path) -> None:
     con = connect(memory_limit="2GB")
     try:
         assert 1.8e9 <= offline_asof.memory_budget(con) <= 2.1e9
+    finally:
+        con.close()
+
+
+def test_views_joined_at_once_follow_the_budget(tmp_path: Path) -> None:
+    views = []
+    for name, rows in (("big", 1000), ("small", 10)):
+        pd.DataFrame({"driver_id": range(rows), "event_timestamp": [START] * rows, "x": range(rows)}).to_parquet(
+            tmp_path / f"{name}.parquet"
+        )
+        views.append(
+            FeatureView(
+                name,
+                entities=[Entity("driver", ["driver_id"])],
+                source=str(tmp_path / f"{name}.parquet"),
+                features=[Feature("x", "int")],
+            )
+        )
+    con = connect()
+    try:
+        with open_relation(views[0], con) as big, open_relation(views[1], con) as small:
+            fetches = [offline_asof.ViewFetch(big, []), offline_asof.ViewFetch(small, [])]
+            per_row = 1000 * 64  # the big view's working set
+            assert offline_asof.views_at_once(con, fetches, per_row - 1) == 0
+            assert offline_asof.views_at_once(con, fetches, per_row) == 1
+            assert offline_asof.views_at_once(con, fetches, per_row + 10 * 64) == 2
     finally:
         con.close()

@@ -190,13 +190,13 @@ def get_historical_features(
             offline_asof.ViewFetch(relations[name], [(_cast_sql(relations[name], c.feature), c.alias) for c in cols])
             for name, cols in plan.joins.items()
         ]
-        if engine == "memory" or (
-            engine == "auto" and offline_asof.fits(con, fetches, offline_asof.memory_budget(con))
-        ):
+        budget = offline_asof.memory_budget(con)
+        workers = offline_asof.views_at_once(con, fetches, budget) if engine != "duckdb" else 0
+        if engine == "memory" or workers > 0:
             event = utc_timestamp(quote(ENTITY_TIMESTAMP), entities.columns[ENTITY_TIMESTAMP])
             selected = list(entities.columns) if keep else [_ROW]
             try:
-                table = offline_asof.join(con, entities.sql, event, selected, fetches)
+                table = offline_asof.join(con, entities.sql, event, selected, fetches, max(workers, 1))
             except duckdb.Error as exc:
                 raise _query_error(exc) from exc
         else:

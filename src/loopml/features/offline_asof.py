@@ -35,7 +35,7 @@ _T = "__loopml_t"
 _C = "__loopml_c"
 _BATCH_ROWS = 131_072
 PARALLEL_VIEWS = 2
-"""Views joined at the same time (each in its own thread; the memory budget counts this many)."""
+"""The most views joined at the same time, each in its own thread (when the memory budget allows)."""
 _SLICE = 1 << 20
 _BYTES_PER_ROW = 56
 """Working set per feature row in the in-memory path: keys, times, codes, sort key and order."""
@@ -61,14 +61,21 @@ def memory_budget(con: duckdb.DuckDBPyConnection) -> int:
     return int(float(match.group(1)) * _UNITS[match.group(2)])
 
 
-def fits(con: duckdb.DuckDBPyConnection, fetches: Sequence[ViewFetch], budget: int) -> bool:
-    """Whether the narrow working sets of the views joined at once (the largest ones) fit ``budget`` bytes."""
+def views_at_once(con: duckdb.DuckDBPyConnection, fetches: Sequence[ViewFetch], budget: int) -> int:
+    """How many views may be joined at the same time within ``budget`` bytes (0: not even the largest).
+
+    Counts each view's narrow working set (keys, times, codes, sort key, order), largest first.
+    """
     sizes = []
     for fetch in fetches:
         rows = con.execute(f"SELECT count(*) FROM {fetch.relation.sql}").fetchall()
         width = _BYTES_PER_ROW + 8 * len(fetch.relation.view.join_keys)
         sizes.append((int(rows[0][0]) if rows else 0) * width)
-    return sum(sorted(sizes)[-PARALLEL_VIEWS:]) <= budget
+    sizes.sort(reverse=True)
+    for workers in range(min(PARALLEL_VIEWS, len(sizes)), 0, -1):
+        if sum(sizes[:workers]) <= budget:
+            return workers
+    return 0 if sizes else 1
 
 
 def join(
@@ -77,11 +84,12 @@ def join(
     event_sql: str,
     selected: Sequence[str],
     fetches: Sequence[ViewFetch],
+    workers: int = PARALLEL_VIEWS,
 ) -> pa.Table:
     """The ``selected`` entity columns in entity order, then every fetched value, point-in-time joined.
 
     ``entity_sql``: a table expression with the entity columns and the row number ``ROW``;
-    ``event_sql``: the entity time as naive-UTC SQL.
+    ``event_sql``: the entity time as naive-UTC SQL; ``workers``: views joined at the same time.
     """
     keys = list(dict.fromkeys(k for f in fetches for k in f.relation.view.join_keys))
     wanted = list(dict.fromkeys([*selected, *keys]))
@@ -103,7 +111,7 @@ def join(
             cursor.close()
 
     # NumPy and DuckDB release the GIL: two views at a time keep two cores busy
-    with ThreadPoolExecutor(max(min(len(fetches), PARALLEL_VIEWS), 1)) as pool:
+    with ThreadPoolExecutor(max(min(len(fetches), workers), 1)) as pool:
         for joined in pool.map(one, fetches):
             out.update(joined)
     return pa.table(out)
