@@ -1,9 +1,10 @@
-"""Benchmark: point-in-time retrieval, loopml (DuckDB ASOF join) vs pandas merge_asof (and Feast if it runs).
+"""Benchmark: point-in-time retrieval, loopml vs pandas merge_asof (and Feast if it runs).
 
     .venv/bin/python benchmarks/features.py                      # 1M entity rows, 3 views x 10M rows x 10 features
     .venv/bin/python benchmarks/features.py --scale small        # 100k entity rows, 3 views x 1M rows
     .venv/bin/python benchmarks/features.py --rows 200000 --feature-rows 2000000
     .venv/bin/python benchmarks/features.py --no-feast
+    .venv/bin/python benchmarks/features.py --engine duckdb        # loopml's out-of-core engine only
 
 Data (written once to Parquet in a temporary folder): three feature views keyed by different
 entities (``driver_id``, ``customer_id``, ``vehicle_id``; 1 distinct key per 100 feature rows), each
@@ -14,7 +15,8 @@ Each side runs in its own subprocess, which reads the entity Parquet file into a
 then times everything else: reading the feature tables (pandas has to; DuckDB streams them), the
 joins and the result DataFrame in the entity order. Peak memory is the process's ``ru_maxrss``.
 
-* loopml: ``get_historical_features(entities, refs, views=[...])``;
+* loopml: ``get_historical_features(entities, refs, views=[...], engine=...)`` (default ``auto``: the
+  in-memory sort-and-search engine when the views' keys and times fit ``--memory-limit``);
 * pandas: per view, ``read_parquet``, sort by time, ``merge_asof(by=key, tolerance=ttl,
   direction="backward")``, then the entity order restored;
 * Feast: ``FeatureStore.get_historical_features`` with the local (file, Dask) offline store, in its
@@ -121,7 +123,12 @@ def loopml_worker(paths: dict[str, Any]) -> None:
     refs = [f"{view}:f{i}" for view in VIEWS for i in range(FEATURES)]
     started = time.perf_counter()
     result = get_historical_features(
-        entities, refs, views=views, full_feature_names=True, memory_limit=paths.get("memory_limit")
+        entities,
+        refs,
+        views=views,
+        full_feature_names=True,
+        memory_limit=paths.get("memory_limit"),
+        engine=paths.get("engine", "auto"),
     )
     seconds = time.perf_counter() - started
     print(json.dumps({"seconds": seconds, "loaded_mb": loaded, "peak_mb": _peak_mb(), "summary": _summary(result)}))
@@ -241,6 +248,7 @@ def main() -> None:
     parser.add_argument(
         "--memory-limit", default="1GB", help="loopml's memory_limit= for DuckDB (it spills past it); 'none' for none"
     )
+    parser.add_argument("--engine", choices=("auto", "memory", "duckdb"), default="auto", help="loopml's engine=")
     parser.add_argument("--feast-timeout", type=float, default=1800, help="seconds before Feast is given up on")
     parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--generate", nargs=3, help=argparse.SUPPRESS)
@@ -272,6 +280,7 @@ def main() -> None:
         )
         paths = json.loads(made.stdout.strip().splitlines()[-1])
         paths["memory_limit"] = None if args.memory_limit == "none" else args.memory_limit
+        paths["engine"] = args.engine
         me = [sys.executable, __file__, "--worker"]
         results: dict[str, dict[str, Any]] = {}
         for side in ("loopml", "pandas"):
@@ -296,7 +305,7 @@ def main() -> None:
                 else:
                     results["feast"] = run
                     feast_note = f"feast {run['version']}"
-    print_table(results, entity_rows, feature_rows, feast_note, args.memory_limit)
+    print_table(results, entity_rows, feature_rows, feast_note, f"{args.memory_limit}, engine={args.engine}")
 
 
 def print_table(
@@ -311,7 +320,7 @@ def print_table(
         f"{feature_rows:,} rows per view (TTL {TTL_DAYS} days); loopml memory_limit={memory_limit}"
     )
     print(f"{'tool':<22}{'seconds':>10}{'peak MB':>10}{'MB after load':>15}{'ours faster':>13}{'ours / memory':>15}")
-    labels = {"loopml": "loopml (DuckDB ASOF)", "pandas": "pandas merge_asof", "feast": "Feast (file store)"}
+    labels = {"loopml": "loopml", "pandas": "pandas merge_asof", "feast": "Feast (file store)"}
     for side, run in results.items():
         if "error" in run:
             print(f"{labels[side]:<22} failed: {run['error'][-300:]}")

@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -39,11 +40,12 @@ def reference(features: pd.DataFrame, entities: pd.DataFrame, ttl: pd.Timedelta 
     return out
 
 
-# 70 examples: each opens DuckDB (~30 ms), keeping the file under 10 s
+# 70 examples per engine: each opens DuckDB (~30 ms), keeping the file under 10 s
+@pytest.mark.parametrize("engine", ["memory", "duckdb"])
 @settings(max_examples=70, deadline=None)
 @given(feature_rows, entity_rows, ttls)
 def test_matches_brute_force_reference(
-    rows: list[tuple[int, int, int]], wanted: list[tuple[int, int]], ttl_minutes: int | None
+    engine: str, rows: list[tuple[int, int, int]], wanted: list[tuple[int, int]], ttl_minutes: int | None
 ) -> None:
     features = pd.DataFrame(
         {
@@ -72,7 +74,7 @@ def test_matches_brute_force_reference(
             features=[Feature("value", "int")],
             ttl=ttl,
         )
-        result = get_historical_features(entities, ["stats:value"], views=[view])
+        result = get_historical_features(entities, ["stats:value"], views=[view], engine=engine)
     expected = reference(features, entities, None if ttl is None else pd.Timedelta(ttl))
     assert [None if pd.isna(v) else int(v) for v in result["value"]] == expected
     pd.testing.assert_frame_equal(result[["driver_id", "event_timestamp"]], entities)

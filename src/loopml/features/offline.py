@@ -22,10 +22,13 @@ event timestamp at or before the entity row's ``event_timestamp`` and no older t
 latest ``created_timestamp_field`` wins. No match gives nulls. Every entity row is kept, in order,
 duplicates included.
 
-DuckDB does the work out of core (it spills to disk past ``memory_limit``): each view's rows are
+Two engines (``engine=``): ``"memory"`` (:mod:`loopml.features.offline_asof`) sorts each view's
+(keys, time) once and binary-searches the entity rows, then fetches only the matched rows;
+``"duckdb"`` works out of core (it spills to disk past ``memory_limit``): each view's rows are
 reduced to one per (keys, event time) when the view has a created timestamp, ASOF-joined to the
 entity rows on the keys with ``entity_ts >= feature_ts``, and a match older than the TTL is
-nulled. A row-number column keeps the entity order. Time follows ``features.sources``: aware
+nulled; a row-number column keeps the entity order. ``"auto"`` takes the first when the largest
+view's narrow columns fit the memory limit. Time follows ``features.sources``: aware
 timestamps are converted to UTC, naive ones are taken as UTC, at microsecond precision.
 
 Feature columns come back with their declared dtype, nullable: ``int`` as ``Int64``, ``float`` as
@@ -42,7 +45,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 import duckdb
 import numpy as np
@@ -56,6 +59,7 @@ from loopml.core.records import DatasetVersion
 from loopml.data.catalog import get_version, ingest
 from loopml.data.schema.dtypes import Dtype
 from loopml.data.sources import list_files
+from loopml.features import offline_asof
 from loopml.features.definitions import AnyView, DatasetSource, Feature, FeatureView, FileSource, OnDemandFeatureView
 from loopml.features.refs import ViewRequest, output_names, parse_refs, resolve, view_names
 from loopml.features.sources import SourceRelation, connect, dtype_of, literal, open_relation, quote, utc_timestamp
@@ -106,6 +110,8 @@ _NULLABLE_ANY = {
     pa.uint64(): pd.UInt64Dtype(),
 }
 
+Engine: TypeAlias = Literal["auto", "memory", "duckdb"]
+ENGINES: tuple[str, ...] = ("auto", "memory", "duckdb")
 EntitySource: TypeAlias = "pd.DataFrame | str | os.PathLike[str]"
 Views: TypeAlias = "Mapping[str, AnyView] | Iterable[AnyView]"
 
@@ -162,6 +168,7 @@ def get_historical_features(
     views: Views | None = None,
     memory_limit: str | None = None,
     save_as: str | None = None,
+    engine: Engine = "auto",
 ) -> pd.DataFrame:
     """The entity frame with, for each row, the point-in-time correct value of every feature asked for.
 
@@ -170,14 +177,30 @@ def get_historical_features(
     references. ``views``: the definitions to use (a mapping or an iterable; default: the
     registry's). ``memory_limit`` (``"2GB"``) bounds DuckDB, which spills to disk past it.
     ``save_as`` ingests the result as a version of that dataset, with lineage to the views.
+    ``engine``: ``"memory"`` sorts each view's keys and times in memory and binary-searches them
+    (fast), ``"duckdb"`` runs DuckDB's out-of-core ASOF join, ``"auto"`` (default) takes the first
+    when the largest view's narrow columns fit the memory limit.
     """
+    if engine not in ENGINES:
+        raise invalid("engine", "unknown", f"engine= is one of {', '.join(ENGINES)}, not {engine!r}.")
     plan = _plan(features, views, full_feature_names)
-    with _session(entity_df, plan, memory_limit, keep_columns=not isinstance(entity_df, pd.DataFrame)) as (
-        con,
-        entities,
-        sql,
-    ):
-        table = _fetch(con, sql)
+    keep = not isinstance(entity_df, pd.DataFrame)
+    with _session(entity_df, plan, memory_limit, keep_columns=keep) as (con, entities, relations):
+        fetches = [
+            offline_asof.ViewFetch(relations[name], [(_cast_sql(relations[name], c.feature), c.alias) for c in cols])
+            for name, cols in plan.joins.items()
+        ]
+        budget = offline_asof.memory_budget(con)
+        workers = offline_asof.views_at_once(con, fetches, budget) if engine != "duckdb" else 0
+        if engine == "memory" or workers > 0:
+            event = utc_timestamp(quote(ENTITY_TIMESTAMP), entities.columns[ENTITY_TIMESTAMP])
+            selected = list(entities.columns) if keep else [_ROW]
+            try:
+                table = offline_asof.join(con, entities.sql, event, selected, fetches, max(workers, 1))
+            except duckdb.Error as exc:
+                raise _query_error(exc) from exc
+        else:
+            table = _fetch(con, _query(entities, relations, plan, keep_columns=keep))
     fetched = _to_frame(table, plan)
     if isinstance(entity_df, pd.DataFrame):
         base = entity_df
@@ -213,7 +236,8 @@ def write_historical_features(
     if output.is_dir():
         raise invalid("output_path", "is a folder", f"Output {str(output)!r} is a folder; name a .parquet file.")
     output.parent.mkdir(parents=True, exist_ok=True)
-    with _session(entity_source, plan, memory_limit, keep_columns=True) as (con, entities, sql):
+    with _session(entity_source, plan, memory_limit, keep_columns=True) as (con, entities, relations):
+        sql = _query(entities, relations, plan, keep_columns=True)
         if not plan.on_demand:
             try:
                 con.execute(f"COPY ({sql}) TO {literal(str(output))} (FORMAT parquet, COMPRESSION zstd)")
@@ -339,7 +363,7 @@ class _Entities:
 @contextmanager
 def _session(
     source: EntitySource, plan: _Plan, memory_limit: str | None, *, keep_columns: bool
-) -> Iterator[tuple[duckdb.DuckDBPyConnection, _Entities, str]]:
+) -> Iterator[tuple[duckdb.DuckDBPyConnection, _Entities, dict[str, SourceRelation]]]:
     try:
         con = connect(memory_limit=memory_limit)
     except duckdb.Error as exc:
@@ -349,7 +373,7 @@ def _session(
         with ExitStack() as stack:
             relations = {view.name: stack.enter_context(open_relation(view, con)) for view in plan.views}
             _check_keys(entities, relations)
-            yield con, entities, _query(entities, relations, plan, keep_columns=keep_columns)
+            yield con, entities, relations
     finally:
         con.close()
 
@@ -546,16 +570,14 @@ def _to_frame(table: pa.Table, plan: _Plan) -> pd.DataFrame:
     """The fetched table as pandas: feature columns nullable, everything else as Arrow converts it."""
     fetched = {c.alias for columns in plan.joins.values() for c in columns}
     nullable = {f.name for f in table.schema if f.name not in fetched and table.column(f.name).null_count}
-    frame = pd.DataFrame(
+    return pd.DataFrame(
         {
-            f.name: table.column(f.name).to_pandas(types_mapper=_NULLABLE_ANY.get if f.name in nullable else None)
+            f.name: table.column(f.name).to_pandas(
+                types_mapper=_NULLABLE.get if f.name in fetched else _NULLABLE_ANY.get if f.name in nullable else None
+            )
             for f in table.schema
         }
     )
-    for name in fetched:
-        column = table.column(name)
-        frame[name] = column.to_pandas(types_mapper=_NULLABLE.get)
-    return frame
 
 
 def _assemble(fetched: pd.DataFrame, entities: pd.DataFrame, plan: _Plan) -> pd.DataFrame:
