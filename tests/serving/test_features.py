@@ -51,7 +51,7 @@ class FeatureServing:
         return self.model.predict(frame[["conv_rate", "trips", "rate_per_km", "distance"]].astype("float64")).tolist()
 
 
-DEFS = '''
+DEFS = """
 from datetime import timedelta
 
 import pandas as pd
@@ -72,7 +72,7 @@ trip = RequestSource("trip", [Feature("distance", "float")])
 @on_demand_feature_view(sources=[driver_stats, trip], features=[Feature("rate_per_km", "float")])
 def trip_features(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({{"rate_per_km": frame["conv_rate"] / frame["distance"]}})
-'''
+"""
 
 
 class _home:

@@ -282,35 +282,7 @@ def _plan(features: Sequence[str] | str, views: Views | None, full_feature_names
 
 
 def _on_demand_inputs(plan: _Plan, view: OnDemandFeatureView, mapping: Mapping[str, AnyView]) -> dict[str, str]:
-    if view.function is None:
-        raise invalid(
-            view.name,
-            "function not loaded",
-            f"On-demand view {view.name!r} has no function in this process (the registry keeps only its name, "
-            f"{view.function_name!r}): import the module that defines it, or pass views=[...] with the definition.",
-        )
-    inputs: dict[str, str] = {}
-    taken = {f.name: view.name for f in view.request_fields}
-    for name in view.sources:
-        source = mapping.get(name)
-        if not isinstance(source, FeatureView):
-            raise invalid(
-                f"{view.name}.sources",
-                "unknown view",
-                f"On-demand view {view.name!r} reads feature view {name!r}, which is not among the views given"
-                f" (known: {', '.join(sorted(mapping)) or 'none'}).",
-            )
-        for feature in source.features:
-            if feature.name in taken:
-                raise invalid(
-                    f"{view.name}.{feature.name}",
-                    "name clash",
-                    f"On-demand view {view.name!r}: input {feature.name!r} comes from both {taken[feature.name]!r} "
-                    f"and {name!r}; rename one of them.",
-                )
-            taken[feature.name] = name
-            inputs[feature.name] = _fetch_column(plan, source, feature.name, None)
-    return inputs
+    return {name: _fetch_column(plan, source, name, None) for name, source in view.source_features(mapping)}
 
 
 def _fetch_column(plan: _Plan, view: FeatureView, feature: str, output: str | None) -> str:
@@ -599,34 +571,7 @@ def _run_on_demand(
     data = {f.name: entities[f.name].to_numpy() for f in view.request_fields}
     data.update({short: fetched[alias].array for short, alias in inputs.items()})
     frame = pd.DataFrame(data, index=pd.RangeIndex(len(fetched)))
-    try:
-        result = view.compute(frame)
-    except InvalidInput:
-        raise
-    except Exception as exc:
-        raise InvalidInput(
-            f"On-demand view {view.name!r}: its function {view.function_name!r} failed: {exc!r}"
-        ) from exc
-    if not isinstance(result, pd.DataFrame):
-        raise invalid(
-            view.name,
-            "not a DataFrame",
-            f"On-demand view {view.name!r}: its function returned {type(result).__name__}, not a DataFrame.",
-        )
-    if len(result) != len(frame):
-        raise invalid(
-            view.name,
-            "wrong length",
-            f"On-demand view {view.name!r}: its function returned {len(result)} rows for {len(frame)}.",
-        )
-    missing = [f.name for f in view.features if f.name not in result.columns]
-    if missing:
-        raise invalid(
-            f"{view.name}.{missing[0]}",
-            "missing column",
-            f"On-demand view {view.name!r}: its function did not return column(s) {', '.join(missing)} "
-            f"(it returned: {', '.join(map(str, result.columns))}).",
-        )
+    result = view.compute(frame)  # checked: a DataFrame, one row per input row, every declared column
     return pd.DataFrame(
         {f.name: to_dtype(result[f.name], f.dtype, f"{view.name}.{f.name}").array for f in view.features},
         index=fetched.index,
