@@ -5,6 +5,7 @@
     .venv/bin/python benchmarks/features.py --rows 200000 --feature-rows 2000000
     .venv/bin/python benchmarks/features.py --no-feast
     .venv/bin/python benchmarks/features.py --engine duckdb        # loopml's out-of-core engine only
+    .venv/bin/python benchmarks/features.py --online               # then the online lookups (features_online.py)
 
 Data (written once to Parquet in a temporary folder): three feature views keyed by different
 entities (``driver_id``, ``customer_id``, ``vehicle_id``; 1 distinct key per 100 feature rows), each
@@ -250,6 +251,9 @@ def main() -> None:
     )
     parser.add_argument("--engine", choices=("auto", "memory", "duckdb"), default="auto", help="loopml's engine=")
     parser.add_argument("--feast-timeout", type=float, default=1800, help="seconds before Feast is given up on")
+    parser.add_argument(
+        "--online", action="store_true", help="then run benchmarks/features_online.py (online lookups: SQLite, Redis)"
+    )
     parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--generate", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -339,3 +343,6 @@ def print_table(
 
 if __name__ == "__main__":
     main()
+    if "--online" in sys.argv[1:]:
+        sys.stdout.flush()
+        subprocess.run([sys.executable, str(Path(__file__).with_name("features_online.py"))], check=True)
