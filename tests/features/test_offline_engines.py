@@ -168,3 +168,11 @@ def test_views_joined_at_once_follow_the_budget(tmp_path: Path) -> None:
             assert offline_asof.views_at_once(con, fetches, per_row + 10 * 64) == 2
     finally:
         con.close()
+
+
+def test_parallel_sort_of_long_keys_equals_numpy_sort() -> None:
+    # past two slices the halves are sorted in two threads and merged: the path of views of millions of rows
+    values = np.random.default_rng(5).integers(-(2**40), 2**40, 2 * (1 << 20) + 7)
+    expected = np.sort(values)
+    offline_asof._parallel_sort(values)
+    np.testing.assert_array_equal(values, expected)
