@@ -9,9 +9,10 @@ Used by :mod:`loopml.features.offline` when a view's narrow columns fit the memo
    breaking ties, nulls first so that they lose).
 3. ``searchsorted(side="right") - 1`` finds, for every entity row, the last feature row at or
    before its sort key; the match holds when the codes agree and the TTL allows it.
-4. A second scan streams the feature columns in batches and keeps only the matched rows, which
-   ``take`` puts in entity order (null where nothing matched). ``float`` columns come back as
-   NumPy arrays (null: NaN), ready for pandas without another copy.
+4. A second scan (in another thread, while the next view is sorted) streams the feature columns
+   in batches and keeps only the matched rows, which ``take`` puts in entity order (null where
+   nothing matched). ``float`` columns come back as NumPy arrays (null: NaN), ready for pandas
+   without another copy.
 
 Both scans run the same filtered query, whose row order DuckDB preserves, so a row's position in
 the first names it in the second.
@@ -22,7 +23,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeAlias
 
@@ -110,31 +111,38 @@ def join(
     at = times.fill_null(0).to_numpy().astype(np.int64, copy=False)
     out: dict[str, Column] = {name: entities.column(name) for name in selected}
 
-    def one(fetch: ViewFetch) -> dict[str, Column]:
-        cursor = con.cursor()  # a connection per thread: same database and global settings
-        try:
-            cursor.execute("SET TimeZone = 'UTC'")  # a session setting: TIMESTAMPTZ values come back in UTC
-            return _join_view(cursor, fetch, entities, at, valid)
-        finally:
-            cursor.close()
+    def cursor() -> duckdb.DuckDBPyConnection:
+        opened = con.cursor()  # a connection per thread: same database and global settings
+        opened.execute("SET TimeZone = 'UTC'")  # a session setting: TIMESTAMPTZ values come back in UTC
+        return opened
 
-    # NumPy and DuckDB release the GIL: two views at a time keep two cores busy
-    with ThreadPoolExecutor(max(min(len(fetches), workers), 1)) as pool:
-        for joined in pool.map(one, fetches):
-            out.update(joined)
+    def finish(fetch: ViewFetch, rows: np.ndarray, count: int) -> dict[str, Column]:
+        with cursor() as opened:
+            return _place(opened, fetch, rows, count, _where(fetch.relation, at, valid))
+
+    def start(fetch: ViewFetch, finisher: ThreadPoolExecutor) -> Future[dict[str, Column]]:
+        with cursor() as opened:
+            rows, count = _match(opened, fetch, entities, at, valid)
+        return finisher.submit(finish, fetch, rows, count)
+
+    # NumPy and DuckDB release the GIL: a view's rows are fetched while the next view is sorted,
+    # and with budget enough, two views are sorted at a time
+    with ThreadPoolExecutor(1) as finisher, ThreadPoolExecutor(max(min(len(fetches), workers), 1)) as pool:
+        pending = list(pool.map(lambda fetch: start(fetch, finisher), fetches))
+        for joined in pending:
+            out.update(joined.result())
     return out
 
 
-def _join_view(
-    con: duckdb.DuckDBPyConnection, fetch: ViewFetch, entities: pa.Table, at: np.ndarray, valid: np.ndarray
+def _place(
+    con: duckdb.DuckDBPyConnection, fetch: ViewFetch, rows: np.ndarray, count: int, where: str
 ) -> dict[str, Column]:
-    relation = fetch.relation
-    rows, count = _match(con, fetch, entities, at, valid)
+    """The fetched values of the matched ``rows`` (positions in the ``count`` rows scanned), in entity order."""
     found = rows >= 0
     mark = np.zeros(count, dtype=bool)
     mark[rows[found]] = True
     needed = np.flatnonzero(mark)
-    gathered = _gather(con, fetch, _where(relation, at, valid), needed)
+    gathered = _gather(con, fetch, where, needed)
     rank = np.cumsum(mark, dtype=np.int64)
     del mark
     index = np.zeros(len(rows), dtype=np.int64)
