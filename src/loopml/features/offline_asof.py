@@ -225,8 +225,9 @@ def _match(
     wanted = valid & (mine >= 0) & (shifted >= 0)
     # probes in sorted order: searchsorted walks the keys forwards and the reads below stay local
     probe = np.where(wanted, mine * span + shifted, -1)
-    probes = np.argsort(probe)
-    position = np.searchsorted(sorted_key, probe[probes], side="right") - 1
+    probes, probe = _sort(probe, None)  # packed with positions like the keys: a value sort, no argsort
+    position = np.searchsorted(sorted_key, probe, side="right") - 1
+    del probe
     hit = sorted_key[np.clip(position, 0, None)]
     ok = (position >= 0) & (hit // span == mine[probes]) & wanted[probes]
     if view.ttl is not None:
