@@ -176,3 +176,23 @@ def test_parallel_sort_of_long_keys_equals_numpy_sort() -> None:
     expected = np.sort(values)
     offline_asof._parallel_sort(values)
     np.testing.assert_array_equal(values, expected)
+
+
+def test_no_entity_row_matches_any_feature_row(tmp_path: Path) -> None:
+    path = tmp_path / "rates.parquet"
+    pd.DataFrame(
+        {"driver_id": [1], "rate": [0.5], "trips": [3], "event_timestamp": [START + timedelta(days=1)]}
+    ).to_parquet(path)
+    view = FeatureView(
+        "rates",
+        entities=[Entity("driver", ["driver_id"])],
+        source=str(path),
+        features=[Feature("rate", "float"), Feature("trips", "int")],
+        ttl=timedelta(hours=1),
+    )
+    # one row before the feature row, one past its TTL, one of an unknown driver
+    at = [START, START + timedelta(days=2), START + timedelta(days=1)]
+    entity_df = pd.DataFrame({"driver_id": [1, 1, 2], "event_timestamp": at})
+    result = both(entity_df, ["rates:rate", "rates:trips"], [view])
+    assert result["rate"].isna().all() and result["trips"].isna().all()
+    assert str(result["rate"].dtype) == "float64" and str(result["trips"].dtype) == "Int64"

@@ -39,7 +39,7 @@ _T = "__loopml_t"
 _C = "__loopml_c"
 _BATCH_ROWS = 131_072
 PARALLEL_VIEWS = 2
-"""The most views joined at the same time, each in its own thread (when the memory budget allows)."""
+"""The most views sorted at the same time, each in its own thread (when the memory budget allows)."""
 _SLICE = 1 << 20
 _CORES = max(min(os.cpu_count() or 1, 4), 1)
 _BYTES_PER_ROW = 56
@@ -153,6 +153,8 @@ def _place(
         column = gathered.column(alias)
         if column.type != pa.float64():
             return column.take(pa.array(index, mask=missing))
+        if len(column) == 0:  # nothing matched
+            return np.full(len(index), np.nan)
         values = np.take(column.to_numpy(), index)  # null -> NaN, then one gather
         values[missing] = np.nan
         return values
