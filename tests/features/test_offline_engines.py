@@ -168,3 +168,31 @@ def test_views_joined_at_once_follow_the_budget(tmp_path: Path) -> None:
             assert offline_asof.views_at_once(con, fetches, per_row + 10 * 64) == 2
     finally:
         con.close()
+
+
+def test_parallel_sort_of_long_keys_equals_numpy_sort() -> None:
+    # past two slices the halves are sorted in two threads and merged: the path of views of millions of rows
+    values = np.random.default_rng(5).integers(-(2**40), 2**40, 2 * (1 << 20) + 7)
+    expected = np.sort(values)
+    offline_asof._parallel_sort(values)
+    np.testing.assert_array_equal(values, expected)
+
+
+def test_no_entity_row_matches_any_feature_row(tmp_path: Path) -> None:
+    path = tmp_path / "rates.parquet"
+    pd.DataFrame(
+        {"driver_id": [1], "rate": [0.5], "trips": [3], "event_timestamp": [START + timedelta(days=1)]}
+    ).to_parquet(path)
+    view = FeatureView(
+        "rates",
+        entities=[Entity("driver", ["driver_id"])],
+        source=str(path),
+        features=[Feature("rate", "float"), Feature("trips", "int")],
+        ttl=timedelta(hours=1),
+    )
+    # one row before the feature row, one past its TTL, one of an unknown driver
+    at = [START, START + timedelta(days=2), START + timedelta(days=1)]
+    entity_df = pd.DataFrame({"driver_id": [1, 1, 2], "event_timestamp": at})
+    result = both(entity_df, ["rates:rate", "rates:trips"], [view])
+    assert result["rate"].isna().all() and result["trips"].isna().all()
+    assert str(result["rate"].dtype) == "float64" and str(result["trips"].dtype) == "Int64"

@@ -196,12 +196,13 @@ def get_historical_features(
             event = utc_timestamp(quote(ENTITY_TIMESTAMP), entities.columns[ENTITY_TIMESTAMP])
             selected = list(entities.columns) if keep else [_ROW]
             try:
-                table = offline_asof.join(con, entities.sql, event, selected, fetches, max(workers, 1))
+                columns = offline_asof.join(con, entities.sql, event, selected, fetches, max(workers, 1))
             except duckdb.Error as exc:
                 raise _query_error(exc) from exc
         else:
             table = _fetch(con, _query(entities, relations, plan, keep_columns=keep))
-    fetched = _to_frame(table, plan)
+            columns = dict(zip(table.column_names, table.columns, strict=True))
+    fetched = _to_frame(columns, plan)
     if isinstance(entity_df, pd.DataFrame):
         base = entity_df
         fetched.index = entity_df.index
@@ -538,18 +539,21 @@ def _query_error(exc: duckdb.Error) -> InvalidInput:
 # -- results: dtypes and on-demand views ----------------------------------------------------------
 
 
-def _to_frame(table: pa.Table, plan: _Plan) -> pd.DataFrame:
-    """The fetched table as pandas: feature columns nullable, everything else as Arrow converts it."""
-    fetched = {c.alias for columns in plan.joins.values() for c in columns}
-    nullable = {f.name for f in table.schema if f.name not in fetched and table.column(f.name).null_count}
-    return pd.DataFrame(
-        {
-            f.name: table.column(f.name).to_pandas(
-                types_mapper=_NULLABLE.get if f.name in fetched else _NULLABLE_ANY.get if f.name in nullable else None
-            )
-            for f in table.schema
-        }
-    )
+def _to_frame(columns: Mapping[str, offline_asof.Column], plan: _Plan) -> pd.DataFrame:
+    """The fetched columns as pandas: feature columns nullable, everything else as Arrow converts it.
+
+    NumPy columns (``float64``, null already NaN) are used as they are; nothing is copied into
+    one block (``copy=False``).
+    """
+    fetched = {c.alias for joined in plan.joins.values() for c in joined}
+    return pd.DataFrame({name: _to_pandas(column, name in fetched) for name, column in columns.items()}, copy=False)
+
+
+def _to_pandas(column: offline_asof.Column, feature: bool) -> Any:
+    if isinstance(column, np.ndarray):
+        return column
+    mapper = _NULLABLE.get if feature else _NULLABLE_ANY.get if column.null_count else None
+    return column.to_pandas(types_mapper=mapper)
 
 
 def _assemble(fetched: pd.DataFrame, entities: pd.DataFrame, plan: _Plan) -> pd.DataFrame:
@@ -562,7 +566,7 @@ def _assemble(fetched: pd.DataFrame, entities: pd.DataFrame, plan: _Plan) -> pd.
     for name in plan.outputs:
         if name not in columns:
             columns[name] = fetched[name].array
-    return pd.DataFrame({name: columns[name] for name in plan.outputs}, index=fetched.index)
+    return pd.DataFrame({name: columns[name] for name in plan.outputs}, index=fetched.index, copy=False)
 
 
 def _run_on_demand(
@@ -603,7 +607,7 @@ def _write_batches(
     try:
         for batch in reader:
             table = pa.Table.from_batches([batch])
-            fetched = _to_frame(table, plan)
+            fetched = _to_frame(dict(zip(table.column_names, table.columns, strict=True)), plan)
             features = _assemble(fetched, fetched, plan)
             arrays = [table.column(c) for c in entity_columns]
             arrays += [

@@ -9,8 +9,10 @@ Used by :mod:`loopml.features.offline` when a view's narrow columns fit the memo
    breaking ties, nulls first so that they lose).
 3. ``searchsorted(side="right") - 1`` finds, for every entity row, the last feature row at or
    before its sort key; the match holds when the codes agree and the TTL allows it.
-4. A second scan streams the feature columns in batches and keeps only the matched rows, which
-   ``take`` puts in entity order (null where nothing matched).
+4. A second scan (in another thread, while the next view is sorted) streams the feature columns
+   in batches and keeps only the matched rows, which ``take`` puts in entity order (null where
+   nothing matched). ``float`` columns come back as NumPy arrays (null: NaN), ready for pandas
+   without another copy.
 
 Both scans run the same filtered query, whose row order DuckDB preserves, so a row's position in
 the first names it in the second.
@@ -18,10 +20,12 @@ the first names it in the second.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import duckdb
 import numpy as np
@@ -35,8 +39,9 @@ _T = "__loopml_t"
 _C = "__loopml_c"
 _BATCH_ROWS = 131_072
 PARALLEL_VIEWS = 2
-"""The most views joined at the same time, each in its own thread (when the memory budget allows)."""
+"""The most views sorted at the same time, each in its own thread (when the memory budget allows)."""
 _SLICE = 1 << 20
+_CORES = max(min(os.cpu_count() or 1, 4), 1)
 _BYTES_PER_ROW = 56
 """Working set per feature row in the in-memory path: keys, times, codes, sort key and order."""
 _UNITS = {"": 1, "B": 1, "BYTES": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "TB": 1000**4}
@@ -78,6 +83,10 @@ def views_at_once(con: duckdb.DuckDBPyConnection, fetches: Sequence[ViewFetch], 
     return 0 if sizes else 1
 
 
+Column: TypeAlias = "pa.ChunkedArray | np.ndarray"
+"""A joined column: Arrow, or NumPy for ``float64`` values (null: NaN)."""
+
+
 def join(
     con: duckdb.DuckDBPyConnection,
     entity_sql: str,
@@ -85,7 +94,7 @@ def join(
     selected: Sequence[str],
     fetches: Sequence[ViewFetch],
     workers: int = PARALLEL_VIEWS,
-) -> pa.Table:
+) -> dict[str, Column]:
     """The ``selected`` entity columns in entity order, then every fetched value, point-in-time joined.
 
     ``entity_sql``: a table expression with the entity columns and the row number ``ROW``;
@@ -100,39 +109,61 @@ def join(
     times = entities.column(_T)
     valid = ~_null_mask(times)
     at = times.fill_null(0).to_numpy().astype(np.int64, copy=False)
-    out = {name: entities.column(name) for name in selected}
+    out: dict[str, Column] = {name: entities.column(name) for name in selected}
 
-    def one(fetch: ViewFetch) -> dict[str, pa.ChunkedArray]:
-        cursor = con.cursor()  # a connection per thread: same database and global settings
-        try:
-            cursor.execute("SET TimeZone = 'UTC'")  # a session setting: TIMESTAMPTZ values come back in UTC
-            return _join_view(cursor, fetch, entities, at, valid)
-        finally:
-            cursor.close()
+    def cursor() -> duckdb.DuckDBPyConnection:
+        opened = con.cursor()  # a connection per thread: same database and global settings
+        opened.execute("SET TimeZone = 'UTC'")  # a session setting: TIMESTAMPTZ values come back in UTC
+        return opened
 
-    # NumPy and DuckDB release the GIL: two views at a time keep two cores busy
-    with ThreadPoolExecutor(max(min(len(fetches), workers), 1)) as pool:
-        for joined in pool.map(one, fetches):
-            out.update(joined)
-    return pa.table(out)
+    def finish(fetch: ViewFetch, rows: np.ndarray, count: int) -> dict[str, Column]:
+        with cursor() as opened:
+            return _place(opened, fetch, rows, count, _where(fetch.relation, at, valid))
+
+    def start(fetch: ViewFetch, finisher: ThreadPoolExecutor) -> Future[dict[str, Column]]:
+        with cursor() as opened:
+            rows, count = _match(opened, fetch, entities, at, valid)
+        return finisher.submit(finish, fetch, rows, count)
+
+    # NumPy and DuckDB release the GIL: a view's rows are fetched while the next view is sorted,
+    # and with budget enough, two views are sorted at a time
+    with ThreadPoolExecutor(1) as finisher, ThreadPoolExecutor(max(min(len(fetches), workers), 1)) as pool:
+        pending = list(pool.map(lambda fetch: start(fetch, finisher), fetches))
+        for joined in pending:
+            out.update(joined.result())
+    return out
 
 
-def _join_view(
-    con: duckdb.DuckDBPyConnection, fetch: ViewFetch, entities: pa.Table, at: np.ndarray, valid: np.ndarray
-) -> dict[str, pa.ChunkedArray]:
-    relation = fetch.relation
-    rows, count = _match(con, fetch, entities, at, valid)
+def _place(
+    con: duckdb.DuckDBPyConnection, fetch: ViewFetch, rows: np.ndarray, count: int, where: str
+) -> dict[str, Column]:
+    """The fetched values of the matched ``rows`` (positions in the ``count`` rows scanned), in entity order."""
     found = rows >= 0
     mark = np.zeros(count, dtype=bool)
     mark[rows[found]] = True
     needed = np.flatnonzero(mark)
-    gathered = _gather(con, fetch, _where(relation, at, valid), needed)
+    gathered = _gather(con, fetch, where, needed)
     rank = np.cumsum(mark, dtype=np.int64)
     del mark
     index = np.zeros(len(rows), dtype=np.int64)
     index[found] = rank[rows[found]] - 1
-    taken = gathered.take(pa.array(index, mask=~found))
-    return {alias: taken.column(alias) for _, alias in fetch.values}
+    missing = ~found
+
+    def place(alias: str) -> Column:
+        column = gathered.column(alias)
+        if column.type != pa.float64():
+            return column.take(pa.array(index, mask=missing))
+        if len(column) == 0:  # nothing matched
+            return np.full(len(index), np.nan)
+        values = np.take(column.to_numpy(), index)  # null -> NaN, then one gather
+        values[missing] = np.nan
+        return values
+
+    # NumPy and Arrow release the GIL: the columns are placed on every core
+    with ThreadPoolExecutor(_CORES) as pool:
+        return dict(
+            zip((alias for _, alias in fetch.values), pool.map(place, (a for _, a in fetch.values)), strict=True)
+        )
 
 
 def _where(relation: SourceRelation, at: np.ndarray, valid: np.ndarray) -> str:
@@ -196,8 +227,9 @@ def _match(
     wanted = valid & (mine >= 0) & (shifted >= 0)
     # probes in sorted order: searchsorted walks the keys forwards and the reads below stay local
     probe = np.where(wanted, mine * span + shifted, -1)
-    probes = np.argsort(probe)
-    position = np.searchsorted(sorted_key, probe[probes], side="right") - 1
+    probes, probe = _sort(probe, None)  # packed with positions like the keys: a value sort, no argsort
+    position = np.searchsorted(sorted_key, probe, side="right") - 1
+    del probe
     hit = sorted_key[np.clip(position, 0, None)]
     ok = (position >= 0) & (hit // span == mine[probes]) & wanted[probes]
     if view.ttl is not None:
@@ -240,13 +272,24 @@ def _sort(key: np.ndarray, created: pa.ChunkedArray | None) -> tuple[np.ndarray,
         key += 1
         key <<= bits
         key |= np.arange(len(key), dtype=np.int64)
-        key.sort()
+        _parallel_sort(key)
         order = key & ((1 << bits) - 1)
         key >>= bits
         key -= 1
         return order, key
     order = np.argsort(key, kind="stable")
     return order, key[order]
+
+
+def _parallel_sort(values: np.ndarray) -> None:
+    """Sort ``values`` in place: its halves at the same time in two threads, then one merge of the two runs."""
+    half = len(values) // 2
+    if _CORES < 2 or half < _SLICE:
+        values.sort()
+        return
+    with ThreadPoolExecutor(2) as pool:  # NumPy's sort releases the GIL
+        list(pool.map(np.ndarray.sort, (values[:half], values[half:])))
+    values.sort(kind="stable")  # timsort: finds the two sorted runs and merges them in one pass
 
 
 def _codes(theirs: list[pa.ChunkedArray], mine: list[pa.ChunkedArray]) -> tuple[np.ndarray, np.ndarray, int]:
