@@ -129,6 +129,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     attribute pytest 9.2 no longer reads (node ids live in ``item._id``), so under ``--dist loadgroup``
     the groups were silently ignored. This applies the suffix the way pytest 9 stores node ids; it
     does nothing where xdist already did, or when not grouping.
+
+    A module whose tests share a module-scoped fixture (a live server, a seeded store, a browser
+    page) is one group too: spread over both workers, each worker would build that fixture again
+    (seconds to tens of seconds each), which is work the suite's time pays twice.
     """
     if not getattr(config.option, "loadgroup", False):  # set on xdist workers under --dist loadgroup
         return
@@ -138,6 +142,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     for item in items:
         marker = item.get_closest_marker("xdist_group")
-        if marker is None or "@" in item.nodeid:
+        if "@" in item.nodeid:
             continue
-        item._id = NodeId.parse(f"{item.nodeid}@{marker.args[0]}")
+        if marker is not None:
+            group = marker.args[0]
+        elif _uses_a_module_fixture(item):
+            group = f"module:{item.nodeid.split('::')[0]}"
+        else:
+            continue
+        item._id = NodeId.parse(f"{item.nodeid}@{group}")
+
+
+def _uses_a_module_fixture(item: pytest.Item) -> bool:
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return False
+    return any(defs and defs[-1].scope == "module" for defs in info.name2fixturedefs.values())
