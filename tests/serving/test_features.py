@@ -8,6 +8,7 @@ registered and served by a real ``loopml serve`` (with ``--feature-defs`` for th
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import textwrap
 import time
@@ -144,8 +145,6 @@ def test_a_request_with_entity_keys_gets_the_online_features(feature_serving: Fe
 
 
 def test_concurrent_requests_share_one_lookup_and_each_gets_its_own_rows(feature_serving: FeatureServing) -> None:
-    import concurrent.futures
-
     rows = [[{"driver_id": i, "distance": 1.0 + i}] for i in range(20)]
     with feature_serving.server.client() as client, concurrent.futures.ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(lambda r: client.post("/predict", json={"inputs": r}), rows))

@@ -15,7 +15,7 @@ the model's complaint when it does not).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any
 
@@ -46,10 +46,9 @@ class FeatureLookup:
     """What a request carries: ``keys`` then every other signature input."""
     request_dtypes: dict[str, str]
     reader: OnlineFeatureReader
-    floats: tuple[str, ...] = ()
-    """Filled columns of dtype ``float``: their missing values become NaN."""
-    numbers: tuple[str, ...] = ()
-    """Filled columns of dtype ``float`` or ``int`` (an ``int`` column with a missing value becomes float)."""
+    numbers: dict[str, str] = field(default_factory=dict)
+    """Filled columns of dtype ``float`` or ``int`` -> that dtype: a float column, or an int column with a
+    missing value, becomes a float array (missing: NaN)."""
 
     def enrich(self, requests: Sequence[Columns]) -> list[Columns | BaseException]:
         """Each request with the fetched feature columns added, from one read for the whole batch.
@@ -75,9 +74,9 @@ class FeatureLookup:
         else:
             keys = {name: list(chain.from_iterable(r.data[name] for r in requests)) for name in self.keys}
         fetched: dict[str, Any] = dict(self.reader.read(keys))  # lists, or float arrays (below)
-        for name in self.numbers:  # None -> NaN: a missing entity's numbers stay numbers for the signature check
+        for name, dtype in self.numbers.items():  # None -> NaN: a missing entity's numbers stay numbers
             values = fetched[name]
-            if name in self.floats or None in values:
+            if dtype == "float" or None in values:
                 fetched[name] = np.asarray(values, dtype=np.float64)
         out: list[Columns] = []
         start = 0
@@ -116,6 +115,5 @@ def feature_lookup(loaded: LoadedModel, store: OnlineStore | str | None = None) 
         request_names=(*keys, *others),
         request_dtypes={**keys, **others},
         reader=reader,
-        floats=tuple(name for name in filled if reader.dtypes.get(name) == "float"),
-        numbers=tuple(name for name in filled if reader.dtypes.get(name) in ("float", "int")),
+        numbers={name: reader.dtypes[name] for name in filled if reader.dtypes.get(name) in ("float", "int")},
     )
