@@ -149,12 +149,12 @@ def test_webhook_does_not_retry_a_client_error(receiver: Receiver) -> None:
 
 
 def test_webhook_timeout_is_honoured(receiver: Receiver) -> None:
-    receiver.script = [(200, 1.5)]
+    receiver.script = [(200, 5.0)]
     sink = WebhookSink(receiver.url, timeout=0.3, retries=0)
     started = time.perf_counter()
     sink.notify("firing", Alert())
     elapsed = time.perf_counter() - started
-    assert elapsed < 1.2, elapsed
+    assert elapsed < 3.0, elapsed  # did not wait for the 5 s answer; the margin absorbs a loaded machine
     assert (sink.sent, sink.failures) == (0, 1)
 
 

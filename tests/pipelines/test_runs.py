@@ -102,7 +102,7 @@ def test_retries_exhausted() -> None:
 def test_timeout_fails_the_attempt(executor: str) -> None:
     @step(timeout=0.2)
     def sleepy() -> int:
-        time.sleep(1.5)
+        time.sleep(8)
         return 1
 
     @pipeline
@@ -112,7 +112,8 @@ def test_timeout_fails_the_attempt(executor: str) -> None:
     started = time.perf_counter()
     with pytest.raises(StepFailed, match=r"TimeoutError: the attempt took longer than its timeout of 0.2s"):
         uses_sleepy.run(executor=executor)
-    assert time.perf_counter() - started < 1.2
+    # the run did not wait for the 8 s sleep; the margin absorbs a loaded CI machine (1.4 s was seen)
+    assert time.perf_counter() - started < 6
 
 
 def test_resume_reruns_only_what_did_not_succeed(write_module: WriteModule) -> None:
