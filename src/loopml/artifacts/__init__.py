@@ -1,10 +1,10 @@
 """Content-addressed artifact storage: bytes in, SHA-256 out; reads verify the hash."""
 
-from loopml.artifacts.base import Blob, BlobStore
+from loopml.artifacts.base import Blob, BlobInfo, BlobStore, CollectableBlobStore
 from loopml.artifacts.local import LocalBlobStore
 from loopml.artifacts.paths import safe_relpath
 
-__all__ = ["Blob", "BlobStore", "LocalBlobStore", "open_blob_store", "safe_relpath"]
+__all__ = ["Blob", "BlobInfo", "BlobStore", "CollectableBlobStore", "LocalBlobStore", "open_blob_store", "safe_relpath"]
 
 
 def open_blob_store(uri: str) -> BlobStore:

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from loopml.core.hashing import ByteStream
 from loopml.core.records import Blob
 
-__all__ = ["Blob", "BlobStore", "ByteStream"]
+__all__ = ["Blob", "BlobInfo", "BlobStore", "ByteStream", "CollectableBlobStore"]
+
+
+@dataclass(frozen=True, slots=True)
+class BlobInfo:
+    """A stored blob as a listing sees it: digest, size in bytes, and when it was written (epoch seconds)."""
+
+    sha256: str
+    size: int
+    modified: float
 
 
 class BlobStore(Protocol):
@@ -36,4 +47,17 @@ class BlobStore(Protocol):
 
     def exists(self, sha256: str) -> bool:
         """Whether the blob is stored."""
+        ...
+
+
+class CollectableBlobStore(BlobStore, Protocol):
+    """A blob store garbage collection can walk and prune: the stores a process opens directly (local
+    directory, object storage), not the HTTP client of a remote server."""
+
+    def iter_blobs(self) -> Iterator[BlobInfo]:
+        """Every stored blob, in no particular order (garbage collection walks this)."""
+        ...
+
+    def delete(self, sha256: str) -> bool:
+        """Remove a blob; whether it existed. Only garbage collection calls this."""
         ...

@@ -16,9 +16,10 @@ import os
 import socket
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
-from loopml.artifacts.base import Blob, ByteStream
+from loopml.artifacts.base import Blob, BlobInfo, ByteStream
 from loopml.core.errors import IntegrityError, InvalidInput, NotFound
 from loopml.core.hashing import CHUNK_SIZE, is_sha256
 
@@ -113,6 +114,23 @@ class LocalBlobStore:
             if os.path.exists(tmp_name):
                 os.unlink(tmp_name)
             raise
+
+    def iter_blobs(self) -> Iterator[BlobInfo]:
+        """Every stored blob (``<root>/sha256/ab/<digest>``); names that are not digests are skipped."""
+        base = self.root / "sha256"
+        if not base.is_dir():
+            return
+        for shard in os.scandir(base):
+            if not shard.is_dir(follow_symlinks=False):
+                continue
+            for entry in os.scandir(shard.path):
+                if not is_sha256(entry.name) or entry.name[:2] != shard.name:
+                    continue
+                try:
+                    stat = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:  # deleted meanwhile
+                    continue
+                yield BlobInfo(entry.name, stat.st_size, stat.st_mtime)
 
     def delete(self, sha256: str) -> bool:
         """Remove a blob (garbage collection); returns whether it existed."""
