@@ -38,7 +38,7 @@ from loopml.features.repo import load_definitions
 from loopml.monitoring.layout import PredictionLayout
 from loopml.monitoring.prediction_log import LocalSegmentSink, PredictionLog, SegmentSink, StoreSegmentSink
 from loopml.monitoring.retention import Retention
-from loopml.serving.batching import MicroBatcher, Prediction
+from loopml.serving.batching import NOTHING_MORE, MicroBatcher, Prediction, Wants, check_outputs
 from loopml.serving.body import InflightBudget, Overloaded, read_body
 from loopml.serving.config import ServingConfig
 from loopml.serving.decode import Columns, decode_invocations, decode_predict, decode_v2, parse_json
@@ -60,7 +60,7 @@ logger = logging.getLogger("loopml.serving")
 class Call:
     """One prediction request in flight: its id, arrival time, the columns it decoded to, who answered it."""
 
-    __slots__ = ("columns", "endpoint", "request_id", "sampled", "served_by", "started", "time_ms")
+    __slots__ = ("columns", "endpoint", "request_id", "sampled", "served_by", "started", "time_ms", "wants")
 
     def __init__(self, endpoint: str, sampled: bool = True) -> None:
         self.started = time.perf_counter()
@@ -71,6 +71,8 @@ class Call:
         """The prediction log's sampling draw, shared by the served row and its shadow."""
         self.served_by = "champion"
         self.columns: Columns | None = None
+        self.wants: Wants = NOTHING_MORE
+        """Outputs the request asked for besides ``predict`` (set by its decoder; see ``batching.OUTPUTS``)."""
 
 
 class Endpoints:
@@ -109,12 +111,14 @@ class Endpoints:
                 held = len(body)
                 columns = decoder(parse_json(body), model)
                 del body
+                if call.wants:
+                    check_outputs(model, call.wants)
             call.columns = columns
             batcher = self.batcher
             canary = self.roles.canary
             if canary is not None and self.roles.canary_batcher is not None and canary.pick(request.headers, model):
                 batcher, call.served_by = self.roles.canary_batcher, "canary"
-            result = await batcher.predict(columns, call)
+            result = await batcher.predict(columns, call, call.wants)
             if result.inputs is not None:  # the fetched features join the request's columns in the log
                 call.columns = result.inputs
             return result
