@@ -83,30 +83,33 @@ class ObjectBlobStore:
         *,
         part_size: int = DEFAULT_PART_SIZE,
         upload_concurrency: int = 2,
+        read_chunk_size: int = READ_CHUNK_SIZE,
         retries: int = 5,
         backoff: float = 0.2,
         spool_dir: str | Path | None = None,
     ) -> None:
-        self.uri = uri.rstrip("/")
-        self.scheme = uri.split("://", 1)[0].lower()
+        scheme, _, rest = uri.partition("://")
+        self.scheme = scheme.lower()
+        self.uri = f"{self.scheme}://{rest.strip('/')}"
         if self.scheme not in PACKAGES:
-            raise InvalidInput(
-                f"Unsupported object store scheme {self.scheme!r}; valid schemes are {sorted(PACKAGES)}."
-            )
+            raise InvalidInput(f"Unsupported object store scheme {self.scheme!r}; valid ones: {sorted(PACKAGES)}.")
+        if not rest.strip("/"):
+            raise InvalidInput(f"Artifact URI {uri!r} names no bucket; expected {self.scheme}://bucket[/prefix].")
         self._s3 = PACKAGES[self.scheme] == "s3fs"
         if self._s3 and part_size < MIN_S3_PART_SIZE:
             raise InvalidInput(f"part_size must be at least {MIN_S3_PART_SIZE} bytes (5 MiB) on S3, got {part_size}.")
-        if retries < 1 or upload_concurrency < 1 or backoff < 0:
-            raise InvalidInput("retries and upload_concurrency must be at least 1, backoff not negative.")
+        if retries < 1 or upload_concurrency < 1 or read_chunk_size < 1 or backoff < 0:
+            raise InvalidInput(
+                "retries, upload_concurrency and read_chunk_size must be positive, backoff not negative."
+            )
         self.part_size = part_size
         self.upload_concurrency = upload_concurrency
+        self.read_chunk_size = read_chunk_size
         self.retries = retries
         self.backoff = backoff
         self._spool = None if spool_dir is None else str(spool_dir)
         self.fs = _filesystem(self.scheme)
         self.root = self.fs._strip_protocol(self.uri).rstrip("/")
-        if not self.root:
-            raise InvalidInput(f"Artifact URI {uri!r} names no bucket; expected {self.scheme}://bucket[/prefix].")
         self.bucket = self.root.split("/", 1)[0]
 
     def key_of(self, sha256: str) -> str:
@@ -119,9 +122,9 @@ class ObjectBlobStore:
         """Fail now, with one clear error, when the bucket is unreachable, missing or not ours to read."""
         try:
             if self._s3:
-                self._call("reach the bucket", self.fs.call_s3, "head_bucket", Bucket=self.bucket)
+                self._call("reach the bucket", self.fs.call_s3, "head_bucket", Bucket=self.bucket, lookup=True)
             else:
-                self._call("reach the bucket", self.fs.exists, self.root)
+                self._call("reach the bucket", self.fs.exists, self.root, lookup=True)
         except (StoreError, OSError) as exc:
             cause = exc.__cause__ if isinstance(exc, StoreError) and exc.__cause__ else exc
             hint = " and AWS_ENDPOINT_URL" if self._s3 else ""
@@ -174,7 +177,7 @@ class ObjectBlobStore:
         """The stored blob's size in bytes, or ``None`` when it is not stored (one HEAD request)."""
         key = self.key_of(sha256)
         try:
-            info = self._call(f"look up blob {sha256}", self.fs.info, key)
+            info = self._call(f"look up blob {sha256}", self.fs.info, key, lookup=True)
         except FileNotFoundError:
             return None
         return int(info["size"])
@@ -217,7 +220,7 @@ class ObjectBlobStore:
         """Every stored blob (keys that are not ``sha256/ab/<digest>`` are skipped)."""
         base = f"{self.root}/sha256"
         try:
-            found = self._call("list blobs", self.fs.find, base, detail=True)
+            found = self._call("list blobs", self.fs.find, base, detail=True, lookup=True)
         except FileNotFoundError:
             return
         for path, info in found.items():
@@ -231,7 +234,7 @@ class ObjectBlobStore:
             return False
         key = self.key_of(sha256)
         try:
-            self._call(f"delete blob {sha256}", self.fs.rm_file, key)
+            self._call(f"delete blob {sha256}", self.fs.rm_file, key, lookup=True)
         except FileNotFoundError:
             return False
         return True
@@ -239,8 +242,10 @@ class ObjectBlobStore:
     # internals
     def _upload(self, spooled: str, key: str) -> None:
         if self._s3:
-            parts = {"chunksize": self.part_size, "max_concurrency": self.upload_concurrency}
-            self._call(f"upload {key}", self.fs.put_file, spooled, key, **parts)
+            self._call(
+                f"upload {key}", self.fs.put_file, spooled, key,
+                chunksize=self.part_size, max_concurrency=self.upload_concurrency,
+            )  # fmt: skip
         else:
             self._call(f"upload {key}", self.fs.put_file, spooled, key)
 
@@ -262,7 +267,7 @@ class ObjectBlobStore:
         held: bytes | None = None
         offset = 0
         while offset < size:
-            end = min(offset + READ_CHUNK_SIZE, size)
+            end = min(offset + self.read_chunk_size, size)
             chunk = self._call(f"read {key}", self.fs.cat_file, key, start=offset, end=end)
             if not chunk:
                 break
@@ -278,12 +283,19 @@ class ObjectBlobStore:
         if held is not None:
             yield held
 
-    def _call(self, what: str, action: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
-        """Run one store call, retrying transient errors with exponential backoff."""
+    def _call(self, what: str, action: Callable[..., _T], *args: Any, lookup: bool = False, **kwargs: Any) -> _T:
+        """Run one store call, retrying transient errors with exponential backoff. A ``lookup`` lets
+        ``FileNotFoundError`` (no such object) through; elsewhere it means the bucket is gone."""
         for attempt in range(self.retries):
             try:
                 return action(*args, **kwargs)
-            except (FileNotFoundError, LoopmlError):
+            except FileNotFoundError:
+                if lookup:
+                    raise
+                raise StoreError(
+                    f"Artifact store {self.uri}: cannot {what}: the bucket {self.bucket!r} does not exist."
+                ) from None
+            except LoopmlError:
                 raise
             except Exception as exc:
                 if not _transient(exc):
