@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -99,14 +100,16 @@ def test_a_server_on_s3_takes_uploads_and_streams_verified_downloads(
 @pytest.mark.parametrize("command", ["server", "serve"])
 def test_an_unusable_bucket_is_one_clear_error_at_start_up(command: str, s3_server: S3Server, tmp_path: Path) -> None:
     env = {
-        "PATH": "/usr/bin:/bin",
+        **{k: v for k, v in os.environ.items() if not k.startswith(("LOOPML_", "AWS_"))},
         **s3_server.env(),
         "LOOPML_HOME": str(tmp_path),
         "LOOPML_ARTIFACT_URI": "s3://loopml-missing-bucket/artifacts",
     }
     port = str(free_port())
     args = ["server", "--port", port] if command == "server" else ["serve", "models:/churn/1", "--port", port]
-    done = subprocess.run([sys.executable, "-m", "loopml", *args], env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "loopml.cli", *args], env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode in (1, 2), done.stderr
     assert "LOOPML_ARTIFACT_URI" in done.stderr and "'loopml-missing-bucket' does not exist" in done.stderr
     assert "Traceback" not in done.stderr
