@@ -54,7 +54,7 @@ def test_part_size_below_the_s3_minimum_is_refused() -> None:
 
 
 def test_a_50_mb_file_streams_through_without_being_held_in_memory(s3_env: S3Server, tmp_path: Path) -> None:
-    store = s3_store(s3_env, part_size=5 * MiB, upload_concurrency=1, read_chunk_size=2 * MiB)
+    store = s3_store(s3_env, part_size=5 * MiB, concurrency=1, read_chunk_size=2 * MiB)
     source = tmp_path / "big.bin"
     with open(source, "wb") as out:
         for _ in range(50):

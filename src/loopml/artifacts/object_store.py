@@ -34,7 +34,7 @@ import fsspec
 
 from loopml.artifacts.base import Blob, BlobInfo, ByteStream
 from loopml.core.errors import IntegrityError, InvalidInput, LoopmlError, NotFound, StoreError
-from loopml.core.hashing import CHUNK_SIZE, is_sha256
+from loopml.core.hashing import CHUNK_SIZE, is_sha256, sha256_file
 
 try:  # the S3 client's own error classes, when the s3 extra is installed
     from botocore.exceptions import ConnectionError as _BotoConnectionError
@@ -82,7 +82,7 @@ class ObjectBlobStore:
         uri: str,
         *,
         part_size: int = DEFAULT_PART_SIZE,
-        upload_concurrency: int = 2,
+        concurrency: int = 4,
         read_chunk_size: int = READ_CHUNK_SIZE,
         retries: int = 5,
         backoff: float = 0.2,
@@ -98,12 +98,10 @@ class ObjectBlobStore:
         self._s3 = PACKAGES[self.scheme] == "s3fs"
         if self._s3 and part_size < MIN_S3_PART_SIZE:
             raise InvalidInput(f"part_size must be at least {MIN_S3_PART_SIZE} bytes (5 MiB) on S3, got {part_size}.")
-        if retries < 1 or upload_concurrency < 1 or read_chunk_size < 1 or backoff < 0:
-            raise InvalidInput(
-                "retries, upload_concurrency and read_chunk_size must be positive, backoff not negative."
-            )
+        if retries < 1 or concurrency < 1 or read_chunk_size < 1 or backoff < 0:
+            raise InvalidInput("retries, concurrency and read_chunk_size must be positive, backoff not negative.")
         self.part_size = part_size
-        self.upload_concurrency = upload_concurrency
+        self.concurrency = concurrency
         self.read_chunk_size = read_chunk_size
         self.retries = retries
         self.backoff = backoff
@@ -200,14 +198,26 @@ class ObjectBlobStore:
         return b"".join(self.open_chunks(sha256))
 
     def copy_to(self, sha256: str, dest: str | Path) -> Path:
-        chunks = self.open_chunks(sha256)
+        """Download the blob to a temp file beside ``dest`` (in parts, ``concurrency`` at a time), check
+        its SHA-256, then rename it into place; nothing is left behind on a mismatch."""
+        key = self.key_of(sha256)
         dest = Path(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
+        os.close(fd)
         try:
-            with os.fdopen(fd, "wb") as out:
-                for chunk in chunks:
-                    out.write(chunk)
+            try:
+                if self._s3:
+                    self._call(
+                        f"download {key}", self.fs.get_file, key, tmp_name, lookup=True,
+                        chunksize=self.part_size, max_concurrency=self.concurrency,
+                    )  # fmt: skip
+                else:
+                    self._call(f"download {key}", self.fs.get_file, key, tmp_name, lookup=True)
+            except FileNotFoundError:
+                raise NotFound(f"Blob {sha256} is not in the artifact store at {self.uri}.") from None
+            if sha256_file(tmp_name) != sha256:
+                raise _tampered(sha256, self.uri)
             os.replace(tmp_name, dest)
             return dest
         except BaseException:
@@ -244,7 +254,7 @@ class ObjectBlobStore:
         if self._s3:
             self._call(
                 f"upload {key}", self.fs.put_file, spooled, key,
-                chunksize=self.part_size, max_concurrency=self.upload_concurrency,
+                chunksize=self.part_size, max_concurrency=self.concurrency,
             )  # fmt: skip
         else:
             self._call(f"upload {key}", self.fs.put_file, spooled, key)
@@ -277,9 +287,7 @@ class ObjectBlobStore:
                 yield held
             held = chunk
         if offset != size or digest.hexdigest() != sha256:
-            raise IntegrityError(
-                f"Blob {sha256} in {self.uri} does not match its SHA-256: the stored object was modified or corrupted."
-            )
+            raise _tampered(sha256, self.uri)
         if held is not None:
             yield held
 
@@ -320,6 +328,12 @@ def open_object_store(uri: str) -> ObjectBlobStore:
             store.check()
             _CHECKED.add(uri)
     return store
+
+
+def _tampered(sha256: str, uri: str) -> IntegrityError:
+    return IntegrityError(
+        f"Blob {sha256} in {uri} does not match its SHA-256: the stored object was modified or corrupted."
+    )
 
 
 def _filesystem(scheme: str) -> Any:
