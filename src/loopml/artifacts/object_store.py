@@ -64,8 +64,11 @@ PACKAGES = {
     "memory": "fsspec",
 }
 """Schemes loopml opens through fsspec, and the package that implements each."""
-_THROTTLING = {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequests",
-               "RequestTimeout", "InternalError", "ServiceUnavailable"}  # fmt: skip
+_RETRYABLE_CODES = {
+    "SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequests", "RequestTimeout",
+    "InternalError", "ServiceUnavailable",
+    "NoSuchUpload",  # a multipart upload aborted under us (one of its parts timed out): start it again
+}  # fmt: skip
 _T = TypeVar("_T")
 
 
@@ -297,15 +300,11 @@ class ObjectBlobStore:
         for attempt in range(self.retries):
             try:
                 return action(*args, **kwargs)
-            except FileNotFoundError:
-                if lookup:
-                    raise
-                raise StoreError(
-                    f"Artifact store {self.uri}: cannot {what}: the bucket {self.bucket!r} does not exist."
-                ) from None
             except LoopmlError:
                 raise
             except Exception as exc:
+                if lookup and isinstance(exc, FileNotFoundError):
+                    raise
                 if not _transient(exc):
                     raise StoreError(f"Artifact store {self.uri}: cannot {what}: {_reason(exc)}.") from exc
                 if attempt + 1 == self.retries:
@@ -350,7 +349,8 @@ def _filesystem(scheme: str) -> Any:
         endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
         options |= {
             "use_listings_cache": False,
-            "config_kwargs": {"retries": {"total_max_attempts": 1}},  # loopml retries, once
+            # loopml retries, once; a 16 MiB part to a busy server may take longer than s3fs's 15 s
+            "config_kwargs": {"retries": {"total_max_attempts": 1}, "read_timeout": 60},
             "endpoint_url": endpoint or None,
         }
     elif package != "fsspec":
@@ -371,7 +371,7 @@ def _transient(exc: BaseException) -> bool:
         if isinstance(response, dict):
             status = response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
             code = response.get("Error", {}).get("Code", "")
-            return int(status) >= 500 or code in _THROTTLING
+            return int(status) >= 500 or code in _RETRYABLE_CODES
         seen = seen.__cause__ or seen.__context__
     return False
 
