@@ -178,6 +178,12 @@ class ObjectBlobStore:
         """The stored blob's size in bytes, or ``None`` when it is not stored (one HEAD request)."""
         key = self.key_of(sha256)
         try:
+            if self._s3:  # HEAD only (s3fs's info() lists the prefix after a 404, a second request)
+                head = self._call(
+                    f"look up blob {sha256}", self.fs.call_s3, "head_object", Bucket=self.bucket,
+                    Key=key[len(self.bucket) + 1 :], lookup=True,
+                )  # fmt: skip
+                return int(head["ContentLength"])
             info = self._call(f"look up blob {sha256}", self.fs.info, key, lookup=True)
         except FileNotFoundError:
             return None
