@@ -89,6 +89,9 @@ def test_a_server_on_s3_takes_uploads_and_streams_verified_downloads(
             assert http.get(f"/blobs/{sha}").content == data
             assert lm.download_artifacts(run.id, "weights.bin", dst=tmp_path / "dl").read_bytes() == data
             assert any(k.endswith(sha) for k in _keys(s3_server, bucket))
+            page = httpx.get(f"{live.url}/runs/{run.id}/files/weights.bin", timeout=30)  # the web UI's file route
+            assert page.status_code == 200 and page.content == data
+            assert httpx.get(f"{live.url}/runs/{run.id}/files/weights.bin?head=300", timeout=30).content == data[:300]
 
             s3_server.client().put_object(Bucket=bucket, Key=f"server/sha256/{sha[:2]}/{sha}", Body=data[:-1] + b"!")
             with pytest.raises(httpx.HTTPError):  # cut short before the last chunk: never the full bytes
