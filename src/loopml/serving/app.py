@@ -436,7 +436,7 @@ def open_prediction_log(config: ServingConfig, settings: Settings) -> Prediction
 
             sink = StoreSegmentSink(get_session().open_store("monitoring"))
         else:
-            layout = PredictionLayout(settings.artifact_uri.removeprefix("file://"))
+            layout = PredictionLayout(settings.prediction_root)
             sink = LocalSegmentSink(layout)
             if config.log_retention is not None:
                 retention = Retention(layout, config.log_retention)
