@@ -215,9 +215,9 @@ class Endpoints:
         call = self._call("predict")
 
         def decode(doc: Any, model: ServedModel) -> Columns:
-            columns = decode_predict(doc, model.request_names)
-            call.ask(decode_method(doc.get("params")))
-            return columns
+            if isinstance(doc, dict):  # params first: a bad one is named even when the rows are bad too
+                call.ask(decode_method(doc.get("params")))
+            return decode_predict(doc, model.request_names)
 
         result = await self._run(request, decode, call, "predict", media=True)
         if isinstance(result, Response):
@@ -230,19 +230,18 @@ class Endpoints:
         query_method = request.query_params.get("method")
 
         def decode(doc: Any, model: ServedModel) -> Columns:
-            columns = decode_invocations(doc, model.request_names)
             if query_method is not None:
                 problem = 'the method query parameter is for CSV bodies; in JSON send "params": {"method": ...}'
                 details = [{"field": "method", "problem": problem}]
                 raise InvalidInput(f"Invalid request: method: {problem}.", details=details)
-            call.ask(decode_method(doc.get("params")))
-            return columns
+            if isinstance(doc, dict):
+                call.ask(decode_method(doc.get("params")))
+            return decode_invocations(doc, model.request_names)
 
         def decode_rows(body: bytes, model: ServedModel) -> Columns:
-            columns = decode_csv(body, model.request_dtypes)
             if query_method is not None:
                 call.ask(decode_method({"method": query_method}, field=""), "method")
-            return columns
+            return decode_csv(body, model.request_dtypes)
 
         result = await self._run(request, decode, call, "invocations", media=True, csv=decode_rows)
         if isinstance(result, Response):

@@ -10,7 +10,8 @@ and batching are then the same as for JSON.
 
 Problems are :class:`~loopml.InvalidInput` naming ``body``: an empty body, bytes that are not
 UTF-8 (with the line), a row with the wrong number of fields (with its row number, the header
-being row 1), duplicate column names. Missing columns name ``inputs.<column>`` as for JSON.
+being row 1), a first line naming none of the signature's columns (no header), duplicate column
+names. A missing column names ``inputs.<column>`` as for JSON.
 """
 
 from __future__ import annotations
@@ -45,18 +46,24 @@ def decode_csv(body: bytes, dtypes: dict[str, str] | None) -> Columns:
     if len(set(names)) != len(names):
         duplicated = sorted({name for name in names if names.count(name) > 1})
         raise _invalid(f"duplicate column names in the header row: {', '.join(duplicated)}")
+    if dtypes and not set(dtypes) & set(names):
+        shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+        raise _invalid(f"line 1 must be a header naming the columns ({', '.join(dtypes)}); it holds {shown}")
     data: dict[str, Sequence[Any]] = {name: _values(column) for name, column in zip(names, table.columns, strict=True)}
     return finish_columns(data, None if dtypes is None else list(dtypes))
 
 
-def _read(body: bytes, column_types: dict[str, pa.DataType]) -> pa.Table:
+def _read(body: bytes, column_types: dict[str, pa.DataType], *, threads: bool = True) -> pa.Table:
     convert = pa_csv.ConvertOptions(
         column_types=column_types, null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=True
     )
     try:
-        return pa_csv.read_csv(BytesIO(body), convert_options=convert)
+        return pa_csv.read_csv(BytesIO(body), pa_csv.ReadOptions(use_threads=threads), convert_options=convert)
     except pa.ArrowInvalid as exc:
-        raise _invalid(_problem(str(exc))) from None
+        message = str(exc)
+    if threads and "Row #" not in message:  # the threaded reader does not number rows: read again to find it
+        return _read(body, column_types, threads=False)
+    raise _invalid(_problem(message))
 
 
 def _problem(message: str) -> str:
