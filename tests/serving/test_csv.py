@@ -239,9 +239,15 @@ def test_concurrent_mixed_requests_share_batches_and_each_gets_its_own_answer(pl
 
 def test_the_log_records_probabilities_for_requests_that_asked(plans: Plans) -> None:
     frame = plans.X.iloc[100:103]
-    with plans.client() as http:
-        asked = http.post("/invocations", params={"method": "predict_proba"}, content=_csv(frame), headers=CSV)
-        plain = http.post("/predict", json={"inputs": frame.to_dict(orient="records")})
+
+    async def both() -> list[httpx.Response]:  # concurrent, so that they may share a batch
+        async with httpx.AsyncClient(base_url=plans.server.url, timeout=60) as http:
+            return await asyncio.gather(
+                http.post("/invocations", params={"method": "predict_proba"}, content=_csv(frame), headers=CSV),
+                http.post("/predict", json={"inputs": frame.to_dict(orient="records")}),
+            )
+
+    asked, plain = asyncio.run(both())
     ids = [asked.headers["x-request-id"], plain.headers["x-request-id"]]
     assert [asked.status_code, plain.status_code] == [200, 200]
     layout = PredictionLayout(plans.server.home / "artifacts")
