@@ -2,9 +2,11 @@
 
 ``/predict``, ``/invocations`` (MLflow scoring protocol), the Open Inference Protocol v2
 (``/v2/...``), ``/feedback``, ``/healthz``, ``/readyz``, ``/metrics`` and ``/openapi.json``. Each
-prediction request is read under the body limit, decoded column-wise
-(:mod:`loopml.serving.decode`), batched with concurrent requests
-(:mod:`loopml.serving.batching`), answered with the version of the model that served it and an
+prediction request is read under the body limit (its ``Content-Type`` checked first:
+:mod:`loopml.serving.content`), decoded column-wise (:mod:`loopml.serving.decode`; CSV on
+``/invocations``: :mod:`loopml.serving.csv_input`), batched with concurrent requests
+(:mod:`loopml.serving.batching`), answered with the output of the method ``params.method`` asks
+for (:mod:`loopml.serving.outputs`), the version of the model that served it and an
 ``x-request-id`` header, and recorded in the prediction log (:mod:`loopml.monitoring.prediction_log`)
 under that id: the request's decoded columns and prediction array are appended by reference,
 the conversion to Parquet happens on the log's own thread. The model loads in the background
