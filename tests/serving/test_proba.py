@@ -121,3 +121,15 @@ def test_outputs_a_model_lacks_are_refused_naming_the_field(loopml_home: Path) -
         check_outputs(forest, frozenset({"predict_log"}), field="outputs")
     [outcome] = predict_batch(regressor, _requests([2]), None, [frozenset({"predict_proba"})])
     assert isinstance(outcome, InvalidInput) and outcome.details[0]["field"] == "params.method"
+
+
+def test_without_log_proba_only_the_requests_that_asked_get_probabilities(loopml_home: Path) -> None:
+    X, y = breast_cancer()
+    fitted = LogisticRegression(max_iter=5000).fit(X, y)
+    served = _served(fitted)
+    wants = [frozenset({"predict_proba"}), frozenset()]
+    asked, plain = predict_batch(served, _requests([2, 3]), proba_plan(served), wants, log_proba=False)
+    assert isinstance(asked, Prediction) and isinstance(plain, Prediction)
+    np.testing.assert_allclose(asked.proba, fitted.predict_proba(X.iloc[:2]))
+    assert plain.proba is None and plain.classes is None
+    assert plain.values.tolist() == fitted.predict(X.iloc[2:5]).tolist()

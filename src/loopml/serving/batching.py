@@ -30,6 +30,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from functools import partial
 from itertools import chain
 from typing import Any
 
@@ -240,7 +241,9 @@ class MicroBatcher:
             wants = [pending.wants for pending in batch]
             needs_plan = self.with_proba or any("predict_proba" in w for w in wants)
             plan = self._plan_of(model) if needs_plan else None
-            outcomes = await loop.run_in_executor(self._executor, predict_batch, model, columns, plan, wants)
+            outcomes = await loop.run_in_executor(
+                self._executor, partial(predict_batch, log_proba=self.with_proba), model, columns, plan, wants
+            )
             if self.observer is not None:
                 self.observer(len(batch), sum(c.n_rows for c in columns), time.perf_counter() - started)
         answered: list[tuple[Columns, Prediction, object]] = []
@@ -332,6 +335,8 @@ def predict_batch(
     requests: list[Columns],
     plan: ProbaPlan | None = None,
     wants: list[Wants] | None = None,
+    *,
+    log_proba: bool = True,
 ) -> list[Prediction | BaseException]:
     """Validate and predict ``requests`` with one ``predict`` call per group of requests with the same
     columns and the same ``wants`` (one set of extra outputs per request, see :data:`OUTPUTS`).
@@ -339,7 +344,8 @@ def predict_batch(
     With a ``plan`` (see :func:`proba_plan`) each group also gets class probabilities for the log: from
     the same ``predict_proba`` call when ``predict`` is its argmax, else from one more call on the same
     prepared input (a failure there only leaves the probabilities out, unless the requests asked for
-    them: then it is their error). A group that wants ``predict_proba`` needs the ``plan``.
+    them: then it is their error). A group that wants ``predict_proba`` needs the ``plan``; with
+    ``log_proba=False`` (``--no-log-proba``) only such groups use it, the others get no probabilities.
     Returns one outcome per request: its :class:`Prediction`, or the error to answer with.
     """
     outcomes: list[Prediction | BaseException] = [RuntimeError("not predicted")] * len(requests)
@@ -361,7 +367,8 @@ def predict_batch(
         if index not in failed:
             groups.setdefault((columns.names, NOTHING_MORE if wants is None else wants[index]), []).append(index)
     for (_, wanted), indices in groups.items():
-        _predict_group(model, enriched, indices, outcomes, plan, wanted)
+        group_plan = plan if log_proba or "predict_proba" in wanted else None
+        _predict_group(model, enriched, indices, outcomes, group_plan, wanted)
     if model.features is not None:
         for index, outcome in enumerate(outcomes):
             if isinstance(outcome, Prediction):
