@@ -1,8 +1,8 @@
 """``loopml serve --workers 2``: one port, two processes, and ``/metrics`` that adds both up.
 
-One server for the module (its metrics directory under a test TMPDIR, so the tests can see which
-worker answered). The tests run in order: counts, then the prediction log, then a killed worker,
-then shutdown.
+One server for the module, with a canary answering half the requests (its metrics directory under
+a test TMPDIR, so the tests can see which worker answered). The tests run in order: counts, then
+the prediction log, then a killed worker, then shutdown.
 """
 
 from __future__ import annotations
@@ -10,14 +10,22 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pandas as pd
 import pytest
 
-from tests.serving.conftest import Serving, breast_cancer, home_with_production_model, start_serving
+from loopml.tracking import session
+from tests.serving.conftest import (
+    Serving,
+    breast_cancer,
+    home_with_production_model,
+    set_alias,
+    start_serving,
+    train_and_register,
+)
 from tests.worker_metrics import buckets, counter_by_pid, metrics_dir, samples, spread_over_workers, value, wait_for
 
 PREDICT = {"endpoint": "/predict", "status": "200"}
@@ -29,6 +37,7 @@ class Workers:
     tmpdir: Path
     rows: list[dict[str, float]]
     sent: int = 0
+    versions: list[int] = field(default_factory=list)
 
     def scrape(self) -> str:
         with self.server.client() as http:  # a fresh connection each time: any worker may answer
@@ -43,38 +52,52 @@ class Workers:
 @pytest.fixture(scope="module")
 def workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workers]:
     home, _model = home_with_production_model(tmp_path_factory, "workers")
+    with pytest.MonkeyPatch.context() as patch:  # version 2, the canary
+        patch.setenv("LOOPML_HOME", str(home))
+        session.reset()
+        try:
+            set_alias("bc", "challenger", train_and_register("bc", "forest")[0])
+        finally:
+            session.reset()
     tmpdir = tmp_path_factory.mktemp("workers-tmp")
     X, _ = breast_cancer()
     rows = X.iloc[:1].to_dict(orient="records")
-    args = ("--workers", "2", "--log-level", "warning", "--log-flush-interval", "0.2")
+    args = ("--workers", "2", "--log-level", "warning", "--log-flush-interval", "0.2",
+            "--canary", "models:/bc@challenger", "--canary-share", "0.5")  # fmt: skip
     with start_serving(home, "models:/bc@production", *args, env={"TMPDIR": str(tmpdir)}) as server:
         yield Workers(server, tmpdir, rows)
 
 
-def _predict(rows: list[dict[str, float]]) -> Callable[[httpx.Client], None]:
+def _predict(workers: Workers) -> Callable[[httpx.Client], None]:
     def send(http: httpx.Client) -> None:
-        response = http.post("/predict", json={"inputs": rows})
+        response = http.post("/predict", json={"inputs": workers.rows})
         assert response.status_code == 200, response.text
+        workers.versions.append(response.json()["model"]["version"])
 
     return send
 
 
 def test_requests_add_up_over_both_workers(workers: Workers) -> None:
     wait_for(lambda: value(workers.scrape(), "loopml_serving_model_reloads_total") == 2)  # both loaded the model
-    workers.sent = spread_over_workers(workers.server.url, _predict(workers.rows), workers.answered, workers=2)
+    workers.sent = spread_over_workers(workers.server.url, _predict(workers), workers.answered, workers=2)
+    assert len(workers.versions) == workers.sent
     by_pid = workers.answered()
     assert len(by_pid) >= 2 and sum(by_pid.values()) == workers.sent
     for _ in range(6):  # whichever worker answers the scrape sees every worker's counts
         text = workers.scrape()
         assert value(text, "loopml_serving_requests_total", **PREDICT) == workers.sent
         assert value(text, "loopml_serving_request_seconds_count", endpoint="/predict") == workers.sent
-        assert value(text, "loopml_serving_batch_rows_sum") == workers.sent
+        champion = workers.versions.count(1)  # the canary batcher does not feed the batch histograms
+        assert value(text, "loopml_serving_batch_rows_sum") == champion
         histogram = buckets(text, "loopml_serving_request_seconds", endpoint="/predict")
         counts = [count for _, count in histogram]
         assert counts == sorted(counts) and histogram[-1] == (float("inf"), workers.sent)
         assert value(text, "loopml_serving_workers") == 2
         model = [labels for name, labels, v in _info(text) if v == 1]
         assert [(m["name"], m["version"]) for m in model] == [("bc", "1")]
+    # the canary's count lives outside prometheus-client: copied across workers within a second
+    canary = workers.versions.count(2)
+    wait_for(lambda: value(workers.scrape(), "loopml_serving_canary_requests_total") == canary)
 
 
 def test_prediction_log_counts_add_up(workers: Workers) -> None:
