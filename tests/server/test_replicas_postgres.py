@@ -27,6 +27,8 @@ from loopml.store.http.tracking import HttpTrackingStore
 from loopml.store.sql.database import HEAD_REVISION
 from loopml.tracking import session
 
+pytestmark = pytest.mark.slow  # real server processes
+
 THREADS = 8  # 4 through each server
 RUNS_PER_THREAD = 3
 POINTS = 200

@@ -12,6 +12,8 @@ from tests.processes import http_client
 from tests.server.conftest import LiveServer, start_server
 from tests.worker_metrics import buckets, counter_by_pid, metrics_dir, spread_over_workers, value, wait_for
 
+pytestmark = pytest.mark.slow  # real server processes
+
 ROUTE = {"method": "GET", "route": "/api/v1/experiments/{id_or_name}", "status": "404"}
 
 

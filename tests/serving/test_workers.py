@@ -28,6 +28,8 @@ from tests.serving.conftest import (
 )
 from tests.worker_metrics import buckets, counter_by_pid, metrics_dir, samples, spread_over_workers, value, wait_for
 
+pytestmark = pytest.mark.slow  # real server processes
+
 PREDICT = {"endpoint": "/predict", "status": "200"}
 
 
