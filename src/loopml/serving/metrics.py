@@ -33,6 +33,9 @@ With ``--workers N`` every figure covers all workers, whichever one answers the 
 add up (a replaced worker's counts stay), ``model_info`` gauges show 1 for a version some live worker
 serves (a version swapped out drops to 0), the gauges of buffered rows and queued batches add up
 over live workers, and ``loopml_serving_workers`` counts the live workers (multiprocess mode only).
+A collector of figures kept outside prometheus-client must go through :meth:`ServingMetrics._watch`
+(as the ``watch_*`` methods do): registered on :attr:`ServingMetrics.registry` directly, it would
+be missing from a multiprocess scrape, which reads only the shared files.
 """
 
 from __future__ import annotations
