@@ -33,7 +33,7 @@ With ``--workers N`` every figure covers all workers, whichever one answers the 
 add up (a replaced worker's counts stay), ``model_info`` gauges show 1 for a version some live worker
 serves (a version swapped out drops to 0), the gauges of buffered rows and queued batches add up
 over live workers, and ``loopml_serving_workers`` counts the live workers (multiprocess mode only).
-A collector of figures kept outside prometheus-client must go through :meth:`ServingMetrics._watch`
+A collector of figures kept outside prometheus-client must go through :meth:`ServingMetrics.watch`
 (as the ``watch_*`` methods do): registered on :attr:`ServingMetrics.registry` directly, it would
 be missing from a multiprocess scrape, which reads only the shared files.
 """
@@ -51,7 +51,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from loopml.monitoring.prediction_log import PredictionLog
 from loopml.serving.canary import CanaryRouter
 from loopml.serving.model import ServedModel
-from loopml.serving.multiproc import CollectorMirror, multiprocess_dir, render
+from loopml.serving.multiproc import Collector, CollectorMirror, multiprocess_dir, render
 from loopml.serving.reload import SwapObserver
 from loopml.serving.shadow import ShadowScorer
 
@@ -173,20 +173,21 @@ class ServingMetrics:
 
     def watch_shadow(self, scorer: ShadowScorer) -> None:
         """Report the shadow scorer's counters (read at scrape time)."""
-        self._watch(ShadowCollector(scorer))
+        self.watch(ShadowCollector(scorer))
 
     def watch_canary(self, router: CanaryRouter) -> None:
         """Report how many requests the canary answered (read at scrape time)."""
-        self._watch(CanaryCollector(router))
+        self.watch(CanaryCollector(router))
 
     def load_failed(self, exc: Exception) -> None:
         self.load_failures.labels(type(exc).__name__).inc()
 
     def watch_log(self, log: PredictionLog) -> None:
         """Report ``log``'s counters (read at scrape time, so recording costs nothing here)."""
-        self._watch(PredictionLogCollector(log))
+        self.watch(PredictionLogCollector(log))
 
-    def _watch(self, collector: PredictionLogCollector | ShadowCollector | CanaryCollector) -> None:
+    def watch(self, collector: Collector) -> None:
+        """Report a custom collector's figures (copied across workers in multiprocess mode)."""
         if self.mirror is None:
             self.registry.register(collector)
         else:
