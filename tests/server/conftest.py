@@ -8,6 +8,7 @@ Both wait for ``/api/v1/health`` with a bounded timeout and are stopped in teard
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -39,6 +40,7 @@ class LiveServer:
     home: Path
     tracking_uri: str
     log: Path | None = None
+    process: subprocess.Popen[bytes] | None = None
 
     @property
     def api(self) -> str:
@@ -81,8 +83,8 @@ def start_server(
     def command(port: int) -> list[str]:
         return [sys.executable, "-m", "loopml.server", "--port", str(port), "--log-level", "warning", *flags]
 
-    with spawn_http_process(command, env=child_env, log=log, ready_path="/api/v1/health") as (url, _process):
-        yield LiveServer(url, home, tracking_uri, log)
+    with spawn_http_process(command, env=child_env, log=log, ready_path="/api/v1/health") as (url, process):
+        yield LiveServer(url, home, tracking_uri, log, process)
 
 
 @contextmanager

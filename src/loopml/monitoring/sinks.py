@@ -168,6 +168,8 @@ class PrometheusSink:
     """Gauges in ``registry``: ``loopml_alert_firing{rule,model}`` (1 firing, 0 resolved) and ``loopml_alert_value``.
 
     Serve the registry on ``/metrics`` (``prometheus_client.generate_latest(registry)``). One sink per registry.
+    Across worker processes (prometheus-client's multiprocess mode) the most recent setting of any live
+    worker wins.
     """
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
@@ -175,11 +177,12 @@ class PrometheusSink:
         try:
             self.firing = Gauge(
                 "loopml_alert_firing", "1 while the alert of a rule is firing, 0 once resolved.",
-                ("rule", "model"), registry=self.registry,
+                ("rule", "model"), registry=self.registry, multiprocess_mode="livemostrecent",
             )  # fmt: skip
             self.value = Gauge(
-                "loopml_alert_value", "The latest value an alert rule saw.", ("rule", "model"), registry=self.registry
-            )
+                "loopml_alert_value", "The latest value an alert rule saw.", ("rule", "model"),
+                registry=self.registry, multiprocess_mode="livemostrecent",
+            )  # fmt: skip
         except ValueError as exc:  # the names are already registered there
             raise InvalidInput(
                 f"This registry already has loopml_alert_* gauges ({exc}); use one PrometheusSink per registry.",

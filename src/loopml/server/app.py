@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 from starlette.responses import Response
 
 from loopml.config import Settings, handoff, load_settings
@@ -16,8 +16,10 @@ from loopml.server.backend import Backend
 from loopml.server.encoding import JSONResponse
 from loopml.server.errors import install_error_handlers
 from loopml.server.limits import BodyLimitMiddleware, Limits
+from loopml.server.metrics import ServerMetrics, ServerMetricsMiddleware
 from loopml.server.pages import pages_router
-from loopml.server.routes import api_router, route_methods
+from loopml.server.routes import api_router, route_methods, route_templates
+from loopml.serving.multiproc import render
 
 if TYPE_CHECKING:
     from loopml.monitoring.service import MonitorConfig
@@ -43,7 +45,8 @@ def create_app(
     ``LOOPML_SERVER_MAX_ARTIFACT_BYTES`` (100 MiB). With ``scheduler_interval`` (seconds) the
     server also hosts the pipeline scheduler in a background thread, started and stopped with it;
     with ``monitor`` it hosts the monitor service the same way, and ``GET /metrics`` shows its alert
-    gauges (``loopml_alert_firing``, ``loopml_alert_value``) for Prometheus.
+    gauges (``loopml_alert_firing``, ``loopml_alert_value``) for Prometheus beside the request
+    metrics (:mod:`loopml.server.metrics`).
 
     >>> app = create_app(load_settings(), auth=True)   # doctest: +SKIP
     """
@@ -56,6 +59,7 @@ def create_app(
 
         scheduler = BackgroundScheduler(scheduler_interval)  # checks the interval before listening
     registry = CollectorRegistry(auto_describe=True)
+    server_metrics = ServerMetrics(registry)
     watcher = None
     if monitor is not None:
         from loopml.automation.service import after_monitor_pass
@@ -89,13 +93,14 @@ def create_app(
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(render(registry), media_type=CONTENT_TYPE_LATEST)
 
     app.state.limits = limits
     app.include_router(api_router())
     app.include_router(pages_router())
     install_error_handlers(app, route_methods())
     app.add_middleware(BodyLimitMiddleware, limits=limits)
+    app.add_middleware(ServerMetricsMiddleware, metrics=server_metrics, templates=route_templates())
     return app
 
 

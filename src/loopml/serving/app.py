@@ -427,6 +427,7 @@ def create_app(config: ServingConfig, *, loader: Loader | None = None, resolver:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        metrics.start()
         if log is not None:
             log.start()
         if roles.shadow is not None:
@@ -450,6 +451,7 @@ def create_app(config: ServingConfig, *, loader: Loader | None = None, resolver:
                 await asyncio.to_thread(roles.shadow.stop)
             if log is not None:  # SIGTERM ends here too: what is buffered is written before exit
                 await asyncio.to_thread(log.close)
+            metrics.stop()
 
     routes = [
         Route("/predict", endpoints.predict, methods=["POST"]),

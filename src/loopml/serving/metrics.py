@@ -28,7 +28,14 @@ metric                                     type       labels
 ``loopml_prediction_log_buffered_rows``        gauge    rows waiting in memory for the next flush
 =========================================  =========  ==================================================
 
-With ``--workers N`` each worker process keeps its own figures; a scrape reads one worker.
+With ``--workers N`` every figure covers all workers, whichever one answers the scrape
+(prometheus-client's multiprocess mode, :mod:`loopml.serving.multiproc`): counters and histograms
+add up (a replaced worker's counts stay), ``model_info`` gauges show 1 for a version some live worker
+serves (a version swapped out drops to 0), the gauges of buffered rows and queued batches add up
+over live workers, and ``loopml_serving_workers`` counts the live workers (multiprocess mode only).
+A collector of figures kept outside prometheus-client must go through :meth:`ServingMetrics.watch`
+(as the ``watch_*`` methods do): registered on :attr:`ServingMetrics.registry` directly, it would
+be missing from a multiprocess scrape, which reads only the shared files.
 """
 
 from __future__ import annotations
@@ -37,13 +44,14 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from loopml.monitoring.prediction_log import PredictionLog
 from loopml.serving.canary import CanaryRouter
 from loopml.serving.model import ServedModel
+from loopml.serving.multiproc import Collector, CollectorMirror, multiprocess_dir, render
 from loopml.serving.reload import SwapObserver
 from loopml.serving.shadow import ShadowScorer
 
@@ -72,6 +80,15 @@ class ServingMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self.mirror = CollectorMirror() if multiprocess_dir() is not None else None
+        if self.mirror is not None:
+            workers = Gauge(
+                "loopml_serving_workers",
+                "Live worker processes (value 1 each).",
+                registry=self.registry,
+                multiprocess_mode="livesum",
+            )
+            workers.set(1)
         self.requests = Counter(
             "loopml_serving_requests",
             "HTTP requests by endpoint and status code.",
@@ -105,6 +122,7 @@ class ServingMetrics:
             "The model version being served (value 1).",
             ("name", "version", "uri"),
             registry=self.registry,
+            multiprocess_mode="livemax",
         )
         self.reloads = Counter("loopml_serving_model_reloads", "Models loaded and swapped in.", registry=self.registry)
         self.load_failures = Counter(
@@ -118,6 +136,7 @@ class ServingMetrics:
             "The model version loaded for a role beside the champion (value 1).",
             ("role", "name", "version"),
             registry=self.registry,
+            multiprocess_mode="livemax",
         )
         self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
 
@@ -135,7 +154,8 @@ class ServingMetrics:
         self.predict_seconds.observe(seconds)
 
     def model_swapped(self, new: ServedModel, old: ServedModel | None) -> None:
-        if old is not None:
+        if old is not None:  # 0 first: in multiprocess mode the worker's file keeps the last value
+            self.model_info.labels(old.name, _version(old), old.uri).set(0)
             self.model_info.remove(old.name, _version(old), old.uri)
         self.model_info.labels(new.name, _version(new), new.uri).set(1)
         self.reloads.inc()
@@ -145,6 +165,7 @@ class ServingMetrics:
 
         def swapped(new: ServedModel, old: ServedModel | None) -> None:
             if old is not None:
+                self.role_info.labels(role, old.name, _version(old)).set(0)
                 self.role_info.remove(role, old.name, _version(old))
             self.role_info.labels(role, new.name, _version(new)).set(1)
 
@@ -152,22 +173,41 @@ class ServingMetrics:
 
     def watch_shadow(self, scorer: ShadowScorer) -> None:
         """Report the shadow scorer's counters (read at scrape time)."""
-        self.registry.register(ShadowCollector(scorer))
+        self.watch(ShadowCollector(scorer))
 
     def watch_canary(self, router: CanaryRouter) -> None:
         """Report how many requests the canary answered (read at scrape time)."""
-        self.registry.register(CanaryCollector(router))
+        self.watch(CanaryCollector(router))
 
     def load_failed(self, exc: Exception) -> None:
         self.load_failures.labels(type(exc).__name__).inc()
 
     def watch_log(self, log: PredictionLog) -> None:
         """Report ``log``'s counters (read at scrape time, so recording costs nothing here)."""
-        self.registry.register(PredictionLogCollector(log))
+        self.watch(PredictionLogCollector(log))
+
+    def watch(self, collector: Collector) -> None:
+        """Report a custom collector's figures (copied across workers in multiprocess mode)."""
+        if self.mirror is None:
+            self.registry.register(collector)
+        else:
+            self.mirror.add(collector)
+
+    def start(self) -> None:
+        """Start copying the custom collectors across workers (multiprocess mode; else nothing)."""
+        if self.mirror is not None:
+            self.mirror.start()
+
+    def stop(self) -> None:
+        """Stop copying, after a last copy (call it once the prediction log has closed)."""
+        if self.mirror is not None:
+            self.mirror.stop()
 
     def render(self) -> bytes:
-        """The text exposition format."""
-        return generate_latest(self.registry)
+        """The text exposition format (every worker's figures in multiprocess mode)."""
+        if self.mirror is not None:
+            self.mirror.publish()
+        return render(self.registry)
 
 
 class PredictionLogCollector:

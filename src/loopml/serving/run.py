@@ -137,7 +137,8 @@ def run_uvicorn(
     handoff: Mapping[str, str] | None = None,
 ) -> None:
     """Run ``target`` on uvicorn until interrupted (blocks): an ASGI app with one worker, else the
-    ``module:factory`` path each worker process calls. Timeouts come from ``settings``.
+    ``module:factory`` path each worker process calls. Timeouts come from ``settings``. Several
+    workers share their Prometheus samples through a private directory (:mod:`loopml.serving.workers`).
 
     ``handoff`` is set in the environment first: what the workers' factory reads back (the
     serving config, the server's auth switch). It is a message between our own processes, not
@@ -158,7 +159,9 @@ def run_uvicorn(
     if workers == 1:
         uvicorn.run(target, **options)
     else:
-        uvicorn.run(target, factory=True, workers=workers, **options)
+        from loopml.serving.workers import run_workers
+
+        run_workers(target, workers=workers, options=options)
 
 
 def log_config(level: str) -> dict[str, Any]:

@@ -59,6 +59,17 @@ def api_router() -> APIRouter:
     return router
 
 
+def route_templates() -> dict[int, str]:
+    """``id()`` of each ``/api/v1`` route object -> its full path template (the route a request matched
+    knows only its path inside the router; request metrics label by the full one)."""
+    return {
+        id(route): API_PREFIX + route.path
+        for module in (health, *_MODULES)
+        for route in module.router.routes
+        if isinstance(route, APIRoute)
+    }
+
+
 def route_methods() -> list[tuple[str, set[str]]]:
     """``(path template, methods)`` of every ``/api/v1`` route, for the ``Allow`` header of a 405."""
     return [
