@@ -70,7 +70,8 @@ def test_force_allows_a_short_grace_period(cli: Invoke) -> None:
     assert not get_session().blob_store.exists(orphan)
 
 
-def test_a_remote_tracking_uri_is_refused(cli: Invoke, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unreachable_server_is_one_clear_error(cli: Invoke, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOOPML_TRACKING_URI", "http://127.0.0.1:9")
     result = cli("gc", "--dry-run")
-    assert result.exit_code == 2 and "needs the metadata database itself" in result.stderr
+    assert result.exit_code == 1 and "Cannot reach loopml server at http://127.0.0.1:9" in result.stderr
+    assert "Traceback" not in result.output

@@ -17,7 +17,7 @@ from sklearn.linear_model import LogisticRegression
 import loopml as lm
 from loopml.artifacts import LocalBlobStore
 from loopml.artifacts.base import CollectableBlobStore
-from loopml.core.errors import InvalidInput
+from loopml.core.errors import InvalidInput, StoreError
 from loopml.features.definitions import Entity, Feature, FeatureView
 from loopml.features.materialization import materialize
 from loopml.features.online.stores import close_online_stores
@@ -186,11 +186,12 @@ def test_bad_grace_periods_are_refused_with_the_field(embedded: Session, older_t
     assert sum(1 for _ in blob_store(embedded).iter_blobs()) == 1
 
 
-def test_a_remote_tracking_uri_is_refused_with_where_to_run_it() -> None:
-    configure(tracking_uri="http://127.0.0.1:9")
-    with pytest.raises(InvalidInput, match=r"LOOPML_TRACKING_URI is http://127\.0\.0\.1:9") as info:
+def test_a_remote_tracking_uri_asks_the_server_after_checking_the_grace_period() -> None:
+    configure(tracking_uri="http://127.0.0.1:9")  # nothing listens: the server collects (tests/server/test_admin_gc.py)
+    with pytest.raises(InvalidInput, match="Refusing older_than '5m'"):
+        collect("5m")
+    with pytest.raises(StoreError, match=r"Cannot reach loopml server at http://127\.0\.0\.1:9"):
         collect()
-    assert info.value.details[0]["field"] == "LOOPML_TRACKING_URI"
 
 
 def test_a_manifest_that_is_not_one_keeps_nothing_else_and_is_reported(embedded: Session) -> None:

@@ -42,6 +42,7 @@ from loopml.core.durations import parse_duration
 from loopml.core.errors import InvalidInput, LoopmlError
 from loopml.registry.manifests import manifest_blobs
 from loopml.store.base import BlobReferences
+from loopml.store.sql.audit import record_audit
 from loopml.store.table import STORES
 from loopml.tracking.session import Session, get_session
 
@@ -122,6 +123,7 @@ def collect(
     session: Session | None = None,
     progress: Progress | None = None,
     clock: Callable[[], float] = time.time,
+    actor: str | None = None,
 ) -> GcReport:
     """Delete the blobs no record references and nobody wrote within ``older_than``; what was freed.
 
@@ -129,11 +131,16 @@ def collect(
     >>> report.freed, report.freed_bytes        # doctest: +SKIP
     (12, 48213)
 
-    ``progress`` is told how far the scan is; ``clock`` (epoch seconds) is for tests, which run it
-    ahead to make every stored blob old.
+    With ``LOOPML_TRACKING_URI=http(s)://...`` the server collects (``POST /api/v1/admin/gc``, an admin
+    token). ``progress`` is told how far the scan is; ``clock`` (epoch seconds) is for tests, which run
+    it ahead to make every stored blob old. A collection that deletes writes an audit event
+    (``artifacts.gc``) by ``actor`` (the session's by default).
     """
     grace = parse_older_than(older_than, force=force)
     session = session or get_session()
+    if session.db is None and session.transport is not None:
+        body = {"older_than": grace, "dry_run": dry_run, "force": force}
+        return GcReport(**session.transport.request_json("POST", "/admin/gc", json=body))
     blobs = collectable_store(session)
     refs = References(reference_stores(session), blobs)
     tell = progress or _quiet
@@ -159,7 +166,7 @@ def collect(
 
     freed, freed_bytes, spared = _delete(blobs, refs, candidates, cutoff, dry_run, tell)
     tmp_removed = 0 if dry_run else _clean_tmp(blobs)
-    return GcReport(
+    report = GcReport(
         dry_run=dry_run,
         older_than_s=grace,
         cutoff=cutoff,
@@ -178,6 +185,9 @@ def collect(
         warnings=refs.warnings,
         seconds=round(clock() - started, 3),
     )
+    if not dry_run:
+        _audit(session, actor or session.actor, report)
+    return report
 
 
 def collectable_store(session: Session) -> CollectableBlobStore:
@@ -287,6 +297,16 @@ def _delete(
     if spared:
         logger.info("%d blob(s) were referenced or refreshed while gc ran and were kept.", spared)
     return freed, freed_bytes, spared
+
+
+def _audit(session: Session, actor: str, report: GcReport) -> None:
+    """One ``artifacts.gc`` audit event with what was freed (the blobs themselves are gone already)."""
+    db = session.db
+    if db is None:  # collectable_store() refused sessions without a database before anything was deleted
+        return
+    details = {k: report.to_dict()[k] for k in ("older_than_s", "scanned", "freed", "freed_bytes", "spared")}
+    with db.write() as conn:
+        record_audit(conn, actor, "artifacts.gc", "artifact_store", session.settings.artifact_uri, details)
 
 
 def _clean_tmp(blobs: CollectableBlobStore) -> int:
