@@ -100,7 +100,10 @@ def parse_older_than(value: str | float, *, force: bool = False, field: str = "o
             f"Invalid {field} {value!r}: expected a duration such as 7d or 12h.",
             details=[{"field": field, "problem": "not a duration"}],
         )
-    seconds = parse_duration(value, field=field) if isinstance(value, str) else float(value)
+    try:
+        seconds = parse_duration(value, field=field) if isinstance(value, str) else float(value)
+    except OverflowError:  # an integer beyond any float
+        seconds = float("inf")
     if not seconds >= 0 or seconds == float("inf"):
         raise InvalidInput(
             f"Invalid {field} {value!r}: expected a finite number of seconds >= 0.",
