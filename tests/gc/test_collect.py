@@ -239,7 +239,7 @@ def test_a_writer_racing_gc_never_loses_a_referenced_blob(tmp_path: Path, tracke
     thread.start()
     reports = []
     try:
-        while len(reports) < 4 or len(written) < 50:
+        while (len(reports) < 4 or len(written) < 50) and thread.is_alive() and len(reports) < 500:
             reports.append(collect(0, force=True))
     finally:
         stop.set()
