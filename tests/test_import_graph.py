@@ -22,7 +22,7 @@ import loopml
 SRC = Path(loopml.__file__).parent
 
 CAPABILITIES = {"core", "config", "compute", "store", "artifacts", "tracking", "data", "registry", "serving",
-                "training", "pipelines", "monitoring", "automation", "features"}  # fmt: skip
+                "training", "pipelines", "monitoring", "automation", "features", "gc"}  # fmt: skip
 
 # package -> the loopml packages it may import (besides itself). Lower layers first.
 LAYERS: dict[str, set[str]] = {
@@ -52,6 +52,9 @@ LAYERS: dict[str, set[str]] = {
         "pipelines",
         "training",
     },
+    # garbage collection reads every store's references and the registry's manifests (to follow them), so it
+    # sits above the capabilities whose records name blobs; only the outer ring calls it
+    "gc": {"core", "config", "store", "artifacts", "tracking", "registry"},
     # the outer ring: entry points, no business logic
     "ui": CAPABILITIES,
     "server": CAPABILITIES | {"ui"},

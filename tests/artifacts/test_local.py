@@ -148,3 +148,24 @@ def test_partial_uploads_of_crashed_writers_are_removed_on_open(tmp_path: Path) 
     assert sorted(p.name for p in tmp.iterdir()) == sorted([live.name, live_but_idle.name])
     blob = store.put_bytes(b"still works")
     assert store.read_bytes(blob.sha256) == b"still works"
+
+
+def test_a_dedup_hit_refreshes_the_blob_mtime(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "store")
+    path = store.path_of(store.put_bytes(b"again").sha256)
+    os.utime(path, (1_000_000.0, 1_000_000.0))
+    store.put_bytes(b"again")
+    assert path.stat().st_mtime > time.time() - 3600
+    assert list((tmp_path / "store" / "tmp").iterdir()) == []
+
+
+def test_delete_if_older_keeps_a_blob_refreshed_after_the_cutoff(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "store")
+    old, young = store.put_bytes(b"old"), store.put_bytes(b"young")
+    os.utime(store.path_of(old.sha256), (1_000_000.0, 1_000_000.0))
+    cutoff = time.time() - 3600
+    assert store.delete_if_older(old.sha256, cutoff) and not store.exists(old.sha256)
+    assert not store.delete_if_older(young.sha256, cutoff) and store.read_bytes(young.sha256) == b"young"
+    assert not store.delete_if_older(old.sha256, cutoff)  # already gone
+    assert list((tmp_path / "store" / "tmp").iterdir()) == []
+    assert [info.sha256 for info in store.iter_blobs()] == [young.sha256]

@@ -361,6 +361,7 @@ def test_openapi_describes_every_endpoint(http: httpx.Client, server: LiveServer
         ("/api/v1/tokens", "post"),
         ("/api/v1/tokens", "get"),
         ("/api/v1/tokens/{name}", "delete"),
+        ("/api/v1/admin/gc", "post"),
         ("/api/v1/blobs/{sha256}", "put"),
         ("/api/v1/blobs/{sha256}", "head"),
         ("/api/v1/blobs/{sha256}", "get"),

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from loopml.core.hashing import ByteStream
 from loopml.core.records import Blob
 
-__all__ = ["Blob", "BlobInfo", "BlobStore", "ByteStream", "CollectableBlobStore"]
+__all__ = ["Blob", "BlobInfo", "BlobStore", "ByteStream", "CollectableBlobStore", "GuardedDelete"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,4 +69,14 @@ class CollectableBlobStore(BlobStore, Protocol):
 
     def delete(self, sha256: str) -> bool:
         """Remove a blob; whether it existed. Only garbage collection calls this."""
+        ...
+
+
+@runtime_checkable
+class GuardedDelete(Protocol):
+    """A store that can delete a blob only if nobody wrote or refreshed it since ``cutoff``, atomically with
+    respect to a writer's dedup hit (garbage collection prefers it to :meth:`CollectableBlobStore.delete`)."""
+
+    def delete_if_older(self, sha256: str, cutoff: float) -> bool:
+        """Remove the blob if it was last modified before ``cutoff`` (epoch seconds); whether it was removed."""
         ...

@@ -5,6 +5,10 @@ the ones a crashed writer left behind: those of a process of this host that no l
 any not written to for :data:`STALE_TMP_SECONDS` (writers on other hosts sharing the directory, or
 names from older releases). A live writer's file is never removed: its process exists, and a
 writer on another host touches its file with every chunk.
+
+A write that finds its blob already stored (a dedup hit) refreshes the blob's mtime, and
+:meth:`LocalBlobStore.delete_if_older` removes a blob only if it is still old at that instant:
+garbage collection never takes a blob a writer has just stored or re-used (see :mod:`loopml.gc`).
 """
 
 from __future__ import annotations
@@ -62,7 +66,7 @@ class LocalBlobStore:
                 os.fsync(out.fileno())
             sha = digest.hexdigest()
             target = self.path_of(sha)
-            if _touch(target):  # dedup: its refreshed mtime keeps it inside garbage collection's grace period
+            if _refresh(target):  # a dedup hit: the new mtime takes the blob out of a running gc's reach
                 os.unlink(tmp_name)
             else:
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -165,6 +169,30 @@ class LocalBlobStore:
         except FileNotFoundError:
             return False
 
+    def delete_if_older(self, sha256: str, cutoff: float) -> bool:
+        """Remove a blob only if it was last modified before ``cutoff`` (garbage collection).
+
+        The blob is first renamed into ``tmp/`` (atomic), then its mtime is read: a writer whose dedup
+        hit refreshed it before the rename made it young, and it goes back; a writer that comes after
+        the rename finds no blob and installs its own copy. Either way its bytes stay.
+        """
+        path = self.path_of(sha256)
+        held = self._tmp / f"{os.getpid()}@{self._host}.gc{sha256}"
+        try:
+            os.rename(path, held)
+        except FileNotFoundError:
+            return False
+        try:
+            if held.stat().st_mtime >= cutoff:
+                os.replace(held, path)  # a writer's copy that landed meanwhile has the same bytes
+                return False
+            held.unlink()
+            return True
+        except BaseException:
+            if held.exists():
+                os.replace(held, path)
+            raise
+
     def clean_tmp(self, max_age: float = STALE_TMP_SECONDS) -> list[str]:
         """Remove partial uploads left by crashed writers (see the module docstring); their names."""
         removed = []
@@ -206,13 +234,15 @@ def _tampered(sha256: str) -> IntegrityError:
     return IntegrityError(f"Blob {sha256} does not match its SHA-256: the stored file was modified or corrupted.")
 
 
-def _touch(path: Path) -> bool:
-    """Set the file's modification time to now; whether it exists."""
+def _refresh(path: Path) -> bool:
+    """Touch an existing blob (a dedup hit); whether it exists."""
     try:
         os.utime(path)
-        return True
     except FileNotFoundError:
         return False
+    except PermissionError:  # another user's file: it exists; garbage collection's grace period still covers it
+        logger.debug("Cannot refresh the mtime of %s (permission denied).", path)
+    return True
 
 
 def _fsync_dir(path: Path) -> None:

@@ -21,6 +21,7 @@ from loopml.cli import (
     data,
     experiments,
     features,
+    gc,
     helptext,
     models,
     monitor,
@@ -51,6 +52,7 @@ COMMAND_ORDER = (
     "policy",
     "ci",
     "audit",
+    "gc",
     "server",
     "ui",
     "token",
@@ -116,6 +118,7 @@ app.command("serve", epilog=serve.EPILOG)(serve.serve)
 app.command("quickstart", epilog=quickstart.EPILOG)(quickstart.quickstart)
 app.command("scheduler", epilog=pipeline.SCHEDULER_EPILOG)(pipeline.scheduler)
 app.command("audit", epilog=audit.EPILOG)(audit.audit)
+app.command("gc", epilog=gc.EPILOG)(gc.gc)
 app.command("ui", epilog=ui.EPILOG)(ui.ui)
 
 

@@ -6,7 +6,7 @@ Records in, records out; the SDK, the server and the CLI sit on top of it. Every
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from loopml.core.records import (
@@ -41,6 +41,15 @@ MONITOR_ACTOR = "monitor"
 
 MetricPoint = tuple[str, float, int, int]
 """``(key, value, step, timestamp_ms)``: the buffered form of a metric point."""
+
+
+@runtime_checkable
+class BlobReferences(Protocol):
+    """A store that records SHA-256 digests of blobs: garbage collection keeps every blob one of them names."""
+
+    def referenced_blobs(self, among: Collection[str] | None = None) -> dict[str, set[str]]:
+        """``{kind: digests}`` this store references (all of them, or those in ``among``), by set-based queries."""
+        ...
 
 
 @runtime_checkable

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from fastapi.routing import APIRoute
 
 from loopml.server.routes import (
+    admin,
     artifacts,
     audit,
     blobs,
@@ -46,7 +47,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 _MODULES = (
     experiments, runs, artifacts, blobs, datasets, lineage, models, pipelines, monitoring, decisions, policies,
-    features, materializations, audit, tokens,
+    features, materializations, audit, tokens, admin,
 )  # fmt: skip
 
 

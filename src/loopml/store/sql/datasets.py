@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,6 +17,7 @@ from loopml.core.uris import check_name
 from loopml.store.sql import schema as t
 from loopml.store.sql.audit import record_audit
 from loopml.store.sql.database import Database
+from loopml.store.sql.references import referenced
 
 _ATTEMPTS = 5
 
@@ -25,6 +27,11 @@ class SqlDatasetStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+
+    def referenced_blobs(self, among: Collection[str] | None = None) -> dict[str, set[str]]:
+        """Digests of the Parquet blobs dataset versions hold (garbage collection keeps them)."""
+        query = sa.select(t.dataset_versions.c.blob_sha256.label("sha256"))
+        return referenced(self.db, {"dataset_version": query}, among)
 
     def create_version(
         self,

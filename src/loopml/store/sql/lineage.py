@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Literal
 
 import sqlalchemy as sa
@@ -12,6 +13,7 @@ from loopml.core.records import LineageEdge
 from loopml.store.sql import schema as t
 from loopml.store.sql.audit import record_audit
 from loopml.store.sql.database import Database
+from loopml.store.sql.references import referenced
 
 
 class SqlLineageStore:
@@ -21,6 +23,15 @@ class SqlLineageStore:
         self.db = db
         insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
         self._insert = insert(t.lineage_edges).on_conflict_do_nothing()
+
+    def referenced_blobs(self, among: Collection[str] | None = None) -> dict[str, set[str]]:
+        """Digests lineage names as ``artifact`` nodes (step inputs and outputs); garbage collection keeps them."""
+        e = t.lineage_edges.c
+        query = sa.union(
+            sa.select(e.source_id.label("sha256")).where(e.source_type == "artifact"),
+            sa.select(e.target_id.label("sha256")).where(e.target_type == "artifact"),
+        )
+        return referenced(self.db, {"lineage_artifact": query}, among)
 
     def add_edge(self, source: tuple[str, str], target: tuple[str, str], *, relation: str, actor: str) -> LineageEdge:
         """Record ``source -> target``; each side is ``(object_type, object_id)``."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import json
 from collections import defaultdict
+from collections.abc import Collection
 from enum import Enum
 from typing import Any, Final
 
@@ -43,6 +44,7 @@ from loopml.store import checks
 from loopml.store.sql import schema as t
 from loopml.store.sql.audit import record_audit
 from loopml.store.sql.database import Database
+from loopml.store.sql.references import referenced
 
 READY, ARCHIVED = "READY", "ARCHIVED"
 LATEST = "latest"
@@ -60,6 +62,12 @@ class SqlModelRegistry:
         self.db = db
 
     # -- writes ---------------------------------------------------------------------------------
+
+    def referenced_blobs(self, among: Collection[str] | None = None) -> dict[str, set[str]]:
+        """Digests of the manifests (``model.json``) of registered versions; garbage collection keeps them and
+        the files each manifest lists."""
+        query = sa.select(t.model_versions.c.manifest_sha256.label("sha256"))
+        return referenced(self.db, {"model_manifest": query}, among)
 
     def create_version(
         self,

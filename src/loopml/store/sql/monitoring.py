@@ -11,7 +11,7 @@ the loser gets ``Conflict``.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -44,6 +44,7 @@ from loopml.store.monitoring import (
 from loopml.store.sql import schema as t
 from loopml.store.sql.audit import record_audit
 from loopml.store.sql.database import Database
+from loopml.store.sql.references import referenced
 
 FEEDBACK_COLUMNS = ["request_id", "row", "label", "received_at", "predicted_at"]
 """The columns of :meth:`SqlMonitoringStore.feedback_frame`, in order."""
@@ -90,6 +91,14 @@ class SqlMonitoringStore:
                 "created_at": profile.excluded.created_at,
             },
         )
+
+    def referenced_blobs(self, among: Collection[str] | None = None) -> dict[str, set[str]]:
+        """Digests of stored reports (HTML) and reference profiles (JSON); garbage collection keeps them."""
+        queries = {
+            "monitor_report": sa.select(t.monitor_reports.c.sha256),
+            "reference_profile": sa.select(t.monitor_profiles.c.sha256),
+        }
+        return referenced(self.db, queries, among)
 
     def __repr__(self) -> str:
         return f"SqlMonitoringStore({self.db.safe_url!r})"

@@ -9,7 +9,7 @@ step run id, one step name per run) are turned into ``Conflict`` here, with what
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -36,6 +36,7 @@ from loopml.store.sql import schema as t
 from loopml.store.sql.audit import record_audit
 from loopml.store.sql.database import Database
 from loopml.store.sql.lookup import row_by_id_or_prefix
+from loopml.store.sql.references import json_values, referenced
 
 _JSON_RUN = ("params", "result")
 _JSON_STEP = ("upstream", "inputs", "outputs", "reads")
@@ -48,6 +49,15 @@ class SqlPipelineStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+
+    def referenced_blobs(self, among: Collection[str] | None = None) -> dict[str, set[str]]:
+        """Digests of step outputs (what the step cache reuses) and step inputs, unpacked from their JSON
+        columns by the database (garbage collection keeps them)."""
+        queries = {
+            "step_output": json_values(self.db, "step_runs", "outputs", key="sha256"),
+            "step_input": json_values(self.db, "step_runs", "inputs", key=None),
+        }
+        return referenced(self.db, queries, among)
 
     def create_run(self, run: PipelineRunRecord, *, actor: str) -> None:
         """Insert a pipeline run."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from itertools import groupby
 from operator import itemgetter
 from typing import Any
@@ -38,6 +38,7 @@ from loopml.store.sql import schema as t
 from loopml.store.sql.audit import audit_event, audit_query, record_audit
 from loopml.store.sql.database import Database
 from loopml.store.sql.filters import index_walk_pays, order_runs, run_condition, split_on_leading_metric
+from loopml.store.sql.references import referenced
 
 __all__ = ["MAX_SEARCH_RESULTS", "SqlTrackingStore", "record_audit"]  # record_audit: still imported from here
 
@@ -73,6 +74,10 @@ class SqlTrackingStore:
             where=newer,
         )
         self._metrics_insert = t.metrics.insert()
+
+    def referenced_blobs(self, among: Collection[str] | None = None) -> dict[str, set[str]]:
+        """Digests of blobs run artifacts point at (garbage collection keeps them), all or those in ``among``."""
+        return referenced(self.db, {"run_artifact": sa.select(t.run_artifacts.c.sha256)}, among)
 
     def close(self) -> None:
         """Dispose of the engine's pooled connections."""
