@@ -17,6 +17,7 @@ from sklearn.linear_model import LogisticRegression
 import loopml as lm
 from loopml.artifacts import LocalBlobStore
 from loopml.artifacts.base import CollectableBlobStore
+from loopml.artifacts.object_store import ObjectBlobStore
 from loopml.core.errors import InvalidInput, StoreError
 from loopml.features.definitions import Entity, Feature, FeatureView
 from loopml.features.materialization import materialize
@@ -26,9 +27,10 @@ from loopml.gc import GcReport, collect
 from loopml.pipelines import pipeline, step
 from loopml.registry.manifests import manifest_blobs
 from loopml.tracking.session import Session, configure, get_session
+from tests.conftest import S3Server
 
-ARTIFACT_STORES = ["local"]
-"""The blob stores gc runs on; the S3 store joins as one more parameter (its URI from a moto server fixture)."""
+ARTIFACT_STORES = ["local", "s3"]
+"""The blob stores gc runs on: a local directory, and an S3 bucket on moto's S3 server."""
 DAY = 86_400.0
 X = pd.DataFrame({"age": [20, 30, 40, 50, 60, 70] * 5, "spend": [1.0, 5.0, 2.0, 8.0, 3.0, 9.0] * 5})
 Y = (X["spend"] > 4).astype(int)
@@ -41,6 +43,9 @@ def later(days: float) -> Callable[[], float]:
 
 @pytest.fixture(params=ARTIFACT_STORES)
 def artifact_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "s3":
+        s3: S3Server = request.getfixturevalue("s3_env")
+        return f"s3://{s3.new_bucket()}/artifacts"
     return str(tmp_path / "artifacts")
 
 
@@ -53,6 +58,14 @@ def tracked(db_url: str, artifact_uri: str) -> Iterator[Session]:
 
 
 @pytest.fixture
+def tracked_locally(db_url: str, tmp_path: Path) -> Iterator[Session]:
+    """The SDK on ``db_url`` with a local blob store (tests that age blobs by setting their file times)."""
+    configure(tracking_uri=db_url, artifact_uri=str(tmp_path / "artifacts"))
+    yield get_session()
+    close_online_stores()
+
+
+@pytest.fixture
 def embedded(tmp_path: Path) -> Session:
     """The default SDK session: SQLite and a local blob store under LOOPML_HOME."""
     return get_session()
@@ -60,7 +73,7 @@ def embedded(tmp_path: Path) -> Session:
 
 def blob_store(session: Session) -> CollectableBlobStore:
     blobs = session.blobs
-    assert isinstance(blobs, LocalBlobStore)  # extend with the S3 store when it joins ARTIFACT_STORES
+    assert isinstance(blobs, LocalBlobStore | ObjectBlobStore)
     return blobs
 
 
@@ -208,10 +221,10 @@ def test_a_manifest_that_is_not_one_keeps_nothing_else_and_is_reported(embedded:
         manifest_blobs(b'{"files": ["a"]}')
 
 
-def test_a_writer_racing_gc_never_loses_a_referenced_blob(tmp_path: Path, tracked: Session) -> None:
+def test_a_writer_racing_gc_never_loses_a_referenced_blob(tmp_path: Path, tracked_locally: Session) -> None:
     """Zero grace (the test-only mode, ``force``): a thread stores and references blobs in a loop, half of
     them dedup hits on old orphans that gc is deleting at that moment; every blob referenced at the end exists."""
-    store = blob_store(tracked)
+    store = blob_store(tracked_locally)
     old = time.time() - 30 * DAY
     contents = [f"old orphan {i}".encode() for i in range(400)]
     for data in contents:
@@ -229,7 +242,7 @@ def test_a_writer_racing_gc_never_loses_a_referenced_blob(tmp_path: Path, tracke
         try:
             while not stop.is_set():
                 data = rng.choice(contents) if i % 2 else f"new {i}".encode()
-                info = tracked.artifacts.log_bytes(run.id, data, f"race/{i}.bin", actor="writer")
+                info = tracked_locally.artifacts.log_bytes(run.id, data, f"race/{i}.bin", actor="writer")
                 written.append(info.sha256)
                 i += 1
         except BaseException as exc:  # surfaced by the main thread
@@ -246,7 +259,7 @@ def test_a_writer_racing_gc_never_loses_a_referenced_blob(tmp_path: Path, tracke
         thread.join(timeout=60)
     assert not errors and not thread.is_alive()
     assert sum(r.freed for r in reports) > 0  # gc did delete old orphans while the writer ran
-    referenced = {a.sha256 for a in tracked.artifacts.list(run.id)}
+    referenced = {a.sha256 for a in tracked_locally.artifacts.list(run.id)}
     assert set(written) == referenced
     missing = [d for d in referenced if not store.exists(d)]
     assert missing == [], f"{len(missing)} referenced blob(s) were deleted"

@@ -247,6 +247,24 @@ class ObjectBlobStore:
             if is_sha256(name) and shard.endswith(f"/sha256/{name[:2]}"):
                 yield BlobInfo(name, int(info["size"]), _modified(info))
 
+    def delete_if_older(self, sha256: str, cutoff: float) -> bool:
+        """Remove the blob only if it was last modified before ``cutoff`` (epoch seconds): a writer's dedup
+        hit refreshes the modification time first, so a re-used blob is spared. Object storage has no
+        atomic compare-and-delete, so a refresh landing between this HEAD and the DELETE (milliseconds)
+        is not seen; docs/gc.md says so."""
+        key = self.key_of(sha256)
+        try:
+            info = self._call(f"look up blob {sha256}", self.fs.info, key, lookup=True, refresh=True)
+        except FileNotFoundError:
+            return False
+        if _modified(info) >= cutoff:
+            return False
+        try:
+            self._call(f"delete blob {sha256}", self.fs.rm_file, key, lookup=True)
+        except FileNotFoundError:
+            return False
+        return True
+
     def delete(self, sha256: str) -> bool:
         """Remove a blob (garbage collection); returns whether it existed."""
         if self.size(sha256) is None:
@@ -273,10 +291,13 @@ class ObjectBlobStore:
         if self._s3 and size <= MAX_COPY_BYTES:
             stamp = {"loopml-referenced": str(time.time())}
             source = {"Bucket": self.bucket, "Key": key[len(self.bucket) + 1 :]}
-            self._call(
-                f"refresh {key}", self.fs.call_s3, "copy_object", Bucket=source["Bucket"], Key=source["Key"],
-                CopySource=source, MetadataDirective="REPLACE", Metadata=stamp,
-            )  # fmt: skip
+            try:
+                self._call(
+                    f"refresh {key}", self.fs.call_s3, "copy_object", Bucket=source["Bucket"], Key=source["Key"],
+                    CopySource=source, MetadataDirective="REPLACE", Metadata=stamp, lookup=True,
+                )  # fmt: skip
+            except FileNotFoundError:  # garbage collection removed it since the HEAD: store it again
+                self._upload(spooled, key)
         else:
             self._upload(spooled, key)
 

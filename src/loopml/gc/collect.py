@@ -25,8 +25,9 @@ the guarded delete sees the new mtime, or the writer, coming after the delete, f
 its own copy; a reference committed before the re-check keeps its blob. What ``G`` must cover is one
 writer's time between storing a blob and committing its reference (an upload to a remote server, then
 the request that records it): :data:`MIN_OLDER_THAN` (1 hour) is the least allowed without ``force``,
-7 days the default. A store without ``delete_if_older`` (object storage) leaves one window: a dedup
-hit of an old unreferenced blob between the re-check and the delete; the grace period does not cover it.
+7 days the default. Object storage has no atomic compare-and-delete: its ``delete_if_older`` reads the
+time, then deletes, and a dedup hit landing between the two (milliseconds) is not seen; the grace
+period does not cover that window.
 """
 
 from __future__ import annotations
