@@ -44,7 +44,7 @@ def _requests(sizes: list[int]) -> list[Columns]:
         (RandomForestClassifier(n_estimators=15, random_state=0), True, False),
         (make_pipeline(StandardScaler(), RandomForestClassifier(n_estimators=5, random_state=1)), True, False),
         (make_pipeline(StandardScaler(), "passthrough", LogisticRegression(max_iter=1000)), False, True),
-        (LogisticRegression(max_iter=5000), False, False),
+        (LogisticRegression(solver="liblinear"), False, False),
     ],
 )
 def test_probabilities_come_with_the_exact_predictions(
@@ -77,7 +77,7 @@ def test_regressors_have_no_probabilities(loopml_home: Path) -> None:
     [
         RandomForestClassifier(n_estimators=5, random_state=0),
         make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)),
-        LogisticRegression(max_iter=5000),
+        LogisticRegression(solver="liblinear"),
     ],
 )
 def test_requests_asking_for_probabilities_and_scores_get_them_with_their_predictions(
@@ -125,7 +125,7 @@ def test_outputs_a_model_lacks_are_refused_naming_the_field(loopml_home: Path) -
 
 def test_without_log_proba_only_the_requests_that_asked_get_probabilities(loopml_home: Path) -> None:
     X, y = breast_cancer()
-    fitted = LogisticRegression(max_iter=5000).fit(X, y)
+    fitted = LogisticRegression(solver="liblinear").fit(X, y)
     served = _served(fitted)
     wants = [frozenset({"predict_proba"}), frozenset()]
     asked, plain = predict_batch(served, _requests([2, 3]), proba_plan(served), wants, log_proba=False)
