@@ -9,9 +9,12 @@ last test kills node B under a running step.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,6 +26,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import ray
+import sqlalchemy as sa
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
@@ -32,14 +36,10 @@ import loopml.pipelines as lp
 from loopml.compute.ray_cluster import connect
 from loopml.pipelines import Status, StepFailed, pipeline, step
 from loopml.tracking import session
-from loopml.training import tune
 from tests.conftest import PG_URL, require_service
 from tests.ray_nodes import RayNodes
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
-
-RECORDER = "loopml-test-fits"
-"""The named actor that :class:`Where` tells, from each fit, the node and process it ran in."""
 
 
 @dataclass
@@ -57,8 +57,6 @@ class Cluster:
 def pg_schema() -> Iterator[str]:
     """A PostgreSQL URL on a fresh schema for this module (the nodes and the driver share it)."""
     require_service("pg", PG_URL, 5432)
-    import sqlalchemy as sa
-
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(PG_URL)
     with admin.begin() as conn:
@@ -172,28 +170,18 @@ def test_stores_on_the_drivers_disk_are_refused_before_the_run(cluster: Cluster)
     assert lp.list_runs() == []  # nothing was recorded
 
 
-@ray.remote(num_cpus=0)
-class Recorder:
-    """Where each fit ran: (node ID, process ID)."""
-
-    def __init__(self) -> None:
-        self.fits: list[tuple[str, int]] = []
-
-    def add(self, node: str, pid: int) -> None:
-        self.fits.append((node, pid))
-
-    def seen(self) -> list[tuple[str, int]]:
-        return self.fits
-
-
 class Where(ClassifierMixin, BaseEstimator):
-    """A logistic regression that tells :data:`RECORDER` where it is fitted."""
+    """A logistic regression that records where it is fitted (node and process) in the ``fits`` table
+    of the PostgreSQL schema its process tracks to."""
 
     def __init__(self, C: float = 1.0) -> None:
         self.C = C
 
     def fit(self, X: Any, y: Any) -> Where:
-        ray.get(ray.get_actor(RECORDER).add.remote(ray.get_runtime_context().get_node_id(), os.getpid()))
+        engine = sa.create_engine(os.environ["LOOPML_TRACKING_URI"], poolclass=sa.pool.NullPool)
+        with engine.begin() as conn:
+            conn.execute(FITS.insert().values(node=ray.get_runtime_context().get_node_id(), pid=os.getpid()))
+        engine.dispose()
         self.model_ = LogisticRegression(C=self.C, max_iter=500).fit(X, y)
         self.classes_ = self.model_.classes_
         return self
@@ -205,23 +193,50 @@ class Where(ClassifierMixin, BaseEstimator):
         return self.model_.predict_proba(X)
 
 
-def test_tune_runs_trials_on_both_nodes_with_results_in_postgres_and_the_model_in_s3(driver: Cluster) -> None:
-    recorder = Recorder.options(name=RECORDER).remote()  # type: ignore[attr-defined]
+FITS = sa.Table("fits", sa.MetaData(), sa.Column("node", sa.Text), sa.Column("pid", sa.Integer))
+
+
+def training_frame() -> pd.DataFrame:
     features, target = make_classification(n_samples=300, n_features=5, random_state=0)
-    frame = pd.DataFrame(features, columns=[f"f{i}" for i in range(5)]).assign(target=target)
-    result = tune(Where(), frame, "target", search_space={"C": ("float", 1e-3, 10.0, {"log": True})},
-                  metric="accuracy", n_trials=4, cv=3, n_jobs=2, executor="ray", progress=False)  # fmt: skip
-    fits = ray.get(recorder.seen.remote())
-    ray.kill(recorder)
-    in_workers = {node for node, pid in fits if pid != os.getpid()}  # the final refit runs here
+    return pd.DataFrame(features, columns=[f"f{i}" for i in range(5)]).assign(target=target)
+
+
+_TUNE = """
+import json, os
+from loopml.training import tune
+from tests.compute.test_ray_two_nodes import Where, training_frame
+
+result = tune(Where(), training_frame(), "target", search_space={"C": ("float", 1e-3, 10.0, {"log": True})},
+              metric="accuracy", n_trials=4, cv=3, n_jobs=2, executor="ray", progress=False)
+print(json.dumps({"pid": os.getpid(), "run_id": result.run_id, "best_run_id": result.best_run_id,
+                  "best_value": result.best_value, "model_uri": result.model_uri}))
+"""
+
+
+def test_tune_runs_trials_on_both_nodes_with_results_in_postgres_and_the_model_in_s3(
+    driver: Cluster, loopml_home: Path
+) -> None:
+    """The driver is a process of its own (as a Ray job is): a process that had another Ray before
+    cannot own objects on a new cluster (Ray keeps the old node's address for ``ray.put``)."""
+    engine = sa.create_engine(os.environ["LOOPML_TRACKING_URI"], poolclass=sa.pool.NullPool)
+    FITS.metadata.create_all(engine)
+    env = {**driver.nodes.nodes["node_a"].env, "LOOPML_HOME": str(loopml_home),
+           "LOOPML_RAY_ADDRESS": driver.nodes.address}  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", _TUNE], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    with engine.connect() as conn:
+        fits = conn.execute(sa.select(FITS.c.node, FITS.c.pid)).all()
+    engine.dispose()
+    in_workers = {node for node, pid in fits if pid != result["pid"]}  # the final refit runs in the driver
     assert in_workers == {driver.ids["node_a"], driver.ids["node_b"]}
-    runs = lm.search_runs()
-    trials = runs[runs["parent_run_id"] == result.run_id]
+    runs = lm.search_runs()  # here, from PostgreSQL
+    trials = runs[runs["parent_run_id"] == result["run_id"]]
     assert len(trials) == 4 and set(trials["status"]) == {"FINISHED"}
-    assert lm.get_run(result.best_run_id).metrics["cv_accuracy"] == pytest.approx(result.best_value)
+    assert lm.get_run(result["best_run_id"]).metrics["cv_accuracy"] == pytest.approx(result["best_value"])
     assert session.get_session().settings.artifact_uri.startswith("s3://")
-    model = lm.load_model(result.model_uri, trusted_types=[f"{__name__}.Where"])
-    assert model.predict(frame.drop(columns=["target"]).head(3)).shape == (3,)
+    model = lm.load_model(result["model_uri"], trusted_types=[f"{__name__}.Where"])  # from S3
+    assert model.predict(training_frame().drop(columns=["target"]).head(3)).shape == (3,)
 
 
 @step(resources={"node_b": 1})
