@@ -42,6 +42,9 @@ from tests.ray_nodes import RayNodes
 pytestmark = [pytest.mark.slow, pytest.mark.services]
 
 
+_DEATH_INFO = "RAY_timeout_ms_task_wait_for_death_info"
+
+
 @dataclass
 class Cluster:
     """The running cluster and the stores its nodes and the driver share (no path among them)."""
@@ -87,6 +90,9 @@ def cluster(pg_schema: str, s3_stores: dict[str, str]) -> Iterator[Cluster]:
         nodes.add_node("node_b", {**env, "LOOPML_HOME": str(nodes.root / "home-b")})
         if ray.is_initialized():  # a local Ray another module of this process started
             ray.shutdown()
+        # the driver waits up to 10 s (default 1 s) to learn why a task's worker vanished: on a loaded
+        # machine the node's death may be known later, and only then does the error name the node
+        os.environ[_DEATH_INFO] = "10000"
         connect(nodes.address)
         ids = {
             name: node["NodeID"] for node in ray.nodes() if node["Alive"] for name in nodes.nodes
@@ -95,6 +101,7 @@ def cluster(pg_schema: str, s3_stores: dict[str, str]) -> Iterator[Cluster]:
         assert sorted(ids) == ["node_a", "node_b"] and len(set(ids.values())) == 2
         yield Cluster(nodes, ids, env)
     finally:
+        os.environ.pop(_DEATH_INFO, None)
         if ray.is_initialized():
             ray.shutdown()
         nodes.stop()
