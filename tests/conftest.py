@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -106,6 +108,74 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class S3Server:
+    """A real S3 API (moto's standalone server) on a free port: ``s3://`` artifact stores talk to it."""
+
+    endpoint: str
+
+    def env(self) -> dict[str, str]:
+        """The AWS variables a process (this one, or a child's environment) needs to reach it."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+
+    def client(self) -> Any:
+        """A boto3 S3 client for it (to check or tamper with what a store wrote)."""
+        import boto3
+
+        env = self.env()
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+            region_name=env["AWS_DEFAULT_REGION"],
+        )
+
+    def new_bucket(self) -> str:
+        """A fresh, empty bucket's name."""
+        name = f"loopml-{uuid.uuid4().hex[:16]}"
+        self.client().create_bucket(Bucket=name)
+        return name
+
+
+def moto_command(port: int) -> list[str]:
+    """The command line of moto's S3 server on ``port`` (its script beside this interpreter, else ``-m``)."""
+    script = Path(sys.executable).parent / "moto_server"
+    base = [str(script)] if script.is_file() else [sys.executable, "-m", "moto.server"]
+    return [*base, "-H", "127.0.0.1", "-p", str(port)]
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """moto's S3 server, started once per test process (skips when moto's server extra is missing)."""
+    import importlib.util
+
+    if importlib.util.find_spec("moto") is None or importlib.util.find_spec("flask") is None:
+        message = "moto's S3 server is not installed (pip install 'moto[s3]' flask flask-cors)"
+        if REQUIRE_SERVICES:
+            pytest.fail(f"{message} and LOOPML_REQUIRE_SERVICES=1", pytrace=False)
+        pytest.skip(message)
+    from tests.processes import spawn_http_process
+
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    with spawn_http_process(moto_command, env=env, log=log, ready_path="/") as (url, _process):
+        yield S3Server(url)
+
+
+@pytest.fixture
+def s3_env(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3Server:
+    """This test process's AWS variables pointed at :func:`s3_server`."""
+    for key, value in s3_server.env().items():
+        monkeypatch.setenv(key, value)
+    return s3_server
 
 
 @pytest.fixture(scope="session")

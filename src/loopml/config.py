@@ -8,7 +8,9 @@ variable                   meaning                                     default
 ``LOOPML_HOME``            where the embedded database and files live  ``./.loopml``
 ``LOOPML_TRACKING_URI``    ``sqlite:///...``, ``postgresql+psycopg://  ``sqlite:///$LOOPML_HOME/loopml.db``
                            ...`` or ``http(s)://host:port``
-``LOOPML_ARTIFACT_URI``    a directory for the artifact store          ``$LOOPML_HOME/artifacts``
+``LOOPML_ARTIFACT_URI``    a directory for the artifact store, or an   ``$LOOPML_HOME/artifacts``
+                           object store: ``s3://bucket/prefix`` (also
+                           ``gs://``, ``az://`` with gcsfs / adlfs)
 ``LOOPML_ONLINE_STORE_URI`` the feature store's online store:          ``sqlite:///$LOOPML_HOME/online.db``
                            ``sqlite:///PATH`` or ``redis://HOST:PORT/
                            DB[?prefix=...]``
@@ -114,6 +116,14 @@ class Settings:
     def is_remote(self) -> bool:
         """Whether tracking talks to a ``loopml server`` over HTTP."""
         return self.tracking_uri.startswith(("http://", "https://"))
+
+    @property
+    def prediction_root(self) -> Path:
+        """The directory the prediction log's ``predictions/`` tree lives in (``PredictionLayout``'s root):
+        the artifact directory, or ``$LOOPML_HOME`` (so ``$LOOPML_HOME/predictions``, on this host's disk)
+        when artifacts live in an object store (``s3://...``)."""
+        uri = self.artifact_uri.removeprefix("file://")
+        return self.home if "://" in uri else Path(uri)
 
     @property
     def stale_after_ms(self) -> int:

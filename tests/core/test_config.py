@@ -156,3 +156,12 @@ def test_only_config_reads_loopml_variables() -> None:
         'import os\nos.environ.get("LOOPML_X")\nos.getenv(NAME)\nos.environ["LOOPML_Y"]\nos.environ["LOOPML_Z"] = "1"'
     )
     assert [key for _, key in _env_reads(probe, {"NAME": "LOOPML_N"})] == ["LOOPML_X", "LOOPML_N", "LOOPML_Y"]
+
+
+def test_the_prediction_log_stays_on_local_disk_when_artifacts_are_in_an_object_store(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    local = load_settings({"LOOPML_HOME": str(home), "LOOPML_ARTIFACT_URI": f"file://{tmp_path / 'a'}"}, cwd=tmp_path)
+    assert local.prediction_root == tmp_path / "a"
+    assert load_settings({"LOOPML_HOME": str(home)}, cwd=tmp_path).prediction_root == home / "artifacts"
+    remote = load_settings({"LOOPML_HOME": str(home), "LOOPML_ARTIFACT_URI": "s3://bucket/prefix"}, cwd=tmp_path)
+    assert remote.prediction_root == home

@@ -68,7 +68,7 @@ def test_non_json_and_wrong_keys(client: httpx.Client) -> None:
     both = client.post("/invocations", json={"instances": [], "inputs": []})
     assert both.status_code == 422 and _fields(both) == ["body"]
     params = client.post("/invocations", json={"inputs": {"a": [1]}, "params": {"temperature": 1}})
-    assert params.status_code == 422 and _fields(params) == ["params"]
+    assert params.status_code == 422 and _fields(params) == ["params.temperature"]
 
 
 def test_v2_tensor_problems(served: Served, client: httpx.Client) -> None:

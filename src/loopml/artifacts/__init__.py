@@ -7,16 +7,29 @@ from loopml.artifacts.paths import safe_relpath
 __all__ = ["Blob", "BlobInfo", "BlobStore", "CollectableBlobStore", "LocalBlobStore", "open_blob_store", "safe_relpath"]
 
 
-def open_blob_store(uri: str) -> BlobStore:
-    """Open the blob store at ``uri`` (a local directory; ``file://`` prefix allowed)."""
-    from loopml.core.errors import InvalidInput
+def open_blob_store(uri: str) -> CollectableBlobStore:
+    """Open the blob store at ``uri``: a local directory (``file://`` prefix allowed) or an object store
+    (``s3://bucket/prefix``; ``gs://``, ``az://``, ``memory://`` when their fsspec package is installed).
 
+    An object store is checked once per process (bucket reachable, credentials accepted): a
+    :class:`~loopml.core.errors.StoreError` naming ``LOOPML_ARTIFACT_URI`` when it is not usable.
+    """
     if uri.startswith("file://"):
         uri = uri[len("file://") :]
-    if "://" in uri:
-        scheme = uri.split("://", 1)[0]
+    if "://" not in uri:
+        return LocalBlobStore(uri)
+    from loopml.core.errors import InvalidInput
+
+    scheme = uri.split("://", 1)[0].lower()
+    try:
+        from loopml.artifacts.object_store import PACKAGES, open_object_store
+    except ImportError:
         raise InvalidInput(
-            f"Unsupported artifact URI scheme {scheme!r} in {uri!r}; "
-            "this release supports local directories (e.g. /data/loopml/artifacts)."
+            f"LOOPML_ARTIFACT_URI {uri!r} names an object store, which needs fsspec: pip install 'loopml[s3]'."
+        ) from None
+    if scheme not in PACKAGES:
+        raise InvalidInput(
+            f"Unsupported artifact URI scheme {scheme!r} in LOOPML_ARTIFACT_URI {uri!r}; use a local directory "
+            f"or one of {', '.join(f'{name}://' for name in sorted(PACKAGES))}."
         )
-    return LocalBlobStore(uri)
+    return open_object_store(uri)

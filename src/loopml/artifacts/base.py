@@ -52,7 +52,16 @@ class BlobStore(Protocol):
 
 class CollectableBlobStore(BlobStore, Protocol):
     """A blob store garbage collection can walk and prune: the stores a process opens directly (local
-    directory, object storage), not the HTTP client of a remote server."""
+    directory, object storage), not the HTTP client of a remote server. The server streams from it."""
+
+    def size(self, sha256: str) -> int | None:
+        """The stored blob's size in bytes, or ``None`` when it is not stored (no hashing)."""
+        ...
+
+    def open_chunks(self, sha256: str) -> Iterator[bytes]:
+        """The blob's bytes in chunks; ``NotFound`` at once when missing, ``IntegrityError`` before the
+        last chunk when the bytes do not match their hash."""
+        ...
 
     def iter_blobs(self) -> Iterator[BlobInfo]:
         """Every stored blob, in no particular order (garbage collection walks this)."""

@@ -62,7 +62,7 @@ class LocalBlobStore:
                 os.fsync(out.fileno())
             sha = digest.hexdigest()
             target = self.path_of(sha)
-            if target.exists():
+            if _touch(target):  # dedup: its refreshed mtime keeps it inside garbage collection's grace period
                 os.unlink(tmp_name)
             else:
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -88,6 +88,31 @@ class LocalBlobStore:
 
     def exists(self, sha256: str) -> bool:
         return self.path_of(sha256).is_file()
+
+    def size(self, sha256: str) -> int | None:
+        """The stored blob's size in bytes, or ``None`` when it is not stored."""
+        try:
+            return self.path_of(sha256).stat().st_size
+        except FileNotFoundError:
+            return None
+
+    def open_chunks(self, sha256: str) -> Iterator[bytes]:
+        """The blob's bytes in chunks; the last one comes only once the SHA-256 matched."""
+        return self._chunks(self._open(sha256), sha256)
+
+    def _chunks(self, path: Path, sha256: str) -> Iterator[bytes]:
+        digest = hashlib.sha256()
+        held: bytes | None = None
+        with open(path, "rb") as stream:
+            while chunk := stream.read(CHUNK_SIZE):
+                digest.update(chunk)
+                if held is not None:
+                    yield held
+                held = chunk
+        if digest.hexdigest() != sha256:
+            raise _tampered(sha256)
+        if held is not None:
+            yield held
 
     def read_bytes(self, sha256: str) -> bytes:
         data = self._open(sha256).read_bytes()
@@ -179,6 +204,15 @@ class LocalBlobStore:
 
 def _tampered(sha256: str) -> IntegrityError:
     return IntegrityError(f"Blob {sha256} does not match its SHA-256: the stored file was modified or corrupted.")
+
+
+def _touch(path: Path) -> bool:
+    """Set the file's modification time to now; whether it exists."""
+    try:
+        os.utime(path)
+        return True
+    except FileNotFoundError:
+        return False
 
 
 def _fsync_dir(path: Path) -> None:

@@ -9,7 +9,8 @@ import typer
 
 EPILOG = (
     "Example: [bold]loopml serve models:/churn@production --port 8080[/bold], then "
-    """[bold]curl -d '{"inputs": [{"age": 31}]}' localhost:8080/predict[/bold]. """
+    """[bold]curl -H 'content-type: application/json' -d '{"inputs": [{"age": 31}]}' localhost:8080/predict[/bold] """
+    '(add [bold]"params": {"method": "predict_proba"}[/bold] for class probabilities). '
     "Alias URIs hot-reload: [bold]loopml models alias churn production --version 2[/bold] switches the served "
     "version with no failed requests. A version whose skops file needs types outside loopml's allow-list "
     "is refused (the server keeps the version it has) unless you name them: [bold]--trust-types mypkg.Model[/bold]. "

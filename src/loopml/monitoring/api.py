@@ -107,7 +107,7 @@ def predictions(
     if not session.settings.is_remote:
         from loopml.monitoring.layout import PredictionLayout
 
-        layout = PredictionLayout(session.settings.artifact_uri.removeprefix("file://"))
+        layout = PredictionLayout(session.settings.prediction_root)
         return read_predictions(model, since=since, until=until, version=version, layout=layout)
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -133,7 +133,7 @@ def logged_models(*, session: Session | None = None) -> list[str]:
         return [str(name) for name in found]
     from loopml.monitoring.layout import PredictionLayout
 
-    return PredictionLayout(session.settings.artifact_uri.removeprefix("file://")).models()
+    return PredictionLayout(session.settings.prediction_root).models()
 
 
 def window_parquet(window: PredictionWindow) -> bytes:

@@ -68,7 +68,7 @@ def log_feedback(
     store: Any = session.monitoring
     if session.transport is not None:  # a loopml server checks against its own prediction log
         return store.submit_feedback(model, ids, row_index, values, actor=session.actor)
-    layout = PredictionLayout(session.settings.artifact_uri)
+    layout = PredictionLayout(session.settings.prediction_root)
     return record_feedback(store, layout, model, ids, row_index, values, actor=session.actor)
 
 

@@ -2,6 +2,9 @@
 
 ``<artifact root>/predictions/model=<name>/hour=<YYYY-MM-DDTHH>/<segment>.parquet``
 
+The root is ``Settings.prediction_root``: the artifact directory, or ``$LOOPML_HOME`` when artifacts
+live in an object store (the prediction log stays on the serving or server host's disk).
+
 Every flush of a serving process writes one segment per (model, hour) it holds, through a temp
 file, ``fsync`` and a rename, so a reader (or a crash) never sees half a file. Segment names start
 with the first request id they hold, so names sort by time within an hour. The hive-style

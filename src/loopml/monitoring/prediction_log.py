@@ -530,8 +530,7 @@ def default_layout() -> PredictionLayout:
     """The prediction log under the configured artifact root (``LOOPML_ARTIFACT_URI``)."""
     from loopml.config import load_settings
 
-    root = load_settings().artifact_uri
-    return PredictionLayout(root.removeprefix("file://"))
+    return PredictionLayout(load_settings().prediction_root)
 
 
 def _unified_schema(files: Iterable[str]) -> pa.Schema | None:

@@ -148,7 +148,7 @@ def put_segment(model: str, hour: str, data: bytes, *, session: Session | None =
     store: Any = session.monitoring
     if hasattr(store, "put_segment"):  # the HTTP store: the server checks and writes it
         return str(store.put_segment(model, hour, bytes(data)))
-    layout = PredictionLayout(session.settings.artifact_uri)
+    layout = PredictionLayout(session.settings.prediction_root)
     return str(write_segment(layout, model, hour, bytes(data)).path)
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import Depends
 from starlette.requests import Request
 
-from loopml.artifacts import open_blob_store
+from loopml.artifacts import CollectableBlobStore, open_blob_store
 from loopml.config import Settings
 from loopml.core.errors import InvalidInput
 from loopml.server.session import ui_key
@@ -39,6 +39,8 @@ class Backend:
     pipelines: SqlPipelineStore
     stores: dict[str, Any]
     """Every store of :data:`~loopml.store.table.STORES` by name, over the server's database."""
+    blobs: CollectableBlobStore
+    """The artifact store (``artifacts.blobs``), local or object storage, that the server streams from."""
     ui_key: bytes = b""
     """The key that signs the web UI's CSRF tokens (:func:`loopml.server.session.ui_key`)."""
     _session: Any = None
@@ -63,7 +65,8 @@ class Backend:
         db = Database(settings.tracking_uri)
         try:
             stores = {name: open_store(name, db) for name in STORES}
-            artifacts = LocalRunArtifacts(stores["tracking"], open_blob_store(settings.artifact_uri))
+            blobs = open_blob_store(settings.artifact_uri)
+            artifacts = LocalRunArtifacts(stores["tracking"], blobs)
         except BaseException:
             db.dispose()
             raise
@@ -79,6 +82,7 @@ class Backend:
             stores["models"],
             stores["pipelines"],
             stores,
+            blobs,
             ui_key(settings),
         )
 

@@ -2,9 +2,11 @@
 
 ``/predict``, ``/invocations`` (MLflow scoring protocol), the Open Inference Protocol v2
 (``/v2/...``), ``/feedback``, ``/healthz``, ``/readyz``, ``/metrics`` and ``/openapi.json``. Each
-prediction request is read under the body limit, decoded column-wise
-(:mod:`loopml.serving.decode`), batched with concurrent requests
-(:mod:`loopml.serving.batching`), answered with the version of the model that served it and an
+prediction request is read under the body limit (its ``Content-Type`` checked first:
+:mod:`loopml.serving.content`), decoded column-wise (:mod:`loopml.serving.decode`; CSV on
+``/invocations``: :mod:`loopml.serving.csv_input`), batched with concurrent requests
+(:mod:`loopml.serving.batching`), answered with the output of the method ``params.method`` asks
+for (:mod:`loopml.serving.outputs`), the version of the model that served it and an
 ``x-request-id`` header, and recorded in the prediction log (:mod:`loopml.monitoring.prediction_log`)
 under that id: the request's decoded columns and prediction array are appended by reference,
 the conversion to Parquet happens on the log's own thread. The model loads in the background
@@ -30,7 +32,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from loopml.config import Settings, load_settings
-from loopml.core.errors import LoopmlError, NotFound, PayloadTooLarge, RequestTimeout
+from loopml.core.errors import InvalidInput, LoopmlError, NotFound, PayloadTooLarge, RequestTimeout
 from loopml.core.ids import request_id, request_time
 from loopml.core.uris import parse_uri
 from loopml.core.version import __version__
@@ -38,20 +40,31 @@ from loopml.features.repo import load_definitions
 from loopml.monitoring.layout import PredictionLayout
 from loopml.monitoring.prediction_log import LocalSegmentSink, PredictionLog, SegmentSink, StoreSegmentSink
 from loopml.monitoring.retention import Retention
-from loopml.serving.batching import MicroBatcher, Prediction
+from loopml.serving.batching import NOTHING_MORE, MicroBatcher, Prediction, Wants, check_outputs
 from loopml.serving.body import InflightBudget, Overloaded, read_body
 from loopml.serving.config import ServingConfig
-from loopml.serving.decode import Columns, decode_invocations, decode_predict, decode_v2, parse_json
+from loopml.serving.content import UnsupportedMediaType, body_format
+from loopml.serving.csv_input import decode_csv
+from loopml.serving.decode import (
+    Columns,
+    decode_invocations,
+    decode_method,
+    decode_predict,
+    decode_v2,
+    parse_json,
+)
 from loopml.serving.feedback import parse_feedback
 from loopml.serving.http_errors import http_error
 from loopml.serving.metrics import CONTENT_TYPE, MetricsMiddleware, ServingMetrics
 from loopml.serving.model import ModelSlot, ServedModel
 from loopml.serving.openapi import openapi_document, v2_datatype
+from loopml.serving.outputs import invocations_predictions, predict_fields, wants_of
 from loopml.serving.reload import Loader, ModelWatcher, Resolver, registry_loader, registry_resolver
-from loopml.serving.responses import JSONResponse, error_response, jsonable, plain_error, v2_output
+from loopml.serving.responses import JSONResponse, error_response, plain_error, v2_output
 from loopml.serving.roles import Roles, open_roles
 
 Decoder = Callable[[Any, ServedModel], Columns]
+CsvDecoder = Callable[[bytes, ServedModel], Columns]
 logger = logging.getLogger("loopml.serving")
 
 """Where ``log_feedback(model, request_ids, labels, *, rows=None) -> FeedbackResult`` lives."""
@@ -60,7 +73,18 @@ logger = logging.getLogger("loopml.serving")
 class Call:
     """One prediction request in flight: its id, arrival time, the columns it decoded to, who answered it."""
 
-    __slots__ = ("columns", "endpoint", "request_id", "sampled", "served_by", "started", "time_ms")
+    __slots__ = (
+        "columns",
+        "endpoint",
+        "method",
+        "method_field",
+        "request_id",
+        "sampled",
+        "served_by",
+        "started",
+        "time_ms",
+        "wants",
+    )
 
     def __init__(self, endpoint: str, sampled: bool = True) -> None:
         self.started = time.perf_counter()
@@ -71,6 +95,16 @@ class Call:
         """The prediction log's sampling draw, shared by the served row and its shadow."""
         self.served_by = "champion"
         self.columns: Columns | None = None
+        self.wants: Wants = NOTHING_MORE
+        """Outputs the request asked for besides ``predict`` (set by its decoder; see ``batching.OUTPUTS``)."""
+        self.method = "predict"
+        """The model method whose output answers the request (``params.method``)."""
+        self.method_field = "params.method"
+        """Where the request named its method, for errors (``method`` for a CSV body's query parameter)."""
+
+    def ask(self, method: str, field: str = "params.method") -> None:
+        """Answer with ``method``'s output (named at ``field`` in the request)."""
+        self.method, self.method_field, self.wants = method, field, wants_of(method)
 
 
 class Endpoints:
@@ -99,22 +133,37 @@ class Endpoints:
         # before the first load, failed requests are filed under the name the URI gives (runs:/ -> "model")
         self._pending_model = (uri.name if uri.scheme == "models" else "model", uri.version)
 
-    async def _run(self, request: Request, decoder: Decoder, call: Call, endpoint: str) -> Prediction | Response:
-        """Read, decode and predict one request; an error response (logged) for anything the client got wrong."""
+    async def _run(
+        self,
+        request: Request,
+        decoder: Decoder,
+        call: Call,
+        endpoint: str,
+        *,
+        media: bool = False,
+        csv: CsvDecoder | None = None,
+    ) -> Prediction | Response:
+        """Read, decode and predict one request; an error response (logged) for anything the client got wrong.
+
+        ``media``: check the ``Content-Type`` first (JSON, or CSV when a ``csv`` decoder is given; 415 else).
+        """
         held = 0
         try:
             with self.batcher.arriving():
                 model = self.slot.current
+                kind = body_format(request.headers.get("content-type"), csv=csv is not None) if media else "json"
                 body = await read_body(request, self.config.max_body_bytes, self.budget, self.body_timeout)
                 held = len(body)
-                columns = decoder(parse_json(body), model)
+                columns = csv(body, model) if csv is not None and kind == "csv" else decoder(parse_json(body), model)
                 del body
+                if call.wants:
+                    check_outputs(model, call.wants, call.method_field)
             call.columns = columns
             batcher = self.batcher
             canary = self.roles.canary
             if canary is not None and self.roles.canary_batcher is not None and canary.pick(request.headers, model):
                 batcher, call.served_by = self.roles.canary_batcher, "canary"
-            result = await batcher.predict(columns, call)
+            result = await batcher.predict(columns, call, call.wants)
             if result.inputs is not None:  # the fetched features join the request's columns in the log
                 call.columns = result.inputs
             return result
@@ -166,20 +215,41 @@ class Endpoints:
 
     async def predict(self, request: Request) -> Response:
         call = self._call("predict")
-        result = await self._run(request, lambda doc, model: decode_predict(doc, model.request_names), call, "predict")
+
+        def decode(doc: Any, model: ServedModel) -> Columns:
+            if isinstance(doc, dict):  # params first: a bad one is named even when the rows are bad too
+                call.ask(decode_method(doc.get("params")))
+            return decode_predict(doc, model.request_names)
+
+        result = await self._run(request, decode, call, "predict", media=True)
         if isinstance(result, Response):
             return result
-        body = {"predictions": jsonable(result.values), "model": result.model.info(), "request_id": call.request_id}
+        body = {**predict_fields(result, call.method), "model": result.model.info(), "request_id": call.request_id}
         return self._done(call, "predict", JSONResponse(body), result)
 
     async def invocations(self, request: Request) -> Response:
         call = self._call("invocations")
-        result = await self._run(
-            request, lambda doc, model: decode_invocations(doc, model.request_names), call, "invocations"
-        )
+        query_method = request.query_params.get("method")
+
+        def decode(doc: Any, model: ServedModel) -> Columns:
+            if query_method is not None:
+                problem = 'the method query parameter is for CSV bodies; in JSON send "params": {"method": ...}'
+                details = [{"field": "method", "problem": problem}]
+                raise InvalidInput(f"Invalid request: method: {problem}.", details=details)
+            if isinstance(doc, dict):
+                call.ask(decode_method(doc.get("params")))
+            return decode_invocations(doc, model.request_names)
+
+        def decode_rows(body: bytes, model: ServedModel) -> Columns:
+            if query_method is not None:
+                call.ask(decode_method({"method": query_method}, field=""), "method")
+            return decode_csv(body, model.request_dtypes)
+
+        result = await self._run(request, decode, call, "invocations", media=True, csv=decode_rows)
         if isinstance(result, Response):
             return result
-        return self._done(call, "invocations", JSONResponse({"predictions": jsonable(result.values)}), result)
+        body = {"predictions": invocations_predictions(result, call.method)}
+        return self._done(call, "invocations", JSONResponse(body), result)
 
     async def v2_infer(self, request: Request) -> Response:
         call = self._call("v2")
@@ -432,7 +502,7 @@ def open_prediction_log(config: ServingConfig, settings: Settings) -> Prediction
 
             sink = StoreSegmentSink(get_session().open_store("monitoring"))
         else:
-            layout = PredictionLayout(settings.artifact_uri.removeprefix("file://"))
+            layout = PredictionLayout(settings.prediction_root)
             sink = LocalSegmentSink(layout)
             if config.log_retention is not None:
                 retention = Retention(layout, config.log_retention)
@@ -461,7 +531,7 @@ def create_app_from_env() -> Starlette:
 
 
 def _error_headers(exc: LoopmlError) -> dict[str, str] | None:
-    if isinstance(exc, Overloaded | PayloadTooLarge | RequestTimeout):
+    if isinstance(exc, Overloaded | PayloadTooLarge | RequestTimeout | UnsupportedMediaType):
         # the body is unread (or half read): the client should not send it on this connection
         headers = {"Connection": "close"}
         if isinstance(exc, Overloaded):

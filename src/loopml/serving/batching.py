@@ -11,6 +11,11 @@ delayed: with nothing else arriving it is predicted at once.
 A bad request never spoils its batch: when the batch fails validation, each request is
 validated on its own, offenders get their 422 and the rest are still predicted together.
 
+A request may also ask for the model's other outputs (``wants``: ``predict_proba``,
+``decision_function``); requests asking for the same outputs share one call of each method, and
+``predict`` always runs too (the prediction log and monitoring need it). :func:`check_outputs`
+refuses, before queueing, an output the served model does not have.
+
 >>> batcher = MicroBatcher(slot, max_batch_size=64, max_wait_ms=2)   # doctest: +SKIP
 >>> prediction = await batcher.predict(columns)                       # doctest: +SKIP
 """
@@ -25,6 +30,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from functools import partial
 from itertools import chain
 from typing import Any
 
@@ -36,6 +42,12 @@ from loopml.serving.decode import Columns
 from loopml.serving.model import ModelSlot, ServedModel
 
 logger = logging.getLogger("loopml.serving")
+
+OUTPUTS = ("predict_proba", "decision_function")
+"""The outputs a request may ask for besides ``predict``."""
+
+Wants = frozenset[str]
+NOTHING_MORE: Wants = frozenset()
 
 BatchObserver = Callable[[int, int, float], None]
 """``observer(requests, rows, predict_seconds)``, called once per batch (metrics)."""
@@ -55,6 +67,34 @@ class Prediction:
     classes: tuple[str, ...] | None = None
     inputs: Columns | None = None
     """The request's columns with the features fetched for it (models that declare features), for the log."""
+    decision: np.ndarray | None = None
+    """``decision_function`` of each row, when the request asked for it: ``[n]`` for a binary classifier
+    (the score of ``classes[1]``), ``[n, n_classes]`` otherwise."""
+
+
+def check_outputs(model: ServedModel, wants: Wants, field: str = "params.method") -> None:
+    """Refuse (``InvalidInput`` naming ``field``) an output that is unknown or that ``model`` does not have."""
+    for output in sorted(wants):
+        if output not in OUTPUTS:
+            valid = ", ".join(("predict", *OUTPUTS))
+            raise InvalidInput(
+                f"Invalid request: {field}: unknown method {output!r}; valid: {valid}.",
+                details=[{"field": field, "problem": f"unknown method {output!r}; valid: {valid}"}],
+            )
+        if output == "predict_proba" and proba_plan(model) is None:
+            problem = "the model has no predict_proba (not a classifier with probabilities)"
+        elif output == "decision_function" and not _has_method(model.loaded.raw, output):
+            problem = "the model has no decision_function"
+        else:
+            continue
+        raise InvalidInput(f"Invalid request: {field}: {problem}.", details=[{"field": field, "problem": problem}])
+
+
+def _has_method(raw: Any, name: str) -> bool:
+    try:
+        return callable(getattr(raw, name, None))
+    except Exception:  # scikit-learn's available_if raises AttributeError; anything else: not available
+        return False
 
 
 @dataclass(slots=True)
@@ -62,6 +102,7 @@ class _Pending:
     columns: Columns
     future: asyncio.Future[Prediction]
     tag: object = None
+    wants: Wants = NOTHING_MORE
 
 
 class MicroBatcher:
@@ -118,15 +159,16 @@ class MicroBatcher:
         finally:
             self._arriving -= 1
 
-    async def predict(self, columns: Columns, tag: object = None) -> Prediction:
+    async def predict(self, columns: Columns, tag: object = None, wants: Wants = NOTHING_MORE) -> Prediction:
         """Predictions for one request's rows, made together with whatever else is queued.
 
-        ``tag`` (the request's identity) is handed to the ``listener`` with the answer.
+        ``tag`` (the request's identity) is handed to the ``listener`` with the answer; ``wants`` names
+        the other outputs to return (see :data:`OUTPUTS`; check them first with :func:`check_outputs`).
         """
         if self._wakeup is None:
             raise RuntimeError("MicroBatcher.start() was not awaited")
         future: asyncio.Future[Prediction] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(columns, future, tag))
+        self._queue.append(_Pending(columns, future, tag, wants))
         self._wakeup.set()
         return await future
 
@@ -196,8 +238,12 @@ class MicroBatcher:
         else:
             started = time.perf_counter()
             columns = [pending.columns for pending in batch]
-            plan = self._plan_of(model) if self.with_proba else None
-            outcomes = await loop.run_in_executor(self._executor, predict_batch, model, columns, plan)
+            wants = [pending.wants for pending in batch]
+            needs_plan = self.with_proba or any("predict_proba" in w for w in wants)
+            plan = self._plan_of(model) if needs_plan else None
+            outcomes = await loop.run_in_executor(
+                self._executor, partial(predict_batch, log_proba=self.with_proba), model, columns, plan, wants
+            )
             if self.observer is not None:
                 self.observer(len(batch), sum(c.n_rows for c in columns), time.perf_counter() - started)
         answered: list[tuple[Columns, Prediction, object]] = []
@@ -285,13 +331,21 @@ def _predict_is_argmax(raw: Any) -> bool:
 
 
 def predict_batch(
-    model: ServedModel, requests: list[Columns], plan: ProbaPlan | None = None
+    model: ServedModel,
+    requests: list[Columns],
+    plan: ProbaPlan | None = None,
+    wants: list[Wants] | None = None,
+    *,
+    log_proba: bool = True,
 ) -> list[Prediction | BaseException]:
-    """Validate and predict ``requests`` with one ``predict`` call per group of same-column requests.
+    """Validate and predict ``requests`` with one ``predict`` call per group of requests with the same
+    columns and the same ``wants`` (one set of extra outputs per request, see :data:`OUTPUTS`).
 
     With a ``plan`` (see :func:`proba_plan`) each group also gets class probabilities for the log: from
     the same ``predict_proba`` call when ``predict`` is its argmax, else from one more call on the same
-    prepared input (a failure there only leaves the probabilities out).
+    prepared input (a failure there only leaves the probabilities out, unless the requests asked for
+    them: then it is their error). A group that wants ``predict_proba`` needs the ``plan``; with
+    ``log_proba=False`` (``--no-log-proba``) only such groups use it, the others get no probabilities.
     Returns one outcome per request: its :class:`Prediction`, or the error to answer with.
     """
     outcomes: list[Prediction | BaseException] = [RuntimeError("not predicted")] * len(requests)
@@ -308,12 +362,13 @@ def predict_batch(
             else:
                 outcomes[index] = _as_error(columns)
                 failed.add(index)
-    groups: dict[tuple[str, ...], list[int]] = {}
+    groups: dict[tuple[tuple[str, ...], Wants], list[int]] = {}
     for index, columns in enumerate(enriched):
         if index not in failed:
-            groups.setdefault(columns.names, []).append(index)
-    for indices in groups.values():
-        _predict_group(model, enriched, indices, outcomes, plan)
+            groups.setdefault((columns.names, NOTHING_MORE if wants is None else wants[index]), []).append(index)
+    for (_, wanted), indices in groups.items():
+        group_plan = plan if log_proba or "predict_proba" in wanted else None
+        _predict_group(model, enriched, indices, outcomes, group_plan, wanted)
     if model.features is not None:
         for index, outcome in enumerate(outcomes):
             if isinstance(outcome, Prediction):
@@ -327,6 +382,7 @@ def _predict_group(
     indices: list[int],
     outcomes: list[Prediction | BaseException],
     plan: ProbaPlan | None = None,
+    wants: Wants = NOTHING_MORE,
 ) -> None:
     try:
         prepared = _prepare(model, [requests[i] for i in indices])
@@ -350,7 +406,7 @@ def _predict_group(
             for i in indices:
                 outcomes[i] = _as_error(exc_again)
             return
-    proba = None
+    proba = decision = None
     try:
         raw = model.loaded.raw
         if plan is not None and plan.derive:
@@ -364,21 +420,47 @@ def _predict_group(
         total = sum(requests[i].n_rows for i in indices)
         if values.ndim == 0 or len(values) != total:
             raise RuntimeError(f"the model returned {values.shape} predictions for {total} rows")
+        if "predict_proba" in wants:
+            if plan is None:
+                raise InvalidInput(
+                    "Invalid request: params.method: the model has no predict_proba.",
+                    details=[{"field": "params.method", "problem": "the model has no predict_proba"}],
+                )
+            if not plan.derive:
+                proba = _checked(raw.predict_proba(prepared), (total, len(plan.classes)), "predict_proba")
+        if "decision_function" in wants:
+            decision = np.asarray(raw.decision_function(prepared))
+            if decision.ndim == 0 or len(decision) != total:
+                raise RuntimeError(f"decision_function returned {decision.shape} values for {total} rows")
     except Exception as exc:
         if len(indices) == 1:
             outcomes[indices[0]] = _as_error(exc)
             return
         for i in indices:  # the model rejected something validation let through: isolate it
-            _predict_group(model, requests, [i], outcomes, plan)
+            _predict_group(model, requests, [i], outcomes, plan, wants)
         return
-    if plan is not None and not plan.derive:
+    if plan is not None and proba is None:
         proba = _proba(raw, prepared, values, plan.classes)
     classes = None if plan is None or proba is None else plan.classes
     start = 0
     for i in indices:
         stop = start + requests[i].n_rows
-        outcomes[i] = Prediction(values[start:stop], model, None if proba is None else proba[start:stop], classes)
+        outcomes[i] = Prediction(
+            values[start:stop],
+            model,
+            None if proba is None else proba[start:stop],
+            classes,
+            decision=None if decision is None else decision[start:stop],
+        )
         start = stop
+
+
+def _checked(result: Any, shape: tuple[int, int], method: str) -> np.ndarray:
+    """``result`` as a float array of ``shape``, or the server error of a model that broke its contract."""
+    array = np.asarray(result, dtype=np.float64)
+    if array.shape != shape:
+        raise RuntimeError(f"{method} returned shape {array.shape}, expected {shape}")
+    return array
 
 
 def _proba(estimator: Any, prepared: Any, values: np.ndarray, classes: tuple[str, ...]) -> np.ndarray | None:

@@ -4,6 +4,7 @@ Formats (see docs/serving.md):
 
 - ``/predict``: ``{"inputs": [{col: value, ...}, ...]}`` (records) or ``{"columns": [...], "data": [[...]]}`` (split)
 - ``/invocations`` (MLflow scoring protocol): ``dataframe_split``, ``dataframe_records``, ``instances``, ``inputs``
+- both: an optional ``"params": {"method": "predict_proba"}`` choosing the model's method (:func:`decode_method`)
 - ``/v2/models/{name}/infer`` (Open Inference Protocol v2): one named 1-D tensor per column
 
 Decoding works on whole columns: rows are transposed with C-level ``zip``/``map`` and each column
@@ -27,7 +28,12 @@ from loopml.core.errors import InvalidInput
 
 _SCALARS = frozenset({int, float, str, bool, type(None)})
 _MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
-_PREDICT_SHAPES = 'expected {"inputs": [{"column": value, ...}, ...]} or {"columns": [...], "data": [[...], ...]}'
+_PREDICT_SHAPES = (
+    'expected {"inputs": [{"column": value, ...}, ...]} or {"columns": [...], "data": [[...], ...]}'
+    ' (and optionally "params": {"method": ...})'
+)
+METHODS = ("predict", "predict_proba", "decision_function")
+"""The model methods a request may ask for with ``params.method``."""
 _V2_KEYS = frozenset({"id", "inputs", "outputs", "parameters"})
 _V2_TENSOR_KEYS = frozenset({"name", "shape", "datatype", "data", "parameters"})
 V2_DATATYPES: dict[str, frozenset[type]] = {
@@ -76,7 +82,7 @@ def parse_json(body: bytes) -> Any:
 def decode_predict(doc: Any, names: list[str] | None) -> Columns:
     """``POST /predict``: records under ``inputs``, or ``columns`` + ``data``."""
     if isinstance(doc, dict):
-        keys = set(doc)
+        keys = set(doc) - {"params"}
         if keys == {"inputs"}:
             return _any_rows(doc["inputs"], "inputs", names, tensors=False)
         if keys == {"columns", "data"}:
@@ -97,9 +103,6 @@ def decode_invocations(doc: Any, names: list[str] | None) -> Columns:
         if unknown:
             problem += f"; unknown keys: {', '.join(map(str, unknown))}"
         raise _invalid("body", problem)
-    params = doc.get("params")
-    if params not in (None, {}):
-        raise _invalid("params", "this model takes no inference params; remove the key")
     key = keys[0]
     value = doc[key]
     if key == "dataframe_split":
@@ -111,6 +114,39 @@ def decode_invocations(doc: Any, names: list[str] | None) -> Columns:
     if key == "dataframe_records":
         return _records(value, key, names)
     return _any_rows(value, key, names, tensors=True)
+
+
+def decode_method(params: Any, field: str = "params") -> str:
+    """The method a request's ``params`` asks for (one of :data:`METHODS`; ``predict`` when there is none).
+
+    ``params`` is ``None`` (absent), or an object whose only key is ``method``: these models take no
+    other inference params. Errors name ``<field>.method`` (``method`` when ``field`` is empty: a
+    query parameter). Whether the served model has the method is checked later
+    (:func:`loopml.serving.batching.check_outputs`).
+
+    >>> decode_method({"method": "predict_proba"})
+    'predict_proba'
+    """
+    if params is None:
+        return "predict"
+    if not isinstance(params, dict):
+        raise _invalid(field, 'expected an object such as {"method": "predict_proba"}')
+    at = f"{field}." if field else ""
+    unknown = sorted(map(str, set(params) - {"method"}))
+    if unknown:
+        problem = f"unknown inference param; this model takes only method ({', '.join(METHODS)})"
+        raise _many([{"field": f"{at}{key}", "problem": problem} for key in unknown])
+    method = params.get("method", "predict")
+    if not isinstance(method, str) or method not in METHODS:
+        shown = repr(method) if isinstance(method, str) else f"of JSON type {type(method).__name__}"
+        raise _invalid(f"{at}method", f"unknown method {shown}; valid: {', '.join(METHODS)}")
+    return method
+
+
+def finish_columns(data: dict[str, Sequence[Any]], names: list[str] | None) -> Columns:
+    """Decoded columns as :class:`Columns`: the signature's ``names`` kept (all present), equal lengths,
+    JSON scalar values; the common last step of every decoder."""
+    return _finish(data, names)
 
 
 def decode_v2(doc: Any, dtypes: dict[str, str] | None) -> tuple[Columns, str | None]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from loopml.core.version import __version__
+from loopml.serving.decode import METHODS
 
 if TYPE_CHECKING:
     from loopml.serving.config import ServingConfig
@@ -46,6 +47,7 @@ def _responses(ok: str, schema: dict[str, Any], *codes: int) -> dict[str, Any]:
         404: "Unknown model name or version",
         408: "The request body stopped arriving (LOOPML_BODY_TIMEOUT)",
         413: "Body larger than --max-body-bytes",
+        415: "Unsupported Content-Type (details name content-type)",
         422: "Invalid input (details name each field)",
         503: "The model is still loading, or the worker holds LOOPML_SERVE_MAX_INFLIGHT_BYTES of requests; retry",
     }
@@ -68,6 +70,7 @@ def openapi_document(model: ServedModel | None, config: ServingConfig) -> dict[s
     served = f"{model.name} version {model.version} ({model.uri})" if model is not None else config.model_uri
     predict_errors = (408, 413, 422, 503)
     scalar = {"type": ["number", "integer", "string", "boolean", "null"]}
+    method = {"enum": list(METHODS), "default": "predict", "description": "The model method that answers"}
     schemas: dict[str, Any] = {
         "Row": row,
         "Error": {
@@ -85,12 +88,21 @@ def openapi_document(model: ServedModel | None, config: ServingConfig) -> dict[s
                 },
             },
         },
+        "Params": {
+            "type": ["object", "null"],
+            "description": "Inference params: only the method (a model without it answers 422 naming params.method)",
+            "properties": {"method": method},
+            "additionalProperties": False,
+        },
         "PredictRequest": {
             "oneOf": [
                 {
                     "type": "object",
                     "required": ["inputs"],
-                    "properties": {"inputs": {"type": "array", "minItems": 1, "items": _ref("Row")}},
+                    "properties": {
+                        "inputs": {"type": "array", "minItems": 1, "items": _ref("Row")},
+                        "params": _ref("Params"),
+                    },
                     "additionalProperties": False,
                 },
                 {
@@ -99,6 +111,7 @@ def openapi_document(model: ServedModel | None, config: ServingConfig) -> dict[s
                     "properties": {
                         "columns": {"type": "array", "items": {"type": "string"}},
                         "data": {"type": "array", "items": {"type": "array", "items": scalar}},
+                        "params": _ref("Params"),
                     },
                     "additionalProperties": False,
                 },
@@ -108,7 +121,21 @@ def openapi_document(model: ServedModel | None, config: ServingConfig) -> dict[s
             "type": "object",
             "required": ["predictions", "model", "request_id"],
             "properties": {
-                "predictions": {"type": "array"},
+                "predictions": {
+                    "type": "array",
+                    "description": "predict: one value per row; predict_proba: one array per row, one probability per "
+                    "class (in the order of classes); decision_function: one score per row for a binary classifier "
+                    "(the score of positive_class), else one array of per-class scores per row",
+                },
+                "classes": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "The class labels of the columns (predict_proba, decision_function)",
+                },
+                "positive_class": {
+                    "type": "string",
+                    "description": "The class a binary decision_function scores",
+                },
                 "model": {
                     "type": "object",
                     "properties": {
@@ -135,10 +162,21 @@ def openapi_document(model: ServedModel | None, config: ServingConfig) -> dict[s
                 "dataframe_records": {"type": "array", "items": _ref("Row")},
                 "instances": {"type": "array"},
                 "inputs": {"type": ["array", "object"]},
-                "params": {"type": "object", "maxProperties": 0},
+                "params": _ref("Params"),
             },
         },
-        "InvocationsResponse": {"type": "object", "properties": {"predictions": {"type": "array"}}},
+        "InvocationsResponse": {
+            "type": "object",
+            "required": ["predictions"],
+            "properties": {
+                "predictions": {
+                    "type": "array",
+                    "description": "predict: one value per row; predict_proba and multi-class decision_function: one "
+                    'record per row keyed by class label ({"<class>": value, ...}), as MLflow returns a DataFrame; '
+                    "binary decision_function: one score per row (the second class's)",
+                }
+            },
+        },
         "Tensor": {
             "type": "object",
             "required": ["name", "shape", "datatype", "data"],
@@ -251,14 +289,34 @@ def openapi_document(model: ServedModel | None, config: ServingConfig) -> dict[s
             "post": {
                 "summary": "Predict rows (records or columns + data)",
                 "requestBody": _json_body(_ref("PredictRequest"), {"inputs": [example_row]} if columns else None),
-                "responses": _responses("Predictions", _ref("PredictResponse"), *predict_errors),
+                "responses": _responses("Predictions", _ref("PredictResponse"), 415, *predict_errors),
             }
         },
         "/invocations": {
             "post": {
-                "summary": "MLflow scoring protocol",
-                "requestBody": _json_body(_ref("InvocationsRequest")),
-                "responses": _responses("Predictions", _ref("InvocationsResponse"), *predict_errors),
+                "summary": "MLflow scoring protocol (JSON, or CSV with a header row)",
+                "parameters": [
+                    {
+                        "name": "method",
+                        "in": "query",
+                        "required": False,
+                        "description": "For text/csv bodies only (a JSON body names it in params.method)",
+                        "schema": method,
+                    }
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": _ref("InvocationsRequest")},
+                        "text/csv": {
+                            "schema": {"type": "string", "description": "A header row naming the columns, then rows"},
+                            "example": ",".join(columns) + "\n" + ",".join(map(str, example_row.values())) + "\n"
+                            if columns
+                            else "column_a,column_b\n1.5,text\n",
+                        },
+                    },
+                },
+                "responses": _responses("Predictions", _ref("InvocationsResponse"), 415, *predict_errors),
             }
         },
         "/feedback": {

@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from loopml.artifacts import open_blob_store
 from loopml.config import Settings, load_settings
 from loopml.core.errors import InvalidInput
 from loopml.serving.config import CONFIG_ENV, ServingConfig
@@ -51,8 +52,10 @@ def serve(
     """
     check_exposure(host, insecure=insecure)
     check_listen_options(port=port, workers=workers, log_level=log_level)
-    check_roles(config)
     settings = load_settings()
+    if not settings.is_remote:  # an unusable artifact store (s3://...) is one clear error before listening
+        open_blob_store(settings.artifact_uri)
+    check_roles(config)
     config = dataclasses.replace(
         config,
         max_inflight_bytes=settings.serve_max_inflight_bytes

@@ -32,7 +32,7 @@ LISTED = 50
 
 
 def _layout(page: PageContext) -> PredictionLayout:
-    return PredictionLayout(page.backend.settings.artifact_uri.removeprefix("file://"))
+    return PredictionLayout(page.backend.settings.prediction_root)
 
 
 def newest_hour_end(layout: PredictionLayout, model: str) -> int | None:

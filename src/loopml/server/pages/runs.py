@@ -20,8 +20,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from loopml.artifacts import LocalBlobStore, safe_relpath
-from loopml.core.errors import IntegrityError
-from loopml.core.hashing import sha256_file
 from loopml.core.records import ArtifactInfo, LineageEdge
 from loopml.server.pages.context import Page, PageContext
 from loopml.server.pages.errors import error_page
@@ -132,18 +130,13 @@ def read_file(page: PageContext, run_ref: str, path: str, head: int | None) -> t
     }.get(kind) or (mimetypes.guess_type(relpath)[0] or "application/octet-stream")
     if kind == "download":
         media = "application/octet-stream"
-    blobs = backend.artifacts.blobs
+    blobs = backend.blobs
     if head is not None and isinstance(blobs, LocalBlobStore):
         with blobs.path_of(info.sha256).open("rb") as handle:
             return handle.read(head), media
-    if isinstance(blobs, LocalBlobStore):
-        file = blobs.path_of(info.sha256)
-        if sha256_file(file) != info.sha256:
-            raise IntegrityError(f"Artifact {relpath!r} does not match its SHA-256: the stored file was modified.")
-        data = file.read_bytes()
-    else:
-        data = blobs.read_bytes(info.sha256)  # verifies the hash
-    return (data[:head] if head is not None else data), media
+    if head is not None:  # the first chunk of a verified stream
+        return next(iter(blobs.open_chunks(info.sha256)), b"")[:head], media
+    return blobs.read_bytes(info.sha256), media  # verifies the hash
 
 
 @router.get("/runs/{run_ref}/files/{path:path}")

@@ -15,9 +15,9 @@ import anyio.to_thread
 from fastapi import APIRouter, Header
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import FileResponse, Response, StreamingResponse
 
-from loopml.artifacts import BlobStore, LocalBlobStore, safe_relpath
+from loopml.artifacts import CollectableBlobStore, LocalBlobStore, safe_relpath
 from loopml.core.errors import IntegrityError, NotFound, invalid
 from loopml.core.hashing import is_sha256, sha256_file
 from loopml.core.records import ArtifactInfo
@@ -43,7 +43,7 @@ def list_artifacts(run_id: str, caller: Reader, backend: BackendDep, prefix: str
 
 @router.post("", status_code=204, summary="Record blobs already in the server's artifact store")
 def record_artifacts(run_id: str, body: ArtifactRecords, caller: Writer, backend: BackendDep) -> Response:
-    blobs = backend.artifacts.blobs
+    blobs = backend.blobs
     infos = []
     for index, item in enumerate(body.artifacts):
         path = safe_relpath(item.path, field=f"artifacts.{index}.path")
@@ -55,7 +55,7 @@ def record_artifacts(run_id: str, body: ArtifactRecords, caller: Writer, backend
                 f"Blob {item.sha256!r} for {path!r} is not in the server's artifact store; upload the file with "
                 f"PUT /api/v1/runs/{run_id}/artifacts/{path} instead.",
             )
-        if size >= 0 and size != item.size:
+        if size != item.size:
             raise invalid(f"artifacts.{index}.size", "does not match the stored blob")
         infos.append(ArtifactInfo(path, item.sha256, item.size))
     backend.store.record_artifacts(run_id, infos, actor=caller.actor)
@@ -81,7 +81,7 @@ async def upload_artifact(
     if x_loopml_sha256 is not None and not is_sha256(x_loopml_sha256):
         raise invalid(_SHA_FIELD, "not a lowercase hex SHA-256", f"Invalid {SHA256_HEADER} {x_loopml_sha256!r}.")
     await run_in_threadpool(backend.store.get_run, run_id)  # 404 before reading the body
-    blobs = backend.artifacts.blobs
+    blobs = backend.blobs
     blob = await anyio.to_thread.run_sync(blobs.put_stream, AsyncBodyReader(request.stream()))
     if x_loopml_sha256 is not None and blob.sha256 != x_loopml_sha256:
         raise invalid(
@@ -103,26 +103,30 @@ async def upload_artifact(
 )
 async def download_artifact(run_id: str, path: str, caller: Reader, backend: BackendDep) -> Response:
     info = await run_in_threadpool(backend.artifacts.find, run_id, path)
-    blobs = backend.artifacts.blobs
     # a download, never a document of this origin: an HTML artifact opened here cannot run script
     headers = {SHA256_HEADER: info.sha256, **DOWNLOAD_HEADERS}
+    return await verified_download(backend.blobs, info.sha256, headers)
+
+
+async def verified_download(blobs: CollectableBlobStore, sha256: str, headers: dict[str, str]) -> Response:
+    """A response with the blob's bytes, checked against ``sha256``: a local file is hashed and then sent
+    (sendfile); an object is streamed, and a mismatch cuts the response short before its last chunk."""
     if isinstance(blobs, LocalBlobStore):
-        file = await run_in_threadpool(_verified_file, blobs, info.sha256)
+        file = await run_in_threadpool(_verified_file, blobs, sha256)
         return FileResponse(file, media_type="application/octet-stream", headers=headers)
-    data = await run_in_threadpool(blobs.read_bytes, info.sha256)  # verifies the hash
-    return Response(data, media_type="application/octet-stream", headers=headers)
+    size = await run_in_threadpool(blobs.size, sha256)
+    if size is None:
+        raise NotFound(f"Blob {sha256} is missing from the server's artifact store.")
+    chunks = await run_in_threadpool(blobs.open_chunks, sha256)
+    headers = {**headers, "Content-Length": str(size)}
+    return StreamingResponse(chunks, media_type="application/octet-stream", headers=headers)
 
 
-def _stored_size(blobs: BlobStore, sha256: str) -> int | None:
-    """The blob's size (-1 when the store cannot tell cheaply), or ``None`` when it is not stored."""
+def _stored_size(blobs: CollectableBlobStore, sha256: str) -> int | None:
+    """The blob's size, or ``None`` when it is not stored."""
     if not is_sha256(sha256):
         return None
-    if isinstance(blobs, LocalBlobStore):
-        try:
-            return blobs.path_of(sha256).stat().st_size
-        except FileNotFoundError:
-            return None
-    return -1 if blobs.exists(sha256) else None
+    return blobs.size(sha256)
 
 
 def _verified_file(blobs: LocalBlobStore, sha256: str) -> Path:

@@ -12,9 +12,8 @@ import anyio.to_thread
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import Response
 
-from loopml.artifacts import LocalBlobStore
 from loopml.core.errors import NotFound, invalid
 from loopml.core.hashing import is_sha256
 from loopml.core.wire import BLOB
@@ -22,7 +21,7 @@ from loopml.server.auth import Reader, Writer
 from loopml.server.backend import BackendDep
 from loopml.server.body import AsyncBodyReader
 from loopml.server.encoding import JSONResponse
-from loopml.server.routes.artifacts import _stored_size, _verified_file  # the artifact routes' checks
+from loopml.server.routes.artifacts import _stored_size, verified_download  # the artifact routes' checks
 from loopml.server.schemas import BlobOut
 from loopml.store.http.wire import SHA256_HEADER
 
@@ -48,7 +47,7 @@ def check_digest(sha256: str, field: str = "path.sha256") -> str:
 )
 async def upload_blob(sha256: str, request: Request, caller: Writer, backend: BackendDep) -> Response:
     check_digest(sha256)
-    blobs = backend.artifacts.blobs
+    blobs = backend.blobs
     known = await run_in_threadpool(_stored_size, blobs, sha256) is not None
     blob = await anyio.to_thread.run_sync(blobs.put_stream, AsyncBodyReader(request.stream()))
     if blob.sha256 != sha256:
@@ -64,12 +63,10 @@ async def upload_blob(sha256: str, request: Request, caller: Writer, backend: Ba
 @router.head("/{sha256}", response_class=Response, summary="Whether a blob is stored (Content-Length: its size)")
 async def blob_exists(sha256: str, caller: Reader, backend: BackendDep) -> Response:
     check_digest(sha256)
-    size = await run_in_threadpool(_stored_size, backend.artifacts.blobs, sha256)
+    size = await run_in_threadpool(_stored_size, backend.blobs, sha256)
     if size is None:
         raise NotFound(f"Blob {sha256} is not in the server's blob store.")
-    headers = {SHA256_HEADER: sha256}
-    if size >= 0:
-        headers["Content-Length"] = str(size)
+    headers = {SHA256_HEADER: sha256, "Content-Length": str(size)}
     return Response(status_code=200, media_type="application/octet-stream", headers=headers)
 
 
@@ -81,10 +78,4 @@ async def blob_exists(sha256: str, caller: Reader, backend: BackendDep) -> Respo
 )
 async def download_blob(sha256: str, caller: Reader, backend: BackendDep) -> Response:
     check_digest(sha256)
-    blobs = backend.artifacts.blobs
-    headers = {SHA256_HEADER: sha256}
-    if isinstance(blobs, LocalBlobStore):
-        file = await run_in_threadpool(_verified_file, blobs, sha256)
-        return FileResponse(file, media_type="application/octet-stream", headers=headers)
-    data = await run_in_threadpool(blobs.read_bytes, sha256)  # verifies the hash
-    return Response(data, media_type="application/octet-stream", headers=headers)
+    return await verified_download(backend.blobs, sha256, {SHA256_HEADER: sha256})

@@ -46,7 +46,7 @@ def list_datasets(caller: Reader, backend: BackendDep) -> Response:
 async def create_version(name: str, body: DatasetVersionCreate, caller: Writer, backend: BackendDep) -> Response:
     check_digest(body.sha256, "body.sha256")
     check_digest(body.blob_sha256, "body.blob_sha256")
-    size = await run_in_threadpool(_stored_size, backend.artifacts.blobs, body.blob_sha256)
+    size = await run_in_threadpool(_stored_size, backend.blobs, body.blob_sha256)
     if size is None:
         raise invalid(
             "body.blob_sha256",
@@ -54,7 +54,7 @@ async def create_version(name: str, body: DatasetVersionCreate, caller: Writer, 
             f"Blob {body.blob_sha256} is not in the server's blob store; upload the Parquet file with "
             f"PUT /api/v1/blobs/{body.blob_sha256} first.",
         )
-    if size >= 0 and size != body.size_bytes:
+    if size != body.size_bytes:
         raise invalid(
             "body.size_bytes",
             "does not match the stored blob",

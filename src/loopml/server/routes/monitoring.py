@@ -78,7 +78,7 @@ def _store(backend: Backend) -> SqlMonitoringStore:
 
 
 def _layout(backend: Backend) -> PredictionLayout:
-    return PredictionLayout(backend.settings.artifact_uri)
+    return PredictionLayout(backend.settings.prediction_root)
 
 
 # -- feedback ---------------------------------------------------------------------------------------
