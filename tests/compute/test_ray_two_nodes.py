@@ -36,7 +36,7 @@ import loopml.pipelines as lp
 from loopml.compute.ray_cluster import connect
 from loopml.pipelines import Status, StepFailed, pipeline, step
 from loopml.tracking import session
-from tests.conftest import PG_URL, require_service
+from tests.conftest import PG_URL, S3Server, require_service
 from tests.ray_nodes import RayNodes
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
@@ -72,13 +72,9 @@ def pg_schema() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def s3_stores(request: pytest.FixtureRequest) -> dict[str, str]:
+def s3_stores(s3_server: S3Server) -> dict[str, str]:
     """``LOOPML_ARTIFACT_URI`` in a fresh bucket of moto's S3 server, and the AWS variables to reach it."""
-    try:
-        server = request.getfixturevalue("s3_server")
-    except pytest.FixtureLookupError:
-        pytest.skip("needs the S3 store")
-    return {"LOOPML_ARTIFACT_URI": f"s3://{server.new_bucket()}/artifacts", **server.env()}
+    return {"LOOPML_ARTIFACT_URI": f"s3://{s3_server.new_bucket()}/artifacts", **s3_server.env()}
 
 
 @pytest.fixture(scope="module")
