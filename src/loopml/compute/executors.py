@@ -67,6 +67,11 @@ class Executor(Protocol):
         """Get ready in the calling thread, before fanning out (check the platform, connect to Ray)."""
         ...
 
+    def shares_disk(self) -> bool:
+        """Whether every task runs on this machine, so a local path names the same file there (call
+        after :meth:`prepare`). False for a cluster of several machines: send store URIs, not paths."""
+        ...
+
     def slots(self, resources: Mapping[str, float] | None, capacity: int) -> int:
         """Slots of a local pool of ``capacity`` a task with ``resources`` holds while it runs."""
         ...
@@ -119,6 +124,9 @@ class LocalExecutor:
     def prepare(self) -> None:
         return None
 
+    def shares_disk(self) -> bool:
+        return True
+
     def slots(self, resources: Mapping[str, float] | None, capacity: int) -> int:
         return cpu_slots(resources, capacity)
 
@@ -163,6 +171,9 @@ class ProcessExecutor:
 
     def prepare(self) -> None:
         return None
+
+    def shares_disk(self) -> bool:
+        return True
 
     def slots(self, resources: Mapping[str, float] | None, capacity: int) -> int:
         return cpu_slots(resources, capacity)

@@ -75,6 +75,28 @@ def cluster_cpus(ray: ModuleType) -> int:
     return max(1, int(ray.cluster_resources().get("CPU", 1)))
 
 
+def alive_resources(ray: ModuleType) -> dict[str, float]:
+    """Resources of the nodes alive now (``ray.cluster_resources()`` still counts a node for a while
+    after its death, so a task pinned to it would wait forever instead of failing)."""
+    total: dict[str, float] = {}
+    for node in ray.nodes():
+        if node.get("Alive"):
+            for key, amount in (node.get("Resources") or {}).items():
+                total[key] = total.get(key, 0.0) + amount
+    return total
+
+
+def driver_only(ray: ModuleType) -> bool:
+    """Whether the cluster is this machine's own node alone: its tasks see the driver's files.
+
+    A cluster of several nodes does not (even when they happen to share a host, as in tests): the
+    driver sends store URIs, never local paths. A node joining later is a new machine too, so a
+    pipeline checks this when it starts.
+    """
+    here = ray.get_runtime_context().get_node_id()
+    return all(node.get("NodeID") == here for node in ray.nodes() if node.get("Alive"))
+
+
 def _check_reachable(address: str) -> None:
     """Fail fast on a ``host:port`` nobody listens on (Ray itself retries for minutes)."""
     if address in ("auto", "local"):

@@ -41,7 +41,7 @@ from loopml.pipelines.executors import Outcome, call, check_executor, inputs_fai
 from loopml.pipelines.graph import Graph, Node, collect_handles, map_handles
 from loopml.pipelines.materialize import Artifact, Unserializable
 from loopml.pipelines.progress import RunListener
-from loopml.pipelines.ray_executor import Input, run_attempt
+from loopml.pipelines.ray_executor import Input, Stores, run_attempt, worker_stores
 from loopml.pipelines.records import encode_result
 from loopml.pipelines.step import StepOutput
 from loopml.tracking.session import Session
@@ -103,6 +103,10 @@ class Runner:
         self.blobs = session.blob_store
         self.params = params
         self.executor = check_executor(executor) if isinstance(executor, str) else executor
+        self.stores: Stores | None = None
+        """Where workers that do not share this process's memory open the stores (checked here, before the run)."""
+        if not self.executor.shares_memory:
+            self.stores = worker_stores(self.executor, session.settings)
         self.max_workers = max_workers
         self.cache = cache
         self.resume = resume
@@ -360,15 +364,13 @@ class Runner:
             "loopml.step": node.name,
             "loopml.step_run_id": step_run_id,
         }
-        if not self.executor.shares_memory:  # inputs by reference, loaded and stored in the worker
+        if self.stores is not None:  # inputs by reference, loaded and stored in the worker
             args, kwargs = node.call_args(
                 lambda h: Input(self._artifact(h), self._trusted(self._artifact(h)), self.trusted_types)
             )
-            settings = self.session.settings
             return run_attempt(
-                self.executor, step.fn, args, kwargs, blobs=self.blobs, output_names=step.output_names,
-                timeout=step.timeout, resources=step.resources, tags=tags,
-                tracking=(settings.tracking_uri, settings.artifact_uri, settings.token), pins=self.pins,
+                self.executor, step.fn, args, kwargs, stores=self.stores, output_names=step.output_names,
+                timeout=step.timeout, resources=step.resources, tags=tags, pins=self.pins,
             )  # fmt: skip
         try:
             args, kwargs = node.call_args(lambda h: self._load(self._artifact(h)))
