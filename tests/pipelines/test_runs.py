@@ -100,9 +100,11 @@ def test_retries_exhausted() -> None:
 
 @pytest.mark.parametrize("executor", ["local", "process"])
 def test_timeout_fails_the_attempt(executor: str) -> None:
+    release = threading.Event()
+
     @step(timeout=0.2)
     def sleepy() -> int:
-        time.sleep(8)
+        release.wait(8)
         return 1
 
     @pipeline
@@ -110,10 +112,13 @@ def test_timeout_fails_the_attempt(executor: str) -> None:
         return sleepy()
 
     started = time.perf_counter()
-    with pytest.raises(StepFailed, match=r"TimeoutError: the attempt took longer than its timeout of 0.2s"):
-        uses_sleepy.run(executor=executor)
-    # the run did not wait for the 8 s sleep; the margin absorbs a loaded CI machine (1.4 s was seen)
-    assert time.perf_counter() - started < 6
+    try:
+        with pytest.raises(StepFailed, match=r"TimeoutError: the attempt took longer than its timeout of 0.2s"):
+            uses_sleepy.run(executor=executor)
+        # the run did not wait for the 8 s wait; the margin absorbs a loaded CI machine (1.4 s was seen)
+        assert time.perf_counter() - started < 6
+    finally:
+        release.set()  # the abandoned thread (local executor) ends now, not after 8 s
 
 
 def test_resume_reruns_only_what_did_not_succeed(write_module: WriteModule) -> None:
