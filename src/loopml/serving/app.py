@@ -184,6 +184,10 @@ class Endpoints:
     def _call(self, endpoint: str) -> Call:
         return Call(endpoint, True if self.log is None else self.log.draw())
 
+    def new_call(self, endpoint: str) -> Call:
+        """A call for a request arriving outside the HTTP routes (gRPC), with its log sampling draw."""
+        return self._call(endpoint)
+
     async def predict(self, request: Request) -> Response:
         call = self._call("predict")
         result = await self._run(request, lambda doc, model: decode_predict(doc, model.request_names), call, "predict")
@@ -377,9 +381,19 @@ def create_app(config: ServingConfig, *, loader: Loader | None = None, resolver:
         await watcher.start()
         for role_watcher in roles.watchers():
             await role_watcher.start()
+        grpc_server = None
+        if config.grpc_port is not None:  # same loop, batcher, log and metrics as the routes
+            from loopml.serving.grpc.service import start_grpc
+
+            grpc_server = await start_grpc(
+                endpoints, metrics, host=config.grpc_host, port=config.grpc_port,
+                max_message_bytes=config.max_body_bytes,
+            )  # fmt: skip
         try:
             yield
         finally:
+            if grpc_server is not None:
+                await grpc_server.stop(grace=5)
             for role_watcher in roles.watchers():
                 await role_watcher.stop()
             await watcher.stop()
