@@ -169,4 +169,5 @@ def test_log_and_metrics_count_grpc(
         time.sleep(0.1)
     assert len(mine) == 5 and set(mine["endpoint"]) == {"grpc"} and set(mine["status"]) == {200}
     assert mine["prediction"].tolist() == served[0].expected(X)
+    assert mine.sort_values("row")["inputs.mean radius"].tolist() == X["mean radius"].tolist()
     assert len(failed) >= 1

@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from math import prod
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -190,7 +190,7 @@ def to_columns(tensors: Sequence[InTensor], content_type: str | None, dtypes: Ma
         if len(tensors) != 1:
             raise _invalid(f"inputs.{wholes[0].name}", "a 2-D tensor holds the whole input: send it alone")
         return _whole(wholes[0], dtypes)
-    data: dict[str, Sequence[Any]] = {}
+    data: dict[str, Any] = {}
     details: list[dict[str, str]] = []
     for tensor in tensors:
         if tensor.name in data:
@@ -204,10 +204,36 @@ def to_columns(tensors: Sequence[InTensor], content_type: str | None, dtypes: Ma
             details.append({"field": f"inputs.{tensor.name}.datatype", "problem": problem})
             continue
         values = tensor.data
-        data[tensor.name] = values.tolist() if isinstance(values, np.ndarray) else values
+        data[tensor.name] = values.reshape(-1) if isinstance(values, np.ndarray) else values
     if details:
         raise InvalidInput(f"Invalid request: {details[0]['field']}: {details[0]['problem']}.", details=details)
-    return columns_of(data, names)
+    return _finish(data, names)
+
+
+def _finish(data: dict[str, Any], names: list[str] | None) -> Columns:
+    """:class:`Columns` of numpy arrays (numeric tensors: kept as they are, no per-value objects) and JSON
+    value lists (checked by :func:`~loopml.serving.decode.columns_of`)."""
+    arrays = {name: values for name, values in data.items() if isinstance(values, np.ndarray)}
+    if not arrays:
+        return columns_of(data, names)
+    if names is not None:
+        missing = [name for name in names if name not in data]
+        if missing:
+            details = [{"field": f"inputs.{name}", "problem": "missing column"} for name in missing]
+            raise InvalidInput(f"Invalid request: missing columns {', '.join(missing)}.", details=details)
+        data = {name: data[name] for name in names}
+    lengths = {len(values) for values in data.values()}
+    if len(lengths) != 1:
+        counts = ", ".join(f"{name}: {len(values)}" for name, values in data.items())
+        raise _invalid("inputs", f"columns have different lengths ({counts})")
+    n_rows = lengths.pop()
+    if n_rows == 0:
+        raise _invalid("inputs", "no rows; send at least one")
+    listed = {name: values for name, values in data.items() if name not in arrays}
+    if listed:
+        columns_of(listed, None)  # JSON values must be scalars
+    # a 1-D array is a sequence at run time (len, index, iterate); numpy's stubs do not say so
+    return Columns(cast(dict[str, Sequence[Any]], data), n_rows)
 
 
 def _is_whole(tensor: InTensor, content_type: str | None, names: list[str] | None) -> bool:
@@ -241,9 +267,20 @@ def _whole(tensor: InTensor, dtypes: Mapping[str, str] | None) -> Columns:
     if problems:
         raise _invalid(f"{where}.datatype", "; ".join(sorted(problems)) + "; send one tensor per column")
     values = tensor.data
-    array = values if isinstance(values, np.ndarray) else np.array(values, dtype=object)
-    matrix = array.reshape(shape[0], width).T.tolist()
-    return columns_of(dict(zip(names, matrix, strict=True)), names)
+    if isinstance(values, np.ndarray):
+        array = values
+    elif tensor.datatype in NUMPY_DTYPES:
+        try:
+            array = np.array(values, dtype=NUMPY_DTYPES[tensor.datatype])
+        except (OverflowError, ValueError, TypeError) as exc:
+            raise _invalid(f"{where}.data", f"values do not fit {tensor.datatype}: {exc}") from None
+    else:
+        array = np.array(values, dtype=object)
+    matrix = array.reshape(shape[0], width).T
+    if array.dtype == object:
+        return columns_of(dict(zip(names, matrix.tolist(), strict=True)), names)
+    # one copy of the whole tensor makes every column contiguous (and frees the request body)
+    return _finish(dict(zip(names, np.ascontiguousarray(matrix), strict=True)), names)
 
 
 def _datatype_problem(datatype: str, expected: str | None) -> str | None:
