@@ -15,19 +15,21 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from math import prod
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import grpc
 import numpy as np
 
 from loopml.core.errors import InvalidInput, LoopmlError, NotFound
 from loopml.core.version import __version__
+from loopml.serving.batching import MicroBatcher, Prediction
+from loopml.serving.decode import Columns
 from loopml.serving.grpc import grpc_predict_v2_pb2 as pb
 from loopml.serving.grpc import grpc_predict_v2_pb2_grpc as pb_grpc
 from loopml.serving.metrics import ServingMetrics
-from loopml.serving.model import ServedModel
+from loopml.serving.model import ModelSlot, ServedModel
 from loopml.serving.oip import (
     InTensor,
     check_tensor,
@@ -39,8 +41,22 @@ from loopml.serving.oip import (
     wants_of,
 )
 
-if TYPE_CHECKING:
-    from loopml.serving.app import Endpoints
+
+class Endpoints(Protocol):
+    """What the service uses of the REST app's handlers (:class:`loopml.serving.app.Endpoints`)."""
+
+    slot: ModelSlot
+    batcher: MicroBatcher
+
+    def new_call(self, endpoint: str) -> Any:
+        """A call (``.wants``, ``.request_id``, ``.started``) with its prediction log sampling draw."""
+
+    async def dispatch(self, call: Any, model: ServedModel, columns: Columns, headers: Mapping[str, str]) -> Prediction:
+        """Predict a decoded call with the batcher."""
+
+    def log_call(self, call: Any, endpoint: str, status: int, result: Prediction | None) -> None:
+        """Record the call in the prediction log."""
+
 
 logger = logging.getLogger("loopml.serving")
 
