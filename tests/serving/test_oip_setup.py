@@ -59,3 +59,15 @@ def test_grpc_port_equal_to_the_http_port_is_refused(tmp_path: Path) -> None:
         env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 2 and "give gRPC a port of its own" in result.stdout + result.stderr
+
+
+def test_grpc_beyond_loopback_needs_insecure(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPML_")}
+    env["LOOPML_HOME"] = str(tmp_path / "home")
+    result = subprocess.run(
+        [sys.executable, "-m", "loopml.cli", "serve", "models:/bc@production", "--host", "0.0.0.0", "--grpc-port",
+         "50125"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode == 2 and "--insecure" in output and "Traceback" not in output
