@@ -7,6 +7,7 @@ Run with the repo's virtualenv (MLflow gets its own venv on first use)::
     .venv/bin/python benchmarks/serving.py --seconds 5 --concurrency 16 64
     .venv/bin/python benchmarks/serving.py --log-compare   # /predict with and without the prediction log
     .venv/bin/python benchmarks/serving.py --shadow-compare  # the champion's latency with and without a shadow
+    .venv/bin/python benchmarks/serving.py --oip-compare   # Open Inference Protocol: REST JSON, binary, gRPC
 
 The model is a ``RandomForestClassifier(n_estimators=50, random_state=0)`` fitted on scikit-learn's
 breast-cancer data (30 float features), trained identically in each tool's environment:
@@ -27,6 +28,12 @@ ratio (the target: logging costs at most 10% of throughput).
 ``--shadow`` (a second model of the same kind, scored on every batch off the request path) and one
 without, loaded in alternating rounds at 16 and 64 connections; it prints the champion's p50/p99
 with and without the shadow, their ratios, and how many requests the shadow scored and skipped.
+
+``--oip-compare`` runs the Open Inference Protocol (:mod:`benchmarks._oip`): ``loopml serve --grpc-port``
+with one 2-D ``[n, 30]`` FP64 tensor per request as REST JSON, REST with the binary tensor data
+extension, and gRPC with ``raw_input_contents``, for 1 and 1,000 rows per request, against MLServer's
+scikit-learn runtime (REST JSON and gRPC; it has no binary REST extension) when ``mlserver`` and
+``mlserver-sklearn`` install in the peers venv (``--no-peer`` skips it).
 
 Every server gets one worker process. The load generator is asyncio + httpx in this process on
 loopback: N connections each send one-row requests back to back for a fixed time (after a
@@ -113,6 +120,8 @@ class Target:
     name: str
     url: str
     body: bytes
+    headers: dict[str, str] | None = None
+    """Request headers (default: JSON)."""
 
 
 @dataclass
@@ -185,7 +194,7 @@ async def load(target: Target, concurrency: int, seconds: float, warmup: float) 
     """``concurrency`` connections sending ``target.body`` back to back; latencies after the warm-up."""
     import httpx
 
-    headers = {"content-type": "application/json"}
+    headers = target.headers or {"content-type": "application/json"}
     latencies: list[float] = []
     errors = 0
     completed = 0
@@ -585,7 +594,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shadow-compare", action="store_true", help="loopml with vs without a shadow model only")
     parser.add_argument("--rounds", type=int, default=4, help="alternating rounds per target (--log/--shadow-compare)")
     parser.add_argument("--model", choices=["forest", "logreg"], default="forest", help="model (the compare modes)")
+    parser.add_argument("--oip-compare", action="store_true", help="OIP REST JSON vs binary vs gRPC (and MLServer)")
+    parser.add_argument("--rows", type=int, nargs="+", default=[1, 1000], help="rows per request (--oip-compare)")
+    parser.add_argument("--no-peer", action="store_true", help="--oip-compare without MLServer")
     args = parser.parse_args(argv)
+    if args.oip_compare:
+        from _oip import print_oip, run_oip
+
+        levels = args.concurrency if "--concurrency" in (argv or sys.argv) else [16]
+        oip_results, notes = run_oip(args.seconds, args.warmup, levels, args.rows, peer=not args.no_peer)
+        print_oip(oip_results, notes, args.json)
+        return 0
     if args.shadow_compare:
         results, counters = run_shadow_compare(args.seconds, args.warmup, args.concurrency, args.rounds, args.model)
         print_shadow_compare(results, counters, args.json, args.model)

@@ -69,7 +69,7 @@ def test_v2_health_and_metadata(served: Served, client: httpx.Client) -> None:
     assert meta["name"] == "bc" and meta["versions"] == ["1"] and meta["platform"] == "loopml-sklearn"
     assert [i["name"] for i in meta["inputs"]] == list(served.X.columns)
     assert {i["datatype"] for i in meta["inputs"]} == {"FP64"} and meta["inputs"][0]["shape"] == [-1]
-    assert meta["outputs"] == [{"name": "predict", "datatype": "INT64", "shape": [-1]}]
+    assert meta["outputs"][0] == {"name": "predict", "datatype": "INT64", "shape": [-1]}
     assert client.get("/v2/models/bc/versions/1").json() == meta
     assert client.get("/v2/models/bc/ready").json() == {"name": "bc", "ready": True}
 

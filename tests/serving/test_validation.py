@@ -83,7 +83,8 @@ def test_v2_tensor_problems(served: Served, client: httpx.Client) -> None:
     assert _fields(infer(0, datatype="BYTES", data=["x"])) == [f"inputs.{name}.datatype"]
     assert _fields(infer(0, datatype="FP128")) == [f"inputs.{name}.datatype"]
     assert _fields(infer(0, shape=[2])) == [f"inputs.{name}.data"]
-    assert _fields(infer(0, shape=[1, 3])) == [f"inputs.{name}.shape"]
+    assert _fields(infer(0, shape=[1, 3])) == [f"inputs.{name}.data"]  # a 2-D tensor needs 3 values
+    assert _fields(infer(0, shape=[1, 3], data=[1.0, 2.0, 3.0])) == [f"inputs.{name}"]  # ... and comes alone
     assert _fields(infer(0, data=["x"])) == [f"inputs.{name}"]
     missing = client.post("/v2/models/bc/infer", json={"inputs": tensors[1:]})
     assert missing.status_code == 422 and _fields(missing) == [f"inputs.{name}"]

@@ -20,7 +20,9 @@ EPILOG = (
     "requests for 30 days; [bold]--no-log[/bold] turns it off. "
     "Beside the champion: [bold]--shadow models:/churn@challenger[/bold] scores every request with the "
     "challenger too, off the request path, and logs it as role=shadow; [bold]--canary models:/churn@challenger "
-    "--canary-share 0.1 --canary-key x-user-id[/bold] answers 10% of users with the canary (sticky per header)."
+    "--canary-share 0.1 --canary-key x-user-id[/bold] answers 10% of users with the canary (sticky per header). "
+    "Open Inference Protocol clients (tritonclient, KServe) use /v2 over HTTP, and gRPC with "
+    "[bold]--grpc-port 8081[/bold]."
 )
 
 
@@ -112,6 +114,15 @@ def serve(
         str | None,
         typer.Option("--canary-key", help="Request header that makes the choice sticky per value, e.g. x-user-id."),
     ] = None,
+    grpc_port: Annotated[
+        int | None,
+        typer.Option(
+            "--grpc-port",
+            min=1,
+            max=65535,
+            help="Also serve the Open Inference Protocol over gRPC (KServe v2) on this port; needs loopml[grpc].",
+        ),
+    ] = None,
     feature_defs: Annotated[
         Path | None,
         typer.Option(
@@ -149,6 +160,7 @@ def serve(
         canary_share=canary_share,
         canary_key=canary_key,
         feature_defs=None if feature_defs is None else str(feature_defs),
+        grpc_port=grpc_port,
     )
     run(
         config,

@@ -8,6 +8,7 @@ of ``loopml`` is drawn here)::
     ├── InvalidInput        bad argument, filter, URI or request body   (HTTP 422)
     │   ├── PayloadTooLarge     the request body is over the limit       (HTTP 413)
     │   ├── RequestTimeout      the client stopped sending the body      (HTTP 408)
+    │   ├── UnsupportedMediaType  a Content-Type the endpoint does not read (HTTP 415, serving.content)
     │   └── Unserializable      a step returned a value no format stores (pipelines.materialize)
     ├── NotFound            unknown experiment, run, artifact, ...       (HTTP 404)
     ├── Conflict            the change contradicts what is stored        (HTTP 409)

@@ -376,7 +376,7 @@ def _block_table(entries: list[_Entry]) -> pa.Table:
     first = entries[0]
     if first[7] is not None:
         for name in first[7]:
-            columns[INPUT_PREFIX + name] = _to_arrow(list(chain.from_iterable(e[7][name] for e in entries)))  # type: ignore[index]
+            columns[INPUT_PREFIX + name] = _inputs_to_arrow([e[7][name] for e in entries])  # type: ignore[index]
     if first[9] is not None:
         values = np.concatenate([e[9] for e in entries])
         columns["prediction"] = _numpy_to_arrow(values)
@@ -385,6 +385,14 @@ def _block_table(entries: list[_Entry]) -> pa.Table:
             for index, label in enumerate(first[11]):
                 columns[PROBA_PREFIX + label] = pa.array(proba[:, index])
     return pa.table(columns)
+
+
+def _inputs_to_arrow(parts: list[Sequence[Any]]) -> pa.Array:
+    """One input column of a block: numpy arrays (binary tensors) joined in C, value lists chained."""
+    if all(isinstance(part, np.ndarray) for part in parts):
+        return _numpy_to_arrow(np.concatenate(parts))
+    lists = (part.tolist() if isinstance(part, np.ndarray) else part for part in parts)
+    return _to_arrow(list(chain.from_iterable(lists)))
 
 
 def _to_arrow(values: list[Any]) -> pa.Array:

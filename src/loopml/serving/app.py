@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -45,26 +45,22 @@ from loopml.serving.body import InflightBudget, Overloaded, read_body
 from loopml.serving.config import ServingConfig
 from loopml.serving.content import UnsupportedMediaType, body_format
 from loopml.serving.csv_input import decode_csv
-from loopml.serving.decode import (
-    Columns,
-    decode_invocations,
-    decode_method,
-    decode_predict,
-    decode_v2,
-    parse_json,
-)
+from loopml.serving.decode import Columns, decode_invocations, decode_method, decode_predict, parse_json
 from loopml.serving.feedback import parse_feedback
 from loopml.serving.http_errors import http_error
 from loopml.serving.metrics import CONTENT_TYPE, MetricsMiddleware, ServingMetrics
 from loopml.serving.model import ModelSlot, ServedModel
-from loopml.serving.openapi import openapi_document, v2_datatype
+from loopml.serving.oip import metadata as oip_metadata
+from loopml.serving.oip_http import OipRequest, parse_request, response_body
+from loopml.serving.openapi import openapi_document
 from loopml.serving.outputs import invocations_predictions, predict_fields, wants_of
 from loopml.serving.reload import Loader, ModelWatcher, Resolver, registry_loader, registry_resolver
-from loopml.serving.responses import JSONResponse, error_response, plain_error, v2_output
+from loopml.serving.responses import JSONResponse, error_response, plain_error
 from loopml.serving.roles import Roles, open_roles
 
 Decoder = Callable[[Any, ServedModel], Columns]
 CsvDecoder = Callable[[bytes, ServedModel], Columns]
+Parser = Callable[[bytes], Any]
 logger = logging.getLogger("loopml.serving")
 
 """Where ``log_feedback(model, request_ids, labels, *, rows=None) -> FeedbackResult`` lives."""
@@ -139,11 +135,13 @@ class Endpoints:
         decoder: Decoder,
         call: Call,
         endpoint: str,
+        parse: Parser = parse_json,
         *,
         media: bool = False,
         csv: CsvDecoder | None = None,
     ) -> Prediction | Response:
-        """Read, decode and predict one request; an error response (logged) for anything the client got wrong.
+        """Read, ``parse``, decode and predict one request; an error response (logged) for anything the
+        client got wrong.
 
         ``media``: check the ``Content-Type`` first (JSON, or CSV when a ``csv`` decoder is given; 415 else).
         """
@@ -154,19 +152,11 @@ class Endpoints:
                 kind = body_format(request.headers.get("content-type"), csv=csv is not None) if media else "json"
                 body = await read_body(request, self.config.max_body_bytes, self.budget, self.body_timeout)
                 held = len(body)
-                columns = csv(body, model) if csv is not None and kind == "csv" else decoder(parse_json(body), model)
+                columns = csv(body, model) if csv is not None and kind == "csv" else decoder(parse(body), model)
                 del body
                 if call.wants:
                     check_outputs(model, call.wants, call.method_field)
-            call.columns = columns
-            batcher = self.batcher
-            canary = self.roles.canary
-            if canary is not None and self.roles.canary_batcher is not None and canary.pick(request.headers, model):
-                batcher, call.served_by = self.roles.canary_batcher, "canary"
-            result = await batcher.predict(columns, call, call.wants)
-            if result.inputs is not None:  # the fetched features join the request's columns in the log
-                call.columns = result.inputs
-            return result
+            return await self.dispatch(call, model, columns, request.headers)
         except LoopmlError as exc:
             return self._done(call, endpoint, error_response(exc, _error_headers(exc)), None)
         except ClientDisconnect:  # the client left: no answer, nothing to log
@@ -177,6 +167,20 @@ class Endpoints:
         finally:
             self.budget.give(held)
 
+    async def dispatch(
+        self, call: Call, model: ServedModel, columns: Columns, headers: Mapping[str, str]
+    ) -> Prediction:
+        """Predict a decoded call with the champion's batcher, or the canary's when ``headers`` pick it."""
+        call.columns = columns
+        batcher = self.batcher
+        canary = self.roles.canary
+        if canary is not None and self.roles.canary_batcher is not None and canary.pick(headers, model):
+            batcher, call.served_by = self.roles.canary_batcher, "canary"
+        result = await batcher.predict(columns, call, call.wants)
+        if result.inputs is not None:  # the fetched features join the request's columns in the log
+            call.columns = result.inputs
+        return result
+
     def _done(self, call: Call, endpoint: str, response: Response, result: Prediction | None) -> Response:
         """Stamp the request id on ``response`` and log the request."""
         response.headers["x-request-id"] = call.request_id
@@ -185,6 +189,10 @@ class Endpoints:
             response.headers["x-served-by"] = call.served_by
         self._log(call, endpoint, response.status_code, result)
         return response
+
+    def log_call(self, call: Call, endpoint: str, status: int, result: Prediction | None) -> None:
+        """Record ``call`` in the prediction log (``status``: the HTTP status it answered, or its equivalent)."""
+        self._log(call, endpoint, status, result)
 
     def _log(self, call: Call, endpoint: str, status: int, result: Prediction | None) -> None:
         log = self.log
@@ -212,6 +220,10 @@ class Endpoints:
 
     def _call(self, endpoint: str) -> Call:
         return Call(endpoint, True if self.log is None else self.log.draw())
+
+    def new_call(self, endpoint: str) -> Call:
+        """A call for a request arriving outside the HTTP routes (gRPC), with its log sampling draw."""
+        return self._call(endpoint)
 
     async def predict(self, request: Request) -> Response:
         call = self._call("predict")
@@ -253,24 +265,24 @@ class Endpoints:
 
     async def v2_infer(self, request: Request) -> Response:
         call = self._call("v2")
-        client_id: list[str | None] = [None]
 
-        def decode(doc: Any, model: ServedModel) -> Columns:
+        def decode(parsed: OipRequest, model: ServedModel) -> Columns:
             self._check_name(request, model)
-            columns, client_id[0] = decode_v2(doc, model.request_dtypes)
+            columns = parsed.columns(model)
+            call.wants = parsed.wants(model)
             return columns
 
-        result = await self._run(request, decode, call, "v2")
+        parsed: list[OipRequest] = []
+
+        def parse(body: bytes) -> OipRequest:
+            parsed.append(parse_request(body, request.headers))
+            return parsed[0]
+
+        result = await self._run(request, decode, call, "v2", parse)
         if isinstance(result, Response):
             return result
-        model = result.model
-        body = {
-            "model_name": model.name,
-            "model_version": None if model.version is None else str(model.version),
-            "id": client_id[0] or call.request_id,  # OIP: echo the client's id; ours is in x-request-id
-            "outputs": [v2_output(result.values)],
-        }
-        return self._done(call, "v2", JSONResponse(body), result)
+        body, headers, media_type = response_body(result, parsed[0], call.request_id)
+        return self._done(call, "v2", Response(body, headers=headers, media_type=media_type), result)
 
     async def feedback(self, request: Request) -> Response:
         """``POST /feedback``: labels for logged predictions of the served model."""
@@ -308,22 +320,12 @@ class Endpoints:
             self._check_name(request, model)
         except LoopmlError as exc:
             return error_response(exc, _error_headers(exc))
-        signature = model.signature
-        inputs = [] if signature is None else signature.inputs
-        output = {} if signature is None else signature.output
         return JSONResponse(
             {
                 "name": model.name,
                 "versions": [] if model.version is None else [str(model.version)],
                 "platform": f"loopml-{model.loaded.flavor}",
-                "inputs": [{"name": c.name, "datatype": v2_datatype(c.dtype), "shape": [-1]} for c in inputs],
-                "outputs": [
-                    {
-                        "name": "predict",
-                        "datatype": v2_datatype(output.get("dtype", "string")),
-                        "shape": output.get("shape", [-1]),
-                    }
-                ],
+                **oip_metadata(model),
             }
         )
 
@@ -438,9 +440,19 @@ def create_app(config: ServingConfig, *, loader: Loader | None = None, resolver:
         await watcher.start()
         for role_watcher in roles.watchers():
             await role_watcher.start()
+        grpc_server = None
+        if config.grpc_port is not None:  # same loop, batcher, log and metrics as the routes
+            from loopml.serving.grpc.service import start_grpc
+
+            grpc_server = await start_grpc(
+                endpoints, metrics, host=config.grpc_host, port=config.grpc_port,
+                max_message_bytes=config.max_body_bytes,
+            )  # fmt: skip
         try:
             yield
         finally:
+            if grpc_server is not None:
+                await grpc_server.stop(grace=5)
             for role_watcher in roles.watchers():
                 await role_watcher.stop()
             await watcher.stop()

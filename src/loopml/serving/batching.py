@@ -481,8 +481,15 @@ def _prepare(model: ServedModel, requests: list[Columns]) -> Any:
         data: dict[str, Any] = requests[0].data
     else:
         names = requests[0].names
-        data = {name: list(chain.from_iterable(r.data[name] for r in requests)) for name in names}
+        data = {name: _joined([r.data[name] for r in requests]) for name in names}
     return model.loaded.prepare(pd.DataFrame(data))
+
+
+def _joined(parts: list[Any]) -> Any:
+    """One column of a batch: numpy arrays (binary tensors) joined in C, value lists chained."""
+    if all(isinstance(part, np.ndarray) for part in parts):
+        return np.concatenate(parts)
+    return list(chain.from_iterable(part.tolist() if isinstance(part, np.ndarray) else part for part in parts))
 
 
 def _as_error(exc: BaseException) -> BaseException:

@@ -65,6 +65,10 @@ class ServingConfig:
     """A request header whose value picks the model stickily (hash-based, ``--canary-key x-user-id``)."""
     feature_defs: str | None = None
     """A feature definitions file to import (``--feature-defs defs.py``): the code of on-demand views."""
+    grpc_port: int | None = None
+    """Also serve the Open Inference Protocol over gRPC on this port (``--grpc-port``; needs ``loopml[grpc]``)."""
+    grpc_host: str = "127.0.0.1"
+    """Where gRPC listens (``loopml serve`` sets the ``--host`` of REST)."""
 
     def __post_init__(self) -> None:
         names = parse_type_names(self.trusted_types, field="trusted_types")
@@ -82,6 +86,13 @@ class ServingConfig:
         _non_negative("reload_interval", self.reload_interval, strict=True)
         _check_log(self)
         _check_roles(self)
+        if self.grpc_port is not None and (
+            isinstance(self.grpc_port, bool) or not isinstance(self.grpc_port, int) or not 1 <= self.grpc_port <= 65535
+        ):
+            raise InvalidInput(
+                f"Invalid grpc_port {self.grpc_port!r} (--grpc-port): expected an integer from 1 to 65535.",
+                details=[{"field": "grpc_port", "problem": "expected a port from 1 to 65535"}],
+            )
         if self.feature_defs is not None:
             path = Path(self.feature_defs).expanduser()
             if not path.is_file():

@@ -293,6 +293,11 @@ def _check_rows(data: Any, field: str, width: int) -> None:
         raise _invalid(f"{field}.{index}", f"has {len(data[index])} values; expected {width} (one per column)")
 
 
+def columns_of(data: dict[str, Sequence[Any]], names: list[str] | None) -> Columns:
+    """:class:`Columns` from decoded column lists (the signature's ``names``, all present, equal lengths, scalars)."""
+    return _finish(data, names)
+
+
 def _finish(data: dict[str, Sequence[Any]], names: list[str] | None) -> Columns:
     """Keep the signature's columns (all present), check equal lengths and JSON scalar values."""
     details = []

@@ -179,9 +179,10 @@ def openapi_document(model: ServedModel | None, config: ServingConfig) -> dict[s
         },
         "Tensor": {
             "type": "object",
-            "required": ["name", "shape", "datatype", "data"],
+            "required": ["name", "shape", "datatype"],
             "properties": {
                 "name": {"type": "string"},
+                "parameters": {"type": "object", "description": "content_type, binary_data_size, classes"},
                 "shape": {"type": "array", "items": {"type": "integer"}},
                 "datatype": {
                     "enum": [
@@ -206,7 +207,22 @@ def openapi_document(model: ServedModel | None, config: ServingConfig) -> dict[s
         "InferRequest": {
             "type": "object",
             "required": ["inputs"],
-            "properties": {"id": {"type": "string"}, "inputs": {"type": "array", "items": _ref("Tensor")}},
+            "properties": {
+                "id": {"type": "string"},
+                "parameters": {"type": "object", "description": "content_type (np or pd), binary_data_output"},
+                "inputs": {"type": "array", "items": _ref("Tensor")},
+                "outputs": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["name"],
+                        "properties": {
+                            "name": {"enum": ["predict", "predict_proba", "decision_function"]},
+                            "parameters": {"type": "object", "description": "binary_data"},
+                        },
+                    },
+                },
+            },
         },
         "InferResponse": {
             "type": "object",
@@ -268,9 +284,14 @@ def openapi_document(model: ServedModel | None, config: ServingConfig) -> dict[s
     name_param = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
     version_param = {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}
     infer: dict[str, Any] = {
-        "summary": "Open Inference Protocol v2 inference: one named tensor per input column",
+        "summary": "Open Inference Protocol v2 inference: one tensor per input column, or one 2-D tensor",
+        "description": "parameters.content_type np (one tensor is the whole input) or pd (one per column). "
+        "Binary tensor data extension: with the Inference-Header-Content-Length header the body is that many "
+        "bytes of JSON then each input's raw little-endian bytes (parameters.binary_data_size); outputs are "
+        "binary when parameters.binary_data_output or an output's parameters.binary_data asks. Outputs: "
+        "predict, predict_proba, decision_function (docs/serving.md).",
         "requestBody": _json_body(_ref("InferRequest")),
-        "responses": _responses("Output tensor", _ref("InferResponse"), 404, *predict_errors),
+        "responses": _responses("Output tensors", _ref("InferResponse"), 404, 415, *predict_errors),
     }
     metadata = {
         "summary": "Model metadata: name, versions, platform, input and output tensors",

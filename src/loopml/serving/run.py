@@ -52,12 +52,14 @@ def serve(
     """
     check_exposure(host, insecure=insecure)
     check_listen_options(port=port, workers=workers, log_level=log_level)
+    check_grpc(config, port)
     settings = load_settings()
     if not settings.is_remote:  # an unusable artifact store (s3://...) is one clear error before listening
         open_blob_store(settings.artifact_uri)
     check_roles(config)
     config = dataclasses.replace(
         config,
+        grpc_host=host,
         max_inflight_bytes=settings.serve_max_inflight_bytes
         if config.max_inflight_bytes is None
         else config.max_inflight_bytes,
@@ -74,6 +76,24 @@ def serve(
         target, settings, host=host, port=port, workers=workers, log_level=log_level, access_log=access_log,
         log_config=log_config(log_level), handoff={CONFIG_ENV: config.to_env()},
     )  # fmt: skip
+
+
+def check_grpc(config: ServingConfig, port: int) -> None:
+    """Refuse ``--grpc-port`` without grpcio installed, or on the HTTP port."""
+    if config.grpc_port is None:
+        return
+    if config.grpc_port == port:
+        raise InvalidInput(
+            f"--grpc-port {config.grpc_port} is also the HTTP --port; give gRPC a port of its own.",
+            details=[{"field": "grpc_port", "problem": "same as port"}],
+        )
+    try:
+        import grpc  # noqa: F401
+    except ImportError as exc:
+        raise InvalidInput(
+            "--grpc-port needs grpcio, which is not installed: pip install 'loopml[grpc]'.",
+            details=[{"field": "grpc_port", "problem": "grpcio is not installed (extra loopml[grpc])"}],
+        ) from exc
 
 
 def check_roles(config: ServingConfig) -> None:
