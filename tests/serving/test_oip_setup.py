@@ -14,6 +14,8 @@ import loopml
 SRC = Path(loopml.__file__).parent.parent
 PROTO = "loopml/serving/grpc/grpc_predict_v2.proto"
 GENERATED = ("loopml/serving/grpc/grpc_predict_v2_pb2.py", "loopml/serving/grpc/grpc_predict_v2_pb2_grpc.py")
+DEFAULT_POOL = "_descriptor_pool.Default().AddSerializedFile"
+PRIVATE_POOL = "_descriptor_pool.DescriptorPool().AddSerializedFile"
 
 
 def test_generated_modules_match_the_proto(tmp_path: Path) -> None:
@@ -21,11 +23,25 @@ def test_generated_modules_match_the_proto(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "grpc_tools.protoc", f"-I{SRC}", f"--python_out={tmp_path}",
                f"--grpc_python_out={tmp_path}", str(SRC / PROTO)]  # fmt: skip
     subprocess.run(command, check=True, capture_output=True, timeout=120)
+    pb2 = tmp_path / GENERATED[0]
+    pb2.write_text(pb2.read_text().replace(DEFAULT_POOL, PRIVATE_POOL))  # what `make proto` does after protoc
     for path in GENERATED:
-        assert (tmp_path / path).read_bytes() == (SRC / path).read_bytes(), (
-            f"{path} is stale: regenerate with python -m grpc_tools.protoc -Isrc --python_out=src "
-            f"--grpc_python_out=src src/{PROTO}"
-        )
+        assert (tmp_path / path).read_bytes() == (SRC / path).read_bytes(), f"{path} is stale: run `make proto`"
+
+
+def test_the_messages_live_in_a_private_pool_beside_tritonclients() -> None:
+    """tritonclient registers the same ``inference.*`` names in protobuf's default pool; ours must not
+    collide with them in one process (a client and a server in one test, or a user's notebook)."""
+    pytest.importorskip("tritonclient.grpc")
+    from tritonclient.grpc import service_pb2
+
+    from loopml.serving.grpc import grpc_predict_v2_pb2 as ours
+
+    request = ours.ModelInferRequest(model_name="m", raw_input_contents=[b"\x01"])
+    request.inputs.add(name="x", datatype="FP64", shape=[1, 1])
+    theirs = service_pb2.ModelInferRequest.FromString(request.SerializeToString())
+    assert (theirs.model_name, list(theirs.inputs[0].shape)) == ("m", [1, 1])
+    assert list(theirs.raw_input_contents) == [b"\x01"]
 
 
 def test_the_proto_keeps_kserves_licence_and_package() -> None:
