@@ -21,7 +21,8 @@ import platform
 import subprocess
 import tempfile
 import textwrap
-import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -33,10 +34,12 @@ from serving import (
     N_ESTIMATORS,
     REPO_PYTHON,
     Result,
+    Sender,
     Target,
     base_env,
     free_port,
     load,
+    measure,
     prepare_loopml,
     running,
     say,
@@ -109,40 +112,21 @@ async def load_grpc(name: str, address: str, body: bytes, concurrency: int, seco
     """Like ``serving.load``, over gRPC: one channel per connection, ``body`` sent as prebuilt bytes."""
     import grpc
 
-    latencies: list[float] = []
-    errors = completed = 0
-    start = time.perf_counter()
-    measure_from, stop_at = start + warmup, start + warmup + seconds
-
-    async def connection() -> None:
-        nonlocal errors, completed
+    @asynccontextmanager
+    async def connect() -> AsyncIterator[Sender]:
         async with grpc.aio.insecure_channel(address) as channel:
             call = channel.unary_unary(METHOD)
-            while True:
-                sent = time.perf_counter()
-                if sent >= stop_at:
-                    return
+
+            async def send() -> bool:
                 try:
                     await call(body, timeout=30)
-                    ok = True
                 except grpc.RpcError:
-                    ok = False
-                done = time.perf_counter()
-                completed += ok
-                if sent >= measure_from:
-                    if ok:
-                        latencies.append(done - sent)
-                    else:
-                        errors += 1
+                    return False
+                return True
 
-    await asyncio.gather(*(connection() for _ in range(concurrency)))
-    latencies.sort()
-    count = len(latencies)
+            yield send
 
-    def pct(q: float) -> float:
-        return latencies[min(count - 1, int(q * count))] * 1000 if count else float("nan")
-
-    return Result(name, concurrency, count, errors, seconds, count / seconds, pct(0.5), pct(0.99), completed=completed)
+    return await measure(name, concurrency, seconds, warmup, connect)
 
 
 def check_answers(url: str, grpc_address: str, bodies: tuple[bytes, bytes], expected: list[int], what: str) -> None:

@@ -58,8 +58,8 @@ import sys
 import tempfile
 import textwrap
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -190,11 +190,18 @@ def base_env(**extra: str) -> dict[str, str]:
     return env
 
 
-async def load(target: Target, concurrency: int, seconds: float, warmup: float) -> Result:
-    """``concurrency`` connections sending ``target.body`` back to back; latencies after the warm-up."""
-    import httpx
+Sender = Callable[[], Awaitable[bool]]
+"""Sends one request on its connection; whether it succeeded."""
 
-    headers = target.headers or {"content-type": "application/json"}
+
+async def measure(
+    name: str,
+    concurrency: int,
+    seconds: float,
+    warmup: float,
+    connect: Callable[[], AbstractAsyncContextManager[Sender]],
+) -> Result:
+    """``concurrency`` connections (each from ``connect``) sending back to back; latencies after the warm-up."""
     latencies: list[float] = []
     errors = 0
     completed = 0
@@ -203,18 +210,13 @@ async def load(target: Target, concurrency: int, seconds: float, warmup: float) 
     stop_at = measure_from + seconds
 
     async def connection() -> None:
-        # One client per connection: httpx's shared pool slows down badly with many connections.
         nonlocal errors, completed
-        async with httpx.AsyncClient(timeout=30) as client:
+        async with connect() as send:
             while True:
                 sent = time.perf_counter()
                 if sent >= stop_at:
                     return
-                try:
-                    response = await client.post(target.url, content=target.body, headers=headers)
-                    ok = response.status_code == 200
-                except httpx.HTTPError:
-                    ok = False
+                ok = await send()
                 done = time.perf_counter()
                 completed += ok
                 if sent >= measure_from:
@@ -230,9 +232,30 @@ async def load(target: Target, concurrency: int, seconds: float, warmup: float) 
     def pct(q: float) -> float:
         return latencies[min(count - 1, int(q * count))] * 1000 if count else float("nan")
 
-    return Result(
-        target.name, concurrency, count, errors, seconds, count / seconds, pct(0.50), pct(0.99), completed=completed
-    )
+    return Result(name, concurrency, count, errors, seconds, count / seconds, pct(0.50), pct(0.99), completed=completed)
+
+
+async def load(target: Target, concurrency: int, seconds: float, warmup: float) -> Result:
+    """``concurrency`` connections sending ``target.body`` back to back; latencies after the warm-up."""
+    import httpx
+
+    headers = target.headers or {"content-type": "application/json"}
+
+    @asynccontextmanager
+    async def connect() -> AsyncIterator[Sender]:
+        # One client per connection: httpx's shared pool slows down badly with many connections.
+        async with httpx.AsyncClient(timeout=30) as client:
+
+            async def send() -> bool:
+                try:
+                    response = await client.post(target.url, content=target.body, headers=headers)
+                except httpx.HTTPError:
+                    return False
+                return response.status_code == 200
+
+            yield send
+
+    return await measure(target.name, concurrency, seconds, warmup, connect)
 
 
 def cpu_seconds(pid: int) -> float:

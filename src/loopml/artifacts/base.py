@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from loopml.core.errors import InvalidInput, NotFound
 from loopml.core.hashing import ByteStream
 from loopml.core.records import Blob
 
@@ -80,3 +82,24 @@ class GuardedDelete(Protocol):
     def delete_if_older(self, sha256: str, cutoff: float) -> bool:
         """Remove the blob if it was last modified before ``cutoff`` (epoch seconds); whether it was removed."""
         ...
+
+
+class PutsFromStream:
+    """``put_file`` and ``put_bytes`` of a store, in terms of its ``put_stream``."""
+
+    def put_stream(self, stream: ByteStream) -> Blob:
+        raise NotImplementedError
+
+    def put_file(self, path: str | Path) -> Blob:
+        """Store the file at ``path`` (``NotFound`` if it does not exist, ``InvalidInput`` for a folder)."""
+        try:
+            with open(path, "rb") as stream:
+                return self.put_stream(stream)
+        except FileNotFoundError:
+            raise NotFound(f"File {str(path)!r} does not exist.") from None
+        except IsADirectoryError:
+            raise InvalidInput(f"{str(path)!r} is a directory, expected a file.") from None
+
+    def put_bytes(self, data: bytes) -> Blob:
+        """Store ``data``."""
+        return self.put_stream(io.BytesIO(data))

@@ -14,7 +14,6 @@ garbage collection never takes a blob a writer has just stored or re-used (see :
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import os
 import socket
@@ -23,7 +22,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from loopml.artifacts.base import Blob, BlobInfo, ByteStream
+from loopml.artifacts.base import Blob, BlobInfo, ByteStream, PutsFromStream
 from loopml.core.errors import IntegrityError, InvalidInput, NotFound
 from loopml.core.hashing import CHUNK_SIZE, is_sha256
 
@@ -31,7 +30,7 @@ STALE_TMP_SECONDS = 3600.0
 logger = logging.getLogger(__name__)
 
 
-class LocalBlobStore:
+class LocalBlobStore(PutsFromStream):
     """Content-addressed blobs in a local directory.
 
     >>> store = LocalBlobStore(tmp_path)            # doctest: +SKIP
@@ -77,18 +76,6 @@ class LocalBlobStore:
             if os.path.exists(tmp_name):
                 os.unlink(tmp_name)
             raise
-
-    def put_file(self, path: str | Path) -> Blob:
-        try:
-            with open(path, "rb") as stream:
-                return self.put_stream(stream)
-        except FileNotFoundError:
-            raise NotFound(f"File {str(path)!r} does not exist.") from None
-        except IsADirectoryError:
-            raise InvalidInput(f"{str(path)!r} is a directory, expected a file.") from None
-
-    def put_bytes(self, data: bytes) -> Blob:
-        return self.put_stream(io.BytesIO(data))
 
     def exists(self, sha256: str) -> bool:
         return self.path_of(sha256).is_file()

@@ -20,7 +20,6 @@ backoff, ``retries`` times, then fails with a :class:`~loopml.core.errors.StoreE
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import tempfile
 import threading
@@ -32,7 +31,7 @@ from typing import Any, TypeVar
 
 import fsspec
 
-from loopml.artifacts.base import Blob, BlobInfo, ByteStream
+from loopml.artifacts.base import Blob, BlobInfo, ByteStream, PutsFromStream
 from loopml.core.errors import IntegrityError, InvalidInput, LoopmlError, NotFound, StoreError
 from loopml.core.hashing import CHUNK_SIZE, is_sha256, sha256_file
 
@@ -72,7 +71,7 @@ _RETRYABLE_CODES = {
 _T = TypeVar("_T")
 
 
-class ObjectBlobStore:
+class ObjectBlobStore(PutsFromStream):
     """Content-addressed blobs in an object store, keyed ``<prefix>/sha256/ab/<digest>``.
 
     >>> store = ObjectBlobStore("memory://loopml-doc/artifacts")
@@ -160,18 +159,6 @@ class ObjectBlobStore:
             return Blob(sha, size)
         finally:
             os.unlink(spooled)
-
-    def put_file(self, path: str | Path) -> Blob:
-        try:
-            with open(path, "rb") as stream:
-                return self.put_stream(stream)
-        except FileNotFoundError:
-            raise NotFound(f"File {str(path)!r} does not exist.") from None
-        except IsADirectoryError:
-            raise InvalidInput(f"{str(path)!r} is a directory, expected a file.") from None
-
-    def put_bytes(self, data: bytes) -> Blob:
-        return self.put_stream(io.BytesIO(data))
 
     # reads
     def size(self, sha256: str) -> int | None:

@@ -16,14 +16,13 @@ route matched is ``other``. With ``--workers N`` the figures cover every worker
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Scope
 
-from loopml.serving.metrics import LATENCY_BUCKETS
+from loopml.serving.metrics import LATENCY_BUCKETS, TimedRequests
 from loopml.serving.multiproc import multiprocess_dir
 
 
@@ -64,38 +63,23 @@ class ServerMetrics:
         children[1].observe(seconds)
 
 
-class ServerMetricsMiddleware:
-    """Pure ASGI middleware counting and timing every HTTP request by its route template.
+class ServerMetricsMiddleware(TimedRequests):
+    """Counts and times every HTTP request by its method and route template.
 
     ``templates`` maps route objects (by ``id``) to their full templates where ``route.path`` is only the path
     inside an included router.
     """
 
     def __init__(self, app: ASGIApp, *, metrics: ServerMetrics, templates: Mapping[int, str]) -> None:
-        self.app = app
+        super().__init__(app)
         self.metrics = metrics
         self.templates = templates
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_wrapper)
-        finally:
-            route = scope.get("route")  # the innermost route matched, which knows its path within its router
-            template = self.templates.get(id(route)) or getattr(route, "path", None)
-            method = scope["method"] if scope["method"] in _METHODS else "other"
-            self.metrics.observe(method, template or "other", status, time.perf_counter() - started)
+    def observe(self, scope: Scope, status: int, seconds: float) -> None:
+        route = scope.get("route")  # the innermost route matched, which knows its path within its router
+        template = self.templates.get(id(route)) or getattr(route, "path", None)
+        method = scope["method"] if scope["method"] in _METHODS else "other"
+        self.metrics.observe(method, template or "other", status, seconds)
 
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})

@@ -287,12 +287,16 @@ def endpoint_of(path: str) -> str:
     return "other"
 
 
-class MetricsMiddleware:
-    """Pure ASGI middleware counting and timing every HTTP request."""
+class TimedRequests:
+    """Pure ASGI middleware that calls :meth:`observe` once per HTTP request with its status and duration
+    (500 when the app raised before answering). Subclasses say what to record."""
 
-    def __init__(self, app: ASGIApp, *, metrics: ServingMetrics) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.metrics = metrics
+
+    def observe(self, scope: Scope, status: int, seconds: float) -> None:
+        """Record one finished request."""
+        raise NotImplementedError
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -310,7 +314,18 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            self.metrics.observe_request(endpoint_of(scope["path"]), status, time.perf_counter() - started)
+            self.observe(scope, status, time.perf_counter() - started)
+
+
+class MetricsMiddleware(TimedRequests):
+    """Counts and times every HTTP request of the serving app, by route template."""
+
+    def __init__(self, app: ASGIApp, *, metrics: ServingMetrics) -> None:
+        super().__init__(app)
+        self.metrics = metrics
+
+    def observe(self, scope: Scope, status: int, seconds: float) -> None:
+        self.metrics.observe_request(endpoint_of(scope["path"]), status, seconds)
 
 
 def _version(model: ServedModel) -> str:
