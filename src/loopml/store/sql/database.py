@@ -10,6 +10,7 @@ refused with a :class:`~loopml.core.errors.StoreError` that says what to do.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +26,8 @@ from loopml.core.errors import InvalidInput, StoreError
 HEAD_REVISION = "0014"
 _WRITE = "loopml_write"
 _MIGRATION_LOCK_KEY = 0x6C6F6F706D6C  # "loopml"
+_FIRST_OPEN_SECONDS = 30.0
+"""How long a first connection retries SQLite's immediate "database is locked"."""
 _VERSIONS_DIR = Path(__file__).resolve().parent.parent / "migrations" / "versions"
 _CORRUPT_MARKERS = ("file is not a database", "database disk image is malformed", "file is encrypted")
 
@@ -94,14 +97,7 @@ class Database:
 
     def migrate(self) -> None:
         """Bring the schema to the head revision, unless it is already there (the fast path)."""
-        try:
-            with self.engine.connect() as conn:
-                revision = self.current_revision(conn)
-        except DatabaseError as exc:
-            corrupt = self._corrupt(exc)
-            if corrupt is None and not isinstance(exc, OperationalError):
-                raise
-            raise corrupt or StoreError(f"Cannot open metadata store {self.safe_url}: {exc.orig}") from exc
+        revision = self._first_read()
         if revision == HEAD_REVISION:
             return
         self._check_known(revision)
@@ -112,6 +108,27 @@ class Database:
             if revision != HEAD_REVISION:
                 self._check_known(revision)
                 _run_alembic_upgrade(conn)
+
+    def _first_read(self) -> str | None:
+        """The revision, read on a first connection. SQLite may answer "database is locked" at once,
+        without waiting out the busy timeout, while another process turns a new file into WAL mode or
+        recovers its log: that is retried with backoff for up to :data:`_FIRST_OPEN_SECONDS`."""
+        deadline = time.monotonic() + _FIRST_OPEN_SECONDS
+        pause = 0.02
+        while True:
+            try:
+                with self.engine.connect() as conn:
+                    return self.current_revision(conn)
+            except DatabaseError as exc:
+                corrupt = self._corrupt(exc)
+                if corrupt is None and not isinstance(exc, OperationalError):
+                    raise
+                locked = self.dialect == "sqlite" and "locked" in str(exc.orig)
+                if corrupt is None and locked and time.monotonic() < deadline:
+                    time.sleep(pause)
+                    pause = min(pause * 2, 0.5)
+                    continue
+                raise corrupt or StoreError(f"Cannot open metadata store {self.safe_url}: {exc.orig}") from exc
 
     def _check_known(self, revision: str | None) -> None:
         """Refuse a database at a migration this code does not have (a newer loopml wrote it)."""
