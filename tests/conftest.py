@@ -191,7 +191,6 @@ def ray_cluster() -> Iterator[Any]:
     ray.shutdown()
 
 
-@pytest.hookimpl(trylast=True)
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """``-n auto``: one worker more than there are CPUs. Many tests wait on a server or a cluster in
     another process, and with one worker per CPU the CPUs idle during those waits (with 3 workers on
@@ -199,6 +198,7 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     return (os.cpu_count() or 1) + 1
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Make ``xdist_group`` work under pytest 9 (the Ray tests and each document of tests/docs).
 
