@@ -97,6 +97,8 @@ def test_views_share_names_and_apply_is_atomic(store: FeatureStore) -> None:
         ([("feature_view", "x", {}), ("on_demand_feature_view", "x", {})], [], "'x' is applied twice"),
         ([("entity", "x", {})], [("entity", "x")], "entity 'x' is both applied and deleted"),
         ([], [("entity", "x", "y")], "Invalid delete.0: expected (kind, name)"),
+        ([("entity", "x", {"n": 2**90})], [], "Invalid definitions.0.spec of 'x': Integer exceeds 64-bit range"),
+        ([("entity", "x", {"\ud800": 1})], [], "Invalid definitions.0.spec of 'x': str is not valid UTF-8"),
     ],
 )
 def test_bad_arguments(store: FeatureStore, definitions: Any, delete: Any, message: str) -> None:

@@ -20,6 +20,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import orjson
+
 from loopml.core.errors import invalid
 from loopml.core.records import FEATURE_KINDS
 from loopml.store.decisions import jsonable
@@ -60,6 +62,10 @@ def check_spec(value: object, name: str, field: str = "spec") -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise invalid(field, "not an object", f"Invalid {field} of {name!r}: expected a JSON object.")
     spec = check_evidence(jsonable(value, field), field)
+    try:  # what the store hashes and writes: integers beyond 64 bits and lone surrogates are refused there
+        orjson.dumps(spec, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError as exc:
+        raise invalid(field, f"not storable JSON: {exc}", f"Invalid {field} of {name!r}: {exc}.") from None
     if spec.get("name", name) != name:
         raise invalid(
             f"{field}.name",
