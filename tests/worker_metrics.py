@@ -63,7 +63,8 @@ def buckets(text: str, name: str, **labels: str) -> list[tuple[float, float]]:
 def spread_over_workers(
     url: str, send: Callable[[httpx.Client], None], answered: Callable[[], dict[int, float]], *, workers: int
 ) -> int:
-    """Send requests on fresh connections, 8 at a time, until ``workers`` pids answered; how many were sent."""
+    """Send requests on fresh connections, 8 at a time, until ``workers`` pids answered; how many were sent
+    (once every one of them is counted)."""
     sent = 0
     deadline = time.monotonic() + 60
     with ThreadPoolExecutor(8) as pool:
@@ -76,8 +77,12 @@ def spread_over_workers(
             list(pool.map(one, range(16)))
             sent += 16
             if sum(1 for count in answered().values() if count > 0) >= workers:
-                return sent
-    raise AssertionError(f"the requests never reached {workers} workers: {answered()}")
+                break
+        else:
+            raise AssertionError(f"the requests never reached {workers} workers: {answered()}")
+    # a worker counts a request after its response went out: the last ones may lag the client
+    wait_for(lambda: sum(answered().values()) >= sent)
+    return sent
 
 
 def wait_for(check: Callable[[], bool], *, timeout: float = 30.0) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,11 +85,12 @@ class GuardedDelete(Protocol):
         ...
 
 
-class PutsFromStream:
+class PutsFromStream(ABC):
     """``put_file`` and ``put_bytes`` of a store, in terms of its ``put_stream``."""
 
+    @abstractmethod
     def put_stream(self, stream: ByteStream) -> Blob:
-        raise NotImplementedError
+        """Store everything left in ``stream``."""
 
     def put_file(self, path: str | Path) -> Blob:
         """Store the file at ``path`` (``NotFound`` if it does not exist, ``InvalidInput`` for a folder)."""

@@ -41,6 +41,7 @@ be missing from a multiprocess scrape, which reads only the shared files.
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from typing import Any
 
@@ -287,16 +288,16 @@ def endpoint_of(path: str) -> str:
     return "other"
 
 
-class TimedRequests:
+class TimedRequests(ABC):
     """Pure ASGI middleware that calls :meth:`observe` once per HTTP request with its status and duration
     (500 when the app raised before answering). Subclasses say what to record."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
+    @abstractmethod
     def observe(self, scope: Scope, status: int, seconds: float) -> None:
         """Record one finished request."""
-        raise NotImplementedError
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
