@@ -21,7 +21,8 @@ of ``loopml`` is drawn here)::
     ├── MetricsLost         buffered metric points could not be stored (raised by flush/end_run)
     ├── StepFailed          a pipeline step failed after its retries     (pipelines.errors)
     ├── ModelNotReady       serving has no model loaded yet              (HTTP 503, serving.model)
-    └── Overloaded          a serving worker holds too many request bytes (HTTP 503, serving.body)
+    ├── Overloaded          a serving worker holds too many request bytes (HTTP 503, serving.body)
+    └── MlflowError         an MLflow API error with its own error_code  (HTTP 4xx, server.mlflow.errors)
 
 Internal signals, never raised to users (each is turned into one of the above or a response)::
 

@@ -17,6 +17,7 @@ from loopml.server.encoding import JSONResponse
 from loopml.server.errors import install_error_handlers
 from loopml.server.limits import BodyLimitMiddleware, Limits
 from loopml.server.metrics import ServerMetrics, ServerMetricsMiddleware
+from loopml.server.mlflow import mlflow_router, mlflow_routes
 from loopml.server.pages import pages_router
 from loopml.server.routes import api_router, route_methods, route_templates
 from loopml.serving.multiproc import render
@@ -97,8 +98,9 @@ def create_app(
 
     app.state.limits = limits
     app.include_router(api_router())
+    app.include_router(mlflow_router())
     app.include_router(pages_router())
-    install_error_handlers(app, route_methods())
+    install_error_handlers(app, route_methods() + mlflow_routes())
     app.add_middleware(BodyLimitMiddleware, limits=limits)
     app.add_middleware(ServerMetricsMiddleware, metrics=server_metrics, templates=route_templates())
     return app

@@ -24,6 +24,14 @@ from starlette.routing import compile_path
 
 from loopml.core.errors import LoopmlError, Unauthorized
 from loopml.server.encoding import JSONResponse
+from loopml.server.mlflow import is_mlflow_path
+from loopml.server.mlflow.errors import (
+    ENDPOINT_NOT_FOUND,
+    INTERNAL_ERROR,
+    INVALID_PARAMETER_VALUE,
+    mlflow_body,
+    mlflow_error_response,
+)
 from loopml.server.pages.errors import error_page, is_page_path
 from loopml.serving.http_errors import http_error
 
@@ -63,6 +71,8 @@ def install_error_handlers(app: FastAPI, routes: list[tuple[str, set[str]]]) -> 
 
 
 async def _loopml_error(request: Request, exc: LoopmlError) -> Response:
+    if is_mlflow_path(request.url.path):
+        return mlflow_error_response(exc)
     if is_page_path(request.url.path):
         return error_page(request, exc.status_code, exc.message, exc)
     return error_response(exc)
@@ -70,6 +80,10 @@ async def _loopml_error(request: Request, exc: LoopmlError) -> Response:
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
     details = validation_details(list(exc.errors()))
+    if is_mlflow_path(request.url.path):
+        problems = "; ".join(f"{d['field']}: {d['problem']}" for d in details[:_MAX_LISTED])
+        body = mlflow_body(INVALID_PARAMETER_VALUE, f"Invalid request: {problems}.", details)
+        return JSONResponse(body, status_code=400)
     if is_page_path(request.url.path):
         problems = "; ".join(f"{d['field']}: {d['problem']}" for d in details[:_MAX_LISTED])
         return error_page(request, 400, f"Invalid request: {problems}.")
@@ -81,6 +95,8 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> Re
 
 async def _http_error(request: Request, exc: HTTPException) -> Response:
     status = exc.status_code
+    if is_mlflow_path(request.url.path):
+        return _mlflow_http_error(request, exc)
     if is_page_path(request.url.path) and status in (404, 405):
         message = f"There is no page at {request.url.path}." if status == 404 else "This page does not accept that."
         return error_page(request, status, message)
@@ -94,6 +110,22 @@ async def _http_error(request: Request, exc: HTTPException) -> Response:
     allowed = request.app.state.route_methods.allowed(request.url.path) if status == 405 else None
     body, headers = http_error(request, exc, allowed)
     return JSONResponse(body, status_code=status, headers=headers or None)
+
+
+def _mlflow_http_error(request: Request, exc: HTTPException) -> Response:
+    status = exc.status_code
+    if status == 404:
+        message = f"No MLflow-compatible endpoint at {request.method} {request.url.path} (docs/mlflow.md lists them)."
+        return JSONResponse(mlflow_body(ENDPOINT_NOT_FOUND, message), status_code=404)
+    if status == 400:
+        message = f"The body of {request.method} {request.url.path} is not valid UTF-8 JSON ({exc.detail})."
+        body = mlflow_body(INVALID_PARAMETER_VALUE, message, [{"field": "body", "problem": "not valid UTF-8 JSON"}])
+        return JSONResponse(body, status_code=400)
+    headers = dict(exc.headers or {})
+    if status == 405:
+        headers["Allow"] = ", ".join(request.app.state.route_methods.allowed(request.url.path))
+    code = "BAD_REQUEST" if status < 500 else INTERNAL_ERROR
+    return JSONResponse(mlflow_body(code, str(exc.detail)), status_code=status, headers=headers or None)
 
 
 class RouteMethods:
@@ -121,6 +153,9 @@ class RouteMethods:
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     # Starlette re-raises after sending this, so the server log gets the traceback.
+    if is_mlflow_path(request.url.path):
+        message = "Internal server error; the server log has the details."
+        return JSONResponse(mlflow_body(INTERNAL_ERROR, message), status_code=500)
     if is_page_path(request.url.path):
         return error_page(request, 500, "Something went wrong on the server; its log has the details.")
     body = {"error": "Internal server error; the server log has the details.", "type": "LoopmlError", "details": []}

@@ -30,6 +30,10 @@ experiments = Table(
     Column("id", String(32), primary_key=True),
     Column("name", String(256), nullable=False, unique=True),
     Column("created_at", BigInteger, nullable=False),
+    # MLflow's soft deletion: "active" or "deleted" (a deleted experiment keeps its name and runs)
+    Column("lifecycle_stage", String(16), nullable=False, server_default="active"),
+    Column("deleted_at", BigInteger, nullable=True),
+    Column("updated_at", BigInteger, nullable=True),
 )
 
 experiment_tags = Table(
@@ -52,6 +56,8 @@ runs = Table(
     Column("parent_run_id", String(32), ForeignKey("runs.id"), nullable=True),
     Column("user", String(256), nullable=False),
     Column("heartbeat_at", BigInteger, nullable=True),
+    Column("lifecycle_stage", String(16), nullable=False, server_default="active"),  # "active" or "deleted"
+    Column("deleted_at", BigInteger, nullable=True),
     Index("ix_runs_experiment_start", "experiment_id", "start_time"),
     Index("ix_runs_parent", "parent_run_id"),
 )
@@ -96,6 +102,21 @@ latest_metrics = Table(
     Column("step", BigInteger, nullable=False),
     Column("timestamp", BigInteger, nullable=False),
     Index("ix_latest_metrics_key_value", "key", "value"),
+)
+
+# the datasets a run used (MLflow's log-inputs): one row per (run, dataset name, digest)
+run_inputs = Table(
+    "run_inputs",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("name", String(500), primary_key=True),
+    Column("digest", String(64), primary_key=True),
+    Column("source_type", String(64), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("schema", Text, nullable=True),
+    Column("profile", Text, nullable=True),
+    Column("tags", Text, nullable=False),  # JSON object of the input's tags (mlflow.data.context, ...)
+    Column("created_at", BigInteger, nullable=False),
 )
 
 run_artifacts = Table(
@@ -187,6 +208,7 @@ registered_models = Table(
     Column("last_version", Integer, nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+    Column("tags", Text, nullable=False, server_default="{}"),  # JSON object of the model's tags
 )
 
 model_versions = Table(
