@@ -101,10 +101,34 @@ def _complete(lm: ModuleType, run_id: str) -> bool:
     return str(run.status) == "FINISHED" and len(run.params) == 5 and len(run.metrics) == 5
 
 
+def populate(lm: ModuleType, count: int) -> Timing:
+    """``count`` finished runs in experiment ``search``: the same runs as ``_mlflow_worker.py populate``
+    (setup for the search scenarios; ``tracking.py`` then starts ``loopml server`` on that store)."""
+    from loopml.core.records import RunStatus
+    from loopml.tracking.session import get_session
+
+    store = get_session().store
+    experiment = lm.set_experiment("search")
+    start = time.perf_counter()
+    now = int(time.time() * 1000)
+    for i in range(count):
+        run = store.create_run(experiment.id, name=f"run-{i}", start_time=now + i,
+                               tags={f"t{j}": f"v{i % 7}" for j in range(3)}, actor="bench")  # fmt: skip
+        store.log_batch(
+            run.id,
+            metrics=[(f"m{j}", ((i * 7919 + j * 104729) % 1000) / 1000, 0, now + i) for j in range(5)],
+            params={f"p{j}": str((i + j) % 10) for j in range(5)},
+            actor="bench",
+        )
+        store.set_run_status(run.id, RunStatus.FINISHED, end_time=now + i + 1, actor="bench")
+    return time.perf_counter() - start, count
+
+
 SCENARIOS: dict[str, Callable[[ModuleType, int], Timing]] = {
     "log_metric": bench_log_metric,
     "log_batch": bench_log_batch,
     "runs": bench_runs,
+    "populate": populate,
 }
 
 

@@ -103,10 +103,92 @@ def _complete(run_id: str) -> bool:
     return run.info.status == "FINISHED" and len(run.data.params) == 5 and len(run.data.metrics) == 5
 
 
+SEARCH_EXPERIMENT = "search"
+FILTER = "metrics.m0 > 0.5 and params.p0 = '3'"
+FILTERED_QUERIES = 20
+
+
+def populate(count: int) -> Timing:
+    """``count`` finished runs in experiment ``search`` (5 params, 5 metrics, 3 tags each), written
+    straight into MLflow's SQLite schema (setup for the search scenarios; ``tracking.py`` then starts
+    ``mlflow server`` on that database). The same runs as ``_loopml_worker.py populate``."""
+    import sqlite3
+    import uuid
+    from urllib.parse import urlparse
+
+    uri = mlflow.get_tracking_uri()
+    if not uri.startswith("sqlite:"):
+        raise ValueError(f"populate writes MLflow's SQLite schema directly; MLFLOW_TRACKING_URI is {uri!r}")
+    experiment_id = mlflow.set_experiment(SEARCH_EXPERIMENT).experiment_id
+    start = time.perf_counter()
+    now = int(time.time() * 1000)
+    runs, params, metrics, tags = [], [], [], []
+    for i in range(count):
+        run_id = uuid.uuid4().hex
+        runs.append((run_id, f"run-{i}", "LOCAL", "bench", "", "bench", "FINISHED", now + i, now + i + 1, "",
+                     "active", f"file:///tmp/{run_id}", experiment_id))  # fmt: skip
+        params += [(f"p{j}", str((i + j) % 10), run_id) for j in range(5)]
+        metrics += [(f"m{j}", ((i * 7919 + j * 104729) % 1000) / 1000, now + i, run_id, 0, 0) for j in range(5)]
+        tags += [(f"t{j}", f"v{i % 7}", run_id) for j in range(3)] + [("mlflow.runName", f"run-{i}", run_id)]
+    db = sqlite3.connect(urlparse(uri).path)
+    with db:
+        db.executemany(
+            "INSERT INTO runs (run_uuid, name, source_type, source_name, entry_point_name, user_id, status,"
+            " start_time, end_time, source_version, lifecycle_stage, artifact_uri, experiment_id)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            runs,
+        )
+        db.executemany("INSERT INTO params (key, value, run_uuid) VALUES (?, ?, ?)", params)
+        db.executemany(
+            "INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan) VALUES (?, ?, ?, ?, ?, ?)", metrics
+        )
+        db.executemany(
+            "INSERT INTO latest_metrics (key, value, timestamp, run_uuid, step, is_nan) VALUES (?, ?, ?, ?, ?, ?)",
+            metrics,
+        )
+        db.executemany("INSERT INTO tags (key, value, run_uuid) VALUES (?, ?, ?)", tags)
+    db.close()
+    return time.perf_counter() - start, count
+
+
+def _search_experiment_id(client: MlflowClient) -> str:
+    experiment = client.get_experiment_by_name(SEARCH_EXPERIMENT)
+    if experiment is None:
+        raise LookupError(f"no experiment {SEARCH_EXPERIMENT!r}: populate the store first")
+    return str(experiment.experiment_id)
+
+
+def bench_search(count: int) -> Timing:
+    """One ``MlflowClient().search_runs`` returning all ``count`` runs of experiment ``search``."""
+    client = MlflowClient()
+    experiment_id = _search_experiment_id(client)
+    start = time.perf_counter()
+    runs = client.search_runs([experiment_id], max_results=count)
+    seconds = time.perf_counter() - start
+    complete = sum(len(r.data.params) == 5 and len(r.data.metrics) == 5 for r in runs)
+    return seconds, complete
+
+
+def bench_search_filtered(count: int) -> Timing:
+    """``count`` filtered, metric-ordered ``search_runs`` queries over experiment ``search``."""
+    client = MlflowClient()
+    experiment_id = _search_experiment_id(client)
+    start = time.perf_counter()
+    sizes = [
+        len(client.search_runs([experiment_id], FILTER, order_by=["metrics.m1 DESC"], max_results=100))
+        for _ in range(count)
+    ]
+    seconds = time.perf_counter() - start
+    return seconds, sum(size > 0 for size in sizes)
+
+
 SCENARIOS: dict[str, Callable[[int], Timing]] = {
     "log_metric": bench_log_metric,
     "log_batch": bench_log_batch,
     "runs": bench_runs,
+    "populate": populate,
+    "search": bench_search,
+    "search_filtered": bench_search_filtered,
 }
 
 

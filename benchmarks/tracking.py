@@ -12,6 +12,10 @@ Scenarios, each measured for both tools:
 3. N runs with 5 params + 5 metrics each (embedded SQLite store)    -> runs/s
 4. 1-3 again through each tool's HTTP tracking server               -> same units
 5. CLI start-up: median wall time of ``loopml --help`` / ``mlflow --help``
+6. The unchanged MLflow client (``_mlflow_worker.py``) against ``loopml server``'s
+   MLflow-compatible API and against ``mlflow server``: 1-3, plus ``search_runs``
+   returning all of 10,000 runs and a filtered, metric-ordered ``search_runs`` over
+   them (``--no-mlflow-client`` skips it)
 
 Each tool runs in its own subprocess (``_loopml_worker.py`` with the repo's
 ``.venv``, ``_mlflow_worker.py`` with ``benchmarks/.venv-peers``) against a fresh
@@ -374,6 +378,66 @@ def bench_http(tools: dict[str, Tool], root: Path, scale: float, timeout: float)
     ]
 
 
+CLIENT_SCENARIOS: tuple[Scenario, ...] = (
+    *(Scenario(sc.key, sc.title, sc.unit, {"client": sc.counts["http"]}) for sc in SCENARIOS),
+    Scenario("search", "search_runs returning all runs", "runs/s", {"client": 10_000}),
+    Scenario("search_filtered", "filtered search_runs (top 100)", "queries/s", {"client": 20}),
+)
+SEARCH_RUNS = 10_000
+
+
+def _bench_client_against(
+    server: Tool, client: Tool, root: Path, scale: float, timeout: float
+) -> dict[str, Measurement]:
+    """The MLflow client's scenarios against ``server``'s tracking server, whose store first gets
+    ``SEARCH_RUNS`` runs written by ``server``'s own worker (``populate``; not timed here)."""
+    server_dir = fresh_dir(root, f"client-vs-{server.name}")
+    port = free_port()
+    cmd, env, health = server_command(server, server_dir, port)
+    results: dict[str, Measurement] = {}
+    runs = scaled(SEARCH_RUNS, scale)
+    try:
+        seed_env = (
+            store_env(server, server_dir) if server.name == "mlflow" else base_env(LOOPML_HOME=str(server_dir / "home"))
+        )
+        seeded = run_worker(server, "populate", runs, seed_env, server_dir, timeout)
+        if seeded.error:
+            raise RuntimeError(f"populate: {seeded.error}")
+        with running_server(cmd, env, server_dir, health, timeout=90):
+            for sc in CLIENT_SCENARIOS:
+                count = runs if sc.key == "search" else scaled(sc.counts["client"], scale)
+                workdir = fresh_dir(root, f"client-vs-{server.name}-{sc.key}")
+                client_env = store_env(client, workdir, url=f"http://{HOST}:{port}")
+                results[sc.key] = run_worker(client, sc.key, count, client_env, workdir, timeout)
+                _report(server, "client", sc, count, results[sc.key])
+    except Exception as exc:
+        error = f"server: {type(exc).__name__}: {exc}"
+        err.print(f"  {server.name:<6} client [red]failed[/red]: {error[:200]}", highlight=False)
+        for sc in CLIENT_SCENARIOS:
+            results.setdefault(sc.key, Measurement(error=error))
+    return results
+
+
+def bench_mlflow_client(tools: dict[str, Tool], root: Path, scale: float, timeout: float) -> list[Row]:
+    """Scenario 6: the same MLflow client script against ``loopml server`` and ``mlflow server``
+    (one server at a time; the loopml column is the client talking to loopml's server)."""
+    err.print("[bold]unchanged MLflow client against each server[/bold]")
+    client = tools["mlflow"]
+    got = {name: _bench_client_against(tool, client, root, scale, timeout) for name, tool in tools.items()}
+    return [
+        Row(
+            sc.key,
+            sc.title,
+            "mlflow client",
+            scaled(SEARCH_RUNS if sc.key == "search" else sc.counts["client"], scale),
+            sc.unit,
+            got["loopml"][sc.key],
+            got["mlflow"][sc.key],
+        )
+        for sc in CLIENT_SCENARIOS
+    ]
+
+
 def time_cli(exe: Path, repeats: int, cwd: Path) -> Measurement:
     """Median wall time of ``exe --help`` over ``repeats`` runs (after one warm-up)."""
     if not exe.exists():
@@ -476,6 +540,11 @@ def print_table(rows: list[Row], meta: dict[str, object]) -> None:
         out = Console(width=120, soft_wrap=True)
     out.print(_table(rows, meta))
     out.print("speed-up = loopml / MLflow for rates, MLflow / loopml for times: above 1 means loopml is faster.")
+    if any(row.store == "mlflow client" for row in rows):
+        out.print(
+            "store 'mlflow client': MLflow's own client script (benchmarks/_mlflow_worker.py) against loopml server's "
+            "MLflow-compatible API (loopml column) and against mlflow server (MLflow column)."
+        )
     out.print(f"machine: {meta['machine']}; Python {meta['python']}; wall time {meta['wall_s']} s", highlight=False)
     cli = next((r for r in rows if r.scenario == "cli_help"), None)
     if cli and cli.loopml.value is not None:
@@ -515,6 +584,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--no-http", action="store_true", help="skip the HTTP server scenarios")
     parser.add_argument("--no-cli", action="store_true", help="skip the CLI start-up scenario")
+    parser.add_argument("--no-mlflow-client", action="store_true", help="skip the MLflow client against both servers")
+    parser.add_argument("--only-mlflow-client", action="store_true", help="run only the MLflow client comparison")
     parser.add_argument(
         "--scale", type=float, default=1.0, help="multiply every scenario size (e.g. 0.1 for a smoke run)"
     )
@@ -532,10 +603,14 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(tempfile.mkdtemp(prefix="loopml-bench-"))
     started = time.perf_counter()
     try:
-        rows = bench_sqlite(tools, root, args.scale, args.timeout)
-        if not args.no_http:
-            rows += bench_http(tools, root, args.scale, args.timeout)
-        if not args.no_cli:
+        rows: list[Row] = []
+        if not args.only_mlflow_client:
+            rows += bench_sqlite(tools, root, args.scale, args.timeout)
+            if not args.no_http:
+                rows += bench_http(tools, root, args.scale, args.timeout)
+        if not args.no_mlflow_client:
+            rows += bench_mlflow_client(tools, root, args.scale, args.timeout)
+        if not args.no_cli and not args.only_mlflow_client:
             rows.append(bench_cli(tools, root, args.cli_repeats))
     finally:
         if args.keep:
