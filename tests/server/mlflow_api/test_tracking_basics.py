@@ -82,9 +82,11 @@ def test_fluent_run_round_trip(mlflow_client: Any, mlflow_server: LiveServer) ->
 
 def test_update_run_and_nested_child(mlflow_client: Any, mlflow_server: LiveServer) -> None:
     experiment_id = mlflow_client.create_experiment("basics-nested")
-    with mlflow.start_run(experiment_id=experiment_id) as parent:
-        with mlflow.start_run(nested=True, run_name="child") as child:
-            pass
+    with (
+        mlflow.start_run(experiment_id=experiment_id) as parent,
+        mlflow.start_run(nested=True, run_name="child") as child,
+    ):
+        pass
     client_run = mlflow_client.create_run(experiment_id, run_name="to-rename")
     mlflow_client.update_run(client_run.info.run_id, status="KILLED", name="renamed")
     got = mlflow_client.get_run(client_run.info.run_id)

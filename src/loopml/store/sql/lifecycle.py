@@ -307,6 +307,22 @@ class TrackingLifecycle:
                 )
         return out
 
+    def latest_metric_points(self, run_ids: Sequence[str]) -> dict[str, list[tuple[str, float, int, int]]]:
+        """The latest ``(key, value, step, timestamp)`` of each metric of each of ``run_ids`` (one
+        query per 500 runs)."""
+        lm = t.latest_metrics.c
+        ids = list(run_ids)
+        out: dict[str, list[tuple[str, float, int, int]]] = {}
+        nan = float("nan")
+        with self.db.read() as conn:
+            for start in range(0, len(ids), 500):
+                query = sa.select(lm.run_id, lm.key, lm.value, lm.step, lm.timestamp).where(
+                    lm.run_id.in_(ids[start : start + 500])
+                )
+                for run_id, key, value, step, ts in conn.execute(query).cursor.fetchall():
+                    out.setdefault(run_id, []).append((key, nan if value is None else value, step, ts))
+        return out
+
     def metric_history_page(self, run_id: str, key: str, *, limit: int | None, offset: int = 0) -> list[Metric]:
         """Points ``offset`` to ``offset + limit`` of one metric in step order (all with ``limit=None``)."""
         check_key(key, field="metric")
