@@ -68,6 +68,7 @@ def test_fluent_run_round_trip(mlflow_client: Any, mlflow_server: LiveServer) ->
     assert got.data.metrics["inf"] == float("inf")
     assert got.data.tags["team"] == "growth" and got.data.tags["stage"] == "dev"
     assert got.data.tags["mlflow.runName"] == "first"
+    assert got.info.user_id == got.data.tags["mlflow.user"]  # the client's user (no auth on this server)
     history = mlflow_client.get_metric_history(run.info.run_id, "loss")
     assert [(m.step, m.value) for m in history] == [(0, 0.5), (1, 0.25)]
     # the same run, read through loopml's own store
