@@ -121,3 +121,19 @@ def test_auth_bad_token_and_reader(
             headers={"Authorization": "Bearer not-a-token"},
         )
     assert response.status_code == 401 and response.json()["error_code"] == "UNAUTHENTICATED"
+
+
+def test_metric_history_bulk_interval(http: httpx.Client) -> None:
+    prefix = "/api/2.0/mlflow"
+    run_ids = [http.post(f"{prefix}/runs/create", json={}).json()["run"]["info"]["run_id"] for _ in range(2)]
+    for offset, run_id in enumerate(run_ids):
+        metrics = [{"key": "loss", "value": i + offset, "timestamp": i, "step": i} for i in range(10)]
+        http.post(f"{prefix}/runs/log-batch", json={"run_id": run_id, "metrics": metrics}).raise_for_status()
+    params: dict[str, Any] = {"run_ids": run_ids, "metric_key": "loss", "max_results": 3}
+    got = http.get(f"{prefix}/metrics/get-history-bulk-interval", params=params).json()["metrics"]
+    assert [(m["run_id"], m["step"]) for m in got] == [(r, s) for r in sorted(run_ids) for s in (0, 4, 9)]
+    params |= {"start_step": 2, "end_step": 4}
+    got = http.get(f"{prefix}/metrics/get-history-bulk-interval", params=params).json()["metrics"]
+    assert sorted({m["step"] for m in got}) == [2, 3, 4]
+    bad = http.get(f"{prefix}/metrics/get-history-bulk-interval", params={**params, "end_step": 1})
+    assert bad.status_code == 400 and "end_step" in bad.json()["message"]

@@ -1,5 +1,5 @@
-"""``/runs/...`` and ``/metrics/get-history``: create, get, update, delete, restore, search, log-batch,
-log-metric, log-parameter, set-tag, delete-tag, log-inputs.
+"""``/runs/...`` and ``/metrics/...``: create, get, update, delete, restore, search, log-batch,
+log-metric, log-parameter, set-tag, delete-tag, log-inputs; get-history, get-history-bulk-interval.
 
 MLflow runs are loopml runs: the ``mlflow.parentRunId`` tag makes a child run, ``mlflow.runName``
 is the run's name (not stored as a tag), ``user_id`` its user when the server has no auth (with
@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Any
 
+import numpy as np
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
@@ -262,3 +263,45 @@ def get_metric_history(
     if max_results is not None and (token := next_token(offset, len(points), max_results, -1)) is not None:
         out["next_page_token"] = token
     return JSONResponse(out)
+
+
+MAX_BULK_RUNS = 100
+MAX_BULK_RESULTS = 2500
+
+
+@router.get("/metrics/get-history-bulk-interval")
+def get_metric_history_bulk_interval(
+    run_ids: Annotated[list[str], Query(min_length=1, max_length=MAX_BULK_RUNS)],
+    metric_key: Annotated[str, Query()],
+    caller: Reader,
+    backend: BackendDep,
+    start_step: Annotated[int | None, Query()] = None,
+    end_step: Annotated[int | None, Query()] = None,
+    max_results: Annotated[int, Query(ge=1, le=MAX_BULK_RESULTS)] = MAX_BULK_RESULTS,
+) -> Response:
+    """Points of one metric of up to 100 runs at no more than ``max_results`` steps, spread evenly
+    over the steps logged in ``[start_step, end_step]`` (the first and last kept), as MLflow's UI asks."""
+    if (start_step is None) != (end_step is None):
+        raise MlflowError(
+            "If either start step or end step are specified, both must be specified.",
+            details=[{"field": "start_step" if start_step is None else "end_step", "problem": "missing"}],
+        )
+    if start_step is not None and end_step is not None and start_step > end_step:
+        raise MlflowError(
+            f"end_step must be greater than start_step. Found start_step={start_step} and end_step={end_step}.",
+            details=[{"field": "end_step", "problem": "less than start_step"}],
+        )
+    histories = backend.store.get_metric_histories(run_ids, [metric_key])
+    curves = [(run_id, points) for run_id, by_key in sorted(histories.items()) for points in by_key.values()]
+    steps = np.unique(np.fromiter((p.step for _, points in curves for p in points), dtype=np.int64))
+    if start_step is not None and end_step is not None:
+        steps = steps[(steps >= start_step) & (steps <= end_step)]
+    if len(steps) > max_results:
+        steps = np.unique(steps[np.linspace(0, len(steps) - 1, max_results).round().astype(np.int64)])
+    kept = set(steps.tolist())
+    metrics = [
+        {"run_id": run_id, **point}
+        for run_id, points in curves
+        for point in metrics_json(sorted((p for p in points if p.step in kept), key=lambda p: (p.step, p.timestamp)))
+    ]
+    return JSONResponse({"metrics": metrics})
