@@ -163,6 +163,11 @@ def parse_order_by(terms: list[str] | None) -> list[OrderBy]:
             column = f"attributes.{column}"
         token = _Token("ident", column, 0)
         kind, key = _split_ident(column, token, field="order_by")
+        if not key:
+            raise InvalidInput(
+                f"Invalid order_by term {term!r}: the key after {column.partition('.')[0]}. is empty.",
+                details=[{"field": "order_by", "problem": "empty key"}],
+            )
         if kind == "attribute":
             key = _attribute(column, key, field="order_by")
         out.append(OrderBy(kind, key, ascending))

@@ -76,6 +76,16 @@ def test_metric_history_pages(http: httpx.Client) -> None:
         ("POST", "/runs/search", {"run_view_type": "SOME"}, "run_view_type"),
         ("POST", "/runs/update", {"run_id": "x", "status": "SCHEDULED"}, "status"),
         ("GET", "/runs/get", {}, "run_id"),
+        ("POST", "/runs/search", {"order_by": ["metrics."]}, "order_by"),
+        (
+            "POST",
+            "/runs/log-inputs",
+            {
+                "run_id": "x",
+                "datasets": [{"dataset": {"name": "n" * 501, "digest": "d", "source_type": "s", "source": "x"}}],
+            },
+            "name",
+        ),
     ],
 )
 def test_bad_input_is_400_naming_the_field(

@@ -130,16 +130,23 @@ class LogBatch(RunRef):
 
 
 class DatasetIn(Body):
-    name: str
-    digest: str
-    source_type: str
-    source: str
-    schema_: str | None = Field(default=None, alias="schema")
-    profile: str | None = None
+    """MLflow's limits on a dataset (``mlflow/utils/validation.py``); the digest as loopml's column."""
+
+    name: Annotated[str, Field(min_length=1, max_length=500)]
+    digest: Annotated[str, Field(min_length=1, max_length=64)]
+    source_type: Annotated[str, Field(max_length=64)]
+    source: Annotated[str, Field(max_length=65_535)]
+    schema_: Annotated[str | None, Field(max_length=1_048_575)] = Field(default=None, alias="schema")
+    profile: Annotated[str | None, Field(max_length=16_777_215)] = None
+
+
+class InputTag(Body):
+    key: Annotated[str, Field(min_length=1, max_length=255)]
+    value: Annotated[str, Field(max_length=500)]
 
 
 class DatasetInputIn(Body):
-    tags: list[KeyValue] = Field(default_factory=list)
+    tags: list[InputTag] = Field(default_factory=list)
     dataset: DatasetIn
 
 

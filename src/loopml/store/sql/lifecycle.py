@@ -155,6 +155,9 @@ class TrackingLifecycle:
             if stage == DELETED:
                 if row.lifecycle_stage == DELETED:
                     return
+                # later than any run of it deleted before, so that a restore tells those apart
+                latest = conn.execute(sa.select(sa.func.max(r.deleted_at)).where(r.experiment_id == experiment_id))
+                now = max(now, (latest.scalar() or 0) + 1)
                 conn.execute(
                     t.runs.update()
                     .where(r.experiment_id == experiment_id, r.lifecycle_stage == ACTIVE)
