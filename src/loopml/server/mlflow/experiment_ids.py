@@ -19,22 +19,22 @@ def to_loopml(backend: Backend, experiment_id: str, *, actor: str) -> str:
     return experiment.id
 
 
-def to_mlflow(backend: Backend, experiment_id: str) -> str:
-    """The MLflow id of loopml experiment ``experiment_id``: ``"0"`` for ``Default``, else the id itself."""
+def default_experiment_id(backend: Backend) -> str | None:
+    """The loopml id of the ``Default`` experiment (MLflow's ``"0"``), ``None`` before it exists."""
     try:
-        default = backend.store.get_experiment(DEFAULT_EXPERIMENT_NAME).id
+        return backend.store.get_experiment(DEFAULT_EXPERIMENT_NAME).id
     except NotFound:
-        return experiment_id
-    return DEFAULT_EXPERIMENT_ID if experiment_id == default else experiment_id
+        return None
+
+
+def to_mlflow(experiment_id: str, default_id: str | None) -> str:
+    """The MLflow id of loopml experiment ``experiment_id``: ``"0"`` for ``Default`` (whose loopml id is
+    ``default_id``: :func:`default_experiment_id`), else the id itself."""
+    return DEFAULT_EXPERIMENT_ID if experiment_id == default_id else experiment_id
 
 
 def same_experiment(backend: Backend, mlflow_id: str, loopml_id: str) -> bool:
     """Whether MLflow experiment ``mlflow_id`` is loopml experiment ``loopml_id``."""
     if mlflow_id == loopml_id:
         return True
-    if mlflow_id != DEFAULT_EXPERIMENT_ID:
-        return False
-    try:
-        return backend.store.get_experiment(DEFAULT_EXPERIMENT_NAME).id == loopml_id
-    except NotFound:
-        return False
+    return mlflow_id == DEFAULT_EXPERIMENT_ID and default_experiment_id(backend) == loopml_id

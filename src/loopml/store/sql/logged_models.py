@@ -38,6 +38,7 @@ STATUSES = ("PENDING", "READY", "FAILED")
 ACTIVE, DELETED = "active", "deleted"
 MAX_NAME_LENGTH = 500
 MAX_SEARCH_RESULTS = 1000
+ORDER_COLUMNS = ("created_at", "updated_at", "name")
 _MODEL_ID = re.compile(r"m-[0-9a-f]{32}")
 
 
@@ -173,17 +174,29 @@ class SqlLoggedModelStore:
         """Soft-delete: hidden from search and ``get``; record and files stay."""
         self._update(model_id, {"lifecycle_stage": DELETED, "deleted_at": now_ms()}, "logged_model.delete", actor)
 
-    def search(self, experiment_ids: Sequence[str], *, max_results: int = 100, offset: int = 0) -> list[LoggedModel]:
-        """Active logged models of ``experiment_ids``, newest first, one page."""
+    def search(
+        self,
+        experiment_ids: Sequence[str],
+        *,
+        order_by: str = "created_at",
+        ascending: bool = False,
+        max_results: int = 100,
+        offset: int = 0,
+    ) -> list[LoggedModel]:
+        """Active logged models of ``experiment_ids``, one page, newest first unless ordered otherwise
+        (``order_by``: one of :data:`ORDER_COLUMNS`)."""
         if not 1 <= max_results <= MAX_SEARCH_RESULTS:
             raise invalid("max_results", f"must be 1 to {MAX_SEARCH_RESULTS}")
+        if order_by not in ORDER_COLUMNS:
+            raise invalid("order_by", f"not one of {', '.join(ORDER_COLUMNS)}")
         m = t.logged_models.c
+        column = m[order_by]
         query = (
             sa.select(t.logged_models)
             .where(m.experiment_id.in_(list(experiment_ids)), m.lifecycle_stage == ACTIVE)
-            .order_by(m.created_at.desc(), m.id)
+            .order_by(column.asc() if ascending else column.desc(), m.id)
             .limit(max_results)
-            .offset(offset)
+            .offset(max(0, offset))
         )
         with self.db.read() as conn:
             return [_model(row) for row in conn.execute(query)]
