@@ -44,21 +44,39 @@ def fitted() -> tuple[Any, np.ndarray]:
 
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:.*Any type hint is inferred as AnyType:UserWarning")  # mlflow's own import
-def test_sklearn_log_model_then_load_model(mlflow_client: Any, fitted: tuple[Any, np.ndarray], db: Database) -> None:
+def test_sklearn_log_model_in_a_run_then_load_model(
+    mlflow_client: Any, mlflow_server: LiveServer, fitted: tuple[Any, np.ndarray], db: Database, tmp_path: Path
+) -> None:
     import mlflow
 
     model, X = fitted
-    info = mlflow.sklearn.log_model(model, name="model", pip_requirements=["scikit-learn"])  # no inference subprocess
+    with mlflow.start_run() as run:
+        info = mlflow.sklearn.log_model(model, name="model", pip_requirements=["scikit-learn"])  # no pip inference
+    run_id = run.info.run_id
     assert info.model_uri == f"models:/{info.model_id}"
     loaded = mlflow.sklearn.load_model(info.model_uri)
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
 
     logged = mlflow_client.get_logged_model(info.model_id)
     assert logged.status.to_int() == 2  # LOGGED_MODEL_READY
-    assert logged.experiment_id == "0"
+    assert logged.experiment_id == "0" and logged.source_run_id == run_id
     assert logged.artifact_location == f"mlflow-artifacts:/0/models/{info.model_id}/artifacts"
-    stored = {a.path for a in SqlLoggedModelStore(db).list_artifacts(info.model_id)}
-    assert {"MLmodel", "requirements.txt"} <= stored
+    assert SqlLoggedModelStore(db).run_outputs([run_id]) == {run_id: [(info.model_id, 0)]}
+
+    # the same files are the loopml run's artifacts under the model's name, and MLflow 2's runs:/ URI works too
+    lm.configure(tracking_uri=mlflow_server.url)
+    try:
+        local = lm.download_artifacts(run_id, "model", tmp_path / "from-loopml")
+    finally:
+        close_sdk_session()
+    model_files = {a.path for a in SqlLoggedModelStore(db).list_artifacts(info.model_id)}
+    assert {"MLmodel", "requirements.txt"} <= model_files
+    assert {p.relative_to(local).as_posix() for p in local.rglob("*") if p.is_file()} == model_files
+    # MLflow's view of the run lists the model's files once, from the model (as MLflow's own server does)
+    listed = [f.path for f in mlflow_client.list_artifacts(run_id, "model")]
+    assert sorted(listed) == sorted(f"model/{p}" for p in model_files)
+    by_run = mlflow.sklearn.load_model(f"runs:/{run_id}/model")
+    np.testing.assert_array_equal(by_run.predict(X), model.predict(X))
 
 
 def test_logged_model_endpoints(mlflow_client: Any, db: Database, http: httpx.Client) -> None:
@@ -85,6 +103,8 @@ def test_logged_model_endpoints(mlflow_client: Any, db: Database, http: httpx.Cl
         [experiment.id], order_by=[{"field_name": "creation_timestamp", "ascending": True}], max_results=1
     )
     assert [m.model_id for m in oldest_first] == [created.model_id] and oldest_first.token == "1"
+    by_name = mlflow_client.search_logged_models([experiment.id], filter_string="name = 'clf' AND status != 'READY'")
+    assert [m.model_id for m in by_name] == [created.model_id]
 
     failed = mlflow_client.finalize_logged_model(second.model_id, LoggedModelStatus.FAILED)
     assert failed.status == LoggedModelStatus.FAILED

@@ -26,7 +26,7 @@ from loopml.server.body import AsyncBodyReader
 from loopml.server.downloads import DOWNLOAD_HEADERS, verified_download
 from loopml.server.encoding import JSONResponse
 from loopml.server.mlflow.errors import RESOURCE_DOES_NOT_EXIST, MlflowError
-from loopml.server.mlflow.experiment_ids import same_experiment
+from loopml.server.mlflow.ids import to_loopml
 from loopml.server.mlflow.proxy_paths import ProxyTarget, parse_proxy_path
 from loopml.store.http.wire import SHA256_HEADER
 from loopml.store.sql.logged_models import SqlLoggedModelStore
@@ -42,10 +42,16 @@ def logged_models(backend: Backend) -> SqlLoggedModelStore:
 
 @router.get("/artifacts")
 def list_artifacts(caller: Reader, backend: BackendDep, path: str = "") -> Response:
-    """``{"files": [{"path", "is_dir", "file_size"}]}``: the entries directly below ``path`` (names only)."""
+    """``{"files": [{"path", "is_dir", "file_size"}]}``: the entries directly below ``path`` (names only).
+
+    The files of a run's logged models, which loopml also lists among the run's artifacts, are left out:
+    MLflow 3 clients add them from the model (``runs:/<run_id>/<model name>``), as from MLflow's server."""
     target = parse_proxy_path(path)
     check_owner(backend, target, writing=False)
     infos = _list(backend, target)
+    if target.kind == "run":  # MLflow clients list a run's models from the models themselves
+        models = logged_models(backend).listed_in_run(target.owner_id)
+        infos = [info for info in infos if (info.path, info.sha256) not in models] if models else infos
     return JSONResponse({"files": children(infos, target.path)})
 
 
@@ -96,7 +102,7 @@ def check_owner(backend: Backend, target: ProxyTarget, *, writing: bool) -> None
     else:
         experiment_id = logged_models(backend).get(target.owner_id, allow_deleted=not writing).experiment_id
         what = f"Logged model {target.owner_id}"
-    if not same_experiment(backend, target.experiment_id, experiment_id):
+    if to_loopml(backend.store, target.experiment_id) != experiment_id:
         raise NotFound(f"{what} is not in experiment {target.experiment_id!r}.")
 
 

@@ -18,13 +18,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from loopml.artifacts import safe_relpath
-from loopml.core.errors import Conflict, InvalidInput, LoopmlError, invalid
+from loopml.core.errors import Conflict, InvalidInput, invalid
 from loopml.core.records import ArtifactInfo
 from loopml.server.auth import Reader, Writer
 from loopml.server.backend import Backend, BackendDep
 from loopml.server.encoding import JSONResponse
 from loopml.server.mlflow.artifacts import children, logged_models
-from loopml.server.mlflow.experiment_ids import default_experiment_id, to_loopml, to_mlflow
+from loopml.server.mlflow.ids import to_loopml, to_mlflow
+from loopml.server.mlflow.model_filter import parse_model_filter
 from loopml.server.mlflow.uris import logged_model_artifact_location
 from loopml.store.sql.logged_models import LoggedModel
 
@@ -118,7 +119,7 @@ class OutputsBody(BaseModel):
 @router.post("/logged-models")
 def create_logged_model(body: CreateBody, caller: Writer, backend: BackendDep) -> Response:
     """Create a ``PENDING`` logged model; ``{"model": ...}`` with its ``artifact_uri``."""
-    experiment_id = to_loopml(backend, body.experiment_id, actor=caller.actor)
+    experiment_id = to_loopml(backend.store, body.experiment_id)
     model = logged_models(backend).create(
         experiment_id,
         name=body.name,
@@ -134,28 +135,21 @@ def create_logged_model(body: CreateBody, caller: Writer, backend: BackendDep) -
 @router.post("/logged-models/search")
 def search_logged_models(body: SearchBody, caller: Reader, backend: BackendDep) -> Response:
     """``{"models": [...], "next_page_token"}``: active models of the experiments, newest first by default."""
-    if body.filter:
-        raise invalid(
-            "filter",
-            "not supported",
-            f"loopml does not filter logged models yet (filter {body.filter[:80]!r}); search without a filter "
-            "and select on the client.",
-        )
+    where = parse_model_filter(body.filter)
     if len(body.order_by) > 1 or any(o.field_name not in _ORDER_FIELDS for o in body.order_by):
         raise invalid("order_by", f"only one of {', '.join(_ORDER_FIELDS)}")
     order = body.order_by[0] if body.order_by else None
     offset = _offset(body.page_token)
     max_results = body.max_results or 100
-    ids = [_experiment_or_none(backend, e, caller.actor) for e in body.experiment_ids]
     models = logged_models(backend).search(
-        [i for i in ids if i is not None],
+        [to_loopml(backend.store, e) for e in body.experiment_ids],
+        where=where,
         order_by=_ORDER_FIELDS[order.field_name] if order else "created_at",
         ascending=order.ascending if order else False,
         max_results=max_results,
         offset=offset,
     )
-    default_id = default_experiment_id(backend)
-    out: dict[str, Any] = {"models": [encode(backend, m, default_id) for m in models]}
+    out: dict[str, Any] = {"models": [encode(backend, m) for m in models]}
     if len(models) == max_results:
         out["next_page_token"] = str(offset + max_results)
     return JSONResponse(out)
@@ -236,11 +230,9 @@ def log_outputs(body: Annotated[OutputsBody, Body()], caller: Writer, backend: B
     return JSONResponse({})
 
 
-def encode(backend: Backend, model: LoggedModel, default_id: str | None = None) -> dict[str, Any]:
-    """MLflow's JSON of a ``LoggedModel``: ``{"info": {...}, "data": {"params", "metrics"}}``
-    (``default_id``: :func:`default_experiment_id`, looked up when not given)."""
-    default_id = default_id or default_experiment_id(backend)
-    experiment_id = to_mlflow(model.experiment_id, default_id)
+def encode(backend: Backend, model: LoggedModel) -> dict[str, Any]:
+    """MLflow's JSON of a ``LoggedModel``: ``{"info": {...}, "data": {"params", "metrics"}}``."""
+    experiment_id = to_mlflow(backend.store, model.experiment_id)
     info: dict[str, Any] = {
         "model_id": model.id,
         "experiment_id": experiment_id,
@@ -277,8 +269,7 @@ def mirror_into_run(backend: Backend, model: LoggedModel, actor: str) -> str | N
 
 
 def _location(backend: Backend, model: LoggedModel) -> str:
-    experiment_id = to_mlflow(model.experiment_id, default_experiment_id(backend))
-    return logged_model_artifact_location(experiment_id, model.id)
+    return logged_model_artifact_location(to_mlflow(backend.store, model.experiment_id), model.id)
 
 
 def _pairs(items: list[_KeyValue], field: str) -> dict[str, str]:
@@ -296,11 +287,3 @@ def _offset(token: str | None) -> int:
     if not token.isdigit() or len(token) > 12:
         raise invalid("page_token", "not a token this server returned")
     return int(token)
-
-
-def _experiment_or_none(backend: Backend, experiment_id: str, actor: str) -> str | None:
-    """The loopml id of an MLflow experiment id, or ``None`` when there is no such experiment (nothing to find)."""
-    try:
-        return to_loopml(backend, experiment_id, actor=actor)
-    except LoopmlError:
-        return None

@@ -39,6 +39,7 @@ ACTIVE, DELETED = "active", "deleted"
 MAX_NAME_LENGTH = 500
 MAX_SEARCH_RESULTS = 1000
 ORDER_COLUMNS = ("created_at", "updated_at", "name")
+FILTER_COLUMNS = ("id", "name", "source_run_id", "model_type", "status")
 _MODEL_ID = re.compile(r"m-[0-9a-f]{32}")
 
 
@@ -178,22 +179,29 @@ class SqlLoggedModelStore:
         self,
         experiment_ids: Sequence[str],
         *,
+        where: Sequence[tuple[str, str, str]] = (),
         order_by: str = "created_at",
         ascending: bool = False,
         max_results: int = 100,
         offset: int = 0,
     ) -> list[LoggedModel]:
         """Active logged models of ``experiment_ids``, one page, newest first unless ordered otherwise
-        (``order_by``: one of :data:`ORDER_COLUMNS`)."""
+        (``order_by``: one of :data:`ORDER_COLUMNS`); ``where``: ``(column, "=" or "!=", value)`` AND-ed,
+        on the columns of :data:`FILTER_COLUMNS`."""
         if not 1 <= max_results <= MAX_SEARCH_RESULTS:
             raise invalid("max_results", f"must be 1 to {MAX_SEARCH_RESULTS}")
         if order_by not in ORDER_COLUMNS:
             raise invalid("order_by", f"not one of {', '.join(ORDER_COLUMNS)}")
         m = t.logged_models.c
+        conditions = [m.experiment_id.in_(list(experiment_ids)), m.lifecycle_stage == ACTIVE]
+        for name, op, value in where:
+            if name not in FILTER_COLUMNS or op not in ("=", "!="):
+                raise invalid("filter", f"not a comparison of {', '.join(FILTER_COLUMNS)} with = or !=")
+            conditions.append(m[name] == value if op == "=" else sa.or_(m[name] != value, m[name].is_(None)))
         column = m[order_by]
         query = (
             sa.select(t.logged_models)
-            .where(m.experiment_id.in_(list(experiment_ids)), m.lifecycle_stage == ACTIVE)
+            .where(*conditions)
             .order_by(column.asc() if ascending else column.desc(), m.id)
             .limit(max_results)
             .offset(max(0, offset))
@@ -226,6 +234,18 @@ class SqlLoggedModelStore:
             count = delete_rows(conn, t.logged_model_artifacts, "model_id", model_id, path)
             record_audit(conn, actor, "logged_model.artifact.delete", "logged_model", model_id, {"path": path})
         return count
+
+    def listed_in_run(self, run_id: str) -> set[tuple[str, str]]:
+        """``(run path, sha256)`` of the files of ``run_id``'s active ``READY`` models as listed among the
+        run's artifacts (``<model name>/<path>``), in one query."""
+        m, a = t.logged_models.c, t.logged_model_artifacts.c
+        query = (
+            sa.select((m.name + "/" + a.path).label("path"), a.sha256)
+            .join_from(t.logged_models, t.logged_model_artifacts, a.model_id == m.id)
+            .where(m.source_run_id == run_id, m.status == "READY", m.lifecycle_stage == ACTIVE)
+        )
+        with self.db.read() as conn:
+            return {(row.path, row.sha256) for row in conn.execute(query)}
 
     # -- runs' outputs ------------------------------------------------------------------------------
 
