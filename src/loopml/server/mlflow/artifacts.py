@@ -29,6 +29,7 @@ from loopml.server.mlflow.errors import RESOURCE_DOES_NOT_EXIST, MlflowError
 from loopml.server.mlflow.ids import to_loopml
 from loopml.server.mlflow.proxy_paths import ProxyTarget, parse_proxy_path
 from loopml.store.http.wire import SHA256_HEADER
+from loopml.store.sql.artifact_rows import delete_run_artifacts
 from loopml.store.sql.logged_models import SqlLoggedModelStore
 
 router = APIRouter(tags=["mlflow"])
@@ -83,7 +84,7 @@ def delete_artifact(path: str, caller: Writer, backend: BackendDep) -> Response:
     target = parse_proxy_path(path)
     check_owner(backend, target, writing=True)
     if target.kind == "run":
-        count = backend.store.delete_artifacts(target.owner_id, target.path, actor=caller.actor)
+        count = delete_run_artifacts(backend.store.db, target.owner_id, target.path, actor=caller.actor)
     else:
         count = logged_models(backend).delete_artifacts(target.owner_id, target.path, actor=caller.actor)
     if count == 0:

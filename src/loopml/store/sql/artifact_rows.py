@@ -13,6 +13,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from loopml.core.records import ArtifactInfo
+from loopml.store.sql import schema as t
+from loopml.store.sql.audit import record_audit
+from loopml.store.sql.database import Database
+from loopml.store.sql.lifecycle import require_active_run
 
 
 def upsert_rows(
@@ -44,6 +48,15 @@ def delete_rows(conn: Connection, table: sa.Table, owner: str, owner_id: str, pr
     c = table.c
     result = conn.execute(table.delete().where(c[owner] == owner_id, _below(c.path, prefix)))
     return int(result.rowcount or 0)
+
+
+def delete_run_artifacts(db: Database, run_id: str, path: str = "", *, actor: str) -> int:
+    """Forget an active run's files at or below ``path`` (every file when empty); how many. Blobs stay until gc."""
+    with db.write() as conn:
+        require_active_run(conn, run_id)
+        count = delete_rows(conn, t.run_artifacts, "run_id", run_id, path)
+        record_audit(conn, actor, "artifact.delete", "run", run_id, {"path": path, "count": count})
+    return count
 
 
 def _below(path: sa.ColumnElement[str], prefix: str) -> sa.ColumnElement[bool]:

@@ -35,7 +35,6 @@ from loopml.store.search import (
     parse_order_by,
 )
 from loopml.store.sql import schema as t
-from loopml.store.sql.artifact_rows import delete_rows
 from loopml.store.sql.audit import audit_event, audit_query, record_audit
 from loopml.store.sql.database import Database
 from loopml.store.sql.filters import index_walk_pays, order_runs, run_condition, split_on_leading_metric
@@ -434,14 +433,6 @@ class SqlTrackingStore(TrackingLifecycle):
         with self.db.read() as conn:
             _require_run(conn, run_id)
             return [ArtifactInfo(r.path, r.sha256, r.size) for r in conn.execute(query)]
-
-    def delete_artifacts(self, run_id: str, path: str = "", *, actor: str) -> int:
-        """Forget the run's files at or below ``path`` (every file when empty); how many. Blobs stay until gc."""
-        with self.db.write() as conn:
-            _require_run(conn, run_id)
-            count = delete_rows(conn, t.run_artifacts, "run_id", run_id, path)
-            record_audit(conn, actor, "artifact.delete", "run", run_id, {"path": path, "count": count})
-        return count
 
     def list_audit_events(
         self,
