@@ -21,6 +21,8 @@ from loopml.core.errors import InvalidInput
 from loopml.store.search import NUMERIC_ATTRIBUTES, Comparison, OrderBy
 from loopml.store.sql import schema as t
 
+RUN_NAME_TAG = "mlflow.runName"
+
 
 def compare(column: sa.ColumnElement[Any], op: str, value: Any) -> sa.ColumnElement[bool]:
     """``column <op> value``; ``IN`` and ``NOT IN`` take a tuple of values."""
@@ -49,7 +51,10 @@ def compare(column: sa.ColumnElement[Any], op: str, value: Any) -> sa.ColumnElem
 
 
 def run_condition(c: Comparison) -> sa.ColumnElement[bool]:
-    """The WHERE clause of one comparison."""
+    """The WHERE clause of one comparison (the tag ``mlflow.runName`` is the run's name: MLflow clients
+    filter on it)."""
+    if c.kind == "tag" and c.key == RUN_NAME_TAG:
+        return compare(t.runs.c.name, c.op, c.value)
     if c.kind == "attribute":
         column = t.runs.c[c.key]
         value = c.value
