@@ -143,6 +143,12 @@ def test_model_files_are_listed_in_the_source_run(
     listing = http.get(f"{API}/logged-models/{model.model_id}/artifacts/directories").json()
     assert [(f["path"], f["is_dir"]) for f in listing["files"]] == [("MLmodel", False), ("data", True)]
     assert store.list_artifacts(run_id) == []  # listed in the run once READY
+    weights = http.get(
+        f"{API}/logged-models/{model.model_id}/artifacts/files", params={"artifact_file_path": "data/weights.bin"}
+    )
+    assert weights.content == b"\x00\x01\x02"
+    no_file = http.get(f"{API}/logged-models/{model.model_id}/artifacts/files", params={"artifact_file_path": "../x"})
+    assert no_file.status_code == 400 and no_file.json()["details"][0]["field"] == "artifact_file_path"
 
     mlflow_client.finalize_logged_model(model.model_id, LoggedModelStatus.READY)
     lm.configure(tracking_uri=mlflow_server.url)

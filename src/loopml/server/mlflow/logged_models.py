@@ -15,18 +15,21 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from loopml.artifacts import safe_relpath
-from loopml.core.errors import Conflict, InvalidInput, invalid
+from loopml.core.errors import Conflict, InvalidInput, NotFound, invalid
 from loopml.core.records import ArtifactInfo
 from loopml.server.auth import Reader, Writer
 from loopml.server.backend import Backend, BackendDep
+from loopml.server.downloads import DOWNLOAD_HEADERS, verified_download
 from loopml.server.encoding import JSONResponse
 from loopml.server.mlflow.artifacts import children, logged_models
 from loopml.server.mlflow.ids import to_loopml, to_mlflow
 from loopml.server.mlflow.model_filter import parse_model_filter
 from loopml.server.mlflow.uris import logged_model_artifact_location
+from loopml.store.http.wire import SHA256_HEADER
 from loopml.store.sql.logged_models import LoggedModel
 
 router = APIRouter(tags=["mlflow"])
@@ -220,6 +223,23 @@ def list_logged_model_artifacts(
     for entry in entries:
         entry["path"] = f"{prefix}/{entry['path']}" if prefix else entry["path"]
     return JSONResponse({"root_uri": _location(backend, model), "files": entries})
+
+
+@router.get("/logged-models/{model_id}/artifacts/files")
+async def get_logged_model_artifact(
+    model_id: str, caller: Reader, backend: BackendDep, artifact_file_path: str = ""
+) -> Response:
+    """One file of the model (``artifact_file_path``), streamed and verified against its SHA-256."""
+    if not artifact_file_path:
+        raise invalid(
+            "artifact_file_path", "required", 'Request must include the "artifact_file_path" query parameter.'
+        )
+    path = safe_relpath(artifact_file_path, field="artifact_file_path")
+    found = await run_in_threadpool(logged_models(backend).list_artifacts, model_id, path)
+    info = next((f for f in found if f.path == path), None)
+    if info is None:
+        raise NotFound(f"Logged model {model_id} has no file {path!r}.")
+    return await verified_download(backend.blobs, info.sha256, {SHA256_HEADER: info.sha256, **DOWNLOAD_HEADERS})
 
 
 @router.post("/runs/outputs")
