@@ -9,6 +9,7 @@ import pytest
 from loopml.core.errors import InvalidInput
 from loopml.store.http.transport import HttpTransport
 from loopml.store.sql.database import Database
+from loopml.store.sql.lifecycle import TrackingLifecycle
 from loopml.store.table import STORES, open_store
 
 
@@ -32,9 +33,10 @@ def test_each_entry_opens_over_a_database_and_a_transport(name: str, tmp_path: P
 
 
 KNOWN_GAPS: dict[str, set[str]] = {}  # methods an HTTP store may lack (none today)
-SQL_ONLY = {"referenced_blobs"}
+SQL_ONLY = {"referenced_blobs"} | {m for m in dir(TrackingLifecycle) if not m.startswith("_")}
 """Methods only the side next to the database has: garbage collection's reference queries (a remote client
-asks the server to collect, ``POST /api/v1/admin/gc``)."""
+asks the server to collect, ``POST /api/v1/admin/gc``), and the edits the MLflow-compatible API makes
+(:mod:`loopml.store.sql.lifecycle`)."""
 
 
 def test_sql_and_http_sides_have_the_same_public_methods() -> None:

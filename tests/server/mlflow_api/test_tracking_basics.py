@@ -34,7 +34,10 @@ def test_experiment_create_get_by_name(mlflow_client: Any) -> None:
     assert info.value.error_code == "RESOURCE_ALREADY_EXISTS"
 
 
-def test_default_experiment_is_zero(mlflow_client: Any) -> None:
+def test_default_experiment_is_zero(mlflow_client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # no experiment set (another test of this process may have set one): MLflow falls back to "0"
+    monkeypatch.setattr(mlflow.tracking.fluent, "_active_experiment_id", None)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
     assert mlflow_client.get_experiment("0").name == "Default"
     assert mlflow_client.get_experiment_by_name("Default").experiment_id == "0"
     with mlflow.start_run() as run:

@@ -106,7 +106,7 @@ def test_batch_limits(http: httpx.Client) -> None:
 def test_auth_bad_token_and_reader(
     mlflow_token_client: Any, mlflow_auth_server: LiveServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with mlflow.start_run() as run:  # the writer token of the fixture
+    with mlflow.start_run(experiment_id="0") as run:  # the writer token of the fixture
         mlflow.log_metric("m", 1.0)
     reader = mlflow_auth_server.create_token(f"reader-{os.getpid()}", "reader")
     monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", reader)

@@ -52,6 +52,7 @@ def test_search_runs_filters_order_and_pages(mlflow_client: Any) -> None:
     assert names("attributes.status = 'FAILED'") == ["r4"]
     assert names("attributes.start_time <= 1001", ["attributes.start_time"]) == ["r0", "r1"]
     assert names("tags.mlflow.runName = 'r2'") == ["r2"]
+    assert names("", ["tags.mlflow.runName ASC"]) == ["r0", "r1", "r2", "r3", "r4"]
     assert names("run_name LIKE 'r%'", ["params.model DESC", "metrics.`acc` DESC"]) == ["r3", "r1", "r4", "r2", "r0"]
     page = mlflow_client.search_runs([experiment_id], max_results=2)
     assert [r.info.run_name for r in page] == ["r4", "r3"] and page.token

@@ -18,7 +18,7 @@ from loopml.server.mlflow import schemas as s
 from loopml.server.mlflow.convert import experiment_json
 from loopml.server.mlflow.errors import RESOURCE_DOES_NOT_EXIST, MlflowError
 from loopml.server.mlflow.ids import default_experiment_id, experiment_not_found, to_loopml, to_mlflow
-from loopml.server.mlflow.paging import decode_token, next_token
+from loopml.server.mlflow.paging import decode_token, fetch_size, next_token
 from loopml.server.mlflow.search import VIEWS, parse_experiment_filter, parse_experiment_order
 from loopml.server.mlflow.uris import DEFAULT_EXPERIMENT_ID
 from loopml.store.sql import SqlTrackingStore
@@ -84,14 +84,17 @@ def search_experiments(body: s.SearchExperiments, caller: Reader, backend: Backe
         view=VIEWS[body.view_type],
         conditions=parse_experiment_filter(body.filter),
         order_by=parse_experiment_order(body.order_by),
-        limit=body.max_results,
+        limit=fetch_size(body.max_results, s.MAX_RESULTS_EXPERIMENTS + 1),
         offset=offset,
     )
     default_id = default_experiment_id(store)
     out: dict[str, object] = {
-        "experiments": [experiment_json(e, DEFAULT_EXPERIMENT_ID if e.id == default_id else e.id) for e in entries]
+        "experiments": [
+            experiment_json(e, DEFAULT_EXPERIMENT_ID if e.id == default_id else e.id)
+            for e in entries[: body.max_results]
+        ]
     }
-    token = next_token(offset, len(entries), body.max_results)
+    token = next_token(offset, len(entries), body.max_results, -1)
     if token is not None:
         out["next_page_token"] = token
     return JSONResponse(out)

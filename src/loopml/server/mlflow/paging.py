@@ -38,6 +38,14 @@ def decode_token(token: str | None) -> int:
     )
 
 
-def next_token(offset: int, page_size: int, limit: int) -> str | None:
-    """The token of the following page when this one is full (it may be empty, as MLflow's)."""
-    return encode_token(offset + page_size) if page_size == limit else None
+def fetch_size(limit: int, ceiling: int) -> int:
+    """How many rows to read for a page of ``limit``: one more, to know whether another page follows
+    (but never over the store's ``ceiling``, where the next page may turn out empty)."""
+    return min(limit + 1, ceiling)
+
+
+def next_token(offset: int, fetched: int, limit: int, ceiling: int) -> str | None:
+    """The token of the page after the one from ``offset`` for which :func:`fetch_size` rows were
+    asked and ``fetched`` came back; ``None`` on the last page."""
+    more = fetched > limit or (fetched == limit == ceiling)
+    return encode_token(offset + limit) if more else None

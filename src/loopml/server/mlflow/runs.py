@@ -37,11 +37,12 @@ from loopml.server.mlflow.convert import (
 )
 from loopml.server.mlflow.errors import MlflowError
 from loopml.server.mlflow.ids import default_experiment_id, to_loopml, to_mlflow
-from loopml.server.mlflow.paging import decode_token, next_token
+from loopml.server.mlflow.paging import decode_token, fetch_size, next_token
 from loopml.server.mlflow.search import VIEWS
 from loopml.server.mlflow.uris import DEFAULT_EXPERIMENT_ID
 from loopml.store.sql import SqlTrackingStore
 from loopml.store.sql.lifecycle import RunInput, View
+from loopml.store.sql.tracking import MAX_SEARCH_RESULTS
 
 router = APIRouter(tags=["mlflow"])
 _EMPTY = b"{}"
@@ -150,12 +151,12 @@ def search_runs(body: s.SearchRuns, caller: Reader, backend: BackendDep) -> Resp
         [to_loopml(store, e) for e in body.experiment_ids],
         filter=body.filter,
         order_by=body.order_by,
-        max_results=body.max_results,
+        max_results=fetch_size(body.max_results, MAX_SEARCH_RESULTS),
         offset=offset,
         lifecycle=view,
     )
-    out: dict[str, Any] = {"runs": runs_json(store, runs, view)}
-    token = next_token(offset, len(runs), body.max_results)
+    out: dict[str, Any] = {"runs": runs_json(store, runs[: body.max_results], view)}
+    token = next_token(offset, len(runs), body.max_results, MAX_SEARCH_RESULTS)
     if token is not None:
         out["next_page_token"] = token
     return JSONResponse(out)
@@ -255,8 +256,9 @@ def get_metric_history(
 ) -> Response:
     offset = decode_token(page_token)
     ref = s.RunRef(run_id=run_id, run_uuid=run_uuid).run()
-    points = backend.store.metric_history_page(ref, metric_key, limit=max_results, offset=offset)
-    out: dict[str, Any] = {"metrics": metrics_json(points)}
-    if max_results is not None and (token := next_token(offset, len(points), max_results)) is not None:
+    limit = None if max_results is None else max_results + 1
+    points = backend.store.metric_history_page(ref, metric_key, limit=limit, offset=offset)
+    out: dict[str, Any] = {"metrics": metrics_json(points[:max_results])}
+    if max_results is not None and (token := next_token(offset, len(points), max_results, -1)) is not None:
         out["next_page_token"] = token
     return JSONResponse(out)

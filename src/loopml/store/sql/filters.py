@@ -69,8 +69,8 @@ def run_condition(c: Comparison) -> sa.ColumnElement[bool]:
 def order_runs(query: sa.Select[Any], ordering: list[OrderBy]) -> sa.Select[Any]:
     """``query`` (over ``runs``) ordered by ``ordering``, then newest first."""
     for index, term in enumerate(ordering):
-        if term.kind == "attribute":
-            column: sa.ColumnElement[Any] = t.runs.c[term.key]
+        if term.kind == "attribute" or (term.kind == "tag" and term.key == RUN_NAME_TAG):
+            column: sa.ColumnElement[Any] = t.runs.c[term.key if term.kind == "attribute" else "name"]
         else:
             table = {"metric": t.latest_metrics, "param": t.params, "tag": t.tags}[term.kind]
             alias = table.alias(f"order_{index}")

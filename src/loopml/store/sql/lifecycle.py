@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
@@ -284,11 +285,8 @@ class TrackingLifecycle:
             }
             for i in inputs
         ]
-        insert = (
-            sa.dialects.postgresql.insert(t.run_inputs)
-            if self.db.dialect == "postgresql"
-            else sa.dialects.sqlite.insert(t.run_inputs)
-        ).on_conflict_do_nothing()
+        dialect_insert = postgresql.insert if self.db.dialect == "postgresql" else sqlite.insert
+        insert = dialect_insert(t.run_inputs).on_conflict_do_nothing()
         with self.db.write() as conn:
             require_active_run(conn, run_id)
             conn.execute(insert, rows)
