@@ -1,8 +1,8 @@
 """Garbage collection of the artifact store: delete the blobs nothing in the metadata store references.
 
 **Live blobs.** Every digest a store of :data:`~loopml.store.table.STORES` reports through
-:class:`~loopml.store.base.BlobReferences` (run artifacts, dataset versions, registered model
-manifests, step outputs and inputs, which the step cache reuses, monitoring reports and reference
+:class:`~loopml.store.base.BlobReferences` (run artifacts, MLflow logged models' files, dataset versions,
+registered model manifests, step outputs and inputs, which the step cache reuses, monitoring reports and reference
 profiles, ``artifact`` lineage nodes), each kind read with one set-based query, plus the files that
 each registered model's manifest lists (read as JSON data: :func:`~loopml.registry.manifests.manifest_blobs`).
 Feature definitions and materialisations, and the prediction log, hold no blob: their sources are

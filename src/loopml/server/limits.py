@@ -17,6 +17,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from loopml.config import DEFAULT_SERVER_MAX_ARTIFACT_BYTES, DEFAULT_SERVER_MAX_JSON_BYTES, Settings
 from loopml.core.errors import PayloadTooLarge
 from loopml.server.errors import error_response
+from loopml.server.mlflow import is_mlflow_path
+from loopml.server.mlflow.errors import mlflow_error_response
 from loopml.serving.connection import guarded_receive
 
 JSON_ENV = "LOOPML_SERVER_MAX_JSON_BYTES"
@@ -79,7 +81,8 @@ class BodyLimitMiddleware:
         limit = self.limits.max_artifact_bytes if upload else self.limits.max_json_bytes
         declared = _content_length(scope)
         if declared is not None and declared > limit:
-            response = error_response(PayloadTooLarge(_message(declared, limit, upload)))
+            too_large = PayloadTooLarge(_message(declared, limit, upload))
+            response = mlflow_error_response(too_large) if is_mlflow_path(scope["path"]) else error_response(too_large)
             response.headers["Connection"] = "close"
             await response(scope, receive, send)
             return
