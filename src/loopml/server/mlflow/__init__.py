@@ -43,8 +43,4 @@ def mlflow_router() -> APIRouter:
 
 def mlflow_routes() -> list[tuple[str, set[str]]]:
     """``(path template, methods)`` of every MLflow-compatible route, for the ``Allow`` header of a 405."""
-    return [
-        (route.path, set(route.methods or ()))
-        for route in mlflow_router().routes
-        if isinstance(route, APIRoute)
-    ]
+    return [(route.path, set(route.methods or ())) for route in mlflow_router().routes if isinstance(route, APIRoute)]

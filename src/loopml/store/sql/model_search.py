@@ -4,7 +4,8 @@ A condition is ``(key, op, value)``: ``key`` is ``name`` (the model's), ``tags.<
 versions also ``run_id``, ``source`` and ``version``; ``op`` is one of ``=``, ``!=``, ``LIKE``,
 ``ILIKE`` (strings) or ``IN`` (a list of strings). Tag values are read out of the JSON ``tags``
 column in the database (``json_extract`` on SQLite, ``jsonb_extract_path_text`` on PostgreSQL),
-so a search is one query whatever the number of models.
+so a search is one query whatever the number of models; a model without the tag matches
+``tags.<key> != value``.
 
 >>> cond = [("name", "LIKE", "churn%"), ("tags.team", "=", "growth")]
 >>> SqlModelRegistry(db).search_models(cond, limit=10)                               # doctest: +SKIP
@@ -84,7 +85,7 @@ def _clause(condition: Condition, columns: dict[str, Any], tags: Any, dialect: s
     if op == "=":
         return column == value
     if op == "!=":
-        return column != value
+        return sa.or_(column.is_(None), column != value) if key.startswith("tags.") else column != value
     if op == "LIKE":
         return column.like(str(value))
     return column.ilike(str(value))

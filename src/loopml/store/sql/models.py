@@ -364,12 +364,13 @@ class SqlModelRegistry:
             "created_by": actor,
             "mlflow_model_id": model_id,
         }
+        when = None if created_at is None else _timestamp(created_at)
         for _ in range(_ATTEMPTS):
             try:
                 with self.db.write() as conn:
                     registered_id, last = _lock_model(conn, name, create=True, actor=actor)
                     now = now_ms()
-                    row.update(id=new_id(), model_id=registered_id, version=last + 1, created_at=created_at or now)
+                    row.update(id=new_id(), model_id=registered_id, version=last + 1, created_at=when or now)
                     conn.execute(
                         t.registered_models.update()
                         .where(_m.id == registered_id)
@@ -419,6 +420,31 @@ class SqlModelRegistry:
             rows = [r._mapping for r in conn.execute(query)]
             aliases = _aliases_of(conn, [r["id"] for r in rows])
         return [_version(r["model_name"], r, aliases.get(r["id"], [])) for r in rows]
+
+    def latest_versions(self, names: Sequence[str]) -> dict[str, list[ModelVersion]]:
+        """The newest version of each status (``READY``, ``ARCHIVED``) of each model in ``names``, in one query."""
+        if not names:
+            return {}
+        newest = (
+            sa.select(_v.model_id, _v.status, sa.func.max(_v.version).label("version"))
+            .join(t.registered_models, _m.id == _v.model_id)
+            .where(_m.name.in_(list(names)))
+            .group_by(_v.model_id, _v.status)
+            .subquery()
+        )
+        query = (
+            sa.select(t.model_versions, _m.name.label("model_name"))
+            .join(t.registered_models, _m.id == _v.model_id)
+            .join(newest, sa.and_(newest.c.model_id == _v.model_id, newest.c.version == _v.version))
+            .order_by(_m.name, _v.version)
+        )
+        found: dict[str, list[ModelVersion]] = defaultdict(list)
+        with self.db.read() as conn:
+            rows = [r._mapping for r in conn.execute(query)]
+            aliases = _aliases_of(conn, [r["id"] for r in rows])
+        for r in rows:
+            found[r["model_name"]].append(_version(r["model_name"], r, aliases.get(r["id"], [])))
+        return dict(found)
 
     def set_model_tag(self, name: str, key: str, value: Any, *, actor: str) -> RegisteredModel:
         """Set one tag of a registered model."""
