@@ -3,6 +3,7 @@ read back through loopml's own registry, audit log and lineage."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -253,3 +254,29 @@ def test_loopml_refuses_to_load_an_mlflow_version(
         lm.load_model("models:/rm-pickle/1")
     assert "mlflow.pyfunc.load_model" in exc.value.message
     assert lm.get_model_version("models:/rm-pickle/1").flavor == "mlflow"
+
+
+def test_ui_pages_and_cli_show_an_mlflow_version(mlflow_client: Any, mlflow_server: LiveServer, run_id: str) -> None:
+    from typer.testing import CliRunner
+
+    from loopml.cli.main import app
+
+    mlflow_client.create_registered_model("rm-ui", description="shown in the UI")
+    mlflow_client.create_model_version("rm-ui", f"models:/{MODEL_ID}", run_id=run_id, model_id=MODEL_ID)
+    mlflow_client.set_registered_model_alias("rm-ui", "champion", "1")
+    for path in ("/models", "/models/rm-ui", "/models/rm-ui/versions/1", "/models/rm-ui/versions/1/card.md"):
+        page = httpx.get(f"{mlflow_server.url}{path}")
+        assert page.status_code == 200, (path, page.text[:500])
+        assert "rm-ui" in page.text, path
+    assert "<dt>Flavor</dt><dd>mlflow</dd>" in httpx.get(f"{mlflow_server.url}/models/rm-ui/versions/1").text
+    card = httpx.get(f"{mlflow_server.url}/api/v1/models/rm-ui/versions/1/card")
+    assert card.status_code == 200 and card.json()["version"] == 1
+
+    env = {"LOOPML_TRACKING_URI": mlflow_server.url, "COLUMNS": "200"}
+    runner = CliRunner()
+    listed = runner.invoke(app, ["models", "list", "--json"], env=env)
+    assert listed.exit_code == 0, listed.output
+    assert any(m["name"] == "rm-ui" and m["aliases"] == {"champion": 1} for m in json.loads(listed.stdout))
+    shown = runner.invoke(app, ["models", "show", "models:/rm-ui@champion"], env=env)
+    assert shown.exit_code == 0, shown.output
+    assert "mlflow" in shown.stdout and f"models:/{MODEL_ID}" in shown.stdout
