@@ -6,7 +6,8 @@ Filter: comparisons joined by ``AND`` (case-insensitive)::
 
 - left side: ``metrics.<key>``, ``params.<key>``, ``tags.<key>``, ``attributes.<name>``; a key with
   spaces or symbols goes in backticks (``metrics.`val loss```). Singular prefixes and ``attr.`` work too.
-- comparators: ``= != < <= > >=`` and ``LIKE`` / ``ILIKE`` (``%`` and ``_`` wildcards);
+- comparators: ``= != < <= > >=``, ``LIKE`` / ``ILIKE`` (``%`` and ``_`` wildcards), and
+  ``IN`` / ``NOT IN`` with a list of quoted strings (``params.model IN ('rf', 'gbm')``);
   metrics compare numbers; params and tags compare strings (``= != LIKE ILIKE``).
 - attributes: ``run_id``, ``run_name``, ``status``, ``user``, ``experiment_id``, ``parent_run_id``
   (strings) and ``start_time``, ``end_time`` (epoch milliseconds).
@@ -46,6 +47,7 @@ STRING_ATTRIBUTES = {
     "name": "name",
     "status": "status",
     "user": "user",
+    "user_id": "user",
     "experiment_id": "experiment_id",
     "parent_run_id": "parent_run_id",
 }
@@ -61,6 +63,7 @@ _TOKEN = re.compile(
   | (?P<number>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)
   | (?P<string>'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.)*")
   | (?P<word>[A-Za-z_]+)
+  | (?P<punct>[(),])
     """,
     re.VERBOSE,
 )
@@ -73,7 +76,8 @@ class Comparison:
     kind: Kind
     key: str
     op: str
-    value: str | float
+    value: str | float | tuple[str, ...]
+    """A number (metrics, times), a string, or the strings of ``IN`` / ``NOT IN``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,19 +115,23 @@ def parse_filter(text: str | None) -> list[Comparison]:
         if i + 1 >= len(tokens):
             raise _error(text, len(text), f"expected a comparator after {left.text!r}", "end of filter")
         op_token = tokens[i + 1]
-        op = _operator(op_token)
+        op, width = _operator(tokens, i + 1)
         if op is None:
             raise _error(
                 text,
                 op_token.pos,
-                f"expected a comparator (= != < <= > >= LIKE ILIKE) after {left.text!r}",
+                f"expected a comparator (= != < <= > >= LIKE ILIKE IN NOT IN) after {left.text!r}",
                 op_token.text,
             )
-        if i + 2 >= len(tokens):
+        i += 1 + width
+        if i >= len(tokens):
             raise _error(text, len(text), f"expected a value after {op_token.text!r}", "end of filter")
-        value_token = tokens[i + 2]
-        out.append(_comparison(text, kind, key, op, value_token, left))
-        i += 3
+        if op in ("IN", "NOT IN"):
+            values, i = _value_list(text, tokens, i, left)
+            out.append(_list_comparison(text, kind, key, op, values, left))
+        else:
+            out.append(_comparison(text, kind, key, op, tokens[i], left))
+            i += 1
         if i == len(tokens):
             return out
         conj = tokens[i]
@@ -187,12 +195,50 @@ def _split_ident(text: str, token: _Token, *, field: str = "filter") -> tuple[Ki
     return kind, key
 
 
-def _operator(token: _Token) -> str | None:
+def _operator(tokens: list[_Token], i: int) -> tuple[str | None, int]:
+    """The comparator at ``tokens[i]`` and how many tokens it spans (``NOT IN``: two)."""
+    token = tokens[i]
     if token.type == "op":
-        return {"==": "=", "<>": "!="}.get(token.text, token.text)
-    if token.type == "word" and token.text.upper() in ("LIKE", "ILIKE"):
-        return token.text.upper()
-    return None
+        return {"==": "=", "<>": "!="}.get(token.text, token.text), 1
+    word = token.text.upper() if token.type == "word" else ""
+    if word in ("LIKE", "ILIKE", "IN"):
+        return word, 1
+    if word == "NOT" and i + 1 < len(tokens) and tokens[i + 1].text.upper() == "IN":
+        return "NOT IN", 2
+    return None, 1
+
+
+def _value_list(text: str, tokens: list[_Token], i: int, left: _Token) -> tuple[tuple[str, ...], int]:
+    """The quoted strings of ``('a', 'b')`` starting at ``tokens[i]``, and the index after it."""
+    if tokens[i].text != "(":
+        raise _error(text, tokens[i].pos, f"expected '(' to open the list of values for {left.text}", tokens[i].text)
+    values: list[str] = []
+    i += 1
+    while True:
+        if i >= len(tokens):
+            raise _error(text, len(text), "expected a quoted string and ')' to close the list", "end of filter")
+        token = tokens[i]
+        if token.type != "string":
+            raise _error(text, token.pos, f"expected a quoted string in the list of values for {left.text}", token.text)
+        values.append(_literal(token))
+        i += 1
+        if i >= len(tokens) or tokens[i].text not in (",", ")"):
+            got = tokens[i].text if i < len(tokens) else "end of filter"
+            raise _error(text, tokens[i].pos if i < len(tokens) else len(text), "expected ',' or ')'", got)
+        i += 1
+        if tokens[i - 1].text == ")":
+            return tuple(values), i
+
+
+def _literal(token: _Token) -> str:
+    quote = token.text[0]
+    return token.text[1:-1].replace(quote * 2, quote).replace("\\" + quote, quote)
+
+
+def _list_comparison(text: str, kind: Kind, key: str, op: str, values: tuple[str, ...], left: _Token) -> Comparison:
+    if kind == "metric" or (kind == "attribute" and _attribute(text, key) in NUMERIC_ATTRIBUTES.values()):
+        raise _error(text, left.pos, f"{left.text} is numeric; {op} takes string fields (params, tags, run_id)", op)
+    return Comparison(kind, _attribute(text, key) if kind == "attribute" else key, op, values)
 
 
 def _comparison(text: str, kind: Kind, key: str, op: str, value: _Token, left: _Token) -> Comparison:
@@ -206,8 +252,7 @@ def _comparison(text: str, kind: Kind, key: str, op: str, value: _Token, left: _
     if op not in STRING_OPS:
         raise _error(text, value.pos, f"{left.text} is a string; use one of {' '.join(STRING_OPS)}", op)
     if value.type == "string":
-        quote = value.text[0]
-        literal = value.text[1:-1].replace(quote * 2, quote).replace("\\" + quote, quote)
+        literal = _literal(value)
     elif value.type == "number":
         literal = value.text
     else:

@@ -1,7 +1,8 @@
 """One table from store name to its SQL and HTTP implementations.
 
->>> print(*sorted(STORES))
-datasets decisions features lineage materializations models monitoring pipelines policies schedules tokens tracking
+>>> print(*sorted(STORES))  # doctest: +NORMALIZE_WHITESPACE
+datasets decisions features lineage logged_models materializations models monitoring pipelines
+policies schedules tokens tracking
 >>> STORES["models"].http
 'loopml.store.http.models:HttpModelRegistry'
 
@@ -59,6 +60,7 @@ STORES: dict[str, StoreEntry] = {
     "tokens": StoreEntry("loopml.store.sql.tokens:SqlTokenStore", None),
     "schedules": StoreEntry("loopml.store.sql.schedules:SqlScheduleStore", None),
     "policies": StoreEntry("loopml.store.sql.policies:SqlPolicyStore", None),
+    "logged_models": StoreEntry("loopml.store.sql.logged_models:SqlLoggedModelStore", None),
 }
 
 

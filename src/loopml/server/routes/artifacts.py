@@ -8,23 +8,23 @@ refused, and downloads are verified against the recorded hash before they are st
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import anyio.to_thread
 from fastapi import APIRouter, Header
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response, StreamingResponse
+from starlette.responses import Response
 
-from loopml.artifacts import CollectableBlobStore, LocalBlobStore, safe_relpath
-from loopml.core.errors import IntegrityError, NotFound, invalid
-from loopml.core.hashing import is_sha256, sha256_file
+from loopml.artifacts import CollectableBlobStore, safe_relpath
+from loopml.core.errors import invalid
+from loopml.core.hashing import is_sha256
 from loopml.core.records import ArtifactInfo
 from loopml.core.wire import ARTIFACT
 from loopml.server.auth import Reader, Writer
 from loopml.server.backend import BackendDep
 from loopml.server.body import AsyncBodyReader
+from loopml.server.downloads import DOWNLOAD_HEADERS, verified_download
 from loopml.server.encoding import JSONResponse
 from loopml.server.schemas import ArtifactList, ArtifactOut, ArtifactRecords
 from loopml.store.http.wire import SHA256_HEADER
@@ -32,7 +32,6 @@ from loopml.store.http.wire import SHA256_HEADER
 router = APIRouter(prefix="/runs/{run_id}/artifacts", tags=["artifacts"])
 _SHA_FIELD = "header.x-loopml-sha256"
 _BINARY = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
-DOWNLOAD_HEADERS = {"Content-Security-Policy": "sandbox", "X-Content-Type-Options": "nosniff"}
 
 
 @router.get("", response_model=ArtifactList, summary="Artifacts at or below a prefix")
@@ -108,32 +107,8 @@ async def download_artifact(run_id: str, path: str, caller: Reader, backend: Bac
     return await verified_download(backend.blobs, info.sha256, headers)
 
 
-async def verified_download(blobs: CollectableBlobStore, sha256: str, headers: dict[str, str]) -> Response:
-    """A response with the blob's bytes, checked against ``sha256``: a local file is hashed and then sent
-    (sendfile); an object is streamed, and a mismatch cuts the response short before its last chunk."""
-    if isinstance(blobs, LocalBlobStore):
-        file = await run_in_threadpool(_verified_file, blobs, sha256)
-        return FileResponse(file, media_type="application/octet-stream", headers=headers)
-    size = await run_in_threadpool(blobs.size, sha256)
-    if size is None:
-        raise NotFound(f"Blob {sha256} is missing from the server's artifact store.")
-    chunks = await run_in_threadpool(blobs.open_chunks, sha256)
-    headers = {**headers, "Content-Length": str(size)}
-    return StreamingResponse(chunks, media_type="application/octet-stream", headers=headers)
-
-
 def _stored_size(blobs: CollectableBlobStore, sha256: str) -> int | None:
     """The blob's size, or ``None`` when it is not stored."""
     if not is_sha256(sha256):
         return None
     return blobs.size(sha256)
-
-
-def _verified_file(blobs: LocalBlobStore, sha256: str) -> Path:
-    """The blob's file, after checking its bytes still match their hash."""
-    path = blobs.path_of(sha256)
-    if not path.is_file():
-        raise NotFound(f"Blob {sha256} is missing from the artifact store at {blobs.root}.")
-    if sha256_file(path) != sha256:
-        raise IntegrityError(f"Blob {sha256} does not match its SHA-256: the stored file was modified or corrupted.")
-    return path

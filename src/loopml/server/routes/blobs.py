@@ -20,8 +20,9 @@ from loopml.core.wire import BLOB
 from loopml.server.auth import Reader, Writer
 from loopml.server.backend import BackendDep
 from loopml.server.body import AsyncBodyReader
+from loopml.server.downloads import verified_download
 from loopml.server.encoding import JSONResponse
-from loopml.server.routes.artifacts import _stored_size, verified_download  # the artifact routes' checks
+from loopml.server.routes.artifacts import _stored_size  # the artifact routes' checks
 from loopml.server.schemas import BlobOut
 from loopml.store.http.wire import SHA256_HEADER
 

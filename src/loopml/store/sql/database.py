@@ -23,7 +23,7 @@ from sqlalchemy.exc import DatabaseError, OperationalError, ProgrammingError, SQ
 
 from loopml.core.errors import InvalidInput, StoreError
 
-HEAD_REVISION = "0015"
+HEAD_REVISION = "0016"
 _WRITE = "loopml_write"
 _MIGRATION_LOCK_KEY = 0x6C6F6F706D6C  # "loopml"
 _FIRST_OPEN_SECONDS = 30.0

@@ -21,8 +21,11 @@ from loopml.core.errors import InvalidInput
 from loopml.store.search import NUMERIC_ATTRIBUTES, Comparison, OrderBy
 from loopml.store.sql import schema as t
 
+RUN_NAME_TAG = "mlflow.runName"
 
-def _compare(column: sa.ColumnElement[Any], op: str, value: Any) -> sa.ColumnElement[bool]:
+
+def compare(column: sa.ColumnElement[Any], op: str, value: Any) -> sa.ColumnElement[bool]:
+    """``column <op> value``; ``IN`` and ``NOT IN`` take a tuple of values."""
     match op:
         case "=":
             return column == value
@@ -40,17 +43,26 @@ def _compare(column: sa.ColumnElement[Any], op: str, value: Any) -> sa.ColumnEle
             return column.like(value)
         case "ILIKE":
             return column.ilike(value)
+        case "IN":
+            return column.in_(list(value))
+        case "NOT IN":
+            return column.not_in(list(value))
     raise InvalidInput(f"Unsupported comparator {op!r}.")
 
 
 def run_condition(c: Comparison) -> sa.ColumnElement[bool]:
-    """The WHERE clause of one comparison."""
+    """The WHERE clause of one comparison (the tag ``mlflow.runName`` is the run's name: MLflow clients
+    filter on it)."""
+    if c.kind == "tag" and c.key == RUN_NAME_TAG:
+        return compare(t.runs.c.name, c.op, c.value)
     if c.kind == "attribute":
         column = t.runs.c[c.key]
-        value = int(c.value) if c.key in NUMERIC_ATTRIBUTES.values() and float(c.value).is_integer() else c.value
-        return _compare(column, c.op, value)
+        value = c.value
+        if isinstance(value, float) and c.key in NUMERIC_ATTRIBUTES.values() and value.is_integer():
+            value = int(value)
+        return compare(column, c.op, value)
     table = {"metric": t.latest_metrics, "param": t.params, "tag": t.tags}[c.kind]
-    subquery = sa.select(table.c.run_id).where(table.c.key == c.key, _compare(table.c.value, c.op, c.value))
+    subquery = sa.select(table.c.run_id).where(table.c.key == c.key, compare(table.c.value, c.op, c.value))
     return t.runs.c.id.in_(subquery)
 
 

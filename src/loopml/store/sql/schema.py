@@ -198,6 +198,47 @@ dataset_versions = Table(
     UniqueConstraint("dataset_id", "sha256", name="uq_dataset_content"),
 )
 
+# MLflow 3 logged models (``mlflow.<flavor>.log_model``): id ``m-<32 hex>``; status PENDING, READY or FAILED
+logged_models = Table(
+    "logged_models",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("experiment_id", String(32), ForeignKey("experiments.id"), nullable=False),
+    Column("name", String(500), nullable=False),
+    Column("source_run_id", String(32), ForeignKey("runs.id", ondelete="SET NULL"), nullable=True),
+    Column("model_type", String(256), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("status_message", Text, nullable=True),
+    Column("tags", Text, nullable=False),  # JSON object
+    Column("params", Text, nullable=False),  # JSON object
+    Column("created_by", String(256), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("lifecycle_stage", String(16), nullable=False, server_default="active"),  # "active" or "deleted"
+    Column("deleted_at", BigInteger, nullable=True),
+    Index("ix_logged_models_experiment_created", "experiment_id", "created_at"),
+    Index("ix_logged_models_source_run", "source_run_id"),
+)
+
+# a logged model's files: paths below its artifact location, stored by content hash (gc keeps them)
+logged_model_artifacts = Table(
+    "logged_model_artifacts",
+    metadata,
+    Column("model_id", String(64), ForeignKey("logged_models.id", ondelete="CASCADE"), primary_key=True),
+    Column("path", String(1024), primary_key=True),
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+)
+
+# MLflow's run outputs: the logged models a run produced, at which step
+run_model_outputs = Table(
+    "run_model_outputs",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("model_id", String(64), ForeignKey("logged_models.id", ondelete="CASCADE"), primary_key=True),
+    Column("step", BigInteger, nullable=False),
+)
+
 registered_models = Table(
     "registered_models",
     metadata,

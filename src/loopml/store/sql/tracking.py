@@ -38,6 +38,7 @@ from loopml.store.sql import schema as t
 from loopml.store.sql.audit import audit_event, audit_query, record_audit
 from loopml.store.sql.database import Database
 from loopml.store.sql.filters import index_walk_pays, order_runs, run_condition, split_on_leading_metric
+from loopml.store.sql.lifecycle import ACTIVE, TrackingLifecycle, View, require_active_run, stage_condition
 from loopml.store.sql.references import referenced
 
 __all__ = ["MAX_SEARCH_RESULTS", "SqlTrackingStore", "record_audit"]  # record_audit: still imported from here
@@ -48,8 +49,12 @@ MAX_HISTORY_RUNS = 200
 MAX_HISTORY_KEYS = 100
 
 
-class SqlTrackingStore:
-    """Tracking records in a SQL database. Build with ``SqlTrackingStore(Database(url))``."""
+class SqlTrackingStore(TrackingLifecycle):
+    """Tracking records in a SQL database. Build with ``SqlTrackingStore(Database(url))``.
+
+    Deleted (``lifecycle_stage = 'deleted'``) experiments and runs are left out of
+    :meth:`list_experiments`, :meth:`count_runs` and :meth:`search_runs` unless asked for, and take
+    no new runs or logs (:mod:`loopml.store.sql.lifecycle`)."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -128,8 +133,12 @@ class SqlTrackingStore:
             return self.get_experiment(name)
 
     def list_experiments(self) -> list[Experiment]:
+        """The active experiments, oldest first."""
+        e = t.experiments.c
         with self.db.read() as conn:
-            rows = conn.execute(sa.select(t.experiments).order_by(t.experiments.c.created_at)).all()
+            rows = conn.execute(
+                sa.select(t.experiments).where(e.lifecycle_stage == ACTIVE).order_by(e.created_at)
+            ).all()
             tag_rows = conn.execute(sa.select(t.experiment_tags)).all()
         tags: dict[str, dict[str, str]] = {}
         for tag in tag_rows:
@@ -155,8 +164,15 @@ class SqlTrackingStore:
             raise InvalidInput(f"Invalid run name {name!r}: expected a string of at most 256 characters.")
         start = now_ms() if start_time is None else check_timestamp("start_time", start_time)
         with self.db.write() as conn:
-            if conn.execute(sa.select(t.experiments.c.id).where(t.experiments.c.id == experiment_id)).first() is None:
+            e = t.experiments.c
+            found = conn.execute(sa.select(e.lifecycle_stage).where(e.id == experiment_id)).first()
+            if found is None:
                 raise NotFound(f"Experiment {experiment_id!r} does not exist.")
+            if found.lifecycle_stage != ACTIVE:
+                raise InvalidInput(
+                    f"Experiment {experiment_id} is deleted; restore it before starting runs in it.",
+                    details=[{"field": "experiment_id", "problem": "experiment is deleted"}],
+                )
             if parent_run_id is not None:
                 _require_run(conn, parent_run_id, what="Parent run")
             conn.execute(
@@ -246,7 +262,7 @@ class SqlTrackingStore:
                 _require_run(conn, run_id)
             return
         with self.db.write() as conn:
-            _require_run(conn, run_id)
+            require_active_run(conn, run_id)
             if params:
                 self._write_params(conn, run_id, params)
             if tags:
@@ -335,9 +351,13 @@ class SqlTrackingStore:
         return keys
 
     def count_runs(self) -> dict[str, int]:
-        """How many runs each experiment holds (experiment id -> count; one grouped query)."""
+        """How many active runs each experiment holds (experiment id -> count; one grouped query)."""
         runs = t.runs.c
-        query = sa.select(runs.experiment_id, sa.func.count()).group_by(runs.experiment_id)
+        query = (
+            sa.select(runs.experiment_id, sa.func.count())
+            .where(runs.lifecycle_stage == ACTIVE)
+            .group_by(runs.experiment_id)
+        )
         with self.db.read() as conn:
             return {r[0]: int(r[1]) for r in conn.execute(query)}
 
@@ -351,7 +371,10 @@ class SqlTrackingStore:
         order_by: Sequence[str] | None = None,
         max_results: int = 1000,
         offset: int = 0,
+        lifecycle: View = "active",
     ) -> list[Run]:
+        """Runs matching ``filter`` (:mod:`loopml.store.search`), ordered, one page; ``lifecycle``
+        ``"active"`` (the default), ``"deleted"`` or ``"all"``."""
         if not isinstance(max_results, int) or not 0 < max_results <= MAX_SEARCH_RESULTS:
             raise InvalidInput(f"max_results must be between 1 and {MAX_SEARCH_RESULTS}, got {max_results!r}.")
         if not isinstance(offset, int) or offset < 0:
@@ -361,6 +384,9 @@ class SqlTrackingStore:
         query = sa.select(t.runs)
         if experiment_ids is not None:
             query = query.where(t.runs.c.experiment_id.in_(list(experiment_ids)))
+        stage = stage_condition(t.runs.c.lifecycle_stage, lifecycle)
+        if stage is not None:
+            query = query.where(stage)
         for comparison in comparisons:
             query = query.where(run_condition(comparison))
         with self.db.read() as conn:
