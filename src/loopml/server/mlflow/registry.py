@@ -29,6 +29,7 @@ from loopml.server.encoding import JSONResponse
 from loopml.server.mlflow import registry_convert as convert
 from loopml.server.mlflow import uris
 from loopml.server.mlflow.errors import BAD_REQUEST, INVALID_PARAMETER_VALUE, INVALID_STATE, MlflowError
+from loopml.server.mlflow.ids import to_mlflow
 from loopml.server.mlflow.registry_convert import (
     ARCHIVED_STAGE,
     MODEL_KEYS,
@@ -43,6 +44,7 @@ from loopml.server.mlflow.registry_convert import (
     version_json,
     version_number,
 )
+from loopml.store.sql.logged_models import LoggedModel
 
 router = APIRouter(tags=["mlflow"])
 
@@ -239,6 +241,9 @@ def create_model_version(body: CreateVersion, caller: Writer, backend: BackendDe
     logged = _LOGGED_MODEL_SOURCE.fullmatch(body.source)
     if model_id is None and logged is not None:
         model_id = logged.group(1)
+    if run_id is None and model_id is not None:  # as MLflow: the logged model's source run
+        model = _logged_model(backend, model_id)
+        run_id = model.source_run_id if model is not None else None
     made = backend.models.create_mlflow_version(
         body.name,
         source=body.source,
@@ -342,26 +347,36 @@ def delete_model_version_tag(body: VersionTagKey, caller: Writer, backend: Backe
 
 
 def download_uri(backend: Backend, version: ModelVersion) -> str:
-    """Where the ``mlflow`` client downloads a version's files from: a ``mlflow-artifacts:/`` URI of the
-    logged model or run artifacts behind the server's proxy, or the source itself."""
+    """Where the ``mlflow`` client downloads a version's files from: the ``mlflow-artifacts:/`` URI of its
+    logged model or source run artifacts behind the server's proxy, or the source itself."""
     source = version.source
     logged = _LOGGED_MODEL_SOURCE.fullmatch(source)
     model_id = version.mlflow_model_id or (logged.group(1) if logged else None)
     if model_id is not None and (logged is not None or not source.startswith(("runs:/", "mlflow-artifacts:"))):
-        experiment = _experiment_of(backend, version.run_id)
+        model = _logged_model(backend, model_id)
+        experiment = model.experiment_id if model is not None else _experiment_of(backend, version.run_id)
         if experiment is not None:
-            return uris.logged_model_artifact_location(experiment, model_id)
+            return uris.logged_model_artifact_location(to_mlflow(backend.store, experiment), model_id)
     if source.startswith("runs:/"):
         run_id, _, path = source.removeprefix("runs:/").partition("/")
         experiment = _experiment_of(backend, run_id)
         if experiment is not None:
-            base = uris.run_artifact_uri(experiment, run_id)
+            base = uris.run_artifact_uri(to_mlflow(backend.store, experiment), run_id)
             return f"{base}/{path}" if path else base
     return source
 
 
+def _logged_model(backend: Backend, model_id: str) -> LoggedModel | None:
+    """The MLflow 3 logged model ``model_id`` of this store (``None`` when it is not one)."""
+    try:
+        found: LoggedModel = backend.stores["logged_models"].get(model_id, allow_deleted=True)
+    except NotFound:
+        return None
+    return found
+
+
 def _experiment_of(backend: Backend, run_id: str | None) -> str | None:
-    """The MLflow experiment id of a run of this store (``None`` when it is not one)."""
+    """The loopml experiment id of a run of this store (``None`` when it is not one)."""
     if run_id is None or not is_id(run_id):
         return None
     try:
