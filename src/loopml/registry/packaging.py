@@ -221,11 +221,13 @@ def load_model(uri: str, *, trust: bool = False, trusted_types: Iterable[str] | 
 
 
 def refuse_mlflow_version(found: ModelVersion, uri: str) -> None:
-    """Refuse a version registered through the MLflow API (flavor ``mlflow``): loopml does not load
-    MLflow models, whose files are pickles written by whoever logged them."""
+    """Refuse a version registered through the MLflow API (flavor ``mlflow``) with a ``SecurityError``:
+    loopml does not load MLflow models, whose files are pickles written by whoever logged them (so
+    ``loopml serve`` does not retry it either)."""
     if found.flavor == MLFLOW_FLAVOR:
-        raise InvalidInput(
-            f"{uri} (models:/{found.name}/{found.version}) is an MLflow model registered through the MLflow API "
+        where = uri if uri == found.uri else f"{uri} ({found.uri})"
+        raise SecurityError(
+            f"{where} is an MLflow model registered through the MLflow API "
             f"from {found.source}; loopml does not load MLflow models (they are pickles). Load it with mlflow "
             f"against this store's server (mlflow.pyfunc.load_model('models:/{found.name}/{found.version}')), or "
             "log the model with lm.log_model and register that package to load or serve it with loopml.",

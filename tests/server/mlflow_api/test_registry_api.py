@@ -11,7 +11,7 @@ import httpx
 import pytest
 from tests.server.conftest import LiveServer
 
-from loopml.core.errors import InvalidInput
+from loopml.core.errors import SecurityError
 from loopml.store.sql import Database, SqlTrackingStore
 from loopml.store.sql.lineage import SqlLineageStore
 from loopml.store.sql.models import SqlModelRegistry
@@ -79,6 +79,10 @@ def test_registered_model_lifecycle_and_errors(mlflow_client: Any, db: Database)
 
 
 def test_versions_aliases_tags_and_loopml_view(mlflow_client: Any, db: Database, run_id: str) -> None:
+    with pytest.raises(MlflowException) as no_model:
+        mlflow_client.create_model_version("rm-ver", "s3://bucket/model")
+    assert _code(no_model) == "RESOURCE_DOES_NOT_EXIST"
+    mlflow_client.create_registered_model("rm-ver")
     v1 = mlflow_client.create_model_version(
         "rm-ver", f"models:/{MODEL_ID}", run_id=run_id, tags={"k": "v"}, description="d1", model_id=MODEL_ID
     )
@@ -139,6 +143,7 @@ def test_versions_aliases_tags_and_loopml_view(mlflow_client: Any, db: Database,
 
 def test_download_uri_points_at_the_artifact_proxy(mlflow_client: Any, db: Database, run_id: str) -> None:
     experiment_id = SqlTrackingStore(db).get_run(run_id).experiment_id
+    mlflow_client.create_registered_model("rm-uri")
     mlflow_client.create_model_version("rm-uri", f"models:/{MODEL_ID}", run_id=run_id, model_id=MODEL_ID)
     mlflow_client.create_model_version("rm-uri", f"runs:/{run_id}/model", run_id=run_id)
     mlflow_client.create_model_version("rm-uri", "s3://elsewhere/model")
@@ -248,9 +253,10 @@ def test_loopml_refuses_to_load_an_mlflow_version(
 ) -> None:
     import loopml as lm
 
+    mlflow_client.create_registered_model("rm-pickle")
     mlflow_client.create_model_version("rm-pickle", "s3://bucket/model")
     monkeypatch.setenv("LOOPML_TRACKING_URI", mlflow_server.url)
-    with pytest.raises(InvalidInput, match="is an MLflow model") as exc:
+    with pytest.raises(SecurityError, match="is an MLflow model") as exc:
         lm.load_model("models:/rm-pickle/1")
     assert "mlflow.pyfunc.load_model" in exc.value.message
     assert lm.get_model_version("models:/rm-pickle/1").flavor == "mlflow"

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 import loopml as lm
 from loopml.cli.main import app
-from loopml.core.errors import InvalidInput
+from loopml.core.errors import SecurityError
 
 
 @pytest.mark.slow
@@ -42,7 +42,7 @@ def test_log_register_alias_and_load_by_alias(mlflow_client: Any, mlflow_server:
         assert (found.version, found.flavor, found.run_id, found.mlflow_model_id, found.aliases) == (
             1, "mlflow", run.info.run_id, logged.model_id, ["champion"]
         )  # fmt: skip
-        with pytest.raises(InvalidInput, match="is an MLflow model"):
+        with pytest.raises(SecurityError, match="is an MLflow model"):
             lm.load_model("models:/e2e-clf@champion")
     finally:
         close_sdk_session()

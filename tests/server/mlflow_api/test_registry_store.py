@@ -95,6 +95,8 @@ def test_mlflow_version_is_numbered_kept_and_aliased(registry: SqlModelRegistry,
             registry.create_mlflow_version("clf", **args, actor="mlflow")  # type: ignore[arg-type]
         assert exc.value.details[0]["field"] == field
     assert [v.version for v in registry.list_versions("clf")] == [1, 2]
+    with pytest.raises(NotFound):  # what the MLflow API asks: the registered model must exist
+        registry.create_mlflow_version("unknown", source="s3://x", run_id=None, create_model=False, actor="mlflow")
     assert _events(db, "clf/1") == ["model.version.create"]
 
 

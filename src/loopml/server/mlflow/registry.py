@@ -251,6 +251,7 @@ def create_model_version(body: CreateVersion, caller: Writer, backend: BackendDe
         model_id=model_id,
         description=body.description or "",
         tags=_tags(body.tags),
+        create_model=False,  # as MLflow: the registered model must exist (register_model creates it)
         actor=caller.actor,
     )
     if run_id is not None and _run_exists(backend, run_id):

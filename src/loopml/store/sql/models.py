@@ -332,13 +332,15 @@ class SqlModelRegistry:
         description: str = "",
         tags: dict[str, Any] | None = None,
         created_at: int | None = None,
+        create_model: bool = True,
         actor: str,
     ) -> ModelVersion:
         """Record the next version of ``name`` as an MLflow model (flavor ``mlflow``, no loopml manifest).
 
         ``source`` is kept as MLflow sent it (``models:/<model_id>``, ``runs:/<run_id>/<path>``,
         ``mlflow-artifacts:/...``); ``run_id`` and ``model_id`` (MLflow 3's logged model) are kept
-        too. The model is created on first use. loopml never loads such a version.
+        too. The model is created on first use (``NotFound`` instead with ``create_model=False``).
+        loopml never loads such a version.
         """
         check_name(name, field="name")
         if not isinstance(source, str) or not source.strip() or len(source) > _MAX_SOURCE:
@@ -368,7 +370,7 @@ class SqlModelRegistry:
         for _ in range(_ATTEMPTS):
             try:
                 with self.db.write() as conn:
-                    registered_id, last = _lock_model(conn, name, create=True, actor=actor)
+                    registered_id, last = _lock_model(conn, name, create=create_model, actor=actor)
                     now = now_ms()
                     row.update(id=new_id(), model_id=registered_id, version=last + 1, created_at=when or now)
                     conn.execute(
