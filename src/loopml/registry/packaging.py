@@ -43,7 +43,7 @@ from loopml.core import reads
 from loopml.core.clock import now_ms
 from loopml.core.errors import IntegrityError, InvalidInput, NotFound, SecurityError
 from loopml.core.hashing import sha256_file
-from loopml.core.records import ArtifactInfo
+from loopml.core.records import ArtifactInfo, ModelVersion
 from loopml.core.trust import load_skops, parse_type_names
 from loopml.core.uris import parse_uri
 from loopml.core.version import __version__
@@ -51,6 +51,8 @@ from loopml.data.sketch import DataProfile, sketch
 from loopml.registry.signature import Signature, infer_signature
 from loopml.tracking.fluent import ActiveRun, active_run, resolve_run_id
 from loopml.tracking.session import get_session
+
+MLFLOW_FLAVOR = "mlflow"  # a version registered through the MLflow API (loopml.store.sql.models.MLFLOW_FLAVOR)
 
 MANIFEST = "model.json"
 REFERENCE_PROFILE = "reference_profile.json"
@@ -198,6 +200,7 @@ def load_model(uri: str, *, trust: bool = False, trusted_types: Iterable[str] | 
     expected_manifest: str | None = None
     if parsed.scheme == "models":
         found = get_session().models.get_version(parsed.name, version=parsed.version, alias=parsed.alias)
+        refuse_mlflow_version(found, uri)
         reads.record_model(parsed.name, parsed.alias, found.version)  # a pipeline step's cache validity
         name, version, expected_manifest = found.name, found.version, found.manifest_sha256
         parsed = parse_uri(found.source, expect="runs")
@@ -215,6 +218,21 @@ def load_model(uri: str, *, trust: bool = False, trusted_types: Iterable[str] | 
         _verify_files(folder, manifest, uri)
         raw = _load_raw(folder, manifest, trust=trust, trusted_types=extra, uri=uri)
     return LoadedModel(raw, uri=uri, manifest=manifest, name=name, version=version)
+
+
+def refuse_mlflow_version(found: ModelVersion, uri: str) -> None:
+    """Refuse a version registered through the MLflow API (flavor ``mlflow``) with a ``SecurityError``:
+    loopml does not load MLflow models, whose files are pickles written by whoever logged them (so
+    ``loopml serve`` does not retry it either)."""
+    if found.flavor == MLFLOW_FLAVOR:
+        where = uri if uri == found.uri else f"{uri} ({found.uri})"
+        raise SecurityError(
+            f"{where} is an MLflow model registered through the MLflow API "
+            f"from {found.source}; loopml does not load MLflow models (they are pickles). Load it with mlflow "
+            f"against this store's server (mlflow.pyfunc.load_model('models:/{found.name}/{found.version}')), or "
+            "log the model with lm.log_model and register that package to load or serve it with loopml.",
+            details=[{"field": "uri", "problem": "an MLflow model, which loopml does not load"}],
+        )
 
 
 def reference_profile(model: LoadedModel | str) -> DataProfile | None:
@@ -269,6 +287,7 @@ def _package_file(model: LoadedModel | str, name: str, key: str) -> tuple[str, b
     expected_manifest: str | None = None
     if parsed.scheme == "models":
         found = get_session().models.get_version(parsed.name, version=parsed.version, alias=parsed.alias)
+        refuse_mlflow_version(found, uri)
         expected_manifest = found.manifest_sha256
         parsed = parse_uri(found.source, expect="runs")
     elif parsed.scheme != "runs":
