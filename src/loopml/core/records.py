@@ -195,6 +195,7 @@ class RegisteredModel:
     aliases: dict[str, int] = field(metadata={"description": "Each alias and the version it points at."})
     created_at: int
     updated_at: int
+    tags: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary."""
@@ -220,6 +221,10 @@ class ModelVersion:
     created_at: int
     created_by: str
     aliases: list[str] = field(default_factory=list)
+    mlflow_model_id: str | None = field(
+        default=None,
+        metadata={"description": "The MLflow 3 logged model (m-...) of a version registered through the MLflow API."},
+    )
 
     @property
     def uri(self) -> str:

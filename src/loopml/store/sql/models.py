@@ -13,6 +13,10 @@ Rules the registry keeps:
 - A version points at a real package: its ``source`` run exists, has the package's ``model.json``
   recorded, and ``manifest_sha256`` is that artifact's SHA-256 (checked in the write transaction,
   so every client of the store, SDK or HTTP, gets the same 422 naming the field).
+- A version registered through the MLflow API (:meth:`SqlModelRegistry.create_mlflow_version`) has
+  flavor ``mlflow``: its ``source`` is MLflow's (``models:/<model_id>``, ``runs:/...``,
+  ``mlflow-artifacts:/...``), it has no manifest (``manifest_sha256`` is empty) and loopml never
+  loads it (MLflow models are pickles written by whoever logged them).
 
 Every write locks the registered model's row (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite
 write transactions are serialised by ``BEGIN IMMEDIATE``), so the writes on one model happen one
@@ -23,8 +27,9 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from enum import Enum
 from typing import Any, Final
 
@@ -41,16 +46,22 @@ from loopml.core.records import ModelVersion, RegisteredModel
 from loopml.core.uris import check_name, parse_uri
 from loopml.core.validation import check_key, check_metric_value, stringify
 from loopml.store import checks
+from loopml.store.sql import model_search
 from loopml.store.sql import schema as t
 from loopml.store.sql.audit import record_audit
 from loopml.store.sql.database import Database
+from loopml.store.sql.model_search import Condition
 from loopml.store.sql.references import referenced
 
 READY, ARCHIVED = "READY", "ARCHIVED"
+MLFLOW_FLAVOR = "mlflow"
 LATEST = "latest"
 MANIFEST = "model.json"  # the package's manifest (loopml.registry.packaging.MANIFEST)
 _ATTEMPTS = 5
 _LISTED = 20  # names listed in a NotFound message
+_MAX_SOURCE = 4000
+_MAX_TEXT = 65_536  # characters of a description
+_MLFLOW_MODEL_ID = re.compile(r"m-[0-9a-f]{32}")
 
 _m, _v, _a = t.registered_models.c, t.model_versions.c, t.model_aliases.c
 
@@ -66,7 +77,7 @@ class SqlModelRegistry:
     def referenced_blobs(self, among: Collection[str] | None = None) -> dict[str, set[str]]:
         """Digests of the manifests (``model.json``) of registered versions; garbage collection keeps them and
         the files each manifest lists."""
-        query = sa.select(t.model_versions.c.manifest_sha256.label("sha256"))
+        query = sa.select(_v.manifest_sha256.label("sha256")).where(_v.manifest_sha256 != "")
         return referenced(self.db, {"model_manifest": query}, among)
 
     def create_version(
@@ -195,16 +206,7 @@ class SqlModelRegistry:
             if description is not None:
                 changes["description"] = str(description)
             if tags is not None:
-                if not isinstance(tags, dict):
-                    raise InvalidInput(f"tags must be a mapping of key to value, got {type(tags).__name__}.")
-                merged = {**_loads(row["tags"])}
-                for key, value in tags.items():
-                    check_key(key, field="tag")
-                    if value is None:
-                        merged.pop(key, None)
-                    else:
-                        merged[key] = stringify(value, field="tag", key=key)
-                changes["tags"] = json.dumps(merged)
+                changes["tags"] = json.dumps(_merge_tags(_loads(row["tags"]), tags))
             if changes:
                 conn.execute(t.model_versions.update().where(_v.id == row["id"]).values(**changes))
                 record_audit(
@@ -216,6 +218,218 @@ class SqlModelRegistry:
                 )  # fmt: skip
             aliases = _aliases_of(conn, [row["id"]]).get(row["id"], [])
         return _version(name, {**row, **changes}, aliases)
+
+    # -- registered models and MLflow versions --------------------------------------------------
+
+    def create_model(
+        self,
+        name: str,
+        *,
+        description: str = "",
+        tags: dict[str, Any] | None = None,
+        created_at: int | None = None,
+        actor: str,
+    ) -> RegisteredModel:
+        """Create an empty registered model with a description and tags (``Conflict`` when it exists)."""
+        check_name(name, field="name")
+        row = {
+            "id": new_id(),
+            "name": name,
+            "description": _text(description, "description"),
+            "tags": json.dumps(checks.string_dict(tags, "tag")),
+            "last_version": 0,
+            "created_at": _timestamp(created_at),
+        }
+        row["updated_at"] = row["created_at"]
+        try:
+            with self.db.write() as conn:
+                if conn.execute(sa.select(_m.id).where(_m.name == name)).first() is not None:
+                    raise _model_exists(name)
+                conn.execute(t.registered_models.insert().values(**row))
+                record_audit(
+                    conn, actor, "model.create", "registered_model", name,
+                    {"description": row["description"], "tags": _loads(row["tags"])},
+                )  # fmt: skip
+        except SqlIntegrityError:
+            raise _model_exists(name) from None  # a concurrent writer created it
+        return self.get_model(name)
+
+    def get_model(self, name: str) -> RegisteredModel:
+        """One registered model with its tags, version count, latest and aliases (``NotFound`` lists what exists)."""
+        with self.db.read() as conn:
+            found = _models(conn, _m.name == name)
+            if not found:
+                raise _model_not_found(conn, name)
+        return found[0]
+
+    def update_model(
+        self, name: str, *, description: str | None = None, tags: dict[str, Any] | None = None, actor: str
+    ) -> RegisteredModel:
+        """Change a model's description and/or tags (merged; a ``None`` value removes a tag)."""
+        with self.db.write() as conn:
+            model_id, _ = _lock_model(conn, name, create=False)
+            row = conn.execute(sa.select(_m.description, _m.tags).where(_m.id == model_id)).one()
+            changes: dict[str, Any] = {}
+            if description is not None:
+                changes["description"] = _text(description, "description")
+            if tags is not None:
+                changes["tags"] = json.dumps(_merge_tags(_loads(row.tags), tags))
+            if changes:
+                conn.execute(
+                    t.registered_models.update().where(_m.id == model_id).values(updated_at=now_ms(), **changes)
+                )
+                record_audit(
+                    conn, actor, "model.update", "registered_model", name,
+                    {
+                        "description": description, "tags": tags,
+                        "previous": {"description": row.description, "tags": _loads(row.tags)},
+                    },
+                )  # fmt: skip
+        return self.get_model(name)
+
+    def rename_model(self, name: str, new_name: str, *, actor: str) -> RegisteredModel:
+        """Rename a model; its versions, aliases and lineage follow (``Conflict`` when ``new_name`` exists).
+
+        Records keyed by the old name elsewhere (monitoring, promotion decisions, retrain
+        policies) keep it.
+        """
+        check_name(new_name, field="new_name")
+        try:
+            with self.db.write() as conn:
+                model_id, _ = _lock_model(conn, name, create=False)
+                if new_name != name:
+                    if conn.execute(sa.select(_m.id).where(_m.name == new_name)).first() is not None:
+                        raise _model_exists(new_name, field="new_name")
+                    conn.execute(
+                        t.registered_models.update().where(_m.id == model_id).values(name=new_name, updated_at=now_ms())
+                    )
+                    _rename_lineage(conn, name, new_name)
+                    record_audit(conn, actor, "model.rename", "registered_model", new_name, {"previous": name})
+        except SqlIntegrityError:
+            raise _model_exists(new_name, field="new_name") from None
+        return self.get_model(new_name)
+
+    def delete_model(self, name: str, *, actor: str) -> None:
+        """Delete a registered model with its aliases and version records (the runs' artifacts stay)."""
+        with self.db.write() as conn:
+            model_id, _ = _lock_model(conn, name, create=False)
+            versions = _numbers(conn, model_id)
+            aliases = _alias_listing(conn, model_id)
+            conn.execute(t.model_aliases.delete().where(_a.model_id == model_id))
+            conn.execute(t.model_versions.delete().where(_v.model_id == model_id))
+            conn.execute(t.registered_models.delete().where(_m.id == model_id))
+            record_audit(
+                conn, actor, "model.delete", "registered_model", name, {"versions": versions, "aliases": aliases}
+            )
+
+    def create_mlflow_version(
+        self,
+        name: str,
+        *,
+        source: str,
+        run_id: str | None,
+        model_id: str | None = None,
+        description: str = "",
+        tags: dict[str, Any] | None = None,
+        created_at: int | None = None,
+        actor: str,
+    ) -> ModelVersion:
+        """Record the next version of ``name`` as an MLflow model (flavor ``mlflow``, no loopml manifest).
+
+        ``source`` is kept as MLflow sent it (``models:/<model_id>``, ``runs:/<run_id>/<path>``,
+        ``mlflow-artifacts:/...``); ``run_id`` and ``model_id`` (MLflow 3's logged model) are kept
+        too. The model is created on first use. loopml never loads such a version.
+        """
+        check_name(name, field="name")
+        if not isinstance(source, str) or not source.strip() or len(source) > _MAX_SOURCE:
+            raise invalid("source", "expected a non-empty URI", f"Invalid source {str(source)[:80]!r}: expected the "
+                          f"URI of the MLflow model (at most {_MAX_SOURCE} characters).")  # fmt: skip
+        if run_id is not None and (not isinstance(run_id, str) or not is_id(run_id)):
+            raise invalid("run_id", "not a run id", f"Invalid run_id {str(run_id)[:80]!r}: expected 32 lowercase "
+                          "hex characters.")  # fmt: skip
+        if model_id is not None and (not isinstance(model_id, str) or not _MLFLOW_MODEL_ID.fullmatch(model_id)):
+            raise invalid("model_id", "not an MLflow model id", f"Invalid model_id {str(model_id)[:80]!r}: expected "
+                          "an MLflow logged model id such as m-0123456789abcdef0123456789abcdef.")  # fmt: skip
+        row: dict[str, Any] = {
+            "source": source,
+            "run_id": run_id,
+            "manifest_sha256": "",
+            "flavor": MLFLOW_FLAVOR,
+            "signature": "{}",
+            "metrics": "{}",
+            "dataset_version": None,
+            "description": _text(description, "description"),
+            "tags": json.dumps(checks.string_dict(tags, "tag")),
+            "status": READY,
+            "created_by": actor,
+            "mlflow_model_id": model_id,
+        }
+        for _ in range(_ATTEMPTS):
+            try:
+                with self.db.write() as conn:
+                    registered_id, last = _lock_model(conn, name, create=True, actor=actor)
+                    now = now_ms()
+                    row.update(id=new_id(), model_id=registered_id, version=last + 1, created_at=created_at or now)
+                    conn.execute(
+                        t.registered_models.update()
+                        .where(_m.id == registered_id)
+                        .values(last_version=row["version"], updated_at=now)
+                    )
+                    conn.execute(t.model_versions.insert().values(**row))
+                    record_audit(
+                        conn, actor, "model.version.create", "model_version", f"{name}/{row['version']}",
+                        {"source": source, "run_id": run_id, "mlflow_model_id": model_id, "flavor": MLFLOW_FLAVOR},
+                    )  # fmt: skip
+                return _version(name, row, [])
+            except SqlIntegrityError:
+                continue  # a concurrent writer created the model or took the number: try again
+        raise Conflict(f"Could not record a version of model {name!r} after {_ATTEMPTS} attempts; retry.")
+
+    def search_models(
+        self,
+        where: Sequence[Condition] = (),
+        *,
+        order_by: Sequence[tuple[str, bool]] = (("name", True),),
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[RegisteredModel]:
+        """Registered models matching every condition (:mod:`~loopml.store.sql.model_search`), ordered, one page."""
+        query = model_search.models_where(where, dialect=self.db.dialect)
+        with self.db.read() as conn:
+            return _models(conn, query, order_by=model_search.model_order(order_by), limit=limit, offset=offset)
+
+    def search_versions(
+        self,
+        where: Sequence[Condition] = (),
+        *,
+        order_by: Sequence[tuple[str, bool]] = (("name", True), ("version", False)),
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[ModelVersion]:
+        """Versions of any model matching every condition, ordered, one page (one query, plus one for aliases)."""
+        query = (
+            sa.select(t.model_versions, _m.name.label("model_name"))
+            .join(t.registered_models, _m.id == _v.model_id)
+            .where(model_search.versions_where(where, dialect=self.db.dialect))
+            .order_by(*model_search.version_order(order_by), _v.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        with self.db.read() as conn:
+            rows = [r._mapping for r in conn.execute(query)]
+            aliases = _aliases_of(conn, [r["id"] for r in rows])
+        return [_version(r["model_name"], r, aliases.get(r["id"], [])) for r in rows]
+
+    def set_model_tag(self, name: str, key: str, value: Any, *, actor: str) -> RegisteredModel:
+        """Set one tag of a registered model."""
+        return self.update_model(name, tags={check_key(key, field="tag"): value}, actor=actor)
+
+    def delete_model_tag(self, name: str, key: str, *, actor: str) -> RegisteredModel:
+        """Remove one tag of a registered model (``NotFound`` when it has no such tag)."""
+        found = self.get_model(name)
+        if key not in found.tags:
+            raise NotFound(f"Registered model {name!r} has no tag {str(key)[:80]!r}. Tags: {sorted(found.tags)}.")
+        return self.update_model(name, tags={key: None}, actor=actor)
 
     # -- reads ----------------------------------------------------------------------------------
 
@@ -259,32 +473,8 @@ class SqlModelRegistry:
         one ``models:/<name>@latest`` names; ``None`` when none is ready), ``aliases`` maps each
         alias to its version number. One query for all models, one for all aliases.
         """
-        newest_ready = sa.func.max(sa.case((_v.status == READY, _v.version)))
-        counts = (
-            sa.select(
-                _m.id, _m.name, _m.description, _m.created_at, _m.updated_at,
-                sa.func.count(_v.id).label("versions"), newest_ready.label("latest"),
-            )
-            .select_from(t.registered_models.outerjoin(t.model_versions, _v.model_id == _m.id))
-            .group_by(_m.id, _m.name, _m.description, _m.created_at, _m.updated_at)
-            .order_by(_m.name)
-        )  # fmt: skip
-        alias_query = (
-            sa.select(_a.model_id, _a.alias, _v.version)
-            .join(t.model_versions, _v.id == _a.version_id)
-            .order_by(_a.alias)
-        )
         with self.db.read() as conn:
-            rows = conn.execute(counts).all()
-            aliases: dict[str, dict[str, int]] = defaultdict(dict)
-            for r in conn.execute(alias_query):
-                aliases[r.model_id][str(r.alias)] = r.version
-        return [
-            RegisteredModel(
-                str(r.name), r.description, r.versions, r.latest, aliases.get(r.id, {}), r.created_at, r.updated_at
-            )
-            for r in rows
-        ]
+            return _models(conn)
 
 
 # -- helpers --------------------------------------------------------------------------------------
@@ -537,6 +727,109 @@ def _check_alias(alias: str) -> None:
         )
 
 
+def _models(
+    conn: Connection,
+    where: sa.ColumnElement[bool] | None = None,
+    *,
+    order_by: Sequence[sa.UnaryExpression[Any]] = (),
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[RegisteredModel]:
+    """Registered models (all, or those ``where`` selects, one page): one query for the models and
+    their version counts, one for their aliases."""
+    newest_ready = sa.func.max(sa.case((_v.status == READY, _v.version)))
+    columns = (_m.id, _m.name, _m.description, _m.tags, _m.created_at, _m.updated_at)
+    counts = (
+        sa.select(*columns, sa.func.count(_v.id).label("versions"), newest_ready.label("latest"))
+        .select_from(t.registered_models.outerjoin(t.model_versions, _v.model_id == _m.id))
+        .group_by(*columns)
+        .order_by(*(order_by or (_m.name.asc(),)), _m.id)
+        .offset(offset)
+    )
+    if where is not None:
+        counts = counts.where(where)
+    if limit is not None:
+        counts = counts.limit(limit)
+    rows = conn.execute(counts).all()
+    alias_query = sa.select(_a.model_id, _a.alias, _v.version).join(t.model_versions, _v.id == _a.version_id)
+    if where is not None or limit is not None:
+        alias_query = alias_query.where(_a.model_id.in_([r.id for r in rows]))
+    aliases: dict[str, dict[str, int]] = defaultdict(dict)
+    for r in conn.execute(alias_query.order_by(_a.alias)):
+        aliases[r.model_id][str(r.alias)] = r.version
+    return [
+        RegisteredModel(
+            str(r.name),
+            r.description,
+            r.versions,
+            r.latest,
+            aliases.get(r.id, {}),
+            r.created_at,
+            r.updated_at,
+            _loads(r.tags),
+        )
+        for r in rows
+    ]
+
+
+def _model_exists(name: str, *, field: str = "name") -> Conflict:
+    return Conflict(
+        f"Registered model {name!r} already exists; pick another name or add a version to it.",
+        details=[{"field": field, "problem": "already exists"}],
+    )
+
+
+def _text(value: Any, field: str) -> str:
+    """A description: a string of at most ``_MAX_TEXT`` characters (``None`` reads as empty)."""
+    if value is None:
+        return ""
+    if not isinstance(value, str) or len(value) > _MAX_TEXT:
+        raise invalid(field, "expected a string", f"Invalid {field}: expected a string of at most {_MAX_TEXT} "
+                      "characters.")  # fmt: skip
+    return value
+
+
+def _timestamp(value: Any) -> int:
+    """A creation time in epoch milliseconds (now when ``None``), for imported records."""
+    if value is None:
+        return now_ms()
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise invalid("created_at", "expected epoch milliseconds", f"Invalid created_at {value!r}: expected a "
+                      "non-negative integer of epoch milliseconds.")  # fmt: skip
+    return value
+
+
+def _merge_tags(current: dict[str, str], tags: Any) -> dict[str, str]:
+    """``current`` with ``tags`` merged in (a ``None`` value removes the key)."""
+    if not isinstance(tags, dict):
+        raise InvalidInput(
+            f"tags must be a mapping of key to value, got {type(tags).__name__}.",
+            details=[{"field": "tags", "problem": "not a mapping"}],
+        )
+    merged = {**current}
+    for key, value in tags.items():
+        check_key(key, field="tag")
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = stringify(value, field="tag", key=key)
+    return merged
+
+
+def _rename_lineage(conn: Connection, old: str, new: str) -> None:
+    """Point lineage edges of ``old``'s versions (``old/N``) at ``new/N``."""
+    edges = t.lineage_edges.c
+    prefix = f"{old}/"
+    for column in (edges.source_id, edges.target_id):
+        kind = edges.source_type if column is edges.source_id else edges.target_type
+        renamed = sa.literal(f"{new}/") + sa.func.substr(column, len(prefix) + 1)
+        conn.execute(
+            t.lineage_edges.update()
+            .where(kind == "model_version", sa.func.substr(column, 1, len(prefix)) == prefix)
+            .values({column.name: renamed})
+        )
+
+
 def _loads(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
@@ -558,4 +851,5 @@ def _version(name: str, row: Any, aliases: list[str]) -> ModelVersion:
         created_at=row["created_at"],
         created_by=row["created_by"],
         aliases=list(aliases),
+        mlflow_model_id=row.get("mlflow_model_id"),
     )

@@ -229,6 +229,7 @@ model_versions = Table(
     Column("status", String(16), nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("created_by", String(256), nullable=False),
+    Column("mlflow_model_id", String(64), nullable=True),  # the MLflow 3 logged model of an "mlflow" version
     UniqueConstraint("model_id", "version", name="uq_model_version"),
     Index("ix_model_versions_run", "run_id"),
 )

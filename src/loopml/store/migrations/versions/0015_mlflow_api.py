@@ -1,4 +1,5 @@
-"""MLflow compatibility: soft deletion of experiments and runs, registered-model tags, run dataset inputs.
+"""MLflow compatibility: soft deletion of experiments and runs, registered-model tags, MLflow model ids of
+model versions, run dataset inputs.
 
 Revision ID: 0015
 Revises: 0014
@@ -26,6 +27,8 @@ def upgrade() -> None:
         batch.add_column(sa.Column("deleted_at", sa.BigInteger, nullable=True))
     with op.batch_alter_table("registered_models") as batch:
         batch.add_column(sa.Column("tags", sa.Text, nullable=False, server_default="{}"))
+    with op.batch_alter_table("model_versions") as batch:
+        batch.add_column(sa.Column("mlflow_model_id", sa.String(64), nullable=True))
     op.create_table(
         "run_inputs",
         sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
@@ -42,6 +45,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("run_inputs")
+    with op.batch_alter_table("model_versions") as batch:
+        batch.drop_column("mlflow_model_id")
     with op.batch_alter_table("registered_models") as batch:
         batch.drop_column("tags")
     with op.batch_alter_table("runs") as batch:
