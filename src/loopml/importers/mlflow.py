@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from loopml.core.records import ArtifactInfo, Experiment, Run, RunStatus
 from loopml.importers.progress import Progress, rich_progress
 from loopml.importers.records import MetricPoint, MlflowExperiment, MlflowFile, MlflowLoggedModel, MlflowRun
+from loopml.importers.registry import import_registry
 from loopml.importers.selection import loopml_experiment_name, parents_first, select_experiments
 from loopml.importers.source import METRIC_CHUNK, MlflowSource, open_source
 from loopml.importers.summary import ImportSummary
@@ -86,6 +87,7 @@ class _Import:
         self.summary = summary
         self.tell = tell
         self.dry_run = dry_run
+        self.placed: dict[str, tuple[str, str]] = {}  # logged model id -> (loopml run id, folder of its files)
 
     def run(self, wanted: Sequence[str] | None, *, include_deleted: bool) -> None:
         chosen = select_experiments(self.reader.experiments(), wanted, include_deleted=include_deleted)
@@ -118,6 +120,23 @@ class _Import:
             if run_id is not None and run.status is not RunStatus.RUNNING and not self.dry_run:
                 self.store.set_run_status(run_id, run.status, end_time=run.end_time, actor=self.actor)
             self.tell(phase="runs", advance=1)
+        self._registry(only_runs={r.id for r in runs} if wanted else None)
+
+    def _registry(self, *, only_runs: set[str] | None) -> None:
+        models = self.reader.registered_models()
+        if not models:
+            return
+        registry = self.session.models
+        if not hasattr(registry, "create_mlflow_version"):
+            self.summary.skipped.append(
+                f"{len(models)} registered model(s): this loopml store cannot record MLflow model versions "
+                "(import into a database: LOOPML_TRACKING_URI=sqlite:///... or postgresql+psycopg://...)"
+            )
+            return
+        import_registry(
+            registry, models, self.summary, placed=self.placed, only_runs=only_runs, actor=self.actor,
+            dry_run=self.dry_run,
+        )  # fmt: skip
 
     # -- experiments and runs -------------------------------------------------------------------
 
@@ -238,6 +257,8 @@ class _Import:
                 taken = {f.path.split("/", 1)[0] for f in files}
                 prefix = model.name if model.name and model.name not in taken else f"{model.name or 'model'}-{model.id}"
                 files = files + [MlflowFile(f"{prefix}/{f.path}", f.size, f.open) for f in model_files]
+                if run_id is not None:
+                    self.placed[model.id] = (run_id, prefix)
         if not files:
             return
         self.tell(phase="artifacts", advance=0, total=None)
