@@ -20,8 +20,7 @@ app = typer.Typer(
 MLFLOW_EPILOG = (
     "Example: [bold]loopml import mlflow --from sqlite:///mlflow.db[/bold]\n\n"
     "[bold]loopml import mlflow --from ./mlruns --experiments churn --dry-run[/bold]  (what would be imported)\n\n"
-    "[bold]loopml import mlflow --from http://mlflow:5000 --json[/bold]  (MLFLOW_TRACKING_TOKEN, or "
-    "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, when the server asks)"
+    "[bold]loopml import mlflow --from postgresql://mlflow@db/mlflow --json[/bold]  (a tracking server's database)"
 )
 
 _LABELS = {
@@ -45,7 +44,7 @@ def mlflow(
         typer.Option(
             "--from",
             metavar="URI",
-            help="sqlite:///mlflow.db (or postgresql://, mysql://), http(s)://host:port, or an mlruns folder.",
+            help="sqlite:///mlflow.db (or postgresql://, mysql://), or an mlruns folder.",
         ),
     ],
     experiments: Annotated[

@@ -1,5 +1,5 @@
 """Bring other tools' histories into loopml: ``import_mlflow`` copies an MLflow tracking store
-(database, ``mlruns`` folder or server) with its runs, metric points, artifacts and models."""
+(database or ``mlruns`` folder) with its runs, metric points, artifacts and models."""
 
 from __future__ import annotations
 

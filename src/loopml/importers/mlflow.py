@@ -48,8 +48,7 @@ def import_mlflow(
 ) -> ImportSummary:
     """Copy the MLflow store at ``source`` into loopml's configured stores; what was done, by kind.
 
-    ``source``: ``sqlite:///mlflow.db`` (or any MLflow database URL), ``http(s)://`` an MLflow
-    server, or an ``mlruns`` folder. ``experiments``: names or ids to import (default: all).
+    ``source``: ``sqlite:///mlflow.db`` (or any MLflow database URL) or an ``mlruns`` folder. ``experiments``: names or ids to import (default: all).
     ``dry_run`` reads everything and writes nothing. Deleted runs and experiments are skipped
     unless ``include_deleted``. ``progress`` draws a bar on stderr.
 

@@ -26,7 +26,7 @@ SQL_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mssql")
 
 
 class MlflowSource(Protocol):
-    """An MLflow tracking store read from the outside: a database, an ``mlruns`` folder or a server."""
+    """An MLflow tracking store read from the outside: a database or an ``mlruns`` folder."""
 
     location: str
 
@@ -65,7 +65,7 @@ class MlflowSource(Protocol):
 
 
 def open_source(location: str) -> MlflowSource:
-    """The reader for ``location``: a database URL, an ``http(s)://`` server, or an ``mlruns`` folder.
+    """The reader for ``location``: a database URL or an ``mlruns`` folder.
 
     ``InvalidInput`` naming ``--from`` for an unknown scheme or a path that does not exist.
     """
@@ -78,17 +78,18 @@ def open_source(location: str) -> MlflowSource:
 
         return SqlSource(location)
     if base in ("http", "https"):
-        from loopml.importers.rest_source import RestSource
-
-        return RestSource(location)
+        raise _bad(
+            location,
+            "reading an MLflow tracking server is not supported yet; import its database "
+            "(its --backend-store-uri, e.g. sqlite:///mlflow.db or postgresql://...) instead",
+        )
     if base == "file" or scheme == "" or (len(scheme) == 1 and Path(location).exists()):  # c:\... on Windows
         from loopml.importers.file_source import FileSource
 
         return FileSource(location)
     raise _bad(
         location,
-        f"unknown scheme {scheme!r}; use sqlite:///mlflow.db (or postgresql://, mysql://), "
-        "http(s)://host:port, or a folder such as ./mlruns",
+        f"unknown scheme {scheme!r}; use sqlite:///mlflow.db (or postgresql://, mysql://) or a folder such as ./mlruns",
     )
 
 
