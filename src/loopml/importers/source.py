@@ -70,7 +70,7 @@ def open_source(location: str) -> MlflowSource:
     ``InvalidInput`` naming ``--from`` for an unknown scheme or a path that does not exist.
     """
     if not isinstance(location, str) or not location.strip():
-        raise _bad(location, "expected a database URL, an http(s):// URL or an mlruns folder")
+        raise _bad(location, "expected a database URL or an mlruns folder")
     scheme = urlparse(location).scheme.lower()
     base = scheme.split("+", 1)[0]
     if base in SQL_SCHEMES:
