@@ -18,11 +18,11 @@ from typing import Any
 os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
 os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"
 
-import mlflow  # noqa: E402
-import numpy as np  # noqa: E402
-from mlflow.entities import ViewType  # noqa: E402
-from mlflow.tracking import MlflowClient  # noqa: E402
-from sklearn.linear_model import LogisticRegression  # noqa: E402
+import mlflow
+import numpy as np
+from mlflow.entities import ViewType
+from mlflow.tracking import MlflowClient
+from sklearn.linear_model import LogisticRegression
 
 
 def write(uri: str, files: Path, artifact_root: str | None) -> None:

@@ -16,11 +16,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from loopml.core.records import ArtifactInfo, Experiment, Run, RunStatus
+from loopml.importers.locations import open_source
 from loopml.importers.progress import Progress, rich_progress
 from loopml.importers.records import MetricPoint, MlflowExperiment, MlflowFile, MlflowLoggedModel, MlflowRun
 from loopml.importers.registry import import_registry
 from loopml.importers.selection import loopml_experiment_name, parents_first, select_experiments
-from loopml.importers.source import METRIC_CHUNK, MlflowSource, open_source
+from loopml.importers.source import METRIC_CHUNK, MlflowSource
 from loopml.importers.summary import ImportSummary
 
 if TYPE_CHECKING:
@@ -48,7 +49,8 @@ def import_mlflow(
 ) -> ImportSummary:
     """Copy the MLflow store at ``source`` into loopml's configured stores; what was done, by kind.
 
-    ``source``: ``sqlite:///mlflow.db`` (or any MLflow database URL) or an ``mlruns`` folder. ``experiments``: names or ids to import (default: all).
+    ``source``: ``sqlite:///mlflow.db`` (or any MLflow database URL) or an ``mlruns`` folder.
+    ``experiments``: names or ids to import (default: all).
     ``dry_run`` reads everything and writes nothing. Deleted runs and experiments are skipped
     unless ``include_deleted``. ``progress`` draws a bar on stderr.
 
@@ -243,9 +245,7 @@ class _Import:
         """The run's artifact files, and the files of the logged model it produced, into ``run_id``."""
         files = self.reader.artifacts(run)
         if files is None:
-            self.summary.skipped.append(
-                f"artifacts of run {run.id}: {run.artifact_uri!r} cannot be read from here"
-            )
+            self.summary.skipped.append(f"artifacts of run {run.id}: {run.artifact_uri!r} cannot be read from here")
             files = []
         model = models.get(run.id)
         if model is not None:
@@ -283,9 +283,7 @@ class _Import:
             self.store.record_artifacts(run_id, infos, actor=self.actor)
 
 
-def _missing(
-    points: list[MetricPoint], have: Counter[tuple[str, int, int, float | None]]
-) -> list[MetricPoint]:
+def _missing(points: list[MetricPoint], have: Counter[tuple[str, int, int, float | None]]) -> list[MetricPoint]:
     """The points of ``points`` not in ``have`` (each stored point matches one; ``have`` is consumed)."""
     missing: list[MetricPoint] = []
     for point in points:

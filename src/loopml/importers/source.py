@@ -1,13 +1,10 @@
-"""The MLflow source protocol and the table from a ``--from`` location to the reader that opens it."""
+"""The MLflow source protocol: what the importer reads, whichever store it comes from."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Protocol
-from urllib.parse import urlparse
 
-from loopml.core.errors import InvalidInput
 from loopml.importers.records import (
     MetricPoint,
     MlflowExperiment,
@@ -17,12 +14,10 @@ from loopml.importers.records import (
     MlflowRun,
 )
 
-__all__ = ["METRIC_CHUNK", "MlflowSource", "open_source"]
+__all__ = ["METRIC_CHUNK", "MlflowSource"]
 
 METRIC_CHUNK = 50_000
 """Metric points a reader hands over at a time (and the importer writes per ``log_batch``)."""
-
-SQL_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mssql")
 
 
 class MlflowSource(Protocol):
@@ -62,38 +57,3 @@ class MlflowSource(Protocol):
     def close(self) -> None:
         """Release connections."""
         ...
-
-
-def open_source(location: str) -> MlflowSource:
-    """The reader for ``location``: a database URL or an ``mlruns`` folder.
-
-    ``InvalidInput`` naming ``--from`` for an unknown scheme or a path that does not exist.
-    """
-    if not isinstance(location, str) or not location.strip():
-        raise _bad(location, "expected a database URL or an mlruns folder")
-    scheme = urlparse(location).scheme.lower()
-    base = scheme.split("+", 1)[0]
-    if base in SQL_SCHEMES:
-        from loopml.importers.sql_source import SqlSource
-
-        return SqlSource(location)
-    if base in ("http", "https"):
-        raise _bad(
-            location,
-            "reading an MLflow tracking server is not supported yet; import its database "
-            "(its --backend-store-uri, e.g. sqlite:///mlflow.db or postgresql://...) instead",
-        )
-    if base == "file" or scheme == "" or (len(scheme) == 1 and Path(location).exists()):  # c:\... on Windows
-        from loopml.importers.file_source import FileSource
-
-        return FileSource(location)
-    raise _bad(
-        location,
-        f"unknown scheme {scheme!r}; use sqlite:///mlflow.db (or postgresql://, mysql://) or a folder such as ./mlruns",
-    )
-
-
-def _bad(location: object, problem: str) -> InvalidInput:
-    return InvalidInput(
-        f"Invalid --from {location!r}: {problem}.", details=[{"field": "from", "problem": problem}]
-    )

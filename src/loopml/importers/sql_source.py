@@ -100,8 +100,10 @@ class SqlSource:
 
     def experiments(self) -> list[MlflowExperiment]:
         cols = self._columns["experiments"]
-        created = sa.column("creation_time") if "creation_time" in cols else sa.null()
-        query = sa.select(sa.column("experiment_id"), sa.column("name"), sa.column("lifecycle_stage"), created)
+        created: sa.ColumnElement[Any] = sa.column("creation_time") if "creation_time" in cols else sa.null()
+        query: sa.Select[Any] = sa.select(
+            sa.column("experiment_id"), sa.column("name"), sa.column("lifecycle_stage"), created
+        )
         with self._read() as conn:
             rows = conn.execute(query.select_from(sa.table("experiments")).order_by(sa.column("experiment_id"))).all()
             tags = _grouped(conn, self, "experiment_tags", "experiment_id")
@@ -212,7 +214,12 @@ class SqlSource:
             model_tags = _grouped(conn, self, "registered_model_tags", "name")
             version_tags: dict[tuple[str, int], dict[str, str]] = {}
             if "model_version_tags" in self._tables:
-                columns = (sa.column("name"), sa.column("version"), sa.column("key"), sa.column("value"))
+                columns: tuple[sa.ColumnClause[Any], ...] = (
+                    sa.column("name"),
+                    sa.column("version"),
+                    sa.column("key"),
+                    sa.column("value"),
+                )
                 for name, version, key, value in conn.execute(
                     sa.select(*columns).select_from(sa.table("model_version_tags"))
                 ):
@@ -242,7 +249,12 @@ class SqlSource:
             )
         return [
             MlflowRegisteredModel(
-                name, description or "", model_tags.get(name, {}), created, by_model.get(name, []), aliases.get(name, [])
+                name,
+                description or "",
+                model_tags.get(name, {}),
+                created,
+                by_model.get(name, []),
+                aliases.get(name, []),
             )
             for name, description, created in models
         ]
@@ -282,7 +294,8 @@ def _grouped(
     """``owner -> {key: value}`` of a key/value table (``{}`` when the database has no such table)."""
     if table not in source._tables:
         return {}
-    query = sa.select(sa.column(owner), sa.column("key"), sa.column("value")).select_from(sa.table(table))
+    columns: tuple[sa.ColumnClause[Any], ...] = (sa.column(owner), sa.column("key"), sa.column("value"))
+    query: sa.Select[Any] = sa.select(*columns).select_from(sa.table(table))
     if where is not None:
         query = query.where(where)
     found: dict[str, dict[str, str]] = {}
