@@ -23,6 +23,7 @@ from loopml.importers.registry import import_registry
 from loopml.importers.selection import loopml_experiment_name, parents_first, select_experiments
 from loopml.importers.source import METRIC_CHUNK, MlflowSource
 from loopml.importers.summary import ImportSummary
+from loopml.store.sql.bulk import insert_points
 
 if TYPE_CHECKING:
     from loopml.tracking.session import Session
@@ -226,8 +227,15 @@ class _Import:
             self.summary.add("metric_points", imported=len(points))
             if run_id is not None and not self.dry_run:
                 for start in range(0, len(points), METRIC_CHUNK):
-                    self.store.log_batch(run_id, metrics=points[start : start + METRIC_CHUNK], actor=self.actor)
+                    self._write_points(run_id, points[start : start + METRIC_CHUNK])
             self.tell(phase="metric points", advance=count)
+
+    def _write_points(self, run_id: str, points: list[MetricPoint]) -> None:
+        """A database takes the points in bulk (:func:`~loopml.store.sql.bulk.insert_points`); a server,
+        or points the bulk path refuses, go through ``log_batch``."""
+        db = self.session.db
+        if db is None or not insert_points(db, run_id, points, actor=self.actor):
+            self.store.log_batch(run_id, metrics=points, actor=self.actor)
 
     def _stored_points(self, run_id: str) -> Counter[tuple[str, int, int, float | None]]:
         """The points loopml holds for ``run_id``, as a multiset (NaN as ``None``: NaN != NaN)."""
