@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import sqlite3
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -19,6 +23,7 @@ from loopml.cli.main import app
 from loopml.core.records import RunStatus
 from loopml.importers import RUN_ID_TAG, import_mlflow
 from loopml.tracking.session import get_session
+from tests.conftest import free_port
 
 pytest.importorskip("mlflow", reason="mlflow-skinny (dev extra) is not installed")
 pytestmark = pytest.mark.slow
@@ -35,14 +40,45 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return {"root": root, "sql": f"sqlite:///{root / 'm.db'}", "file": str(root / "mlruns"), "expected": expected}
 
 
+@pytest.fixture(scope="module")
+def mlflow_server(stores: dict[str, Any]) -> Iterator[str]:
+    """A real ``mlflow server`` over a copy of the SQLite store (its artifact roots are local folders)."""
+    shutil.copy(stores["root"] / "m.db", stores["root"] / "server.db")
+    port = free_port()
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    command = [str(Path(sys.executable).with_name("mlflow")), "server", "--host", "127.0.0.1", "--port", str(port),
+               "--backend-store-uri", f"sqlite:///{stores['root'] / 'server.db'}"]  # fmt: skip
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"mlflow server did not start (exit code {server.poll()})")
+            time.sleep(0.5)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 def _history(run_id: str, key: str) -> list[list[Any]]:
     points = get_session().store.get_metric_history(run_id, key)
     return sorted(([p.step, p.timestamp, "nan" if math.isnan(p.value) else p.value] for p in points), key=str)
 
 
-@pytest.mark.parametrize("kind", ["sql", "file"])
-def test_import_matches_what_mlflow_reads_field_by_field(stores: dict[str, Any], kind: str) -> None:
-    expected = stores["expected"][kind]
+@pytest.mark.parametrize("kind", ["sql", "file", "rest"])
+def test_import_matches_what_mlflow_reads_field_by_field(
+    stores: dict[str, Any], kind: str, request: pytest.FixtureRequest
+) -> None:
+    if kind == "rest":
+        stores = {**stores, "rest": request.getfixturevalue("mlflow_server")}
+    expected = stores["expected"]["sql" if kind == "rest" else kind]  # the server serves the SQLite store
     summary = import_mlflow(stores[kind])
     store = get_session().store
     live = {i: r for i, r in expected["runs"].items() if not r["deleted"]}

@@ -22,6 +22,7 @@ from loopml.importers.records import (
     MlflowModelVersion,
     MlflowRegisteredModel,
     MlflowRun,
+    logged_model_id,
     status_of,
 )
 from loopml.importers.source import METRIC_CHUNK
@@ -190,7 +191,7 @@ class FileSource:
                         created_at=v.get("creation_timestamp"),
                         updated_at=v.get("last_updated_timestamp"),
                         user=v.get("user_id") or None,
-                        model_id=v.get("model_id") or None,
+                        model_id=v.get("model_id") or logged_model_id(str(v.get("source") or "")),
                     )
                 )
             versions.sort(key=lambda v: v.version)

@@ -14,12 +14,12 @@ SQL_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mssql")
 
 
 def open_source(location: str) -> MlflowSource:
-    """The reader for ``location``: a database URL or an ``mlruns`` folder.
+    """The reader for ``location``: a database URL, an ``http(s)://`` MLflow server or an ``mlruns`` folder.
 
     ``InvalidInput`` naming ``--from`` for an unknown scheme or a path that does not exist.
     """
     if not isinstance(location, str) or not location.strip():
-        raise _bad(location, "expected a database URL or an mlruns folder")
+        raise _bad(location, "expected a database URL, an http(s):// URL or an mlruns folder")
     scheme = urlparse(location).scheme.lower()
     base = scheme.split("+", 1)[0]
     if base in SQL_SCHEMES:
@@ -27,18 +27,17 @@ def open_source(location: str) -> MlflowSource:
 
         return SqlSource(location)
     if base in ("http", "https"):
-        raise _bad(
-            location,
-            "reading an MLflow tracking server is not supported yet; import its database "
-            "(its --backend-store-uri, e.g. sqlite:///mlflow.db or postgresql://...) instead",
-        )
+        from loopml.importers.rest_source import RestSource
+
+        return RestSource(location)
     if base == "file" or scheme == "" or (len(scheme) == 1 and Path(location).exists()):  # c:\... on Windows
         from loopml.importers.file_source import FileSource
 
         return FileSource(location)
     raise _bad(
         location,
-        f"unknown scheme {scheme!r}; use sqlite:///mlflow.db (or postgresql://, mysql://) or a folder such as ./mlruns",
+        f"unknown scheme {scheme!r}; use sqlite:///mlflow.db (or postgresql://, mysql://), http(s)://host:port "
+        "(an MLflow server) or a folder such as ./mlruns",
     )
 
 

@@ -20,6 +20,7 @@ __all__ = [
     "MlflowModelVersion",
     "MlflowRegisteredModel",
     "MlflowRun",
+    "logged_model_id",
     "status_of",
 ]
 
@@ -39,6 +40,13 @@ def status_of(value: object) -> RunStatus:
     """A run status as MLflow stores it (a name, or the file store's number) as loopml's; unknown -> FAILED."""
     name = _FILE_STORE_STATUSES.get(value, str(value)) if isinstance(value, int) else str(value).upper()
     return MLFLOW_STATUSES.get(name, RunStatus.FAILED)
+
+
+def logged_model_id(source: str) -> str | None:
+    """``m-...`` of a model version whose source is an MLflow 3 logged model (``models:/m-...``)."""
+    if source.startswith("models:/m-"):
+        return source.removeprefix("models:/").split("/", 1)[0]
+    return None
 
 
 @dataclass(frozen=True, slots=True)

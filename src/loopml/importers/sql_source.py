@@ -29,6 +29,7 @@ from loopml.importers.records import (
     MlflowModelVersion,
     MlflowRegisteredModel,
     MlflowRun,
+    logged_model_id,
     status_of,
 )
 from loopml.importers.source import METRIC_CHUNK
@@ -244,7 +245,7 @@ class SqlSource:
                     created_at=v.creation_time,
                     updated_at=v.last_updated_time,
                     user=v.user_id or None,
-                    model_id=_model_id(source),
+                    model_id=logged_model_id(source),
                 )
             )
         return [
@@ -258,13 +259,6 @@ class SqlSource:
             )
             for name, description, created in models
         ]
-
-
-def _model_id(source: str) -> str | None:
-    """``m-...`` of a version whose source is a logged model (``models:/m-...``)."""
-    if source.startswith("models:/m-"):
-        return source.removeprefix("models:/").split("/", 1)[0]
-    return None
 
 
 class _Reading:
