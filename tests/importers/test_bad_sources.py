@@ -9,9 +9,10 @@ import pytest
 from typer.testing import CliRunner
 
 from loopml.cli.main import app
-from loopml.core.errors import InvalidInput
+from loopml.core.errors import InvalidInput, StoreError
 from loopml.importers import import_mlflow
 from loopml.tracking.session import get_session
+from tests.conftest import free_port
 
 
 def _mlruns(root: Path, experiment_meta: str, metric_line: str = "1000 0.5 0") -> Path:
@@ -43,7 +44,6 @@ def test_a_hand_made_mlruns_folder_imports(tmp_path: Path) -> None:
     ("source", "message"),
     [
         ("ftp://host/x", "unknown scheme 'ftp'"),
-        ("http://127.0.0.1:9/", "not supported yet"),
         ("{tmp}/missing", "does not exist"),
         ("sqlite:///{tmp}/missing.db", "does not exist"),
         ("sqlite:///{tmp}/empty.db", "not an MLflow tracking database"),
@@ -55,6 +55,14 @@ def test_bad_sources_name_the_problem(tmp_path: Path, source: str, message: str)
     with pytest.raises(InvalidInput, match="--from") as info:
         import_mlflow(source.format(tmp=tmp_path))
     assert message in str(info.value)
+
+
+def test_an_unreachable_server_is_named_and_exits_1() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(StoreError, match=f"Cannot reach the MLflow server '{url}'"):
+        import_mlflow(url)
+    result = CliRunner().invoke(app, ["import", "mlflow", "--from", url])
+    assert result.exit_code == 1 and "Cannot reach the MLflow server" in result.stderr
 
 
 def test_corrupted_files_are_named(tmp_path: Path) -> None:
