@@ -87,3 +87,26 @@ def test_cli_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert result.stderr.strip().startswith("Error: Invalid --from") and len(result.stderr.strip().splitlines()) == 1
     unknown = CliRunner().invoke(app, ["import", "mlflow", "--from", str(_mlruns(tmp_path, GOOD)), "-e", "x"])
     assert unknown.exit_code == 2 and "no experiment 'x'" in unknown.stderr and "churn" in unknown.stderr
+
+
+@pytest.mark.slow
+def test_into_a_remote_loopml_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from loopml.tracking import session
+    from tests.server.conftest import settings_for, thread_server
+
+    source = _mlruns(tmp_path, GOOD)
+    (source / "1" / "0123456789abcdef0123456789abcdef" / "artifacts").mkdir()
+    (source / "1" / "0123456789abcdef0123456789abcdef" / "artifacts" / "notes.txt").write_text("hi")
+    meta = source / "1" / "0123456789abcdef0123456789abcdef" / "meta.yaml"
+    meta.write_text(meta.read_text().replace("artifact_uri: ''", f"artifact_uri: {meta.parent / 'artifacts'}"))
+    with thread_server(settings_for(tmp_path / "server")) as live:
+        monkeypatch.setenv("LOOPML_TRACKING_URI", live.url)
+        session.reset()
+        summary = import_mlflow(str(source))
+        assert (summary.imported["runs"], summary.imported["metric_points"], summary.imported["artifacts"]) == (1, 1, 1)
+        remote = get_session()
+        (run,) = remote.store.search_runs()
+        assert remote.store.get_metric_history(run.id, "loss")[0].value == 0.5
+        assert remote.artifacts.read_bytes(run.id, "notes.txt") == b"hi"
+        assert import_mlflow(str(source)).imported["runs"] == 0
+        session.reset()
