@@ -74,6 +74,12 @@ class SqlSource:
                     for name in ("experiments", "runs", "metrics", "model_versions")
                     if name in self._tables
                 }
+        except ImportError as exc:
+            raise InvalidInput(
+                f"Invalid --from {url!r}: its database driver is not installed ({exc.name}); install it "
+                "(for MySQL: pip install pymysql, then use mysql+pymysql://...).",
+                details=[{"field": "from", "problem": "database driver not installed"}],
+            ) from exc
         except (ArgumentError, NoSuchModuleError) as exc:
             raise InvalidInput(
                 f"Invalid --from {url!r}: {exc}.", details=[{"field": "from", "problem": "bad database URL"}]
