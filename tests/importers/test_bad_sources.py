@@ -49,19 +49,19 @@ def test_a_hand_made_mlruns_folder_imports(tmp_path: Path) -> None:
         ("sqlite:///{tmp}/missing.db", "does not exist"),
         ("sqlite:///{tmp}/empty.db", "not an MLflow tracking database"),
         ("{tmp}", "holds no MLflow experiment"),
-        ("postgresql+nosuchdriver://u@h/db", "bad database URL"),
+        ("postgresql+nosuchdriver://u@h/db", "Can't load plugin: sqlalchemy.dialects:postgresql.nosuchdriver"),
     ],
 )
 def test_bad_sources_name_the_problem(tmp_path: Path, source: str, message: str) -> None:
     sqlite3.connect(tmp_path / "empty.db").execute("CREATE TABLE t (x)").connection.close()
     with pytest.raises(InvalidInput, match="--from") as info:
         import_mlflow(source.format(tmp=tmp_path))
-    assert message in str(info.value) or message == "bad database URL" and "nosuchdriver" in str(info.value)
+    assert message in str(info.value)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("MySQLdb") is not None, reason="a MySQL driver is installed here")
 def test_a_missing_database_driver_is_named() -> None:
-    with pytest.raises(InvalidInput, match="database driver is not installed.*pip install pymysql"):
+    with pytest.raises(InvalidInput, match=r"database driver is not installed.*pip install pymysql"):
         import_mlflow("mysql://u@127.0.0.1/mlflow")
 
 
