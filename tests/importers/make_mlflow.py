@@ -48,6 +48,7 @@ def write(uri: str, files: Path, artifact_root: str | None) -> None:
             mlflow.log_param("depth", 3)
         model = LogisticRegression().fit(np.array([[0.0], [1.0], [2.0], [3.0]]), [0, 0, 1, 1])
         logged = mlflow.sklearn.log_model(model, name="model")
+        mlflow.sklearn.log_model(model, name="model")  # a second logged model of the same name
     with mlflow.start_run(run_name="gone") as gone:
         mlflow.log_metric("x", 1.0)
     client.delete_run(gone.info.run_id)

@@ -67,6 +67,12 @@ def mlflow_server(stores: dict[str, Any]) -> Iterator[str]:
         server.wait(timeout=30)
 
 
+def versions_model_id(expected: dict[str, Any]) -> str:
+    """The logged model id version 1 of the registered model names (``models:/m-...``)."""
+    source: str = expected["models"][0]["versions"][0]["source"]
+    return source.removeprefix("models:/")
+
+
 def _history(run_id: str, key: str) -> list[list[Any]]:
     points = get_session().store.get_metric_history(run_id, key)
     return sorted(([p.step, p.timestamp, "nan" if math.isnan(p.value) else p.value] for p in points), key=str)
@@ -104,10 +110,14 @@ def test_import_matches_what_mlflow_reads_field_by_field(
         for key, points in want["metrics"].items():
             assert _history(run.id, key) == points, (want["name"], key)
         artifacts = {a.path: a.size for a in store.list_artifacts(run.id)}
-        assert {p: s for p, s in artifacts.items() if not p.startswith("model/")} == dict(map(tuple, want["artifacts"]))
+        own = {p: s for p, s in artifacts.items() if not p.startswith(("model/", "model-m-"))}
+        assert own == dict(map(tuple, want["artifacts"]))
     parent_id = next(summary.run_ids[i] for i, r in live.items() if r["name"] == "parent")
     model_files = {a.path for a in store.list_artifacts(parent_id, "model")}
     assert {"model/MLmodel", "model/requirements.txt"} <= model_files  # the logged model's files, as bytes
+    paths = {a.path for a in store.list_artifacts(parent_id)}
+    (second,) = {p.split("/")[0] for p in paths if p.startswith("model-m-")}  # the second "model": model-<its id>
+    assert f"{second}/MLmodel" in paths and second != "model-" + versions_model_id(expected)
     mlmodel = get_session().artifacts.read_bytes(parent_id, "model/MLmodel").decode()
     assert "flavors:" in mlmodel
     points = sum(len(p) for r in live.values() for p in r["metrics"].values())

@@ -155,6 +155,7 @@ class FileSource:
                         experiment_id,
                         meta.get("source_run_id"),
                         str(meta.get("artifact_location") or ""),
+                        meta.get("creation_timestamp"),
                     )
                 )
         return found

@@ -114,7 +114,11 @@ class _Import:
                     self.tell(phase="runs", advance=1)
                     continue
             todo.append((run, existing))
-        models = {m.source_run_id: m for m in self.reader.logged_models([e.id for e in chosen]) if m.source_run_id}
+        models: dict[str, list[MlflowLoggedModel]] = {}
+        logged = self.reader.logged_models([e.id for e in chosen])
+        for model in sorted(logged, key=lambda m: (m.created_at or 0, m.id)):  # the first logged gets its name
+            if model.source_run_id:
+                models.setdefault(model.source_run_id, []).append(model)
         for run, existing in todo:
             run_id = self._run(run, existing, experiment_ids[run.experiment_id])
             self._points(run, run_id, existing)
@@ -249,23 +253,25 @@ class _Import:
 
     # -- artifacts ------------------------------------------------------------------------------
 
-    def _files(self, run: MlflowRun, run_id: str | None, models: dict[str, MlflowLoggedModel]) -> None:
-        """The run's artifact files, and the files of the logged model it produced, into ``run_id``."""
+    def _files(self, run: MlflowRun, run_id: str | None, models: dict[str, list[MlflowLoggedModel]]) -> None:
+        """The run's artifact files, and the files of the logged models it produced (under each model's
+        name, or ``<name>-<model id>`` when the run already has that folder), into ``run_id``."""
         files = self.reader.artifacts(run)
         if files is None:
             self.summary.skipped.append(f"artifacts of run {run.id}: {run.artifact_uri!r} cannot be read from here")
             files = []
-        model = models.get(run.id)
-        if model is not None:
+        taken = {f.path.split("/", 1)[0] for f in files}
+        for model in models.get(run.id, []):  # MLflow 3 keeps a logged model's files apart from the run's
             model_files = self.reader.model_files(model)
             if model_files is None:
                 self.summary.skipped.append(f"files of logged model {model.id}: cannot be read from here")
-            else:
-                taken = {f.path.split("/", 1)[0] for f in files}
-                prefix = model.name if model.name and model.name not in taken else f"{model.name or 'model'}-{model.id}"
-                files = files + [MlflowFile(f"{prefix}/{f.path}", f.size, f.open) for f in model_files]
-                if run_id is not None:
-                    self.placed[model.id] = (run_id, prefix)
+                continue
+            name = model.name or "model"
+            prefix = name if name not in taken else f"{name}-{model.id}"
+            taken.add(prefix)
+            files = files + [MlflowFile(f"{prefix}/{f.path}", f.size, f.open) for f in model_files]
+            if run_id is not None:
+                self.placed[model.id] = (run_id, prefix)
         if not files:
             return
         self.tell(phase="artifacts", advance=0, total=None)

@@ -100,6 +100,7 @@ class MlflowLoggedModel:
     experiment_id: str
     source_run_id: str | None
     artifact_location: str
+    created_at: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

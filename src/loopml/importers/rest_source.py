@@ -217,7 +217,7 @@ class RestSource:
             models.append(
                 MlflowLoggedModel(
                     info["model_id"], info.get("name", ""), str(info.get("experiment_id", "")),
-                    info.get("source_run_id"), info.get("artifact_uri", ""),
+                    info.get("source_run_id"), info.get("artifact_uri", ""), _int(info.get("creation_timestamp_ms")),
                 )
             )  # fmt: skip
         return models

@@ -192,13 +192,14 @@ class SqlSource:
         if "logged_models" not in self._tables or not experiment_ids:
             return []
         query = sa.text(
-            "SELECT model_id, name, experiment_id, source_run_id, artifact_location FROM logged_models "
+            "SELECT model_id, name, experiment_id, source_run_id, artifact_location, creation_timestamp_ms "
+            "FROM logged_models "
             "WHERE experiment_id IN :ids AND (lifecycle_stage IS NULL OR lifecycle_stage != 'deleted') "
             "ORDER BY creation_timestamp_ms"
         ).bindparams(sa.bindparam("ids", expanding=True))
         with self._read() as conn:
             rows = conn.execute(query, {"ids": [int(i) for i in experiment_ids]}).all()
-        return [MlflowLoggedModel(r[0], r[1], str(r[2]), r[3], r[4] or "") for r in rows]
+        return [MlflowLoggedModel(r[0], r[1], str(r[2]), r[3], r[4] or "", r[5]) for r in rows]
 
     def model_files(self, model: MlflowLoggedModel) -> list[MlflowFile] | None:
         return walk_files(local_path(model.artifact_location, base=self._base))
