@@ -22,7 +22,7 @@ import loopml
 SRC = Path(loopml.__file__).parent
 
 CAPABILITIES = {"core", "config", "compute", "store", "artifacts", "tracking", "data", "registry", "serving",
-                "training", "pipelines", "monitoring", "automation", "features", "gc"}  # fmt: skip
+                "training", "pipelines", "monitoring", "automation", "features", "gc", "importers"}  # fmt: skip
 
 # package -> the loopml packages it may import (besides itself). Lower layers first.
 LAYERS: dict[str, set[str]] = {
@@ -55,6 +55,8 @@ LAYERS: dict[str, set[str]] = {
     # garbage collection reads every store's references and the registry's manifests (to follow them), so it
     # sits above the capabilities whose records name blobs; only the outer ring calls it
     "gc": {"core", "config", "store", "artifacts", "tracking", "registry"},
+    # importers read another tool's store and write through loopml's stores and registry
+    "importers": {"core", "config", "store", "artifacts", "tracking", "data", "registry"},
     # the outer ring: entry points, no business logic
     "ui": CAPABILITIES,
     "server": CAPABILITIES | {"ui"},

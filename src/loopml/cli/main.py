@@ -23,6 +23,7 @@ from loopml.cli import (
     features,
     gc,
     helptext,
+    imports,
     models,
     monitor,
     output,
@@ -53,6 +54,7 @@ COMMAND_ORDER = (
     "ci",
     "audit",
     "gc",
+    "import",
     "server",
     "ui",
     "token",
@@ -113,6 +115,7 @@ app.add_typer(monitor.app, name="monitor")
 app.add_typer(policy.app, name="policy")
 app.add_typer(ci.app, name="ci")
 app.add_typer(token.app, name="token")
+app.add_typer(imports.app, name="import")
 app.command("server", epilog=server.EPILOG)(server.server)
 app.command("serve", epilog=serve.EPILOG)(serve.serve)
 app.command("quickstart", epilog=quickstart.EPILOG)(quickstart.quickstart)
