@@ -15,7 +15,10 @@ Used by :mod:`loopml.features.offline` when a view's narrow columns fit the memo
    without another copy.
 
 Both scans run the same filtered query, whose row order DuckDB preserves, so a row's position in
-the first names it in the second.
+the first names it in the second. When the view's source is Parquet files that store the fetched
+columns with their fetched types (:mod:`loopml.features.offline_parquet`), pyarrow's reader does
+the second scan (less work, no fresh memory per batch); the first then reads every source row, with
+the filter as a column, so that positions count the files' rows.
 """
 
 from __future__ import annotations
@@ -32,11 +35,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from loopml.features.offline_parquet import ParquetColumns, batches
 from loopml.features.sources import SourceRelation, quote
 
 ROW = "__loopml_row"
 _T = "__loopml_t"
 _C = "__loopml_c"
+_KEEP = "__loopml_keep"
 _BATCH_ROWS = 131_072
 PARALLEL_VIEWS = 2
 """The most views sorted at the same time, each in its own thread (when the memory budget allows)."""
@@ -54,6 +59,8 @@ class ViewFetch:
 
     relation: SourceRelation
     values: list[tuple[str, str]]
+    parquet: ParquetColumns | None = None
+    """The same values read by pyarrow, when the source allows it: then positions count every source row."""
 
 
 def memory_budget(con: duckdb.DuckDBPyConnection) -> int:
@@ -189,12 +196,15 @@ def _match(
     created = ""
     if view.created_timestamp_field is not None:
         created = f", epoch_us({relation.timestamp(view.created_timestamp_field)}) AS {_C}"
-    narrow = con.sql(
-        f"SELECT {', '.join(keys)}, {stamp}{created} FROM {relation.sql} WHERE {_where(relation, at, valid)}"
-    ).to_arrow_table()
+    where = _where(relation, at, valid)
+    if fetch.parquet is None:
+        narrow = con.sql(f"SELECT {', '.join(keys)}, {stamp}{created} FROM {relation.sql} WHERE {where}")
+    else:  # every source row: positions then name rows of the Parquet files
+        narrow = con.sql(f"SELECT {', '.join(keys)}, {stamp}{created}, ({where}) AS {_KEEP} FROM {relation.sql}")
+    narrow, scanned, kept = _kept(narrow.to_arrow_table())
     rows = np.full(len(at), -1, dtype=np.int64)
     if narrow.num_rows == 0 or not valid.any():
-        return rows, narrow.num_rows
+        return rows, scanned
     mine, theirs, count = _codes(
         [narrow.column(k) for k in view.join_keys], [entities.column(k) for k in view.join_keys]
     )
@@ -236,8 +246,21 @@ def _match(
         offsets = hit % span
         when = start + offsets * step if ranks is None else ranks[offsets]
         ok &= when >= at[probes] - round(view.ttl.total_seconds() * 1_000_000)
-    rows[probes[ok]] = order[position[ok]]
-    return rows, len(order)
+    matched = order[position[ok]]
+    rows[probes[ok]] = matched if kept is None else kept[matched]
+    return rows, scanned
+
+
+def _kept(narrow: pa.Table) -> tuple[pa.Table, int, np.ndarray | None]:
+    """The rows the filter column (when there is one) keeps; how many were scanned; their positions (or None: all)."""
+    count = narrow.num_rows
+    if _KEEP not in narrow.column_names:
+        return narrow, count, None
+    keep = narrow.column(_KEEP).fill_null(False).combine_chunks()
+    narrow = narrow.drop_columns([_KEEP])
+    if keep.null_count == 0 and pc.all(keep).as_py():
+        return narrow, count, None
+    return narrow.filter(keep), count, np.flatnonzero(keep.to_numpy(zero_copy_only=False))
 
 
 def _step(times: np.ndarray, start: int) -> int:
@@ -333,16 +356,22 @@ def _integer_codes(theirs: pa.ChunkedArray, mine: pa.ChunkedArray) -> tuple[np.n
 
 def _gather(con: duckdb.DuckDBPyConnection, fetch: ViewFetch, where: str, needed: np.ndarray) -> pa.Table:
     """The rows at the ``needed`` positions (sorted) of the filtered scan, with the fetched values only."""
-    values = ", ".join(f"{sql} AS {quote(alias)}" for sql, alias in fetch.values)
-    reader = con.sql(f"SELECT {values} FROM {fetch.relation.sql} WHERE {where}").to_arrow_reader(_BATCH_ROWS)
+    if fetch.parquet is not None:
+        schema, source = fetch.parquet.schema, batches(fetch.parquet, _BATCH_ROWS)
+    else:
+        values = ", ".join(f"{sql} AS {quote(alias)}" for sql, alias in fetch.values)
+        reader = con.sql(f"SELECT {values} FROM {fetch.relation.sql} WHERE {where}").to_arrow_reader(_BATCH_ROWS)
+        schema, source = reader.schema, reader
     parts: list[pa.RecordBatch] = []
     offset = 0
-    for batch in reader:
+    for batch in source:
+        if offset > (needed[-1] if needed.size else -1):
+            break
         first, last = np.searchsorted(needed, [offset, offset + batch.num_rows])
         if last > first:
             parts.append(batch.take(pa.array(needed[first:last] - offset)))
         offset += batch.num_rows
-    return pa.Table.from_batches(parts, schema=reader.schema)
+    return pa.Table.from_batches(parts, schema=schema)
 
 
 def _null_mask(column: pa.ChunkedArray) -> np.ndarray:
