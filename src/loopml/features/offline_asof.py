@@ -150,7 +150,7 @@ def _place(
     mark[rows[found]] = True
     needed = np.flatnonzero(mark)
     gathered = _gather(con, fetch, where, needed)
-    rank = np.cumsum(mark, dtype=np.int64)
+    rank = np.cumsum(mark, dtype=np.int64, out=_pooled(count))
     del mark
     index = np.zeros(len(rows), dtype=np.int64)
     index[found] = rank[rows[found]] - 1
@@ -275,9 +275,23 @@ def _step(times: np.ndarray, start: int) -> int:
 
 
 def _writable(column: pa.ChunkedArray) -> np.ndarray:
-    """An int64 column as a NumPy array this module may change in place."""
-    values = column.to_numpy()
-    return values.astype(np.int64, copy=not values.flags.writeable)
+    """An int64 column as a NumPy array this module may change in place (in pyarrow's pool)."""
+    values = _pooled(len(column))
+    offset = 0
+    for chunk in column.chunks:
+        values[offset : offset + len(chunk)] = chunk.to_numpy(zero_copy_only=False)
+        offset += len(chunk)
+    return values
+
+
+def _pooled(length: int) -> np.ndarray:
+    """An uninitialised, writable int64 array in pyarrow's memory pool.
+
+    The pool keeps the memory it gets back and hands it out again, where each large NumPy array is
+    fresh memory the kernel has to fault in (and, with transparent huge pages, often compact first):
+    the arrays as long as a view come from here, so the second view reuses the first one's pages.
+    """
+    return np.frombuffer(pa.allocate_buffer(max(length, 1) * 8), dtype=np.int64, count=length)
 
 
 def _sort(key: np.ndarray, created: pa.ChunkedArray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -294,9 +308,11 @@ def _sort(key: np.ndarray, created: pa.ChunkedArray | None) -> tuple[np.ndarray,
     if int(key.max()) + 1 < 2 ** (62 - bits):
         key += 1
         key <<= bits
-        key |= np.arange(len(key), dtype=np.int64)
+        for first in range(0, len(key), _SLICE):  # no temporary as long as the view
+            part = key[first : first + _SLICE]
+            part |= np.arange(first, first + len(part), dtype=np.int64)
         _parallel_sort(key)
-        order = key & ((1 << bits) - 1)
+        order = np.bitwise_and(key, (1 << bits) - 1, out=_pooled(len(key)))
         key >>= bits
         key -= 1
         return order, key
