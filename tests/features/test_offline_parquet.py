@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from loopml.data.schema.dtypes import Dtype
 from loopml.features.definitions import Entity, Feature, FeatureView
@@ -65,11 +66,20 @@ def test_parquet_files_with_the_fetched_types_are_read_by_pyarrow(tmp_path: Path
     assert read is not None
     assert [Path(f).name for f in read.files] == ["part-0.parquet", "part-1.parquet", "part-2.parquet"]
     assert read.schema == pa.schema([("out_rate", pa.float64()), ("out_trips", pa.int64())])
-    got = pa.Table.from_batches(list(batches(read, 128)))
     expected = pd.concat([pd.read_parquet(f) for f in read.files], ignore_index=True)
+    read_all = list(batches(read, 128, np.arange(len(expected))))
+    got = pa.Table.from_batches([batch for _, batch in read_all])
     assert got.num_rows == len(expected)
+    assert [start for start, _ in read_all] == list(np.cumsum([0] + [b.num_rows for _, b in read_all[:-1]]))
     np.testing.assert_array_equal(got.column("out_trips").to_numpy(), expected["trips"].to_numpy())
     np.testing.assert_array_equal(got.column("out_rate").to_numpy(), expected["rate"].to_numpy())
+    # row groups (of 97 rows) without a needed row are not read; positions still count every row
+    needed = np.array([5, len(expected) - 1])
+    some = list(batches(read, 128, needed))
+    sizes = [pq.ParquetFile(f).metadata.num_rows for f in read.files]
+    assert [start for start, _ in some] == [0, sum(sizes[:-1]) + (sizes[-1] - 1) // 97 * 97]
+    last = some[-1][1].column("out_trips").to_numpy()[len(expected) - 1 - some[-1][0]]
+    assert last == expected["trips"].iloc[-1]
 
 
 def test_a_cast_a_missing_column_text_or_csv_keeps_duckdb(tmp_path: Path) -> None:

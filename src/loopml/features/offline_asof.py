@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeAlias
@@ -372,22 +372,28 @@ def _integer_codes(theirs: pa.ChunkedArray, mine: pa.ChunkedArray) -> tuple[np.n
 
 def _gather(con: duckdb.DuckDBPyConnection, fetch: ViewFetch, where: str, needed: np.ndarray) -> pa.Table:
     """The rows at the ``needed`` positions (sorted) of the filtered scan, with the fetched values only."""
+    parts: list[pa.RecordBatch] = []
     if fetch.parquet is not None:
-        schema, source = fetch.parquet.schema, batches(fetch.parquet, _BATCH_ROWS)
+        schema, source = fetch.parquet.schema, batches(fetch.parquet, _BATCH_ROWS, needed)
     else:
         values = ", ".join(f"{sql} AS {quote(alias)}" for sql, alias in fetch.values)
         reader = con.sql(f"SELECT {values} FROM {fetch.relation.sql} WHERE {where}").to_arrow_reader(_BATCH_ROWS)
-        schema, source = reader.schema, reader
-    parts: list[pa.RecordBatch] = []
-    offset = 0
-    for batch in source:
+        schema, source = reader.schema, _numbered(reader)
+    for offset, batch in source:
         if offset > (needed[-1] if needed.size else -1):
             break
         first, last = np.searchsorted(needed, [offset, offset + batch.num_rows])
         if last > first:
             parts.append(batch.take(pa.array(needed[first:last] - offset)))
-        offset += batch.num_rows
     return pa.Table.from_batches(parts, schema=schema)
+
+
+def _numbered(reader: pa.RecordBatchReader) -> Iterator[tuple[int, pa.RecordBatch]]:
+    """``(position of its first row, batch)`` for each batch of ``reader``."""
+    offset = 0
+    for batch in reader:
+        yield offset, batch
+        offset += batch.num_rows
 
 
 def _null_mask(column: pa.ChunkedArray) -> np.ndarray:

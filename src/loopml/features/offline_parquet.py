@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -58,14 +59,23 @@ def plain_columns(source_sql: str, columns: Sequence[tuple[str, Dtype, str]]) ->
     return ParquetColumns(files, names, pa.schema([(alias, _TYPES[dtype]) for _, dtype, alias in columns]))
 
 
-def batches(read: ParquetColumns, batch_rows: int) -> Iterator[pa.RecordBatch]:
-    """The columns of every row of ``read.files``, in file and row order, in batches named by alias."""
+def batches(read: ParquetColumns, batch_rows: int, needed: np.ndarray) -> Iterator[tuple[int, pa.RecordBatch]]:
+    """``(position of its first row, batch)`` over the rows of ``read.files`` in file and row order.
+
+    Only row groups holding one of the ``needed`` positions (sorted) are read.
+    """
+    offset = 0
     for file in read.files:
         with pq.ParquetFile(file, memory_map=True) as opened:
-            groups = opened.num_row_groups
-        for group in range(groups):
-            # mapped, not read into buffers (far less system time), and unmapped after each row group:
-            # the pages read stay out of the process's resident memory
-            with pq.ParquetFile(file, memory_map=True) as opened:
-                for batch in opened.iter_batches(batch_size=batch_rows, row_groups=[group], columns=read.columns):
-                    yield pa.RecordBatch.from_arrays(batch.columns, schema=read.schema)
+            sizes = [opened.metadata.row_group(group).num_rows for group in range(opened.num_row_groups)]
+        for group, size in enumerate(sizes):
+            first, last = np.searchsorted(needed, [offset, offset + size])
+            if last > first:
+                # mapped, not read into buffers (far less system time), and unmapped after each row
+                # group: the pages read stay out of the process's resident memory
+                with pq.ParquetFile(file, memory_map=True) as opened:
+                    start = offset
+                    for batch in opened.iter_batches(batch_size=batch_rows, row_groups=[group], columns=read.columns):
+                        yield start, pa.RecordBatch.from_arrays(batch.columns, schema=read.schema)
+                        start += batch.num_rows
+            offset += size
