@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from loopml.core.errors import InvalidInput
@@ -196,3 +197,12 @@ def test_no_entity_row_matches_any_feature_row(tmp_path: Path) -> None:
     result = both(entity_df, ["rates:rate", "rates:trips"], [view])
     assert result["rate"].isna().all() and result["trips"].isna().all()
     assert str(result["rate"].dtype) == "float64" and str(result["trips"].dtype) == "Int64"
+
+
+def test_writable_copies_every_chunk_into_a_pooled_array() -> None:
+    column = pa.chunked_array([pa.array([1, 2, 3], pa.int64()), pa.array([], pa.int64()), pa.array([4, 5], pa.int64())])
+    values = offline_asof._writable(column)
+    np.testing.assert_array_equal(values, [1, 2, 3, 4, 5])
+    values -= 1  # changes the copy, never the column
+    assert column.to_pylist() == [1, 2, 3, 4, 5] and values.tolist() == [0, 1, 2, 3, 4]
+    assert offline_asof._pooled(0).shape == (0,)

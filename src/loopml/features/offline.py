@@ -61,6 +61,7 @@ from loopml.data.schema.dtypes import Dtype
 from loopml.data.sources import list_files
 from loopml.features import offline_asof
 from loopml.features.definitions import AnyView, DatasetSource, Feature, FeatureView, FileSource, OnDemandFeatureView
+from loopml.features.offline_parquet import plain_columns
 from loopml.features.refs import ViewRequest, output_names, parse_refs, resolve, view_names
 from loopml.features.sources import SourceRelation, connect, dtype_of, literal, open_relation, quote, utc_timestamp
 from loopml.tracking.fluent import active_run
@@ -187,7 +188,13 @@ def get_historical_features(
     keep = not isinstance(entity_df, pd.DataFrame)
     with _session(entity_df, plan, memory_limit, keep_columns=keep) as (con, entities, relations):
         fetches = [
-            offline_asof.ViewFetch(relations[name], [(_cast_sql(relations[name], c.feature), c.alias) for c in cols])
+            offline_asof.ViewFetch(
+                relations[name],
+                [(_cast_sql(relations[name], c.feature), c.alias) for c in cols],
+                None
+                if engine == "duckdb"
+                else plain_columns(relations[name].sql, [(c.feature.name, c.feature.dtype, c.alias) for c in cols]),
+            )
             for name, cols in plan.joins.items()
         ]
         budget = offline_asof.memory_budget(con)

@@ -15,14 +15,17 @@ Used by :mod:`loopml.features.offline` when a view's narrow columns fit the memo
    without another copy.
 
 Both scans run the same filtered query, whose row order DuckDB preserves, so a row's position in
-the first names it in the second.
+the first names it in the second. When the view's source is Parquet files that store the fetched
+columns with their fetched types (:mod:`loopml.features.offline_parquet`), pyarrow's reader does
+the second scan (less work, no fresh memory per batch); the first then reads every source row, with
+the filter as a column, so that positions count the files' rows.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeAlias
@@ -32,11 +35,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from loopml.features.offline_parquet import ParquetColumns, batches
 from loopml.features.sources import SourceRelation, quote
 
 ROW = "__loopml_row"
 _T = "__loopml_t"
 _C = "__loopml_c"
+_KEEP = "__loopml_keep"
 _BATCH_ROWS = 131_072
 PARALLEL_VIEWS = 2
 """The most views sorted at the same time, each in its own thread (when the memory budget allows)."""
@@ -54,6 +59,8 @@ class ViewFetch:
 
     relation: SourceRelation
     values: list[tuple[str, str]]
+    parquet: ParquetColumns | None = None
+    """The same values read by pyarrow, when the source allows it: then positions count every source row."""
 
 
 def memory_budget(con: duckdb.DuckDBPyConnection) -> int:
@@ -143,7 +150,7 @@ def _place(
     mark[rows[found]] = True
     needed = np.flatnonzero(mark)
     gathered = _gather(con, fetch, where, needed)
-    rank = np.cumsum(mark, dtype=np.int64)
+    rank = np.cumsum(mark, dtype=np.int64, out=_pooled(count))
     del mark
     index = np.zeros(len(rows), dtype=np.int64)
     index[found] = rank[rows[found]] - 1
@@ -189,12 +196,15 @@ def _match(
     created = ""
     if view.created_timestamp_field is not None:
         created = f", epoch_us({relation.timestamp(view.created_timestamp_field)}) AS {_C}"
-    narrow = con.sql(
-        f"SELECT {', '.join(keys)}, {stamp}{created} FROM {relation.sql} WHERE {_where(relation, at, valid)}"
-    ).to_arrow_table()
+    where = _where(relation, at, valid)
+    if fetch.parquet is None:
+        narrow = con.sql(f"SELECT {', '.join(keys)}, {stamp}{created} FROM {relation.sql} WHERE {where}")
+    else:  # every source row: positions then name rows of the Parquet files
+        narrow = con.sql(f"SELECT {', '.join(keys)}, {stamp}{created}, ({where}) AS {_KEEP} FROM {relation.sql}")
+    narrow, scanned, kept = _kept(narrow.to_arrow_table())
     rows = np.full(len(at), -1, dtype=np.int64)
     if narrow.num_rows == 0 or not valid.any():
-        return rows, narrow.num_rows
+        return rows, scanned
     mine, theirs, count = _codes(
         [narrow.column(k) for k in view.join_keys], [entities.column(k) for k in view.join_keys]
     )
@@ -236,8 +246,21 @@ def _match(
         offsets = hit % span
         when = start + offsets * step if ranks is None else ranks[offsets]
         ok &= when >= at[probes] - round(view.ttl.total_seconds() * 1_000_000)
-    rows[probes[ok]] = order[position[ok]]
-    return rows, len(order)
+    matched = order[position[ok]]
+    rows[probes[ok]] = matched if kept is None else kept[matched]
+    return rows, scanned
+
+
+def _kept(narrow: pa.Table) -> tuple[pa.Table, int, np.ndarray | None]:
+    """The rows the filter column (when there is one) keeps; how many were scanned; their positions (or None: all)."""
+    count = narrow.num_rows
+    if _KEEP not in narrow.column_names:
+        return narrow, count, None
+    keep = narrow.column(_KEEP).fill_null(False).combine_chunks()
+    narrow = narrow.drop_columns([_KEEP])
+    if keep.null_count == 0 and pc.all(keep).as_py():
+        return narrow, count, None
+    return narrow.filter(keep), count, np.flatnonzero(keep.to_numpy(zero_copy_only=False))
 
 
 def _step(times: np.ndarray, start: int) -> int:
@@ -252,9 +275,23 @@ def _step(times: np.ndarray, start: int) -> int:
 
 
 def _writable(column: pa.ChunkedArray) -> np.ndarray:
-    """An int64 column as a NumPy array this module may change in place."""
-    values = column.to_numpy()
-    return values.astype(np.int64, copy=not values.flags.writeable)
+    """An int64 column as a NumPy array this module may change in place (in pyarrow's pool)."""
+    values = _pooled(len(column))
+    offset = 0
+    for chunk in column.chunks:
+        values[offset : offset + len(chunk)] = chunk.to_numpy(zero_copy_only=False)
+        offset += len(chunk)
+    return values
+
+
+def _pooled(length: int) -> np.ndarray:
+    """An uninitialised, writable int64 array in pyarrow's memory pool.
+
+    The pool keeps the memory it gets back and hands it out again, where each large NumPy array is
+    fresh memory the kernel has to fault in (and, with transparent huge pages, often compact first):
+    the arrays as long as a view come from here, so the second view reuses the first one's pages.
+    """
+    return np.frombuffer(pa.allocate_buffer(max(length, 1) * 8), dtype=np.int64, count=length)
 
 
 def _sort(key: np.ndarray, created: pa.ChunkedArray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -271,9 +308,11 @@ def _sort(key: np.ndarray, created: pa.ChunkedArray | None) -> tuple[np.ndarray,
     if int(key.max()) + 1 < 2 ** (62 - bits):
         key += 1
         key <<= bits
-        key |= np.arange(len(key), dtype=np.int64)
+        for first in range(0, len(key), _SLICE):  # no temporary as long as the view
+            part = key[first : first + _SLICE]
+            part |= np.arange(first, first + len(part), dtype=np.int64)
         _parallel_sort(key)
-        order = key & ((1 << bits) - 1)
+        order = np.bitwise_and(key, (1 << bits) - 1, out=_pooled(len(key)))
         key >>= bits
         key -= 1
         return order, key
@@ -333,16 +372,28 @@ def _integer_codes(theirs: pa.ChunkedArray, mine: pa.ChunkedArray) -> tuple[np.n
 
 def _gather(con: duckdb.DuckDBPyConnection, fetch: ViewFetch, where: str, needed: np.ndarray) -> pa.Table:
     """The rows at the ``needed`` positions (sorted) of the filtered scan, with the fetched values only."""
-    values = ", ".join(f"{sql} AS {quote(alias)}" for sql, alias in fetch.values)
-    reader = con.sql(f"SELECT {values} FROM {fetch.relation.sql} WHERE {where}").to_arrow_reader(_BATCH_ROWS)
     parts: list[pa.RecordBatch] = []
-    offset = 0
-    for batch in reader:
+    if fetch.parquet is not None:
+        schema, source = fetch.parquet.schema, batches(fetch.parquet, _BATCH_ROWS, needed)
+    else:
+        values = ", ".join(f"{sql} AS {quote(alias)}" for sql, alias in fetch.values)
+        reader = con.sql(f"SELECT {values} FROM {fetch.relation.sql} WHERE {where}").to_arrow_reader(_BATCH_ROWS)
+        schema, source = reader.schema, _numbered(reader)
+    for offset, batch in source:
+        if offset > (needed[-1] if needed.size else -1):
+            break
         first, last = np.searchsorted(needed, [offset, offset + batch.num_rows])
         if last > first:
             parts.append(batch.take(pa.array(needed[first:last] - offset)))
+    return pa.Table.from_batches(parts, schema=schema)
+
+
+def _numbered(reader: pa.RecordBatchReader) -> Iterator[tuple[int, pa.RecordBatch]]:
+    """``(position of its first row, batch)`` for each batch of ``reader``."""
+    offset = 0
+    for batch in reader:
+        yield offset, batch
         offset += batch.num_rows
-    return pa.Table.from_batches(parts, schema=reader.schema)
 
 
 def _null_mask(column: pa.ChunkedArray) -> np.ndarray:
