@@ -22,7 +22,7 @@ import loopml
 SRC = Path(loopml.__file__).parent
 
 CAPABILITIES = {"core", "config", "compute", "store", "artifacts", "tracking", "data", "registry", "serving",
-                "training", "pipelines", "monitoring", "automation", "features", "gc", "autolog"}  # fmt: skip
+                "training", "pipelines", "monitoring", "automation", "features", "gc", "autologging"}  # fmt: skip
 
 # package -> the loopml packages it may import (besides itself). Lower layers first.
 LAYERS: dict[str, set[str]] = {
@@ -38,8 +38,9 @@ LAYERS: dict[str, set[str]] = {
     "features": {"core", "config", "store", "artifacts", "tracking", "data", "registry", "monitoring"},
     "serving": {"core", "config", "store", "artifacts", "tracking", "data", "registry", "monitoring", "features"},
     "training": {"core", "config", "compute", "store", "artifacts", "tracking", "data", "registry"},
-    # autolog logs models, so it needs the registry (tracking may not import registry)
-    "autolog": {"core", "config", "store", "artifacts", "tracking", "data", "registry"},
+    # lm.autolog() logs models, so it needs the registry (tracking may not import registry); the package is
+    # not named `autolog`: importing it would bind `loopml.autolog` to the module, hiding the function
+    "autologging": {"core", "config", "store", "artifacts", "tracking", "data", "registry"},
     "pipelines": {"core", "config", "compute", "store", "artifacts", "tracking"},
     "automation": {
         "core",
@@ -64,7 +65,7 @@ LAYERS: dict[str, set[str]] = {
     "cli": CAPABILITIES | {"server", "ui", "demo", "loopml"},
     # the public surface (`import loopml as lm`): it re-exports; only the outer ring uses it
     "loopml": {"core", "tracking", "data", "registry", "training", "pipelines", "monitoring", "automation", "features",
-               "autolog"},
+               "autologging"},
 }
 TOP = "loopml"
 

@@ -1,4 +1,4 @@
-"""XGBoost: ``xgboost.train`` is autologged (its scikit-learn estimators go through :mod:`loopml.autolog.sklearn`).
+"""XGBoost: ``xgboost.train`` is autologged (its scikit-learn estimators: :mod:`loopml.autologging.sklearn`).
 
 Logs the ``params`` dict with ``num_boost_round`` (and ``early_stopping_rounds`` when given), every
 eval set's metric per iteration (``<eval name>-<metric>`` at step = iteration, from ``evals_result``),
@@ -16,10 +16,10 @@ from typing import Any
 
 import xgboost
 
-from loopml.autolog.boosting import log_training
-from loopml.autolog.options import IN_FIT, Options, current
-from loopml.autolog.patching import Patches
-from loopml.autolog.runs import autologged
+from loopml.autologging.boosting import log_training
+from loopml.autologging.options import IN_FIT, Options, current
+from loopml.autologging.patching import Patches
+from loopml.autologging.runs import autologged
 from loopml.tracking.fluent import ActiveRun
 
 MODEL_FILE = "xgboost-model.json"

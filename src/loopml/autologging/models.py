@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from loopml.autolog.options import Options
-from loopml.autolog.runs import warn
+from loopml.autologging.options import Options
+from loopml.autologging.runs import warn
 from loopml.registry.packaging import log_model
 from loopml.registry.signature import infer_signature
 from loopml.tracking.fluent import ActiveRun

@@ -8,6 +8,6 @@
 What each estimator type logs is in ``docs/autolog.md``.
 """
 
-from loopml.autolog.api import autolog
+from loopml.autologging.api import autolog
 
 __all__ = ["autolog"]

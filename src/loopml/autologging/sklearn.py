@@ -4,7 +4,7 @@ The patch goes on each class of ``BaseEstimator``'s subtree that defines the met
 classes loaded when autolog is enabled, and, through ``BaseEstimator.__init_subclass__``, those
 defined later), so XGBoost's and LightGBM's scikit-learn estimators and your own are covered.
 One fit logs in one ``log_batch``: params (``get_params(deep=True)``, flattened), training metrics
-(:mod:`loopml.autolog.metrics`), tags, the dataset; then the model. A search object
+(:mod:`loopml.autologging.metrics`), tags, the dataset; then the model. A search object
 (``GridSearchCV``, ``RandomizedSearchCV``, anything with ``cv_results_``) adds ``best_<param>``
 params, ``best_cv_score`` and one child run per candidate (at most ``max_tuning_runs``, best first).
 """
@@ -18,14 +18,14 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from loopml.autolog import datasets
-from loopml.autolog.evals import Point, eval_points, sklearn_api_evals
-from loopml.autolog.metrics import training_metrics
-from loopml.autolog.models import log_fitted_model
-from loopml.autolog.options import IN_FIT, Options, current
-from loopml.autolog.params import flatten
-from loopml.autolog.patching import Patches
-from loopml.autolog.runs import AUTOLOG_TAG, autologged, warn
+from loopml.autologging import datasets
+from loopml.autologging.evals import Point, eval_points, sklearn_api_evals
+from loopml.autologging.metrics import training_metrics
+from loopml.autologging.models import log_fitted_model
+from loopml.autologging.options import IN_FIT, Options, current
+from loopml.autologging.params import flatten
+from loopml.autologging.patching import Patches
+from loopml.autologging.runs import AUTOLOG_TAG, autologged, warn
 from loopml.core.clock import now_ms
 from loopml.core.records import RunStatus
 from loopml.tracking.fluent import ActiveRun

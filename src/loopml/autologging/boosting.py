@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from loopml.autolog import datasets
-from loopml.autolog.evals import Point, eval_points
-from loopml.autolog.options import Options
-from loopml.autolog.params import flatten
-from loopml.autolog.runs import AUTOLOG_TAG, warn
+from loopml.autologging import datasets
+from loopml.autologging.evals import Point, eval_points
+from loopml.autologging.options import Options
+from loopml.autologging.params import flatten
+from loopml.autologging.runs import AUTOLOG_TAG, warn
 from loopml.core.clock import now_ms
 from loopml.tracking.fluent import ActiveRun
 from loopml.tracking.session import get_session

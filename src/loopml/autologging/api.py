@@ -5,9 +5,9 @@ from __future__ import annotations
 import importlib.util
 from typing import Any
 
-from loopml.autolog import options as state
-from loopml.autolog.options import DEFAULT_MAX_TUNING_RUNS, Options
-from loopml.autolog.patching import Patches
+from loopml.autologging import options as state
+from loopml.autologging.options import DEFAULT_MAX_TUNING_RUNS, Options
+from loopml.autologging.patching import Patches
 from loopml.core.errors import InvalidInput
 
 FRAMEWORKS = ("xgboost", "lightgbm", "sklearn")
@@ -73,13 +73,13 @@ def autolog(
 def _installer(name: str) -> Any:
     """The ``install`` function of the framework's module (imported here: only when autolog is enabled)."""
     if name == "sklearn":
-        from loopml.autolog import sklearn
+        from loopml.autologging import sklearn
 
         return sklearn.install
     if name == "xgboost":
-        from loopml.autolog import xgboost
+        from loopml.autologging import xgboost
 
         return xgboost.install
-    from loopml.autolog import lightgbm
+    from loopml.autologging import lightgbm
 
     return lightgbm.install

@@ -1,4 +1,4 @@
-"""LightGBM: ``lightgbm.train`` is autologged (its scikit-learn estimators go through :mod:`loopml.autolog.sklearn`).
+"""LightGBM: ``lightgbm.train`` is autologged (its scikit-learn estimators: :mod:`loopml.autologging.sklearn`).
 
 Logs the ``params`` dict with ``num_boost_round``, every validation set's metric per iteration
 (``<valid name>-<metric>`` at step = iteration, recorded with ``lightgbm.record_evaluation``),
@@ -17,10 +17,10 @@ from typing import Any
 
 import lightgbm
 
-from loopml.autolog.boosting import log_training
-from loopml.autolog.options import IN_FIT, Options, current
-from loopml.autolog.patching import Patches
-from loopml.autolog.runs import autologged
+from loopml.autologging.boosting import log_training
+from loopml.autologging.options import IN_FIT, Options, current
+from loopml.autologging.patching import Patches
+from loopml.autologging.runs import autologged
 from loopml.tracking.fluent import ActiveRun
 
 MODEL_FILE = "lightgbm-model.txt"

@@ -19,11 +19,8 @@ def render(value: Any) -> str:
     elif hasattr(value, "get_params") and not isinstance(value, type):
         text = type(value).__name__
     elif isinstance(value, list | tuple):
-        text = (
-            "[" + ", ".join(render(item) for item in value) + "]"
-            if isinstance(value, list)
-            else ("(" + ", ".join(render(item) for item in value) + ")")
-        )
+        items = ", ".join(repr(item) if isinstance(item, str) else render(item) for item in value)
+        text = f"[{items}]" if isinstance(value, list) else f"({items}{',' if len(value) == 1 else ''})"
     elif callable(value):
         text = getattr(value, "__qualname__", None) or type(value).__name__
     else:

@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from loopml.autolog.options import IN_FIT, Options, current
+from loopml.autologging.options import IN_FIT, Options, current
 from loopml.core.records import RunStatus
 from loopml.tracking.fluent import ActiveRun, active_run, run_scope, start_run
 
