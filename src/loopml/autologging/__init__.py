@@ -9,5 +9,6 @@ What each estimator type logs is in ``docs/autolog.md``.
 """
 
 from loopml.autologging.api import autolog
+from loopml.autologging.runs import AutologWarning
 
-__all__ = ["autolog"]
+__all__ = ["AutologWarning", "autolog"]

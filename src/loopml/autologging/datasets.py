@@ -43,7 +43,10 @@ def digest_tag(X: Any) -> str | None:
     """JSON with the digest (SHA-256 of the first rows), shape and column types of ``X``; None if unknown."""
     if isinstance(X, pd.DataFrame):
         head = X.iloc[:DIGEST_ROWS]
-        digest = hashlib.sha256(pd.util.hash_pandas_object(head, index=False).to_numpy().tobytes())
+        try:
+            digest = hashlib.sha256(pd.util.hash_pandas_object(head, index=False).to_numpy().tobytes())
+        except TypeError:  # cells pandas cannot hash (lists, dicts): their text instead
+            digest = hashlib.sha256(head.astype(str).to_csv(index=False).encode())
         digest.update(json.dumps([str(c) for c in X.columns]).encode())
         schema: dict[str, str] | None = {str(c): str(t) for c, t in X.dtypes.items()}
         shape = [int(n) for n in X.shape]

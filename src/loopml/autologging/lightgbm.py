@@ -38,7 +38,10 @@ def _wrap(original: Callable[..., Any]) -> Callable[..., Any]:
     def train(*args: Any, **kwargs: Any) -> Any:
         if IN_FIT.get() or current() is None:
             return original(*args, **kwargs)
-        bound = signature.bind(*args, **kwargs)
+        try:
+            bound = signature.bind(*args, **kwargs)
+        except TypeError:  # let lightgbm report the bad call in its own words
+            return original(*args, **kwargs)
         bound.apply_defaults()
         arguments = bound.arguments
         results: dict[str, Any] = {}
@@ -68,7 +71,7 @@ def _log(run: ActiveRun, options: Options, booster: Any, *, arguments: dict[str,
         params=params,
         results=results,
         best=best,
-        dataset={"shape": [booster.num_data() if hasattr(booster, "num_data") else None, booster.num_feature()]},
+        dataset={"n_features": booster.num_feature(), "feature_names": names},
         raw_data=raw,
         importance=importance,
         model_file=MODEL_FILE,

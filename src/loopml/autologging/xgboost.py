@@ -37,7 +37,10 @@ def _wrap(original: Callable[..., Any]) -> Callable[..., Any]:
     def train(*args: Any, **kwargs: Any) -> Any:
         if IN_FIT.get() or current() is None:
             return original(*args, **kwargs)
-        bound = signature.bind(*args, **kwargs)
+        try:
+            bound = signature.bind(*args, **kwargs)
+        except TypeError:  # let xgboost report the bad call in its own words
+            return original(*args, **kwargs)
         bound.apply_defaults()
         arguments = bound.arguments
         if arguments.get("evals_result") is None:
