@@ -13,7 +13,7 @@ from sklearn import metrics as skm
 
 import loopml as lm
 
-pytestmark = pytest.mark.usefixtures("autolog")
+pytestmark = [pytest.mark.usefixtures("autolog"), pytest.mark.slow]  # the boosting libraries and skops take seconds
 
 
 def _only_run():  # type: ignore[no-untyped-def]

@@ -178,6 +178,10 @@ def test_a_logging_failure_only_warns(classification) -> None:
     assert model.predict(X).shape == (60,)  # the fit went through
     assert lm.get_run(run.id).params == {"C": "chosen elsewhere"}
     assert lm.get_run(run.id).status.value == "FINISHED"
+    lm.autolog(silent=True)  # the same failure, no warning (warnings are errors in this suite)
+    with lm.start_run():
+        lm.log_param("C", "chosen elsewhere")
+        assert LogisticRegression().fit(X, y).predict(X).shape == (60,)
 
 
 def test_disable_restores_the_original_methods_and_enabling_twice_wraps_once() -> None:
