@@ -9,6 +9,8 @@ Cases: a LogisticRegression on 200 x 5 and a GridSearchCV of 6 candidates (3-fol
 ``log_models=False`` and with models. Each (tool, case) runs in its own subprocess (the tools patch
 the same scikit-learn methods) against a fresh temporary store (loopml: ``LOOPML_HOME``; MLflow: a
 ``sqlite:///`` store, telemetry off); after warm-up fits, every fit is timed and the median is kept.
+BLAS and OpenMP run one thread in every worker (``OMP_NUM_THREADS=1``...): on a small shared machine
+their spinning threads otherwise take the CPU from whatever runs right after a fit, logging included.
 ``overhead`` is the median minus the median without autolog; ``ratio`` is MLflow's overhead over
 loopml's (above 1: loopml adds less). This is not a test and CI never runs it.
 """
@@ -79,9 +81,10 @@ def worker(tool: str, case: str, models: bool) -> dict[str, float]:
 
 
 def _measure(tool: str, case: str, models: bool) -> float:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     out = subprocess.run(
         [sys.executable, __file__, "--worker", tool, "--case", case, "--models", str(int(models))],
-        check=True, capture_output=True, text=True,
+        check=True, capture_output=True, text=True, env=env,
     )  # fmt: skip
     return float(json.loads(out.stdout.strip().splitlines()[-1])["ms"])
 
