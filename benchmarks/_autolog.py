@@ -66,6 +66,7 @@ def worker(tool: str, case: str, models: bool) -> dict[str, float]:
         import mlflow
 
         mlflow.set_tracking_uri(f"sqlite:///{work / 'mlflow.db'}")
+        mlflow.create_experiment("bench", artifact_location=(work / "mlruns").as_uri())  # not the cwd's ./mlruns
         mlflow.set_experiment("bench")
         mlflow.sklearn.autolog(log_models=models, max_tuning_runs=None, silent=True)
     X, y = _data()
