@@ -22,7 +22,8 @@ import loopml
 SRC = Path(loopml.__file__).parent
 
 CAPABILITIES = {"core", "config", "compute", "store", "artifacts", "tracking", "data", "registry", "serving",
-                "training", "pipelines", "monitoring", "automation", "features", "gc", "importers"}  # fmt: skip
+                "training", "pipelines", "monitoring", "automation", "features", "gc", "importers",
+                "autologging"}  # fmt: skip
 
 # package -> the loopml packages it may import (besides itself). Lower layers first.
 LAYERS: dict[str, set[str]] = {
@@ -38,6 +39,9 @@ LAYERS: dict[str, set[str]] = {
     "features": {"core", "config", "store", "artifacts", "tracking", "data", "registry", "monitoring"},
     "serving": {"core", "config", "store", "artifacts", "tracking", "data", "registry", "monitoring", "features"},
     "training": {"core", "config", "compute", "store", "artifacts", "tracking", "data", "registry"},
+    # lm.autolog() logs models, so it needs the registry (tracking may not import registry); the package is
+    # not named `autolog`: importing it would bind `loopml.autolog` to the module, hiding the function
+    "autologging": {"core", "config", "store", "artifacts", "tracking", "data", "registry"},
     "pipelines": {"core", "config", "compute", "store", "artifacts", "tracking"},
     "automation": {
         "core",
@@ -63,7 +67,8 @@ LAYERS: dict[str, set[str]] = {
     "demo": CAPABILITIES | {"loopml"},
     "cli": CAPABILITIES | {"server", "ui", "demo", "loopml"},
     # the public surface (`import loopml as lm`): it re-exports; only the outer ring uses it
-    "loopml": {"core", "tracking", "data", "registry", "training", "pipelines", "monitoring", "automation", "features"},
+    "loopml": {"core", "tracking", "data", "registry", "training", "pipelines", "monitoring", "automation", "features",
+               "autologging"},
 }
 TOP = "loopml"
 

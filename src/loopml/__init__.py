@@ -38,6 +38,7 @@ _EXPORTS: dict[str, str] = {
         "search_runs", "set_experiment", "set_tag", "set_tags", "start_run",
     ),
     **_names("loopml.pipelines", "pipeline", "step"),
+    **_names("loopml.autologging", "autolog"),
     **_names(
         "loopml.registry",
         "ModelVersion", "archive_model_version", "delete_model_alias", "delete_model_version", "diff_model_versions",
@@ -62,6 +63,7 @@ if TYPE_CHECKING:
     from loopml import pipelines as pipelines
     from loopml import registry as registry
     from loopml import training as training
+    from loopml.autologging import autolog as autolog
     from loopml.core.errors import (
         Conflict as Conflict,
     )

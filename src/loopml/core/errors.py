@@ -33,6 +33,12 @@ Internal signals, never raised to users (each is turned into one of the above or
         ├── BodyTooLarge    a streamed body crossed the limit -> 413     (server.limits)
         └── BodyTimedOut    a streamed body stopped arriving -> 408      (server.limits)
 
+Warnings (``warnings.warn``, never raised)::
+
+    Exception
+    └── UserWarning
+        └── AutologWarning  autolog could not record part of a fit; the fit went through (autologging.runs)
+
 Third-party errors are wrapped at the boundary with ``raise ... from exc``; the HTTP
 layer maps this tree to status codes in one place (``loopml.server.errors``).
 """

@@ -29,6 +29,9 @@ from loopml.data.sources import open_source
 from loopml.tracking.fluent import active_run
 from loopml.tracking.session import Session, get_session
 
+DATASET_ATTR = "loopml.dataset"
+"""The key of ``DataFrame.attrs`` where :func:`load` notes the version a frame came from (``datasets:/name/N``)."""
+
 
 def ingest(
     source: str | os.PathLike[str] | pd.DataFrame | pa.Table,
@@ -123,6 +126,7 @@ def load(uri: str, *, columns: list[str] | None = None) -> pd.DataFrame:
         if missing:
             raise InvalidInput(f"{version.uri} has no column(s) {missing}.")
     frame = pq.read_table(io.BytesIO(data), columns=columns).to_pandas()
+    frame.attrs[DATASET_ATTR] = version.uri  # autologged fits link the version (pandas keeps attrs on derived frames)
     _record_read(session, version, relation="input")
     return frame
 
