@@ -69,7 +69,8 @@ class Scenario:
         self.updates: list[tuple[Block, list[tuple[str, str]]]] = []
 
     def _environment(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("LOOPML_", "PYTEST_", "COV_"))}
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("LOOPML_", "PYTEST_", "COV_", "MLFLOW_"))}
+        env.update(MLFLOW_DISABLE_TELEMETRY="true")  # a document's mlflow client sends nothing anywhere
         for key in ("LOOPML_TEST_PG_URL", "LOOPML_TEST_REDIS_URL"):
             if key in os.environ:
                 env[key] = os.environ[key]

@@ -33,10 +33,15 @@ def test_each_entry_opens_over_a_database_and_a_transport(name: str, tmp_path: P
 
 
 KNOWN_GAPS: dict[str, set[str]] = {}  # methods an HTTP store may lack (none today)
-SQL_ONLY = {"referenced_blobs"} | {m for m in dir(TrackingLifecycle) if not m.startswith("_")}
+MLFLOW_REGISTRY = {
+    "create_mlflow_version", "create_model", "delete_model", "delete_model_tag", "get_model", "latest_versions",
+    "rename_model", "search_models", "search_versions", "set_model_tag", "update_model",
+}  # fmt: skip
+SQL_ONLY = {"referenced_blobs"} | {m for m in dir(TrackingLifecycle) if not m.startswith("_")} | MLFLOW_REGISTRY
 """Methods only the side next to the database has: garbage collection's reference queries (a remote client
 asks the server to collect, ``POST /api/v1/admin/gc``), and the edits the MLflow-compatible API makes
-(:mod:`loopml.store.sql.lifecycle`)."""
+(:mod:`loopml.store.sql.lifecycle`, and the registry's model-level edits and searches, which MLflow clients
+reach through ``/api/2.0/mlflow`` on the server)."""
 
 
 def test_sql_and_http_sides_have_the_same_public_methods() -> None:

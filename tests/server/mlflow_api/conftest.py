@@ -44,10 +44,21 @@ def mlflow_client(mlflow_server: LiveServer, monkeypatch: pytest.MonkeyPatch) ->
     yield from _point_mlflow_at(mlflow_server, monkeypatch)
 
 
+def _forget_active_experiment() -> None:
+    """Drop the experiment id ``mlflow.set_experiment`` caches process-wide: it names an experiment of the
+    server an earlier test used, which this test's server does not have (MLflow's own tests reset it so)."""
+    import mlflow.tracking.fluent as fluent
+
+    fluent._active_experiment_id = None
+
+
 def _point_mlflow_at(server: LiveServer, monkeypatch: pytest.MonkeyPatch, token: str | None = None) -> Iterator[Any]:
     from mlflow.tracking import MlflowClient
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", server.url)
+    # mlflow.set_registry_uri writes MLFLOW_REGISTRY_URI into os.environ (for subprocesses); monkeypatch
+    # takes it out again after the test, or later subprocesses (the docs' driver) would call a dead server
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", server.url)
     monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
     monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
     if token is None:
@@ -56,11 +67,13 @@ def _point_mlflow_at(server: LiveServer, monkeypatch: pytest.MonkeyPatch, token:
         monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", token)
     mlflow.set_tracking_uri(server.url)
     mlflow.set_registry_uri(server.url)
+    _forget_active_experiment()
     try:
         yield MlflowClient(tracking_uri=server.url, registry_uri=server.url)
     finally:
         while mlflow.active_run() is not None:
             mlflow.end_run()
+        _forget_active_experiment()
         mlflow.set_tracking_uri(None)  # back to the environment's (unset below by monkeypatch)
         mlflow.set_registry_uri(None)
 

@@ -43,6 +43,17 @@ def test_ajax_prefix_round_trip(http: httpx.Client) -> None:
     assert ended.json()["run_info"]["end_time"] == 9
 
 
+def test_points_resent_for_a_logged_model_are_stored_once(http: httpx.Client) -> None:
+    """MLflow 3's log_model sends the run's metrics again with the model's id: no second copy in the run."""
+    run_id = http.post("/api/2.0/mlflow/runs/create", json={"experiment_id": "0"}).json()["run"]["info"]["run_id"]
+    point = {"key": "acc", "value": 0.9, "timestamp": 7, "step": 0}
+    http.post("/api/2.0/mlflow/runs/log-batch", json={"run_id": run_id, "metrics": [point]}).raise_for_status()
+    resent = [{**point, "model_id": "m-0123"}, {**point, "step": 1, "model_id": "m-0123"}]
+    http.post("/api/2.0/mlflow/runs/log-batch", json={"run_id": run_id, "metrics": resent}).raise_for_status()
+    page = http.get("/api/2.0/mlflow/metrics/get-history", params={"run_id": run_id, "metric_key": "acc"}).json()
+    assert sorted(m["step"] for m in page["metrics"]) == [0, 1]  # the new point is kept, the copy is not
+
+
 def test_metric_history_pages(http: httpx.Client) -> None:
     run_id = http.post("/api/2.0/mlflow/runs/create", json={"experiment_id": "0"}).json()["run"]["info"]["run_id"]
     metrics = [{"key": "loss", "value": 1 / (i + 1), "timestamp": i, "step": i} for i in range(5)]

@@ -217,9 +217,25 @@ def log_batch(body: s.LogBatch, caller: Writer, backend: BackendDep) -> Response
     check_batch(metrics=len(body.metrics), params=len(body.params), tags=len(body.tags))
     params = check_pairs(((p.key, p.value) for p in body.params), field="param", max_value=MAX_PARAM_VALUE_LENGTH)
     tags = check_pairs(((t.key, t.value) for t in body.tags), field="tag", max_value=MAX_TAG_VALUE_LENGTH)
-    metrics = [(m.key, m.value, m.step, m.timestamp) for m in body.metrics]
-    _log(backend, caller, body.run(), metrics=metrics, params=params, tags=tags)
+    run_id = body.run()
+    metrics = [(m.key, m.value, m.step, m.timestamp) for m in body.metrics if m.model_id is None]
+    metrics += _new_points(backend, run_id, [m for m in body.metrics if m.model_id is not None])
+    _log(backend, caller, run_id, metrics=metrics, params=params, tags=tags)
     return _empty()
+
+
+def _new_points(backend: BackendDep, run_id: str, points: Sequence[s.MetricIn]) -> list[tuple[str, float, int, int]]:
+    """The points tied to a logged model that the run does not hold yet. MLflow 3's ``log_model`` sends
+    the run's metrics again with the model's id; MLflow's server stores a point once (its key is the
+    whole point), so the run's history must not gain a copy here either."""
+    if not points:
+        return []
+    held = {
+        (key, point.step, point.timestamp, point.value)
+        for key in {p.key for p in points}
+        for point in backend.store.get_metric_history(run_id, key)
+    }
+    return [(p.key, p.value, p.step, p.timestamp) for p in points if (p.key, p.step, p.timestamp, p.value) not in held]
 
 
 @router.post("/runs/log-inputs")

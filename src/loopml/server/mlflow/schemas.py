@@ -35,6 +35,8 @@ class MetricIn(Body):
     value: float
     timestamp: Timestamp
     step: Int64 = 0
+    model_id: str | None = None
+    """MLflow 3: the logged model the point is also about (``log_model`` re-sends the run's metrics so)."""
 
 
 class RunRef(Body):
