@@ -16,6 +16,9 @@ Scenarios, each measured for both tools:
    MLflow-compatible API and against ``mlflow server``: 1-3, plus ``search_runs``
    returning all of 10,000 runs and a filtered, metric-ordered ``search_runs`` over
    them (``--no-mlflow-client`` skips it)
+7. With ``--autolog``: per-fit cost of ``lm.autolog()`` vs ``mlflow.sklearn.autolog()``
+   (``_autolog.py``); with ``--importer``: ``loopml import mlflow`` of a 1,000,000-point
+   MLflow SQLite store (``_mlflow_import.py``). Both also run on their own.
 
 Each tool runs in its own subprocess (``_loopml_worker.py`` with the repo's
 ``.venv``, ``_mlflow_worker.py`` with ``benchmarks/.venv-peers``) against a fresh
@@ -586,6 +589,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-cli", action="store_true", help="skip the CLI start-up scenario")
     parser.add_argument("--no-mlflow-client", action="store_true", help="skip the MLflow client against both servers")
     parser.add_argument("--only-mlflow-client", action="store_true", help="run only the MLflow client comparison")
+    parser.add_argument("--autolog", action="store_true", help="also run benchmarks/_autolog.py (per-fit cost)")
+    parser.add_argument("--importer", action="store_true", help="also run benchmarks/_mlflow_import.py (1M points)")
     parser.add_argument(
         "--scale", type=float, default=1.0, help="multiply every scenario size (e.g. 0.1 for a smoke run)"
     )
@@ -622,6 +627,10 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"meta": meta, "results": [r.to_json() for r in rows]}, indent=2))
     else:
         print_table(rows, meta)
+    for wanted, script in ((args.autolog, "_autolog.py"), (args.importer, "_mlflow_import.py")):
+        if wanted:  # each prints its own table (or JSON), ours beside MLflow's where there is a peer
+            err.print(f"[bold]{script}[/bold]")
+            subprocess.run([str(REPO_BIN / "python"), str(BENCH_DIR / script), *(["--json"] if args.json else [])])
     return 0
 
 
