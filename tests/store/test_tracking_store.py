@@ -38,6 +38,10 @@ def test_experiments(store: SqlTrackingStore) -> None:
         store.get_experiment("nope")
     with pytest.raises(InvalidInput):
         store.create_experiment("bad name/", actor="ann")
+    for bad in ("", " padded", "two\nlines", "x" * 257):
+        with pytest.raises(InvalidInput, match="Invalid experiment name"):
+            store.create_experiment(bad, actor="ann")
+    assert store.create_experiment("My Experiment: v2 @ann", actor="ann").name == "My Experiment: v2 @ann"
 
 
 def test_run_lifecycle_and_nesting(store: SqlTrackingStore) -> None:

@@ -79,5 +79,20 @@ def check_name(value: str, *, field: str = "name") -> str:
     return value
 
 
+_EXPERIMENT_NAME_RE = re.compile(r"^[^\x00-\x1f\x7f/\s](?:[^\x00-\x1f\x7f/]{0,254}[^\x00-\x1f\x7f/\s])?$")
+
+
+def check_experiment_name(value: str) -> str:
+    """Validate an experiment name: MLflow's names work too (spaces, ``:``, ``@``, ...), except ``/``
+    (a name is a URL path segment) and control characters; 1 to 256 characters, no outer whitespace."""
+    if not isinstance(value, str) or not _EXPERIMENT_NAME_RE.match(value):
+        raise InvalidInput(
+            f"Invalid experiment name {value!r}: use 1 to 256 characters without '/', control characters or "
+            "leading/trailing spaces.",
+            details=[{"field": "experiment name", "problem": "invalid name"}],
+        )
+    return value
+
+
 def _bad(uri: object, problem: str) -> InvalidInput:
     return InvalidInput(f"Invalid object URI {uri!r}: {problem}.", details=[{"field": "uri", "problem": problem}])

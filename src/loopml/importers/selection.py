@@ -10,7 +10,7 @@ from loopml.importers.records import MlflowExperiment, MlflowRun
 
 __all__ = ["loopml_experiment_name", "parents_first", "select_experiments"]
 
-_INVALID = re.compile(r"[^A-Za-z0-9_.\-]+")
+_INVALID = re.compile(r"[\x00-\x1f\x7f/]+")
 
 
 def select_experiments(
@@ -43,9 +43,9 @@ def select_experiments(
 
 
 def loopml_experiment_name(name: str) -> str:
-    """An MLflow experiment name as a loopml name: runs of other characters become ``-`` (``/Users/a b``
-    -> ``Users-a-b``), at most 200 characters, starting with a letter or digit."""
-    cleaned = _INVALID.sub("-", name).strip("-._")[:200].rstrip("-._")
+    """An MLflow experiment name as a loopml name: runs of ``/`` and control characters become ``-``
+    (``/Users/a b/churn`` -> ``Users-a b-churn``), at most 256 characters, no outer whitespace or ``-``."""
+    cleaned = _INVALID.sub("-", name).strip(" -")[:256].rstrip(" -")
     return cleaned or "mlflow-experiment"
 
 

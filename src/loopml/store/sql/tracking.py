@@ -18,7 +18,7 @@ from loopml.core.clock import now_ms
 from loopml.core.errors import Conflict, InvalidInput, NotFound
 from loopml.core.ids import check_run_ref, is_id, is_id_prefix, new_id
 from loopml.core.records import ArtifactInfo, AuditEvent, Experiment, Metric, Run, RunStatus
-from loopml.core.uris import check_name
+from loopml.core.uris import check_experiment_name
 from loopml.core.validation import (
     INT64_MAX,
     INT64_MIN,
@@ -91,7 +91,7 @@ class SqlTrackingStore(TrackingLifecycle):
     # -- experiments --------------------------------------------------------------------------
 
     def create_experiment(self, name: str, *, tags: Mapping[str, Any] | None = None, actor: str) -> Experiment:
-        check_name(name, field="experiment name")
+        check_experiment_name(name)
         tags = checks.string_dict(tags, "tag")
         experiment = Experiment(new_id(), name, now_ms(), tags)
         try:
