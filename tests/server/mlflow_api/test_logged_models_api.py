@@ -62,6 +62,8 @@ def test_sklearn_log_model_in_a_run_then_load_model(
     assert logged.experiment_id == "0" and logged.source_run_id == run_id
     assert logged.artifact_location == f"mlflow-artifacts:/0/models/{info.model_id}/artifacts"
     assert SqlLoggedModelStore(db).run_outputs([run_id]) == {run_id: [(info.model_id, 0)]}
+    outputs = mlflow_client.get_run(run_id).outputs.model_outputs  # runs/get shows the run's outputs
+    assert [(o.model_id, o.step) for o in outputs] == [(info.model_id, 0)]
 
     # the same files are the loopml run's artifacts under the model's name, and MLflow 2's runs:/ URI works too
     lm.configure(tracking_uri=mlflow_server.url)

@@ -90,8 +90,10 @@ def run_json(
     lifecycle_stage: str,
     metrics: Sequence[tuple[str, float, int, int]],
     inputs: Sequence[RunInput],
+    outputs: Sequence[tuple[str, int]] = (),
 ) -> dict[str, Any]:
-    """A ``Run`` message: info, data (latest metrics, params, tags with ``mlflow.runName``), inputs."""
+    """A ``Run`` message: info, data (latest metrics, params, tags with ``mlflow.runName``), inputs, and
+    outputs (the logged models the run output, MLflow 3)."""
     tags = [{"key": k, "value": v} for k, v in run.tags.items() if k != RUN_NAME_TAG]
     tags.append({"key": RUN_NAME_TAG, "value": run.name})
     return {
@@ -114,6 +116,7 @@ def run_json(
             "tags": tags,
         },
         "inputs": {"dataset_inputs": [dataset_input_json(i) for i in inputs]},
+        "outputs": {"model_outputs": [{"model_id": model_id, "step": step} for model_id, step in outputs]},
     }
 
 

@@ -43,6 +43,7 @@ from loopml.server.mlflow.search import VIEWS
 from loopml.server.mlflow.uris import DEFAULT_EXPERIMENT_ID
 from loopml.store.sql import SqlTrackingStore
 from loopml.store.sql.lifecycle import RunInput, View
+from loopml.store.sql.logged_models import SqlLoggedModelStore
 from loopml.store.sql.tracking import MAX_SEARCH_RESULTS
 
 router = APIRouter(tags=["mlflow"])
@@ -61,6 +62,7 @@ def runs_json(store: SqlTrackingStore, runs: Sequence[Run], view: View = "all") 
     ids = [r.id for r in runs]
     points = store.latest_metric_points(ids)
     inputs = store.run_inputs(ids)
+    outputs = SqlLoggedModelStore(store.db).run_outputs(ids)
     stages = store.run_stages(ids) if view == "all" else {}
     default_id = default_experiment_id(store)
     return [
@@ -70,6 +72,7 @@ def runs_json(store: SqlTrackingStore, runs: Sequence[Run], view: View = "all") 
             lifecycle_stage=stages.get(run.id, view),
             metrics=points.get(run.id, ()),
             inputs=inputs.get(run.id, ()),
+            outputs=outputs.get(run.id, ()),
         )
         for run in runs
     ]
