@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from typing import Any
 
 from loopml.autologging import datasets
 from loopml.autologging.evals import Point, eval_points
-from loopml.autologging.options import Options
+from loopml.autologging.options import IN_FIT, Options, current
 from loopml.autologging.params import flatten
 from loopml.autologging.runs import AUTOLOG_TAG, warn
 from loopml.core.clock import now_ms
@@ -15,6 +16,20 @@ from loopml.tracking.fluent import ActiveRun
 from loopml.tracking.session import get_session
 
 IMPORTANCE_FILE = "feature_importance.json"
+
+
+def bind_train_call(signature: inspect.Signature, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """The ``inspect.BoundArguments`` (defaults applied) of a ``train(...)`` call to log, or ``None`` when the
+    call is not logged: autologging is off, it runs inside another logged fit, or the call does not bind
+    (the library then reports the bad call in its own words)."""
+    if IN_FIT.get() or current() is None:
+        return None
+    try:
+        bound = signature.bind(*args, **kwargs)
+    except TypeError:
+        return None
+    bound.apply_defaults()
+    return bound
 
 
 def log_training(

@@ -17,8 +17,8 @@ from typing import Any
 
 import lightgbm
 
-from loopml.autologging.boosting import log_training
-from loopml.autologging.options import IN_FIT, Options, current
+from loopml.autologging.boosting import bind_train_call, log_training
+from loopml.autologging.options import Options
 from loopml.autologging.patching import Patches
 from loopml.autologging.runs import autologged
 from loopml.tracking.fluent import ActiveRun
@@ -36,13 +36,9 @@ def _wrap(original: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(original)
     def train(*args: Any, **kwargs: Any) -> Any:
-        if IN_FIT.get() or current() is None:
+        bound = bind_train_call(signature, args, kwargs)
+        if bound is None:
             return original(*args, **kwargs)
-        try:
-            bound = signature.bind(*args, **kwargs)
-        except TypeError:  # let lightgbm report the bad call in its own words
-            return original(*args, **kwargs)
-        bound.apply_defaults()
         arguments = bound.arguments
         results: dict[str, Any] = {}
         # a copy: the caller's list is not changed

@@ -16,8 +16,8 @@ from typing import Any
 
 import xgboost
 
-from loopml.autologging.boosting import log_training
-from loopml.autologging.options import IN_FIT, Options, current
+from loopml.autologging.boosting import bind_train_call, log_training
+from loopml.autologging.options import Options
 from loopml.autologging.patching import Patches
 from loopml.autologging.runs import autologged
 from loopml.tracking.fluent import ActiveRun
@@ -35,13 +35,9 @@ def _wrap(original: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(original)
     def train(*args: Any, **kwargs: Any) -> Any:
-        if IN_FIT.get() or current() is None:
+        bound = bind_train_call(signature, args, kwargs)
+        if bound is None:
             return original(*args, **kwargs)
-        try:
-            bound = signature.bind(*args, **kwargs)
-        except TypeError:  # let xgboost report the bad call in its own words
-            return original(*args, **kwargs)
-        bound.apply_defaults()
         arguments = bound.arguments
         if arguments.get("evals_result") is None:
             arguments["evals_result"] = {}  # xgboost fills it; the caller passed none, so nobody else reads it
