@@ -57,13 +57,15 @@ def create_experiment(body: s.CreateExperiment, caller: Writer, backend: Backend
 
 
 @router.get("/get")
-def get_experiment(experiment_id: Annotated[str, Query()], caller: Reader, backend: BackendDep) -> Response:
+async def get_experiment(experiment_id: Annotated[str, Query()], caller: Reader, backend: BackendDep) -> Response:
     entry = get_entry(backend.store, experiment_id)
     return JSONResponse({"experiment": experiment_json(entry, to_mlflow(backend.store, entry.id))})
 
 
 @router.get("/get-by-name")
-def get_experiment_by_name(experiment_name: Annotated[str, Query()], caller: Reader, backend: BackendDep) -> Response:
+async def get_experiment_by_name(
+    experiment_name: Annotated[str, Query()], caller: Reader, backend: BackendDep
+) -> Response:
     store = backend.store
     found = store.experiment_entries(names=[experiment_name])
     if not found:

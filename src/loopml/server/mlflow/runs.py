@@ -48,6 +48,10 @@ from loopml.store.sql.tracking import MAX_SEARCH_RESULTS
 
 router = APIRouter(tags=["mlflow"])
 _EMPTY = b"{}"
+# The small, hot calls of an MLflow client (create, get, update a run; log a metric, param, tag or batch;
+# a metric's history) are ``async def``: their store work is one short transaction, and running it on
+# the event loop saves the thread-pool hop a plain ``def`` costs (~0.5-1 ms of a 2-3 ms request, see
+# docs/benchmarks.md). Searches and deletions, which can take longer, stay in the thread pool.
 
 
 def _empty() -> Response:
@@ -84,7 +88,7 @@ def _actor(backend: Backend, caller: Caller, user_id: str | None) -> str:
 
 
 @router.post("/runs/create")
-def create_run(body: s.CreateRun, caller: Writer, backend: BackendDep) -> Response:
+async def create_run(body: s.CreateRun, caller: Writer, backend: BackendDep) -> Response:
     store = backend.store
     tags = check_pairs(((t.key, t.value) for t in body.tags), field="tag", max_value=MAX_TAG_VALUE_LENGTH)
     name = body.run_name or tags.get(RUN_NAME_TAG) or None
@@ -105,7 +109,7 @@ def create_run(body: s.CreateRun, caller: Writer, backend: BackendDep) -> Respon
 
 
 @router.get("/runs/get")
-def get_run(
+async def get_run(
     caller: Reader,
     backend: BackendDep,
     run_id: Annotated[str | None, Query()] = None,
@@ -117,7 +121,7 @@ def get_run(
 
 
 @router.post("/runs/update")
-def update_run(body: s.UpdateRun, caller: Writer, backend: BackendDep) -> Response:
+async def update_run(body: s.UpdateRun, caller: Writer, backend: BackendDep) -> Response:
     store = backend.store
     if body.status == "SCHEDULED":
         raise MlflowError(
@@ -189,21 +193,21 @@ def _log(
 
 
 @router.post("/runs/log-metric")
-def log_metric(body: s.LogMetric, caller: Writer, backend: BackendDep) -> Response:
+async def log_metric(body: s.LogMetric, caller: Writer, backend: BackendDep) -> Response:
     check_key(body.key, field="metric")
     _log(backend, caller, body.run(), metrics=[(body.key, body.value, body.step, body.timestamp)])
     return _empty()
 
 
 @router.post("/runs/log-parameter")
-def log_param(body: s.LogParam, caller: Writer, backend: BackendDep) -> Response:
+async def log_param(body: s.LogParam, caller: Writer, backend: BackendDep) -> Response:
     params = check_pairs([(body.key, body.value)], field="param", max_value=MAX_PARAM_VALUE_LENGTH)
     _log(backend, caller, body.run(), params=params)
     return _empty()
 
 
 @router.post("/runs/set-tag")
-def set_tag(body: s.SetTag, caller: Writer, backend: BackendDep) -> Response:
+async def set_tag(body: s.SetTag, caller: Writer, backend: BackendDep) -> Response:
     tags = check_pairs([(body.key, body.value)], field="tag", max_value=MAX_TAG_VALUE_LENGTH)
     _log(backend, caller, body.run(), tags=tags)
     return _empty()
@@ -216,7 +220,7 @@ def delete_tag(body: s.DeleteTag, caller: Writer, backend: BackendDep) -> Respon
 
 
 @router.post("/runs/log-batch")
-def log_batch(body: s.LogBatch, caller: Writer, backend: BackendDep) -> Response:
+async def log_batch(body: s.LogBatch, caller: Writer, backend: BackendDep) -> Response:
     check_batch(metrics=len(body.metrics), params=len(body.params), tags=len(body.tags))
     params = check_pairs(((p.key, p.value) for p in body.params), field="param", max_value=MAX_PARAM_VALUE_LENGTH)
     tags = check_pairs(((t.key, t.value) for t in body.tags), field="tag", max_value=MAX_TAG_VALUE_LENGTH)
@@ -265,7 +269,7 @@ def log_inputs(body: s.LogInputs, caller: Writer, backend: BackendDep) -> Respon
 
 
 @router.get("/metrics/get-history")
-def get_metric_history(
+async def get_metric_history(
     metric_key: Annotated[str, Query()],
     caller: Reader,
     backend: BackendDep,
