@@ -799,14 +799,12 @@ def _hydrate(conn: Connection, rows: Sequence[Any]) -> list[Run]:
     metrics: dict[str, dict[str, float]] = {i: {} for i in ids}
     tags: dict[str, dict[str, str]] = {i: {} for i in ids}
     p, m, g = t.params.c, t.latest_metrics.c, t.tags.c
-    for chunk in _chunks(ids, 500):  # plain tuples: attribute access on 100,000s of Row objects costs
-        for run_id, key, value in conn.execute(sa.select(p.run_id, p.key, p.value).where(p.run_id.in_(chunk))).tuples():
+    for chunk in _chunks(ids, 500):  # rows unpacked as tuples: attribute access costs on 100,000s
+        for run_id, key, value in conn.execute(sa.select(p.run_id, p.key, p.value).where(p.run_id.in_(chunk))):
             params[run_id][key] = value
-        for run_id, key, number in conn.execute(
-            sa.select(m.run_id, m.key, m.value).where(m.run_id.in_(chunk))
-        ).tuples():
+        for run_id, key, number in conn.execute(sa.select(m.run_id, m.key, m.value).where(m.run_id.in_(chunk))):
             metrics[run_id][key] = math.nan if number is None else number
-        for run_id, key, value in conn.execute(sa.select(g.run_id, g.key, g.value).where(g.run_id.in_(chunk))).tuples():
+        for run_id, key, value in conn.execute(sa.select(g.run_id, g.key, g.value).where(g.run_id.in_(chunk))):
             tags[run_id][key] = value
     return [
         Run(
