@@ -67,8 +67,18 @@ LAYERS: dict[str, set[str]] = {
     "demo": CAPABILITIES | {"loopml"},
     "cli": CAPABILITIES | {"server", "ui", "demo", "loopml"},
     # the public surface (`import loopml as lm`): it re-exports; only the outer ring uses it
-    "loopml": {"core", "tracking", "data", "registry", "training", "pipelines", "monitoring", "automation", "features",
-               "autologging"},
+    "loopml": {
+        "core",
+        "tracking",
+        "data",
+        "registry",
+        "training",
+        "pipelines",
+        "monitoring",
+        "automation",
+        "features",
+        "autologging",
+    },
 }
 TOP = "loopml"
 
