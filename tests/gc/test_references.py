@@ -15,6 +15,7 @@ READ_BY_GC = {
     ("model_versions", "manifest_sha256"),
     ("monitor_reports", "sha256"),
     ("monitor_profiles", "sha256"),
+    ("logged_model_artifacts", "sha256"),  # MLflow 3 logged models (SqlLoggedModelStore)
 }
 """Plus digests inside JSON (``step_runs.outputs`` / ``inputs``) and lineage ``artifact`` nodes."""
 
