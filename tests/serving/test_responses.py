@@ -19,3 +19,10 @@ def test_an_error_naming_a_tensor_with_a_lone_surrogate_is_a_422_with_valid_json
     body = json.loads(response.body)
     assert body["details"][0]["field"] == "inputs.\\udad7x.shape"
     assert "expected [n] or [n, n_features]" in body["error"]
+
+
+def test_the_platform_api_response_class_falls_back_the_same_way() -> None:
+    from loopml.server.encoding import JSONResponse
+
+    body = json.loads(JSONResponse({"error": "no experiment '\ud800x'", "details": [{"field": "name"}]}).body)
+    assert body == {"error": "no experiment '\\ud800x'", "details": [{"field": "name"}]}

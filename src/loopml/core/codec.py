@@ -34,6 +34,18 @@ NONFINITE: dict[str, float] = {"NaN": math.nan, "Infinity": math.inf, "-Infinity
 """The wire spelling of the floats JSON cannot express."""
 
 
+def valid_text(value: Any) -> Any:
+    """``value`` with every string made valid UTF-8, recursively (a lone surrogate a client sent, echoed in an
+    error message, becomes the text ``\\udxxx``): what JSON responses fall back to when orjson refuses one."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {valid_text(k): valid_text(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [valid_text(v) for v in value]
+    return value
+
+
 def encode_float(value: float) -> float | str:
     """A float as JSON can carry it: finite numbers as is, others as ``"NaN"``/``"Infinity"``/``"-Infinity"``."""
     if value - value == 0:

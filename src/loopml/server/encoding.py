@@ -14,6 +14,8 @@ from typing import Any
 import orjson
 from starlette.responses import JSONResponse as StarletteJSONResponse
 
+from loopml.core.codec import valid_text
+
 
 class JSONResponse(StarletteJSONResponse):
     """``application/json`` rendered by orjson.
@@ -25,7 +27,10 @@ class JSONResponse(StarletteJSONResponse):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
+        try:
+            return orjson.dumps(content)
+        except orjson.JSONEncodeError:  # a lone surrogate a client sent, echoed in an error message
+            return orjson.dumps(valid_text(content))
 
 
 class AnyJSONResponse(JSONResponse):

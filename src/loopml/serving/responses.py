@@ -11,6 +11,7 @@ import numpy as np
 import orjson
 from starlette.responses import Response
 
+from loopml.core.codec import valid_text
 from loopml.core.errors import LoopmlError
 
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY
@@ -26,18 +27,7 @@ class JSONResponse(Response):
         try:
             return orjson.dumps(content, option=_OPTIONS)
         except orjson.JSONEncodeError:  # a lone surrogate a client sent, echoed in an error message
-            return orjson.dumps(_valid_text(content), option=_OPTIONS)
-
-
-def _valid_text(value: Any) -> Any:
-    """``value`` with every string made valid UTF-8 (a lone surrogate becomes the text ``\\udxxx``)."""
-    if isinstance(value, str):
-        return value.encode("utf-8", "backslashreplace").decode("utf-8")
-    if isinstance(value, dict):
-        return {_valid_text(k): _valid_text(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_valid_text(v) for v in value]
-    return value
+            return orjson.dumps(valid_text(content), option=_OPTIONS)
 
 
 def error_response(exc: LoopmlError, headers: dict[str, str] | None = None) -> JSONResponse:
